@@ -1,0 +1,6 @@
+/**
+ * mlx-trace: a profiler for MLX programs in Node.js.
+ * This file is the one public entry; each export is documented where it is defined.
+ */
+export { TRACE_SCHEMA, forEachSpan, childrenIndex, spanDuration } from './core/trace';
+export type { Trace, Span, SpanKind, TensorInfo, MemoryEvent, TraceMeta, Peaks, HostInfo, Device, TimingMode } from './core/trace';
