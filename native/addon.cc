@@ -1,0 +1,287 @@
+// N-API surface of the hook layer. Everything here runs on the JS thread; the hot path is in hooks.cc.
+#include <napi.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "hooks.h"
+#include "layout.h"
+#include "records.h"
+
+namespace mlxtrace {
+namespace {
+
+MlxImage g_img;
+bool g_open = false;
+
+// Layer tags: ArrayDesc* -> layer id, for attributing a primitive to the layer that built its output.
+// Four-way set associative, fixed size; an entry from an older epoch is the first to be replaced.
+class TagTable {
+ public:
+  static constexpr uint32_t kSets = 1 << 16, kWays = 4;
+  struct Entry {
+    uint64_t desc;
+    uint32_t tag;
+    uint32_t epoch;
+  };
+  std::vector<Entry> e = std::vector<Entry>(kSets * kWays, Entry{0, 0, 0});
+  uint64_t evicted = 0;
+
+  Entry* find(uint64_t d) {
+    Entry* s = &e[set(d)];
+    for (uint32_t w = 0; w < kWays; w++)
+      if (s[w].desc == d) return &s[w];
+    return nullptr;
+  }
+  void put(uint64_t d, uint32_t tag, uint32_t epoch) {
+    Entry* s = &e[set(d)];
+    Entry* victim = &s[0];
+    for (uint32_t w = 0; w < kWays; w++) {
+      if (s[w].desc == d || s[w].desc == 0) {
+        victim = &s[w];
+        break;
+      }
+      if (s[w].epoch < victim->epoch) victim = &s[w];
+    }
+    if (victim->desc && victim->desc != d && victim->epoch == epoch) evicted++;
+    *victim = Entry{d, tag, epoch};
+  }
+
+ private:
+  static uint32_t set(uint64_t d) { return uint32_t(((d >> 4) * 0x9E3779B97F4A7C15ull) >> 48) * kWays; }
+};
+TagTable g_tags;
+std::vector<const uint8_t*> g_stack;
+
+const void* unwrap_array(Napi::Env env, Napi::Value v) {
+  void* p = nullptr;
+  if (!v.IsObject() || napi_unwrap(env, v, &p) != napi_ok || !p) return nullptr;
+  return p;
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object r = Napi::Object::New(env);
+  MlxImage img;
+  std::string err = open_image(info[0].As<Napi::String>().Utf8Value(), img);
+  r.Set("ok", err.empty());
+  if (!err.empty()) {
+    r.Set("reason", err);
+    return r;
+  }
+  if (attached()) detach();
+  g_img = img;
+  g_open = true;
+  Napi::Array names = Napi::Array::New(env, img.classes.size());
+  for (size_t i = 0; i < img.classes.size(); i++) names.Set(uint32_t(i), img.classes[i].name);
+  r.Set("classes", names);
+  r.Set("cpuSlot", img.cpu_slot);
+  r.Set("gpuSlot", img.gpu_slot);
+  r.Set("memory", img.malloc_slot >= 0 && img.free_slot >= 0);
+  return r;
+}
+
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  if (!g_open) return Napi::String::New(info.Env(), "no MLX addon opened");
+  bool memory = info.Length() > 0 && info[0].ToBoolean();
+  return Napi::String::New(info.Env(), attach(g_img, memory));
+}
+
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  g_recording.store(false);
+  detach();
+  return info.Env().Undefined();
+}
+
+Napi::Value SetRecording(const Napi::CallbackInfo& info) {
+  g_recording.store(info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetCapacity(const Napi::CallbackInfo& info) {
+  set_buffer_capacity(uint64_t(info[0].As<Napi::Number>().Int64Value()),
+                      uint64_t(info[1].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+// Moves every finished record out of every thread's ring into two ArrayBuffers.
+Napi::Value Drain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Rec> recs;
+  std::vector<uint32_t> words;
+  uint64_t dropped = 0;
+  for (int i = 0, n = buffer_count(); i < n; i++) {
+    ThreadBuf* b = buffer_at(i);
+    const uint64_t rh = b->rhead.load(std::memory_order_acquire);
+    uint64_t rt = b->rtail.load(std::memory_order_relaxed);
+    uint64_t wt = b->wtail.load(std::memory_order_relaxed);
+    for (; rt < rh; rt++) {
+      Rec r = b->recs[rt & (b->rcap - 1)];
+      r.woff = uint32_t(words.size());
+      for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & (b->wcap - 1)]);
+      wt += r.nwords;
+      if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
+        TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
+        r.value = e ? int64_t(e->tag) : 0;
+      }
+      recs.push_back(r);
+    }
+    b->wtail.store(wt, std::memory_order_release);
+    b->rtail.store(rt, std::memory_order_release);
+    dropped += b->dropped.exchange(0, std::memory_order_relaxed);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  auto rb = Napi::ArrayBuffer::New(env, recs.size() * sizeof(Rec));
+  if (!recs.empty()) memcpy(rb.Data(), recs.data(), recs.size() * sizeof(Rec));
+  auto wb = Napi::ArrayBuffer::New(env, words.size() * 4);
+  if (!words.empty()) memcpy(wb.Data(), words.data(), words.size() * 4);
+  r.Set("records", rb);
+  r.Set("words", wb);
+  r.Set("count", double(recs.size()));
+  r.Set("dropped", double(dropped));
+  return r;
+}
+
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  std::vector<uint64_t> s = g_open ? slot_snapshot(g_img) : std::vector<uint64_t>{};
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(s.data()), s.size() * 8);
+}
+
+// What the layout says about one JS array, for the self-probe to compare with what JS sees.
+Napi::Value Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const void* arr = unwrap_array(env, info[0]);
+  if (!arr) return env.Null();
+  const uint8_t* d = static_cast<const uint8_t*>(desc_of(arr));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("desc", double(reinterpret_cast<uintptr_t>(d)));
+  if (!d) return r;
+  VecView sh = vec_at(d, g_layout.shape);
+  long nd = (sh.end - sh.begin) / long(sizeof(int));
+  Napi::Array shape = Napi::Array::New(env);
+  if (nd >= 0 && nd <= 32)
+    for (long i = 0; i < nd; i++) shape.Set(uint32_t(i), reinterpret_cast<const int*>(sh.begin)[i]);
+  r.Set("shape", shape);
+  r.Set("size", double(*reinterpret_cast<const size_t*>(d + g_layout.size)));
+  r.Set("dtype", *reinterpret_cast<const uint32_t*>(d + g_layout.dtype) & 0xFF);
+  r.Set("itemsize", uint32_t(*(d + g_layout.dtype + 4)));
+  r.Set("hasPrimitive", *reinterpret_cast<void* const*>(d + g_layout.primitive) != nullptr);
+  VecView in = vec_at(d, g_layout.inputs);
+  long nin = (in.end - in.begin) / long(g_layout.array_size);
+  Napi::Array inputs = Napi::Array::New(env);
+  if (nin >= 0 && nin <= 1024)
+    for (long i = 0; i < nin; i++)
+      inputs.Set(uint32_t(i), double(reinterpret_cast<uintptr_t>(desc_of(in.begin + i * g_layout.array_size))));
+  r.Set("inputs", inputs);
+  return r;
+}
+
+// Tags every not-yet-evaluated node reachable from `arrays` (stopping at nodes already tagged in
+// this epoch) with `tag`. Called when a layer's forward returns (its outputs) and begins (its
+// arguments, tagged for the caller), so each node ends up with the innermost layer that built it.
+Napi::Value TagGraph(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array roots = info[0].As<Napi::Array>();
+  uint32_t tag = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
+  g_stack.clear();
+  for (uint32_t i = 0; i < roots.Length(); i++) {
+    const void* a = unwrap_array(env, roots.Get(i));
+    if (a && desc_of(a)) g_stack.push_back(static_cast<const uint8_t*>(desc_of(a)));
+  }
+  uint32_t tagged = 0;
+  while (!g_stack.empty()) {
+    const uint8_t* d = g_stack.back();
+    g_stack.pop_back();
+    if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
+    uint64_t key = reinterpret_cast<uint64_t>(d);
+    TagTable::Entry* e = g_tags.find(key);
+    if (e && e->epoch == epoch) continue;
+    g_tags.put(key, tag, epoch);
+    tagged++;
+    VecView in = vec_at(d, g_layout.inputs);
+    for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
+      if (desc_of(p)) g_stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
+  }
+  return Napi::Number::New(env, tagged);
+}
+
+// Raw words of an array's ArrayDesc, for diagnosing a layout the probe refused.
+Napi::Value PeekDesc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const void* arr = unwrap_array(env, info[0]);
+  uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+  Napi::Array out = Napi::Array::New(env);
+  const uint64_t* d = arr ? static_cast<const uint64_t*>(desc_of(arr)) : nullptr;
+  for (uint32_t i = 0; d && i < n && i < 64; i++) out.Set(i, double(d[i]));
+  return out;
+}
+
+Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(now_ns())); }
+Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(syscall(SYS_gettid))); }
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Object r = Napi::Object::New(info.Env());
+  r.Set("liveBytes", double(live_bytes()));
+  r.Set("untrackedFrees", double(untracked_frees()));
+  r.Set("tagEvictions", double(g_tags.evicted));
+  r.Set("attached", attached());
+  r.Set("recording", g_recording.load());
+  r.Set("threads", buffer_count());
+  r.Set("recordBytes", double(sizeof(Rec)));
+  return r;
+}
+
+Napi::Value GetLayout(const Napi::CallbackInfo& info) {
+  Napi::Object r = Napi::Object::New(info.Env());
+  r.Set("arraySize", double(g_layout.array_size));
+  r.Set("shape", double(g_layout.shape));
+  r.Set("size", double(g_layout.size));
+  r.Set("dtype", double(g_layout.dtype));
+  r.Set("primitive", double(g_layout.primitive));
+  r.Set("inputs", double(g_layout.inputs));
+  return r;
+}
+
+// For tests of the probe: a deliberately wrong layout must be refused.
+Napi::Value SetLayout(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto get = [&](const char* k, size_t& f) {
+    if (o.Has(k)) f = size_t(o.Get(k).As<Napi::Number>().Int64Value());
+  };
+  get("arraySize", g_layout.array_size);
+  get("shape", g_layout.shape);
+  get("size", g_layout.size);
+  get("dtype", g_layout.dtype);
+  get("primitive", g_layout.primitive);
+  get("inputs", g_layout.inputs);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("attach", Napi::Function::New(env, Attach));
+  exports.Set("detach", Napi::Function::New(env, Detach));
+  exports.Set("setRecording", Napi::Function::New(env, SetRecording));
+  exports.Set("setCapacity", Napi::Function::New(env, SetCapacity));
+  exports.Set("drain", Napi::Function::New(env, Drain));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot));
+  exports.Set("inspect", Napi::Function::New(env, Inspect));
+  exports.Set("tagGraph", Napi::Function::New(env, TagGraph));
+  exports.Set("peekDesc", Napi::Function::New(env, PeekDesc));
+  exports.Set("now", Napi::Function::New(env, Now));
+  exports.Set("tid", Napi::Function::New(env, Tid));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("getLayout", Napi::Function::New(env, GetLayout));
+  exports.Set("setLayout", Napi::Function::New(env, SetLayout));
+  return exports;
+}
+
+}  // namespace mlxtrace
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return mlxtrace::Init(env, exports); }
+NODE_API_MODULE(mlx_trace, InitModule)

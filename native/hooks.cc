@@ -1,0 +1,512 @@
+#include "hooks.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include "layout.h"
+#include "records.h"
+
+namespace mlxtrace {
+
+Layout g_layout;
+
+namespace {
+
+constexpr int kMaxClasses = 256;
+using EvalFn = void (*)(void* self, const void* inputs, void* outputs);
+
+struct Slot {
+  void** where = nullptr;
+  EvalFn orig = nullptr;
+};
+Slot g_cpu[kMaxClasses], g_gpu[kMaxClasses];
+int g_nclasses = 0;
+bool g_attached = false;
+std::mutex g_attach_mu;
+
+// ---- the hot path -------------------------------------------------------------------------
+
+struct ClassScope {  // which primitive this thread is running, for allocation attribution
+  uint16_t prev;
+  explicit ClassScope(uint16_t c) : prev(t_current_cls) { t_current_cls = c; }
+  ~ClassScope() { t_current_cls = prev; }
+};
+
+inline void copy_words(ThreadBuf* b, uint64_t at, const uint32_t* src, int n) {
+  const uint64_t mask = b->wcap - 1;
+  for (int i = 0; i < n; i++) b->words[(at + i) & mask] = src[i];
+}
+
+void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, const void* inputs,
+                      const void* outputs) {
+  ThreadBuf* b = thread_buf();
+  if (!b) return;
+  VecView in = {static_cast<const uint8_t* const*>(inputs)[0],
+                static_cast<const uint8_t* const*>(inputs)[1]};
+  VecView out = {static_cast<const uint8_t* const*>(outputs)[0],
+                 static_cast<const uint8_t* const*>(outputs)[1]};
+  const size_t asz = g_layout.array_size;
+  int nin = int((in.end - in.begin) / asz), nout = int((out.end - out.begin) / asz);
+  uint8_t flags = 0;
+  if (nin > kMaxArraysIn) nin = kMaxArraysIn, flags |= 1;
+  if (nout > kMaxArraysOut) nout = kMaxArraysOut, flags |= 1;
+  const uint64_t rh = b->rhead.load(std::memory_order_relaxed);
+  const uint64_t wh = b->whead.load(std::memory_order_relaxed);
+  const uint64_t worst = uint64_t(nin + nout) * (3 + kMaxDims);
+  if (rh - b->rtail.load(std::memory_order_acquire) >= b->rcap ||
+      wh + worst - b->wtail.load(std::memory_order_acquire) > b->wcap) {
+    b->dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  uint32_t tmp[3 + kMaxDims];
+  uint64_t w = wh;
+  for (int i = 0; i < nout; i++) {
+    int n = describe_array(out.begin + i * asz, true, tmp);
+    copy_words(b, w, tmp, n);
+    w += n;
+  }
+  for (int i = 0; i < nin; i++) {
+    int n = describe_array(in.begin + i * asz, false, tmp);
+    copy_words(b, w, tmp, n);
+    w += n;
+  }
+  Rec& r = b->recs[rh & (b->rcap - 1)];
+  r.t0 = t0;
+  r.t1 = t1;
+  r.ident = nout ? reinterpret_cast<uint64_t>(desc_of(out.begin)) : 0;
+  r.value = 0;
+  r.tid = b->tid;
+  r.cls = cls;
+  r.kind = kind;
+  r.nin = uint8_t(nin);
+  r.nout = uint8_t(nout);
+  r.flags = flags;
+  r.nwords = uint16_t(w - wh);
+  r.woff = 0;
+  b->whead.store(w, std::memory_order_release);
+  b->rhead.store(rh + 1, std::memory_order_release);
+}
+
+template <int N, bool GPU>
+void trampoline(void* self, const void* inputs, void* outputs) {
+  const Slot& s = GPU ? g_gpu[N] : g_cpu[N];
+  if (!g_recording.load(std::memory_order_relaxed)) return s.orig(self, inputs, outputs);
+  ClassScope scope{uint16_t(N)};
+  const uint64_t t0 = now_ns();
+  s.orig(self, inputs, outputs);
+  const uint64_t t1 = now_ns();
+  record_primitive(GPU ? kPrimGpu : kPrimCpu, uint16_t(N), t0, t1, inputs, outputs);
+}
+
+template <bool GPU, size_t... I>
+constexpr std::array<EvalFn, sizeof...(I)> make_table(std::index_sequence<I...>) {
+  return {{&trampoline<int(I), GPU>...}};
+}
+const auto kCpuTramps = make_table<false>(std::make_index_sequence<kMaxClasses>{});
+const auto kGpuTramps = make_table<true>(std::make_index_sequence<kMaxClasses>{});
+
+// ---- allocator hooks ----------------------------------------------------------------------
+
+// Pointers allocated while recording, so that a free of memory allocated before attach does not
+// push live bytes below the baseline. Open addressing with backward-shift deletion, one spinlock.
+class PtrSet {
+ public:
+  static constexpr uint64_t kCap = 1 << 20;
+  bool insert(uintptr_t p) {
+    Lock l(flag_);
+    if (count_ >= kCap * 3 / 4) return false;
+    uint64_t i = hash(p);
+    while (keys_[i]) {
+      if (keys_[i] == p) return true;
+      i = (i + 1) & (kCap - 1);
+    }
+    keys_[i] = p;
+    count_++;
+    return true;
+  }
+  bool erase(uintptr_t p) {
+    Lock l(flag_);
+    uint64_t i = hash(p);
+    while (keys_[i] != p) {
+      if (!keys_[i]) return false;
+      i = (i + 1) & (kCap - 1);
+    }
+    keys_[i] = 0;
+    count_--;
+    for (uint64_t j = (i + 1) & (kCap - 1); keys_[j]; j = (j + 1) & (kCap - 1)) {
+      uint64_t h = hash(keys_[j]);
+      // Move keys_[j] into the hole if its home is not between the hole and j (cyclically).
+      if (((j - h) & (kCap - 1)) >= ((j - i) & (kCap - 1))) {
+        keys_[i] = keys_[j];
+        keys_[j] = 0;
+        i = j;
+      }
+    }
+    return true;
+  }
+
+  struct Lock {
+    std::atomic_flag& f;
+    explicit Lock(std::atomic_flag& fl) : f(fl) {
+      while (f.test_and_set(std::memory_order_acquire)) {
+      }
+    }
+    ~Lock() { f.clear(std::memory_order_release); }
+  };
+  void clear() {
+    Lock l(flag_);
+    memset(keys_, 0, sizeof(keys_));
+    count_ = 0;
+  }
+
+ private:
+  static uint64_t hash(uintptr_t p) { return ((p >> 4) * 0x9E3779B97F4A7C15ull) >> 44; }
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+  uint64_t count_ = 0;
+  uintptr_t keys_[kCap] = {};
+};
+PtrSet* g_ptrs = nullptr;
+std::atomic<int64_t> g_live{0};
+std::atomic<uint64_t> g_untracked_frees{0};
+
+using MallocFn = void* (*)(void* self, size_t size, bool allow_swap);
+using FreeFn = void (*)(void* self, void* buffer);
+MallocFn g_orig_malloc = nullptr;
+FreeFn g_orig_free = nullptr;
+void** g_malloc_where = nullptr;
+void** g_free_where = nullptr;
+
+void record_memory(uint8_t kind, int64_t delta, int64_t live) {
+  ThreadBuf* b = thread_buf();
+  if (!b) return;
+  const uint64_t rh = b->rhead.load(std::memory_order_relaxed);
+  if (rh - b->rtail.load(std::memory_order_acquire) >= b->rcap) {
+    b->dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Rec& r = b->recs[rh & (b->rcap - 1)];
+  r.t0 = r.t1 = now_ns();
+  r.ident = uint64_t(live);
+  r.value = delta;
+  r.tid = b->tid;
+  r.cls = t_current_cls;
+  r.kind = kind;
+  r.nin = r.nout = r.flags = 0;
+  r.nwords = 0;
+  r.woff = 0;
+  b->rhead.store(rh + 1, std::memory_order_release);
+}
+
+// CommonAllocator hands out std::malloc blocks (checked by the probe), so malloc_usable_size is the
+// real footprint, and using it on both sides keeps live bytes exact.
+void* hook_malloc(void* self, size_t size, bool allow_swap) {
+  void* p = g_orig_malloc(self, size, allow_swap);
+  if (p && g_recording.load(std::memory_order_relaxed) && g_ptrs->insert(uintptr_t(p))) {
+    int64_t n = int64_t(malloc_usable_size(p));
+    record_memory(kMalloc, n, g_live.fetch_add(n, std::memory_order_relaxed) + n);
+  }
+  return p;
+}
+
+void hook_free(void* self, void* buffer) {
+  if (buffer && g_ptrs->erase(uintptr_t(buffer))) {
+    int64_t n = int64_t(malloc_usable_size(buffer));
+    int64_t live = g_live.fetch_sub(n, std::memory_order_relaxed) - n;
+    if (g_recording.load(std::memory_order_relaxed)) record_memory(kFree, -n, live);
+  } else if (buffer) {
+    g_untracked_frees.fetch_add(1, std::memory_order_relaxed);
+  }
+  g_orig_free(self, buffer);
+}
+
+// ---- patching -----------------------------------------------------------------------------
+
+int page_prot(uintptr_t addr) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    uintptr_t lo, hi;
+    char perms[5] = {};
+    if (sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
+    if (addr >= lo && addr < hi)
+      return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+             (perms[2] == 'x' ? PROT_EXEC : 0);
+  }
+  return -1;
+}
+
+bool write_slot(void** where, void* value) {
+  const uintptr_t pg = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = uintptr_t(where) & ~(pg - 1);
+  int prot = page_prot(uintptr_t(where));
+  if (prot < 0) return false;
+  if (!(prot & PROT_WRITE) && mprotect(reinterpret_cast<void*>(page), pg, prot | PROT_WRITE) != 0)
+    return false;
+  __atomic_store_n(where, value, __ATOMIC_RELEASE);
+  if (!(prot & PROT_WRITE)) mprotect(reinterpret_cast<void*>(page), pg, prot);
+  return true;
+}
+
+// ---- reading the addon's dynamic symbols -------------------------------------------------
+
+struct Sym {
+  std::string name;
+  uintptr_t addr;
+  size_t size;
+};
+
+std::string read_dynsym(const std::string& path, uintptr_t base, std::vector<Sym>& out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path;
+  struct stat st;
+  fstat(fd, &st);
+  void* map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return "cannot map " + path;
+  const auto* bytes = static_cast<const uint8_t*>(map);
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(bytes);
+  std::string err;
+  if (size_t(st.st_size) < sizeof(Elf64_Ehdr) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh->e_ident[EI_CLASS] != ELFCLASS64) {
+    err = path + " is not a 64-bit ELF shared object";
+  } else {
+    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(bytes + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; i++) {
+      if (sh[i].sh_type != SHT_DYNSYM) continue;
+      const auto* syms = reinterpret_cast<const Elf64_Sym*>(bytes + sh[i].sh_offset);
+      const char* strtab = reinterpret_cast<const char*>(bytes + sh[sh[i].sh_link].sh_offset);
+      size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+      for (size_t k = 0; k < n; k++) {
+        if (syms[k].st_shndx == SHN_UNDEF || syms[k].st_value == 0) continue;
+        const char* nm = strtab + syms[k].st_name;
+        if (strncmp(nm, "_ZTVN3mlx4core", 14) != 0 && strncmp(nm, "_ZN3mlx4core", 12) != 0) continue;
+        out.push_back({nm, base + syms[k].st_value, syms[k].st_size});
+      }
+    }
+  }
+  munmap(map, size_t(st.st_size));
+  return err;
+}
+
+// "_ZTVN3mlx4core4fast7RMSNormE" -> encoded "4fast7RMSNorm", readable "fast::RMSNorm".
+bool parse_nested(const char* p, std::string& encoded, std::string& readable) {
+  const char* start = p;
+  while (*p >= '1' && *p <= '9') {
+    int len = 0;
+    while (*p >= '0' && *p <= '9') len = len * 10 + (*p++ - '0');
+    if (int(strnlen(p, size_t(len))) < len) return false;
+    if (!readable.empty()) readable += "::";
+    readable.append(p, size_t(len));
+    p += len;
+  }
+  encoded.assign(start, size_t(p - start));
+  return *p == 'E' && !readable.empty();
+}
+
+bool takes_output_vector(const std::string& mangled) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  if (!d) return false;
+  std::string s(d);
+  free(d);
+  return s.find("std::vector<mlx::core::array, std::allocator<mlx::core::array> >&)") != std::string::npos;
+}
+
+int find_slot(void** vt, size_t n, void* fn) {
+  for (size_t i = 0; i < n; i++)
+    if (vt[i] == fn) return int(i);
+  return -1;
+}
+
+}  // namespace
+
+std::string open_image(const std::string& path, MlxImage& img) {
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (!h) return path + " is not loaded in this process (load @frost-beta/mlx first)";
+  link_map* lm = nullptr;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) {
+    dlclose(h);
+    return "cannot find where " + path + " is loaded";
+  }
+  img.path = path;
+  img.base = lm->l_addr;
+  dlclose(h);  // drops only the reference RTLD_NOLOAD took
+
+  std::vector<Sym> syms;
+  std::string err = read_dynsym(path, img.base, syms);
+  if (!err.empty()) return err;
+
+  std::map<std::string, size_t> by_encoded;  // encoded nested name -> class index
+  std::map<std::string, std::pair<void*, bool>> cpu_methods, gpu_methods;  // encoded -> (addr, vector overload)
+  for (const Sym& s : syms) {
+    std::string enc, name;
+    if (s.name.compare(0, 14, "_ZTVN3mlx4core") == 0) {
+      if (!parse_nested(s.name.c_str() + 14, enc, name)) continue;
+      if (name == "allocator::CommonAllocator") {
+        img.alloc_vtable = reinterpret_cast<void**>(s.addr) + 2;
+        img.alloc_nslots = s.size / sizeof(void*) - 2;
+        continue;
+      }
+      PrimitiveClass c;
+      c.name = name;
+      c.vtable = reinterpret_cast<void**>(s.addr) + 2;  // skip offset-to-top and typeinfo
+      c.nslots = s.size / sizeof(void*) - 2;
+      by_encoded[enc] = img.classes.size();
+      img.classes.push_back(c);
+      continue;
+    }
+    size_t at = s.name.find("8eval_cpuE");
+    bool gpu = false;
+    if (at == std::string::npos) {
+      at = s.name.find("8eval_gpuE");
+      gpu = true;
+    }
+    if (at != std::string::npos) {
+      std::string enc2 = s.name.substr(12, at - 12);
+      bool vec = takes_output_vector(s.name);
+      if (enc2 == "14UnaryPrimitive") {
+        if (vec) (gpu ? img.unary_gpu_vec : img.unary_cpu_vec) = reinterpret_cast<void*>(s.addr);
+        continue;
+      }
+      (gpu ? gpu_methods : cpu_methods)[enc2] = {reinterpret_cast<void*>(s.addr), vec};
+      continue;
+    }
+    if (s.name == "_ZN3mlx4core9allocator15CommonAllocator6mallocEmb") img.alloc_malloc = reinterpret_cast<void*>(s.addr);
+    if (s.name == "_ZN3mlx4core9allocator15CommonAllocator4freeENS1_6BufferE") img.alloc_free = reinterpret_cast<void*>(s.addr);
+  }
+
+  // Keep only classes that implement eval_cpu: those are the primitives.
+  std::vector<PrimitiveClass> prims;
+  for (auto& [enc, idx] : by_encoded) {
+    auto it = cpu_methods.find(enc);
+    if (it == cpu_methods.end()) continue;
+    PrimitiveClass c = img.classes[idx];
+    c.own_cpu = it->second.first;
+    auto g = gpu_methods.find(enc);
+    if (g != gpu_methods.end()) c.own_gpu = g->second.first;
+    prims.push_back(c);
+  }
+  img.classes.swap(prims);
+  if (img.classes.empty()) return path + " has no MLX primitive classes in its symbols: is it MLX?";
+  if (int(img.classes.size()) > kMaxClasses) return "too many primitive classes (" + std::to_string(img.classes.size()) + ")";
+  if (!img.unary_cpu_vec) return "UnaryPrimitive::eval_cpu is not exported by " + path + ": unknown MLX build";
+
+  // The vector overload sits at the same index in every primitive's vtable; learn it from a class
+  // that overrides it, then require every class to agree.
+  for (const auto& c : img.classes) {
+    if (img.cpu_slot < 0) {
+      int i = find_slot(c.vtable, c.nslots, img.unary_cpu_vec);
+      if (i >= 0) img.cpu_slot = i;
+    }
+    if (img.gpu_slot < 0 && img.unary_gpu_vec) {
+      int i = find_slot(c.vtable, c.nslots, img.unary_gpu_vec);
+      if (i >= 0) img.gpu_slot = i;
+    }
+  }
+  if (img.cpu_slot < 0) return "no vtable holds UnaryPrimitive::eval_cpu: unknown MLX ABI";
+  for (const auto& c : img.classes) {
+    if (size_t(img.cpu_slot) >= c.nslots) return "vtable of " + c.name + " is too short: unknown MLX ABI";
+    void* v = c.vtable[img.cpu_slot];
+    if (v != img.unary_cpu_vec && v != c.own_cpu)
+      return "vtable slot " + std::to_string(img.cpu_slot) + " of " + c.name +
+             " holds neither its eval_cpu nor UnaryPrimitive's: unknown MLX ABI";
+    if (v == img.unary_cpu_vec && find_slot(c.vtable, c.nslots, c.own_cpu) < 0)
+      return c.name + "::eval_cpu is not in its vtable: unknown MLX ABI";
+    if (img.gpu_slot >= 0) {
+      void* g = c.vtable[img.gpu_slot];
+      if (g != img.unary_gpu_vec && g != c.own_gpu)
+        return "vtable slot " + std::to_string(img.gpu_slot) + " of " + c.name + " is not eval_gpu: unknown MLX ABI";
+    }
+  }
+  if (img.alloc_vtable && img.alloc_malloc && img.alloc_free) {
+    img.malloc_slot = find_slot(img.alloc_vtable, img.alloc_nslots, img.alloc_malloc);
+    img.free_slot = find_slot(img.alloc_vtable, img.alloc_nslots, img.alloc_free);
+  }
+  return "";
+}
+
+std::string attach(const MlxImage& img, bool memory) {
+  std::lock_guard<std::mutex> lk(g_attach_mu);
+  if (g_attached) return "";
+  g_nclasses = int(img.classes.size());
+  for (int i = 0; i < g_nclasses; i++) {
+    const auto& c = img.classes[i];
+    g_cpu[i].where = &c.vtable[img.cpu_slot];
+    g_cpu[i].orig = reinterpret_cast<EvalFn>(c.vtable[img.cpu_slot]);
+    g_gpu[i] = Slot{};
+    if (img.gpu_slot >= 0) {
+      g_gpu[i].where = &c.vtable[img.gpu_slot];
+      g_gpu[i].orig = reinterpret_cast<EvalFn>(c.vtable[img.gpu_slot]);
+    }
+  }
+  for (int i = 0; i < g_nclasses; i++) {
+    if (!write_slot(g_cpu[i].where, reinterpret_cast<void*>(kCpuTramps[i])) ||
+        (g_gpu[i].where && !write_slot(g_gpu[i].where, reinterpret_cast<void*>(kGpuTramps[i])))) {
+      for (int j = 0; j <= i; j++) {
+        write_slot(g_cpu[j].where, reinterpret_cast<void*>(g_cpu[j].orig));
+        if (g_gpu[j].where) write_slot(g_gpu[j].where, reinterpret_cast<void*>(g_gpu[j].orig));
+      }
+      return "cannot make the vtable of " + img.classes[i].name + " writable";
+    }
+  }
+  if (memory && img.malloc_slot >= 0 && img.free_slot >= 0) {
+    if (!g_ptrs) g_ptrs = new PtrSet();
+    g_ptrs->clear();  // live bytes count from this attach on
+    g_live.store(0);
+    g_malloc_where = &img.alloc_vtable[img.malloc_slot];
+    g_free_where = &img.alloc_vtable[img.free_slot];
+    g_orig_malloc = reinterpret_cast<MallocFn>(img.alloc_malloc);
+    g_orig_free = reinterpret_cast<FreeFn>(img.alloc_free);
+    write_slot(g_malloc_where, reinterpret_cast<void*>(&hook_malloc));
+    write_slot(g_free_where, reinterpret_cast<void*>(&hook_free));
+  }
+  g_attached = true;
+  return "";
+}
+
+void detach() {
+  std::lock_guard<std::mutex> lk(g_attach_mu);
+  if (!g_attached) return;
+  for (int i = 0; i < g_nclasses; i++) {
+    write_slot(g_cpu[i].where, reinterpret_cast<void*>(g_cpu[i].orig));
+    if (g_gpu[i].where) write_slot(g_gpu[i].where, reinterpret_cast<void*>(g_gpu[i].orig));
+  }
+  // The free hook stays in place only while pointers it tracks are alive would be more exact, but
+  // restoring it means later frees of tracked blocks are simply not counted, which is harmless.
+  if (g_malloc_where) write_slot(g_malloc_where, reinterpret_cast<void*>(g_orig_malloc));
+  if (g_free_where) write_slot(g_free_where, reinterpret_cast<void*>(g_orig_free));
+  g_malloc_where = g_free_where = nullptr;
+  g_attached = false;
+}
+
+bool attached() { return g_attached; }
+
+std::vector<uint64_t> slot_snapshot(const MlxImage& img) {
+  std::vector<uint64_t> out;
+  for (const auto& c : img.classes)
+    for (size_t i = 0; i < c.nslots; i++) out.push_back(reinterpret_cast<uint64_t>(c.vtable[i]));
+  if (img.alloc_vtable)
+    for (size_t i = 0; i < img.alloc_nslots; i++) out.push_back(reinterpret_cast<uint64_t>(img.alloc_vtable[i]));
+  return out;
+}
+
+int64_t live_bytes() { return g_live.load(); }
+uint64_t untracked_frees() { return g_untracked_frees.load(); }
+
+}  // namespace mlxtrace
