@@ -258,7 +258,7 @@ describe('the test receiver decodes both OTLP encodings the same way', () => {
       ['application/x-protobuf', ProtobufTraceSerializer.serializeRequest(spans)!],
       ['application/json', JsonTraceSerializer.serializeRequest(spans)!],
     ] as const) {
-      const resp = await fetch(r.url, { method: 'POST', headers: { 'content-type': type }, body });
+      const resp = await fetch(r.url, { method: 'POST', headers: { 'content-type': type }, body: Buffer.from(body) });
       expect(resp.status).toBe(200);
     }
     expect(r.errors).toEqual([]);

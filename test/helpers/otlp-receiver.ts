@@ -103,7 +103,8 @@ function fromOtlpJson(type: protobuf.Type, json: unknown, path: string): Record<
         return Buffer.from(v, 'base64');
       }
       if (LONG_TYPES.has(field.type)) {
-        if (typeof v === 'string' && /^-?\d+$/.test(v)) return protobuf.util.Long.fromString(v, field.type.startsWith('u') || field.type === 'fixed64');
+        // Decimal strings pass through: protobufjs fromObject turns them into exact Longs.
+        if (typeof v === 'string' && /^-?\d+$/.test(v)) return v;
         if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
         throw new Error(`${p}: 64-bit integer expected, got ${JSON.stringify(v)}`);
       }
@@ -136,11 +137,11 @@ export function decodeOtlpBody(body: Buffer, contentType: string): { encoding: '
     return { encoding: 'protobuf', message: request.decode(body) };
   }
   if (/application\/json/.test(contentType)) {
-    const plain = fromOtlpJson(request, JSON.parse(body.toString('utf8')), 'request');
-    const err = request.verify(plain);
+    const message = request.fromObject(fromOtlpJson(request, JSON.parse(body.toString('utf8')), 'request'));
+    const err = request.verify(message);
     if (err) throw new Error(`request: ${err}`);
     // Through the wire format and back: what a protobuf receiver would see.
-    return { encoding: 'json', message: request.decode(request.encode(request.fromObject(plain)).finish()) };
+    return { encoding: 'json', message: request.decode(request.encode(message).finish()) };
   }
   throw new Error(`unsupported content-type ${JSON.stringify(contentType)}`);
 }
