@@ -4,3 +4,8 @@
  */
 export { TRACE_SCHEMA, forEachSpan, childrenIndex, spanDuration } from './core/trace';
 export type { Trace, Span, SpanKind, TensorInfo, MemoryEvent, TraceMeta, Peaks, HostInfo, Device, TimingMode } from './core/trace';
+export { exportOtlp, resolveOtlpUrl } from './exporters/otlp';
+export type { OtlpExportOptions, OtlpExportResult } from './exporters/otlp';
+export { formatReport, printReport, summarizeReport } from './exporters/report';
+export type { ReportOptions, ReportRow, ReportSummary, ReportSortBy, ReportGroupBy } from './exporters/report';
+export { formatDuration, formatBytes, formatCount, formatSI, formatPercent, shouldColor } from './core/format';
