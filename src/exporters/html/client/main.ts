@@ -1,0 +1,105 @@
+/**
+ * The page's entry point: reads the packed head, builds the model, installs the views and wires selection and
+ * theme changes between them. The timeline is installed first and signals readiness (data-ready="timeline" on
+ * <html>, window.__mlxTraceReady) as soon as it has drawn; the other views follow in the next task.
+ * Self-contained (no imports at run time): its source text is embedded in the report.
+ */
+import type { Head } from '../format';
+import type { App, ClientParts, GroupBy, Selection, Theme } from './types';
+
+export function clientMain(parts: ClientParts): void {
+  const w = window as unknown as { __mlxTrace: Record<string, unknown>; __mlxTraceReady?: boolean };
+  const t0 = performance.now();
+  w.__mlxTrace = {};
+  const html = document.documentElement;
+  const fail = (where: string, e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`mlx-trace report: ${where} failed: ${msg}`);
+    const box = document.getElementById('errors');
+    if (box) {
+      box.hidden = false;
+      const p = document.createElement('p');
+      p.textContent = `The ${where} could not be shown: ${msg}`;
+      box.append(p);
+    }
+  };
+
+  let head: Head;
+  try {
+    head = JSON.parse(document.getElementById('mlx-trace-head')?.textContent ?? '') as Head;
+    if (!head || head.v !== 1) throw new Error('this report was written by a newer mlx-trace');
+  } catch (e) {
+    fail('report data', e);
+    return;
+  }
+  const util = parts.makeUtil();
+  const model = parts.buildModel(head, util);
+  w.__mlxTrace.decodeMs = performance.now() - t0;
+
+  const selectListeners: ((s: Selection | null) => void)[] = [];
+  const themeListeners: (() => void)[] = [];
+  let theme: Theme | null = null;
+  const readTheme = (): Theme => {
+    const v = util.cssVar;
+    return {
+      bg: v('--bg'), fg: v('--fg'), muted: v('--muted'), grid: v('--grid'), panel: v('--panel'), accent: v('--accent'),
+      sel: v('--sel'), merged: v('--merged'), memLine: v('--mem-line'), memFill: v('--mem-fill'),
+      cat: head.categories.map((c) => v(`--c-${c.id}`)),
+      kind: head.kinds.map((k) => v(`--k-${k}`)),
+    };
+  };
+  const dark = window.matchMedia('(prefers-color-scheme: dark)');
+  dark.addEventListener('change', () => {
+    theme = null;
+    for (const f of themeListeners) f();
+  });
+  let current: Selection | null = null;
+  const app: App = {
+    head,
+    util,
+    model,
+    colors: () => (theme ??= readTheme()),
+    select(sel) {
+      current = sel;
+      for (const f of selectListeners) {
+        try { f(sel); } catch (e) { fail('selection', e); }
+      }
+    },
+    onSelect: (fn) => { selectListeners.push(fn); },
+    groupKeyOfSpan(i: number, by: GroupBy) {
+      const s = model.sig[i];
+      if (by === 'op') return model.sigName[s];
+      if (by === 'shapes') return s;
+      if (model.sigKind[s] !== model.tableKind) return -1;
+      return by === 'layer' ? model.layer[i] : model.spanDevice[i];
+    },
+    onTheme: (fn) => { themeListeners.push(fn); },
+    expose: (name, value) => { w.__mlxTrace[name] = value; },
+  };
+  app.expose('selection', () => current);
+  app.expose('select', app.select);
+
+  try {
+    app.expose('timeline', parts.installTimeline(app));
+  } catch (e) {
+    fail('timeline', e);
+  }
+  w.__mlxTrace.timelineMs = performance.now() - t0;
+  html.dataset.ready = 'timeline';
+  w.__mlxTraceReady = true;
+
+  // The rest after the first paint; one view failing leaves the others working.
+  setTimeout(() => {
+    const views: [string, (a: App) => void][] = [
+      ['summary', parts.installSummary],
+      ['op table', parts.installTable],
+      ['roofline', parts.installRoofline],
+      ['category chart', parts.installDonut],
+    ];
+    for (const [name, install] of views) {
+      try { install(app); } catch (e) { fail(name, e); }
+    }
+    w.__mlxTrace.allMs = performance.now() - t0;
+    html.dataset.ready = 'all';
+  }, 0);
+}

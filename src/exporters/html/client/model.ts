@@ -1,0 +1,176 @@
+/**
+ * Page-side data model: decodes the packed columns (base64 typed arrays) and derives what every view reads:
+ * span ends, self time, devices, eval time, and aggregates by op, op + shapes, layer or device.
+ * Self-contained (no imports at run time): its source text is embedded in the report.
+ */
+import type { Head } from '../format';
+import type { AggRow, GroupBy, Model, Uints, Util } from './types';
+
+export function buildModel(head: Head, _util: Util): Model {
+  const fromBase64 = (s: string): Uint8Array => {
+    // Native decoder where the browser has one (Chrome 140+, Firefox 133+, Safari 18.2+); atob elsewhere.
+    const U = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
+    if (typeof U.fromBase64 === 'function') return U.fromBase64(s);
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  };
+  const cols = new Map<string, ArrayBufferView>();
+  for (const c of head.columns) {
+    const node = document.getElementById(`mlx-col-${c.id}`);
+    const bytes = fromBase64(node ? (node.textContent ?? '').trim() : '');
+    // Each decode owns a fresh buffer at offset 0, so 8-byte views are aligned. Columns are little-endian, as is
+    // every machine that runs a browser today.
+    const buf = bytes.buffer as ArrayBuffer;
+    const view =
+      c.type === 'f64' ? new Float64Array(buf, 0, c.length)
+      : c.type === 'f32' ? new Float32Array(buf, 0, c.length)
+      : c.type === 'u32' ? new Uint32Array(buf, 0, c.length)
+      : c.type === 'u16' ? new Uint16Array(buf, 0, c.length)
+      : new Uint8Array(buf, 0, c.length);
+    cols.set(c.id, view);
+    // The base64 text is no longer needed; let the page drop it.
+    node?.remove();
+  }
+  const get = <T extends ArrayBufferView>(id: string, empty: T): T => (cols.get(id) as T | undefined) ?? empty;
+
+  const n = head.spanCount;
+  const start = get('start', new Float64Array(0));
+  const dur = get('dur', new Float32Array(0));
+  const sig = get<Uints>('sig', new Uint8Array(0));
+  const layer = get<Uints>('layer', new Uint8Array(0));
+  const sigKind = get('sigKind', new Uint8Array(0));
+  const sigCat = get('sigCat', new Uint8Array(0));
+  const sigName = get('sigName', new Uint32Array(0));
+  const sigShapes = get('sigShapes', new Uint32Array(0));
+  const sigDtype = get('sigDtype', new Uint32Array(0));
+  const sigFlops = get('sigFlops', new Float64Array(0));
+  const sigBytes = get('sigBytes', new Float64Array(0));
+  const memT = get('memT', new Float64Array(0));
+  const memLive = get('memLive', new Float64Array(0));
+
+  const end = new Float64Array(n);
+  for (let i = 0; i < n; i++) end[i] = start[i] + dur[i];
+
+  // Devices and the device of each span (from its lane).
+  const devices: string[] = [];
+  for (const l of head.lanes) if (!devices.includes(l.device)) devices.push(l.device);
+  const spanDevice = new Uint8Array(n);
+  const rows = head.rowLane.length;
+  for (let r = 0; r < rows; r++) spanDevice.fill(devices.indexOf(head.lanes[head.rowLane[r]].device), head.rowOffset[r], head.rowOffset[r + 1]);
+
+  // Self time: each row's spans lie inside the row above (same lane); walk both in start order.
+  const self = new Float64Array(n);
+  for (let i = 0; i < n; i++) self[i] = dur[i];
+  for (let r = 1; r < rows; r++) {
+    if (head.rowLane[r] !== head.rowLane[r - 1]) continue;
+    let p = head.rowOffset[r - 1];
+    const pEnd = head.rowOffset[r];
+    for (let c = head.rowOffset[r]; c < head.rowOffset[r + 1]; c++) {
+      while (p < pEnd && end[p] <= start[c]) p++;
+      if (p >= pEnd) break;
+      if (start[p] <= start[c]) self[p] -= dur[c];
+    }
+  }
+  for (let i = 0; i < n; i++) if (self[i] < 0) self[i] = 0;
+
+  // Which kind the table counts: primitives when there are any.
+  const present = new Set<number>();
+  for (let s = 0; s < sigKind.length; s++) present.add(sigKind[s]);
+  const tableKind = [2, 1, 4, 3, 0].find((k) => present.has(k)) ?? 2;
+
+  // Eval time: the union of eval intervals (evals on several threads may overlap).
+  const evals: [number, number][] = [];
+  let tableTime = 0;
+  for (let i = 0; i < n; i++) {
+    const k = sigKind[sig[i]];
+    if (k === 0) evals.push([start[i], end[i]]);
+    if (k === tableKind) tableTime += dur[i];
+  }
+  evals.sort((a, b) => a[0] - b[0]);
+  let evalTime = 0;
+  let curS = -Infinity, curE = -Infinity;
+  for (const [s, e] of evals) {
+    if (s > curE) { if (curE > curS) evalTime += curE - curS; curS = s; curE = e; } else if (e > curE) curE = e;
+  }
+  if (curE > curS) evalTime += curE - curS;
+  const wallTime = Math.max(0, head.t1 - head.t0);
+  if (evalTime <= 0) evalTime = wallTime;
+
+  const str = (id: number) => head.strings[id] ?? '';
+
+  const cache = new Map<GroupBy, AggRow[]>();
+  const aggregate = (by: GroupBy): AggRow[] => {
+    const hit = cache.get(by);
+    if (hit) return hit;
+    const rowsOut: AggRow[] = [];
+    const index = new Map<number, AggRow>();
+    const labelOf = (key: number, s: number): [string, string, number] => {
+      if (by === 'op') return [str(sigName[s]), '', sigCat[s]];
+      if (by === 'shapes') {
+        const detail = [str(sigShapes[s]), str(sigDtype[s])].filter(Boolean).join(' · ');
+        return [str(sigName[s]), detail, sigCat[s]];
+      }
+      if (by === 'layer') return [key === 0 ? '(no layer)' : str(head.layers[key - 1]), '', -1];
+      return [devices[key] ?? '?', '', -1];
+    };
+    for (let i = 0; i < n; i++) {
+      const s = sig[i];
+      if (sigKind[s] !== tableKind) continue;
+      let key: number;
+      if (by === 'op') {
+        key = sigName[s];
+      } else if (by === 'shapes') key = s;
+      else if (by === 'layer') key = layer[i];
+      else key = spanDevice[i];
+      let row = index.get(key);
+      if (!row) {
+        const [label, detail, cat] = labelOf(key, s);
+        row = { key, label, detail, cat, calls: 0, total: 0, self: 0, flops: 0, flopsTime: 0, bytes: 0, bytesTime: 0, devices: 0 };
+        index.set(key, row);
+        rowsOut.push(row);
+      }
+      const d = dur[i];
+      row.calls++;
+      row.total += d;
+      row.self += self[i];
+      const f = sigFlops[s];
+      if (f === f) { row.flops += f; row.flopsTime += d; }
+      const b = sigBytes[s];
+      if (b === b) { row.bytes += b; row.bytesTime += d; }
+      row.devices |= 1 << spanDevice[i];
+    }
+    cache.set(by, rowsOut);
+    return rowsOut;
+  };
+
+  return {
+    head,
+    n,
+    start,
+    dur,
+    end,
+    self,
+    sig,
+    layer,
+    spanDevice,
+    devices,
+    sigKind,
+    sigCat,
+    sigName,
+    sigShapes,
+    sigDtype,
+    sigFlops,
+    sigBytes,
+    memT,
+    memLive,
+    tableKind,
+    evalTime,
+    wallTime,
+    tableTime,
+    str,
+    kindOf: (i: number) => head.kinds[sigKind[sig[i]]] ?? 'user',
+    aggregate,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The summary: headline numbers (wall and eval time, coverage, timing mode, dropped events, peak memory, the
+ * roofline's peaks), the top ops, the advisor's findings (trace.meta.advice) and the host facts. All as text nodes.
+ * Self-contained (no imports at run time): its source text is embedded in the report.
+ */
+import type { App } from './types';
+
+export function installSummary(app: App): void {
+  const { util, model: m, head } = app;
+  const el = util.el;
+  const root = document.getElementById('summary')!;
+  const cards = root.querySelector('.cards') as HTMLElement;
+  const top = root.querySelector('.top-ops ol') as HTMLElement;
+  const findings = root.querySelector('.findings ul') as HTMLElement;
+  const facts = root.querySelector('.facts') as HTMLElement;
+
+  const card = (label: string, value: string, note: string, warn = false) =>
+    el('div', { class: warn ? 'card warn' : 'card' }, el('div', { class: 'card-label' }, label), el('div', { class: 'card-value' }, value),
+      el('div', { class: 'card-note' }, note));
+  const kind = head.kinds[m.tableKind];
+  const mem = head.memory;
+  const dropped = head.dropped;
+  const timingNote = head.meta.timing === 'native' ? 'timed inside eval by the native hooks'
+    : head.meta.fallbackReason ? `native hooks not used: ${head.meta.fallbackReason}` : 'timed from JavaScript';
+  cards.replaceChildren(
+    card('Wall time', util.fmtNs(m.wallTime), 'first span to last'),
+    card('Eval time', util.fmtNs(m.evalTime), 'time inside evaluations'),
+    card('Coverage', util.fmtPct(m.tableTime / m.evalTime), `${kind} time / eval time`),
+    card('Timing', head.meta.timing, timingNote, head.meta.timing !== 'native'),
+    card('Spans', util.fmtCount(head.spanCount), `${util.fmtCount(dropped)} dropped${head.skipped ? `, ${util.fmtCount(head.skipped)} malformed skipped` : ''}`, dropped > 0 || head.skipped > 0),
+    card('Peak memory', mem ? util.fmtBytes(mem.peak) : 'not recorded', mem ? `${util.fmtCount(mem.sourceCount)} allocator events` : 'no allocator events'),
+    card('Peaks', head.meta.peaks.flops > 0 ? util.fmtRate(head.meta.peaks.flops, 'FLOP/s') : '–',
+      head.meta.peaks.bandwidth > 0 ? `${util.fmtRate(head.meta.peaks.bandwidth, 'B/s')} · ${head.meta.peaks.source}` : 'no bandwidth peak'),
+  );
+
+  const ops = m.aggregate('op').slice().sort((a, b) => b.total - a.total).slice(0, 6);
+  const maxT = ops[0]?.total ?? 0;
+  top.replaceChildren(...ops.map((r) => {
+    const bar = el('span', { class: 'bar', 'data-cat': String(r.cat) });
+    bar.style.width = `${maxT > 0 ? Math.max(1, (r.total / maxT) * 100) : 0}%`;
+    const li = el('li', {}, el('span', { class: 'top-name' }, r.label),
+      el('span', { class: 'top-val' }, `${util.fmtNs(r.total)} · ${util.fmtPct(r.total / m.evalTime)} · ${util.fmtCount(r.calls)} calls`),
+      el('span', { class: 'bar-track' }, bar));
+    li.tabIndex = 0;
+    const pick = () => app.select({ by: 'op', key: r.key, label: r.label, source: 'summary' });
+    li.addEventListener('click', pick);
+    li.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
+    return li;
+  }));
+  if (ops.length === 0) top.replaceChildren(el('li', { class: 'muted' }, 'No ops recorded.'));
+
+  if (head.advice.length === 0) findings.replaceChildren(el('li', { class: 'muted' }, 'No findings recorded in this trace.'));
+  else {
+    const rank: Record<string, number> = { high: 0, error: 0, warning: 1, medium: 1, warn: 1, low: 2, info: 3 };
+    const sorted = head.advice.slice().sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3));
+    findings.replaceChildren(...sorted.map((f) => el('li', { class: `finding sev-${/^[a-z]+$/.test(f.severity) ? f.severity : 'info'}` },
+      el('span', { class: 'sev' }, f.severity), el('span', { class: 'rule' }, f.rule),
+      el('p', { class: 'msg' }, f.message), ...(f.suggestion ? [el('p', { class: 'fix' }, `Suggestion: ${f.suggestion}`)] : []))));
+  }
+
+  const pairs: [string, string][] = [];
+  const h = head.meta.host;
+  if (h.cpuModel) pairs.push(['CPU', `${h.cpuModel}${h.cpus ? ` × ${h.cpus}` : ''}`]);
+  if (typeof h.totalMemory === 'number') pairs.push(['Memory', util.fmtBytes(h.totalMemory)]);
+  if (h.platform) pairs.push(['Platform', `${h.platform} ${h.arch ?? ''}`.trim()]);
+  if (h.hostname) pairs.push(['Host', String(h.hostname)]);
+  for (const [k, v] of Object.entries(head.meta.versions)) pairs.push([`${k} version`, v]);
+  if (head.meta.createdAt) pairs.push(['Recorded', head.meta.createdAt]);
+  for (const [k, v] of head.meta.facts) pairs.push([k, v]);
+  facts.replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+}

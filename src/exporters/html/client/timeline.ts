@@ -1,0 +1,404 @@
+/**
+ * The timeline: one lane per device/thread, spans as flame rows by nesting depth, the memory curve underneath.
+ * Drawn on a canvas, not one DOM node per span, so a million spans stay cheap. Level of detail: in each row, a span
+ * narrower than 3 px is merged with every span that starts in the same pixel (found by binary search, not by
+ * visiting them), so a frame costs O(visible pixels × log n) however many spans the trace has.
+ * Self-contained (no imports at run time): its source text is embedded in the report.
+ */
+import type { App, Selection, Theme } from './types';
+
+export interface TimelineHandle {
+  draw(): void;
+  view(): { start: number; end: number };
+  setView(start: number, end: number): void;
+}
+
+export function installTimeline(app: App): TimelineHandle {
+  const { util, model: m, head } = app;
+  const root = document.getElementById('timeline')!;
+  const canvas = root.querySelector('canvas') as HTMLCanvasElement;
+  const rangeText = root.querySelector('.tl-range') as HTMLElement;
+  const details = root.querySelector('.tl-details') as HTMLElement;
+
+  const AXIS = 22, LANE_HEAD = 18, ROW = 18, LANE_GAP = 8, MEM_LABEL = 16, MEM_H = 56;
+  const MAX_HEIGHT = 6000;
+  const rowsN = head.rowLane.length;
+  const off = head.rowOffset;
+  const rowY = new Float64Array(rowsN);
+  const laneY: number[] = [];
+  let y = AXIS + 4;
+  let r0 = 0;
+  head.lanes.forEach((lane, li) => {
+    laneY[li] = y;
+    y += LANE_HEAD;
+    for (let d = 0; d < lane.rows; d++, r0++) { rowY[r0] = y; y += ROW; }
+    y += LANE_GAP;
+  });
+  const hasMem = m.memT.length > 0;
+  const memTop = y + MEM_LABEL;
+  if (hasMem) y = memTop + MEM_H + 8;
+  const totalH = Math.min(MAX_HEIGHT, Math.max(y, AXIS + 40));
+
+  const span0 = head.t0, span1 = head.t1 > head.t0 ? head.t1 : head.t0 + 1000;
+  const pad = (span1 - span0) * 0.01;
+  const fullS = span0 - pad, fullE = span1 + pad;
+  const MIN_RANGE = 10;
+  let viewS = fullS, viewE = fullE;
+  let W = 300;
+  let hover = -1;
+  let sel: { ix: Int32Array; rowOff: Int32Array } | null = null;
+  let selected = -1;
+  const textColors = new Map<string, string>();
+
+  const colorOf = (th: Theme, i: number) => {
+    const s = m.sig[i];
+    const k = m.sigKind[s];
+    return k === 2 ? th.cat[m.sigCat[s]] ?? th.merged : th.kind[k] ?? th.merged;
+  };
+  const textOn = (c: string) => {
+    let t = textColors.get(c);
+    if (!t) textColors.set(c, (t = util.textOn(c)));
+    return t;
+  };
+
+  /** Draws row r's spans (or the subset ix[lo..hi) of them) with level of detail. */
+  function drawRow(ctx: CanvasRenderingContext2D, th: Theme, r: number, scale: number, ix: Int32Array | null, lo: number, hi: number) {
+    const yy = rowY[r];
+    if (yy + ROW > totalH) return;
+    const S = m.start, E = m.end;
+    const at = (k: number) => (ix ? ix[k] : k);
+    // First span that ends after the view starts (ends increase along a row: its spans never overlap).
+    let a = lo, b = hi;
+    while (a < b) { const mid = (a + b) >>> 1; if (E[at(mid)] <= viewS) a = mid + 1; else b = mid; }
+    let k = a;
+    let pendX = 0, pendW = 0, pendColor = '';
+    const flush = () => {
+      if (pendW > 0) { ctx.fillStyle = pendColor; ctx.fillRect(pendX, yy, pendW, ROW - 1); }
+      pendW = 0;
+    };
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    while (k < hi) {
+      const i = at(k);
+      const s = S[i];
+      if (s > viewE) break;
+      const x0 = (s - viewS) * scale;
+      const x1 = (E[i] - viewS) * scale;
+      if (x1 - x0 >= 3) {
+        flush();
+        const c = colorOf(th, i);
+        const cx0 = Math.max(x0, -2), cx1 = Math.min(x1, W + 2);
+        ctx.fillStyle = c;
+        ctx.fillRect(cx0, yy, Math.max(1, cx1 - cx0 - 1), ROW - 1);
+        if (cx1 - cx0 > 30) {
+          const name = m.str(m.sigName[m.sig[i]]);
+          const max = Math.floor((cx1 - cx0 - 8) / 6.3);
+          if (max >= 2) {
+            ctx.fillStyle = textOn(c);
+            ctx.fillText(name.length > max ? `${name.slice(0, max - 1)}…` : name, cx0 + 4, yy + ROW / 2);
+          }
+        }
+        k++;
+      } else {
+        // Sub-pixel: jump to the first span that starts in the next pixel.
+        const px = Math.floor(x0);
+        const tNext = viewS + (px + 1) / scale;
+        let lo2 = k + 1, hi2 = hi;
+        while (lo2 < hi2) { const mid = (lo2 + hi2) >>> 1; if (S[at(mid)] < tNext) lo2 = mid + 1; else hi2 = mid; }
+        let j = lo2;
+        // A wide span that starts in this pixel is drawn on its own, with its label.
+        if (j - 1 > k && (E[at(j - 1)] - S[at(j - 1)]) * scale >= 3) j--;
+        const bx1 = Math.max(px + 1, (E[at(j - 1)] - viewS) * scale);
+        const c = j - k > 1 ? th.merged : colorOf(th, i);
+        if (pendW > 0 && pendColor === c && px <= pendX + pendW + 0.5) pendW = Math.max(pendW, bx1 - pendX);
+        else { flush(); pendX = px; pendW = bx1 - px; pendColor = c; }
+        k = j;
+      }
+    }
+    flush();
+  }
+
+  function niceStep(raw: number) {
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+
+  function draw() {
+    const fit = util.fitCanvas(canvas, totalH);
+    const ctx = fit.ctx;
+    W = fit.w;
+    const th = app.colors();
+    ctx.fillStyle = th.bg;
+    ctx.fillRect(0, 0, W, totalH);
+    const scale = W / (viewE - viewS);
+
+    // Time axis and grid, labelled from the first span.
+    const step = niceStep(90 / scale);
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    for (let t = Math.ceil((viewS - span0) / step) * step + span0; t <= viewE; t += step) {
+      const x = Math.round((t - viewS) * scale) + 0.5;
+      ctx.fillStyle = th.grid;
+      ctx.fillRect(x, AXIS - 4, 1, totalH - AXIS + 4);
+      ctx.fillStyle = th.muted;
+      ctx.fillText(util.fmtNs(t - span0), x + 3, AXIS / 2);
+    }
+    ctx.fillStyle = th.grid;
+    ctx.fillRect(0, AXIS - 1, W, 1);
+
+    head.lanes.forEach((lane, li) => {
+      ctx.fillStyle = th.fg;
+      ctx.font = '600 11px system-ui, sans-serif';
+      ctx.fillText(`${lane.device.toUpperCase()} · thread ${lane.thread}`, 4, laneY[li] + LANE_HEAD / 2);
+    });
+
+    ctx.globalAlpha = sel ? 0.28 : 1;
+    for (let r = 0; r < rowsN; r++) drawRow(ctx, th, r, scale, null, off[r], off[r + 1]);
+    ctx.globalAlpha = 1;
+    if (sel) for (let r = 0; r < rowsN; r++) drawRow(ctx, th, r, scale, sel.ix, sel.rowOff[r], sel.rowOff[r + 1]);
+
+    for (const [i, color] of [[selected, th.sel], [hover, th.fg]] as [number, string][]) {
+      if (i < 0) continue;
+      const r = rowOfSpan(i);
+      const x0 = Math.max(-2, (m.start[i] - viewS) * scale), x1 = Math.min(W + 2, (m.end[i] - viewS) * scale);
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(x0, rowY[r] - 0.5, Math.max(2, x1 - x0), ROW);
+    }
+
+    if (hasMem) drawMemory(ctx, th, scale);
+
+    canvas.dataset.viewStart = String(viewS);
+    canvas.dataset.viewEnd = String(viewE);
+    rangeText.textContent = `Showing ${util.fmtNs(viewS - span0)} – ${util.fmtNs(viewE - span0)} (${util.fmtNs(viewE - viewS)} of ${util.fmtNs(span1 - span0)})`;
+  }
+
+  function drawMemory(ctx: CanvasRenderingContext2D, th: Theme, scale: number) {
+    const mem = head.memory!;
+    const T = m.memT, L = m.memLive, n = T.length;
+    ctx.fillStyle = th.fg;
+    ctx.font = '600 11px system-ui, sans-serif';
+    const note = mem.downsampled ? ` · curve reduced to ${util.fmtCount(mem.count)} of ${util.fmtCount(mem.sourceCount)} events` : '';
+    ctx.fillText(`Memory (live bytes) · peak ${util.fmtBytes(mem.peak)}${note}`, 4, memTop - MEM_LABEL / 2);
+    const top = mem.peak > 0 ? mem.peak : 1;
+    const yOf = (v: number) => memTop + MEM_H - (Math.max(0, v) / top) * MEM_H;
+    // Per pixel column: the highest live value in it, or the value carried from the last event before it.
+    let i = util.upperBound(T, 0, n, viewS) - 1;
+    let carry = i >= 0 ? L[i] : 0;
+    ctx.beginPath();
+    ctx.moveTo(0, memTop + MEM_H);
+    for (let x = 0; x < W; x++) {
+      const tEnd = viewS + (x + 1) / scale;
+      let v = carry;
+      while (i + 1 < n && T[i + 1] < tEnd) { i++; if (L[i] > v) v = L[i]; carry = L[i]; }
+      ctx.lineTo(x, yOf(v));
+      ctx.lineTo(x + 1, yOf(v));
+    }
+    ctx.lineTo(W, memTop + MEM_H);
+    ctx.closePath();
+    ctx.fillStyle = th.memFill;
+    ctx.fill();
+    ctx.strokeStyle = th.memLine;
+    ctx.lineWidth = 1;
+    ctx.stroke();
+    ctx.fillStyle = th.grid;
+    ctx.fillRect(0, memTop + MEM_H, W, 1);
+  }
+
+  function rowOfSpan(i: number) {
+    return Math.max(0, util.upperBound(off, 0, off.length, i) - 1);
+  }
+
+  function rowAtY(yy: number) {
+    for (let r = 0; r < rowsN; r++) if (yy >= rowY[r] && yy < rowY[r] + ROW) return r;
+    return -1;
+  }
+
+  /** The span under (x, y), preferring one that contains the time; and how many spans share that pixel. */
+  function hitTest(x: number, yy: number): { span: number; inPixel: number } | null {
+    const r = rowAtY(yy);
+    if (r < 0) return null;
+    const scale = W / (viewE - viewS);
+    const t = viewS + x / scale;
+    const tol = 2 / scale;
+    const lo = off[r], hi = off[r + 1];
+    let k = util.upperBound(m.start, lo, hi, t) - 1;
+    if (!(k >= lo && m.end[k] >= t)) {
+      k = util.upperBound(m.start, lo, hi, t + tol) - 1;
+      if (!(k >= lo && m.end[k] >= t - tol)) return null;
+    }
+    const inPixel = util.upperBound(m.start, lo, hi, t + 0.5 / scale) - util.lowerBound(m.start, lo, hi, t - 0.5 / scale);
+    return { span: k, inPixel: Math.max(1, inPixel) };
+  }
+
+  function describe(i: number, inPixel: number): [string, string][] {
+    const s = m.sig[i];
+    const kind = m.kindOf(i);
+    const rows: [string, string][] = [];
+    const lane = head.lanes[head.rowLane[rowOfSpan(i)]];
+    rows.push(['Kind', kind === 'primitive' ? `primitive · ${head.categories[m.sigCat[s]]?.label ?? ''}` : kind]);
+    if (m.layer[i]) rows.push(['Layer', m.str(head.layers[m.layer[i] - 1])]);
+    rows.push(['Duration', util.fmtNs(m.dur[i])]);
+    if (m.self[i] < m.dur[i]) rows.push(['Self', util.fmtNs(m.self[i])]);
+    rows.push(['Start', `+${util.fmtNs(m.start[i] - span0)}`]);
+    const shapes = m.str(m.sigShapes[s]);
+    if (shapes) rows.push(['Shapes', shapes]);
+    const dtype = m.str(m.sigDtype[s]);
+    if (dtype) rows.push(['Dtype', dtype]);
+    const f = m.sigFlops[s], b = m.sigBytes[s];
+    if (kind === 'primitive' || f === f || b === b) {
+      rows.push(['FLOPs', f === f ? util.fmtFlops(f) : 'no cost formula']);
+      rows.push(['Bytes', b === b ? util.fmtBytes(b) : 'unknown']);
+      if (f === f && b === b && b > 0) rows.push(['Intensity', `${(f / b).toFixed(2)} FLOP/B`]);
+      const secs = m.dur[i] / 1e9;
+      if (secs > 0 && f === f) rows.push(['Achieved', `${util.fmtRate(f / secs, 'FLOP/s')}${b === b ? ` · ${util.fmtRate(b / secs, 'B/s')}` : ''}`]);
+    }
+    rows.push(['Lane', `${lane.device} · thread ${lane.thread}`]);
+    if (inPixel > 1) rows.push(['Here', `${util.fmtCount(inPixel)} spans share this pixel: zoom in to see them`]);
+    return rows;
+  }
+
+  function memoryAt(x: number): [string, string][] | null {
+    const scale = W / (viewE - viewS);
+    const t = viewS + x / scale;
+    const i = util.upperBound(m.memT, 0, m.memT.length, t) - 1;
+    const live = i >= 0 ? m.memLive[i] : 0;
+    return [['Time', `+${util.fmtNs(t - span0)}`], ['Live', util.fmtBytes(live)], ['Peak', util.fmtBytes(head.memory!.peak)]];
+  }
+
+  let scheduled = false;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => { scheduled = false; draw(); });
+  };
+
+  function setView(s: number, e: number) {
+    let len = Math.max(MIN_RANGE, e - s);
+    const fullLen = fullE - fullS;
+    if (len >= fullLen) { viewS = fullS; viewE = fullE; schedule(); return; }
+    if (s < fullS) s = fullS;
+    if (s + len > fullE) s = fullE - len;
+    viewS = s;
+    viewE = s + len;
+    schedule();
+  }
+  const zoomAt = (factor: number, anchor: number) => {
+    const len = viewE - viewS;
+    const nl = Math.max(MIN_RANGE, len * factor);
+    setView(anchor - (anchor - viewS) * (nl / len), anchor - (anchor - viewS) * (nl / len) + nl);
+  };
+  const pan = (px: number) => {
+    const dt = (px * (viewE - viewS)) / W;
+    setView(viewS + dt, viewE + dt);
+  };
+
+  const local = (e: MouseEvent) => {
+    const r = canvas.getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  };
+  let drag: { x: number; s: number; e: number; moved: boolean } | null = null;
+
+  canvas.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const { x } = local(e);
+    if (Math.abs(e.deltaX) > Math.abs(e.deltaY)) pan(e.deltaX);
+    else zoomAt(Math.exp(e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.002)), viewS + (x / W) * (viewE - viewS));
+  }, { passive: false });
+
+  canvas.addEventListener('pointerdown', (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    drag = { x: e.clientX, s: viewS, e: viewE, moved: false };
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    if (drag) {
+      const dx = e.clientX - drag.x;
+      if (Math.abs(dx) > 3) drag.moved = true;
+      if (drag.moved) {
+        const dt = (-dx * (drag.e - drag.s)) / W;
+        setView(drag.s + dt, drag.e + dt);
+        util.hideTip();
+        return;
+      }
+    }
+    const { x, y: yy } = local(e);
+    const h = hitTest(x, yy);
+    const next = h ? h.span : -1;
+    if (next !== hover) { hover = next; schedule(); }
+    if (h) util.showTip(describe(h.span, h.inPixel), m.str(m.sigName[m.sig[h.span]]), e.clientX, e.clientY);
+    else if (hasMem && yy >= memTop && yy <= memTop + MEM_H) util.showTip(memoryAt(x)!, 'Memory', e.clientX, e.clientY);
+    else util.hideTip();
+  });
+  canvas.addEventListener('pointerup', (e) => {
+    const d = drag;
+    drag = null;
+    if (d && !d.moved) {
+      const { x, y: yy } = local(e);
+      const h = hitTest(x, yy);
+      if (h) selectSpan(h.span);
+    }
+  });
+  canvas.addEventListener('pointerleave', () => {
+    util.hideTip();
+    if (hover >= 0) { hover = -1; schedule(); }
+  });
+  canvas.addEventListener('dblclick', (e) => {
+    const { x, y: yy } = local(e);
+    const h = hitTest(x, yy);
+    if (h) {
+      const d = m.end[h.span] - m.start[h.span];
+      setView(m.start[h.span] - d * 0.1, m.end[h.span] + d * 0.1);
+    }
+  });
+  canvas.addEventListener('keydown', (e) => {
+    const mid = (viewS + viewE) / 2;
+    switch (e.key) {
+      case '+': case '=': case 'w': zoomAt(1 / 1.5, mid); break;
+      case '-': case '_': case 's': zoomAt(1.5, mid); break;
+      case 'ArrowLeft': case 'a': pan(-W * 0.1); break;
+      case 'ArrowRight': case 'd': pan(W * 0.1); break;
+      case '0': case 'Home': setView(fullS, fullE); break;
+      case 'Escape': app.select(null); break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+
+  function selectSpan(i: number) {
+    selected = i;
+    const title = m.str(m.sigName[m.sig[i]]);
+    const dl = util.el('dl');
+    for (const [k, v] of describe(i, 1)) dl.append(util.el('dt', {}, k), util.el('dd', {}, v));
+    details.replaceChildren(util.el('strong', {}, title), dl);
+    app.select({ by: 'op', key: m.sigName[m.sig[i]], label: title, source: 'timeline' });
+  }
+
+  app.onSelect((s: Selection | null) => {
+    if (!s) {
+      sel = null;
+      selected = -1;
+      details.replaceChildren(util.el('span', { class: 'muted' }, 'Click a span to see its details here.'));
+      schedule();
+      return;
+    }
+    const picked: number[] = [];
+    const rowOff = new Int32Array(rowsN + 1);
+    for (let r = 0; r < rowsN; r++) {
+      rowOff[r] = picked.length;
+      for (let i = off[r]; i < off[r + 1]; i++) if (app.groupKeyOfSpan(i, s.by) === s.key) picked.push(i);
+    }
+    rowOff[rowsN] = picked.length;
+    sel = { ix: Int32Array.from(picked), rowOff };
+    if (s.source !== 'timeline') {
+      selected = -1;
+      details.replaceChildren(util.el('span', {}, `${util.fmtCount(picked.length)} spans of ${s.label} highlighted.`));
+    }
+    schedule();
+  });
+  app.onTheme(schedule);
+  util.onWidth(canvas.parentElement!, schedule);
+
+  draw();
+  return { draw, view: () => ({ start: viewS, end: viewE }), setView: (s, e) => { setView(s, e); draw(); } };
+}

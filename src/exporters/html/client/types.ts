@@ -1,0 +1,136 @@
+/**
+ * Types shared by the page's script modules. Type-only: each client module is a self-contained function whose source
+ * text is embedded in the report (see ../template.ts), so the modules talk only through these shapes at run time.
+ */
+import type { Head } from '../format';
+import type { TimelineHandle } from './timeline';
+
+export type Uints = Uint8Array | Uint16Array | Uint32Array;
+
+export interface Util {
+  fmtNs(ns: number): string;
+  fmtBytes(b: number): string;
+  fmtFlops(f: number): string;
+  fmtRate(perSecond: number, unit: string): string;
+  fmtCount(n: number): string;
+  fmtPct(x: number): string;
+  /** First index in [lo, hi) with a[i] >= x (a sorted ascending). */
+  lowerBound(a: ArrayLike<number>, lo: number, hi: number, x: number): number;
+  /** First index in [lo, hi) with a[i] > x. */
+  upperBound(a: ArrayLike<number>, lo: number, hi: number, x: number): number;
+  /** createElement with text children only: names from the trace never pass through innerHTML. */
+  el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Record<string, string>, ...children: (Node | string)[]): HTMLElementTagNameMap[K];
+  cssVar(name: string): string;
+  /** Black or white, whichever reads better on this color. */
+  textOn(color: string): string;
+  showTip(rows: [string, string][], title: string, x: number, y: number): void;
+  hideTip(): void;
+  /** Sizes a canvas to its CSS box times devicePixelRatio; returns the 2D context scaled to CSS pixels. */
+  fitCanvas(c: HTMLCanvasElement, cssHeight: number): { ctx: CanvasRenderingContext2D; w: number; h: number };
+  /** Calls fn (once per frame at most) when the element's width changes; heights are ours, so they are ignored. */
+  onWidth(el: Element, fn: () => void): void;
+}
+
+/** Aggregated spans for the table, roofline and donut. */
+export interface AggRow {
+  key: number;
+  label: string;
+  /** Second line (shapes · dtype) when grouped by op + shapes. */
+  detail: string;
+  /** Category index, or -1 when mixed / not an op. */
+  cat: number;
+  calls: number;
+  total: number;
+  self: number;
+  /** FLOPs and the time of the calls that had a cost; same for bytes. */
+  flops: number;
+  flopsTime: number;
+  bytes: number;
+  bytesTime: number;
+  /** Bit per device index (Model.devices). */
+  devices: number;
+}
+
+export type GroupBy = 'op' | 'shapes' | 'layer' | 'device';
+
+export interface Model {
+  head: Head;
+  n: number;
+  start: Float64Array;
+  dur: Float32Array;
+  end: Float64Array;
+  /** Duration minus the time of the spans nested directly inside, in the same lane. */
+  self: Float64Array;
+  sig: Uints;
+  layer: Uints;
+  /** Device index (into devices) of each span's lane. */
+  spanDevice: Uint8Array;
+  devices: string[];
+  sigKind: Uint8Array;
+  sigCat: Uint8Array;
+  sigName: Uint32Array;
+  sigShapes: Uint32Array;
+  sigDtype: Uint32Array;
+  sigFlops: Float64Array;
+  sigBytes: Float64Array;
+  memT: Float64Array;
+  memLive: Float64Array;
+  /** Kind code of the spans the table counts: primitives, or when a trace has none, layers. */
+  tableKind: number;
+  /** Union of eval spans' time (the denominator of %), or the trace's span when it has no evals. */
+  evalTime: number;
+  wallTime: number;
+  /** Sum of the table kind's span time. */
+  tableTime: number;
+  str(id: number): string;
+  kindOf(span: number): string;
+  aggregate(by: GroupBy): AggRow[];
+}
+
+/** What is selected across views: every span whose group key (under `by`) equals `key`. */
+export interface Selection {
+  by: GroupBy;
+  key: number;
+  label: string;
+  source: string;
+}
+
+export interface App {
+  head: Head;
+  util: Util;
+  model: Model;
+  /** Category color for a sig's category index, or a kind color for non-primitive spans. */
+  colors(): Theme;
+  select(sel: Selection | null): void;
+  onSelect(fn: (sel: Selection | null) => void): void;
+  /** Keys of the group a span belongs to, for each grouping. */
+  groupKeyOfSpan(span: number, by: GroupBy): number;
+  onTheme(fn: () => void): void;
+  /** Publishes a test/automation handle on window.__mlxTrace. */
+  expose(name: string, value: unknown): void;
+}
+
+export interface Theme {
+  bg: string;
+  fg: string;
+  muted: string;
+  grid: string;
+  panel: string;
+  accent: string;
+  sel: string;
+  cat: string[];
+  kind: string[];
+  merged: string;
+  memLine: string;
+  memFill: string;
+}
+
+export interface ClientParts {
+  makeUtil: () => Util;
+  buildModel: (head: Head, util: Util) => Model;
+  installSummary: (app: App) => void;
+  installTimeline: (app: App) => TimelineHandle;
+  installRoofline: (app: App) => void;
+  installDonut: (app: App) => void;
+  installTable: (app: App) => void;
+}

@@ -1,0 +1,83 @@
+/**
+ * The packed form of a trace inside an HTML report, shared by the packer (Node) and the page's script.
+ * Small things travel as JSON ("head"); per-span and per-event data travel as little-endian typed-array columns,
+ * base64 in their own <script type="application/octet-stream"> elements, so a million spans cost a few bytes each
+ * and the page decodes them without parsing one object per event.
+ */
+
+export type ColumnType = 'f64' | 'f32' | 'u32' | 'u16' | 'u8';
+
+export interface ColumnDesc {
+  /** Element id suffix: the column lives in <script id="mlx-col-{id}">. */
+  id: string;
+  type: ColumnType;
+  length: number;
+}
+
+export interface HeadLane {
+  device: string;
+  thread: number;
+  /** Number of flame rows (max nesting depth + 1). */
+  rows: number;
+}
+
+export interface HeadFinding {
+  rule: string;
+  severity: string;
+  message: string;
+  suggestion: string;
+}
+
+export interface HeadMemory {
+  /** Points in the packed columns memT/memLive. */
+  count: number;
+  /** Events in the trace before any downsampling. */
+  sourceCount: number;
+  /** True when the curve was reduced to per-bucket extremes to keep the file small. */
+  downsampled: boolean;
+  /** Exact peak over all events, and when it happened (ns). */
+  peak: number;
+  peakT: number;
+}
+
+/** Span kinds by their code in the sigKind column. */
+export const KIND_CODES = ['eval', 'layer', 'primitive', 'sync', 'user'] as const;
+
+export interface Head {
+  v: 1;
+  name: string;
+  dropped: number;
+  /** Spans left out because their times were not numbers. */
+  skipped: number;
+  meta: {
+    timing: string;
+    createdAt: string;
+    fallbackReason: string | null;
+    host: Record<string, string | number>;
+    versions: Record<string, string>;
+    peaks: { flops: number; bandwidth: number; source: string };
+    /** Other scalar facts from trace.meta (passes, warmup...), shown as key/value pairs. */
+    facts: [string, string][];
+  };
+  advice: HeadFinding[];
+  /** Interned strings: op names, shape and dtype descriptions, layer paths. */
+  strings: string[];
+  /** Time range of the spans (ns since meta.origin). */
+  t0: number;
+  t1: number;
+  spanCount: number;
+  kinds: readonly string[];
+  /** Category ids and labels; sigCat holds indexes into this list. */
+  categories: { id: string; label: string }[];
+  lanes: HeadLane[];
+  /** Flame rows: lane index and depth per row, and where each row's spans start in the span columns (rows + 1 entries). */
+  rowLane: number[];
+  rowDepth: number[];
+  rowOffset: number[];
+  /** Distinct (kind, name, shapes, dtype, flops, bytes) combinations: the sig* columns have this length. */
+  sigCount: number;
+  /** Layer paths as string ids; the span column 'layer' holds index + 1 (0 = no layer). */
+  layers: number[];
+  memory: HeadMemory | null;
+  columns: ColumnDesc[];
+}

@@ -1,0 +1,138 @@
+/**
+ * Assembles the report document: static markup, the stylesheet, the packed data and the page script, all inline.
+ *
+ * The page script is the source text of the functions in ./client (each self-contained, type-checked like the rest
+ * of the package), so it works the same from src under vitest and from the tsup bundle, with no build step of its
+ * own. Charts are drawn by that script on canvas rather than by a bundled chart library: the views need custom
+ * drawing anyway (level of detail over a million spans, roofline ceilings), and it keeps the file small and free of
+ * third-party code.
+ *
+ * Safety: trace names reach the page only as JSON inside <script type="application/json"> with <, > and & escaped,
+ * and the script puts them in the DOM as text. A Content-Security-Policy allows exactly this script (by hash), inline
+ * styles and nothing else: no network requests, and no inline event handlers even if markup were ever injected.
+ */
+import { createHash } from 'node:crypto';
+import { clientMain } from './client/main';
+import { makeUtil } from './client/util';
+import { buildModel } from './client/model';
+import { installTimeline } from './client/timeline';
+import { installRoofline } from './client/roofline';
+import { installDonut } from './client/donut';
+import { installTable } from './client/table';
+import { installSummary } from './client/summary';
+import { STYLES } from './styles';
+import type { PackedTrace } from './pack';
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON that cannot end its <script> element or open a comment there. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+let clientSource: string | null = null;
+
+/** The page script: clientMain called with the other client functions. Built once per process. */
+export function pageScript(): string {
+  if (clientSource) return clientSource;
+  const parts: Record<string, (...args: never[]) => unknown> = {
+    makeUtil, buildModel, installSummary, installTimeline, installRoofline, installDonut, installTable,
+  };
+  const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
+  const src = `"use strict";\n(${clientMain.toString()})({\n${entries}\n});`;
+  if (/<\/script|<!--/i.test(src)) throw new Error('mlx-trace: the report script contains a sequence that would break its <script> element');
+  return (clientSource = src);
+}
+
+function bytesToBase64(a: ArrayBufferView): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+}
+
+export interface DocumentOptions {
+  title?: string;
+}
+
+export function renderDocument(packed: PackedTrace, options: DocumentOptions = {}): string {
+  const { head } = packed;
+  const script = pageScript();
+  const hash = createHash('sha256').update(script, 'utf8').digest('base64');
+  const csp = `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'`;
+  const title = escapeHtml(options.title ?? head.name);
+  const created = head.meta.createdAt ? ` · recorded ${escapeHtml(head.meta.createdAt)}` : '';
+  const version = escapeHtml(head.meta.versions.mlxTrace ?? '');
+  const out: string[] = [];
+  out.push(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="generator" content="mlx-trace${version ? ` ${version}` : ''}">
+<title>${title} · mlx-trace</title>
+<style>${STYLES}</style>
+</head>
+<body>
+<a class="skip" href="#ops">Skip to the op table</a>
+<header class="top">
+<div><h1>${title}</h1><p class="sub">mlx-trace profile${created}</p></div>
+<nav aria-label="Views"><a href="#summary">Summary</a><a href="#timeline">Timeline</a><a href="#roofline">Roofline</a><a href="#categories">Categories</a><a href="#ops">Ops</a></nav>
+</header>
+<div id="errors" role="alert" hidden></div>
+<noscript><p style="padding:0 16px">This report draws its views with JavaScript; please allow scripts for this file.</p></noscript>
+<main>
+<section id="summary" aria-labelledby="h-summary">
+<h2 id="h-summary">Summary</h2>
+<div class="cards"></div>
+<div class="summary-cols">
+<div class="top-ops"><h3>Top ops</h3><ol></ol></div>
+<div class="findings"><h3>Findings</h3><ul></ul></div>
+</div>
+<dl class="facts"></dl>
+</section>
+<section id="timeline" aria-labelledby="h-timeline">
+<h2 id="h-timeline">Timeline</h2>
+<p class="hint">Wheel or +/− to zoom, drag or ←/→ to pan, 0 to reset. Click a span to select its op; double-click to zoom to it.</p>
+<div class="canvas-wrap"><canvas tabindex="0" role="application" aria-roledescription="timeline" aria-label="Timeline of spans, a lane per device and thread. Plus and minus zoom, arrow keys pan, 0 resets." aria-describedby="tl-range"></canvas></div>
+<p class="tl-range muted" id="tl-range"></p>
+<div class="tl-details" aria-live="polite"><span class="muted">Click a span to see its details here.</span></div>
+</section>
+<div class="pair">
+<section id="roofline" aria-labelledby="h-roofline">
+<h2 id="h-roofline">Roofline</h2>
+<p class="hint">One point per op and shapes; area = time. Hover for numbers, click to select. Keyboard: arrows move between points, Enter selects.</p>
+<div class="canvas-wrap"><canvas tabindex="0" role="application" aria-roledescription="roofline chart" aria-label="Roofline: achieved FLOP per second against arithmetic intensity, log scales. Arrow keys move between points, Enter selects the op."></canvas></div>
+<div class="rf-note"></div>
+</section>
+<section id="categories" aria-labelledby="h-categories">
+<h2 id="h-categories">Time by category</h2>
+<div class="donut"><div class="canvas-wrap"><canvas role="img" aria-label="Donut chart of op time by category; the legend lists the same numbers."></canvas></div>
+<ul class="legend" aria-label="Categories (click to filter the op table)"></ul></div>
+</section>
+</div>
+<section id="ops" aria-labelledby="h-ops">
+<h2 id="h-ops">Ops</h2>
+<div class="toolbar">
+<label>Search <input id="ops-search" type="search" placeholder="name, or /regex/" autocomplete="off" spellcheck="false" aria-describedby="ops-status"></label>
+<label>Group by <select id="ops-group"><option value="op">Op</option><option value="shapes">Op + shapes</option><option value="layer">Layer</option><option value="device">Device</option></select></label>
+<label>Category <select id="ops-cat"><option value="">All</option></select></label>
+</div>
+<p id="ops-status" class="muted" aria-live="polite"></p>
+<div class="table-wrap"><table id="ops-table"><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
+</section>
+</main>
+<footer>Made by mlx-trace${version ? ` ${version}` : ''}. This file is self-contained: it makes no network requests.</footer>
+<script type="application/json" id="mlx-trace-head">${scriptJson(head)}</script>
+`);
+  for (const c of packed.columns) {
+    out.push(`<script type="application/octet-stream" id="mlx-col-${c.desc.id}">${bytesToBase64(c.data)}</script>\n`);
+  }
+  out.push(`<script>${script}</script>\n</body>\n</html>\n`);
+  return out.join('');
+}
