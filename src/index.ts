@@ -9,3 +9,7 @@ export type { OtlpExportOptions, OtlpExportResult } from './exporters/otlp';
 export { formatReport, printReport, summarizeReport } from './exporters/report';
 export type { ReportOptions, ReportRow, ReportSummary, ReportSortBy, ReportGroupBy } from './exporters/report';
 export { formatDuration, formatBytes, formatCount, formatSI, formatPercent, shouldColor } from './core/format';
+export { exportHtml, renderHtml } from './exporters/html';
+export type { HtmlOptions } from './exporters/html';
+export { opCategory, OP_CATEGORIES, OP_CATEGORY_LABELS } from './core/categories';
+export type { OpCategory } from './core/categories';
