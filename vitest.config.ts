@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // MLX and the hook layer are process-global: one file per worker process, two at a time on two cores.
     pool: 'forks',
+    execArgv: ['--expose-gc'],
     maxWorkers: 2,
     reporters: ['default'],
   },

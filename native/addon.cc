@@ -65,13 +65,14 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
   MlxImage img;
+  // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
+  if (attached()) detach();
   std::string err = open_image(info[0].As<Napi::String>().Utf8Value(), img);
   r.Set("ok", err.empty());
   if (!err.empty()) {
     r.Set("reason", err);
     return r;
   }
-  if (attached()) detach();
   g_img = img;
   g_open = true;
   Napi::Array names = Napi::Array::New(env, img.classes.size());
