@@ -13,3 +13,5 @@ export { exportHtml, renderHtml } from './exporters/html';
 export type { HtmlOptions } from './exporters/html';
 export { opCategory, OP_CATEGORIES, OP_CATEGORY_LABELS } from './core/categories';
 export type { OpCategory } from './core/categories';
+export { exportChromeTrace, toChromeTraceEvents } from './exporters/chrome';
+export type { ChromeTraceEvent, ChromeTraceOptions, ChromeExportResult } from './exporters/chrome';

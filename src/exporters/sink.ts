@@ -1,0 +1,103 @@
+/**
+ * Where an exporter streams its output: a file path (created or truncated; '.gz' compresses) or a Writable
+ * the caller owns. Writes honour backpressure, so memory stays flat however big the trace; errors come back
+ * as one clear Error instead of an unhandled 'error' event.
+ */
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+
+export type ExportTarget = string | NodeJS.WritableStream | Writable;
+
+export interface Sink {
+  /** Resolves once the stream can take more (immediately unless it is above its high-water mark). */
+  write(chunk: string | Uint8Array): Promise<void>;
+  /** Flushes; closes the file when the sink opened it, leaves a caller's stream open. */
+  close(): Promise<void>;
+  /** Bytes handed to the stream so far (before compression). */
+  readonly bytes: number;
+}
+
+export function isExportTarget(x: unknown): x is ExportTarget {
+  return (typeof x === 'string' && x.length > 0) || (x != null && typeof (x as Writable).write === 'function');
+}
+
+export function openSink(target: ExportTarget, what: string): Sink {
+  if (typeof target === 'string') {
+    // A 1 MiB buffer lets the file system write while the next chunks are serialized.
+    const file = createWriteStream(target, { highWaterMark: 1 << 20 });
+    if (target.endsWith('.gz')) {
+      const gzip = createGzip();
+      gzip.pipe(file);
+      // Surface file errors (ENOENT, EACCES) through the gzip stream we write to.
+      file.on('error', (e) => gzip.destroy(e));
+      return new StreamSink(gzip, `${what} ${target}`, async () => {
+        gzip.end();
+        await finished(file);
+      });
+    }
+    return new StreamSink(file, `${what} ${target}`, async () => {
+      file.end();
+      await finished(file);
+    });
+  }
+  return new StreamSink(target as Writable, what, null);
+}
+
+class StreamSink implements Sink {
+  bytes = 0;
+  private _error: Error | null = null;
+
+  constructor(
+    private readonly _stream: Writable,
+    private readonly _label: string,
+    private readonly _closeOwned: (() => Promise<void>) | null,
+  ) {
+    // Keep the first error; later writes reject with it instead of throwing an unhandled 'error' event.
+    _stream.on('error', (e: Error) => {
+      this._error ??= e;
+    });
+  }
+
+  private _fail(e: unknown): Error {
+    const msg = e instanceof Error ? e.message : String(e);
+    return new Error(`cannot write ${this._label}: ${msg}`);
+  }
+
+  async write(chunk: string | Uint8Array): Promise<void> {
+    if (this._error) throw this._fail(this._error);
+    this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (this._stream.write(chunk)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (e?: Error) => {
+        this._stream.off('drain', onDrain);
+        this._stream.off('error', onError);
+        this._stream.off('close', onClose);
+        if (e) reject(this._fail(e));
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onError = (e: Error) => done(e);
+      const onClose = () => done(this._error ?? new Error('the stream closed before the trace was written'));
+      this._stream.on('drain', onDrain);
+      this._stream.on('error', onError);
+      this._stream.on('close', onClose);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this._error) throw this._fail(this._error);
+    try {
+      if (this._closeOwned) {
+        await this._closeOwned();
+      } else {
+        // A caller's stream stays open; wait until what we wrote has been flushed through it.
+        await new Promise<void>((resolve, reject) => this._stream.write('', (e) => (e ? reject(e) : resolve())));
+      }
+    } catch (e) {
+      throw this._fail(this._error ?? e);
+    }
+    if (this._error) throw this._fail(this._error);
+  }
+}

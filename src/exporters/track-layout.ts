@@ -1,0 +1,194 @@
+/**
+ * Lays the spans of a Trace out on timeline tracks for the Chrome and Perfetto exporters.
+ *
+ * A track is one (device, OS thread) pair: primitives go to the process of their device, everything else
+ * (eval, layer, sync, user spans run by the JS thread) to the cpu process. Timeline viewers nest slices on
+ * a track by time alone, so a span that partially overlaps another one on its track would be drawn wrong:
+ * it is moved to an overflow lane ('worker 17 (overlap 1)') where it nests properly, instead of emitting
+ * bad nesting. The layout also indexes which primitives each layer built, for flow arrows.
+ *
+ * Works on indices and typed arrays so millions of spans cost a few bytes each; the trace is not mutated.
+ */
+import type { Device, Span, Trace } from '../core/trace';
+
+export interface LaidTrack {
+  /** Index in TrackLayout.tracks. */
+  index: number;
+  device: Device;
+  /** OS thread id of the spans on it (0 when unknown). */
+  thread: number;
+  /** 0 for the thread itself, k > 0 for its k-th overflow lane. */
+  lane: number;
+  /** True when the thread runs eval/layer/sync/user spans (the JS thread in practice). */
+  host: boolean;
+  /** 'main (JS) 4242', 'worker 4243', 'worker 4243 (overlap 1)'. */
+  name: string;
+  /** Viewers order threads by this: host threads first, then by thread id, overflow lanes after their thread. */
+  sortIndex: number;
+  /** Spans placed on this lane. */
+  spanCount: number;
+}
+
+export interface TrackLayout {
+  tracks: LaidTrack[];
+  /**
+   * Span indices (into trace.spans) grouped by (device, thread), each group in nesting order:
+   * start ascending, then longer first, so a parent always comes before its children.
+   */
+  order: Int32Array;
+  /** Lane track index per span index; -1 for a span left out. */
+  trackOf: Int32Array;
+  /** Per span index: how many spans are open around it on its lane (0 at the top). -1 when left out. */
+  depthOf: Int32Array;
+  /** Spans left out because start/end are not finite numbers or end < start. */
+  skipped: number;
+  /** Spans moved to an overflow lane because they partially overlapped another span on their thread. */
+  overflowed: number;
+  /**
+   * Flows from a layer span to the primitives it built, as CSR: the primitives built by the layer at span
+   * index i are builtBy[builtStart[i] .. builtStart[i + 1]). Only flows that go forward in time
+   * (layer.start <= primitive.start) between laid-out spans are kept.
+   */
+  builtStart: Int32Array;
+  builtBy: Int32Array;
+  /** Per span index: the span index of the layer that built it (a kept flow), else -1. */
+  sourceOf: Int32Array;
+  /** Total number of flows (builtBy.length). */
+  flowCount: number;
+}
+
+const DEVICES: readonly Device[] = ['cpu', 'gpu'];
+
+/** The device a span's track belongs to: only primitives run on the gpu, the JS thread's spans are host work. */
+export function trackDevice(s: Span): Device {
+  return s.kind === 'primitive' && s.device === 'gpu' ? 'gpu' : 'cpu';
+}
+
+function isLaidOut(s: Span): boolean {
+  return s != null && typeof s === 'object' && Number.isFinite(s.start) && Number.isFinite(s.end) && s.end >= s.start;
+}
+
+export function layoutTracks(trace: Trace): TrackLayout {
+  const spans = trace.spans;
+  const n = spans.length;
+  const trackOf = new Int32Array(n).fill(-1);
+  const depthOf = new Int32Array(n).fill(-1);
+
+  // Group span indices by (device, thread). Thread ids are OS tids: small non-negative integers.
+  const groups = new Map<string, { device: Device; thread: number; host: boolean; idx: number[] }>();
+  let skipped = 0;
+  for (let i = 0; i < n; i++) {
+    const s = spans[i];
+    if (!isLaidOut(s)) {
+      skipped++;
+      continue;
+    }
+    const device = trackDevice(s);
+    const thread = Number.isFinite(s.thread) ? s.thread : 0;
+    const key = device + ':' + thread;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { device, thread, host: false, idx: [] }));
+    if (s.kind !== 'primitive') g.host = true;
+    g.idx.push(i);
+  }
+
+  const byNesting = (a: number, b: number): number => {
+    const x = spans[a];
+    const y = spans[b];
+    if (x.start !== y.start) return x.start - y.start;
+    if (x.end !== y.end) return y.end - x.end;
+    // Same interval: the parent first, else creation order.
+    if (y.parentId === x.id) return -1;
+    if (x.parentId === y.id) return 1;
+    return a - b;
+  };
+  const isSorted = (idx: number[]): boolean => {
+    for (let k = 1; k < idx.length; k++) if (byNesting(idx[k - 1], idx[k]) > 0) return false;
+    return true;
+  };
+
+  // Stable track order: cpu before gpu, host threads first, then thread id.
+  const ordered = [...groups.values()].sort(
+    (a, b) =>
+      DEVICES.indexOf(a.device) - DEVICES.indexOf(b.device) ||
+      Number(b.host) - Number(a.host) ||
+      a.thread - b.thread,
+  );
+
+  const tracks: LaidTrack[] = [];
+  const order = new Int32Array(n - skipped);
+  let o = 0;
+  let overflowed = 0;
+  let threadRank = 0;
+  for (const g of ordered) {
+    // Recorders usually emit in start order already; skip the O(n log n) sort then.
+    if (!isSorted(g.idx)) g.idx.sort(byNesting);
+    // Greedy lanes: a span goes on the first lane where it nests (starts after the open span ended, or ends
+    // inside it). Lane 0 is the thread itself; partial overlaps spill to lanes 1, 2, ...
+    const stacks: number[][] = [];
+    const laneTrack: number[] = [];
+    const base = threadRank++ * 1000;
+    for (const i of g.idx) {
+      const s = spans[i];
+      let lane = 0;
+      for (; ; lane++) {
+        if (lane === stacks.length) {
+          stacks.push([]);
+          const name = threadName(g.device, g.thread, g.host) + (lane > 0 ? ` (overlap ${lane})` : '');
+          const t: LaidTrack = {
+            index: tracks.length, device: g.device, thread: g.thread, lane, host: g.host, name,
+            sortIndex: base + lane, spanCount: 0,
+          };
+          tracks.push(t);
+          laneTrack.push(t.index);
+        }
+        const stack = stacks[lane];
+        while (stack.length > 0 && spans[stack[stack.length - 1]].end <= s.start) stack.pop();
+        if (stack.length === 0 || s.end <= spans[stack[stack.length - 1]].end) {
+          depthOf[i] = stack.length;
+          stack.push(i);
+          break;
+        }
+      }
+      if (lane > 0) overflowed++;
+      trackOf[i] = laneTrack[lane];
+      tracks[laneTrack[lane]].spanCount++;
+      order[o++] = i;
+    }
+  }
+
+  // Flow index: primitive -> the layer span that built it (by id), kept only when both are laid out.
+  const indexOfId = new Map<number, number>();
+  for (let i = 0; i < n; i++) if (trackOf[i] >= 0 && spans[i].kind === 'layer') indexOfId.set(spans[i].id, i);
+  const builtStart = new Int32Array(n + 1);
+  const sourceOf = new Int32Array(n).fill(-1);
+  let flowCount = 0;
+  if (indexOfId.size > 0) {
+    for (let i = 0; i < n; i++) {
+      const s = spans[i];
+      if (trackOf[i] < 0 || s.kind !== 'primitive' || s.layerId == null) continue;
+      const li = indexOfId.get(s.layerId);
+      if (li === undefined || spans[li].start > s.start) continue;
+      sourceOf[i] = li;
+      builtStart[li + 1]++;
+      flowCount++;
+    }
+  }
+  for (let i = 0; i < n; i++) builtStart[i + 1] += builtStart[i];
+  const builtBy = new Int32Array(flowCount);
+  const fill = builtStart.slice(0, n);
+  for (let i = 0; i < n; i++) if (sourceOf[i] >= 0) builtBy[fill[sourceOf[i]]++] = i;
+
+  return { tracks, order, trackOf, depthOf, skipped, overflowed, builtStart, builtBy, sourceOf, flowCount };
+}
+
+function threadName(device: Device, thread: number, host: boolean): string {
+  const id = thread === 0 ? 'unknown' : String(thread);
+  if (host) return `main (JS) ${id}`;
+  return device === 'gpu' ? `gpu stream ${id}` : `worker ${id}`;
+}
+
+/** 'float32[2,8,64]' */
+export function tensorLabel(t: { shape: number[]; dtype: string }): string {
+  return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
+}
