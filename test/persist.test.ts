@@ -180,6 +180,12 @@ describe('loadTrace errors', () => {
     { name: 'memory event without live', content: () => edited((o) => delete o.memory[1].live), code: 'invalid-field', message: "memory event 1 has no 'live'" },
     { name: 'meta without peaks', content: () => edited((o) => delete o.meta.peaks), code: 'invalid-field', message: "meta has no 'peaks'" },
     { name: 'bad timing mode', content: () => edited((o) => (o.meta.timing = 'wall')), code: 'invalid-field', message: `meta: 'timing' is "wall", expected 'native' or 'js'` },
+    {
+      name: 'an extra meta fact that JSON cannot carry back (1e999 is Infinity)',
+      content: () => edited((o) => (o.meta.generation = { rates: [1, '__HUGE__'] })).replace('"__HUGE__"', '1e999'),
+      code: 'invalid-field',
+      message: 'meta.generation.rates[1] is not a finite number',
+    },
     { name: 'no spans', content: () => edited((o) => delete o.spans), code: 'invalid-field', message: "the trace has no 'spans'" },
     { name: 'spans not an array', content: () => edited((o) => (o.spans = {})), code: 'invalid-field', message: "trace: 'spans' is {}, expected an array" },
     { name: 'negative dropped', content: () => edited((o) => (o.dropped = -1)), code: 'invalid-field', message: "trace: 'dropped' is -1, expected a count" },

@@ -189,6 +189,31 @@ export function metaProblem(meta: unknown): string | null {
     checkField(peaks, 'meta.peaks', 'source', (v) => v === 'calibrated' || v === 'default', "'calibrated' or 'default'");
   if (p) return p;
   if (meta.fallbackReason !== undefined && !isStr(meta.fallbackReason)) return wrong('meta', 'fallbackReason', meta.fallbackReason, 'a string');
+  // Extra facts are free-form, but must survive a save: JSON has no Infinity or NaN (1e999 parses to Infinity).
+  for (const k in meta) {
+    if (META_KEYS.has(k)) continue;
+    const bad = nonFinitePath(meta[k], `meta.${k}`, 0);
+    if (bad) return `${bad} is not a finite number`;
+  }
+  return null;
+}
+
+const META_KEYS = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
+
+function nonFinitePath(v: unknown, path: string, depth: number): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : path;
+  if (typeof v !== 'object' || v === null || depth > 64) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = nonFinitePath(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const k in v) {
+    const p = nonFinitePath((v as Obj)[k], `${path}.${k}`, depth + 1);
+    if (p) return p;
+  }
   return null;
 }
 
@@ -530,8 +555,12 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
       }
       fail('invalid-json', e.detail.startsWith('invalid JSON') ? e.detail : `invalid JSON: ${e.detail} (byte ${e.offset})`);
     }
-    // Anything else (a string over V8's limit, out of memory) still gets the file's name.
-    fail('unreadable', `cannot read: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    // A value over V8's string limit, and read errors (EIO...), still get the file's name. Anything
+    // else is a bug in this reader and is not dressed up as a file problem.
+    if (e instanceof RangeError || (e as NodeJS.ErrnoException)?.code) {
+      fail('unreadable', `cannot read: ${ioReason(e)}`);
+    }
+    throw e;
   }
 
   if (!Object.hasOwn(out, 'schema')) {
