@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -75,7 +76,10 @@ function checkAgainstTrace(trace: Trace, got: DecodedSpan[]) {
     if (s.kind === 'primitive') {
       expect(a['mlx.op']).toBe(s.name);
       expect(a['mlx.layer']).toBe(s.layer);
-      expect(JSON.parse(a['mlx.shapes'] as string)).toEqual(s.inputs.map((t) => t.shape));
+      const fmt = (ts: Span['inputs']) => ts.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(' ');
+      expect(a['mlx.shapes']).toBe(fmt(s.outputs));
+      expect(a['mlx.input_shapes']).toBe(fmt(s.inputs));
+      expect(a['mlx.input_shapes']).toMatch(/^float32\[\d+,64\] float32\[\d+,64\]$/);
       expect(a['mlx.dtype']).toBe(s.outputs[0].dtype);
       if (s.flops === null) expect(a['mlx.flops']).toBeUndefined();
       else {
@@ -86,6 +90,7 @@ function checkAgainstTrace(trace: Trace, got: DecodedSpan[]) {
       // Link to the layer that built it.
       const layer = byId.get(s.layerId!)!;
       expect(d.links).toHaveLength(1);
+      expect(d.links[0].attributes).toEqual({ 'mlx.link': 'built-by' });
       expect(bySpanId.get(d.links[0].spanId)!.attributes['mlx.span_id']).toBe(layer.id);
     }
     expect(d.status.code).toBe(0);
@@ -302,6 +307,62 @@ describe.skipIf(!existsSync(realHelper))('exportOtlp of a real recorded trace', 
       expect(d.name).toBe(s.name);
       expect(d.startTimeUnixNano).toBe(epoch + BigInt(Math.round(s.start)));
       if (s.kind === 'primitive') expect(d.attributes['mlx.op']).toBe(s.name);
+    }
+  });
+});
+
+// examples/jaeger/server.js end to end, against the local receiver instead of Jaeger (which cannot run here).
+// It needs the built package (require('mlx-trace') resolves to dist/) with the lead's registerMlxInstrumentation.
+const distCjs = join(here, '../dist/index.js');
+const distHasInstrumentation = existsSync(distCjs) && readFileSync(distCjs, 'utf8').includes('registerMlxInstrumentation');
+describe.skipIf(!distHasInstrumentation)('examples/jaeger/server.js', () => {
+  it('sends a request span with eval, layer and primitive spans beneath it', async () => {
+    const r = await receiver();
+    const child = spawn(process.execPath, [join(here, '../examples/jaeger/server.js')], {
+      env: { ...process.env, PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: r.url.replace('/v1/traces', ''), OTEL_SERVICE_NAME: 'example-under-test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c) => {
+          out += c;
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+      });
+      const resp = await fetch(url + '?batch=4', { method: 'POST' });
+      expect(resp.status).toBe(200);
+      expect((await resp.json()).classes).toHaveLength(4);
+    } finally {
+      child.kill('SIGTERM'); // the server's shutdown flushes the batch processor
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(r.errors).toEqual([]);
+
+    const spans = r.spans();
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const request = spans.find((s) => s.name === 'POST /predict')!;
+    expect(request, spans.map((s) => s.name).join(', ')).toBeDefined();
+    expect(request.kind).toBe(2); // SPAN_KIND_SERVER
+    expect(request.resource['service.name']).toBe('example-under-test');
+    const under = (s: DecodedSpan, root: DecodedSpan) => {
+      for (let p = byId.get(s.parentSpanId); p; p = byId.get(p.parentSpanId)) if (p === root) return true;
+      return false;
+    };
+    const evals = spans.filter((s) => s.attributes['mlx.kind'] === 'eval' && under(s, request));
+    const layers = spans.filter((s) => s.attributes['mlx.kind'] === 'layer' && under(s, request));
+    const prims = spans.filter((s) => s.attributes['mlx.kind'] === 'primitive' && under(s, request));
+    expect(evals.length).toBeGreaterThan(0);
+    expect(layers.map((s) => s.name).join(' ')).toMatch(/fc1/);
+    expect(prims.length).toBeGreaterThan(0);
+    for (const p of prims) {
+      expect(byId.get(p.parentSpanId)!.attributes['mlx.kind']).toBe('eval');
+      expect(p.startTimeUnixNano >= request.startTimeUnixNano && p.endTimeUnixNano <= request.endTimeUnixNano).toBe(true);
     }
   });
 });

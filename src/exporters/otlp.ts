@@ -128,7 +128,12 @@ function isValidSpan(s: unknown): s is Span {
   return Number.isFinite(x.id) && Number.isFinite(x.start) && Number.isFinite(x.end) && typeof x.name === 'string';
 }
 
-const shapes = (ts: Span['inputs'] | undefined) => JSON.stringify((ts ?? []).map((t) => t.shape));
+/** 'float32[64,256] float32[256,256]': the same format as the live OTel bridge, so both paths look alike in a viewer. */
+function shapes(ts: Span['inputs']): string {
+  let out = '';
+  for (let i = 0; i < ts.length; i++) out += (i ? ' ' : '') + ts[i].dtype + '[' + ts[i].shape.join(',') + ']';
+  return out;
+}
 
 /** The `mlx.*` attributes of one span. Units are in the names where they are not obvious (FLOP, bytes). */
 function spanAttributes(s: Span): Attributes {
@@ -138,8 +143,8 @@ function spanAttributes(s: Span): Attributes {
   if (s.flops != null) a['mlx.flops'] = s.flops;
   if (s.bytes != null) a['mlx.bytes'] = s.bytes;
   if (s.flops != null && s.bytes != null && s.bytes > 0) a['mlx.intensity'] = s.flops / s.bytes;
-  if (s.inputs?.length) a['mlx.shapes'] = shapes(s.inputs);
-  if (s.outputs?.length) a['mlx.output_shapes'] = shapes(s.outputs);
+  if (s.outputs?.length) a['mlx.shapes'] = shapes(s.outputs);
+  if (s.inputs?.length) a['mlx.input_shapes'] = shapes(s.inputs);
   const dtype = s.outputs?.[0]?.dtype ?? s.inputs?.[0]?.dtype;
   if (dtype) a['mlx.dtype'] = dtype;
   if (s.layer) a['mlx.layer'] = s.layer;
@@ -152,8 +157,46 @@ function spanAttributes(s: Span): Attributes {
 
 function spanStatus(s: Span): ReadableSpan['status'] {
   const err = s.attrs?.error ?? s.attrs?.['error.message'];
-  if (err === undefined || err === false || err === '') return { code: SpanStatusCode.UNSET };
+  if (err === undefined || err === false || err === '') return UNSET;
   return { code: SpanStatusCode.ERROR, message: typeof err === 'string' ? err : undefined };
+}
+
+const NO_LINKS: Link[] = [];
+const NO_EVENTS: ReadableSpan['events'] = [];
+const UNSET: ReadableSpan['status'] = Object.freeze({ code: SpanStatusCode.UNSET });
+
+/**
+ * A finished span as the exporter reads it. A class rather than object literals: one hidden class, methods on
+ * the prototype and `duration` computed only if asked, because this is built for every span of the trace.
+ */
+class SavedSpan implements ReadableSpan {
+  readonly kind = SpanKind.INTERNAL;
+  readonly events = NO_EVENTS;
+  readonly ended = true;
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly _ctx: SpanContext,
+    readonly parentSpanContext: SpanContext | undefined,
+    readonly startTime: HrTime,
+    readonly endTime: HrTime,
+    readonly attributes: Attributes,
+    readonly status: ReadableSpan['status'],
+    readonly links: Link[],
+    readonly resource: Resource,
+    readonly instrumentationScope: ReadableSpan['instrumentationScope'],
+  ) {}
+
+  spanContext(): SpanContext {
+    return this._ctx;
+  }
+
+  get duration(): HrTime {
+    return hrDiff(this.startTime, this.endTime);
+  }
 }
 
 /** Builds ReadableSpans on demand, one batch at a time, so only the batches in flight are held in memory. */
@@ -164,6 +207,8 @@ class SpanFactory {
   private readonly _resource: Resource;
   private readonly _scope: ReadableSpan['instrumentationScope'];
   private readonly _rootParent: SpanContext | undefined;
+  /** Contexts of parents and builder layers: the same few are used by long runs of primitives. Bounded. */
+  private readonly _ctxCache = new Map<number, SpanContext>();
 
   constructor(trace: Trace, resource: Resource, withRoot: boolean) {
     this.ids = new IdMaker(trace);
@@ -179,37 +224,23 @@ class SpanFactory {
     return { traceId: this.ids.traceId, spanId: this.ids.spanId(id), traceFlags: TraceFlags.SAMPLED };
   }
 
-  private _make(name: string, id: number, parent: SpanContext | undefined, start: HrTime, end: HrTime, attributes: Attributes, status: ReadableSpan['status'], links: Link[]): ReadableSpan {
-    const ctx = this._ctx(id);
-    return {
-      name,
-      kind: SpanKind.INTERNAL,
-      spanContext: () => ctx,
-      parentSpanContext: parent,
-      startTime: start,
-      endTime: end,
-      duration: hrDiff(start, end),
-      status,
-      attributes,
-      links,
-      events: [],
-      ended: true,
-      resource: this._resource,
-      instrumentationScope: this._scope,
-      droppedAttributesCount: 0,
-      droppedEventsCount: 0,
-      droppedLinksCount: 0,
-    };
+  private _sharedCtx(id: number): SpanContext {
+    let c = this._ctxCache.get(id);
+    if (!c) {
+      if (this._ctxCache.size >= 4096) this._ctxCache.clear();
+      this._ctxCache.set(id, (c = this._ctx(id)));
+    }
+    return c;
   }
 
   span(s: Span): ReadableSpan {
-    const parent = s.parentId != null && this._known.has(s.parentId) ? this._ctx(s.parentId) : this._rootParent;
+    const parent = s.parentId != null && this._known.has(s.parentId) ? this._sharedCtx(s.parentId) : this._rootParent;
     const start = this._clock.at(s.start);
     const end = this._clock.at(Math.max(s.end, s.start));
     // A primitive runs inside an eval but was built by a layer earlier: link it to that layer, as flow arrows do.
     const links: Link[] =
-      s.layerId != null && this._known.has(s.layerId) ? [{ context: this._ctx(s.layerId), attributes: { 'mlx.link': 'built_by_layer' } }] : [];
-    return this._make(s.name, s.id, parent, start, end, spanAttributes(s), spanStatus(s), links);
+      s.layerId != null && this._known.has(s.layerId) ? [{ context: this._sharedCtx(s.layerId), attributes: BUILT_BY }] : NO_LINKS;
+    return new SavedSpan(s.name, this._ctx(s.id), parent, start, end, spanAttributes(s), spanStatus(s), links, this._resource, this._scope);
   }
 
   root(trace: Trace, first: number, last: number): ReadableSpan {
@@ -224,9 +255,12 @@ class SpanFactory {
       attrs['mlx.peak.bandwidth'] = trace.meta.peaks.bandwidth;
     }
     if (trace.meta.fallbackReason) attrs['mlx.fallback_reason'] = trace.meta.fallbackReason;
-    return this._make(trace.name || 'mlx-trace', 0, undefined, this._clock.at(first), this._clock.at(last), attrs, { code: SpanStatusCode.UNSET }, []);
+    const name = trace.name || 'mlx-trace';
+    return new SavedSpan(name, this._ctx(0), undefined, this._clock.at(first), this._clock.at(last), attrs, UNSET, NO_LINKS, this._resource, this._scope);
   }
 }
+
+const BUILT_BY: Attributes = Object.freeze({ 'mlx.link': 'built-by' });
 
 function buildResource(trace: Trace, serviceName: string): Resource {
   const attrs: Attributes = {
