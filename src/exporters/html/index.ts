@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { TRACE_SCHEMA, type Trace } from '../../core/trace';
 import { packTrace } from './pack';
-import { renderDocument, type DocumentOptions } from './template';
+import { renderDocument, renderDocumentParts, type DocumentOptions } from './template';
 
 export type HtmlOptions = DocumentOptions;
 
@@ -40,6 +40,6 @@ export function exportHtml(trace: Trace, path?: string, options?: HtmlOptions): 
   return (async () => {
     if (typeof path !== 'string' || path === '') throw new TypeError('exportHtml: the output path must be a non-empty string');
     checkTrace(trace, 'exportHtml');
-    await writeFile(path, renderDocument(packTrace(trace), options));
+    await writeFile(path, renderDocumentParts(packTrace(trace), options));
   })();
 }

@@ -103,133 +103,79 @@ function packFacts(meta: Record<string, unknown>): [string, string][] {
 /** Memory curve: sorted by time; above the cap, each time bucket keeps its min, max and last point in time order. */
 function packMemory(trace: Trace): { head: HeadMemory; t: Float64Array; live: Float64Array } | null {
   const events = Array.isArray(trace.memory) ? trace.memory : [];
-  const ts: number[] = [];
-  const lives: number[] = [];
+  let T = new Float64Array(events.length);
+  let L = new Float64Array(events.length);
+  let n = 0;
   let sorted = true;
   for (const e of events) {
-    const t = num(e?.t);
-    const live = num(e?.live);
-    if (t === null || live === null) continue;
-    if (ts.length && t < ts[ts.length - 1]) sorted = false;
-    ts.push(t);
-    lives.push(live);
+    const t = e?.t, live = e?.live;
+    if (typeof t !== 'number' || typeof live !== 'number' || !Number.isFinite(t) || !Number.isFinite(live)) continue;
+    if (n > 0 && t < T[n - 1]) sorted = false;
+    T[n] = t;
+    L[n] = live;
+    n++;
   }
-  if (ts.length === 0) return null;
-  let order: number[] | null = null;
-  if (!sorted) order = ts.map((_, i) => i).sort((a, b) => ts[a] - ts[b]);
-  const T = (i: number) => ts[order ? order[i] : i];
-  const L = (i: number) => lives[order ? order[i] : i];
-  const n = ts.length;
+  if (n === 0) return null;
+  if (!sorted) {
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => T[a] - T[b] || a - b);
+    const T2 = new Float64Array(n), L2 = new Float64Array(n);
+    order.forEach((k, i) => { T2[i] = T[k]; L2[i] = L[k]; });
+    T = T2;
+    L = L2;
+  }
   let peak = -Infinity;
   let peakT = 0;
-  for (let i = 0; i < n; i++) if (L(i) > peak) { peak = L(i); peakT = T(i); }
-
-  const keep: number[] = [];
-  const downsampled = n > MEMORY_POINT_CAP;
-  if (!downsampled) {
-    for (let i = 0; i < n; i++) keep.push(i);
-  } else {
-    const buckets = Math.floor(MEMORY_POINT_CAP / 3);
-    const lo = T(0);
-    const span = Math.max(T(n - 1) - lo, 1);
-    let i = 0;
-    while (i < n) {
-      const b = Math.min(buckets - 1, Math.floor(((T(i) - lo) / span) * buckets));
-      let mn = i, mx = i, j = i;
-      while (j + 1 < n && Math.min(buckets - 1, Math.floor(((T(j + 1) - lo) / span) * buckets)) === b) {
-        j++;
-        if (L(j) < L(mn)) mn = j;
-        if (L(j) > L(mx)) mx = j;
-      }
-      for (const k of [...new Set([mn, mx, j])].sort((a, c) => a - c)) keep.push(k);
-      i = j + 1;
-    }
+  for (let i = 0; i < n; i++) if (L[i] > peak) { peak = L[i]; peakT = T[i]; }
+  if (n <= MEMORY_POINT_CAP) {
+    return { head: { count: n, sourceCount: n, downsampled: false, peak, peakT }, t: T.slice(0, n), live: L.slice(0, n) };
   }
-  const t = new Float64Array(keep.length);
-  const live = new Float64Array(keep.length);
-  keep.forEach((k, i) => { t[i] = T(k); live[i] = L(k); });
-  return { head: { count: keep.length, sourceCount: n, downsampled, peak, peakT }, t, live };
+  const buckets = Math.floor(MEMORY_POINT_CAP / 3);
+  const lo = T[0];
+  const width = Math.max(T[n - 1] - lo, 1) / buckets;
+  const outT = new Float64Array(buckets * 3), outL = new Float64Array(buckets * 3);
+  let m = 0;
+  const emit = (k: number) => { outT[m] = T[k]; outL[m] = L[k]; m++; };
+  let i = 0;
+  while (i < n) {
+    const b = Math.min(buckets - 1, Math.floor((T[i] - lo) / width));
+    const limit = b === buckets - 1 ? Infinity : lo + (b + 1) * width;
+    let mn = i, mx = i, j = i;
+    while (j + 1 < n && T[j + 1] < limit) {
+      j++;
+      if (L[j] < L[mn]) mn = j;
+      if (L[j] > L[mx]) mx = j;
+    }
+    const a = Math.min(mn, mx), c = Math.max(mn, mx);
+    emit(a);
+    if (c !== a) emit(c);
+    if (j !== c) emit(j);
+    i = j + 1;
+  }
+  return { head: { count: m, sourceCount: n, downsampled: true, peak, peakT }, t: outT.slice(0, m), live: outL.slice(0, m) };
 }
 
 export function packTrace(trace: Trace): PackedTrace {
   const strings = new Interner();
   const spans: Span[] = Array.isArray(trace.spans) ? trace.spans : [];
+  const N = spans.length;
 
-  // 1. Lanes: one per (device, thread), ordered by their first span.
-  const valid: number[] = [];
+  // 1. One sequential pass over the span objects (the expensive part at a million spans: each touch is a cache miss),
+  //    copying what later passes need into typed arrays: times, lane, sig and layer.
+  const vStart = new Float64Array(N);
+  const vEnd = new Float64Array(N);
+  const vLane = new Int32Array(N);
+  const vSig = new Uint32Array(N);
+  const vLayer = new Uint32Array(N);
   const laneMap = new Map<string, Map<number, number>>();
   const laneInfo: { device: string; thread: number; first: number }[] = [];
-  const laneOfSpan = new Int32Array(spans.length);
-  let skipped = 0;
-  for (let i = 0; i < spans.length; i++) {
-    const s = spans[i];
-    if (!s || !Number.isFinite(s.start) || !Number.isFinite(s.end)) { skipped++; continue; }
-    valid.push(i);
-    const device = str(s.device, 'unknown');
-    const thread = Number.isFinite(s.thread) ? s.thread : 0;
-    let byThread = laneMap.get(device);
-    if (!byThread) laneMap.set(device, (byThread = new Map()));
-    let lane = byThread.get(thread);
-    if (lane === undefined) {
-      lane = laneInfo.length;
-      byThread.set(thread, lane);
-      laneInfo.push({ device, thread, first: s.start });
-    } else if (s.start < laneInfo[lane].first) laneInfo[lane].first = s.start;
-    laneOfSpan[i] = lane;
-  }
-  const laneOrder = laneInfo.map((_, i) => i).sort((a, b) => laneInfo[a].first - laneInfo[b].first || laneInfo[a].thread - laneInfo[b].thread);
-  const laneRank = new Int32Array(laneInfo.length);
-  laneOrder.forEach((l, rank) => { laneRank[l] = rank; });
-  const perLane: number[][] = laneOrder.map(() => []);
-  for (const i of valid) perLane[laneRank[laneOfSpan[i]]].push(i);
-
-  // 2. Per lane: start order (parents before children on ties), then depth by interval nesting. Nesting in time,
-  //    not parentId, decides the row, so a lane's rows never overlap even when parents live on another thread.
-  const depth = new Uint16Array(spans.length);
-  const laneRows: number[] = [];
-  for (const idx of perLane) {
-    let inOrder = true;
-    for (let k = 1; k < idx.length && inOrder; k++) {
-      const a = spans[idx[k - 1]], b = spans[idx[k]];
-      if (a.start > b.start || (a.start === b.start && a.end < b.end)) inOrder = false;
-    }
-    if (!inOrder) idx.sort((x, y) => spans[x].start - spans[y].start || spans[y].end - spans[x].end);
-    const stack: number[] = [];
-    let maxDepth = 0;
-    for (const i of idx) {
-      const s = spans[i];
-      while (stack.length && stack[stack.length - 1] <= s.start) stack.pop();
-      const d = Math.min(stack.length, 65535);
-      depth[i] = d;
-      if (d > maxDepth) maxDepth = d;
-      stack.push(Math.max(s.end, s.start));
-    }
-    laneRows.push(idx.length ? maxDepth + 1 : 0);
-  }
-
-  // 3. Rows: lane by lane, depth by depth; a stable counting sort keeps start order inside each row.
-  const rowLane: number[] = [];
-  const rowDepth: number[] = [];
-  const rowBase: number[] = [];
-  laneRows.forEach((rows, lane) => {
-    rowBase.push(rowLane.length);
-    for (let d = 0; d < rows; d++) { rowLane.push(lane); rowDepth.push(d); }
-  });
-  const rowCount = new Int32Array(rowLane.length + 1);
-  perLane.forEach((idx, lane) => { for (const i of idx) rowCount[rowBase[lane] + depth[i] + 1]++; });
-  const rowOffset: number[] = [0];
-  for (let r = 1; r <= rowLane.length; r++) rowOffset.push(rowOffset[r - 1] + rowCount[r]);
-  const fill = rowOffset.slice(0, rowLane.length);
-  const n = valid.length;
-  const order = new Uint32Array(n);
-  perLane.forEach((idx, lane) => { for (const i of idx) order[fill[rowBase[lane] + depth[i]]++] = i; });
-
-  // 4. Sigs and layers, interned in row order.
-  const sigIds = new Map<string, number>();
+  // Sig lookup without building a key string per span: (shapes, dtype) -> name*8+kind -> flops -> bytes -> sig.
+  type SigTree = Map<number, Map<number, Map<number, number>>>;
+  interface Desc { shapes: number; dtype: number; sigs: SigTree }
   const sigKind: number[] = [], sigName: number[] = [], sigCat: number[] = [], sigShapes: number[] = [], sigDtype: number[] = [];
   const sigFlops: number[] = [], sigBytes: number[] = [];
   const catOfName = new Map<number, number>();
-  const tensorCache = new WeakMap<object, WeakMap<object, { shapes: number; dtype: number }>>();
+  const tensorCache = new WeakMap<object, WeakMap<object, Desc>>();
+  const byText = new Map<string, Desc>();
   const EMPTY: TensorInfo[] = [];
   const describe = (inputs: TensorInfo[], outputs: TensorInfo[]) => {
     let inner = tensorCache.get(inputs);
@@ -237,66 +183,163 @@ export function packTrace(trace: Trace): PackedTrace {
     let d = inner.get(outputs);
     if (!d) {
       const t = describeTensors(inputs, outputs);
-      d = { shapes: strings.id(t.shapes), dtype: strings.id(t.dtype) };
+      const text = `${t.shapes}\u0000${t.dtype}`;
+      d = byText.get(text);
+      if (!d) byText.set(text, (d = { shapes: strings.id(t.shapes), dtype: strings.id(t.dtype), sigs: new Map() }));
       inner.set(outputs, d);
     }
     return d;
   };
   const layerIds = new Map<string, number>();
   const layers: number[] = [];
-  const start = new Float64Array(n);
-  const dur = new Float32Array(n);
-  const sigOf = new Uint32Array(n);
-  const layerOf = new Uint32Array(n);
+  // Consecutive spans often share a name or layer (the same string object): skip the hash lookup then.
+  let lastName: unknown = undefined, lastNameId = 0, lastLayer: unknown = undefined, lastLayerId = 0;
+  let n = 0;
+  let skipped = 0;
   let t0 = Infinity, t1 = -Infinity;
-  for (let p = 0; p < n; p++) {
-    const s = spans[order[p]];
-    start[p] = s.start;
-    dur[p] = Math.max(0, s.end - s.start);
-    if (s.start < t0) t0 = s.start;
-    if (s.end > t1) t1 = s.end;
+  for (let i = 0; i < N; i++) {
+    const s = spans[i];
+    const st = s?.start, en = s?.end;
+    if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { skipped++; continue; }
+    const device = typeof s.device === 'string' ? s.device : str(s.device, 'unknown');
+    const thread = typeof s.thread === 'number' && Number.isFinite(s.thread) ? s.thread : 0;
+    let byThread = laneMap.get(device);
+    if (!byThread) laneMap.set(device, (byThread = new Map()));
+    let lane = byThread.get(thread);
+    if (lane === undefined) {
+      lane = laneInfo.length;
+      byThread.set(thread, lane);
+      laneInfo.push({ device, thread, first: st });
+    } else if (st < laneInfo[lane].first) laneInfo[lane].first = st;
+
     const kind = KIND_INDEX.get(s.kind) ?? 4;
-    const nameId = strings.id(str(s.name, '(unnamed)'));
-    const { shapes, dtype } = describe(Array.isArray(s.inputs) ? s.inputs : EMPTY, Array.isArray(s.outputs) ? s.outputs : EMPTY);
-    const flops = num(s.flops);
-    const bytes = num(s.bytes);
-    const key = `${kind}|${nameId}|${shapes}|${dtype}|${flops}|${bytes}`;
-    let sig = sigIds.get(key);
+    let nameId = lastNameId;
+    if (s.name !== lastName || lastName === undefined) {
+      nameId = strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
+      lastName = s.name;
+      lastNameId = nameId;
+    }
+    const d = describe(Array.isArray(s.inputs) ? s.inputs : EMPTY, Array.isArray(s.outputs) ? s.outputs : EMPTY);
+    const flops = num(s.flops) ?? NaN;
+    const bytes = num(s.bytes) ?? NaN;
+    let byName = d.sigs.get(nameId * 8 + kind);
+    if (!byName) d.sigs.set(nameId * 8 + kind, (byName = new Map()));
+    let byFlops = byName.get(flops);
+    if (!byFlops) byName.set(flops, (byFlops = new Map()));
+    let sig = byFlops.get(bytes);
     if (sig === undefined) {
       sig = sigKind.length;
-      sigIds.set(key, sig);
+      byFlops.set(bytes, sig);
       sigKind.push(kind);
       sigName.push(nameId);
       let cat = catOfName.get(nameId);
       if (cat === undefined) catOfName.set(nameId, (cat = CATEGORY_INDEX.get(opCategory(strings.list[nameId])) ?? 0));
       sigCat.push(cat);
-      sigShapes.push(shapes);
-      sigDtype.push(dtype);
-      sigFlops.push(flops ?? NaN);
-      sigBytes.push(bytes ?? NaN);
+      sigShapes.push(d.shapes);
+      sigDtype.push(d.dtype);
+      sigFlops.push(flops);
+      sigBytes.push(bytes);
     }
-    sigOf[p] = sig;
-    if (typeof s.layer === 'string' && s.layer) {
-      let l = layerIds.get(s.layer);
+    let layer = 0;
+    if (s.layer === lastLayer) layer = lastLayerId;
+    else if (typeof s.layer === 'string' && s.layer) {
+      const l = layerIds.get(s.layer);
       if (l === undefined) {
-        l = layers.length + 1;
-        layerIds.set(s.layer, l);
+        layer = layers.length + 1;
+        layerIds.set(s.layer, layer);
         layers.push(strings.id(s.layer));
-      }
-      layerOf[p] = l;
+      } else layer = l;
+      lastLayer = s.layer;
+      lastLayerId = layer;
     }
+    vStart[n] = st;
+    vEnd[n] = Math.max(st, en);
+    vLane[n] = lane;
+    vSig[n] = sig;
+    vLayer[n] = layer;
+    if (st < t0) t0 = st;
+    if (en > t1) t1 = en;
+    n++;
   }
   if (n === 0) { t0 = 0; t1 = 0; }
+
+  // 2. Lanes ordered by their first span; spans grouped by lane (counting sort keeps trace order within a lane).
+  const laneOrder = laneInfo.map((_, i) => i).sort((a, b) => laneInfo[a].first - laneInfo[b].first || laneInfo[a].thread - laneInfo[b].thread);
+  const laneRank = new Int32Array(laneInfo.length);
+  laneOrder.forEach((l, rank) => { laneRank[l] = rank; });
+  const laneStart = new Int32Array(laneInfo.length + 1);
+  for (let k = 0; k < n; k++) laneStart[laneRank[vLane[k]] + 1]++;
+  for (let l = 0; l < laneInfo.length; l++) laneStart[l + 1] += laneStart[l];
+  const byLane = new Int32Array(n);
+  const cursor = laneStart.slice(0, laneInfo.length);
+  for (let k = 0; k < n; k++) byLane[cursor[laneRank[vLane[k]]]++] = k;
+
+  // 3. Per lane: start order (parents before children on ties), then depth by interval nesting. Nesting in time,
+  //    not parentId, decides the row, so a lane's rows never overlap even when parents live on another thread.
+  const depth = new Uint16Array(n);
+  const laneRows: number[] = [];
+  const stack = new Float64Array(65536);
+  for (let l = 0; l < laneInfo.length; l++) {
+    const lo = laneStart[l], hi = laneStart[l + 1];
+    let inOrder = true;
+    for (let k = lo + 1; k < hi; k++) {
+      const a = byLane[k - 1], b = byLane[k];
+      if (vStart[a] > vStart[b] || (vStart[a] === vStart[b] && vEnd[a] < vEnd[b])) { inOrder = false; break; }
+    }
+    if (!inOrder) {
+      // A plain array sort (TimSort) is fast on the nearly sorted order recorders produce.
+      const idx = Array.from(byLane.subarray(lo, hi));
+      idx.sort((x, y) => vStart[x] - vStart[y] || vEnd[y] - vEnd[x] || x - y);
+      byLane.set(idx, lo);
+    }
+    let top = 0;
+    let maxDepth = 0;
+    for (let k = lo; k < hi; k++) {
+      const v = byLane[k];
+      const st = vStart[v];
+      while (top > 0 && stack[top - 1] <= st) top--;
+      const d = Math.min(top, 65535);
+      depth[v] = d;
+      if (d > maxDepth) maxDepth = d;
+      if (top < stack.length) stack[top++] = vEnd[v];
+    }
+    laneRows.push(hi > lo ? maxDepth + 1 : 0);
+  }
+
+  // 4. Rows: lane by lane, depth by depth; a stable counting sort keeps start order inside each row.
+  const rowLane: number[] = [];
+  const rowDepth: number[] = [];
+  const rowBase: number[] = [];
+  laneRows.forEach((rows, lane) => {
+    rowBase.push(rowLane.length);
+    for (let d = 0; d < rows; d++) { rowLane.push(lane); rowDepth.push(d); }
+  });
+  const rowOffset: number[] = new Array(rowLane.length + 1).fill(0);
+  for (let l = 0; l < laneInfo.length; l++) {
+    for (let k = laneStart[l]; k < laneStart[l + 1]; k++) rowOffset[rowBase[l] + depth[byLane[k]] + 1]++;
+  }
+  for (let r = 1; r <= rowLane.length; r++) rowOffset[r] += rowOffset[r - 1];
+  const fill = rowOffset.slice(0, rowLane.length);
+  const start = new Float64Array(n);
+  const dur = new Float32Array(n);
+  const sigCol = uintColumn(sigKind.length, n);
+  const layerCol = uintColumn(layers.length + 1, n);
+  for (let l = 0; l < laneInfo.length; l++) {
+    for (let k = laneStart[l]; k < laneStart[l + 1]; k++) {
+      const v = byLane[k];
+      const p = fill[rowBase[l] + depth[v]]++;
+      start[p] = vStart[v];
+      dur[p] = vEnd[v] - vStart[v];
+      sigCol.data[p] = vSig[v];
+      layerCol.data[p] = vLayer[v];
+    }
+  }
 
   const columns: PackedColumn[] = [];
   const col = (id: string, type: ColumnType, data: PackedColumn['data']) => columns.push({ desc: { id, type, length: data.length }, data });
   col('start', 'f64', start);
   col('dur', 'f32', dur);
-  const sigCol = uintColumn(sigKind.length, n);
-  sigCol.data.set(sigOf);
   col('sig', sigCol.type, sigCol.data);
-  const layerCol = uintColumn(layers.length + 1, n);
-  layerCol.data.set(layerOf);
   col('layer', layerCol.type, layerCol.data);
   col('sigKind', 'u8', Uint8Array.from(sigKind));
   col('sigCat', 'u8', Uint8Array.from(sigCat));

@@ -59,7 +59,8 @@ export interface DocumentOptions {
   title?: string;
 }
 
-export function renderDocument(packed: PackedTrace, options: DocumentOptions = {}): string {
+/** The document as chunks, in order (so a file can be written without joining 20+ MB into one string first). */
+export function renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): string[] {
   const { head } = packed;
   const script = pageScript();
   const hash = createHash('sha256').update(script, 'utf8').digest('base64');
@@ -134,5 +135,9 @@ export function renderDocument(packed: PackedTrace, options: DocumentOptions = {
     out.push(`<script type="application/octet-stream" id="mlx-col-${c.desc.id}">${bytesToBase64(c.data)}</script>\n`);
   }
   out.push(`<script>${script}</script>\n</body>\n</html>\n`);
-  return out.join('');
+  return out;
+}
+
+export function renderDocument(packed: PackedTrace, options: DocumentOptions = {}): string {
+  return renderDocumentParts(packed, options).join('');
 }

@@ -11,6 +11,8 @@ export interface TimelineHandle {
   draw(): void;
   view(): { start: number; end: number };
   setView(start: number, end: number): void;
+  /** Canvas coordinates of the middle of the first span with this name that is at least 4 px wide in view (for tests and automation). */
+  locate(name: string): { x: number; y: number } | null;
 }
 
 export function installTimeline(app: App): TimelineHandle {
@@ -399,6 +401,18 @@ export function installTimeline(app: App): TimelineHandle {
   app.onTheme(schedule);
   util.onWidth(canvas.parentElement!, schedule);
 
+  const locate = (name: string) => {
+    const scale = W / (viewE - viewS);
+    for (let r = 0; r < rowsN; r++) {
+      for (let i = off[r]; i < off[r + 1]; i++) {
+        if (m.str(m.sigName[m.sig[i]]) !== name) continue;
+        const x0 = Math.max(0, (m.start[i] - viewS) * scale), x1 = Math.min(W, (m.end[i] - viewS) * scale);
+        if (x1 - x0 >= 4) return { x: (x0 + x1) / 2, y: rowY[r] + ROW / 2 };
+      }
+    }
+    return null;
+  };
+
   draw();
-  return { draw, view: () => ({ start: viewS, end: viewE }), setView: (s, e) => { setView(s, e); draw(); } };
+  return { draw, view: () => ({ start: viewS, end: viewE }), setView: (s, e) => { setView(s, e); draw(); }, locate };
 }

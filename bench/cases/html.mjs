@@ -1,0 +1,215 @@
+// HTML dashboard benchmarks: a generated trace of 1,000,000 primitive spans (a decode loop over a 24-block model,
+// attention shapes growing with the KV cache, one malloc and one free per primitive), exported with exportHtml and
+// opened in headless Chromium until the timeline has drawn.
+import { mkdirSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { exportHtml } from '../../dist/index.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outDir = join(here, '..', '..', 'test-output', 'bench');
+const file = join(outDir, 'html-1m.html');
+const PRIMITIVES = 1_000_000;
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+export function generate() {
+  const spans = [];
+  const memory = [];
+  let id = 1;
+  let t = 1000;
+  let live = 0;
+  const MAIN = 1001;
+  const tensors = new Map();
+  // Tensor infos shared by shape, as a recorder that interns shapes would hand them out.
+  const tensor = (shape, dtype = 'float16') => {
+    const key = `${shape.join(',')}:${dtype}`;
+    let x = tensors.get(key);
+    if (!x) tensors.set(key, (x = { shape, dtype, bytes: shape.reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 2) }));
+    return x;
+  };
+  const lists = new Map();
+  const list = (...ts) => {
+    const key = ts.map((x) => `${x.shape.join(',')}:${x.dtype}`).join('|');
+    let l = lists.get(key);
+    if (!l) lists.set(key, (l = ts));
+    return l;
+  };
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+  const D = 2048, H = 16, HD = 128, FF = 5632, BLOCKS = 24;
+  const x = tensor([1, 1, D]);
+  // One string per layer path, as a recorder holds them.
+  const paths = Array.from({ length: BLOCKS }, (_, b) => ({ attention: `layers.${b}.attention`, mlp: `layers.${b}.mlp` }));
+  let prims = 0;
+  for (let tok = 0; prims < PRIMITIVES; tok++) {
+    const kv = 128 + tok;
+    const step = { id: id++, parentId: null, kind: 'user', name: `token ${tok}`, start: t, end: 0, thread: MAIN, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
+    spans.push(step);
+    t += 200;
+    const model = { id: id++, parentId: step.id, kind: 'layer', name: 'model (Transformer)', start: t, end: 0, thread: MAIN, device: 'cpu', inputs: list(x), outputs: list(x), flops: null, bytes: null };
+    spans.push(model);
+    const built = [];
+    for (let b = 0; b < BLOCKS; b++) {
+      for (const [part, cls] of [['attention', 'Attention'], ['mlp', 'MLP']]) {
+        const s = { id: id++, parentId: model.id, kind: 'layer', name: `layers.${b}.${part} (${cls})`, start: t, end: t + 3000 + Math.floor(rand() * 4000), thread: MAIN, device: 'cpu', inputs: list(x), outputs: list(x), flops: null, bytes: null };
+        spans.push(s);
+        built.push(s);
+        t = s.end + 100;
+      }
+    }
+    model.end = t;
+    t += 300;
+    const ev = { id: id++, parentId: step.id, kind: 'eval', name: 'eval', start: t, end: 0, thread: MAIN, device: 'cpu', inputs: [], outputs: list(x), flops: null, bytes: null };
+    spans.push(ev);
+    t += 500;
+    const q = tensor([1, H, 1, HD]);
+    const k = tensor([1, H, kv, HD]);
+    const scores = tensor([1, H, 1, kv]);
+    const ops = [
+      ['RMSNorm', list(x, tensor([D])), list(x), 4 * D, 'attention'],
+      ['QuantizedMatmul', list(x, tensor([D, D / 8], 'uint32')), list(x), 2 * D * D, 'attention'],
+      ['QuantizedMatmul', list(x, tensor([D, D / 8], 'uint32')), list(x), 2 * D * D, 'attention'],
+      ['QuantizedMatmul', list(x, tensor([D, D / 8], 'uint32')), list(x), 2 * D * D, 'attention'],
+      ['RoPE', list(q), list(q), 6 * H * HD, 'attention'],
+      ['RoPE', list(q), list(q), 6 * H * HD, 'attention'],
+      ['Concatenate', list(k, q), list(tensor([1, H, kv + 1, HD])), 0, 'attention'],
+      ['Concatenate', list(k, q), list(tensor([1, H, kv + 1, HD])), 0, 'attention'],
+      ['Matmul', list(q, k), list(scores), 2 * H * kv * HD, 'attention'],
+      ['Softmax', list(scores), list(scores), 5 * H * kv, 'attention'],
+      ['Matmul', list(scores, k), list(q), 2 * H * kv * HD, 'attention'],
+      ['Reshape', list(q), list(x), 0, 'attention'],
+      ['QuantizedMatmul', list(x, tensor([D, D / 8], 'uint32')), list(x), 2 * D * D, 'attention'],
+      ['Add', list(x, x), list(x), D, 'attention'],
+      ['RMSNorm', list(x, tensor([D])), list(x), 4 * D, 'mlp'],
+      ['QuantizedMatmul', list(x, tensor([FF, D / 8], 'uint32')), list(tensor([1, 1, FF])), 2 * D * FF, 'mlp'],
+      ['QuantizedMatmul', list(x, tensor([FF, D / 8], 'uint32')), list(tensor([1, 1, FF])), 2 * D * FF, 'mlp'],
+      ['Sigmoid', list(tensor([1, 1, FF])), list(tensor([1, 1, FF])), 4 * FF, 'mlp'],
+      ['Multiply', list(tensor([1, 1, FF]), tensor([1, 1, FF])), list(tensor([1, 1, FF])), FF, 'mlp'],
+      ['QuantizedMatmul', list(tensor([1, 1, FF]), tensor([D, FF / 8], 'uint32')), list(x), 2 * D * FF, 'mlp'],
+      ['Add', list(x, x), list(x), D, 'mlp'],
+    ];
+    for (let b = 0; b < BLOCKS && prims < PRIMITIVES; b++) {
+      for (const [name, inputs, outputs, flops, part] of ops) {
+        if (prims >= PRIMITIVES) break;
+        const layer = built[b * 2 + (part === 'mlp' ? 1 : 0)];
+        const bytes = inputs.reduce((a, v) => a + v.bytes, 0) + outputs.reduce((a, v) => a + v.bytes, 0);
+        const dur = 1500 + Math.floor(bytes / 40 + flops / 400 + rand() * 2000);
+        spans.push({ id: id++, parentId: ev.id, kind: 'primitive', name, start: t, end: t + dur, thread: MAIN, device: 'cpu', inputs, outputs,
+          flops: name === 'Concatenate' || name === 'Reshape' ? null : flops, bytes: name === 'Reshape' ? 0 : bytes, layerId: layer.id, layer: paths[b][part] });
+        live += outputs[0].bytes;
+        memory.push({ t: t + 50, delta: outputs[0].bytes, live, op: name });
+        t += dur + 200;
+        live -= outputs[0].bytes;
+        memory.push({ t: t - 100, delta: -outputs[0].bytes, live, op: null });
+        prims++;
+      }
+    }
+    ev.end = t;
+    t += 300;
+    step.end = t;
+    t += 1000;
+  }
+  return {
+    schema: 'mlx-trace/1',
+    name: 'bench: 1M primitives',
+    meta: {
+      timing: 'native',
+      createdAt: new Date().toISOString(),
+      origin: { monotonicNs: 0, epochNs: '0' },
+      host: { platform: 'linux', arch: 'x64', cpuModel: 'bench', cpus: 2, totalMemory: 8 * 2 ** 30, hostname: 'bench' },
+      versions: { mlx: '0.0.7', node: process.versions.node, mlxTrace: '0.1.0' },
+      peaks: { flops: 200e9, bandwidth: 30e9, source: 'default' },
+    },
+    spans,
+    memory,
+    dropped: 0,
+  };
+}
+
+let state = null;
+function trace() {
+  if (!state) state = { trace: generate() };
+  return state.trace;
+}
+
+async function exportOnce() {
+  mkdirSync(outDir, { recursive: true });
+  const tr = trace();
+  const t0 = performance.now();
+  await exportHtml(tr, file);
+  const ms = performance.now() - t0;
+  const bytes = statSync(file).size;
+  state.exported = { ms, bytes };
+  return { ms, bytes, spans: tr.spans.length, memoryEvents: tr.memory.length };
+}
+
+async function openOnce(browser) {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const t0 = performance.now();
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'commit', timeout: 60_000 });
+  await page.waitForFunction(() => window.__mlxTraceReady === true, null, { timeout: 60_000, polling: 10 });
+  const ms = performance.now() - t0;
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'all', null, { timeout: 60_000, polling: 10 });
+  const all = performance.now() - t0;
+  const inPage = await page.evaluate(() => ({ decodeMs: window.__mlxTrace.decodeMs, timelineMs: window.__mlxTrace.timelineMs, allMs: window.__mlxTrace.allMs }));
+  await page.close();
+  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  return { ms, all, inPage };
+}
+
+export default [
+  {
+    id: 'html.export_1m_ms',
+    unit: 'ms',
+    goal: 2000,
+    better: 'lower',
+    run: async () => {
+      const r = await exportOnce();
+      return { value: r.ms, extra: { bytes: r.bytes, bytes_per_event: Number((r.bytes / PRIMITIVES).toFixed(1)), spans: r.spans, memory_events: r.memoryEvents } };
+    },
+  },
+  {
+    id: 'html.open_1m_ms',
+    unit: 'ms',
+    goal: 2000,
+    better: 'lower',
+    run: async () => {
+      if (!state?.exported) await exportOnce();
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+      try {
+        const runs = [];
+        for (let i = 0; i < 3; i++) runs.push(await openOnce(browser));
+        runs.sort((a, b) => a.ms - b.ms);
+        const med = runs[1];
+        return {
+          value: med.ms,
+          extra: {
+            runs_ms: runs.map((r) => Math.round(r.ms)),
+            all_views_ms: Math.round(med.all),
+            in_page: { decode_ms: Math.round(med.inPage.decodeMs), timeline_ms: Math.round(med.inPage.timelineMs), all_ms: Math.round(med.inPage.allMs) },
+            file_mb: Number((state.exported.bytes / 1e6).toFixed(1)),
+            bytes_per_event: Number((state.exported.bytes / PRIMITIVES).toFixed(1)),
+          },
+        };
+      } finally {
+        await browser.close();
+      }
+    },
+  },
+  {
+    id: 'html.bytes_per_event',
+    unit: 'B',
+    goal: 40,
+    better: 'lower',
+    run: async () => {
+      if (!state?.exported) await exportOnce();
+      return state.exported.bytes / PRIMITIVES;
+    },
+  },
+];
