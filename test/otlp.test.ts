@@ -13,7 +13,10 @@ import { syntheticTrace } from './helpers/synthetic-trace';
 import { closedPort, startOtlpReceiver, type DecodedSpan, type OtlpReceiver } from './helpers/otlp-receiver';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const OTEL_ENV = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_HEADERS'];
+const OTEL_ENV = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT',
+];
 
 let receivers: OtlpReceiver[] = [];
 const savedEnv: Record<string, string | undefined> = {};
@@ -201,6 +204,11 @@ describe('exportOtlp when the collector misbehaves (real sockets)', () => {
     expect(res.summary).toBe(`could not export to collector at ${r.url}: no answer within 500 ms; ${trace.spans.length} spans dropped`);
     // After the first failure nothing more is sent: at most one request per worker; no retry fits before the deadline.
     expect(r.hits).toBeLessThanOrEqual(2);
+
+    // The timeout can come from the environment, as for any OTLP exporter.
+    process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '300';
+    const res2 = await exportOtlp(trace, { url: r.url });
+    expect(res2.error).toBe('no answer within 300 ms');
   }, 15_000);
 
   it('collector answering 500: stops at the first failed batch', async () => {

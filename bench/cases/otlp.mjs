@@ -2,6 +2,7 @@
 // process's CPU): spans per second, plus memory with the collector up and with it down.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { loadavg } from 'node:os';
 import { exportOtlp } from '../../dist/index.mjs';
 
 const SPANS = 200_000;
@@ -95,8 +96,12 @@ export default [
         await exportOtlp(makeTrace(5_000), { url: rx.url });
         global.gc?.();
         const t0 = process.hrtime.bigint();
+        const cpu0 = process.cpuUsage();
         const { value: res, growthMb } = await withPeakRss(() => exportOtlp(trace, { url: rx.url }));
         const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu = process.cpuUsage(cpu0);
+        // Spans per second of this process's CPU time: less sensitive than wall time to other load on the machine.
+        const cpuSecs = (cpu.user + cpu.system) / 1e6;
         if (res.dropped !== 0) throw new Error(res.summary);
         const { bytes } = await rx.stats();
 
@@ -110,6 +115,8 @@ export default [
           extra: {
             spans: res.sent,
             seconds: Number(secs.toFixed(3)),
+            spans_per_cpu_s: Math.round(res.sent / cpuSecs),
+            load_avg_1m: Number(loadavg()[0].toFixed(2)),
             json_bytes_per_span: Math.round(bytes / (res.sent + 6)),
             peak_rss_growth_mb: Number(growthMb.toFixed(1)),
             down_peak_rss_growth_mb: Number(downGrowth.toFixed(1)),

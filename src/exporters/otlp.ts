@@ -28,7 +28,10 @@ export interface OtlpExportOptions {
   headers?: Record<string, string>;
   /** service.name of the resource. @default OTEL_SERVICE_NAME, else 'mlx-trace' */
   serviceName?: string;
-  /** Time allowed for one request, retries included; a collector that never answers costs at most this. @default 10000 */
+  /**
+   * Time allowed for one request, retries included; a collector that never answers costs at most this.
+   * @default OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT, else 10000
+   */
   timeoutMillis?: number;
   /** Requests in flight at once. Memory held is about concurrency x batchSize spans. @default 4 */
   concurrency?: number;
@@ -63,6 +66,15 @@ export function resolveOtlpUrl(url?: string, env: Record<string, string | undefi
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   if (base) return base.replace(/\/+$/, '') + '/v1/traces';
   return DEFAULT_URL;
+}
+
+/** Option, else OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (ms, as the spec says), else 10 s. */
+function resolveTimeout(ms: number | undefined, env: Record<string, string | undefined> = process.env): number {
+  for (const v of [ms, env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, env.OTEL_EXPORTER_OTLP_TIMEOUT]) {
+    const n = typeof v === 'string' ? Number(v.trim()) : v;
+    if (typeof n === 'number' && Number.isFinite(n) && n > 0) return n;
+  }
+  return DEFAULT_TIMEOUT_MS;
 }
 
 /** Hex ids derived from the trace's identity, so exporting the same trace twice gives the same ids. */
@@ -370,7 +382,7 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     const problem = traceProblem(trace);
     if (problem) return result(url, 0, total, problem);
 
-    const timeoutMillis = opts.timeoutMillis && opts.timeoutMillis > 0 ? opts.timeoutMillis : DEFAULT_TIMEOUT_MS;
+    const timeoutMillis = resolveTimeout(opts.timeoutMillis);
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_CONCURRENCY));
     const batchSize = Math.max(1, Math.floor(opts.batchSize ?? DEFAULT_BATCH));
     const serviceName = opts.serviceName || process.env.OTEL_SERVICE_NAME || 'mlx-trace';
