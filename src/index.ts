@@ -15,3 +15,5 @@ export { opCategory, OP_CATEGORIES, OP_CATEGORY_LABELS } from './core/categories
 export type { OpCategory } from './core/categories';
 export { exportChromeTrace, toChromeTraceEvents } from './exporters/chrome';
 export type { ChromeTraceEvent, ChromeTraceOptions, ChromeExportResult } from './exporters/chrome';
+export { exportPerfetto, toPerfetto } from './exporters/perfetto';
+export type { PerfettoOptions, PerfettoExportResult } from './exporters/perfetto';

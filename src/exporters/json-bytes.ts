@@ -155,6 +155,13 @@ export function jsonStringBytes(s: string): Uint8Array {
 
 /** The inside of JSON.stringify(s), without the quotes, as bytes (for text embedded in a larger string). */
 export function jsonInnerBytes(s: string): Uint8Array {
-  const b = jsonStringBytes(s);
-  return b.subarray(1, b.length - 1);
+  let b = innerCache.get(s);
+  if (b === undefined) {
+    const q = jsonStringBytes(s);
+    b = q.subarray(1, q.length - 1);
+    if (innerCache.size >= CACHE_MAX) innerCache.clear();
+    innerCache.set(s, b);
+  }
+  return b;
 }
+const innerCache = new Map<string, Uint8Array>();

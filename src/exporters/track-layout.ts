@@ -77,6 +77,7 @@ export function layoutTracks(trace: Trace): TrackLayout {
   // Group span indices by (device, thread). Thread ids are OS tids: small non-negative integers.
   const groups = new Map<string, { device: Device; thread: number; host: boolean; idx: number[] }>();
   let skipped = 0;
+  let g: { device: Device; thread: number; host: boolean; idx: number[] } | undefined;
   for (let i = 0; i < n; i++) {
     const s = spans[i];
     if (!isLaidOut(s)) {
@@ -85,9 +86,12 @@ export function layoutTracks(trace: Trace): TrackLayout {
     }
     const device = trackDevice(s);
     const thread = Number.isFinite(s.thread) ? s.thread : 0;
-    const key = device + ':' + thread;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { device, thread, host: false, idx: [] }));
+    // Consecutive spans mostly share a thread: skip building the map key then.
+    if (g === undefined || g.device !== device || g.thread !== thread) {
+      const key = device + ':' + thread;
+      g = groups.get(key);
+      if (!g) groups.set(key, (g = { device, thread, host: false, idx: [] }));
+    }
     if (s.kind !== 'primitive') g.host = true;
     g.idx.push(i);
   }
