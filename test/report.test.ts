@@ -145,7 +145,7 @@ describe('formatReport on a synthetic trace', () => {
 
   it('layer grouping: wall time, self = wall minus child layers, compute = primitives each layer built', () => {
     const byId = new Map(trace.spans.map((s) => [s.id, s]));
-    const path = (s: Span) => s.name.replace(/ \(.*\)$/, '');
+    const path = (s: Span) => s.name;
     const wall = new Map<string, number>();
     const self = new Map<string, number>();
     const calls = new Map<string, number>();
@@ -158,7 +158,7 @@ describe('formatReport on a synthetic trace', () => {
       const parent = s.parentId != null ? byId.get(s.parentId) : undefined;
       if (parent?.kind === 'layer') self.set(path(parent), (self.get(path(parent)) ?? 0) - d);
     }
-    const compute = expectedByOp(trace, (s) => s.layer ?? '(no layer)');
+    const compute = expectedByOp(trace, (s) => byId.get(s.layerId!)!.name);
 
     const text = formatReport(trace, { groupBy: 'layer', top: 1000, width: 200 });
     const rows = tableRows(text);
@@ -172,7 +172,8 @@ describe('formatReport on a synthetic trace', () => {
       expectDurationCell(cells[col('compute')], compute.get(k)?.compute ?? 0);
     }
     // The block's self time excludes its attention and mlp children, so it is strictly smaller than its total.
-    expect(self.get('layers.0')!).toBeLessThan(wall.get('layers.0')!);
+    expect(self.get('layers.0 (Block)')!).toBeLessThan(wall.get('layers.0 (Block)')!);
+    expect(rows.has('layers.0.attention (Attention)')).toBe(true);
   });
 
   it('layer self time subtracts child layers only, not an eval run inside the layer', () => {
@@ -190,8 +191,8 @@ describe('formatReport on a synthetic trace', () => {
       ],
     };
     const sum = summarizeReport(t, { groupBy: 'layer' });
-    const outer = sum.rows.find((r) => r.key === 'outer')!;
-    const inner = sum.rows.find((r) => r.key === 'outer.inner')!;
+    const outer = sum.rows.find((r) => r.key === 'outer (Outer)')!;
+    const inner = sum.rows.find((r) => r.key === 'outer.inner (Inner)')!;
     expect([outer.totalNs, outer.selfNs, outer.computeNs]).toEqual([10_000, 8_000, 0]);
     expect([inner.totalNs, inner.selfNs, inner.computeNs, inner.flops]).toEqual([2_000, 2_000, 4_000, 10]);
     expect(sum.evalNs).toBe(5_000);
@@ -321,9 +322,8 @@ describe.skipIf(!existsSync(realHelper))('formatReport on a real recorded trace'
     const col = headerIndex(text);
     const byId = new Map(trace.spans.map((s) => [s.id, s]));
     const key = (s: Span) => {
-      if (s.layer) return s.layer;
       const l = s.layerId != null ? byId.get(s.layerId) : undefined;
-      return l ? (typeof l.attrs?.path === 'string' && l.attrs.path) || l.layer || l.name.replace(/\s*\([^()]*\)$/, '') : '(no layer)';
+      return l?.kind === 'layer' ? l.name : s.layer || '(no layer)';
     };
     for (const [k, e] of expectedByOp(trace, key)) expectDurationCell(rows.get(k)![col('compute')], e.compute);
   });

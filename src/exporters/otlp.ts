@@ -160,7 +160,6 @@ function spanAttributes(s: Span): Attributes {
   const dtype = s.outputs?.[0]?.dtype ?? s.inputs?.[0]?.dtype;
   if (dtype) a['mlx.dtype'] = dtype;
   if (s.layer) a['mlx.layer'] = s.layer;
-  else if (s.kind === 'layer') a['mlx.layer'] = s.name.replace(/\s*\([^()]*\)$/, '');
   if (s.pass !== undefined) a['mlx.pass'] = s.pass;
   if (s.warmup !== undefined) a['mlx.warmup'] = s.warmup;
   if (s.attrs) for (const k in s.attrs) a[k.startsWith('mlx.') ? k : `mlx.${k}`] = s.attrs[k];

@@ -26,7 +26,7 @@ export type ReportGroupBy = 'op' | 'layer' | 'device';
 export interface ReportOptions {
   /** Column to sort rows by; 'name' sorts A-Z, the others largest first. @default 'total' */
   sortBy?: ReportSortBy;
-  /** One row per primitive op name, per layer path (the layer that built the primitives) or per device. @default 'op' */
+  /** One row per primitive op name, per layer (the layer that built the primitives) or per device. @default 'op' */
   groupBy?: ReportGroupBy;
   /** Rows shown; the rest are counted in a footer line. @default 20 */
   top?: number;
@@ -101,12 +101,16 @@ function traceProblem(trace: unknown): string | null {
   return null;
 }
 
-/** The layer path of a layer span: its `layer` field or attrs.path when the recorder sets one, else the name without ' (Class)'. */
-export function layerPath(s: Span): string {
-  if (typeof s.layer === 'string' && s.layer) return s.layer;
-  const p = s.attrs?.path;
-  if (typeof p === 'string' && p) return p;
-  return s.name.replace(/\s*\([^()]*\)$/, '');
+/**
+ * The row a layer span or a primitive belongs to in 'layer' grouping: the layer span's name
+ * ('layers.0.attention (Attention)'), reached from a primitive through layerId; a primitive whose layer span is
+ * not in the trace falls back to its `layer` field.
+ */
+function layerKey(s: Span, byId: Map<number, Span>): string {
+  if (s.kind === 'layer') return s.name;
+  const builder = s.layerId != null ? byId.get(s.layerId) : undefined;
+  if (builder && builder.kind === 'layer') return builder.name;
+  return s.layer || NO_LAYER;
 }
 
 interface Acc {
@@ -208,9 +212,7 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
       primitiveNs += d;
       if (s.flops == null) uncosted.add(s.name);
       if (groupBy === 'layer') {
-        const builder = s.layerId != null ? byId.get(s.layerId) : undefined;
-        const key = s.layer || (builder ? layerPath(builder) : NO_LAYER);
-        addPrimitive(acc(key), s);
+        addPrimitive(acc(layerKey(s, byId)), s);
       } else {
         const a = acc(groupBy === 'op' ? s.name : s.device);
         a.calls++;
@@ -219,7 +221,7 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
         addPrimitive(a, s);
       }
     } else if (s.kind === 'layer' && groupBy === 'layer') {
-      const a = acc(layerPath(s));
+      const a = acc(layerKey(s, byId));
       a.calls++;
       a.totalNs += d;
       a.selfNs += Math.max(0, d - (childNs.get(s.id) ?? 0));
