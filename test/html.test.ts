@@ -354,6 +354,7 @@ describe('dashboard in Chromium', () => {
       expect(tip).toContain(name);
       expect(tip).toContain('Duration');
       expect(tip).toContain('FLOPs');
+      await p.screenshot({ path: join(SHOTS, 'timeline-tooltip.png'), clip: { x: 0, y: Math.max(0, box.y - 60), width: 1280, height: 520 } });
       await p.mouse.click(box.x + at!.x, box.y + at!.y);
       await expect.poll(() => p.locator('.tl-details').textContent()).toContain(name);
       const sel = await p.evaluate(() => (window as any).__mlxTrace.selection());
@@ -437,6 +438,8 @@ describe('dashboard in Chromium', () => {
       expect(sel).toMatchObject({ by: 'shapes', source: 'roofline', label: target.label });
       expect(await p.locator('#ops-table tbody tr.selected .label').first().textContent()).toBe(target.label);
       expect(await p.locator('.tl-details').textContent()).toContain(target.label);
+      await p.screenshot({ path: join(SHOTS, 'selected-from-roofline.png'), fullPage: true });
+      await p.locator('#timeline').screenshot({ path: join(SHOTS, 'selected-timeline.png') });
 
       await p.locator('#roofline canvas').focus();
       await p.keyboard.press('ArrowRight');
@@ -491,6 +494,7 @@ describe('dashboard in Chromium', () => {
         expect(box.height).toBeGreaterThan(50);
       }
       await p.screenshot({ path: join(SHOTS, 'narrow-full-page.png'), fullPage: true });
+      for (const id of ['timeline', 'roofline', 'ops']) await p.locator(`#${id}`).screenshot({ path: join(SHOTS, `narrow-${id}.png`) });
       expect(o.errors).toEqual([]);
     } finally {
       await o.close();

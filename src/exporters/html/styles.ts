@@ -89,7 +89,7 @@ input[type=search]{width:min(320px,70vw)}input[aria-invalid=true]{border-color:#
 .table-wrap{max-height:540px;overflow:auto;border:1px solid var(--border);border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:12.5px;font-variant-numeric:tabular-nums}
 th{position:sticky;top:0;background:var(--panel);z-index:1;border-bottom:1px solid var(--border);padding:0;white-space:nowrap}
-th button{all:unset;box-sizing:border-box;display:block;width:100%;padding:6px 8px;cursor:pointer;font-weight:600}
+th button{all:unset;box-sizing:border-box;display:block;width:100%;padding:6px 8px;cursor:pointer;font-weight:600;text-align:left}
 th.num button{text-align:right}
 td{padding:4px 8px;border-bottom:1px solid var(--grid);white-space:nowrap}
 td.num{text-align:right}

@@ -25,7 +25,7 @@ export function installDonut(app: App): void {
     const sw = util.el('span', { class: 'swatch', 'data-cat': String(i) });
     const b = util.el('button', { type: 'button', 'aria-pressed': 'false', 'data-cat': String(i) },
       sw, util.el('span', { class: 'lg-label' }, head.categories[i].label),
-      util.el('span', { class: 'lg-val' }, `${util.fmtNs(time[i])} · ${util.fmtPct(frac(i))}`));
+      util.el('span', { class: 'lg-val' }, time[i] > 0 ? `${util.fmtNs(time[i])} · ${util.fmtPct(frac(i))}` : 'none'));
     if (time[i] === 0) b.classList.add('zero');
     b.addEventListener('click', () => {
       if (!filter) return;

@@ -47,12 +47,18 @@ export function installRoofline(app: App): void {
   if (xs.length === 0) { xs = [0.1, 100]; ys = [1e6, 1e12]; }
   const x0 = Math.floor(log(Math.min(...xs) / 2)), x1 = Math.max(Math.ceil(log(Math.max(...xs) * 2)), Math.floor(log(Math.min(...xs) / 2)) + 2);
   const y0 = Math.floor(log(Math.min(...ys) / 2)), y1 = Math.max(Math.ceil(log(Math.max(...ys) * 1.5)), y0 + 2);
-  const ML = 70, MR = 14, MT = 14, MB = 40;
+  const ML = 56, MR = 14, MT = 14, MB = 40;
   let W = 300, H = 300;
   let focus = -1;
   let sel: Selection | null = null;
   const px = (x: number) => ML + ((log(x) - x0) / (x1 - x0)) * (W - ML - MR);
   const py = (y: number) => MT + (1 - (log(y) - y0) / (y1 - y0)) * (H - MT - MB);
+  // 10^k as '1 G', '10 G', '100 G' (FLOP/s, the axis title gives the unit).
+  const decade = (k: number) => {
+    if (k < 0) return String(Number((10 ** k).toPrecision(1)));
+    const u = Math.min(6, Math.floor(k / 3));
+    return `${10 ** (k - 3 * u)}${u ? ` ${' kMGTPE'[u]}` : ''}`;
+  };
   const fmtIntensity = (v: number) => (v >= 1000 ? `${v / 1000}k` : v >= 1 ? String(v) : String(Number(v.toPrecision(1))));
 
   function draw() {
@@ -82,7 +88,7 @@ export function installRoofline(app: App): void {
       ctx.fillStyle = th.grid;
       ctx.fillRect(ML, y, W - ML - MR, 1);
       ctx.fillStyle = th.muted;
-      ctx.fillText(util.fmtRate(10 ** k, 'FLOP/s'), ML - 4, y);
+      ctx.fillText(decade(k), ML - 4, y);
     }
     ctx.textAlign = 'center';
     ctx.fillStyle = th.fg;
@@ -118,13 +124,33 @@ export function installRoofline(app: App): void {
       ctx.beginPath();
       ctx.arc(px(ridge), py(peakF), 4.5, 0, Math.PI * 2);
       ctx.fill();
+      // Labels only where they fit (the note under the chart always has the numbers): compute above the flat roof
+      // at its right end, bandwidth along the slope ending short of the ridge, ridge beside its dashed line.
+      const rx = px(ridge), ry = py(peakF);
       ctx.fillStyle = th.fg;
-      ctx.textAlign = 'left';
       ctx.textBaseline = 'bottom';
-      ctx.fillText(`ridge ${ridge.toPrecision(3)} FLOP/B`, px(ridge) + 6, py(peakF) + 14 + 12);
-      ctx.fillText(`compute ${util.fmtRate(peakF, 'FLOP/s')}`, Math.min(px(ridge) + 6, W - MR - 130), py(peakF) - 3);
       ctx.textAlign = 'right';
-      ctx.fillText(`bandwidth ${util.fmtRate(peakB, 'B/s')}`, px(ridge) - 10, py(peakF) - 3);
+      const compute = `compute ${util.fmtRate(peakF, 'FLOP/s')}`;
+      if (W - MR - 4 - ctx.measureText(compute).width > rx + 10) ctx.fillText(compute, W - MR - 4, ry - 4);
+      const bw = `bandwidth ${util.fmtRate(peakB, 'B/s')}`;
+      const bwWidth = ctx.measureText(bw).width;
+      const ax0 = ML, ay0 = py(peakB * 10 ** x0);
+      const len = Math.hypot(rx - ax0, ry - ay0);
+      if (len > bwWidth + 40) {
+        const angle = Math.atan2(ry - ay0, rx - ax0);
+        const along = len - 16;
+        ctx.save();
+        ctx.translate(ax0 + Math.cos(angle) * along, ay0 + Math.sin(angle) * along);
+        ctx.rotate(angle);
+        ctx.fillText(bw, 0, -4);
+        ctx.restore();
+      }
+      ctx.textBaseline = 'top';
+      ctx.fillStyle = th.muted;
+      const ridgeText = `ridge ${Number(ridge.toPrecision(3))} FLOP/B`;
+      const rw = ctx.measureText(ridgeText).width;
+      if (rx + 6 + rw <= W - MR) { ctx.textAlign = 'left'; ctx.fillText(ridgeText, rx + 6, ry + 6); }
+      else { ctx.textAlign = 'right'; ctx.fillText(ridgeText, rx - 6, H - MB - 16); }
     }
     pts.forEach((p, i) => {
       p.px = px(p.x);

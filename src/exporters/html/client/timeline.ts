@@ -42,8 +42,8 @@ export function installTimeline(app: App): TimelineHandle {
   const totalH = Math.min(MAX_HEIGHT, Math.max(y, AXIS + 40));
 
   const span0 = head.t0, span1 = head.t1 > head.t0 ? head.t1 : head.t0 + 1000;
-  const pad = (span1 - span0) * 0.01;
-  const fullS = span0 - pad, fullE = span1 + pad;
+  // A little room after the last span, none before the first: the axis starts at 0.
+  const fullS = span0, fullE = span1 + (span1 - span0) * 0.01;
   const MIN_RANGE = 10;
   let viewS = fullS, viewE = fullE;
   let W = 300;
@@ -64,7 +64,7 @@ export function installTimeline(app: App): TimelineHandle {
   };
 
   /** Draws row r's spans (or the subset ix[lo..hi) of them) with level of detail. */
-  function drawRow(ctx: CanvasRenderingContext2D, th: Theme, r: number, scale: number, ix: Int32Array | null, lo: number, hi: number) {
+  function drawRow(ctx: CanvasRenderingContext2D, th: Theme, r: number, scale: number, ix: Int32Array | null, lo: number, hi: number, outline: string | null = null) {
     const yy = rowY[r];
     if (yy + ROW > totalH) return;
     const S = m.start, E = m.end;
@@ -74,8 +74,17 @@ export function installTimeline(app: App): TimelineHandle {
     while (a < b) { const mid = (a + b) >>> 1; if (E[at(mid)] <= viewS) a = mid + 1; else b = mid; }
     let k = a;
     let pendX = 0, pendW = 0, pendColor = '';
+    const box = (x: number, w: number, color: string) => {
+      ctx.fillStyle = color;
+      ctx.fillRect(x, yy, w, ROW - 1);
+      if (outline) {
+        ctx.strokeStyle = outline;
+        ctx.lineWidth = 1.5;
+        ctx.strokeRect(x + 0.75, yy + 0.75, Math.max(0.5, w - 1.5), ROW - 2.5);
+      }
+    };
     const flush = () => {
-      if (pendW > 0) { ctx.fillStyle = pendColor; ctx.fillRect(pendX, yy, pendW, ROW - 1); }
+      if (pendW > 0) box(pendX, pendW, pendColor);
       pendW = 0;
     };
     ctx.font = '11px system-ui, sans-serif';
@@ -90,8 +99,7 @@ export function installTimeline(app: App): TimelineHandle {
         flush();
         const c = colorOf(th, i);
         const cx0 = Math.max(x0, -2), cx1 = Math.min(x1, W + 2);
-        ctx.fillStyle = c;
-        ctx.fillRect(cx0, yy, Math.max(1, cx1 - cx0 - 1), ROW - 1);
+        box(cx0, Math.max(1, cx1 - cx0 - 1), c);
         if (cx1 - cx0 > 30) {
           const name = m.str(m.sigName[m.sig[i]]);
           const max = Math.floor((cx1 - cx0 - 8) / 6.3);
@@ -158,7 +166,7 @@ export function installTimeline(app: App): TimelineHandle {
     ctx.globalAlpha = sel ? 0.28 : 1;
     for (let r = 0; r < rowsN; r++) drawRow(ctx, th, r, scale, null, off[r], off[r + 1]);
     ctx.globalAlpha = 1;
-    if (sel) for (let r = 0; r < rowsN; r++) drawRow(ctx, th, r, scale, sel.ix, sel.rowOff[r], sel.rowOff[r + 1]);
+    if (sel) for (let r = 0; r < rowsN; r++) drawRow(ctx, th, r, scale, sel.ix, sel.rowOff[r], sel.rowOff[r + 1], th.sel);
 
     for (const [i, color] of [[selected, th.sel], [hover, th.fg]] as [number, string][]) {
       if (i < 0) continue;
