@@ -64,6 +64,7 @@ const void* unwrap_array(Napi::Env env, Napi::Value v) {
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
+  clock_init();
   MlxImage img;
   // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
   if (attached()) detach();
@@ -113,6 +114,7 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   std::vector<Rec> recs;
   std::vector<uint32_t> words;
   uint64_t dropped = 0;
+  clock_refresh();
   for (int i = 0, n = buffer_count(); i < n; i++) {
     ThreadBuf* b = buffer_at(i);
     const uint64_t rh = b->rhead.load(std::memory_order_acquire);
@@ -120,6 +122,8 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
     uint64_t wt = b->wtail.load(std::memory_order_relaxed);
     for (; rt < rh; rt++) {
       Rec r = b->recs[rt & (b->rcap - 1)];
+      r.t0 = stamp_to_ns(r.t0);
+      r.t1 = stamp_to_ns(r.t1);
       r.woff = uint32_t(words.size());
       for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & (b->wcap - 1)]);
       wt += r.nwords;
@@ -232,6 +236,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("recording", g_recording.load());
   r.Set("threads", buffer_count());
   r.Set("recordBytes", double(sizeof(Rec)));
+  r.Set("clock", g_use_tsc ? "tsc" : "clock_gettime");
   return r;
 }
 

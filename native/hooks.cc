@@ -108,9 +108,9 @@ void trampoline(void* self, const void* inputs, void* outputs) {
   const Slot& s = GPU ? g_gpu[N] : g_cpu[N];
   if (!g_recording.load(std::memory_order_relaxed)) return s.orig(self, inputs, outputs);
   ClassScope scope{uint16_t(N)};
-  const uint64_t t0 = now_ns();
+  const uint64_t t0 = stamp();
   s.orig(self, inputs, outputs);
-  const uint64_t t1 = now_ns();
+  const uint64_t t1 = stamp();
   record_primitive(GPU ? kPrimGpu : kPrimCpu, uint16_t(N), t0, t1, inputs, outputs);
 }
 
@@ -201,7 +201,7 @@ void record_memory(uint8_t kind, int64_t delta, int64_t live) {
     return;
   }
   Rec& r = b->recs[rh & (b->rcap - 1)];
-  r.t0 = r.t1 = now_ns();
+  r.t0 = r.t1 = stamp();
   r.ident = uint64_t(live);
   r.value = delta;
   r.tid = b->tid;

@@ -13,7 +13,7 @@ constexpr uint16_t kNoClass = 0xFFFF;
 
 // 48 bytes. Shapes live in a side ring of 32-bit words; a record says how many words follow it.
 struct Rec {
-  uint64_t t0;       // begin, CLOCK_MONOTONIC ns (same clock as process.hrtime)
+  uint64_t t0;       // begin: a stamp() while in the ring, CLOCK_MONOTONIC ns once drained
   uint64_t t1;       // end
   uint64_t ident;    // primitive: ArrayDesc* of the first output; memory: live bytes after the event
   int64_t value;     // memory: +bytes / -bytes; primitive: layer tag resolved at drain time
@@ -51,6 +51,20 @@ inline uint64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
+
+// The hot path stamps events with the TSC where it is invariant (one instruction, ~15 ns; a
+// clock_gettime costs ~60 ns in some VMs), and drain converts ticks to CLOCK_MONOTONIC ns.
+extern bool g_use_tsc;
+inline uint64_t stamp() {
+#if defined(__x86_64__)
+  if (g_use_tsc) return __builtin_ia32_rdtsc();
+#endif
+  return now_ns();
+}
+// clock.cc: converts a stamp to CLOCK_MONOTONIC ns; refresh() re-anchors (call before converting).
+void clock_init();
+void clock_refresh();
+uint64_t stamp_to_ns(uint64_t stamp);
 
 // recorder.cc
 ThreadBuf* thread_buf();                  // this thread's ring, created on first use

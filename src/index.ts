@@ -23,3 +23,9 @@ export { estimateCost, COST_FORMULAS, missingCostFormulas, applyCostModel, deriv
 export type { Cost, CostHints, CostFormula, MissingCost, DerivedMetrics } from './core/cost';
 export { calibratePeaks, loadPeaks, savePeaks, defaultPeaks, readPeaksFile, peaksFilePath } from './core/calibrate';
 export type { CalibrateOptions, CalibratedPeaks, CalibrationMlx, PeaksFile } from './core/calibrate';
+export { registerMlxInstrumentation, activeInstrumentation, profile, withSpan, opTimer, takeManualTrace } from './core/api';
+export type { ProfileOptions, OpTimerInfo } from './core/api';
+export { MlxInstrumentation } from './instrumentations/mlx';
+export type { MlxInstrumentationConfig } from './instrumentations/mlx';
+export { profileGeneration } from './core/generation';
+export type { GenerationOptions, GenerationStats } from './core/generation';

@@ -1,0 +1,25 @@
+import { join, relative } from 'node:path';
+import { saveTrace } from '../../core/persist';
+import type { Trace } from '../../core/trace';
+import { exportChromeTrace } from '../../exporters/chrome';
+import { exportHtml } from '../../exporters/html';
+import { printReport } from '../../exporters/report';
+import { out } from '../ui';
+
+/** The files a profile run leaves behind, and where they are. */
+export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean } = {}): Promise<void> {
+  const files: Array<[string, string]> = [];
+  const json = join(dir, 'trace.json');
+  if (!opts.jsonWritten) saveTrace(trace, json);
+  files.push([json, 'the trace (mlx-trace view / html / convert / compare)']);
+  const chrome = join(dir, 'trace.chrome.json');
+  await exportChromeTrace(trace, chrome);
+  files.push([chrome, 'open in https://ui.perfetto.dev or chrome://tracing']);
+  const html = join(dir, 'report.html');
+  await exportHtml(trace, html);
+  files.push([html, 'open in a browser: timeline, roofline, op table']);
+  if (opts.report) printReport(trace);
+  out('');
+  out('Files written:');
+  for (const [f, what] of files) out(`  ${relative(process.cwd(), f) || f}  ${what}`);
+}

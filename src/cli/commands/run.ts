@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadTrace } from '../../core/persist';
+import { exportOtlp } from '../../exporters/otlp';
+import { UsageError, err, out } from '../ui';
+import { writeOutputs } from './outputs';
+import type { Command } from './index';
+
+export const runCommand: Command = {
+  summary: 'profile any Node program with no change to it (preloads mlx-trace/register)',
+  help: `Usage: mlx-trace run [--out DIR] [--otlp URL] [--no-report] app.js [args...]
+
+Runs "node app.js args..." with mlx-trace preloaded, then writes DIR/trace.json,
+DIR/trace.chrome.json and DIR/report.html and prints the report. The app's exit code is kept
+when it fails. The same preload works by hand:
+  node --require mlx-trace/register app.js     (CommonJS)
+  node --import mlx-trace/register app.mjs     (ES modules)
+with MLX_TRACE_OUT=DIR for where trace.json goes.
+
+Options:
+  --out DIR      output folder (default: mlx-trace-run)
+  --otlp URL     also send the spans to an OTLP/HTTP collector (e.g. http://localhost:4318/v1/traces)
+  --no-report    do not print the report`,
+  options: { out: { type: 'string', short: 'o' }, otlp: { type: 'string' }, 'no-report': { type: 'boolean' } },
+  passThrough: true,
+  async run(values, positionals) {
+    const [script, ...args] = positionals;
+    if (!script) throw new UsageError('name the script to run: mlx-trace run app.js');
+    if (!existsSync(script)) throw new UsageError(`no such script: ${script}`);
+    const outDir = resolve(values.out ?? 'mlx-trace-run');
+    mkdirSync(outDir, { recursive: true });
+    const register = join(__dirname, 'register.js');
+    const isEsm = /\.mjs$/.test(script);
+    const preload = isEsm ? ['--import', pathToUrl(join(__dirname, 'register.mjs'))] : ['--require', register];
+    const code = await new Promise<number>((res) => {
+      const child = spawn(process.execPath, [...preload, script, ...args], {
+        stdio: 'inherit',
+        env: { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1' },
+      });
+      child.on('exit', (c, sig) => res(c ?? (sig ? 128 : 1)));
+    });
+    const file = join(outDir, 'trace.json');
+    if (!existsSync(file)) {
+      err(`mlx-trace run: ${script} exited with code ${code} and left no trace`);
+      return code || 1;
+    }
+    const trace = loadTrace(file);
+    await writeOutputs(trace, outDir, { report: !values['no-report'], jsonWritten: true });
+    if (values.otlp) out(`OTLP: ${(await exportOtlp(trace, { url: values.otlp })).summary}`);
+    if (code !== 0) err(`mlx-trace run: ${script} exited with code ${code}`);
+    return code;
+  },
+};
+
+function pathToUrl(p: string): string {
+  return 'file://' + p.split('/').map(encodeURIComponent).join('/').replace(/^file:\/\/%2F|^/, (m) => m);
+}

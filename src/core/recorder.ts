@@ -1,0 +1,256 @@
+/**
+ * The recorder: collects spans (evals, layers, sync points, user regions) and the native layer's
+ * primitive and memory events, and hands them out as a plain Trace. It knows the trace model and the
+ * hook layer; the patching of MLX lives in src/instrumentations/mlx.
+ */
+import { arch, cpus, hostname, platform, totalmem } from 'node:os';
+import { estimateCost } from './cost';
+import { decodeBatch, type MemoryRecord, type PrimitiveEvent } from './decode';
+import type { HookLayer } from './native';
+import { TRACE_SCHEMA, type Device, type MemoryEvent, type Peaks, type Span, type SpanKind, type TensorInfo, type Trace, type TimingMode } from './trace';
+import { VERSION } from './version';
+
+/** A span while it is open: absolute monotonic times, parent by id. */
+export interface LiveSpan {
+  id: number;
+  parentId: number | null;
+  kind: SpanKind;
+  name: string;
+  start: number;
+  end: number;
+  thread: number;
+  device: Device;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  layerId?: number | null;
+  layer?: string | null;
+  attrs?: Record<string, string | number | boolean>;
+  flops?: number | null;
+  bytes?: number | null;
+}
+
+export interface RecorderOptions {
+  hook: HookLayer | null;
+  fallbackReason?: string;
+  mlxVersion: string;
+  peaks: Peaks;
+  /** Upper bound on spans kept between takes; beyond it spans are dropped and counted. */
+  maxSpans: number;
+  /** Called for every primitive as it is drained (the OTel bridge uses it). */
+  onPrimitive?: (span: LiveSpan, evalSpan: LiveSpan | null) => void;
+}
+
+const hrNow = () => Number(process.hrtime.bigint());
+
+export class Recorder {
+  readonly timing: TimingMode;
+  readonly now: () => number;
+  readonly jsThread: number;
+  private spans: LiveSpan[] = [];
+  private memory: MemoryEvent[] = [];
+  private memRaw: MemoryRecord[] = [];
+  private dropped = 0;
+  private nextId = 1;
+  private origin: number;
+  private originEpochNs: bigint;
+  /** Layers by span id, so a primitive's tag can be turned into a layer path. */
+  private layerNames = new Map<number, string>();
+  /** The latest asyncEval, parent of primitives that ran outside a synchronous eval. */
+  private pendingAsync: LiveSpan | null = null;
+
+  constructor(private readonly opts: RecorderOptions) {
+    this.timing = opts.hook ? 'native' : 'js';
+    const b = opts.hook?.binding;
+    this.now = b ? () => b.now() : hrNow;
+    this.jsThread = opts.hook?.jsThread ?? process.pid;
+    this.origin = this.now();
+    this.originEpochNs = epochNsNow();
+  }
+
+  get hook(): HookLayer | null {
+    return this.opts.hook;
+  }
+
+  /** Monotonic ns -> epoch ns, for OpenTelemetry. */
+  toEpochNs(t: number): bigint {
+    return this.originEpochNs + BigInt(Math.round(t - this.origin));
+  }
+
+  begin(kind: SpanKind, name: string, parentId: number | null, attrs?: LiveSpan['attrs']): LiveSpan {
+    const s: LiveSpan = {
+      id: this.nextId++,
+      parentId,
+      kind,
+      name,
+      start: this.now(),
+      end: 0,
+      thread: this.jsThread,
+      device: 'cpu',
+      inputs: [],
+      outputs: [],
+    };
+    if (attrs) s.attrs = attrs;
+    this.push(s);
+    if (kind === 'layer') this.layerNames.set(s.id, name);
+    return s;
+  }
+
+  end(s: LiveSpan): void {
+    s.end = this.now();
+  }
+
+  /** Adds a finished span (used by JS-level op timing and manual timers). */
+  add(s: Omit<LiveSpan, 'id'>): LiveSpan {
+    const span = { ...s, id: this.nextId++ } as LiveSpan;
+    this.push(span);
+    return span;
+  }
+
+  private push(s: LiveSpan): void {
+    if (this.spans.length >= this.opts.maxSpans) {
+      this.dropped++;
+      return;
+    }
+    this.spans.push(s);
+  }
+
+  /** Takes over what an earlier recorder holds (re-enable after disable keeps recorded spans). */
+  adopt(old: Recorder): void {
+    old.drain(null);
+    this.spans = old.spans.concat(this.spans);
+    this.memRaw = old.memRaw.concat(this.memRaw);
+    this.dropped += old.dropped;
+    this.nextId = Math.max(this.nextId, old.nextId);
+    this.origin = old.origin;
+    this.originEpochNs = old.originEpochNs;
+    for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+  }
+
+  markAsync(s: LiveSpan): void {
+    this.pendingAsync = s;
+  }
+
+  /** Pulls the native layer's events; primitives that began inside `evalSpan` become its children. */
+  drain(evalSpan: LiveSpan | null): void {
+    const hook = this.opts.hook;
+    if (!hook) return;
+    const batch = hook.binding.drain();
+    this.dropped += batch.dropped;
+    if (batch.count === 0) return;
+    decodeBatch(
+      batch,
+      hook.classes,
+      (e) => this.addPrimitive(e, evalSpan),
+      (m) => this.memRaw.push(m),
+    );
+  }
+
+  private addPrimitive(e: PrimitiveEvent, evalSpan: LiveSpan | null): void {
+    if (e.op === 'Synchronizer') return; // eval's own completion marker, not work the program asked for
+    const parent = evalSpan && e.t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
+    const span: LiveSpan = {
+      id: this.nextId++,
+      parentId: parent ? parent.id : null,
+      kind: 'primitive',
+      name: e.op,
+      start: e.t0,
+      end: e.t1,
+      thread: e.thread,
+      device: e.device,
+      inputs: e.inputs,
+      outputs: e.outputs,
+      layerId: e.layerTag > 0 && this.layerNames.has(e.layerTag) ? e.layerTag : null,
+    };
+    if (span.layerId) span.layer = this.layerNames.get(span.layerId)!;
+    if (e.truncated) span.attrs = { truncated: true };
+    this.push(span);
+    this.opts.onPrimitive?.(span, parent);
+  }
+
+  /** A point to take from later, leaving what came before for the next full take. */
+  mark(): { spans: number; memory: number } {
+    this.drain(null);
+    return { spans: this.spans.length, memory: this.memRaw.length };
+  }
+
+  /**
+   * Everything recorded since the last take (or since `from`), as a Trace. What is taken is removed;
+   * with `from`, what came before it stays for the next take.
+   */
+  take(name: string, extraMeta: Record<string, unknown> = {}, from?: { spans: number; memory: number }): Trace {
+    this.drain(null);
+    const origin = this.origin;
+    const keptSpans = from ? this.spans.slice(0, from.spans) : [];
+    const keptMem = from ? this.memRaw.slice(0, from.memory) : [];
+    if (from) {
+      this.spans = this.spans.slice(from.spans);
+      this.memRaw = this.memRaw.slice(from.memory);
+    }
+    const spans: Span[] = this.spans.map((s) => {
+      const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
+      const out: Span = {
+        id: s.id,
+        parentId: s.parentId,
+        kind: s.kind,
+        name: s.name,
+        start: s.start - origin,
+        end: Math.max(s.end, s.start) - origin,
+        thread: s.thread,
+        device: s.device,
+        inputs: s.inputs,
+        outputs: s.outputs,
+        flops: cost ? cost.flops : s.flops ?? null,
+        bytes: cost ? cost.bytes : s.bytes ?? null,
+      };
+      if (s.kind === 'primitive') {
+        out.layerId = s.layerId ?? null;
+        out.layer = s.layer ?? null;
+      }
+      if (s.attrs) out.attrs = s.attrs;
+      return out;
+    });
+    for (const m of this.memRaw) this.memory.push({ t: m.t - origin, delta: m.delta, live: m.live, op: m.op });
+    this.memory.sort((a, b) => a.t - b.t);
+    const trace: Trace = {
+      schema: TRACE_SCHEMA,
+      name,
+      meta: {
+        timing: this.timing,
+        createdAt: new Date().toISOString(),
+        origin: { monotonicNs: origin, epochNs: this.originEpochNs.toString() },
+        host: hostInfo(),
+        versions: { mlx: this.opts.mlxVersion, node: process.version, mlxTrace: VERSION },
+        peaks: this.opts.peaks,
+        ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
+        ...extraMeta,
+      },
+      spans,
+      memory: this.memory,
+      dropped: this.dropped,
+    };
+    this.memory = [];
+    this.spans = keptSpans;
+    this.memRaw = keptMem;
+    this.dropped = 0;
+    if (!from) {
+      this.layerNames = new Map();
+      this.pendingAsync = null;
+      this.origin = this.now();
+      this.originEpochNs = epochNsNow();
+    }
+    return trace;
+  }
+}
+
+function epochNsNow(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+}
+
+let host: Trace['meta']['host'] | undefined;
+export function hostInfo(): Trace['meta']['host'] {
+  if (!host) {
+    const c = cpus();
+    host = { platform: platform(), arch: arch(), cpuModel: c[0]?.model ?? 'unknown', cpus: c.length, totalMemory: totalmem(), hostname: hostname() };
+  }
+  return host;
+}

@@ -1,0 +1,2 @@
+export { MlxInstrumentation } from './instrumentation';
+export type { MlxInstrumentationConfig } from './types';

@@ -1,0 +1,441 @@
+/**
+ * MlxInstrumentation: patches node-mlx (evals, sync points, nn.Module forwards, and in JS-level mode
+ * the op functions) and feeds a Recorder. All patching goes through one Patcher and is undone exactly
+ * by disable().
+ */
+import { context, trace as otelTrace, type TracerProvider } from '@opentelemetry/api';
+import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import { openHookLayer, type HookLayer } from '../../core/native';
+import { loadPeaks } from '../../core/calibrate';
+import { Recorder, type LiveSpan } from '../../core/recorder';
+import type { Trace, TensorInfo } from '../../core/trace';
+import { OtelBridge } from './otel-bridge';
+import { Patcher } from './patcher';
+import type { MlxInstrumentationConfig } from './types';
+import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
+
+const DEFAULT_CONFIG: MlxInstrumentationConfig = {
+  enabled: true,
+  native: true,
+  memory: true,
+  layers: true,
+  syncEachOp: false,
+  bufferEvents: 1 << 16,
+  maxSpans: 2_000_000,
+};
+
+type AnyFn = (...args: any[]) => any;
+
+export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
+  private _patcher = new Patcher();
+  private _mlx: any = null;
+  private _hook: HookLayer | null = null;
+  private _fallbackReason = '';
+  private _recorder: Recorder | null = null;
+  private _bridge: OtelBridge | null = null;
+  private _provider: TracerProvider | undefined;
+  /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
+  private _stack: LiveSpan[] = [];
+  private _stackModules: unknown[] = [];
+  private _epoch = 1;
+  private _paths = new WeakMap<object, string>();
+  private _instrumentedClasses = new WeakSet<Function>();
+  private _on = false;
+  private _als = new AsyncLocalStorage<LiveSpan>();
+
+  constructor(config: MlxInstrumentationConfig = {}) {
+    // Enabled below, once this class's own fields exist.
+    super(PACKAGE_NAME, PACKAGE_VERSION, { ...DEFAULT_CONFIG, ...config, enabled: false });
+    this._provider = config.tracerProvider;
+    if (config.enabled !== false) this.enable();
+  }
+
+  override setConfig(config: MlxInstrumentationConfig = {}): void {
+    super.setConfig({ ...DEFAULT_CONFIG, ...config });
+  }
+
+  override setTracerProvider(provider: TracerProvider): void {
+    super.setTracerProvider(provider);
+    this._provider = provider;
+    this._bridge = null;
+  }
+
+  protected init() {
+    return new InstrumentationNodeModuleDefinition(
+      '@frost-beta/mlx',
+      SUPPORTED_MLX,
+      (exports: any) => {
+        if (this._on) this._patch(exports);
+        return exports;
+      },
+      () => this._unpatch(),
+    );
+  }
+
+  override enable(): void {
+    if (this._on) return;
+    this._on = true;
+    super.enable();
+    // The app usually required MLX before registering us: patch the copy it already has.
+    const mlx = mlxModuleFromCache() ?? tryRequireMlx();
+    if (mlx) this._patch(mlx);
+  }
+
+  override disable(): void {
+    if (!this._on) return;
+    this._on = false;
+    super.disable();
+    this._unpatch();
+  }
+
+  /** Whether primitives are timed by the native hook layer ('native') or only at JS level ('js'). */
+  get timing(): 'native' | 'js' {
+    return this._hook ? 'native' : 'js';
+  }
+
+  /** Why the native hook layer is not in use ('' when it is). */
+  get fallbackReason(): string {
+    return this._fallbackReason;
+  }
+
+  /** The hook layer, while attached (for tests and benchmarks). */
+  get hookLayer(): HookLayer | null {
+    return this._hook;
+  }
+
+  /** Everything recorded since the last take, as a plain Trace. */
+  takeTrace(name = 'trace', meta: Record<string, unknown> = {}): Trace {
+    const rec = this._ensureRecorder();
+    this._bridge?.reset();
+    return rec.take(name, meta);
+  }
+
+  /** Instruments the classes of a model built before registration (one call, whole tree). */
+  instrumentModule(model: any): void {
+    if (!model || typeof model.modules !== 'function') throw new TypeError('instrumentModule expects an nn.Module');
+    for (const m of model.modules()) this._instrumentClass(m.constructor);
+    this._paths.delete(model);
+  }
+
+  /** Runs fn inside a user span (torch's record_function). Works with async functions. */
+  withSpan<T>(name: string, fn: () => T, attrs?: Record<string, string | number | boolean>): T {
+    const rec = this._ensureRecorder();
+    const span = rec.begin('user', name, this._parentId(), attrs);
+    return this._runIn(span, fn);
+  }
+
+  /** The recorder, created on first use even when MLX is absent (manual op timing). */
+  get recorder(): Recorder {
+    return this._ensureRecorder();
+  }
+
+  // ---- span plumbing ------------------------------------------------------------------------
+
+  private _ensureRecorder(): Recorder {
+    if (!this._recorder) {
+      const cfg = this.getConfig();
+      this._recorder = new Recorder({
+        hook: this._hook,
+        fallbackReason: this._hook ? undefined : this._fallbackReason || undefined,
+        mlxVersion: mlxVersion(this._mlx),
+        peaks: cfg.peaks ?? loadPeaks(),
+        maxSpans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans!,
+        onPrimitive: (s, parent) => this._otel()?.primitive(s, parent),
+      });
+    }
+    return this._recorder;
+  }
+
+  private _otel(): OtelBridge | null {
+    if (this._bridge) return this._bridge;
+    const provider = this._provider ?? globalProvider();
+    if (!provider) return null;
+    this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+    return this._bridge;
+  }
+
+  _parentId(): number | null {
+    const top = this._stack[this._stack.length - 1];
+    if (top) return top.id;
+    return this._als.getStore()?.id ?? null;
+  }
+
+  /** Runs fn with span open (and its OTel twin active); ends it when fn returns, throws or settles. */
+  _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T {
+    const rec = this._recorder!;
+    const bridge = this._otel();
+    this._stack.push(span);
+    this._stackModules.push(module);
+    let ended = false;
+    const unstack = () => {
+      const i = this._stack.lastIndexOf(span);
+      if (i >= 0) {
+        this._stack.splice(i, 1);
+        this._stackModules.splice(i, 1);
+      }
+    };
+    const finish = (err?: unknown) => {
+      if (ended) return;
+      ended = true;
+      rec.end(span);
+      unstack();
+      if (span.kind === 'eval' || span.kind === 'sync') {
+        rec.drain(span);
+        this._epoch++;
+      }
+      bridge?.end(span, err);
+    };
+    try {
+      // User regions carry their span across awaits (AsyncLocalStorage); the rest are synchronous.
+      const body = span.kind === 'user' ? () => this._als.run(span, fn) : fn;
+      const out = bridge ? context.with(bridge.start(span), body) : body();
+      if (span.kind === 'user' && out && typeof (out as any).then === 'function') {
+        unstack();
+        return (out as any).then(
+          (v: unknown) => (finish(), v),
+          (e: unknown) => {
+            finish(e);
+            throw e;
+          },
+        );
+      }
+      after?.(out);
+      finish();
+      return out;
+    } catch (e) {
+      finish(e);
+      throw e;
+    }
+  }
+
+  // ---- patching -----------------------------------------------------------------------------
+
+  private _patch(mlx: any): void {
+    if (this._mlx === mlx && this._patcher.count > 0) return;
+    if (this._patcher.count > 0) this._unpatch();
+    const cfg = this.getConfig();
+    this._mlx = mlx;
+    const core = mlx.core;
+    setArrayClass(core.array);
+    if (cfg.native !== false) {
+      const h = openHookLayer(core, { memory: cfg.memory !== false, bufferEvents: cfg.bufferEvents });
+      if ('reason' in h) {
+        this._hook = null;
+        this._fallbackReason = h.reason;
+        this._diag.warn(`mlx-trace: JS-level timing only: ${h.reason}`);
+      } else {
+        this._hook = h;
+        this._fallbackReason = '';
+      }
+    } else {
+      this._hook = null;
+      this._fallbackReason = 'native hook layer disabled by config (native: false)';
+    }
+    // A recorder from an earlier enable keeps its spans but must use the hook layer as it is now.
+    const old = this._recorder;
+    this._recorder = null;
+    const rec = this._ensureRecorder();
+    if (old) rec.adopt(old);
+    this._hook?.binding.setRecording(true);
+
+    const self = this;
+    const wrapEval = (name: string) =>
+      this._patcher.wrap<AnyFn>(core, name, (orig) =>
+        function (this: unknown, ...args: unknown[]) {
+          if (!self._on) return orig.apply(this, args);
+          const span = rec.begin('eval', name, self._parentId());
+          if (name === 'asyncEval') rec.markAsync(span);
+          return self._runIn(span, () => orig.apply(this, args));
+        },
+      );
+    wrapEval('eval');
+    wrapEval('asyncEval');
+
+    // Sync points: each forces the graph behind one array to run.
+    const proto = core.array?.prototype;
+    for (const name of ['item', 'tolist', 'toString']) {
+      if (!proto) break;
+      this._patcher.wrap<AnyFn>(proto, name, (orig) =>
+        function (this: unknown, ...args: unknown[]) {
+          if (!self._on) return orig.apply(this, args);
+          const span = rec.begin('sync', name, self._parentId());
+          return self._runIn(span, () => orig.apply(this, args));
+        },
+      );
+    }
+
+    if (cfg.layers !== false && mlx.nn) this._patchLayers(mlx.nn);
+    if (!this._hook) this._patchOps(core, cfg.syncEachOp === true);
+  }
+
+  private _unpatch(): void {
+    if (this._hook) {
+      this._recorder?.drain(null);
+      this._hook.binding.setRecording(false);
+      this._hook.binding.detach();
+      this._hook = null;
+    }
+    this._patcher.restoreAll();
+  }
+
+  private _patchLayers(nn: any): void {
+    for (const key of Object.keys(nn)) {
+      const v = nn[key];
+      if (typeof v === 'function' && v.prototype instanceof nn.Module) this._instrumentClass(v);
+    }
+    // Classes the app defines from now on extend our subclass, which instruments them when the
+    // first instance is built; a model built before registration takes instrumentModule().
+    const base = baseModuleExports(nn.Module);
+    if (!base) return;
+    const Orig = base.Module;
+    const self = this;
+    class Module extends Orig {
+      constructor(...args: unknown[]) {
+        super(...args);
+        if (self._on) self._instrumentClass(new.target);
+      }
+      static [Symbol.hasInstance](o: unknown): boolean {
+        return this === Module ? o instanceof Orig : Function.prototype[Symbol.hasInstance].call(this, o);
+      }
+    }
+    this._patcher.set(base, 'Module', Module);
+  }
+
+  _instrumentClass(ctor: Function): void {
+    if (!ctor || this._instrumentedClasses.has(ctor) && this._patcher.isWrapped(ctor.prototype?.forward)) return;
+    this._instrumentedClasses.add(ctor);
+    for (let p = ctor.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      if (Object.prototype.hasOwnProperty.call(p, 'forward')) this._wrapForward(p);
+    }
+  }
+
+  private _wrapForward(proto: object): void {
+    const self = this;
+    this._patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
+      function (this: any, ...args: unknown[]) {
+        if (!self._on || !self._recorder) return orig.apply(this, args);
+        return self._traceLayer(orig, this, args);
+      },
+    );
+  }
+
+  private _traceLayer(orig: AnyFn, module: any, args: unknown[]): unknown {
+    const rec = this._recorder!;
+    const depth = this._stack.length;
+    // super.forward() from an overriding class: one layer, not two.
+    if (depth && this._stackModules[depth - 1] === module) return orig.apply(module, args);
+    let parentLayer: LiveSpan | undefined;
+    for (let i = depth - 1; i >= 0; i--) if (this._stack[i].kind === 'layer') { parentLayer = this._stack[i]; break; }
+    if (!parentLayer) this._ensurePaths(module);
+    const hook = this._hook;
+    // What the arguments' graphs hold was built by the caller, not by this layer.
+    if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
+    const span = rec.begin('layer', this._layerName(module), this._parentId());
+    return this._runIn(span, () => orig.apply(module, args), module, (out) => {
+      if (hook) hook.binding.tagGraph(arraysIn(out), span.id, this._epoch);
+    });
+  }
+
+  private _ensurePaths(root: any): void {
+    if (this._paths.has(root) || typeof root.namedModules !== 'function') return;
+    for (const [name, m] of root.namedModules()) if (!this._paths.has(m) || name) this._paths.set(m, name);
+    this._paths.set(root, '');
+  }
+
+  private _layerName(module: any): string {
+    const cls = module?.constructor?.name ?? 'Module';
+    const path = this._paths.get(module);
+    return path ? `${path} (${cls})` : cls;
+  }
+
+  /** JS-level mode: time every op as it is built (and, with syncEachOp, as it is forced to run). */
+  private _patchOps(core: any, syncEachOp: boolean): void {
+    const self = this;
+    const evalFn = core.eval;
+    const patchNs = (ns: any, prefix: string) => {
+      for (const key of Object.keys(ns)) {
+        const fn = ns[key];
+        if (typeof fn !== 'function' || NOT_OPS.has(prefix + key) || /^[A-Z]/.test(key)) continue;
+        const name = prefix + key;
+        const costName = jsOpCostName(name);
+        this._patcher.wrap<AnyFn>(ns, key, (orig) =>
+          function (this: unknown, ...args: unknown[]) {
+            if (!self._on) return orig.apply(this, args);
+            const rec = self._recorder!;
+            const start = rec.now();
+            let out = orig.apply(this, args);
+            if (syncEachOp) evalFn(...arraysIn(out));
+            const end = rec.now();
+            const top = self._stack[self._stack.length - 1];
+            let layer: LiveSpan | undefined;
+            for (let i = self._stack.length - 1; i >= 0; i--) if (self._stack[i].kind === 'layer') { layer = self._stack[i]; break; }
+            const inputs: TensorInfo[] = [];
+            for (const a of arraysIn(args)) inputs.push(tensorInfo(a));
+            const outputs: TensorInfo[] = [];
+            for (const a of arraysIn(out)) outputs.push(tensorInfo(a));
+            rec.add({
+              parentId: top ? top.id : null,
+              kind: 'primitive',
+              name,
+              start,
+              end,
+              thread: rec.jsThread,
+              device: 'cpu',
+              inputs,
+              outputs,
+              layerId: layer ? layer.id : null,
+              layer: layer ? layer.name : null,
+              attrs: { phase: syncEachOp ? 'forced-eval' : 'build', costOp: costName },
+            });
+            return out;
+          },
+        );
+      }
+    };
+    patchNs(core, '');
+    for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
+  }
+}
+
+function globalProvider(): TracerProvider | undefined {
+  const p: any = otelTrace.getTracerProvider();
+  const delegate = typeof p.getDelegate === 'function' ? p.getDelegate() : p;
+  return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
+}
+
+function tryRequireMlx(): any {
+  for (const base of [process.cwd() + '/', __filename]) {
+    try {
+      return createRequire(base)('@frost-beta/mlx');
+    } catch {
+      /* try the next place */
+    }
+  }
+  return null;
+}
+
+function mlxVersion(mlx: any): string {
+  try {
+    for (const key of Object.keys(require.cache)) {
+      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (require.cache[key]!.exports as any).version;
+    }
+    const path = Object.keys(require.cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
+    if (path) return createRequire(path)('../package.json').version;
+  } catch {
+    /* unknown */
+  }
+  return mlx ? 'unknown' : 'none';
+}
+
+/** The exports object of node-mlx's nn/layers/base.js, whose Module property nn.Module reads through. */
+function baseModuleExports(Module: unknown): any {
+  for (const key of Object.keys(require.cache)) {
+    if (!/[\\/]nn[\\/]layers[\\/]base\.js$/.test(key)) continue;
+    const ex: any = require.cache[key]!.exports;
+    if (ex && ex.Module === Module) return ex;
+  }
+  return null;
+}

@@ -1,0 +1,80 @@
+/**
+ * Mirrors the recorder's spans into OpenTelemetry: evals, layers and user regions become real spans
+ * under the app's active context; primitives become children of their eval with the times the hook
+ * layer measured (monotonic ns mapped to epoch once per trace window).
+ */
+import { context, trace, type Context, type Link, type Span as OtelSpan, type Tracer, type HrTime, type Attributes } from '@opentelemetry/api';
+import { estimateCost } from '../../core/cost';
+import type { LiveSpan, Recorder } from '../../core/recorder';
+import type { TensorInfo } from '../../core/trace';
+
+const MAX_LAYER_LINKS = 100_000;
+
+function hr(ns: bigint): HrTime {
+  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+}
+
+export function shapesAttr(t: TensorInfo[]): string {
+  return t.map((x) => `${x.dtype}[${x.shape.join(',')}]`).join(' ');
+}
+
+export class OtelBridge {
+  private open = new Map<number, OtelSpan>();
+  private layers = new Map<number, OtelSpan>();
+
+  constructor(private readonly tracer: Tracer, private readonly rec: Recorder) {}
+
+  /** Starts the OTel twin of a JS-side span; returns the context to run its body in. */
+  start(s: LiveSpan): Context {
+    const parent = context.active();
+    const span = this.tracer.startSpan(
+      s.name,
+      { startTime: hr(this.rec.toEpochNs(s.start)), attributes: { 'mlx.kind': s.kind, ...(s.kind === 'eval' ? { 'mlx.op': s.name } : {}) } },
+      parent,
+    );
+    this.open.set(s.id, span);
+    if (s.kind === 'layer') {
+      if (this.layers.size >= MAX_LAYER_LINKS) this.layers.clear();
+      this.layers.set(s.id, span);
+    }
+    return trace.setSpan(parent, span);
+  }
+
+  end(s: LiveSpan, error?: unknown): void {
+    const span = this.open.get(s.id);
+    if (!span) return;
+    this.open.delete(s.id);
+    if (error) span.recordException(error as Error);
+    span.end(hr(this.rec.toEpochNs(s.end)));
+  }
+
+  primitive(s: LiveSpan, parent: LiveSpan | null): void {
+    const cost = estimateCost(s.name, s.inputs, s.outputs);
+    s.flops = cost.flops;
+    s.bytes = cost.bytes;
+    const attributes: Attributes = {
+      'mlx.kind': 'primitive',
+      'mlx.op': s.name,
+      'mlx.device': s.device,
+      'mlx.thread': s.thread,
+      'mlx.shapes': shapesAttr(s.outputs),
+      'mlx.input_shapes': shapesAttr(s.inputs),
+    };
+    if (s.outputs[0]) attributes['mlx.dtype'] = s.outputs[0].dtype;
+    if (cost.flops != null) attributes['mlx.flops'] = cost.flops;
+    if (cost.bytes != null) attributes['mlx.bytes'] = cost.bytes;
+    if (cost.flops != null && cost.bytes) attributes['mlx.intensity'] = cost.flops / cost.bytes;
+    if (s.layer) attributes['mlx.layer'] = s.layer;
+    const links: Link[] = [];
+    const layer = s.layerId ? this.layers.get(s.layerId) : undefined;
+    if (layer) links.push({ context: layer.spanContext(), attributes: { 'mlx.link': 'built-by' } });
+    const parentSpan = parent ? this.open.get(parent.id) : undefined;
+    const ctx = parentSpan ? trace.setSpan(context.active(), parentSpan) : context.active();
+    const span = this.tracer.startSpan(s.name, { startTime: hr(this.rec.toEpochNs(s.start)), attributes, links }, ctx);
+    span.end(hr(this.rec.toEpochNs(s.end)));
+  }
+
+  reset(): void {
+    this.layers.clear();
+  }
+}

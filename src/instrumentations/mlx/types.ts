@@ -1,0 +1,32 @@
+import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
+import type { TracerProvider } from '@opentelemetry/api';
+import type { Peaks } from '../../core/trace';
+
+export interface MlxInstrumentationConfig extends InstrumentationConfig {
+  /**
+   * Use the native hook layer (per-primitive times inside eval). When it is not built or its probe
+   * refuses this MLX build, the instrumentation falls back to JS-level timing and says why in
+   * `trace.meta.fallbackReason`.
+   * @default true
+   */
+  native?: boolean;
+  /** Record the allocator's mallocs and frees (live bytes, peak). @default true */
+  memory?: boolean;
+  /** Record every `nn.Module` forward call as a layer span. @default true */
+  layers?: boolean;
+  /**
+   * JS-level mode only: evaluate the result of every op right after it is built, so each op gets
+   * its own wall time. This is the old forced-eval method: it changes what it measures (MLX can no
+   * longer batch the graph) and is never on unless asked for.
+   * @default false
+   */
+  syncEachOp?: boolean;
+  /** Events each thread's native ring holds between drains; more are dropped and counted. @default 65536 */
+  bufferEvents?: number;
+  /** Spans kept between two takeTrace() calls; more are dropped and counted. @default 2000000 */
+  maxSpans?: number;
+  /** Roofline peaks; by default those stored by `mlx-trace calibrate`, else a conservative guess. */
+  peaks?: Peaks;
+  /** Send eval, layer and primitive spans to this provider (else the global one, if registered). */
+  tracerProvider?: TracerProvider;
+}

@@ -1,0 +1,69 @@
+import type { TensorInfo } from '../../core/trace';
+
+/** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */
+export const NOT_OPS = new Set([
+  'eval', 'asyncEval', 'defaultDevice', 'setDefaultDevice', 'defaultStream', 'setDefaultStream', 'newStream',
+  'toStream', 'synchronize', 'stream', 'issubdtype', 'load', 'save', 'saveSafetensors', 'saveGGUF', 'jvp', 'vjp',
+  'valueAndGrad', 'grad', 'vmap', 'compile', 'disableCompile', 'enableCompile', 'random.seed', 'random.key',
+]);
+
+const COST_NAMES: Record<string, string> = {
+  matmul: 'Matmul', addmm: 'AddMM', conv1d: 'Convolution', conv2d: 'Convolution', conv3d: 'Convolution',
+  convGeneral: 'Convolution', quantizedMatmul: 'QuantizedMatmul', 'fast.rmsNorm': 'RMSNorm', 'fast.layerNorm': 'LayerNorm',
+  'fast.rope': 'RoPE', 'fast.scaledDotProductAttention': 'ScaledDotProductAttention', sum: 'Reduce', mean: 'Reduce',
+  max: 'Reduce', min: 'Reduce', prod: 'Reduce', cumsum: 'Scan', cumprod: 'Scan', take: 'Gather', concatenate: 'Concatenate',
+  reshape: 'Reshape', transpose: 'Transpose', broadcastTo: 'Broadcast', astype: 'AsType', where: 'Select',
+};
+
+/** The primitive class a JS-level op most likely builds, for pricing it. */
+export function jsOpCostName(name: string): string {
+  return COST_NAMES[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+const ITEM: Record<string, number> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, bfloat16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, complex64: 8 };
+
+export function tensorInfo(a: any): TensorInfo {
+  const shape: number[] = a.shape;
+  const dtype = String(a.dtype);
+  let n = 1;
+  for (const d of shape) n *= d;
+  return { shape, dtype, bytes: n * (ITEM[dtype] ?? 4) };
+}
+
+let arrayClass: Function | null = null;
+export function setArrayClass(c: Function): void {
+  arrayClass = c;
+}
+
+/** The MLX arrays among a call's arguments or results (one level into arrays and plain objects). */
+export function arraysIn(v: unknown, out: unknown[] = [], depth = 0): unknown[] {
+  if (v == null || typeof v !== 'object') return out;
+  if (isMlxArray(v)) {
+    out.push(v);
+    return out;
+  }
+  if (depth > 2) return out;
+  if (Array.isArray(v)) for (const x of v) arraysIn(x, out, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) arraysIn((v as any)[k], out, depth + 1);
+  return out;
+}
+
+function isMlxArray(v: object): boolean {
+  if (arrayClass) return v instanceof arrayClass;
+  const c = (v as any).constructor;
+  return !!c && c.name === 'array' && 'shape' in v && 'dtype' in v;
+}
+
+/** node-mlx as the app loaded it, if it did. */
+export function mlxModuleFromCache(): any {
+  for (const key of Object.keys(require.cache)) {
+    if (/[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(key)) {
+      const ex: any = require.cache[key]!.exports;
+      if (ex && ex.core) {
+        setArrayClass(ex.core.array);
+        return ex;
+      }
+    }
+  }
+  return null;
+}
