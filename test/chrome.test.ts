@@ -257,9 +257,10 @@ describe('exportChromeTrace', () => {
     const odd = trace.spans.find((s) => s.kind === 'primitive')!;
     odd.name = 'quote " backslash \\ newline \n tab \t unicode µs ✓ \u2028';
     odd.flops = Number.NaN;
-    odd.attrs = { 'custom.key': 'a"b', n: 1.5, ok: true, id: 'must not override' };
-    odd.pass = 2;
+    odd.attrs = { 'custom.key': 'a"b', n: 1.5, ok: true, id: 'must not override', warmup: true, toString: 'x' };
     odd.warmup = false;
+    const user = trace.spans.find((s) => s.kind === 'user')!;
+    user.attrs = { pass: 3, warmup: false }; // the recorder puts pass/warmup in attrs of the pass span
     const frac = trace.spans.find((s) => s.kind === 'eval')!;
     frac.start += 0.25; // JS timing can give fractional ns
     frac.inputs = [{ shape: [1.5, -2, 3], dtype: 'bfloat16', bytes: 12 }];
@@ -271,6 +272,9 @@ describe('exportChromeTrace', () => {
     expect(e.args!['custom.key']).toBe('a"b');
     expect(e.args!.id).toBe(odd.id);
     expect(e.args!.flops).toBeNull();
+    expect(e.args!.warmup).toBe(false);
+    expect(e.args!.toString).toBe('x');
+    expect(file.traceEvents.find((x) => x.args?.id === user.id)!.args).toMatchObject({ pass: 3, warmup: false });
   });
 
   it('streams to a caller-owned Writable with backpressure and leaves it open', async () => {

@@ -365,7 +365,7 @@ export function spanArgs(s: Span): Record<string, unknown> {
   if (s.layerId != null) args.layerId = s.layerId;
   if (s.pass != null) args.pass = s.pass;
   if (s.warmup != null) args.warmup = s.warmup;
-  if (s.attrs) for (const k in s.attrs) if (!RESERVED_ARGS.has(k)) args[k] = s.attrs[k];
+  if (s.attrs) for (const k in s.attrs) if (!hasOwnArg(s, k)) args[k] = s.attrs[k];
   return args;
 }
 
@@ -423,7 +423,7 @@ function writeSpanArgs(j: JsonBytes, s: Span): void {
   }
   if (s.attrs) {
     for (const k in s.attrs) {
-      if (RESERVED_ARGS.has(k)) continue;
+      if (hasOwnArg(s, k)) continue;
       j.raw(',');
       j.string(k);
       j.raw(':');
@@ -444,7 +444,38 @@ function kindBytes(kind: unknown): Uint8Array {
   return b;
 }
 
-const RESERVED_ARGS = new Set(['id', 'kind', 'parent', 'inputs', 'outputs', 'dtype', 'flops', 'bytes', 'intensity', 'layer', 'layerId', 'pass', 'warmup']);
+/** Whether spanArgs writes key k itself (attrs never override those, and fill in the others). */
+export function hasOwnArg(s: Span, k: string): boolean {
+  switch (k) {
+    case 'id':
+    case 'kind':
+      return true;
+    case 'parent':
+      return s.parentId != null;
+    case 'inputs':
+      return tensors(s.inputs).length > 0;
+    case 'outputs':
+      return tensors(s.outputs).length > 0;
+    case 'dtype':
+      return !!(tensors(s.outputs)[0] ?? tensors(s.inputs)[0])?.dtype;
+    case 'flops':
+      return s.flops != null;
+    case 'bytes':
+      return s.bytes != null;
+    case 'intensity':
+      return s.flops != null && !!s.bytes;
+    case 'layer':
+      return s.layer != null;
+    case 'layerId':
+      return s.layerId != null;
+    case 'pass':
+      return s.pass != null;
+    case 'warmup':
+      return s.warmup != null;
+    default:
+      return false;
+  }
+}
 
 /** '"float32[8,64]","float32[64,64]"]' (the opening bracket is part of the key bytes). */
 function writeTensorLabels(j: JsonBytes, ts: TensorInfo[]): void {

@@ -16,10 +16,12 @@ export class JsonBytes {
     return this._pos;
   }
 
-  /** Hands out what was written and starts a fresh buffer (the stream keeps the old one until written). */
+  /** Hands out what was written (a copy the stream can keep until written) and starts over. */
   take(): Uint8Array {
-    const out = this._buf.subarray(0, this._pos);
-    this._buf = new Uint8Array(this._chunk);
+    // Copy out exactly what was written (no zero-fill) and keep the working buffer: far less memory churn
+    // than handing out the buffer and allocating a fresh zeroed one per chunk.
+    const out = Buffer.allocUnsafe(this._pos);
+    out.set(this._buf.subarray(0, this._pos));
     this._pos = 0;
     return out;
   }

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { Span, TensorInfo, Trace } from '../core/trace';
-import { checkTrace } from './chrome';
+import { checkTrace, hasOwnArg } from './chrome';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
 import { layoutTracks, tensorLabel, type LaidTrack } from './track-layout';
 
@@ -437,6 +437,7 @@ class AnnotationWriter {
     if (s.warmup != null) this.bool(w, 'warmup', !!s.warmup);
     if (s.attrs) {
       for (const k in s.attrs) {
+        if (hasOwnArg(s, k)) continue;
         const v = s.attrs[k];
         if (typeof v === 'number') this.num(w, k, v);
         else if (typeof v === 'boolean') this.bool(w, k, v);
