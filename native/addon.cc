@@ -52,7 +52,8 @@ class TagTable {
  private:
   static uint32_t set(uint64_t d) { return uint32_t(((d >> 4) * 0x9E3779B97F4A7C15ull) >> 48) * kWays; }
 };
-TagTable g_tags;
+TagTable g_tags;   // layer that built each node
+TagTable g_fast;   // mx.fast function whose fallback graph holds each node (1..7), for the advisor
 std::vector<const uint8_t*> g_stack;
 
 const void* unwrap_array(Napi::Env env, Napi::Value v) {
@@ -130,6 +131,8 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
       if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
         TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
         r.value = e ? int64_t(e->tag) : 0;
+        TagTable::Entry* f = r.ident ? g_fast.find(r.ident) : nullptr;
+        if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag & 7) << 1));
       }
       recs.push_back(r);
     }
@@ -186,11 +189,24 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
 // Tags every not-yet-evaluated node reachable from `arrays` (stopping at nodes already tagged in
 // this epoch) with `tag`. Called when a layer's forward returns (its outputs) and begins (its
 // arguments, tagged for the caller), so each node ends up with the innermost layer that built it.
+// With a 4th argument (arrays), tags the fast-function table instead and does not walk past those
+// arrays: they are the fast call's inputs, so exactly its fallback graph gets the mark.
 Napi::Value TagGraph(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array roots = info[0].As<Napi::Array>();
   uint32_t tag = info[1].As<Napi::Number>().Uint32Value();
   uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
+  const bool fast = info.Length() > 3 && info[3].IsArray();
+  TagTable& table = fast ? g_fast : g_tags;
+  const uint8_t* stops[8] = {};
+  int nstops = 0;
+  if (fast) {
+    Napi::Array st = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < st.Length() && nstops < 8; i++) {
+      const void* a = unwrap_array(env, st.Get(i));
+      if (a && desc_of(a)) stops[nstops++] = static_cast<const uint8_t*>(desc_of(a));
+    }
+  }
   g_stack.clear();
   for (uint32_t i = 0; i < roots.Length(); i++) {
     const void* a = unwrap_array(env, roots.Get(i));
@@ -201,10 +217,13 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
     const uint8_t* d = g_stack.back();
     g_stack.pop_back();
     if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
+    bool stop = false;
+    for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
+    if (stop) continue;
     uint64_t key = reinterpret_cast<uint64_t>(d);
-    TagTable::Entry* e = g_tags.find(key);
+    TagTable::Entry* e = table.find(key);
     if (e && e->epoch == epoch) continue;
-    g_tags.put(key, tag, epoch);
+    table.put(key, tag, epoch);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)

@@ -261,3 +261,22 @@ describe('profile(), withSpan(), opTimer()', () => {
     expect(takeManualTrace().spans).toHaveLength(0);
   });
 });
+
+describe('mx.fast fallbacks', () => {
+  it('marks the primitives of an mx.fast fallback graph with the fast function, and nothing else', () => {
+    const x = mx.random.normal([2, 8, 64]);
+    const w = mx.ones([64]);
+    mx.eval(x, w);
+    inst.takeTrace();
+    const y = mx.multiply(mx.fast.rmsNorm(mx.exp(x), w, 1e-5), 2);
+    mx.eval(y);
+    const prims = byKind(inst.takeTrace(), 'primitive');
+    const marked = prims.filter((p) => p.attrs?.fast === 'rmsNorm');
+    // On this CPU build rmsNorm runs as a composed graph; its ops carry the mark
+    expect(marked.length).toBeGreaterThan(1);
+    // the Exp before it and the Multiply by 2 after it are the program's own
+    expect(prims.find((p) => p.name === 'Exp')!.attrs?.fast).toBeUndefined();
+    expect(prims[prims.length - 1].name).toBe('Multiply');
+    expect(prims[prims.length - 1].attrs?.fast).toBeUndefined();
+  });
+});

@@ -26,7 +26,12 @@ export interface PrimitiveEvent {
   /** Layer span id resolved by the hook layer's tag table, 0 when built outside any layer. */
   layerTag: number;
   truncated: boolean;
+  /** The mx.fast function whose fallback graph built this op (FAST_FUNCTIONS index), 0 if none. */
+  fast: number;
 }
+
+/** mx.fast functions the SDK marks (index = marker in the record's flags bits 1-3). */
+export const FAST_FUNCTIONS = ['', 'rmsNorm', 'layerNorm', 'rope', 'scaledDotProductAttention'] as const;
 
 export interface MemoryRecord {
   t: number;
@@ -109,6 +114,7 @@ export function decodeBatch(
       inputIds,
       layerTag: Number(dv.getBigInt64(o + 24, true)),
       truncated: (dv.getUint8(o + 41) & 1) !== 0,
+      fast: (dv.getUint8(o + 41) >> 1) & 7,
     });
   }
 }

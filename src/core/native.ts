@@ -22,7 +22,7 @@ export interface NativeBinding {
   drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number };
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
-  tagGraph(arrays: unknown[], tag: number, epoch: number): number;
+  tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
   tid(): number;

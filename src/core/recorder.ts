@@ -5,7 +5,7 @@
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
 import { estimateCost } from './cost';
-import { decodeBatch, type MemoryRecord, type PrimitiveEvent } from './decode';
+import { decodeBatch, FAST_FUNCTIONS, type MemoryRecord, type PrimitiveEvent } from './decode';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type Device, type MemoryEvent, type Peaks, type Span, type SpanKind, type TensorInfo, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
@@ -163,6 +163,9 @@ export class Recorder {
     };
     if (span.layerId) span.layer = this.layerNames.get(span.layerId)!;
     if (e.truncated) span.attrs = { truncated: true };
+    // On a backend without the fused kernel, mx.fast.* runs a plain fallback graph; say so, so the
+    // advisor does not mistake it for hand-composed code.
+    if (e.fast) (span.attrs ??= {}).fast = FAST_FUNCTIONS[e.fast] ?? 'unknown';
     this.push(span);
     this.opts.onPrimitive?.(span, parent);
   }

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { openHookLayer, type HookLayer } from '../../core/native';
 import { loadPeaks } from '../../core/calibrate';
 import { Recorder, type LiveSpan } from '../../core/recorder';
+import { FAST_FUNCTIONS } from '../../core/decode';
 import type { Trace, TensorInfo } from '../../core/trace';
 import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
@@ -41,6 +42,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
   private _epoch = 1;
+  private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
   private _instrumentedClasses = new WeakSet<Function>();
   private _on = false;
@@ -267,8 +269,25 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       );
     }
 
+    if (this._hook && core.fast) this._patchFast(core.fast);
     if (cfg.layers !== false && mlx.nn) this._patchLayers(mlx.nn);
     if (!this._hook) this._patchOps(core, cfg.syncEachOp === true);
+  }
+
+  /** Marks the graph each mx.fast call builds, so fallback primitives are known for what they are. */
+  private _patchFast(fast: any): void {
+    const self = this;
+    FAST_FUNCTIONS.forEach((name, marker) => {
+      if (!marker || typeof fast[name] !== 'function') return;
+      this._patcher.wrap<AnyFn>(fast, name, (orig) =>
+        function (this: unknown, ...args: unknown[]) {
+          const out = orig.apply(this, args);
+          const hook = self._hook;
+          if (self._on && hook) hook.binding.tagGraph(arraysIn(out), marker, self._fastEpoch++, arraysIn(args));
+          return out;
+        },
+      );
+    });
   }
 
   private _unpatch(): void {
