@@ -19,13 +19,15 @@ export function installRoofline(app: App): void {
   interface Pt { row: AggRow; x: number; y: number; r: number; px: number; py: number }
   const groups = m.aggregate('shapes');
   const pts: Pt[] = [];
-  const unplotted = new Set<string>();
+  const uncosted = new Set<string>();
+  const zero = new Set<string>();
   let maxTime = 0;
   for (const row of groups) {
     if (row.flops > 0 && row.bytes > 0 && row.flopsTime > 0) {
       pts.push({ row, x: row.flops / row.bytes, y: row.flops / (row.flopsTime / 1e9), r: 0, px: 0, py: 0 });
       if (row.total > maxTime) maxTime = row.total;
-    } else unplotted.add(row.label);
+    } else if (row.flopsTime > 0 && row.bytesTime > 0) zero.add(row.label);
+    else uncosted.add(row.label);
   }
   // Big points first so small ones stay visible on top.
   pts.sort((a, b) => b.row.total - a.row.total);
@@ -35,10 +37,12 @@ export function installRoofline(app: App): void {
   if (!hasPeaks) notes.push('This trace has no compute or bandwidth peaks, so the ceilings are not drawn.');
   else notes.push(`Ceilings: ${util.fmtRate(peakF, 'FLOP/s')} compute, ${util.fmtRate(peakB, 'B/s')} bandwidth (${head.meta.peaks.source}).`);
   if (pts.length === 0) notes.push('No op has both a FLOP count and a byte count, so there is nothing to plot.');
-  if (unplotted.size) {
-    const names = [...unplotted].slice(0, 8).join(', ');
-    notes.push(`Not plotted (no FLOP or byte count): ${names}${unplotted.size > 8 ? ` and ${unplotted.size - 8} more` : ''}.`);
-  }
+  const list = (names: Set<string>) => {
+    const all = [...names];
+    return `${all.slice(0, 8).join(', ')}${all.length > 8 ? ` and ${all.length - 8} more` : ''}`;
+  };
+  if (zero.size) notes.push(`Not plotted, no FLOPs or no bytes to put on log axes (data movement, views): ${list(zero)}.`);
+  if (uncosted.size) notes.push(`Not plotted, no cost formula: ${list(uncosted)}.`);
   note.replaceChildren(...notes.map((t) => util.el('p', {}, t)));
 
   const log = Math.log10;

@@ -19,8 +19,10 @@ export function installTable(app: App): void {
   head.categories.forEach((c, i) => catSel.append(util.el('option', { value: String(i) }, c.label)));
 
   interface Col { id: string; label: string; title: string; num: boolean; value(r: AggRow): number | string; text(r: AggRow): string }
-  const rate = (amount: number, ns: number) => (ns > 0 && amount > 0 ? amount / (ns / 1e9) / 1e9 : NaN);
-  const fixed = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : '–');
+  // Rates over the calls that have a count; a count of 0 (a copy has no FLOPs) shows as 0, no count as '–'.
+  const rate = (amount: number, ns: number) => (ns > 0 ? amount / (ns / 1e9) / 1e9 : NaN);
+  const intensity = (r: AggRow) => (r.flopsTime > 0 && r.bytes > 0 ? r.flops / r.bytes : NaN);
+  const fixed = (v: number) => (Number.isFinite(v) ? (v === 0 ? '0' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) : '–');
   const devs = (mask: number) => m.devices.filter((_, i) => mask & (1 << i)).join('+');
   const cols: Col[] = [
     { id: 'name', label: 'Op', title: 'Name', num: false, value: (r) => r.label.toLowerCase(), text: (r) => r.label },
@@ -31,7 +33,7 @@ export function installTable(app: App): void {
     { id: 'pct', label: '%', title: 'Share of eval time', num: true, value: (r) => r.total / m.evalTime, text: (r) => util.fmtPct(r.total / m.evalTime) },
     { id: 'gflops', label: 'GFLOP/s', title: 'Achieved GFLOP/s (calls with a cost formula)', num: true, value: (r) => rate(r.flops, r.flopsTime), text: (r) => fixed(rate(r.flops, r.flopsTime)) },
     { id: 'gbs', label: 'GB/s', title: 'Achieved GB/s (calls with a byte count)', num: true, value: (r) => rate(r.bytes, r.bytesTime), text: (r) => fixed(rate(r.bytes, r.bytesTime)) },
-    { id: 'ai', label: 'FLOP/B', title: 'Arithmetic intensity: FLOPs per byte moved', num: true, value: (r) => (r.flops > 0 && r.bytes > 0 ? r.flops / r.bytes : NaN), text: (r) => fixed(r.flops > 0 && r.bytes > 0 ? r.flops / r.bytes : NaN) },
+    { id: 'ai', label: 'FLOP/B', title: 'Arithmetic intensity: FLOPs per byte moved', num: true, value: intensity, text: (r) => fixed(intensity(r)) },
     { id: 'device', label: 'Device', title: 'Devices it ran on', num: false, value: (r) => devs(r.devices), text: (r) => devs(r.devices) },
   ];
   let sortCol = 'total';

@@ -63,6 +63,24 @@ export function installTimeline(app: App): TimelineHandle {
     return t;
   };
 
+  // Color of a merged pixel: the category (or kind) with the most time among up to 16 spans sampled evenly from it,
+  // so a zoomed-out million-span row still shows where matmuls or attention dominate.
+  const weight = new Float64Array(16);
+  function dominantColor(th: Theme, ix: Int32Array | null, k: number, j: number) {
+    weight.fill(0);
+    const stride = Math.max(1, Math.floor((j - k) / 16));
+    let best = -1;
+    for (let q = k; q < j; q += stride) {
+      const i = ix ? ix[q] : q;
+      const s = m.sig[i];
+      const kind = m.sigKind[s];
+      const key = kind === 2 ? m.sigCat[s] : 8 + kind;
+      weight[key] += m.dur[i];
+      if (best < 0 || weight[key] > weight[best]) best = key;
+    }
+    return best < 8 ? th.cat[best] ?? th.merged : th.kind[best - 8] ?? th.merged;
+  }
+
   /** Draws row r's spans (or the subset ix[lo..hi) of them) with level of detail. */
   function drawRow(ctx: CanvasRenderingContext2D, th: Theme, r: number, scale: number, ix: Int32Array | null, lo: number, hi: number, outline: string | null = null) {
     const yy = rowY[r];
@@ -119,7 +137,7 @@ export function installTimeline(app: App): TimelineHandle {
         // A wide span that starts in this pixel is drawn on its own, with its label.
         if (j - 1 > k && (E[at(j - 1)] - S[at(j - 1)]) * scale >= 3) j--;
         const bx1 = Math.max(px + 1, (E[at(j - 1)] - viewS) * scale);
-        const c = j - k > 1 ? th.merged : colorOf(th, i);
+        const c = j - k > 1 ? dominantColor(th, ix, k, j) : colorOf(th, i);
         if (pendW > 0 && pendColor === c && px <= pendX + pendW + 0.5) pendW = Math.max(pendW, bx1 - pendX);
         else { flush(); pendX = px; pendW = bx1 - px; pendColor = c; }
         k = j;
