@@ -19,8 +19,13 @@ const SHOTS = resolve('test-output/screenshots');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-/** The lead's real MLX recording when it exists, else the synthetic trace. */
+/**
+ * The trace the dashboard tests open: a saved trace named by MLX_TRACE_HTML_TRACE, else a real MLX recording
+ * (test/helpers/real-trace.ts) when it exists, else the synthetic trace.
+ */
 async function mainTrace(): Promise<{ trace: Trace; real: boolean }> {
+  const saved = process.env.MLX_TRACE_HTML_TRACE;
+  if (saved) return { trace: withAdvice(JSON.parse(readFileSync(saved, 'utf8')) as Trace), real: true };
   if (existsSync(resolve('test/helpers/real-trace.ts'))) {
     const spec = './helpers/real-trace';
     const mod = (await import(/* @vite-ignore */ spec)) as { recordRealTrace: () => Promise<Trace> };
@@ -380,7 +385,8 @@ describe('dashboard in Chromium', () => {
       for (const l of sub) expect(l.toLowerCase()).toContain('mat');
 
       const two = all.slice(0, 2);
-      await search.fill(`/^(${two.join('|')})$/`);
+      const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      await search.fill(`/^(${two.map(esc).join('|')})$/`);
       expect((await tableLabels(p)).sort()).toEqual([...two].sort());
 
       await search.fill('/(/');
@@ -410,7 +416,7 @@ describe('dashboard in Chromium', () => {
       expect(new Set(layers)).toEqual(expected);
 
       await p.selectOption('#ops-group', 'device');
-      expect(await tableLabels(p)).toEqual([...new Set(trace.spans.filter((s) => s.kind === 'primitive').map((s) => s.device))]);
+      expect(new Set(await tableLabels(p))).toEqual(new Set(trace.spans.filter((s) => s.kind === 'primitive').map((s) => s.device)));
 
       await p.selectOption('#ops-group', 'op');
       const matmul = p.locator('#categories .legend button[data-cat="0"]');
@@ -555,6 +561,29 @@ describe('dashboard safety and edge cases', () => {
       expect(await p.locator('#ops-table tbody tr').count()).toBe(0);
       expect(o.errors).toEqual([]);
       expect(o.requests).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('a JS-timed trace without primitives shows its layers and why native timing was off', async () => {
+    const t = syntheticTrace({ steps: 2 });
+    const jsTrace: Trace = {
+      ...t,
+      spans: t.spans.filter((s) => s.kind !== 'primitive'),
+      memory: [],
+      meta: { ...t.meta, timing: 'js', fallbackReason: 'native addon not built for this platform', peaks: { flops: 0, bandwidth: 0, source: 'default' } },
+    };
+    const o = await open(await exportTo('js-timing.html', jsTrace));
+    try {
+      const p = o.page;
+      expect(await p.locator('#summary .card.warn').first().textContent()).toContain('native addon not built for this platform');
+      const labels = await tableLabels(p);
+      expect(labels).toContain('layers.0.attention (Attention)');
+      await p.selectOption('#ops-group', 'layer');
+      expect(await tableLabels(p)).toContain('layers.0.attention (Attention)');
+      expect(await p.locator('#roofline .rf-note').textContent()).toContain('no compute or bandwidth peaks');
+      expect(o.errors).toEqual([]);
     } finally {
       await o.close();
     }

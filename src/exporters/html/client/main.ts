@@ -71,7 +71,8 @@ export function clientMain(parts: ClientParts): void {
       if (by === 'op') return model.sigName[s];
       if (by === 'shapes') return s;
       if (model.sigKind[s] !== model.tableKind) return -1;
-      return by === 'layer' ? model.layer[i] : model.spanDevice[i];
+      if (by === 'layer') return model.tableKind === 2 ? model.layer[i] : model.sigName[s];
+      return model.spanDevice[i];
     },
     onTheme: (fn) => { themeListeners.push(fn); },
     expose: (name, value) => { w.__mlxTrace[name] = value; },

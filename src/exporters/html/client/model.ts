@@ -104,6 +104,8 @@ export function buildModel(head: Head, _util: Util): Model {
   const aggregate = (by: GroupBy): AggRow[] => {
     const hit = cache.get(by);
     if (hit) return hit;
+    // Without primitives the table counts layer spans, whose layer is themselves.
+    if (by === 'layer' && tableKind !== 2) return aggregate('op');
     const rowsOut: AggRow[] = [];
     const index = new Map<number, AggRow>();
     const labelOf = (key: number, s: number): [string, string, number] => {

@@ -152,6 +152,7 @@ export function installTable(app: App): void {
     // Swatch colors come from the theme (CSS variables), set by class in CSS.
     const total = m.aggregate(g).length;
     const parts = [problem || `${util.fmtCount(rows.length)} of ${util.fmtCount(total)} ${head.kinds[m.tableKind]} groups`];
+    if (g === 'layer' && m.tableKind === 2) parts.push(`each layer's row is the time of the ${head.kinds[m.tableKind]}s it built`);
     if (rows.length > shown.length) parts.push(`showing the first ${util.fmtCount(MAX_ROWS)}: refine the search to see others`);
     if (selection) parts.push(`selected: ${selection.label}`);
     status.textContent = parts.join(' · ');
