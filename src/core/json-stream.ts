@@ -32,6 +32,8 @@ const CLOSE_ARR = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
+type Where = string | (() => string);
+
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 export interface StreamHandlers {
@@ -97,9 +99,11 @@ export class JsonObjectStream {
     }
   }
 
-  private fail(c: number, expected: string, where: string): never {
-    if (c === -1) throw new ScanError('truncated', `the file ends ${where}`, this.offset);
-    throw new ScanError('syntax', `expected ${expected} ${where}, found ${showByte(c)}`, this.offset);
+  /** `where` is a string or a function making it: element labels are built only when something fails. */
+  private fail(c: number, expected: string, where: Where): never {
+    const w = typeof where === 'string' ? where : where();
+    if (c === -1) throw new ScanError('truncated', `the file ends ${w}`, this.offset);
+    throw new ScanError('syntax', `expected ${expected} ${w}, found ${showByte(c)}`, this.offset);
   }
 
   /**
@@ -107,7 +111,7 @@ export class JsonObjectStream {
    * and strings end at their closing byte; scalars at the next delimiter. Does not validate:
    * JSON.parse of the returned text does.
    */
-  private scanValue(where: string): string {
+  private scanValue(where: Where): string {
     const first = this.peek();
     if (first === -1 || first === CLOSE_ARR || first === CLOSE_OBJ || first === COMMA || first === COLON) {
       this.fail(first, 'a value', where);
@@ -182,7 +186,7 @@ export class JsonObjectStream {
       start = this.pos;
       if (!more) {
         if (scalar) break; // a scalar may end the file; the caller sees the missing delimiter
-        throw new ScanError('truncated', `the file ends ${where}`, this.offset);
+        throw new ScanError('truncated', `the file ends ${typeof where === 'string' ? where : where()}`, this.offset);
       }
     }
     if (pieces.length === 0) return this.buf.toString('utf8', start, this.pos);
@@ -190,13 +194,14 @@ export class JsonObjectStream {
     return Buffer.concat(pieces).toString('utf8');
   }
 
-  private parseValue(where: string): unknown {
+  private parseValue(where: Where): unknown {
     const at = this.offset;
     const text = this.scanValue(where);
     try {
       return JSON.parse(text);
     } catch {
-      throw new ScanError('syntax', `invalid JSON ${where} (bytes ${at}-${at + Buffer.byteLength(text)})`, at);
+      const w = typeof where === 'string' ? where : where();
+      throw new ScanError('syntax', `invalid JSON ${w} (bytes ${at}-${at + Buffer.byteLength(text)})`, at);
     }
   }
 
@@ -251,9 +256,10 @@ export class JsonObjectStream {
       this.pos++;
       return;
     }
-    for (let i = 0; ; i++) {
+    let i = 0;
+    const where = () => `in ${h.label(key, i)}`;
+    for (; ; i++) {
       this.skipWs();
-      const where = `in ${h.label(key, i)}`;
       h.onElement(key, i, this.parseValue(where));
       c = this.skipWs();
       if (c === COMMA) {

@@ -67,10 +67,17 @@ function show(v: unknown): string {
   return s.length > 40 ? s.slice(0, 37) + '...' : s;
 }
 
-const missing = (where: string, key: string) => `${where} has no '${key}'`;
-const wrong = (where: string, key: string, v: unknown, expected: string) => `${where}: '${key}' is ${show(v)}, expected ${expected}`;
+/**
+ * Where a problem is ('span 17', 'span 17 inputs[0]'): a string, or a function that makes it, so
+ * that checking a million good spans builds no location strings.
+ */
+type Loc = string | (() => string);
+const at = (w: Loc): string => (typeof w === 'string' ? w : w());
 
-function checkField(o: Obj, where: string, key: string, ok: (v: unknown) => boolean, expected: string): string | null {
+const missing = (where: Loc, key: string) => `${at(where)} has no '${key}'`;
+const wrong = (where: Loc, key: string, v: unknown, expected: string) => `${at(where)}: '${key}' is ${show(v)}, expected ${expected}`;
+
+function checkField(o: Obj, where: Loc, key: string, ok: (v: unknown) => boolean, expected: string): string | null {
   const v = o[key];
   if (v === undefined) return missing(where, key);
   return ok(v) ? null : wrong(where, key, v, expected);
@@ -79,8 +86,8 @@ function checkField(o: Obj, where: string, key: string, ok: (v: unknown) => bool
 const KINDS = new Set(['eval', 'layer', 'primitive', 'sync', 'user']);
 const DEVICES = new Set(['cpu', 'gpu']);
 
-function tensorProblem(t: unknown, where: string): string | null {
-  if (!isObj(t)) return `${where} is ${show(t)}, expected {shape, dtype, bytes}`;
+function tensorProblem(t: unknown, where: Loc): string | null {
+  if (!isObj(t)) return `${at(where)} is ${show(t)}, expected {shape, dtype, bytes}`;
   const shape = t.shape;
   if (shape === undefined) return missing(where, 'shape');
   if (!Array.isArray(shape)) return wrong(where, 'shape', shape, 'an array');
@@ -89,12 +96,12 @@ function tensorProblem(t: unknown, where: string): string | null {
   return checkField(t, where, 'bytes', isCount, 'a byte count');
 }
 
-function tensorsProblem(s: Obj, where: string, key: 'inputs' | 'outputs'): string | null {
+function tensorsProblem(s: Obj, where: Loc, key: 'inputs' | 'outputs'): string | null {
   const ts = s[key];
   if (ts === undefined) return missing(where, key);
   if (!Array.isArray(ts)) return wrong(where, key, ts, 'an array');
   for (let i = 0; i < ts.length; i++) {
-    const p = tensorProblem(ts[i], `${where} ${key}[${i}]`);
+    const p = tensorProblem(ts[i], () => `${at(where)} ${key}[${i}]`);
     if (p) return p;
   }
   return null;
@@ -102,8 +109,8 @@ function tensorsProblem(s: Obj, where: string, key: 'inputs' | 'outputs'): strin
 
 /** What is wrong with span number `index`, or null. */
 export function spanProblem(s: unknown, index: number): string | null {
-  const where = `span ${index}`;
-  if (!isObj(s)) return `${where} is ${show(s)}, expected an object`;
+  const where = () => `span ${index}`;
+  if (!isObj(s)) return `${where()} is ${show(s)}, expected an object`;
   const id = s.id;
   if (id === undefined) return missing(where, 'id');
   if (!(isCount(id) && id > 0)) return wrong(where, 'id', id, 'a positive integer');
@@ -119,7 +126,7 @@ export function spanProblem(s: unknown, index: number): string | null {
   const end = s.end;
   if (end === undefined) return missing(where, 'end');
   if (!isNum(end)) return wrong(where, 'end', end, 'a number');
-  if (end < start) return `${where}: 'end' (${end}) is before 'start' (${start})`;
+  if (end < start) return `${where()}: 'end' (${end}) is before 'start' (${start})`;
   if (s.thread === undefined) return missing(where, 'thread');
   if (!isNum(s.thread)) return wrong(where, 'thread', s.thread, 'a number');
   if (s.device === undefined) return missing(where, 'device');
@@ -147,8 +154,8 @@ export function spanProblem(s: unknown, index: number): string | null {
 }
 
 export function memoryProblem(m: unknown, index: number): string | null {
-  const where = `memory event ${index}`;
-  if (!isObj(m)) return `${where} is ${show(m)}, expected an object`;
+  const where = () => `memory event ${index}`;
+  if (!isObj(m)) return `${where()} is ${show(m)}, expected an object`;
   const p = checkField(m, where, 't', isNum, 'a number') ?? checkField(m, where, 'delta', isNum, 'a number') ?? checkField(m, where, 'live', isNum, 'a number');
   if (p) return p;
   if (m.op !== undefined && m.op !== null && typeof m.op !== 'string') return wrong(where, 'op', m.op, 'a string or null');

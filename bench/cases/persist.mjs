@@ -1,0 +1,142 @@
+// saveTrace / loadTrace throughput on a large synthetic trace written to a real file, and the cost
+// model's price per primitive. Build first (npx tsup): these import the package from dist/.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { saveTrace, loadTrace, estimateCost } from '../../dist/index.mjs';
+
+const PRIMITIVES = 300_000;
+
+/** Primitive spans under evals, fresh tensor objects per span as the recorder makes them. */
+function bigTrace(n) {
+  const ops = ['Matmul', 'Add', 'Multiply', 'Softmax', 'Gather', 'Exp', 'fast::RMSNorm', 'Reshape'];
+  const spans = [];
+  const memory = [];
+  let id = 1;
+  let t = 1_000_000_000_000; // ns timestamps of a long-running process: not small integers
+  let evalSpan = null;
+  for (let k = 0; k < n; k++) {
+    if (k % 1000 === 0) {
+      if (evalSpan) evalSpan.end = t;
+      evalSpan = { id: id++, parentId: null, kind: 'eval', name: 'eval', start: t, end: t, thread: 4242, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
+      spans.push(evalSpan);
+    }
+    const m = 8 << (k % 4);
+    const op = ops[k % ops.length];
+    const start = t;
+    t += 1000 + (k % 97) * 37;
+    spans.push({
+      id: id++, parentId: evalSpan.id, kind: 'primitive', name: op, start, end: t, thread: 4243 + (k % 2), device: 'cpu',
+      inputs: [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }, { shape: [256, 256], dtype: 'float32', bytes: 262144 }],
+      outputs: [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }],
+      flops: 2 * m * 256 * 256, bytes: m * 2048 + 262144, layerId: 2, layer: `layers.${k % 4}.attention`,
+    });
+    memory.push({ t: start + 10, delta: m * 1024, live: m * 1024 * ((k % 1000) + 1), op });
+    t += 200;
+  }
+  evalSpan.end = t;
+  return {
+    schema: 'mlx-trace/1', name: 'bench', spans, memory, dropped: 0,
+    meta: {
+      timing: 'native', createdAt: new Date(0).toISOString(), origin: { monotonicNs: 0, epochNs: '0' },
+      host: { platform: 'linux', arch: 'x64', cpuModel: 'bench', cpus: 2, totalMemory: 0, hostname: 'bench' },
+      versions: { mlx: '0.0.7', node: process.versions.node, mlxTrace: '0.1.0' },
+      peaks: { flops: 1e11, bandwidth: 2e10, source: 'default' },
+    },
+  };
+}
+
+let trace = null;
+const getTrace = () => (trace ??= bigTrace(PRIMITIVES));
+
+function withDir(fn) {
+  const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Best of `runs` timings of fn, in ms. */
+function best(fn, runs = 3) {
+  let ms = Infinity;
+  let result;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    result = fn();
+    ms = Math.min(ms, performance.now() - t0);
+  }
+  return { ms, result };
+}
+
+export default [
+  {
+    id: 'persist.save_ns_per_span',
+    unit: 'ns',
+    // A share of sdk.pipeline_ns_per_primitive's 1000 ns budget, which counts saveTrace.
+    goal: 500,
+    better: 'lower',
+    run: () =>
+      withDir((dir) => {
+        const tr = getTrace();
+        const path = join(dir, 'trace.json');
+        saveTrace(tr, path); // warm-up
+        const v = best(() => saveTrace(tr, path));
+        const nv = best(() => saveTrace(tr, path, { validate: false }));
+        const records = tr.spans.length + tr.memory.length;
+        const size = statSync(path).size;
+        return {
+          value: (v.ms * 1e6) / tr.spans.length,
+          extra: {
+            spans: tr.spans.length,
+            memory_events: tr.memory.length,
+            file_mb: +(size / 2 ** 20).toFixed(1),
+            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
+            ns_per_record: +((v.ms * 1e6) / records).toFixed(0),
+            no_validate_ns_per_span: +((nv.ms * 1e6) / tr.spans.length).toFixed(0),
+          },
+        };
+      }),
+  },
+  {
+    id: 'persist.load_ns_per_span',
+    unit: 'ns',
+    goal: 5000,
+    better: 'lower',
+    run: () =>
+      withDir((dir) => {
+        const tr = getTrace();
+        const path = join(dir, 'trace.json');
+        saveTrace(tr, path);
+        loadTrace(path); // warm-up
+        const v = best(() => loadTrace(path), 2);
+        const size = statSync(path).size;
+        if (v.result.spans.length !== tr.spans.length) throw new Error('loaded a different number of spans');
+        return {
+          value: (v.ms * 1e6) / tr.spans.length,
+          extra: { file_mb: +(size / 2 ** 20).toFixed(1), mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1) },
+        };
+      }),
+  },
+  {
+    id: 'cost.estimate_ns_per_op',
+    unit: 'ns',
+    goal: 150,
+    better: 'lower',
+    run: () => {
+      const prims = getTrace().spans.filter((s) => s.kind === 'primitive');
+      let sink = 0;
+      const pass = () => {
+        for (const s of prims) {
+          const c = estimateCost(s.name, s.inputs, s.outputs);
+          sink += c.flops ?? 0;
+        }
+      };
+      pass(); // warm-up
+      const v = best(pass, 5);
+      if (!(sink > 0)) throw new Error('no flops priced');
+      return { value: (v.ms * 1e6) / prims.length, extra: { ops: prims.length } };
+    },
+  },
+];
