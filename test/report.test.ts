@@ -6,7 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { formatReport, summarizeReport, type ReportGroupBy } from '../src/exporters/report';
-import { parseDuration, stripAnsi } from '../src/core/format';
+import {
+  formatBytes, formatCount, formatDuration, formatPercent, formatSI, makeColors, parseDuration, shouldColor, stripAnsi, truncateMiddle,
+} from '../src/core/format';
 import type { Span, Trace } from '../src/core/trace';
 import { syntheticTrace } from './helpers/synthetic-trace';
 
@@ -326,5 +328,48 @@ describe.skipIf(!existsSync(realHelper))('formatReport on a real recorded trace'
       return l?.kind === 'layer' ? l.name : s.layer || '(no layer)';
     };
     for (const [k, e] of expectedByOp(trace, key)) expectDurationCell(rows.get(k)![col('compute')], e.compute);
+  });
+});
+
+describe('core/format (shared by the report, the CLI and the other exporters)', () => {
+  it.each([
+    [0, '0 ns'], [812, '812 ns'], [999.4, '999 ns'], [999.6, '1.00 µs'], [12_345, '12.3 µs'], [999_700, '1.00 ms'],
+    [1_234_567, '1.23 ms'], [2.5e9, '2.50 s'], [125e9, '125 s'],
+  ])('formatDuration(%d) = %s, and parseDuration reads it back', (ns, text) => {
+    expect(formatDuration(ns)).toBe(text);
+    expect(Math.abs(parseDuration(text) - ns)).toBeLessThanOrEqual(Math.max(0.5, ns * 0.005));
+  });
+
+  it.each([[512, '512 B'], [1536, '1.50 KiB'], [12.3 * 2 ** 20, '12.3 MiB'], [-2048, '-2.00 KiB']])('formatBytes(%d) = %s', (b, text) => {
+    expect(formatBytes(b)).toBe(text);
+  });
+
+  it('counts, SI rates and percentages', () => {
+    expect(formatCount(1234567)).toBe('1,234,567');
+    expect(formatSI(1.5e12, 'FLOP/s')).toBe('1.50 TFLOP/s');
+    expect(formatSI(20e9, 'B/s')).toBe('20.0 GB/s');
+    expect(formatSI(12, 'B/s')).toBe('12.0 B/s');
+    expect(formatPercent(0.1234)).toBe('12.3%');
+    expect(formatPercent(0.0004)).toBe('<0.1%');
+    expect(formatPercent(NaN)).toBe('-');
+  });
+
+  it('truncateMiddle keeps both ends and the width', () => {
+    expect(truncateMiddle('layers.10.self_attn.q_proj', 12)).toBe('layers…_proj');
+    expect([...truncateMiddle('layers.10.self_attn.q_proj', 12)].length).toBe(12);
+    expect(truncateMiddle('short', 12)).toBe('short');
+  });
+
+  it('shouldColor: TTY only, NO_COLOR always wins, an explicit choice otherwise', () => {
+    expect(shouldColor({ isTTY: true }, undefined, {})).toBe(true);
+    expect(shouldColor({ isTTY: false }, undefined, {})).toBe(false);
+    expect(shouldColor(undefined, undefined, {})).toBe(false);
+    expect(shouldColor({ isTTY: true }, undefined, { NO_COLOR: '1' })).toBe(false);
+    expect(shouldColor({ isTTY: true }, true, { NO_COLOR: '1' })).toBe(false);
+    expect(shouldColor({ isTTY: true }, undefined, { NO_COLOR: '' })).toBe(true); // empty means unset (no-color.org)
+    expect(shouldColor({ isTTY: false }, true, {})).toBe(true);
+    expect(makeColors(false).bold('x')).toBe('x');
+    expect(stripAnsi(makeColors(true).bold('x'))).toBe('x');
+    expect(makeColors(true).bold('x')).toMatch(ANSI);
   });
 });
