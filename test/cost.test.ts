@@ -450,3 +450,32 @@ describe('missingCostFormulas and derivedMetrics', () => {
     expect([u.intensity, u.gflops, u.gbps]).toEqual([null, null, null]);
   });
 });
+
+describe('the same formulas on shapes recorded by the native layer', () => {
+  it('prices natively recorded primitives like the hand-computed values', async (ctx) => {
+    const { profile } = await import('../src/core/api');
+    const a = rand([2, 3, 64, 128]), b = rand([128, 32]), b3 = rand([3, 128, 32]);
+    const c = rand([64, 32]), a2 = rand([64, 128]), b2 = rand([128, 32]);
+    const x2 = rand([2, 16, 16, 8]), w2 = rand([12, 3, 3, 8]), x1 = rand([2, 32, 8]), w1 = rand([12, 3, 4]);
+    const [wq, sc, bi] = mx.quantize(rand([64, 256]), 64, 4);
+    const xq = rand([8, 256]);
+    mx.eval(a, b, b3, c, a2, b2, x2, w2, x1, w1, wq, sc, bi, xq);
+    const trace = await profile(() => {
+      mx.eval(mx.matmul(a, b));
+      mx.eval(mx.matmul(a, b3));
+      mx.eval(mx.addmm(c, a2, b2, 1.5, 0.5));
+      mx.eval(mx.conv2d(x2, w2, 2, 1));
+      mx.eval(mx.conv1d(x1, w1, 2, 1, 1, 2));
+      mx.eval(mx.quantizedMatmul(xq, wq, sc, bi, true, 64, 4));
+    }, { name: 'cost-native' });
+    if (trace.meta.timing !== 'native') ctx.skip(`native layer not in use: ${trace.meta.fallbackReason}`);
+    const flopsOf = (op: string) => trace.spans.filter((s) => s.kind === 'primitive' && s.name === op).map((s) => s.flops);
+    // MLX folds the batch of [2,3,64,128] x [128,32] into one [384,128] x [128,32] product: same FLOPs.
+    expect(flopsOf('Matmul')).toEqual([2 * 6 * 64 * 128 * 32, 2 * 6 * 64 * 128 * 32]);
+    expect(flopsOf('AddMM')).toEqual([2 * 64 * 128 * 32 + 2 * 64 * 32]);
+    expect(flopsOf('Convolution')).toEqual([2 * 2 * 8 * 8 * 12 * 9 * 8, 2 * 2 * 16 * 12 * 3 * 4]);
+    expect(flopsOf('QuantizedMatmul')).toEqual([2 * 8 * 256 * 64]);
+    const q = trace.spans.find((s) => s.name === 'QuantizedMatmul')!;
+    expect(q.bytes).toBe(8 * 256 * 4 + (64 * 256 * 4) / 8 + 2 * 64 * 4 * 4 + 8 * 64 * 4);
+  });
+});
