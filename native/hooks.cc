@@ -74,17 +74,27 @@ void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, cons
     b->dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  uint32_t tmp[3 + kMaxDims];
   uint64_t w = wh;
-  for (int i = 0; i < nout; i++) {
-    int n = describe_array(out.begin + i * asz, true, tmp);
-    copy_words(b, w, tmp, n);
-    w += n;
-  }
-  for (int i = 0; i < nin; i++) {
-    int n = describe_array(in.begin + i * asz, false, tmp);
-    copy_words(b, w, tmp, n);
-    w += n;
+  const uint64_t mask = b->wcap - 1;
+  if ((wh & mask) + worst <= b->wcap) {
+    // Common case: the words fit before the ring wraps; write them in place.
+    uint32_t* dst = b->words + (wh & mask);
+    uint32_t* p = dst;
+    for (int i = 0; i < nout; i++) p += describe_array(out.begin + i * asz, true, p);
+    for (int i = 0; i < nin; i++) p += describe_array(in.begin + i * asz, false, p);
+    w += uint64_t(p - dst);
+  } else {
+    uint32_t tmp[3 + kMaxDims];
+    for (int i = 0; i < nout; i++) {
+      int n = describe_array(out.begin + i * asz, true, tmp);
+      copy_words(b, w, tmp, n);
+      w += n;
+    }
+    for (int i = 0; i < nin; i++) {
+      int n = describe_array(in.begin + i * asz, false, tmp);
+      copy_words(b, w, tmp, n);
+      w += n;
+    }
   }
   Rec& r = b->recs[rh & (b->rcap - 1)];
   r.t0 = t0;
@@ -237,17 +247,27 @@ void hook_free(void* self, void* buffer) {
 
 // ---- patching -----------------------------------------------------------------------------
 
-int page_prot(uintptr_t addr) {
+struct MapRange {
+  uintptr_t lo, hi;
+  int prot;
+};
+std::vector<MapRange> g_maps;  // read once per attach/detach, not once per slot
+
+void load_maps() {
+  g_maps.clear();
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
     uintptr_t lo, hi;
     char perms[5] = {};
     if (sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
-    if (addr >= lo && addr < hi)
-      return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
-             (perms[2] == 'x' ? PROT_EXEC : 0);
+    g_maps.push_back({lo, hi, (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0)});
   }
+}
+
+int page_prot(uintptr_t addr) {
+  for (const MapRange& m : g_maps)
+    if (addr >= m.lo && addr < m.hi) return m.prot;
   return -1;
 }
 
@@ -444,6 +464,7 @@ std::string open_image(const std::string& path, MlxImage& img) {
 std::string attach(const MlxImage& img, bool memory) {
   std::lock_guard<std::mutex> lk(g_attach_mu);
   if (g_attached) return "";
+  load_maps();
   g_nclasses = int(img.classes.size());
   for (int i = 0; i < g_nclasses; i++) {
     const auto& c = img.classes[i];
@@ -483,6 +504,7 @@ std::string attach(const MlxImage& img, bool memory) {
 void detach() {
   std::lock_guard<std::mutex> lk(g_attach_mu);
   if (!g_attached) return;
+  load_maps();
   for (int i = 0; i < g_nclasses; i++) {
     write_slot(g_cpu[i].where, reinterpret_cast<void*>(g_cpu[i].orig));
     if (g_gpu[i].where) write_slot(g_gpu[i].where, reinterpret_cast<void*>(g_gpu[i].orig));

@@ -7,6 +7,7 @@ namespace mlxtrace {
 
 std::atomic<bool> g_recording{false};
 thread_local uint16_t t_current_cls = kNoClass;
+thread_local ThreadBuf* t_buf = nullptr;
 
 namespace {
 constexpr int kMaxThreads = 256;
@@ -14,7 +15,6 @@ std::mutex g_mu;
 ThreadBuf* g_bufs[kMaxThreads];
 std::atomic<int> g_nbufs{0};
 uint64_t g_rcap = 1 << 16, g_wcap = 1 << 20;
-thread_local ThreadBuf* t_buf = nullptr;
 thread_local bool t_no_buf = false;
 
 uint64_t pow2(uint64_t v) {
@@ -32,7 +32,7 @@ void set_buffer_capacity(uint64_t recs, uint64_t words) {
 
 // One allocation per thread, the first time it records; never per event. Buffers outlive their
 // threads so that what a finished thread recorded can still be drained.
-ThreadBuf* thread_buf() {
+ThreadBuf* thread_buf_slow() {
   if (t_buf) return t_buf;
   if (t_no_buf) return nullptr;
   std::lock_guard<std::mutex> lk(g_mu);

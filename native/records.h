@@ -67,7 +67,9 @@ void clock_refresh();
 uint64_t stamp_to_ns(uint64_t stamp);
 
 // recorder.cc
-ThreadBuf* thread_buf();                  // this thread's ring, created on first use
+ThreadBuf* thread_buf_slow();             // creates this thread's ring on first use
+extern thread_local ThreadBuf* t_buf;
+inline ThreadBuf* thread_buf() { return t_buf ? t_buf : thread_buf_slow(); }
 void set_buffer_capacity(uint64_t recs, uint64_t words);
 int buffer_count();
 ThreadBuf* buffer_at(int i);
