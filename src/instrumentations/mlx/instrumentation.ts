@@ -16,7 +16,7 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, requireCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -438,10 +438,11 @@ function tryRequireMlx(): any {
 
 function mlxVersion(mlx: any): string {
   try {
-    for (const key of Object.keys(require.cache)) {
-      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (require.cache[key]!.exports as any).version;
+    const cache = requireCache();
+    for (const key of Object.keys(cache)) {
+      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (cache[key]!.exports as any).version;
     }
-    const path = Object.keys(require.cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
+    const path = Object.keys(cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
     if (path) return createRequire(path)('../package.json').version;
   } catch {
     /* unknown */
@@ -451,9 +452,10 @@ function mlxVersion(mlx: any): string {
 
 /** The exports object of node-mlx's nn/layers/base.js, whose Module property nn.Module reads through. */
 function baseModuleExports(Module: unknown): any {
-  for (const key of Object.keys(require.cache)) {
+  const cache = requireCache();
+  for (const key of Object.keys(cache)) {
     if (!/[\\/]nn[\\/]layers[\\/]base\.js$/.test(key)) continue;
-    const ex: any = require.cache[key]!.exports;
+    const ex: any = cache[key]!.exports;
     if (ex && ex.Module === Module) return ex;
   }
   return null;

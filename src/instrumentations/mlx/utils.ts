@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { TensorInfo } from '../../core/trace';
 
 /** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */
@@ -54,11 +55,20 @@ function isMlxArray(v: object): boolean {
   return !!c && c.name === 'array' && 'shape' in v && 'dtype' in v;
 }
 
+/**
+ * Node's CommonJS module cache. Not `require.cache`: in the ESM bundle (register.mjs, index.mjs) `require`
+ * is esbuild's stub and has no cache, while createRequire gives the real, process-wide one.
+ */
+export function requireCache(): NodeJS.Dict<NodeJS.Module> {
+  return createRequire(__filename).cache;
+}
+
 /** node-mlx as the app loaded it, if it did. */
 export function mlxModuleFromCache(): any {
-  for (const key of Object.keys(require.cache)) {
+  const cache = requireCache();
+  for (const key of Object.keys(cache)) {
     if (/[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(key)) {
-      const ex: any = require.cache[key]!.exports;
+      const ex: any = cache[key]!.exports;
       if (ex && ex.core) {
         setArrayClass(ex.core.array);
         return ex;
