@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const error = e as Error & { code?: string };
     if (e instanceof UsageError || (error.code && error.code.startsWith('ERR_PARSE_ARGS'))) {
-      err(`mlx-trace ${name}: ${error.message.split('\n')[0]} (see "mlx-trace ${name} --help")`);
+      err(`mlx-trace ${name}: ${usageMessage(error)} (see "mlx-trace ${name} --help")`);
       return 2;
     }
     if (e instanceof TraceFileError) {
@@ -69,6 +69,14 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.MLX_TRACE_DEBUG) err(String(error.stack));
     return 1;
   }
+}
+
+/** parseArgs explains how to pass '-x' as a positional after its first sentence: keep the first sentence only. */
+function usageMessage(e: Error & { code?: string }): string {
+  const line = e.message.split('\n')[0];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return line.replace(/^Unknown option '([^']*)'\..*$/, 'unknown option $1');
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return line.replace(/^Unexpected argument '([^']*)'\..*$/, 'unexpected argument $1');
+  return line;
 }
 
 function optionTakesValue(options: ParseArgsConfig['options'], arg: string): boolean {

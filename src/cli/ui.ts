@@ -9,8 +9,13 @@ export const out = (s = '') => process.stdout.write(s + '\n');
 export const err = (s: string) => process.stderr.write(s + '\n');
 export const colors = () => makeColors(shouldColor(process.stdout));
 
+/**
+ * A one-line progress bar on stderr, only when stderr is a TTY (not in CI, not in a pipe). It redraws with
+ * '\r' and pads with spaces instead of the erase-line escape, so NO_COLOR terminals get no escape at all.
+ */
 export class Progress {
   private last = 0;
+  private drawn = 0;
   private readonly on = !!process.stderr.isTTY && !process.env.CI;
   constructor(private readonly label: string, private readonly total: number) {}
   tick(done: number, note = ''): void {
@@ -21,9 +26,12 @@ export class Progress {
     const width = 24;
     const frac = this.total ? Math.min(1, done / this.total) : 1;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-    process.stderr.write(`\r${this.label} [${bar}] ${done}/${this.total} ${note}`.slice(0, (process.stderr.columns || 80) - 1) + '\x1b[K');
+    const line = `${this.label} [${bar}] ${done}/${this.total} ${note}`.slice(0, (process.stderr.columns || 80) - 1);
+    process.stderr.write('\r' + line.padEnd(this.drawn));
+    this.drawn = line.length;
   }
   done(): void {
-    if (this.on) process.stderr.write('\r\x1b[K');
+    if (this.on && this.drawn > 0) process.stderr.write('\r' + ' '.repeat(this.drawn) + '\r');
+    this.drawn = 0;
   }
 }

@@ -1,4 +1,4 @@
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { saveTrace } from '../../core/persist';
 import type { Trace } from '../../core/trace';
 import { exportChromeTrace } from '../../exporters/chrome';
@@ -21,5 +21,12 @@ export async function writeOutputs(trace: Trace, dir: string, opts: { report?: b
   if (opts.report) printReport(trace);
   out('');
   out('Files written:');
-  for (const [f, what] of files) out(`  ${relative(process.cwd(), f) || f}  ${what}`);
+  const width = Math.max(...files.map(([f]) => shown(f).length));
+  for (const [f, what] of files) out(`  ${shown(f).padEnd(width)}  ${what}`);
+}
+
+/** A path as the user would type it: relative below the current folder, absolute elsewhere. */
+function shown(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }

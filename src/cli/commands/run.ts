@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadTrace } from '../../core/persist';
 import { exportOtlp } from '../../exporters/otlp';
 import { UsageError, err, out } from '../ui';
@@ -32,7 +33,7 @@ Options:
     mkdirSync(outDir, { recursive: true });
     const register = join(__dirname, 'register.js');
     const isEsm = /\.mjs$/.test(script);
-    const preload = isEsm ? ['--import', pathToUrl(join(__dirname, 'register.mjs'))] : ['--require', register];
+    const preload = isEsm ? ['--import', pathToFileURL(join(__dirname, 'register.mjs')).href] : ['--require', register];
     const code = await new Promise<number>((res) => {
       const child = spawn(process.execPath, [...preload, script, ...args], {
         stdio: 'inherit',
@@ -53,6 +54,3 @@ Options:
   },
 };
 
-function pathToUrl(p: string): string {
-  return 'file://' + p.split('/').map(encodeURIComponent).join('/').replace(/^file:\/\/%2F|^/, (m) => m);
-}
