@@ -10,6 +10,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { exportOtlp, resolveOtlpUrl } from '../src/exporters/otlp';
 import type { Span, Trace } from '../src/core/trace';
 import { syntheticTrace } from './helpers/synthetic-trace';
+import { recordRealOrMlp } from './helpers/real-or-recorded';
 import { closedPort, startOtlpReceiver, type DecodedSpan, type OtlpReceiver } from './helpers/otlp-receiver';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -297,25 +298,36 @@ describe('the test receiver decodes both OTLP encodings the same way', () => {
   });
 });
 
-// The lead's helper records a real MLX model natively; when it exists the export is checked on it too.
-const realHelper = join(here, 'helpers/real-trace.ts');
-describe.skipIf(!existsSync(realHelper))('exportOtlp of a real recorded trace', () => {
+// A real MLX model profiled natively (see helpers/real-or-recorded.ts).
+describe('exportOtlp of a real recorded trace', () => {
   it('sends every span with parents, timestamps and attributes', async () => {
-    const { recordRealTrace } = (await import(/* @vite-ignore */ realHelper)) as { recordRealTrace(): Promise<Trace> };
-    const trace = await recordRealTrace();
+    const trace = await recordRealOrMlp();
+    expect(trace.spans.some((s) => s.kind === 'primitive')).toBe(true);
     const r = await receiver();
     const res = await exportOtlp(trace, { url: r.url });
     expect(r.errors).toEqual([]);
     expect(res).toMatchObject({ sent: trace.spans.length, dropped: 0 });
     const got = r.spans();
+    expect(got).toHaveLength(trace.spans.length + 1);
     const byId = new Map(got.map((d) => [d.attributes['mlx.span_id'], d]));
+    const bySpanId = new Map(got.map((d) => [d.spanId, d]));
     const epoch = BigInt(trace.meta.origin.epochNs);
+    const ids = new Set(trace.spans.map((s) => s.id));
     for (const s of trace.spans as Span[]) {
       const d = byId.get(s.id)!;
       expect(d.name).toBe(s.name);
       expect(d.startTimeUnixNano).toBe(epoch + BigInt(Math.round(s.start)));
-      if (s.kind === 'primitive') expect(d.attributes['mlx.op']).toBe(s.name);
+      expect(d.endTimeUnixNano).toBe(epoch + BigInt(Math.round(s.end)));
+      const parent = bySpanId.get(d.parentSpanId)!;
+      if (s.parentId != null && ids.has(s.parentId)) expect(parent.attributes['mlx.span_id']).toBe(s.parentId);
+      else expect(parent.attributes['mlx.kind']).toBe('trace');
+      if (s.kind === 'primitive') {
+        expect(d.attributes['mlx.op']).toBe(s.name);
+        if (s.flops != null) expect(d.attributes['mlx.flops']).toBe(s.flops);
+        if (s.layer) expect(d.attributes['mlx.layer']).toBe(s.layer);
+      }
     }
+    expect(got[0].resource['mlx.version']).toBe(trace.meta.versions.mlx);
   });
 });
 

@@ -96,7 +96,8 @@ export function formatSI(n: number, unit: string): string {
 export function formatPercent(fraction: number): string {
   if (!Number.isFinite(fraction)) return '-';
   const p = fraction * 100;
-  if (p !== 0 && Math.abs(p) < 0.1) return p > 0 ? '<0.1%' : '>-0.1%';
+  // Only where one decimal would print a misleading 0.0%.
+  if (p !== 0 && Math.abs(p) < 0.05) return p > 0 ? '<0.1%' : '>-0.1%';
   return `${p.toFixed(1)}%`;
 }
 
