@@ -100,58 +100,75 @@ function packFacts(meta: Record<string, unknown>): [string, string][] {
   return facts;
 }
 
-/** Memory curve: sorted by time; above the cap, each time bucket keeps its min, max and last point in time order. */
+const finiteNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/**
+ * Memory curve: sorted by time; above the cap, each time bucket keeps its min, max and last point in time order.
+ * Recorders write events in time order, so the common case is one pass over the event objects straight into the
+ * buckets; out-of-order input is copied and sorted first.
+ */
 function packMemory(trace: Trace): { head: HeadMemory; t: Float64Array; live: Float64Array } | null {
   const events = Array.isArray(trace.memory) ? trace.memory : [];
-  let T = new Float64Array(events.length);
-  let L = new Float64Array(events.length);
-  let n = 0;
-  let sorted = true;
-  for (const e of events) {
-    const t = e?.t, live = e?.live;
-    if (typeof t !== 'number' || typeof live !== 'number' || !Number.isFinite(t) || !Number.isFinite(live)) continue;
-    if (n > 0 && t < T[n - 1]) sorted = false;
-    T[n] = t;
-    L[n] = live;
-    n++;
-  }
-  if (n === 0) return null;
-  if (!sorted) {
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => T[a] - T[b] || a - b);
-    const T2 = new Float64Array(n), L2 = new Float64Array(n);
-    order.forEach((k, i) => { T2[i] = T[k]; L2[i] = L[k]; });
-    T = T2;
-    L = L2;
-  }
-  let peak = -Infinity;
-  let peakT = 0;
-  for (let i = 0; i < n; i++) if (L[i] > peak) { peak = L[i]; peakT = T[i]; }
-  if (n <= MEMORY_POINT_CAP) {
-    return { head: { count: n, sourceCount: n, downsampled: false, peak, peakT }, t: T.slice(0, n), live: L.slice(0, n) };
-  }
+  let first = -1, last = -1;
+  for (let i = 0; i < events.length && first < 0; i++) if (finiteNum(events[i]?.t) && finiteNum(events[i]?.live)) first = i;
+  for (let i = events.length - 1; i >= 0 && last < 0; i--) if (finiteNum(events[i]?.t) && finiteNum(events[i]?.live)) last = i;
+  if (first < 0) return null;
+  const big = events.length > MEMORY_POINT_CAP;
   const buckets = Math.floor(MEMORY_POINT_CAP / 3);
-  const lo = T[0];
-  const width = Math.max(T[n - 1] - lo, 1) / buckets;
-  const outT = new Float64Array(buckets * 3), outL = new Float64Array(buckets * 3);
+  const lo = events[first].t, hi = events[last].t;
+  const width = Math.max(hi - lo, 1) / buckets;
+  const outT = new Float64Array(big ? buckets * 3 : events.length);
+  const outL = new Float64Array(big ? buckets * 3 : events.length);
   let m = 0;
-  const emit = (k: number) => { outT[m] = T[k]; outL[m] = L[k]; m++; };
-  let i = 0;
-  while (i < n) {
-    const b = Math.min(buckets - 1, Math.floor((T[i] - lo) / width));
-    const limit = b === buckets - 1 ? Infinity : lo + (b + 1) * width;
-    let mn = i, mx = i, j = i;
-    while (j + 1 < n && T[j + 1] < limit) {
-      j++;
-      if (L[j] < L[mn]) mn = j;
-      if (L[j] > L[mx]) mx = j;
+  let count = 0;
+  let peak = -Infinity, peakT = 0;
+  // Current bucket: its min, max and last points.
+  let cur = -1, minT = 0, minL = 0, maxT = 0, maxL = 0, lastT = 0, lastL = 0, minI = 0, maxI = 0, lastI = 0;
+  const flush = () => {
+    if (cur < 0) return;
+    // Up to three distinct points, in time order.
+    const pts: [number, number, number][] = [[minI, minT, minL], [maxI, maxT, maxL], [lastI, lastT, lastL]];
+    pts.sort((x, y) => x[0] - y[0]);
+    let prev = -1;
+    for (const [i, t, l] of pts) {
+      if (i === prev) continue;
+      outT[m] = t;
+      outL[m] = l;
+      m++;
+      prev = i;
     }
-    const a = Math.min(mn, mx), c = Math.max(mn, mx);
-    emit(a);
-    if (c !== a) emit(c);
-    if (j !== c) emit(j);
-    i = j + 1;
+  };
+  let prevT = -Infinity;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
+    const t = e?.t, live = e?.live;
+    if (!finiteNum(t) || !finiteNum(live)) continue;
+    if (t < prevT || t > hi || t < lo) return packMemorySorted(events);
+    prevT = t;
+    count++;
+    if (live > peak) { peak = live; peakT = t; }
+    if (!big) { outT[m] = t; outL[m] = live; m++; continue; }
+    const b = Math.min(buckets - 1, Math.floor((t - lo) / width));
+    if (b !== cur) {
+      flush();
+      cur = b;
+      minT = maxT = t; minL = maxL = live; minI = maxI = i;
+    } else {
+      if (live < minL) { minL = live; minT = t; minI = i; }
+      if (live > maxL) { maxL = live; maxT = t; maxI = i; }
+    }
+    lastT = t; lastL = live; lastI = i;
   }
-  return { head: { count: m, sourceCount: n, downsampled: true, peak, peakT }, t: outT.slice(0, m), live: outL.slice(0, m) };
+  if (big) flush();
+  const downsampled = big && m < count;
+  return { head: { count: m, sourceCount: count, downsampled, peak, peakT }, t: outT.slice(0, m), live: outL.slice(0, m) };
+}
+
+/** The rare out-of-order case: copy, sort by time (stable), then bucket as above. */
+function packMemorySorted(events: Trace['memory']): { head: HeadMemory; t: Float64Array; live: Float64Array } | null {
+  const valid = events.filter((e) => finiteNum(e?.t) && finiteNum(e?.live));
+  const sorted = valid.map((e, i) => ({ t: e.t, live: e.live, i })).sort((a, b) => a.t - b.t || a.i - b.i);
+  return packMemory({ memory: sorted } as unknown as Trace);
 }
 
 export function packTrace(trace: Trace): PackedTrace {

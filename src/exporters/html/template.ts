@@ -51,16 +51,18 @@ export function pageScript(): string {
   return (clientSource = src);
 }
 
-function bytesToBase64(a: ArrayBufferView): string {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+/** Base64 of a column in pieces of whole 3-byte groups, so no single huge string is needed when writing a file. */
+function* base64Chunks(a: ArrayBufferView, chunkBytes = 3 * 1024 * 1024): Generator<string> {
+  const buf = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  for (let off = 0; off < buf.length; off += chunkBytes) yield buf.subarray(off, off + chunkBytes).toString('base64');
 }
 
 export interface DocumentOptions {
   title?: string;
 }
 
-/** The document as chunks, in order (so a file can be written without joining 20+ MB into one string first). */
-export function renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): string[] {
+/** The document as chunks, in order (so a file can be written without building 20+ MB strings first). */
+export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string> {
   const { head } = packed;
   const script = pageScript();
   const hash = createHash('sha256').update(script, 'utf8').digest('base64');
@@ -68,8 +70,7 @@ export function renderDocumentParts(packed: PackedTrace, options: DocumentOption
   const title = escapeHtml(options.title ?? head.name);
   const created = head.meta.createdAt ? ` · recorded ${escapeHtml(head.meta.createdAt)}` : '';
   const version = escapeHtml(head.meta.versions.mlxTrace ?? '');
-  const out: string[] = [];
-  out.push(`<!doctype html>
+  yield `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -130,14 +131,15 @@ export function renderDocumentParts(packed: PackedTrace, options: DocumentOption
 </main>
 <footer>Made by mlx-trace${version ? ` ${version}` : ''}. This file is self-contained: it makes no network requests.</footer>
 <script type="application/json" id="mlx-trace-head">${scriptJson(head)}</script>
-`);
+`;
   for (const c of packed.columns) {
-    out.push(`<script type="application/octet-stream" id="mlx-col-${c.desc.id}">${bytesToBase64(c.data)}</script>\n`);
+    yield `<script type="application/octet-stream" id="mlx-col-${c.desc.id}">`;
+    yield* base64Chunks(c.data);
+    yield '</script>\n';
   }
-  out.push(`<script>${script}</script>\n</body>\n</html>\n`);
-  return out;
+  yield `<script>${script}</script>\n</body>\n</html>\n`;
 }
 
 export function renderDocument(packed: PackedTrace, options: DocumentOptions = {}): string {
-  return renderDocumentParts(packed, options).join('');
+  return [...renderDocumentParts(packed, options)].join('');
 }
