@@ -13,9 +13,9 @@
  * backpressure, so memory stays flat for millions of events. It reads the trace model only.
  */
 import type { Span, TensorInfo, Trace } from '../core/trace';
-import { type LaidTrack, layoutTracks, tensorLabel, type TrackLayout } from './track-layout';
+import { type LaidTrack, layoutTracks, tensorLabel, TensorListCache, type TrackLayout } from './track-layout';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
-import { utf8, jsonInnerBytes, JsonBytes } from './json-bytes';
+import { utf8, JsonBytes } from './json-bytes';
 
 /** One Trace Event Format record, as written. */
 export interface ChromeTraceEvent {
@@ -239,6 +239,7 @@ export async function exportChromeTrace(
   const stats = newStats();
   const sink = openSink(target, 'the Chrome trace to');
   const j = new JsonBytes();
+  const labels = new TensorListCache<Uint8Array>();
   // Each event is prefixed by its separator, so the text is valid JSON whatever the event count.
   j.raw('{"traceEvents":[\n');
   let first = true;
@@ -261,7 +262,7 @@ export async function exportChromeTrace(
       j.micros(s.end - s.start);
       j.bytes(lane.pidTid);
       j.bytes(B.args);
-      writeSpanArgs(j, s);
+      writeSpanArgs(j, s, labels);
       j.bytes(B.close);
     },
     flowStart: (id, ts, lane) => {
@@ -370,7 +371,7 @@ export function spanArgs(s: Span): Record<string, unknown> {
 }
 
 /** spanArgs(s) as JSON bytes, written directly (same keys, same order, same text as JSON.stringify). */
-function writeSpanArgs(j: JsonBytes, s: Span): void {
+function writeSpanArgs(j: JsonBytes, s: Span, labels: TensorListCache<Uint8Array>): void {
   j.bytes(B.argId);
   j.number(s.id);
   j.bytes(kindBytes(s.kind));
@@ -382,11 +383,11 @@ function writeSpanArgs(j: JsonBytes, s: Span): void {
   const outputs = tensors(s.outputs);
   if (inputs.length > 0) {
     j.bytes(B.argInputs);
-    writeTensorLabels(j, inputs);
+    j.bytes(labels.get(inputs, labelListBytes));
   }
   if (outputs.length > 0) {
     j.bytes(B.argOutputs);
-    writeTensorLabels(j, outputs);
+    j.bytes(labels.get(outputs, labelListBytes));
   }
   const dtype = (outputs[0] ?? inputs[0])?.dtype;
   if (dtype) {
@@ -477,32 +478,10 @@ export function hasOwnArg(s: Span, k: string): boolean {
   }
 }
 
-/** '"float32[8,64]","float32[64,64]"]' (the opening bracket is part of the key bytes). */
-function writeTensorLabels(j: JsonBytes, ts: TensorInfo[]): void {
-  for (let i = 0; i < ts.length; i++) {
-    const t = ts[i];
-    if (i > 0) j.byte(COMMA);
-    j.byte(QUOTE);
-    j.bytes(jsonInnerBytes(String(t.dtype)));
-    j.byte(OPEN);
-    const shape = Array.isArray(t.shape) ? t.shape : [];
-    for (let d = 0; d < shape.length; d++) {
-      if (d > 0) j.byte(COMMA);
-      const x = shape[d];
-      // Inside a string, as Array.join writes it: numbers via String(), null/undefined as nothing.
-      if (Number.isSafeInteger(x) && x >= 0) j.number(x);
-      else if (x != null) j.bytes(jsonInnerBytes(String(x)));
-    }
-    j.byte(CLOSE);
-    j.byte(QUOTE);
-  }
-  j.byte(CLOSE);
+/** '"float32[8,64]","float32[64,64]"]': the label list after its opening bracket (part of the key bytes). */
+function labelListBytes(ts: readonly TensorInfo[]): Uint8Array {
+  return utf8(JSON.stringify(ts.map(tensorLabel)).slice(1));
 }
-
-const COMMA = 44;
-const QUOTE = 34;
-const OPEN = 91;
-const CLOSE = 93;
 
 const NO_TENSORS: TensorInfo[] = [];
 /** A span's inputs/outputs, tolerating a hand-made trace that left them out. */

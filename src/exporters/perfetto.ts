@@ -19,7 +19,7 @@ import protobuf from 'protobufjs';
 import type { Span, TensorInfo, Trace } from '../core/trace';
 import { checkTrace, hasOwnArg } from './chrome';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
-import { layoutTracks, tensorLabel, type LaidTrack } from './track-layout';
+import { layoutTracks, tensorLabel, TensorListCache, type LaidTrack } from './track-layout';
 
 export interface PerfettoOptions {
   /** Flow arrows from layers to the primitives they built. @default true */
@@ -275,7 +275,7 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
   // Interned strings first used by an event go in the same packet, after the event (field order is free).
   const open = (t: number) => {
     w.uint32(T.packet).fork();
-    w.uint32(T.timestamp).uint64(t);
+    uint64(w.uint32(T.timestamp), t);
     w.uint32(T.sequenceId).uint32(SEQUENCE_ID);
     w.uint32(T.sequenceFlags).uint32(SEQ_NEEDS_INCREMENTAL_STATE);
     w.uint32(T.trackEvent).fork();
@@ -299,7 +299,7 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
   const end = (i: number) => {
     open(ts(spans[i].end));
     w.uint32(T.type).int32(TYPE_SLICE_END);
-    w.uint32(T.trackUuid).uint64(uuids[trackOf[i]]);
+    uint64(w.uint32(T.trackUuid), uuids[trackOf[i]]);
     close();
   };
   let groupLanes: number[] = [];
@@ -320,14 +320,14 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
 
     open(ts(s.start));
     w.uint32(T.type).int32(TYPE_SLICE_BEGIN);
-    w.uint32(T.trackUuid).uint64(uuids[lane.index]);
-    w.uint32(T.nameIid).uint64(interner.name(String(s.name)));
-    w.uint32(T.categoryIids).uint64(interner.category(String(s.kind)));
+    uint64(w.uint32(T.trackUuid), uuids[lane.index]);
+    uint64(w.uint32(T.nameIid), interner.name(String(s.name)));
+    uint64(w.uint32(T.categoryIids), interner.category(String(s.kind)));
     ann.span(w, s);
     if (wantFlows) {
-      for (let f = builtStart[i]; f < builtStart[i + 1]; f++) w.uint32(T.flowIds).fixed64(spans[builtBy[f]].id);
+      for (let f = builtStart[i]; f < builtStart[i + 1]; f++) fixed64(w.uint32(T.flowIds), spans[builtBy[f]].id);
       if (sourceOf[i] >= 0) {
-        w.uint32(T.terminatingFlowIds).fixed64(s.id);
+        fixed64(w.uint32(T.terminatingFlowIds), s.id);
         st.flows++;
       }
     }
@@ -346,8 +346,8 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
       if (k + 1 < mem.length && mem[k + 1].t === m.t) continue; // same ns: the last value wins
       open(ts(m.t));
       w.uint32(T.type).int32(TYPE_COUNTER);
-      w.uint32(T.trackUuid).uint64(memoryUuid);
-      w.uint32(T.counterValue).int64(Math.round(m.live));
+      uint64(w.uint32(T.trackUuid), memoryUuid);
+      int64(w.uint32(T.counterValue), Math.round(m.live));
       close();
       if (inBatch >= BATCH_PACKETS) yield flush();
     }
@@ -378,6 +378,24 @@ export function toPerfetto(trace: Trace, options: PerfettoOptions = {}): Uint8Ar
   return Buffer.concat([...perfettoChunks(trace, options)]);
 }
 
+/** uint64 varint without protobufjs' LongBits allocation for values that fit 32 bits (same bytes on the wire). */
+function uint64(w: protobuf.Writer, v: number): void {
+  if (v >= 0 && v <= 0xffffffff) w.uint32(v);
+  else w.uint64(v);
+}
+
+/** int64 varint: non-negative values below 2^32 encode exactly as uint32. */
+function int64(w: protobuf.Writer, v: number): void {
+  if (v >= 0 && v <= 0xffffffff) w.uint32(v);
+  else w.int64(v);
+}
+
+/** fixed64: little-endian, so below 2^32 it is the 32-bit value then four zero bytes. */
+function fixed64(w: protobuf.Writer, v: number): void {
+  if (v >= 0 && v <= 0xffffffff) w.fixed32(v).fixed32(0);
+  else w.fixed64(v);
+}
+
 function sameGroup(a: LaidTrack, b: LaidTrack): boolean {
   return a.device === b.device && a.thread === b.thread;
 }
@@ -389,19 +407,29 @@ function trackUuids(tracks: LaidTrack[]): number[] {
 
 /** Writes a slice's debug annotations (the Chrome export's args) straight into the writer. */
 class AnnotationWriter {
+  private readonly _labels = new TensorListCache<number>();
+  private readonly _makeLabel = (ts: readonly TensorInfo[]) => this._it.value(labels(ts));
+
   constructor(
     private readonly _t: PerfettoSchema['tags'],
     private readonly _it: Interner,
   ) {}
 
+  /** A shape list ('float32[8,64], float32[64,64]') as an interned string, without building it per span. */
+  private _shapes(w: protobuf.Writer, key: string, ts: readonly TensorInfo[]): void {
+    this._open(w, key);
+    uint64(w.uint32(this._t.annStringIid), this._labels.get(ts, this._makeLabel));
+    w.ldelim();
+  }
+
   private _open(w: protobuf.Writer, key: string): void {
     w.uint32(this._t.debugAnnotations).fork();
-    w.uint32(this._t.annNameIid).uint64(this._it.key(key));
+    uint64(w.uint32(this._t.annNameIid), this._it.key(key));
   }
 
   num(w: protobuf.Writer, key: string, v: number): void {
     this._open(w, key);
-    if (Number.isSafeInteger(v)) w.uint32(this._t.annInt).int64(v);
+    if (Number.isSafeInteger(v)) int64(w.uint32(this._t.annInt), v);
     else w.uint32(this._t.annDouble).double(v);
     w.ldelim();
   }
@@ -409,7 +437,7 @@ class AnnotationWriter {
   /** A repeated string (shape lists, dtypes, layer paths): interned, written as its iid. */
   str(w: protobuf.Writer, key: string, v: string): void {
     this._open(w, key);
-    w.uint32(this._t.annStringIid).uint64(this._it.value(v));
+    uint64(w.uint32(this._t.annStringIid), this._it.value(v));
     w.ldelim();
   }
 
@@ -424,8 +452,8 @@ class AnnotationWriter {
     if (s.parentId != null) this.num(w, 'parent', s.parentId);
     const inputs = Array.isArray(s.inputs) ? s.inputs : [];
     const outputs = Array.isArray(s.outputs) ? s.outputs : [];
-    if (inputs.length > 0) this.str(w, 'inputs', labels(inputs));
-    if (outputs.length > 0) this.str(w, 'outputs', labels(outputs));
+    if (inputs.length > 0) this._shapes(w, 'inputs', inputs);
+    if (outputs.length > 0) this._shapes(w, 'outputs', outputs);
     const dtype = (outputs[0] ?? inputs[0])?.dtype;
     if (dtype) this.str(w, 'dtype', String(dtype));
     if (s.flops != null) this.num(w, 'flops', s.flops);
@@ -453,6 +481,6 @@ class AnnotationWriter {
 }
 
 /** 'float32[8,64], float32[64,64]': one interned string per distinct shape list. */
-function labels(ts: TensorInfo[]): string {
+function labels(ts: readonly TensorInfo[]): string {
   return ts.map(tensorLabel).join(', ');
 }

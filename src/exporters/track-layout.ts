@@ -9,7 +9,7 @@
  *
  * Works on indices and typed arrays so millions of spans cost a few bytes each; the trace is not mutated.
  */
-import type { Device, Span, Trace } from '../core/trace';
+import type { Device, Span, TensorInfo, Trace } from '../core/trace';
 
 export interface LaidTrack {
   /** Index in TrackLayout.tracks. */
@@ -195,4 +195,42 @@ function threadName(device: Device, thread: number, host: boolean): string {
 /** 'float32[2,8,64]' */
 export function tensorLabel(t: { shape: number[]; dtype: string }): string {
   return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
+}
+
+interface LabelNode<T> {
+  kids: Map<unknown, LabelNode<T>> | null;
+  value: T | undefined;
+}
+
+/**
+ * A value per distinct list of (dtype, shape), found without building the label string: a trie walked by
+ * dtype, rank and dims. Exporters keep the encoded label (or its interned id) here, so the millions of
+ * spans that share a few shape lists cost a few Map lookups each and allocate nothing.
+ */
+export class TensorListCache<T> {
+  private _root: LabelNode<T> = { kids: null, value: undefined };
+
+  /** The cached value for this tensor list, computed by make() on first sight. */
+  get(ts: readonly TensorInfo[], make: (ts: readonly TensorInfo[]) => T): T {
+    let node = this._root;
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i];
+      const shape = Array.isArray(t.shape) ? t.shape : EMPTY_SHAPE;
+      node = child(node, t.dtype);
+      node = child(node, shape.length);
+      for (let d = 0; d < shape.length; d++) node = child(node, shape[d]);
+    }
+    let v = node.value;
+    if (v === undefined) node.value = v = make(ts);
+    return v;
+  }
+}
+
+const EMPTY_SHAPE: number[] = [];
+
+function child<T>(node: LabelNode<T>, key: unknown): LabelNode<T> {
+  const kids = (node.kids ??= new Map());
+  let next = kids.get(key);
+  if (next === undefined) kids.set(key, (next = { kids: null, value: undefined }));
+  return next;
 }
