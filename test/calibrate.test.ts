@@ -98,3 +98,9 @@ describe('peaks.json', () => {
     expect(existsSync(path)).toBe(true);
   });
 });
+
+describe('calibratePeaks options', () => {
+  it('refuses a time budget that is not a number, in one line', () => {
+    expect(() => calibratePeaks(mx, { seconds: Number('abc') })).toThrow('calibratePeaks: seconds must be a number >= 0, got NaN');
+  });
+});

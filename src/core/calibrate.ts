@@ -22,13 +22,14 @@ export interface CalibrationMlx {
 
 export interface CalibrateOptions {
   /**
-   * Time budget in seconds, split between the two measurements (each still does its minimum reps).
-   * @default 4
+   * Time budget in seconds for each of the two measurements (each still does its minimum reps,
+   * and the warm-ups come on top).
+   * @default 1
    */
   seconds?: number;
   /**
    * Side of the square float32 matmul. By default the largest of 256, 512, 1024, 2048 whose single
-   * run fits in 1/8 of the matmul's budget, so a slow BLAS does not turn calibration into minutes.
+   * run fits in 1/8 of the budget, so a slow BLAS does not turn calibration into minutes.
    */
   matmulSize?: number;
   /** Size in bytes of the array copied for bandwidth: larger than the last-level cache. @default 64 MiB */
@@ -73,12 +74,13 @@ const time = (fn: () => void): number => {
 
 /**
  * Measures this machine's peak FLOP/s and memory bandwidth with MLX. Runs on MLX's default device
- * (the CPU in a CPU build). Takes about `seconds` plus the warm-ups.
+ * (the CPU in a CPU build). Takes about 2 x `seconds` plus the warm-ups.
  */
 export function calibratePeaks(mx: CalibrationMlx, opts: CalibrateOptions = {}): CalibratedPeaks {
-  const seconds = opts.seconds ?? 4;
+  const seconds = opts.seconds ?? 1;
+  if (!(Number.isFinite(seconds) && seconds >= 0)) throw new RangeError(`calibratePeaks: seconds must be a number >= 0, got ${seconds}`);
   const copyBytes = opts.copyBytes ?? 64 * 2 ** 20;
-  const budgetNs = (seconds * 1e9) / 2;
+  const budgetNs = seconds * 1e9;
 
   // Compute ceiling: C = A·B costs 2·n³ FLOPs (one multiply and one add per term). Each size's
   // first run doubles as the warm-up (thread pool start, first-touch allocation).
