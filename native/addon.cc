@@ -243,6 +243,14 @@ Napi::Value PeekDesc(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value BenchHook(const Napi::CallbackInfo& info) {
+  uint64_t n = uint64_t(info[0].As<Napi::Number>().Int64Value());
+  Napi::Object r = Napi::Object::New(info.Env());
+  r.Set("primitiveNs", bench_hook(n));
+  r.Set("allocPairNs", bench_alloc(n));
+  return r;
+}
+
 Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(now_ns())); }
 Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(syscall(SYS_gettid))); }
 
@@ -298,6 +306,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("tagGraph", Napi::Function::New(env, TagGraph));
   exports.Set("peekDesc", Napi::Function::New(env, PeekDesc));
+  exports.Set("benchHook", Napi::Function::New(env, BenchHook));
   exports.Set("now", Napi::Function::New(env, Now));
   exports.Set("tid", Napi::Function::New(env, Tid));
   exports.Set("stats", Napi::Function::New(env, Stats));

@@ -39,6 +39,8 @@ void detach();
 bool attached();
 std::vector<uint64_t> slot_snapshot(const MlxImage& img);
 int64_t live_bytes();
+double bench_hook(uint64_t iterations);   // ns the hooks add per primitive call
+double bench_alloc(uint64_t iterations);  // ns they add per malloc+free pair (after attach)
 uint64_t untracked_frees();
 
 }  // namespace mlxtrace
