@@ -264,6 +264,15 @@ describe('exportChromeTrace', () => {
     const frac = trace.spans.find((s) => s.kind === 'eval')!;
     frac.start += 0.25; // JS timing can give fractional ns
     frac.inputs = [{ shape: [1.5, -2, 3], dtype: 'bfloat16', bytes: 12 }];
+    // Shape lists that share prefixes must still get their own labels (the exporter caches them in a trie).
+    const lists = [
+      [{ shape: [2, 3], dtype: 'float32', bytes: 24 }],
+      [{ shape: [2], dtype: 'float32', bytes: 8 }, { shape: [3], dtype: 'float32', bytes: 12 }],
+      [{ shape: [2, 3], dtype: 'float32', bytes: 24 }, { shape: [], dtype: 'float32', bytes: 4 }],
+      [{ shape: [2, 3], dtype: 'float16', bytes: 12 }],
+      [{ shape: [], dtype: 'float32', bytes: 4 }],
+    ];
+    trace.spans.filter((s) => s.kind === 'primitive').slice(1, 1 + lists.length).forEach((s, k) => (s.inputs = lists[k]));
     const { file } = await exportAndRead(trace, 'same.json');
     const fromGenerator = JSON.parse(JSON.stringify([...toChromeTraceEvents(trace)]));
     expect(file.traceEvents).toEqual(fromGenerator);
@@ -273,6 +282,9 @@ describe('exportChromeTrace', () => {
     expect(e.args!.id).toBe(odd.id);
     expect(e.args!.flops).toBeNull();
     expect(e.args!.warmup).toBe(false);
+    const labelsSeen = trace.spans.filter((s) => s.kind === 'primitive').slice(1, 1 + lists.length)
+      .map((s) => file.traceEvents.find((x) => x.args?.id === s.id)!.args!.inputs);
+    expect(labelsSeen).toEqual([['float32[2,3]'], ['float32[2]', 'float32[3]'], ['float32[2,3]', 'float32[]'], ['float16[2,3]'], ['float32[]']]);
     expect(e.args!.toString).toBe('x');
     expect(file.traceEvents.find((x) => x.args?.id === user.id)!.args).toMatchObject({ pass: 3, warmup: false });
   });

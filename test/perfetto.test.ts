@@ -178,6 +178,23 @@ describe('exportPerfetto', () => {
     expect(none.counters.length).toBe(0);
   });
 
+  it('labels shape lists that share prefixes apart, and keeps attrs the span does not set itself', () => {
+    const trace = makeSyntheticTrace({ primitives: 12 });
+    const lists = [
+      [{ shape: [2, 3], dtype: 'float32', bytes: 24 }],
+      [{ shape: [2], dtype: 'float32', bytes: 8 }, { shape: [3], dtype: 'float32', bytes: 12 }],
+      [{ shape: [2, 3], dtype: 'float32', bytes: 24 }, { shape: [], dtype: 'float32', bytes: 4 }],
+      [{ shape: [2, 3], dtype: 'int8', bytes: 6 }],
+    ];
+    const prims = trace.spans.filter((s) => s.kind === 'primitive').slice(0, lists.length);
+    prims.forEach((s, k) => (s.inputs = lists[k]));
+    prims[0].attrs = { id: 'ignored', custom: 'v', n: 2.5, pass: 4 };
+    const { slices } = resolve(decode(toPerfetto(trace)));
+    const byId = new Map(slices.map((s) => [s.args.id as number, s]));
+    expect(prims.map((s) => byId.get(s.id)!.args.inputs)).toEqual(['float32[2,3]', 'float32[2], float32[3]', 'float32[2,3], float32[]', 'int8[2,3]']);
+    expect(byId.get(prims[0].id)!.args).toMatchObject({ id: prims[0].id, custom: 'v', n: 2.5, pass: 4 });
+  });
+
   it('interns names: each distinct string is written once', () => {
     const trace = makeSyntheticTrace({ primitives: 500 });
     const packets = decode(toPerfetto(trace));
