@@ -95,6 +95,8 @@ export interface Trace {
   memory: MemoryEvent[];
   /** Events the recorder had to drop because a buffer was full. */
   dropped: number;
+  /** Sampled counter tracks (CPU frequency, temperature...); sample times in ns since meta.origin, like spans. */
+  counters?: Array<{ name: string; unit: string; samples: Array<[t: number, value: number]> }>;
 }
 
 export function spanDuration(s: Span): number {
