@@ -16,7 +16,7 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, requireCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -403,7 +403,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
               end,
               thread: rec.jsThread,
               device: 'cpu',
-              inputs,
+              inputs: primitiveOrder(name, inputs),
               outputs,
               layerId: layer ? layer.id : null,
               layer: layer ? layer.name : null,

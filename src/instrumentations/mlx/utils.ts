@@ -16,6 +16,11 @@ const COST_NAMES: Record<string, string> = {
   reshape: 'Reshape', transpose: 'Transpose', broadcastTo: 'Broadcast', astype: 'AsType', where: 'Select',
 };
 
+/** Inputs in the order of the primitive the op builds (addmm(c, a, b) builds AddMM{a, b, c}). */
+export function primitiveOrder(name: string, inputs: TensorInfo[]): TensorInfo[] {
+  return name === 'addmm' && inputs.length === 3 ? [inputs[1], inputs[2], inputs[0]] : inputs;
+}
+
 /** The primitive class a JS-level op most likely builds, for pricing it. */
 export function jsOpCostName(name: string): string {
   return COST_NAMES[name] ?? name.charAt(0).toUpperCase() + name.slice(1);

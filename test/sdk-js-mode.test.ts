@@ -1,0 +1,52 @@
+// JS-level mode: what a user gets when the native layer is off or refused this MLX build.
+import { createRequire } from 'node:module';
+import { afterAll, describe, expect, it } from 'vitest';
+import { registerMlxInstrumentation } from '../src/core/api';
+
+const require = createRequire(import.meta.url);
+const { core: mx, nn } = require('@frost-beta/mlx');
+
+const inst = registerMlxInstrumentation({ native: false });
+afterAll(() => inst.disable());
+
+describe('JS-level timing', () => {
+  it('labels the trace timing: js with the reason, times op building and evals honestly', () => {
+    expect(inst.timing).toBe('js');
+    const a = mx.ones([32, 32]);
+    mx.eval(a);
+    inst.takeTrace();
+    const m = new nn.Linear(32, 8);
+    const y = m.forward(mx.exp(a));
+    mx.eval(y);
+    const t = inst.takeTrace();
+    expect(t.meta.timing).toBe('js');
+    expect(t.meta.fallbackReason).toMatch(/disabled by config/);
+    const prims = t.spans.filter((s) => s.kind === 'primitive');
+    // exp built by the program, addmm built inside Linear: build-time spans, attributed to the layer
+    const exp = prims.find((p) => p.name === 'exp')!;
+    const addmm = prims.find((p) => p.name === 'addmm')!;
+    expect(exp.attrs?.phase).toBe('build');
+    expect(addmm.layer).toBe('Linear');
+    expect(addmm.flops).toBe(2 * 32 * 32 * 8 + 2 * 32 * 8);
+    const ev = t.spans.find((s) => s.kind === 'eval')!;
+    expect(ev.end).toBeGreaterThan(ev.start);
+    // building is not running: the eval happens after every op was built
+    for (const p of prims) expect(p.end).toBeLessThanOrEqual(ev.start);
+  });
+
+  it('offers the forced-eval method only when asked, clearly labelled', () => {
+    inst.disable();
+    const forced = registerMlxInstrumentation({ native: false, syncEachOp: true });
+    try {
+      const a = mx.ones([16, 16]);
+      mx.eval(a);
+      forced.takeTrace();
+      mx.eval(mx.matmul(a, a));
+      const t = forced.takeTrace();
+      const mm = t.spans.find((s) => s.name === 'matmul')!;
+      expect(mm.attrs?.phase).toBe('forced-eval');
+    } finally {
+      forced.disable();
+    }
+  });
+});
