@@ -3,6 +3,8 @@ import { demoCommand } from './demo';
 import { runCommand } from './run';
 import { viewCommand, htmlCommand, convertCommand, exportCommand } from './files';
 import { calibrateCommand } from './calibrate';
+import { mergeCommand } from './merge';
+import { compareCommand } from './compare';
 
 export interface Command {
   summary: string;
@@ -21,4 +23,6 @@ export const COMMANDS: Record<string, Command> = {
   convert: convertCommand,
   export: exportCommand,
   calibrate: calibrateCommand,
+  merge: mergeCommand,
+  compare: compareCommand,
 };

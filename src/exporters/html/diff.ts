@@ -183,7 +183,7 @@ ${verdictLine}
 <div class="scroll"><table class="totals"><thead><tr><th></th><th>A</th><th>B</th><th>Δ</th><th>Δ%</th><th>noise</th><th></th></tr></thead><tbody>${totals}</tbody></table></div>
 <div class="controls"><input type="search" id="filter" placeholder="Filter rows by name" aria-label="Filter rows by name">
 <label><input type="checkbox" id="changed"> only changes</label>
-<span class="note">${formatCount(matched)} rows matched · ${formatCount(cmp.onlyA.length)} only in A · ${formatCount(cmp.onlyB.length)} only in B · click a column to sort</span></div>
+<span class="note">${formatCount(matched)} ${matched === 1 ? 'row' : 'rows'} matched · ${formatCount(cmp.onlyA.length)} only in A · ${formatCount(cmp.onlyB.length)} only in B · click a column to sort</span></div>
 <div class="scroll"><table id="rows"><thead><tr><th class="name">${escapeHtml(nameTitle)}</th><th>A/pass</th><th>B/pass</th><th>Δ</th><th>Δ%</th><th>noise</th><th>Δ/call</th><th>calls</th><th>Δ FLOPs</th><th>Δ memory</th><th>share</th><th>verdict</th></tr></thead>
 <tbody>
 ${body}
