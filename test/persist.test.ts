@@ -247,6 +247,17 @@ describe('saveTrace errors', () => {
     expect(e2.message).toMatch(new RegExp(`^${file('adir').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot write: `));
   });
 
+  it('refuses what JSON cannot hold, and leaves out what JSON.stringify leaves out', () => {
+    const t = syntheticTrace();
+    (t.meta as Record<string, unknown>).big = 10n;
+    const e = traceError(() => saveTrace(t, file('bigint.json')));
+    expect([e.code, e.detail]).toEqual(['invalid-field', 'not saved: Do not know how to serialize a BigInt']);
+    delete (t.meta as Record<string, unknown>).big;
+    (t.spans[0] as unknown as Record<string, unknown>).callback = () => 1;
+    saveTrace(t, file('fn.json'));
+    expect(loadTrace(file('fn.json')).spans[0]).not.toHaveProperty('callback');
+  });
+
   it('can skip validation for speed, still writing valid JSON', () => {
     const t = syntheticTrace();
     const p = file('noval.json');

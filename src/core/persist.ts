@@ -306,7 +306,8 @@ function tensorsJson(ts: readonly TensorInfo[]): string {
 
 /** ',"key":value' for a field outside the known set (kept so the round trip stays exact), '' for undefined. */
 function extra(k: string, v: unknown): string {
-  return v === undefined ? '' : ',' + q(k) + ':' + JSON.stringify(v);
+  const j = JSON.stringify(v); // undefined for undefined, functions and symbols: left out, as JSON.stringify does
+  return j === undefined ? '' : ',' + q(k) + ':' + j;
 }
 
 const SPAN_KEYS = new Set([
@@ -398,7 +399,9 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
     ok = true;
   } catch (e) {
     if (e instanceof TraceFileError) throw e;
-    throw new TraceFileError(path, 'unwritable', `cannot write: ${ioReason(e)}`);
+    // A system error is the file's fault; anything else (a BigInt in meta...) is the trace's.
+    if ((e as NodeJS.ErrnoException)?.code) throw new TraceFileError(path, 'unwritable', `cannot write: ${ioReason(e)}`);
+    throw notSaved(e instanceof Error ? e.message.split('\n')[0] : String(e));
   } finally {
     closeSync(fd);
     if (!ok) {
