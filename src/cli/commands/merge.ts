@@ -1,0 +1,71 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { formatDuration } from '../../core/format';
+import { mergeTraces, type RankInfo } from '../../core/merge';
+import { loadTrace, saveTrace } from '../../core/persist';
+import { exportChromeTrace } from '../../exporters/chrome';
+import { UsageError, out } from '../ui';
+import type { Command } from './index';
+
+export const mergeCommand: Command = {
+  summary: 'merge the traces of several processes (ranks of a distributed job) into one',
+  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome.json] [--ranks 0,1,...] [--name NAME]
+
+Each rank of a distributed job writes its own trace (the preload writes trace.rank-N.json when
+MLX_TRACE_RANK, MLX_RANK or an MPI rank is set). merge lines them up on their wall-clock origins,
+keeps every span id unique, tags each span with its rank (mlx.distributed.rank) and writes one trace;
+its Chrome trace shows one process per rank. A folder stands for the trace.rank-*.json files in it,
+or its trace.json.
+
+Options:
+  -o, --out FILE   merged trace (default: merged.json)
+  --chrome FILE    also write the merged Chrome trace (Perfetto UI, chrome://tracing)
+  --ranks LIST     rank of each input, in order (default: the rank each trace records, else its position)
+  --name NAME      name of the merged trace`,
+  options: { out: { type: 'string', short: 'o' }, chrome: { type: 'string' }, ranks: { type: 'string' }, name: { type: 'string' } },
+  async run(values, positionals) {
+    if (positionals.length === 0) throw new UsageError('give the rank traces to merge: mlx-trace merge a.json b.json -o merged.json');
+    const files = positionals.flatMap(expandInput);
+    const ranks = values.ranks === undefined ? undefined : parseRanks(values.ranks, files.length);
+    const traces = files.map((f) => loadTrace(f));
+    let merged;
+    try {
+      merged = mergeTraces(traces, { ranks, name: values.name });
+    } catch (e) {
+      // Two files claiming one rank, a trace without a wall-clock origin: the input's fault, exit 2.
+      throw new UsageError((e as Error).message.replace(/^mergeTraces: /, ''));
+    }
+    const target = resolve(values.out ?? 'merged.json');
+    saveTrace(merged, target);
+    out(`merged ${files.length} trace${files.length === 1 ? '' : 's'} (${merged.spans.length.toLocaleString('en-US')} spans) into ${target}`);
+    for (const r of merged.meta.ranks as RankInfo[]) {
+      out(`  rank ${r.rank}: ${r.name} · ${r.spans.toLocaleString('en-US')} spans · ${r.hostname} · starts ${formatDuration(r.shiftNs)} after the first`);
+    }
+    if (values.chrome) {
+      const chrome = resolve(values.chrome);
+      await exportChromeTrace(merged, chrome);
+      out(`wrote ${chrome} (one process per rank)`);
+    }
+    return 0;
+  },
+};
+
+/** A file stays a file; a folder becomes its trace.rank-*.json files (in rank order), else its trace.json. */
+function expandInput(p: string): string[] {
+  if (!existsSync(p) || !statSync(p).isDirectory()) return [p];
+  const rankFiles = readdirSync(p)
+    .map((f) => /^trace\.rank-(\d+)\.json$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(a[1]) - Number(b[1]))
+    .map((m) => join(p, m[0]));
+  if (rankFiles.length > 0) return rankFiles;
+  if (existsSync(join(p, 'trace.json'))) return [join(p, 'trace.json')];
+  throw new UsageError(`${p} is a folder with no trace.json or trace.rank-N.json in it`);
+}
+
+function parseRanks(text: string, count: number): number[] {
+  const ranks = text.split(',').map((s) => s.trim());
+  if (ranks.some((r) => !/^\d+$/.test(r))) throw new UsageError(`--ranks must be whole numbers separated by commas, not "${text}"`);
+  if (ranks.length !== count) throw new UsageError(`--ranks lists ${ranks.length} ranks for ${count} traces`);
+  return ranks.map(Number);
+}
