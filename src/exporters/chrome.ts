@@ -4,6 +4,7 @@
  * - Spans are complete events (ph 'X') with ts/dur in µs as decimals, so ns precision survives.
  * - One process per device (pid 1 = cpu, 2 = gpu) and one thread per OS thread, named by metadata events.
  *   Primitives go to their device's process; eval/layer/sync/user spans (the JS thread) to the cpu process.
+ *   A trace merged from several ranks (mlx-trace merge) has a process per (rank, device): 11, 12, 21, ...
  * - Slices nest properly on every thread; a span that partially overlaps another is put on an overflow
  *   thread 'worker 17 (overlap 1)' instead (see track-layout.ts).
  * - Memory is a counter (ph 'C', live bytes); flow events (ph 's' / 'f', bp 'e') link each layer to the
@@ -13,7 +14,7 @@
  * backpressure, so memory stays flat for millions of events. It reads the trace model only.
  */
 import type { Span, TensorInfo, Trace } from '../core/trace';
-import { type LaidTrack, layoutTracks, tensorLabel, TensorListCache, type TrackLayout } from './track-layout';
+import { type LaidTrack, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type TrackLayout } from './track-layout';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
 import { utf8, JsonBytes } from './json-bytes';
 
@@ -137,7 +138,7 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
   const tids = laneTids(layout);
   const spans = trace.spans;
   const lanes: ChromeTrack[] = layout.tracks.map((t) => {
-    const pid = CHROME_PID[t.device];
+    const pid = processId(t.rank, t.device);
     const tid = tids[t.index];
     return { pid, tid, pidTid: utf8(`,"pid":${pid},"tid":${tid}`) };
   });
@@ -294,10 +295,10 @@ export async function exportChromeTrace(
   };
   try {
     for (const _ of walkChrome(trace, options, stats, out)) {
-      if (j.length >= CHUNK_BYTES) await sink.write(j.take());
+      if (j.length >= CHUNK_BYTES) await j.flushTo(sink);
     }
     j.bytes(utf8('\n],\n"displayTimeUnit":"ns",\n"otherData":' + JSON.stringify(otherData(trace, stats)) + '}\n'));
-    await sink.write(j.take());
+    await j.flushTo(sink);
     await sink.close();
   } catch (e) {
     // Let the sink settle; the one-line error is what the caller sees.
@@ -328,13 +329,14 @@ function laneTids(layout: TrackLayout): Int32Array {
 
 function metadataEvents(trace: Trace, layout: TrackLayout, tids: Int32Array): ChromeTraceEvent[] {
   const out: ChromeTraceEvent[] = [];
-  const devices = new Set(layout.tracks.map((t) => t.device));
-  // The memory counter lives in the cpu process, so name it even when no span ran there.
-  if (trace.memory.length > 0) devices.add('cpu');
-  for (const d of ['cpu', 'gpu'] as const) {
-    if (!devices.has(d)) continue;
-    const pid = CHROME_PID[d];
-    out.push({ name: 'process_name', ph: 'M', pid, args: { name: `${trace.name || 'mlx'} (${d})` } });
+  const processes = trackProcesses(layout.tracks);
+  // The memory counter lives in the cpu process (pid 1), so name it even when no span ran there.
+  if (trace.memory.length > 0 && !processes.some((p) => p.pid === CHROME_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: CHROME_PID.cpu });
+  const merged = processes.some((p) => p.rank !== null);
+  for (const { rank, device, pid } of processes) {
+    // In a merged trace pid 1 holds only the job-wide memory counter.
+    const name = merged && rank === null ? `${trace.name || 'mlx'} (all ranks)` : processName(trace.name, rank, device);
+    out.push({ name: 'process_name', ph: 'M', pid, args: { name } });
     out.push({ name: 'process_sort_index', ph: 'M', pid, args: { sort_index: pid } });
   }
   for (const t of layout.tracks) out.push(...threadMetadata(t, tids[t.index]));
@@ -342,7 +344,7 @@ function metadataEvents(trace: Trace, layout: TrackLayout, tids: Int32Array): Ch
 }
 
 function threadMetadata(t: LaidTrack, tid: number): ChromeTraceEvent[] {
-  const pid = CHROME_PID[t.device];
+  const pid = processId(t.rank, t.device);
   return [
     { name: 'thread_name', ph: 'M', pid, tid, args: { name: t.name } },
     { name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: t.sortIndex } },

@@ -19,7 +19,7 @@ import protobuf from 'protobufjs';
 import type { Span, TensorInfo, Trace } from '../core/trace';
 import { checkTrace, hasOwnArg } from './chrome';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
-import { layoutTracks, tensorLabel, TensorListCache, type LaidTrack } from './track-layout';
+import { layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './track-layout';
 
 export interface PerfettoOptions {
   /** Flow arrows from layers to the primitives they built. @default true */
@@ -196,7 +196,12 @@ interface Stats {
  * The trace as encoded bytes, in batches: each chunk is a run of `Trace.packet` fields (tag 1, length,
  * TracePacket), so the concatenation of all chunks is one Trace message.
  */
-export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, stats?: Stats): Generator<Uint8Array, void, undefined> {
+export function* perfettoChunks(
+  trace: Trace,
+  options: PerfettoOptions = {},
+  stats?: Stats,
+  pool?: { acquire(size: number): Uint8Array },
+): Generator<Uint8Array, void, undefined> {
   checkTrace(trace, 'exportPerfetto');
   const st = stats ?? { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const { TracePacket, InternedData, tags: T } = perfettoSchema();
@@ -223,8 +228,9 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
     inBatch++;
   };
   const flush = (): Uint8Array => {
-    // finish() copies out; rewinding keeps the grown buffer for the next batch instead of regrowing from 128 B.
-    const out = w.finish();
+    // Copied out into a buffer from the pool; rewinding keeps the writer's grown buffer for the next batch.
+    const out = (pool?.acquire(w.pos) ?? new Uint8Array(w.pos)).subarray(0, w.pos);
+    w.finishInto(out);
     w.pos = 0;
     inBatch = 0;
     return out;
@@ -236,22 +242,23 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
   for (const m of trace.memory) if (Number.isFinite(m.t)) base = Math.min(base, m.t);
   const ts = (t: number) => Math.round(t - base);
 
-  // Tracks: process per device, thread track per OS thread (lane 0), named child tracks for the rest.
+  // Tracks: process per device (per rank and device in a merged trace), thread track per OS thread
+  // (lane 0), named child tracks for the rest.
   const uuids = trackUuids(layout.tracks);
-  const processUuid = { cpu: 1, gpu: 2 } as const;
-  const devices = new Set(layout.tracks.map((t) => t.device));
+  const processes = trackProcesses(layout.tracks);
   const withMemory = options.memory !== false && trace.memory.length > 0;
-  if (withMemory) devices.add('cpu');
-  for (const d of ['cpu', 'gpu'] as const) {
-    if (!devices.has(d)) continue;
+  if (withMemory && !processes.some((p) => p.pid === PERFETTO_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: PERFETTO_PID.cpu });
+  const merged = processes.some((p) => p.rank !== null);
+  for (const { rank, device, pid } of processes) {
+    const name = merged && rank === null ? `${trace.name || 'mlx'} (all ranks)` : processName(trace.name, rank, device);
     put({
       trusted_packet_sequence_id: SEQUENCE_ID,
-      track_descriptor: { uuid: processUuid[d], process: { pid: PERFETTO_PID[d], process_name: `${trace.name || 'mlx'} (${d})` } },
+      track_descriptor: { uuid: processUuid(pid), process: { pid, process_name: name } },
     });
   }
   const threadTracks = new Set<string>();
   for (const t of layout.tracks) {
-    const pid = PERFETTO_PID[t.device];
+    const pid = processId(t.rank, t.device);
     // One thread track per tid in the whole trace: Perfetto reads a second one as tid reuse.
     const asThread = t.lane === 0 && t.thread !== 0 && !threadTracks.has(String(t.thread));
     if (asThread) threadTracks.add(String(t.thread));
@@ -259,14 +266,14 @@ export function* perfettoChunks(trace: Trace, options: PerfettoOptions = {}, sta
       trusted_packet_sequence_id: SEQUENCE_ID,
       track_descriptor: asThread
         ? { uuid: uuids[t.index], thread: { pid, tid: t.thread, thread_name: t.name } }
-        : { uuid: uuids[t.index], parent_uuid: processUuid[t.device], name: t.name, sibling_order_rank: t.sortIndex },
+        : { uuid: uuids[t.index], parent_uuid: processUuid(pid), name: t.name, sibling_order_rank: t.sortIndex },
     });
   }
   const memoryUuid = uuids.length + 100;
   if (withMemory) {
     put({
       trusted_packet_sequence_id: SEQUENCE_ID,
-      track_descriptor: { uuid: memoryUuid, parent_uuid: processUuid.cpu, name: 'live memory', counter: { unit: UNIT_SIZE_BYTES } },
+      track_descriptor: { uuid: memoryUuid, parent_uuid: processUuid(PERFETTO_PID.cpu), name: 'live memory', counter: { unit: UNIT_SIZE_BYTES } },
     });
   }
   yield flush();
@@ -360,10 +367,11 @@ export async function exportPerfetto(trace: Trace, target: ExportTarget, options
   checkTrace(trace, 'exportPerfetto');
   if (!isExportTarget(target)) throw new TypeError('exportPerfetto: the target must be a file path or a writable stream');
   const stats: Stats = { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
-  const chunks = perfettoChunks(trace, options, stats);
   const sink = openSink(target, 'the Perfetto trace to');
+  const chunks = perfettoChunks(trace, options, stats, sink);
   try {
-    for (const chunk of chunks) await sink.write(chunk);
+    // Each chunk is a view into a pooled buffer: the sink takes the buffer back once written.
+    for (const chunk of chunks) await sink.writePooled(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.buffer.byteLength - chunk.byteOffset), chunk.length);
     await sink.close();
   } catch (e) {
     chunks.return();
@@ -397,10 +405,15 @@ function fixed64(w: protobuf.Writer, v: number): void {
 }
 
 function sameGroup(a: LaidTrack, b: LaidTrack): boolean {
-  return a.device === b.device && a.thread === b.thread;
+  return a.device === b.device && a.thread === b.thread && a.rank === b.rank;
 }
 
 /** Track uuids: 1 and 2 are the process tracks, lanes count from 16. */
+/** A process track's uuid: 1 and 2 as always for one process; rank processes above every lane's uuid. */
+function processUuid(pid: number): number {
+  return pid <= 2 ? pid : 0x1000000 + pid;
+}
+
 function trackUuids(tracks: LaidTrack[]): number[] {
   return tracks.map((t) => 16 + t.index);
 }

@@ -2,7 +2,9 @@
  * Lays the spans of a Trace out on timeline tracks for the Chrome and Perfetto exporters.
  *
  * A track is one (device, OS thread) pair: primitives go to the process of their device, everything else
- * (eval, layer, sync, user spans run by the JS thread) to the cpu process. Timeline viewers nest slices on
+ * (eval, layer, sync, user spans run by the JS thread) to the cpu process. In a trace merged from several
+ * processes (mergeTraces: spans carry attrs['distributed.rank']), it is a (rank, device, thread) triple,
+ * and each rank gets its own processes. Timeline viewers nest slices on
  * a track by time alone, so a span that partially overlaps another one on its track would be drawn wrong:
  * it is moved to an overflow lane ('worker 17 (overlap 1)') where it nests properly, instead of emitting
  * bad nesting. The layout also indexes which primitives each layer built, for flow arrows.
@@ -14,6 +16,8 @@ import type { Device, Span, TensorInfo, Trace } from '../core/trace';
 export interface LaidTrack {
   /** Index in TrackLayout.tracks. */
   index: number;
+  /** The rank of a merged multi-process trace, null for a single process. */
+  rank: number | null;
   device: Device;
   /** OS thread id of the spans on it (0 when unknown). */
   thread: number;
@@ -59,6 +63,39 @@ export interface TrackLayout {
 
 const DEVICES: readonly Device[] = ['cpu', 'gpu'];
 
+/** The span attribute mergeTraces sets (src/core/merge.ts RANK_ATTR). */
+const RANK_ATTR = 'distributed.rank';
+
+/** A span's rank in a merged trace, or null. */
+export function spanRank(s: Span): number | null {
+  const r = s.attrs?.[RANK_ATTR];
+  return typeof r === 'number' && Number.isInteger(r) && r >= 0 ? r : null;
+}
+
+/**
+ * Process id of a (rank, device) pair in Chrome and Perfetto traces: 1 = cpu, 2 = gpu for one process;
+ * 10·(rank+1) + that for a rank of a merged trace (rank 0: 11, 12; rank 1: 21, 22), so each rank is a process.
+ */
+export function processId(rank: number | null, device: Device): number {
+  const d = device === 'gpu' ? 2 : 1;
+  return rank === null ? d : 10 * (rank + 1) + d;
+}
+
+/** 'model (cpu)', or 'rank 1 (gpu)' in a merged trace. */
+export function processName(traceName: string, rank: number | null, device: Device): string {
+  return rank === null ? `${traceName || 'mlx'} (${device})` : `rank ${rank} (${device})`;
+}
+
+/** The (rank, device) processes the tracks use, in track order (rank, then cpu before gpu). */
+export function trackProcesses(tracks: readonly LaidTrack[]): { rank: number | null; device: Device; pid: number }[] {
+  const seen = new Map<number, { rank: number | null; device: Device; pid: number }>();
+  for (const t of tracks) {
+    const pid = processId(t.rank, t.device);
+    if (!seen.has(pid)) seen.set(pid, { rank: t.rank, device: t.device, pid });
+  }
+  return [...seen.values()];
+}
+
 /** The device a span's track belongs to: only primitives run on the gpu, the JS thread's spans are host work. */
 export function trackDevice(s: Span): Device {
   return s.kind === 'primitive' && s.device === 'gpu' ? 'gpu' : 'cpu';
@@ -74,10 +111,11 @@ export function layoutTracks(trace: Trace): TrackLayout {
   const trackOf = new Int32Array(n).fill(-1);
   const depthOf = new Int32Array(n).fill(-1);
 
-  // Group span indices by (device, thread). Thread ids are OS tids: small non-negative integers.
-  const groups = new Map<string, { device: Device; thread: number; host: boolean; idx: number[] }>();
+  // Group span indices by (rank, device, thread). Thread ids are OS tids: small non-negative integers.
+  type Group = { rank: number | null; device: Device; thread: number; host: boolean; idx: number[] };
+  const groups = new Map<string, Group>();
   let skipped = 0;
-  let g: { device: Device; thread: number; host: boolean; idx: number[] } | undefined;
+  let g: Group | undefined;
   for (let i = 0; i < n; i++) {
     const s = spans[i];
     if (!isLaidOut(s)) {
@@ -86,11 +124,12 @@ export function layoutTracks(trace: Trace): TrackLayout {
     }
     const device = trackDevice(s);
     const thread = Number.isFinite(s.thread) ? s.thread : 0;
+    const rank = s.attrs === undefined ? null : spanRank(s);
     // Consecutive spans mostly share a thread: skip building the map key then.
-    if (g === undefined || g.device !== device || g.thread !== thread) {
-      const key = device + ':' + thread;
+    if (g === undefined || g.device !== device || g.thread !== thread || g.rank !== rank) {
+      const key = rank + ':' + device + ':' + thread;
       g = groups.get(key);
-      if (!g) groups.set(key, (g = { device, thread, host: false, idx: [] }));
+      if (!g) groups.set(key, (g = { rank, device, thread, host: false, idx: [] }));
     }
     if (s.kind !== 'primitive') g.host = true;
     g.idx.push(i);
@@ -111,9 +150,10 @@ export function layoutTracks(trace: Trace): TrackLayout {
     return true;
   };
 
-  // Stable track order: cpu before gpu, host threads first, then thread id.
+  // Stable track order: by rank (merged traces), cpu before gpu, host threads first, then thread id.
   const ordered = [...groups.values()].sort(
     (a, b) =>
+      (a.rank ?? -1) - (b.rank ?? -1) ||
       DEVICES.indexOf(a.device) - DEVICES.indexOf(b.device) ||
       Number(b.host) - Number(a.host) ||
       a.thread - b.thread,
@@ -140,7 +180,7 @@ export function layoutTracks(trace: Trace): TrackLayout {
           stacks.push([]);
           const name = threadName(g.device, g.thread, g.host) + (lane > 0 ? ` (overlap ${lane})` : '');
           const t: LaidTrack = {
-            index: tracks.length, device: g.device, thread: g.thread, lane, host: g.host, name,
+            index: tracks.length, rank: g.rank, device: g.device, thread: g.thread, lane, host: g.host, name,
             sortIndex: base + lane, spanCount: 0,
           };
           tracks.push(t);
