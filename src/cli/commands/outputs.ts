@@ -7,9 +7,10 @@ import { printReport } from '../../exporters/report';
 import { out } from '../ui';
 
 /** The files a profile run leaves behind, and where they are. */
-export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean } = {}): Promise<void> {
+export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean | string } = {}): Promise<void> {
   const files: Array<[string, string]> = [];
-  const json = join(dir, 'trace.json');
+  // jsonWritten as a path: the trace is already saved there (the preload's trace.rank-N.json).
+  const json = typeof opts.jsonWritten === 'string' ? opts.jsonWritten : join(dir, 'trace.json');
   if (!opts.jsonWritten) saveTrace(trace, json);
   files.push([json, 'the trace (mlx-trace view / html / convert / compare)']);
   const chrome = join(dir, 'trace.chrome.json');

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadTrace } from '../../core/persist';
+import { distributedRank, rankTraceFile } from '../../core/merge';
 import { exportOtlp } from '../../exporters/otlp';
 import { UsageError, err, out } from '../ui';
 import { writeOutputs } from './outputs';
@@ -41,13 +42,14 @@ Options:
       });
       child.on('exit', (c, sig) => res(c ?? (sig ? 128 : 1)));
     });
-    const file = join(outDir, 'trace.json');
+    // The preload names the file by rank when the app runs as one rank of a distributed job.
+    const file = join(outDir, rankTraceFile(distributedRank(process.env)));
     if (!existsSync(file)) {
       err(`mlx-trace run: ${script} exited with code ${code} and left no trace`);
       return code || 1;
     }
     const trace = loadTrace(file);
-    await writeOutputs(trace, outDir, { report: !values['no-report'], jsonWritten: true });
+    await writeOutputs(trace, outDir, { report: !values['no-report'], jsonWritten: file });
     if (values.otlp) out(`OTLP: ${(await exportOtlp(trace, { url: values.otlp })).summary}`);
     if (code !== 0) err(`mlx-trace run: ${script} exited with code ${code}`);
     return code;
