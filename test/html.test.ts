@@ -454,6 +454,13 @@ describe('dashboard in Chromium', () => {
       const sel2 = await p.evaluate(() => (window as any).__mlxTrace.selection());
       expect(sel2.label).toBe(pts[1].label);
 
+      // N in the timeline brings the next highlighted call into view and shows it.
+      await p.locator('#timeline canvas').focus();
+      await p.keyboard.press('0');
+      await p.keyboard.press('n');
+      await p.waitForTimeout(50);
+      expect(await p.locator('.tl-details strong').textContent()).toBe(pts[1].label);
+
       // Escape in the timeline clears the selection everywhere.
       await p.locator('#timeline canvas').focus();
       await p.keyboard.press('Escape');

@@ -4,8 +4,10 @@
  * improvements in green. Light and dark (prefers-color-scheme).
  *
  * Safety: every name from a trace goes through escapeHtml before it reaches the page; the script reads only
- * numbers from data-v attributes and never turns text into markup.
+ * data-v attributes and text, never turning text into markup; and a Content-Security-Policy lets only the one
+ * inline script (by its hash) run and nothing be fetched.
  */
+import { createHash } from 'node:crypto';
 import {
   regressions,
   rowVerdict,
@@ -141,6 +143,8 @@ filter.addEventListener('input',apply);changed.addEventListener('change',apply);
 })();
 `;
 
+const SCRIPT_HASH = 'sha256-' + createHash('sha256').update(SCRIPT).digest('base64');
+
 /** The diff view as one HTML document (a string). */
 export function renderDiffHtml(cmp: Comparison, opts: DiffHtmlOptions = {}): string {
   const threshold = opts.threshold ?? 0.05;
@@ -173,7 +177,9 @@ export function renderDiffHtml(cmp: Comparison, opts: DiffHtmlOptions = {}): str
   const matched = cmp.rows.length - cmp.onlyA.length - cmp.onlyB.length;
 
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src '${SCRIPT_HASH}'">
+<meta name="viewport" content="width=device-width,initial-scale=1">
 <title>mlx-trace diff: ${escapeHtml(labelA)} → ${escapeHtml(labelB)}</title>
 <style>${STYLE}</style></head>
 <body>

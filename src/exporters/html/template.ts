@@ -100,8 +100,8 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 </section>
 <section id="timeline" aria-labelledby="h-timeline">
 <h2 id="h-timeline">Timeline</h2>
-<p class="hint">Wheel or +/− to zoom, drag or ←/→ to pan, 0 to reset. Click a span to select its op; double-click to zoom to it.</p>
-<div class="canvas-wrap"><canvas tabindex="0" role="application" aria-roledescription="timeline" aria-label="Timeline of spans, a lane per device and thread. Plus and minus zoom, arrow keys pan, 0 resets." aria-describedby="tl-range"></canvas></div>
+<p class="hint">Wheel or +/− to zoom, drag or ←/→ to pan, 0 to reset. Click a span to select its op (N jumps to its next call); double-click to zoom to it.</p>
+<div class="canvas-wrap"><canvas tabindex="0" role="application" aria-roledescription="timeline" aria-label="Timeline of spans, a lane per device and thread. Plus and minus zoom, arrow keys pan, 0 resets, N jumps to the next selected span." aria-describedby="tl-range"></canvas></div>
 <p class="tl-range muted" id="tl-range"></p>
 <div class="tl-details" aria-live="polite"><span class="muted">Click a span to see its details here.</span></div>
 </section>
@@ -126,7 +126,7 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 <label>Category <select id="ops-cat"><option value="">All</option></select></label>
 </div>
 <p id="ops-status" class="muted" aria-live="polite"></p>
-<div class="table-wrap"><table id="ops-table"><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
+<div class="table-wrap"><table id="ops-table" aria-labelledby="h-ops"><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
 </section>
 </main>
 <footer>Made by mlx-trace${version ? ` ${version}` : ''}. This file is self-contained: it makes no network requests.</footer>

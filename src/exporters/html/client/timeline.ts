@@ -388,17 +388,44 @@ export function installTimeline(app: App): TimelineHandle {
       case 'ArrowRight': case 'd': pan(W * 0.1); break;
       case '0': case 'Home': setView(fullS, fullE); break;
       case 'Escape': app.select(null); break;
+      case 'n': case 'N': jumpToSelected(e.key === 'N' ? -1 : 1); break;
       default: return;
     }
     e.preventDefault();
   });
 
+  /** Centers the next (or previous) highlighted span after (before) the middle of the view, and shows its details. */
+  function jumpToSelected(dir: 1 | -1) {
+    if (!sel || sel.ix.length === 0) return;
+    const mid = (viewS + viewE) / 2;
+    let best = -1;
+    for (const i of sel.ix) {
+      const c = (m.start[i] + m.end[i]) / 2;
+      if (dir > 0 ? c > mid + 1e-6 : c < mid - 1e-6) {
+        if (best < 0 || (dir > 0 ? c < (m.start[best] + m.end[best]) / 2 : c > (m.start[best] + m.end[best]) / 2)) best = i;
+      }
+    }
+    if (best < 0) {
+      // Wrap around: the first call (or the last, going back).
+      for (const i of sel.ix) if (best < 0 || (dir > 0 ? m.start[i] < m.start[best] : m.start[i] > m.start[best])) best = i;
+    }
+    const c = (m.start[best] + m.end[best]) / 2;
+    const len = Math.max(viewE - viewS, (m.end[best] - m.start[best]) * 3, MIN_RANGE);
+    setView(c - len / 2, c + len / 2);
+    showDetails(best);
+    selected = best;
+  }
+
+  function showDetails(i: number) {
+    const dl = util.el('dl');
+    for (const [k, v] of describe(i, 1)) dl.append(util.el('dt', {}, k), util.el('dd', {}, v));
+    details.replaceChildren(util.el('strong', {}, m.str(m.sigName[m.sig[i]])), dl);
+  }
+
   function selectSpan(i: number) {
     selected = i;
     const title = m.str(m.sigName[m.sig[i]]);
-    const dl = util.el('dl');
-    for (const [k, v] of describe(i, 1)) dl.append(util.el('dt', {}, k), util.el('dd', {}, v));
-    details.replaceChildren(util.el('strong', {}, title), dl);
+    showDetails(i);
     app.select({ by: 'op', key: m.sigName[m.sig[i]], label: title, source: 'timeline' });
   }
 
@@ -420,7 +447,7 @@ export function installTimeline(app: App): TimelineHandle {
     sel = { ix: Int32Array.from(picked), rowOff };
     if (s.source !== 'timeline') {
       selected = -1;
-      details.replaceChildren(util.el('span', {}, `${util.fmtCount(picked.length)} spans of ${s.label} highlighted.`));
+      details.replaceChildren(util.el('span', {}, `${util.fmtCount(picked.length)} spans of ${s.label} highlighted. In the timeline, N and Shift+N jump to the next and previous one.`));
     }
     schedule();
   });
