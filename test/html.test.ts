@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -277,6 +279,36 @@ describe('dashboard in Chromium', () => {
       await o.close();
     }
     if (!real) console.log('html.test: test/helpers/real-trace.ts not found, used the synthetic trace');
+  });
+
+  it('served over HTTP, the page asks the server for nothing but itself (not even a favicon)', async () => {
+    const body = readFileSync(report);
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      if (req.url === '/report.html') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(body);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/report.html`;
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const requests: string[] = [];
+      const errors: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(url);
+      await page.waitForFunction(() => document.documentElement.dataset.ready === 'all');
+      await page.waitForTimeout(300);
+      expect(requests).toEqual([url]);
+      expect(seen).toEqual(['/report.html']);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('the timeline canvas has drawn spans and the memory curve', async () => {

@@ -18,6 +18,7 @@ import {
   type RowVerdict,
 } from '../../core/compare';
 import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../../core/format';
+import { NO_LAYER } from '../../core/stats';
 
 export interface DiffHtmlOptions {
   /** @default 0.05 */
@@ -62,7 +63,7 @@ function rowHtml(r: CompareRow, v: RowVerdict): string {
   return (
     `<tr class="v-${v}">` +
     `<td class="name" data-v="${escapeHtml(r.label)}">` +
-    (r.layer ? `<span class="layer">${escapeHtml(r.layer)}</span> ` : '') +
+    (r.layer && !(r.layer === NO_LAYER && r.op) ? `<span class="layer">${escapeHtml(r.layer)}</span> ` : '') +
     (r.op ? `<span class="op">${escapeHtml(r.op)}</span> ` : '') +
     (r.shapes ? `<span class="shapes">${escapeHtml(r.shapes)}</span>` : '') +
     `</td>` +

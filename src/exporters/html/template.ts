@@ -78,6 +78,7 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="generator" content="mlx-trace${version ? ` ${version}` : ''}">
 <title>${title} · mlx-trace</title>
+<link rel="icon" href="data:,">
 <style>${STYLES}</style>
 </head>
 <body>
