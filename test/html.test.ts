@@ -510,6 +510,31 @@ describe('dashboard in Chromium', () => {
     }
   });
 
+  it('every control is reachable with Tab', async () => {
+    const o = await open(report);
+    try {
+      const p = o.page;
+      const reached = new Set<string>();
+      for (let k = 0; k < 80; k++) {
+        await p.keyboard.press('Tab');
+        const what = await p.evaluate(() => {
+          const a = document.activeElement as HTMLElement | null;
+          if (!a || a === document.body) return 'body';
+          const sec = a.closest('section')?.id ?? a.closest('header,nav')?.tagName.toLowerCase() ?? '';
+          return `${sec}:${a.tagName.toLowerCase()}${a.id ? `#${a.id}` : ''}`;
+        });
+        reached.add(what);
+      }
+      for (const want of ['timeline:canvas', 'roofline:canvas', 'categories:button', 'ops:input#ops-search', 'ops:select#ops-group',
+        'ops:select#ops-cat', 'ops:button', 'ops:tr', 'summary:li']) {
+        expect([...reached]).toContain(want);
+      }
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('dark mode switches the palette and stays readable', async () => {
     const o = await open(report, { dark: true });
     try {
