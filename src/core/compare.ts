@@ -387,8 +387,8 @@ export interface Regression {
 }
 
 /**
- * Times that grew by more than `threshold` beyond the noise: total primitive time, total eval time, and
- * matched rows at or above `minShare` of total time. Largest growth beyond noise first. Rows in only one
+ * Times that grew by more than `threshold` beyond the noise: total primitive time, total eval time (in that
+ * order), then matched rows at or above `minShare` of total time, largest growth beyond noise first. Rows in only one
  * trace are not listed (a new op shows up in the totals).
  */
 export function regressions(cmp: Comparison, opts: RegressionOptions = {}): Regression[] {
@@ -410,7 +410,7 @@ export function regressions(cmp: Comparison, opts: RegressionOptions = {}): Regr
       noiseNs: r.noiseNs, beyondNoise: (r.deltaNs - r.noiseNs) / a,
     });
   }
-  // Totals first, then rows by growth beyond noise.
-  found.sort((x, y) => (x.kind === y.kind ? y.beyondNoise - x.beyondNoise : x.kind === 'total' ? -1 : 1));
-  return found;
+  // Totals first in a fixed order (primitive, eval), then rows by growth beyond noise.
+  const rows = found.filter((r) => r.kind === 'row').sort((x, y) => y.beyondNoise - x.beyondNoise);
+  return [...found.filter((r) => r.kind === 'total'), ...rows];
 }

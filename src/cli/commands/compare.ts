@@ -109,21 +109,25 @@ function callsCell(r: CompareRow): string {
 
 const GAP = '  ';
 
+/** Names come from trace files: control characters (ANSI escapes included) must not reach the terminal. */
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
 /**
  * The row's label in `width` columns. Shapes give way first, then the layer: the op name is what people scan
  * for, and truncateMiddle alone would cut it out of 'layer · op shapes'.
  */
 export function fitLabel(r: CompareRow, width: number): string {
   const len = (x: string) => [...x].length;
-  if (len(r.label) <= width || !r.op || !r.shapes) return truncateMiddle(r.label, width);
-  const where = r.layer === NO_LAYER ? '' : r.layer;
+  if (len(r.label) <= width || !r.op || !r.shapes) return truncateMiddle(printable(r.label), width);
+  const where = r.layer === NO_LAYER ? '' : printable(r.layer);
+  const op = printable(r.op);
   const sep = where ? ' · ' : '';
-  const room = width - len(where) - sep.length - len(r.op) - 1;
-  if (room >= 8) return `${where}${sep}${r.op} ${truncateMiddle(r.shapes, room)}`;
+  const room = width - len(where) - sep.length - len(op) - 1;
+  if (room >= 8) return `${where}${sep}${op} ${truncateMiddle(r.shapes, room)}`;
   const shapes = truncateMiddle(r.shapes, 8);
-  const whereRoom = width - sep.length - len(r.op) - 1 - len(shapes);
-  if (where && whereRoom >= 4) return `${truncateMiddle(where, whereRoom)}${sep}${r.op} ${shapes}`;
-  return truncateMiddle(`${r.op} ${shapes}`, width);
+  const whereRoom = width - sep.length - len(op) - 1 - len(shapes);
+  if (where && whereRoom >= 4) return `${truncateMiddle(where, whereRoom)}${sep}${op} ${shapes}`;
+  return truncateMiddle(`${op} ${shapes}`, width);
 }
 
 /** The comparison as terminal text: totals, the diff table (largest changes first) and a verdict line. */
@@ -136,9 +140,9 @@ export function formatComparison(cmp: Comparison, opts: FormatComparisonOptions)
   const lines: string[] = [];
 
   const side = (label: string | undefined, s: Comparison['a']) =>
-    `${label ?? s.name}: ${s.passes} ${s.passes === 1 ? 'pass' : 'passes'}${s.warmup ? ` (+${s.warmup} warm-up left out)` : ''}`;
-  lines.push(c.bold(`mlx-trace compare: ${opts.labelA ?? cmp.a.name} → ${opts.labelB ?? cmp.b.name}`));
-  lines.push(`A = ${side(opts.labelA, cmp.a)} · B = ${side(opts.labelB, cmp.b)} · times are per pass`);
+    `${printable(label ?? s.name)}: ${s.passes} ${s.passes === 1 ? 'pass' : 'passes'}${s.warmup ? ` (+${s.warmup} warm-up left out)` : ''}`;
+  for (const l of wrap(`mlx-trace compare: ${printable(opts.labelA ?? cmp.a.name)} → ${printable(opts.labelB ?? cmp.b.name)}`, width)) lines.push(c.bold(l));
+  lines.push(...wrap(`A = ${side(opts.labelA, cmp.a)} · B = ${side(opts.labelB, cmp.b)} · times are per pass`, width));
   lines.push('');
 
   // Totals.
@@ -213,8 +217,26 @@ export function formatComparison(cmp: Comparison, opts: FormatComparisonOptions)
   lines.push('');
   const regs = regressions(cmp, { threshold, minShare });
   const rule = `more than ${formatPercent(threshold)} beyond noise; rows under ${formatPercent(minShare)} of time ignored`;
-  lines.push(regs.length ? c.red(c.bold(`Regressed (${rule}): ${describeRegressions(regs)}`)) : c.green(`No regression (${rule}).`));
+  const verdict = regs.length ? `Regressed (${rule}): ${describeRegressions(regs)}` : `No regression (${rule}).`;
+  for (const l of wrap(verdict, width)) lines.push(regs.length ? c.red(c.bold(l)) : c.green(l));
   return lines.join('\n');
+}
+
+/** Plain text broken at spaces into lines of at most `width` columns (a word longer than that is cut in the middle). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const w = truncateMiddle(word, width);
+    if (line && visibleWidth(line) + 1 + visibleWidth(w) > width) {
+      lines.push(line);
+      line = w;
+    } else {
+      line = line ? `${line} ${w}` : w;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
@@ -222,7 +244,7 @@ const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 
 /** One line naming what regressed, by how much; at most three items, then a count. */
 export function describeRegressions(regs: Regression[]): string {
   const items = regs.slice(0, 3).map(
-    (r) => `${r.name} ${signedPercent(r.fraction)} (${formatDuration(r.a)} → ${formatDuration(r.b)}${r.noiseNs > 0 ? `, noise ± ${formatDuration(r.noiseNs)}` : ''})`,
+    (r) => `${printable(r.name)} ${signedPercent(r.fraction)} (${formatDuration(r.a)} → ${formatDuration(r.b)}${r.noiseNs > 0 ? `, noise ± ${formatDuration(r.noiseNs)}` : ''})`,
   );
   if (regs.length > 3) items.push(`${regs.length - 3} more`);
   return items.join('; ');

@@ -128,7 +128,8 @@ var table=document.getElementById('rows');if(!table)return;
 var body=table.tBodies[0],heads=table.tHead.rows[0].cells,filter=document.getElementById('filter'),changed=document.getElementById('changed');
 function val(tr,i){var v=tr.cells[i].getAttribute('data-v');if(v===''||v===null)return null;var n=Number(v);return isNaN(n)?v.toLowerCase():n;}
 function sortBy(i){
-  var h=heads[i],dir=h.getAttribute('aria-sort')==='descending'?1:-1;
+  // Numbers start largest first, text A to Z; a second click reverses.
+  var h=heads[i],cur=h.getAttribute('aria-sort'),dir=cur?(cur==='descending'?1:-1):(h.hasAttribute('data-text')?1:-1);
   for(var k=0;k<heads.length;k++)heads[k].removeAttribute('aria-sort');
   h.setAttribute('aria-sort',dir<0?'descending':'ascending');
   var rows=Array.prototype.slice.call(body.rows);
@@ -191,7 +192,7 @@ ${verdictLine}
 <div class="controls"><input type="search" id="filter" placeholder="Filter rows by name" aria-label="Filter rows by name">
 <label><input type="checkbox" id="changed"> only changes</label>
 <span class="note">${formatCount(matched)} ${matched === 1 ? 'row' : 'rows'} matched · ${formatCount(cmp.onlyA.length)} only in A · ${formatCount(cmp.onlyB.length)} only in B · click a column to sort</span></div>
-<div class="scroll"><table id="rows"><thead><tr><th class="name">${escapeHtml(nameTitle)}</th><th>A/pass</th><th>B/pass</th><th>Δ</th><th>Δ%</th><th>noise</th><th>Δ/call</th><th>calls</th><th>Δ FLOPs</th><th>Δ memory</th><th>share</th><th>verdict</th></tr></thead>
+<div class="scroll"><table id="rows"><thead><tr><th class="name" data-text>${escapeHtml(nameTitle)}</th><th>A/pass</th><th>B/pass</th><th>Δ</th><th>Δ%</th><th>noise</th><th>Δ/call</th><th>calls</th><th>Δ FLOPs</th><th>Δ memory</th><th>share</th><th data-text>verdict</th></tr></thead>
 <tbody>
 ${body}
 </tbody></table></div>
