@@ -16,14 +16,13 @@ export class JsonBytes {
     return this._pos;
   }
 
-  /** Hands out what was written (a copy the stream can keep until written) and starts over. */
-  take(): Uint8Array {
-    // Copy out exactly what was written (no zero-fill) and keep the working buffer: far less memory churn
-    // than handing out the buffer and allocating a fresh zeroed one per chunk.
-    const out = Buffer.allocUnsafe(this._pos);
-    out.set(this._buf.subarray(0, this._pos));
+  /** Hands what was written to the sink (which now owns that buffer) and continues in a pooled one. */
+  flushTo(sink: { writePooled(buf: Uint8Array, length: number): Promise<void>; acquire(size: number): Uint8Array }): Promise<void> {
+    const buf = this._buf;
+    const length = this._pos;
+    this._buf = sink.acquire(this._chunk);
     this._pos = 0;
-    return out;
+    return sink.writePooled(buf, length);
   }
 
   private _room(n: number): void {

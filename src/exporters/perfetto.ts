@@ -370,8 +370,8 @@ export async function exportPerfetto(trace: Trace, target: ExportTarget, options
   const sink = openSink(target, 'the Perfetto trace to');
   const chunks = perfettoChunks(trace, options, stats, sink);
   try {
-    // Each chunk is a view into a pooled buffer: the sink takes the buffer back once written.
-    for (const chunk of chunks) await sink.writePooled(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.buffer.byteLength - chunk.byteOffset), chunk.length);
+    // Each chunk comes from the sink's pool; the sink takes it back once written.
+    for (const chunk of chunks) await sink.writePooled(chunk, chunk.length);
     await sink.close();
   } catch (e) {
     chunks.return();

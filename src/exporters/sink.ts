@@ -13,6 +13,14 @@ export type ExportTarget = string | NodeJS.WritableStream | Writable;
 export interface Sink {
   /** Resolves once the stream can take more (immediately unless it is above its high-water mark). */
   write(chunk: string | Uint8Array): Promise<void>;
+  /**
+   * Writes buf[0, length) and takes ownership of buf: it goes back to the pool once the stream is done
+   * with it. Reusing buffers matters: a fresh 128 KiB Buffer per chunk is hundreds of MB of external
+   * memory per export, and V8 answers that with full GCs over the (large) trace heap.
+   */
+  writePooled(buf: Uint8Array, length: number): Promise<void>;
+  /** A buffer of at least `size` bytes, reused from earlier writes when possible. */
+  acquire(size: number): Uint8Array;
   /** Flushes; closes the file when the sink opened it, leaves a caller's stream open. */
   close(): Promise<void>;
   /** Bytes handed to the stream so far (before compression). */
@@ -48,6 +56,7 @@ export function openSink(target: ExportTarget, what: string): Sink {
 class StreamSink implements Sink {
   bytes = 0;
   private _error: Error | null = null;
+  private _free: Uint8Array[] = [];
 
   constructor(
     private readonly _stream: Writable,
@@ -65,10 +74,36 @@ class StreamSink implements Sink {
     return new Error(`cannot write ${this._label}: ${msg}`);
   }
 
-  async write(chunk: string | Uint8Array): Promise<void> {
+  acquire(size: number): Uint8Array {
+    for (let i = this._free.length - 1; i >= 0; i--) {
+      const b = this._free[i];
+      if (b.length >= size) {
+        this._free.splice(i, 1);
+        return b;
+      }
+    }
+    return new Uint8Array(size);
+  }
+
+  writePooled(buf: Uint8Array, length: number): Promise<void> {
+    if (this._closeOwned === null) {
+      // A caller's stream may keep the chunk after its callback (a PassThrough hands it to a reader later):
+      // give it its own copy and reuse ours at once.
+      const copy = Buffer.allocUnsafe(length);
+      copy.set(buf.subarray(0, length));
+      this._free.push(buf);
+      return this.write(copy);
+    }
+    // Our own file/gzip streams are done with a chunk when its write callback runs.
+    return this.write(buf.subarray(0, length), () => {
+      if (this._free.length < 32) this._free.push(buf);
+    });
+  }
+
+  async write(chunk: string | Uint8Array, done?: () => void): Promise<void> {
     if (this._error) throw this._fail(this._error);
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-    if (this._stream.write(chunk)) return;
+    if (this._stream.write(chunk, done)) return;
     await new Promise<void>((resolve, reject) => {
       const done = (e?: Error) => {
         this._stream.off('drain', onDrain);
