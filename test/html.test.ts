@@ -256,6 +256,7 @@ describe('dashboard in Chromium', () => {
       expect(await p.locator('#summary .top-ops li').count()).toBeGreaterThan(0);
       expect(await p.locator('#summary .finding').count()).toBe(2);
       expect(await p.locator('#summary .finding').first().textContent()).toContain('Softmax is spelled out by hand');
+      expect(await p.locator('#summary .finding').first().textContent()).toContain('Time at stake: 1.20 µs');
       expect(await p.locator('#timeline canvas').isVisible()).toBe(true);
       expect(await p.locator('#roofline canvas').isVisible()).toBe(true);
       const points = await p.evaluate(() => (window as any).__mlxTrace.roofline.points().length);

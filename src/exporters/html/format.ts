@@ -26,6 +26,8 @@ export interface HeadFinding {
   severity: string;
   message: string;
   suggestion: string;
+  /** ns the finding puts at stake, when the advisor gives it. */
+  timeAtStake: number | null;
 }
 
 export interface HeadMemory {

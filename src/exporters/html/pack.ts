@@ -85,7 +85,7 @@ function packAdvice(advice: unknown): HeadFinding[] {
   for (const a of advice.slice(0, 500)) {
     if (!a || typeof a !== 'object') continue;
     const r = a as Record<string, unknown>;
-    out.push({ rule: str(r.rule), severity: str(r.severity, 'info'), message: str(r.message), suggestion: str(r.suggestion) });
+    out.push({ rule: str(r.rule), severity: str(r.severity, 'info'), message: str(r.message), suggestion: str(r.suggestion), timeAtStake: num(r.timeAtStake) });
   }
   return out;
 }

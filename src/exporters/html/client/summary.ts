@@ -55,7 +55,8 @@ export function installSummary(app: App): void {
     const sorted = head.advice.slice().sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3));
     findings.replaceChildren(...sorted.map((f) => el('li', { class: `finding sev-${/^[a-z]+$/.test(f.severity) ? f.severity : 'info'}` },
       el('span', { class: 'sev' }, f.severity), el('span', { class: 'rule' }, f.rule),
-      el('p', { class: 'msg' }, f.message), ...(f.suggestion ? [el('p', { class: 'fix' }, `Suggestion: ${f.suggestion}`)] : []))));
+      el('p', { class: 'msg' }, f.message), ...(f.suggestion ? [el('p', { class: 'fix' }, `Suggestion: ${f.suggestion}`)] : []),
+      ...(f.timeAtStake != null && f.timeAtStake > 0 ? [el('p', { class: 'fix' }, `Time at stake: ${util.fmtNs(f.timeAtStake)}`)] : []))));
   }
 
   const pairs: [string, string][] = [];
