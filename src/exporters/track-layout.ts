@@ -114,6 +114,7 @@ export function layoutTracks(trace: Trace): TrackLayout {
   // Group span indices by (rank, device, thread). Thread ids are OS tids: small non-negative integers.
   type Group = { rank: number | null; device: Device; thread: number; host: boolean; idx: number[] };
   const groups = new Map<string, Group>();
+  const byThread = { cpu: new Map<number, Group>(), gpu: new Map<number, Group>() };
   let skipped = 0;
   let g: Group | undefined;
   for (let i = 0; i < n; i++) {
@@ -125,11 +126,16 @@ export function layoutTracks(trace: Trace): TrackLayout {
     const device = trackDevice(s);
     const thread = Number.isFinite(s.thread) ? s.thread : 0;
     const rank = s.attrs === undefined ? null : spanRank(s);
-    // Consecutive spans mostly share a thread: skip building the map key then.
+    // Consecutive spans often share a thread; else a number-keyed lookup (no key string per span) for the
+    // common single-process trace, where primitives alternate between worker threads.
     if (g === undefined || g.device !== device || g.thread !== thread || g.rank !== rank) {
-      const key = rank + ':' + device + ':' + thread;
-      g = groups.get(key);
-      if (!g) groups.set(key, (g = { rank, device, thread, host: false, idx: [] }));
+      g = rank === null ? byThread[device].get(thread) : undefined;
+      if (g === undefined) {
+        const key = rank + ':' + device + ':' + thread;
+        g = groups.get(key);
+        if (!g) groups.set(key, (g = { rank, device, thread, host: false, idx: [] }));
+        if (rank === null) byThread[device].set(thread, g);
+      }
     }
     if (s.kind !== 'primitive') g.host = true;
     g.idx.push(i);
