@@ -431,8 +431,8 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
   return out.join('\n');
 }
 
-/** formatReport written to stdout, in color only when stdout is a TTY and NO_COLOR is unset (unless opts.color says no). */
+/** formatReport written to stdout, in color only when stdout is a TTY and NO_COLOR is unset (and opts.color is not false). */
 export function printReport(trace: Trace, opts: ReportOptions = {}): void {
-  const color = shouldColor(process.stdout, opts.color);
+  const color = opts.color !== false && shouldColor(process.stdout);
   process.stdout.write(formatReport(trace, { ...opts, color }) + '\n');
 }
