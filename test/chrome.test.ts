@@ -321,6 +321,27 @@ describe('exportChromeTrace', () => {
     out.end();
   });
 
+  it('writes the same bytes to a file, a .gz file and a caller stream, over many chunks (pooled buffers stay intact)', async () => {
+    const trace = makeSyntheticTrace({ primitives: 20_000, threads: 3 });
+    const plain = join(dir, 'pooled.json');
+    const gz = join(dir, 'pooled.json.gz');
+    const a = await exportChromeTrace(trace, plain);
+    await exportChromeTrace(trace, gz);
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(chunk); // kept after the callback: the exporter must not reuse this memory
+        cb();
+      },
+    });
+    await exportChromeTrace(trace, sink);
+    const fromFile = readFileSync(plain);
+    expect(a.bytes).toBeGreaterThan(4 * 128 * 1024);
+    expect(Buffer.compare(gunzipSync(readFileSync(gz)), fromFile)).toBe(0);
+    expect(Buffer.compare(Buffer.concat(chunks), fromFile)).toBe(0);
+    expect(JSON.parse(fromFile.toString('utf8')).traceEvents.length).toBe(a.events);
+  });
+
   it('gzips when the path ends in .gz', async () => {
     const path = join(dir, 'trace.chrome.json.gz');
     const trace = makeSyntheticTrace({ primitives: 100 });

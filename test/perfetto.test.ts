@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportChromeTrace } from '../src/exporters/chrome';
@@ -291,6 +292,17 @@ describe('exportPerfetto', () => {
     const all = Buffer.concat(chunks);
     expect(all.length).toBe(result.bytes);
     expect(Buffer.compare(all, Buffer.from(toPerfetto(trace)))).toBe(0);
+  });
+
+  it('writes the same bytes to a file and to a .gz file as toPerfetto returns, over many chunks', async () => {
+    const trace = makeSyntheticTrace({ primitives: 30_000, threads: 2 });
+    const path = join(dir, 'pooled.perfetto-trace');
+    await exportPerfetto(trace, path);
+    await exportPerfetto(trace, path + '.gz');
+    const expected = Buffer.from(toPerfetto(trace));
+    expect(expected.length).toBeGreaterThan(4 * 64 * 1024);
+    expect(Buffer.compare(readFileSync(path), expected)).toBe(0);
+    expect(Buffer.compare(gunzipSync(readFileSync(path + '.gz')), expected)).toBe(0);
   });
 
   it('rejects bad input and unwritable targets with one clear line', async () => {
