@@ -5,6 +5,8 @@ import { viewCommand, htmlCommand, convertCommand, exportCommand } from './files
 import { calibrateCommand } from './calibrate';
 import { mergeCommand } from './merge';
 import { compareCommand } from './compare';
+import { benchOpsCommand } from './bench-ops';
+import { benchModelCommand } from './bench-model';
 
 export interface Command {
   summary: string;
@@ -25,4 +27,6 @@ export const COMMANDS: Record<string, Command> = {
   calibrate: calibrateCommand,
   merge: mergeCommand,
   compare: compareCommand,
+  'bench-ops': benchOpsCommand,
+  'bench-model': benchModelCommand,
 };
