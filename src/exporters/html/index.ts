@@ -2,10 +2,9 @@
  * exportHtml: a trace as one self-contained HTML dashboard (timeline, roofline, op table, category donut, summary).
  * All script, style and data are inline; the file makes no network request. The trace is not modified.
  */
-import { writeFile } from 'node:fs/promises';
 import { TRACE_SCHEMA, type Trace } from '../../core/trace';
 import { packTrace } from './pack';
-import { renderDocument, renderDocumentParts, type DocumentOptions } from './template';
+import { renderDocument, writeDocument, type DocumentOptions } from './template';
 
 export type HtmlOptions = DocumentOptions;
 
@@ -40,6 +39,6 @@ export function exportHtml(trace: Trace, path?: string, options?: HtmlOptions): 
   return (async () => {
     if (typeof path !== 'string' || path === '') throw new TypeError('exportHtml: the output path must be a non-empty string');
     checkTrace(trace, 'exportHtml');
-    await writeFile(path, renderDocumentParts(packTrace(trace), options));
+    await writeDocument(path, packTrace(trace), options);
   })();
 }

@@ -12,6 +12,7 @@
  * styles and nothing else: no network requests, and no inline event handlers even if markup were ever injected.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { clientMain } from './client/main';
 import { makeUtil } from './client/util';
 import { buildModel } from './client/model';
@@ -51,18 +52,15 @@ export function pageScript(): string {
   return (clientSource = src);
 }
 
-/** Base64 of a column in pieces of whole 3-byte groups, so no single huge string is needed when writing a file. */
-function* base64Chunks(a: ArrayBufferView, chunkBytes = 3 * 1024 * 1024): Generator<string> {
-  const buf = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  for (let off = 0; off < buf.length; off += chunkBytes) yield buf.subarray(off, off + chunkBytes).toString('base64');
-}
-
 export interface DocumentOptions {
   title?: string;
 }
 
-/** The document as chunks, in order (so a file can be written without building 20+ MB strings first). */
-export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string> {
+/**
+ * The document in order: markup as strings, each column as its raw bytes (to be written as base64 by the consumer,
+ * so a file can be written without building 20+ MB strings).
+ */
+export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string | ArrayBufferView> {
   const { head } = packed;
   const script = pageScript();
   const hash = createHash('sha256').update(script, 'utf8').digest('base64');
@@ -135,12 +133,45 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 `;
   for (const c of packed.columns) {
     yield `<script type="application/octet-stream" id="mlx-col-${c.desc.id}">`;
-    yield* base64Chunks(c.data);
+    yield c.data;
     yield '</script>\n';
   }
   yield `<script>${script}</script>\n</body>\n</html>\n`;
 }
 
+const asBuffer = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
 export function renderDocument(packed: PackedTrace, options: DocumentOptions = {}): string {
-  return [...renderDocumentParts(packed, options)].join('');
+  const out: string[] = [];
+  for (const part of renderDocumentParts(packed, options)) out.push(typeof part === 'string' ? part : asBuffer(part).toString('base64'));
+  return out.join('');
+}
+
+/**
+ * Writes the document to a file in a few large writes. Columns are base64-encoded 48 KiB at a time into one Buffer
+ * per column: the small strings die young, so a million-span export does not fill the old generation with 20 MB of
+ * text (which costs a full garbage collection of the caller's heap, trace included).
+ */
+export async function writeDocument(path: string, packed: PackedTrace, options: DocumentOptions = {}): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    let text: string[] = [];
+    const flushText = async () => {
+      if (text.length) await fh.write(text.join(''), null, 'utf8');
+      text = [];
+    };
+    for (const part of renderDocumentParts(packed, options)) {
+      if (typeof part === 'string') { text.push(part); continue; }
+      await flushText();
+      const raw = asBuffer(part);
+      const encoded = Buffer.allocUnsafe(Math.ceil(raw.length / 3) * 4);
+      const step = 3 * 16 * 1024;
+      let at = 0;
+      for (let off = 0; off < raw.length; off += step) at += encoded.write(raw.subarray(off, off + step).toString('base64'), at, 'latin1');
+      await fh.write(encoded, 0, at);
+    }
+    await flushText();
+  } finally {
+    await fh.close();
+  }
 }
