@@ -229,7 +229,8 @@ export function* perfettoChunks(
   };
   const flush = (): Uint8Array => {
     // Copied out into a buffer from the pool; rewinding keeps the writer's grown buffer for the next batch.
-    const out = (pool?.acquire(w.pos) ?? new Uint8Array(w.pos)).subarray(0, w.pos);
+    // Pooled buffers are whole ArrayBuffers of at least 256 KiB, so they fit most batches and come back.
+    const out = (pool?.acquire(Math.max(w.pos, 256 * 1024)) ?? new Uint8Array(w.pos)).subarray(0, w.pos);
     w.finishInto(out);
     w.pos = 0;
     inBatch = 0;
@@ -370,8 +371,8 @@ export async function exportPerfetto(trace: Trace, target: ExportTarget, options
   const sink = openSink(target, 'the Perfetto trace to');
   const chunks = perfettoChunks(trace, options, stats, sink);
   try {
-    // Each chunk comes from the sink's pool; the sink takes it back once written.
-    for (const chunk of chunks) await sink.writePooled(chunk, chunk.length);
+    // Each chunk is the head of a pooled buffer (its own ArrayBuffer): the sink takes the buffer back once written.
+    for (const chunk of chunks) await sink.writePooled(new Uint8Array(chunk.buffer), chunk.length);
     await sink.close();
   } catch (e) {
     chunks.return();
@@ -435,9 +436,12 @@ class AnnotationWriter {
     w.ldelim();
   }
 
+  // Annotation names are a handful of constants: remember their iids instead of a Map lookup per use.
+  private readonly _keyIids: Record<string, number> = Object.create(null);
+
   private _open(w: protobuf.Writer, key: string): void {
     w.uint32(this._t.debugAnnotations).fork();
-    uint64(w.uint32(this._t.annNameIid), this._it.key(key));
+    uint64(w.uint32(this._t.annNameIid), this._keyIids[key] ?? (this._keyIids[key] = this._it.key(key)));
   }
 
   num(w: protobuf.Writer, key: string, v: number): void {
