@@ -83,11 +83,9 @@ const B = {
   argParent: utf8(',"parent":'),
   argInputs: utf8(',"inputs":['),
   argOutputs: utf8(',"outputs":['),
-  argDtype: utf8(',"dtype":'),
   argFlops: utf8(',"flops":'),
   argBytes: utf8(',"bytes":'),
   argIntensity: utf8(',"intensity":'),
-  argLayer: utf8(',"layer":'),
   argLayerId: utf8(',"layerId":'),
   argPass: utf8(',"pass":'),
   argWarmup: utf8(',"warmup":'),
@@ -393,8 +391,7 @@ function writeSpanArgs(j: JsonBytes, s: Span, labels: TensorListCache<Uint8Array
   }
   const dtype = (outputs[0] ?? inputs[0])?.dtype;
   if (dtype) {
-    j.bytes(B.argDtype);
-    j.string(String(dtype));
+    j.bytes(keyedString(dtypePieces, ',"dtype":', dtype));
   }
   if (s.flops != null) {
     j.bytes(B.argFlops);
@@ -409,8 +406,7 @@ function writeSpanArgs(j: JsonBytes, s: Span, labels: TensorListCache<Uint8Array
     j.number(s.flops / s.bytes);
   }
   if (s.layer != null) {
-    j.bytes(B.argLayer);
-    j.string(String(s.layer));
+    j.bytes(keyedString(layerPieces, ',"layer":', s.layer));
   }
   if (s.layerId != null) {
     j.bytes(B.argLayerId);
@@ -434,6 +430,19 @@ function writeSpanArgs(j: JsonBytes, s: Span, labels: TensorListCache<Uint8Array
     }
   }
   j.bytes(B.close);
+}
+
+// `,"dtype":"float32"` and `,"layer":"layers.0.mlp"`: a few distinct values each, encoded once per value.
+const dtypePieces = new Map<unknown, Uint8Array>();
+const layerPieces = new Map<unknown, Uint8Array>();
+function keyedString(cache: Map<unknown, Uint8Array>, prefix: string, value: unknown): Uint8Array {
+  let b = cache.get(value);
+  if (b === undefined) {
+    b = utf8(prefix + JSON.stringify(String(value)));
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(value, b);
+  }
+  return b;
 }
 
 const kindCache = new Map<unknown, Uint8Array>();
