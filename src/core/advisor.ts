@@ -10,7 +10,7 @@
  * runs plain primitives): they already are the recommended spelling and are never flagged.
  */
 import { formatBytes, formatCount, formatDuration, makeColors, noColorRequested } from './format';
-import type { Span, TensorInfo, Trace } from './trace';
+import type { MemoryEvent, Span, TensorInfo, Trace } from './trace';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -64,7 +64,7 @@ export const ADVISOR_LIMITS = {
 } as const;
 
 const L = ADVISOR_LIMITS;
-const HALF = new Set(['float16', 'bfloat16']);
+const HALF = new Set<string | undefined>(['float16', 'bfloat16']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Op codes: names resolved once per distinct name, so the rules compare small integers.
@@ -162,6 +162,8 @@ interface Index {
   compiled: Prim[];
   /** Primitives not from an mx.fast fallback, in start order. Groups hold all, fast-marked ones flagged. */
   prims: Prim[];
+  /** Whether any (not fast-marked) AsType turns half-precision data into float32. */
+  upcasts: boolean;
   /** MLX busy time: the eval and sync spans' wall time (or primitive time when there are none). */
   busyNs: number;
   jsTiming: boolean;
@@ -183,6 +185,9 @@ function buildIndex(trace: Trace): Index {
   const prims: Prim[] = [];
   const opCache = new Map<string, Op>();
   let primNs = 0;
+  let upcasts = false;
+  let lastParent: number | null | undefined = undefined;
+  let lastLayers: Map<number | string | null, Group> | undefined;
   for (const s of trace.spans) {
     if (s.kind !== 'primitive') continue;
     const dur = Math.max(0, s.end - s.start);
@@ -200,9 +205,13 @@ function buildIndex(trace: Trace): Index {
     if (!fast) {
       prims.push(p);
       if (op === Op.Compiled) compiled.push(p);
+      else if (op === Op.AsType && !upcasts) upcasts = HALF.has(s.inputs?.[0]?.dtype) && s.outputs?.[0]?.dtype === 'float32';
     }
-    let layers = byEval.get(s.parentId);
+    // Primitives of one eval come together: look the eval's layer map up once per run of them.
+    let layers = s.parentId === lastParent ? lastLayers : byEval.get(s.parentId);
     if (!layers) byEval.set(s.parentId, (layers = new Map()));
+    lastParent = s.parentId;
+    lastLayers = layers;
     const lk = s.layerId ?? s.layer ?? null;
     let g = layers.get(lk);
     if (!g) {
@@ -218,7 +227,7 @@ function buildIndex(trace: Trace): Index {
   evals.sort((a, b) => a.span.start - b.span.start);
   let busyNs = 0;
   for (const e of evals) busyNs += Math.max(0, e.span.end - e.span.start);
-  return { trace, groups, evals, compiled, prims, busyNs: busyNs || primNs, jsTiming: trace.meta?.timing === 'js' };
+  return { trace, groups, evals, compiled, prims, upcasts, busyNs: busyNs || primNs, jsTiming: trace.meta?.timing === 'js' };
 }
 
 function isSorted(a: Prim[]): boolean {
@@ -250,28 +259,45 @@ function severityFor(ns: number, busyNs: number): Severity {
   return share >= L.criticalShare ? 'critical' : share >= L.warnShare ? 'warning' : 'info';
 }
 
-/** Evidence ids in time order, capped. */
-function evidenceOf(spans: Iterable<Span>): number[] {
-  const list = [...spans].sort((a, b) => a.start - b.start || a.id - b.id);
+/**
+ * Evidence ids, unique, in id order (the recorder numbers spans as they begin, so this is time order),
+ * capped. A typed-array sort: no comparator calls, for lists of tens of thousands of spans.
+ */
+function evidenceOf(spans: Span[]): number[] {
+  const sorted = new Float64Array(spans.length);
+  for (let i = 0; i < spans.length; i++) sorted[i] = spans[i].id;
+  sorted.sort();
   const ids: number[] = [];
-  const seen = new Set<number>();
-  for (const s of list) {
-    if (seen.has(s.id)) continue;
-    seen.add(s.id);
-    ids.push(s.id);
-    if (ids.length >= L.maxEvidence) break;
+  for (let i = 0; i < sorted.length && ids.length < L.maxEvidence; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) ids.push(sorted[i]);
   }
   return ids;
 }
 
 /** Layer names (from span.layer) of some primitives, most frequent first, as 'a, b and 3 more'. */
-function layerList(prims: Iterable<Prim>, max = 3): string {
-  const counts = new Map<string, number>();
+function layerList(prims: Prim[], max = 3): string {
+  // Keyed by layer span id where there is one: a number hashes faster than a path, and one path
+  // (a layer called several times) is still counted once below.
+  const counts = new Map<number | string, { name: string; n: number }>();
+  let last: { name: string; n: number } | undefined;
+  let lastKey: number | string | undefined;
   for (const p of prims) {
     const l = p.span.layer;
-    if (l) counts.set(l, (counts.get(l) ?? 0) + 1);
+    if (!l) continue;
+    const key = p.span.layerId ?? l;
+    // Lists come in runs of one layer (a match, a group): count a run without a lookup.
+    if (key === lastKey && last) {
+      last.n++;
+      continue;
+    }
+    last = counts.get(key);
+    if (last) last.n++;
+    else counts.set(key, (last = { name: l, n: 1 }));
+    lastKey = key;
   }
-  const names = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([n]) => n);
+  const byName = new Map<string, number>();
+  for (const c of counts.values()) byName.set(c.name, (byName.get(c.name) ?? 0) + c.n);
+  const names = [...byName.entries()].sort((a, b) => b[1] - a[1]).map(([n]) => n);
   if (names.length === 0) return '';
   const shown = names.slice(0, max).join(', ');
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
@@ -288,6 +314,7 @@ const plural = (n: number, one: string, many = one + 's') => `${formatCount(n)} 
  * (Writing Fast MLX, "Type Promotion"; also "Precision": no need to upcast around fast norms or softmax.)
  */
 function typePromotion(ix: Index): Finding[] {
+  if (!ix.upcasts) return [];
   // A half-precision program: a real share of the primitives read float16/bfloat16 data.
   let floatReaders = 0;
   let halfReaders = 0;
@@ -424,6 +451,9 @@ function unfusedOps(ix: Index): Finding[] {
   const matches: Match[] = [];
   for (const g of ix.groups) {
     if (g.length < 3) continue;
+    let anchors = 0;
+    for (const p of g) if (!p.fast && (p.op === Op.Sqrt || p.op === Op.Exp || p.op === Op.Softmax || p.op === Op.Sin)) anchors++;
+    if (anchors === 0) continue;
     const claimed = new Uint8Array(g.length);
     const claim = (m: Match) => {
       for (const i of m.idx) claimed[i] = 1;
@@ -441,10 +471,10 @@ function unfusedOps(ix: Index): Finding[] {
       }
     }
     const inAttention = new Set<Match>();
-    const anchors: { start: number; end: number; sm?: Match }[] = [];
-    for (let k = 0; k < g.length; k++) if (g[k].op === Op.Softmax && !g[k].fast && !claimed[k]) anchors.push({ start: k, end: k });
-    for (const sm of softmaxes) anchors.push({ start: sm.idx[0], end: sm.idx[sm.idx.length - 1], sm });
-    for (const a of anchors) {
+    const softmaxAt: { start: number; end: number; sm?: Match }[] = [];
+    for (let k = 0; k < g.length; k++) if (g[k].op === Op.Softmax && !g[k].fast && !claimed[k]) softmaxAt.push({ start: k, end: k });
+    for (const sm of softmaxes) softmaxAt.push({ start: sm.idx[0], end: sm.idx[sm.idx.length - 1], sm });
+    for (const a of softmaxAt) {
       const m = matchAttention(g, a.start, a.end, claimed);
       if (!m) continue;
       if (a.sm) {
@@ -605,13 +635,10 @@ function matchRope(g: Group, k: number, claimed: Uint8Array): Match | null {
   const W = L.window;
   const angles = out0(g[k])?.shape;
   let c = -1;
+  const isCos = (i: number) => i >= 0 && i < g.length && !claimed[i] && g[i].op === Op.Cos && sameShape(out0(g[i])?.shape, angles);
   for (let d = 1; d <= W && c < 0; d++) {
-    for (const i of [k - d, k + d]) {
-      if (i >= 0 && i < g.length && !claimed[i] && g[i].op === Op.Cos && sameShape(out0(g[i])?.shape, angles)) {
-        c = i;
-        break;
-      }
-    }
+    if (isCos(k - d)) c = k - d;
+    else if (isCos(k + d)) c = k + d;
   }
   if (c < 0) return null;
   const lo = Math.min(k, c);
@@ -647,17 +674,25 @@ function matchRope(g: Group, k: number, claimed: Uint8Array): Match | null {
 function evalCadence(ix: Index): Finding[] {
   if (ix.jsTiming) return []; // JS-timed traces do not put primitives under evals
   const findings: Finding[] = [];
-  // Runs of small evals/syncs in a row under the same parent (a step, a request, or the top level).
+  // Runs of small evals/syncs in a row under the same parent (a step, a request, or the top level) that,
+  // together, spend more time in eval overhead than in their primitives. Smallness is structural (few
+  // primitives) so that one eval slowed down by the machine does not split a run.
   const runs: EvalInfo[][] = [];
   const current = new Map<number | null, EvalInfo[]>();
   const close = (key: number | null) => {
     const r = current.get(key);
-    if (r && r.length >= L.smallEvalRun) runs.push(r);
     current.delete(key);
+    if (!r || r.length < L.smallEvalRun) return;
+    let wall = 0;
+    let prim = 0;
+    for (const e of r) {
+      wall += Math.max(0, e.span.end - e.span.start);
+      prim += e.primNs;
+    }
+    if (wall - prim >= prim) runs.push(r);
   };
   for (const e of ix.evals) {
-    const wall = Math.max(0, e.span.end - e.span.start);
-    const small = e.prims <= L.smallEvalPrimitives && wall - e.primNs >= e.primNs;
+    const small = e.prims <= L.smallEvalPrimitives;
     const key = e.span.parentId;
     if (!small) {
       close(key);
@@ -695,7 +730,7 @@ function evalCadence(ix: Index): Finding[] {
       severity: severityFor(atStake, ix.busyNs),
       message:
         `${formatCount(count)} small ${what} in ${plural(runs.length, 'run')} (up to ${formatCount(longest)} in a row), ` +
-        `each running at most ${L.smallEvalPrimitives} primitives and spending more time in eval overhead ` +
+        `each running at most ${L.smallEvalPrimitives} primitives, together spending more time in eval overhead ` +
         `than in the primitives: ${formatDuration(atStake)} of overhead that one eval would not pay.`,
       evidence: evidenceOf(spans),
       suggestion:
@@ -831,13 +866,11 @@ function memoryPeak(ix: Index): Finding[] {
   // What filled it: the largest allocations since live was last at the working set.
   let from = peakAt;
   while (from > 0 && mem[from - 1].live > working) from--;
-  const allocs = [];
-  for (let i = from; i <= peakAt; i++) if (mem[i].delta > 0) allocs.push(mem[i]);
-  allocs.sort((a, b) => b.delta - a.delta);
+  const allocs = largestAllocations(mem, from, peakAt, 20);
   const spans: Span[] = [];
   const peakEval = evalAt(ix.evals, mem[peakAt].t);
   if (peakEval) spans.push(peakEval.span);
-  for (const a of allocs.slice(0, 20)) {
+  for (const a of allocs) {
     const p = primAt(ix.prims, a.t);
     if (p) spans.push(p.span);
   }
@@ -915,6 +948,22 @@ function largeTemporaries(ix: Index): Finding[] {
       timeAtStake: atStake,
     },
   ];
+}
+
+/** The k largest allocations in mem[from..to], without sorting them all (the climb can be the whole trace). */
+function largestAllocations(mem: MemoryEvent[], from: number, to: number, k: number): MemoryEvent[] {
+  const top: MemoryEvent[] = [];
+  for (let i = from; i <= to; i++) {
+    const e = mem[i];
+    if (e.delta <= 0 || (top.length === k && e.delta <= top[k - 1].delta)) continue;
+    let j = Math.min(top.length, k - 1);
+    while (j > 0 && top[j - 1].delta < e.delta) {
+      top[j] = top[j - 1];
+      j--;
+    }
+    top[j] = e;
+  }
+  return top;
 }
 
 function median(a: number[]): number {
