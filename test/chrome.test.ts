@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportChromeTrace, toChromeTraceEvents, type ChromeTraceEvent } from '../src/exporters/chrome';
 import type { Span, Trace } from '../src/core/trace';
 import { makeSyntheticTrace, SYNTH_JS_THREAD, syntheticTrace } from './helpers/synthetic-trace';
+import { recordRealOrMlp } from './helpers/real-or-recorded';
 
 let dir: string;
 beforeAll(() => {
@@ -424,14 +425,40 @@ describe('a real consumer: the Chrome DevTools trace engine (@paulirish/trace_en
 });
 
 describe('real trace', () => {
-  const realHelper = join(__dirname, 'helpers', 'real-trace.ts');
-  it.skipIf(!existsSync(realHelper))('exports a real MLX profile with proper nesting and flows', async () => {
-    const { recordRealTrace } = (await import(/* @vite-ignore */ realHelper)) as { recordRealTrace: () => Promise<Trace> };
-    const trace = await recordRealTrace();
+  it('exports a real MLX profile: well-formed, nested, flows bound, and the DevTools engine nests every slice', async () => {
+    const trace = await recordRealOrMlp();
     const { file, result } = await exportAndRead(trace, 'real.json');
     assertWellFormed(file.traceEvents);
     assertProperNesting(file.traceEvents);
     expect(result.spans + result.skipped).toBe(trace.spans.length);
-    expect(file.traceEvents.some((e) => e.ph === 'X' && e.args?.kind === 'primitive')).toBe(true);
+    const prims = trace.spans.filter((s) => s.kind === 'primitive');
+    expect(prims.length).toBeGreaterThan(0);
+    expect(file.traceEvents.filter((e) => e.ph === 'X' && e.args?.kind === 'primitive').length).toBe(prims.length);
+    const built = prims.filter((p) => p.layerId != null && trace.spans.some((l) => l.id === p.layerId && l.start <= p.start));
+    expect(result.flows).toBe(built.length);
+    expect(file.traceEvents.filter((e) => e.ph === 'C').length).toBe(new Set(trace.memory.map((m) => m.t)).size);
+
+    (globalThis as Record<string, unknown>).DOMRect ??= class DOMRect {
+      constructor(public x = 0, public y = 0, public width = 0, public height = 0) {}
+    };
+    const TraceEngine = await import('@paulirish/trace_engine');
+    const model = TraceEngine.TraceModel.Model.createWithAllHandlers();
+    await model.parse(file.traceEvents as never);
+    const data = model.parsedTrace()!.data;
+    let entries = 0;
+    let nodes = 0;
+    const visit = (n: { children: unknown[] }) => {
+      nodes++;
+      for (const c of n.children) visit(c as { children: unknown[] });
+    };
+    for (const proc of data.Renderer.processes.values()) {
+      for (const thread of proc.threads.values()) {
+        entries += thread.entries.length;
+        for (const root of thread.tree?.roots ?? []) visit(root as unknown as { children: unknown[] });
+      }
+    }
+    expect(entries).toBe(result.spans);
+    expect(nodes).toBe(result.spans);
+    expect(data.Flows.flows.length).toBe(result.flows);
   });
 });

@@ -9,6 +9,7 @@ import { exportChromeTrace } from '../src/exporters/chrome';
 import { exportPerfetto, perfettoSchema, toPerfetto } from '../src/exporters/perfetto';
 import type { Trace } from '../src/core/trace';
 import { makeSyntheticTrace, SYNTH_JS_THREAD } from './helpers/synthetic-trace';
+import { recordRealOrMlp } from './helpers/real-or-recorded';
 
 let dir: string;
 beforeAll(() => {
@@ -310,5 +311,27 @@ describe('exportPerfetto', () => {
     await expect(exportPerfetto(makeSyntheticTrace({ primitives: 2 }), '')).rejects.toThrow(/file path or a writable stream/);
     const err = await exportPerfetto(makeSyntheticTrace({ primitives: 2 }), join(dir, 'missing', 'x.perfetto-trace')).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^cannot write the Perfetto trace to .*x\.perfetto-trace: ENOENT/);
+  });
+});
+
+describe('real trace', () => {
+  it('exports a real MLX profile whose slices balance, nest and match the spans, smaller than its JSON', async () => {
+    const trace = await recordRealOrMlp();
+    const path = join(dir, 'real.perfetto-trace');
+    const result = await exportPerfetto(trace, path);
+    const { slices, counters } = resolve(decode(readFileSync(path)));
+    expect(slices.length).toBe(result.spans);
+    expect(result.spans + result.skipped).toBe(trace.spans.length);
+    assertNested(slices);
+    const byId = new Map(slices.map((s) => [s.args.id as number, s]));
+    for (const s of trace.spans) {
+      const x = byId.get(s.id);
+      if (!x) continue;
+      expect([x.name, x.cat, x.start, x.end]).toEqual([s.name, s.kind, Math.round(s.start), Math.round(s.end)]);
+    }
+    expect(slices.filter((s) => s.cat === 'primitive').length).toBeGreaterThan(0);
+    expect(counters.length).toBe(new Set(trace.memory.map((m) => m.t)).size);
+    const json = await exportChromeTrace(trace, join(dir, 'real.json'));
+    expect(result.bytes).toBeLessThan(json.bytes);
   });
 });
