@@ -2,7 +2,16 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBatch, type PrimitiveEvent, type MemoryRecord } from '../src/core/decode';
+import { decodeBatch, type PrimitiveEvent } from '../src/core/decode';
+
+interface MemoryRecord {
+  t: number;
+  delta: number;
+  live: number;
+  op: string | null;
+}
+const memSink = (into: MemoryRecord[]) => (t: number, delta: number, live: number, cls: number) =>
+  into.push({ t, delta, live, op: cls >= 0 ? hook.classes[cls] : null });
 import { checkLayout, loadBinding, loadedMlxAddon, openHookLayer, packageRoot, type HookLayer } from '../src/core/native';
 
 const require = createRequire(import.meta.url);
@@ -21,7 +30,7 @@ function capture(fn: () => void): { prims: PrimitiveEvent[]; mem: MemoryRecord[]
   const batch = b().drain();
   const prims: PrimitiveEvent[] = [];
   const mem: MemoryRecord[] = [];
-  decodeBatch(batch, hook.classes, (e) => e.op !== 'Synchronizer' && prims.push(e), (m) => mem.push(m));
+  decodeBatch(batch, hook.classes, (e) => e.op !== 'Synchronizer' && prims.push(e), memSink(mem), true);
   return { prims, mem, dropped: batch.dropped, t0, t1 };
 }
 
@@ -118,7 +127,7 @@ describe('native hook layer', () => {
       await collect();
       b().setRecording(false);
       const mem: MemoryRecord[] = [];
-      decodeBatch(b().drain(), hook.classes, () => {}, (m) => mem.push(m));
+      decodeBatch(b().drain(), hook.classes, () => {}, memSink(mem));
       return { mem };
     })();
     const mallocs = mem.filter((m) => m.delta > 0);

@@ -280,3 +280,27 @@ describe('mx.fast fallbacks', () => {
     expect(prims[prims.length - 1].attrs?.fast).toBeUndefined();
   });
 });
+
+describe('re-enable', () => {
+  it('keeps user classes instrumented across disable() and enable()', () => {
+    class Late2 extends nn.Module {
+      l: any;
+      constructor() {
+        super();
+        this.l = new nn.Linear(4, 4);
+      }
+      forward(x: any) {
+        return this.l.forward(x);
+      }
+    }
+    const m = new Late2();
+    mx.eval(m.parameters());
+    inst.disable();
+    inst.enable();
+    inst.takeTrace();
+    mx.eval(m.forward(mx.ones([1, 4])));
+    const t = inst.takeTrace();
+    expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['Late2', 'l (Linear)']);
+    expect(byKind(t, 'primitive').find((p) => p.name === 'AddMM')!.layer).toBe('l (Linear)');
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
 import { estimateCost } from './cost';
-import { decodeBatch, FAST_FUNCTIONS, type MemoryRecord, type PrimitiveEvent } from './decode';
+import { decodeBatch, FAST_FUNCTIONS, type PrimitiveEvent } from './decode';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type Device, type MemoryEvent, type Peaks, type Span, type SpanKind, type TensorInfo, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
@@ -48,7 +48,7 @@ export class Recorder {
   readonly jsThread: number;
   private spans: LiveSpan[] = [];
   private memory: MemoryEvent[] = [];
-  private memRaw: MemoryRecord[] = [];
+  private memRaw = new MemoryLog();
   private dropped = 0;
   private nextId = 1;
   private origin: number;
@@ -118,7 +118,7 @@ export class Recorder {
   adopt(old: Recorder): void {
     old.drain(null);
     this.spans = old.spans.concat(this.spans);
-    this.memRaw = old.memRaw.concat(this.memRaw);
+    old.memRaw.appendTo(this.memRaw);
     this.dropped += old.dropped;
     this.nextId = Math.max(this.nextId, old.nextId);
     this.origin = old.origin;
@@ -141,7 +141,7 @@ export class Recorder {
       batch,
       hook.classes,
       (e) => this.addPrimitive(e, evalSpan),
-      (m) => this.memRaw.push(m),
+      (t, delta, live, cls) => this.memRaw.push(t, delta, live, cls),
     );
   }
 
@@ -184,7 +184,7 @@ export class Recorder {
     this.drain(null);
     const origin = this.origin;
     const keptSpans = from ? this.spans.slice(0, from.spans) : [];
-    const keptMem = from ? this.memRaw.slice(0, from.memory) : [];
+    const keptMem = from ? this.memRaw.slice(0, from.memory) : new MemoryLog();
     if (from) {
       this.spans = this.spans.slice(from.spans);
       this.memRaw = this.memRaw.slice(from.memory);
@@ -212,7 +212,12 @@ export class Recorder {
       if (s.attrs) out.attrs = s.attrs;
       return out;
     });
-    for (const m of this.memRaw) this.memory.push({ t: m.t - origin, delta: m.delta, live: m.live, op: m.op });
+    const classes = this.opts.hook?.classes ?? [];
+    const mem = this.memRaw;
+    for (let i = 0; i < mem.length; i++) {
+      const c = mem.cls[i];
+      this.memory.push({ t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null });
+    }
     this.memory.sort((a, b) => a.t - b.t);
     const trace: Trace = {
       schema: TRACE_SCHEMA,
@@ -242,6 +247,46 @@ export class Recorder {
       this.originEpochNs = epochNsNow();
     }
     return trace;
+  }
+}
+
+/** Allocator events as columns: millions of them cost no objects until a trace is taken. */
+class MemoryLog {
+  t = new Float64Array(1024);
+  delta = new Float64Array(1024);
+  live = new Float64Array(1024);
+  cls = new Int16Array(1024);
+  length = 0;
+
+  push(t: number, delta: number, live: number, cls: number): void {
+    if (this.length === this.t.length) this.grow(this.length * 2);
+    const i = this.length++;
+    this.t[i] = t;
+    this.delta[i] = delta;
+    this.live[i] = live;
+    this.cls[i] = cls;
+  }
+
+  slice(from: number, to = this.length): MemoryLog {
+    const m = new MemoryLog();
+    for (let i = from; i < to; i++) m.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+    return m;
+  }
+
+  appendTo(other: MemoryLog): void {
+    for (let i = 0; i < this.length; i++) other.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+  }
+
+  private grow(n: number): void {
+    const g = <T extends Float64Array | Int16Array>(a: T, C: new (n: number) => T): T => {
+      const b = new C(n);
+      b.set(a);
+      return b;
+    };
+    this.t = g(this.t, Float64Array);
+    this.delta = g(this.delta, Float64Array);
+    this.live = g(this.live, Float64Array);
+    this.cls = g(this.cls, Int16Array);
   }
 }
 

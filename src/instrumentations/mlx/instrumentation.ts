@@ -44,7 +44,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _epoch = 1;
   private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
-  private _instrumentedClasses = new WeakSet<Function>();
+  /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
+  private _instrumentedClasses = new Set<Function>();
   private _on = false;
   private _als = new AsyncLocalStorage<LiveSpan>();
 
@@ -270,7 +271,10 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     }
 
     if (this._hook && core.fast) this._patchFast(core.fast);
-    if (cfg.layers !== false && mlx.nn) this._patchLayers(mlx.nn);
+    if (cfg.layers !== false && mlx.nn) {
+      this._patchLayers(mlx.nn);
+      for (const c of [...this._instrumentedClasses]) this._instrumentClass(c);
+    }
     if (!this._hook) this._patchOps(core, cfg.syncEachOp === true);
   }
 
@@ -324,7 +328,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   }
 
   _instrumentClass(ctor: Function): void {
-    if (!ctor || this._instrumentedClasses.has(ctor) && this._patcher.isWrapped(ctor.prototype?.forward)) return;
+    if (!ctor || (this._instrumentedClasses.has(ctor) && this._patcher.isWrapped(ctor.prototype?.forward))) return;
     this._instrumentedClasses.add(ctor);
     for (let p = ctor.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
       if (Object.prototype.hasOwnProperty.call(p, 'forward')) this._wrapForward(p);

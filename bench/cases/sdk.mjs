@@ -1,0 +1,149 @@
+// Cost of the SDK around the hook layer: JS wrapping, a traced forward, the whole pipeline per primitive.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const mlx = require('@frost-beta/mlx');
+const mx = mlx.core;
+const sdk = require('../../dist/index.js');
+const { createTransformer } = require('../../dist/demo.js');
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => Number(process.hrtime.bigint());
+
+function forwardTimer(model, tokens) {
+  return () => {
+    const t0 = now();
+    mx.eval(model.forward(tokens, model.newCache()));
+    return now() - t0;
+  };
+}
+
+export default [
+  {
+    id: 'js.wrap_ns_per_op',
+    unit: 'ns',
+    goal: 1000,
+    better: 'lower',
+    async run() {
+      const a = mx.ones([4]);
+      mx.eval(a);
+      const build = (n) => {
+        const t0 = now();
+        let y = a;
+        for (let i = 0; i < n; i++) y = mx.add(y, a);
+        return now() - t0;
+      };
+      const n = 2000;
+      for (let i = 0; i < 20; i++) build(n);
+      const off = [], on = [];
+      for (let r = 0; r < 60; r++) {
+        off.push(build(n));
+        const inst = sdk.registerMlxInstrumentation({ native: false });
+        on.push(build(n));
+        inst.takeTrace();
+        inst.disable();
+      }
+      return { value: (median(on) - median(off)) / n, extra: { unwrapped_ns_per_op: Math.round(median(off) / n) } };
+    },
+  },
+  {
+    id: 'sdk.forward_overhead_pct',
+    unit: '%',
+    goal: 3,
+    better: 'lower',
+    async run() {
+      // The model's classes are created after registration (instrumented), then timed with the
+      // instrumentation enabled vs disabled, interleaved; takeTrace() after every traced forward.
+      const inst = sdk.registerMlxInstrumentation();
+      const model = createTransformer(mlx, { vocab: 1024, dim: 256, layers: 2, heads: 4, hidden: 768 });
+      const tokens = mx.array([Array.from({ length: 32 }, (_, i) => i)], mx.int32);
+      const fwd = forwardTimer(model, tokens);
+      for (let i = 0; i < 10; i++) fwd();
+      inst.takeTrace();
+      const off = [], on = [], seed = [];
+      // The seed's method: an eval after every layer call, to time each layer.
+      const seedForward = () => {
+        const origs = [];
+        for (const m of model.modules()) {
+          const f = m.forward;
+          origs.push([m, Object.prototype.hasOwnProperty.call(m, 'forward')]);
+          m.forward = function (...args) {
+            const out = f.apply(this, args);
+            mx.eval(out);
+            return out;
+          };
+        }
+        try {
+          return fwd();
+        } finally {
+          for (const [m] of origs) delete m.forward;
+        }
+      };
+      for (let r = 0; r < 40; r++) {
+        inst.disable();
+        off.push(fwd());
+        seed.push(seedForward());
+        inst.enable();
+        on.push(fwd());
+        inst.takeTrace();
+      }
+      inst.disable();
+      const pct = ((median(on) - median(off)) / median(off)) * 100;
+      return {
+        value: pct,
+        extra: {
+          forward_ms_untraced: +(median(off) / 1e6).toFixed(3),
+          forward_ms_traced: +(median(on) / 1e6).toFixed(3),
+          seed_method_eval_per_layer_pct: +(((median(seed) - median(off)) / median(off)) * 100).toFixed(1),
+        },
+      };
+    },
+  },
+  {
+    id: 'sdk.pipeline_ns_per_primitive',
+    unit: 'ns',
+    goal: 1000,
+    better: 'lower',
+    async run() {
+      // 1M executed primitives built inside a layer: recording, takeTrace (layer attribution + cost
+      // model) and saveTrace, minus the same evals untraced.
+      const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
+      const inst = sdk.registerMlxInstrumentation({ bufferEvents: 1 << 20, maxSpans: 3_000_000 });
+      const { nn } = mlx;
+      class Chain extends nn.Module {
+        forward(x, n) {
+          let y = x;
+          for (let i = 0; i < n; i++) y = mx.add(y, x);
+          return y;
+        }
+      }
+      const layer = new Chain();
+      const x = mx.ones([4]);
+      mx.eval(x);
+      const perEval = 5000, evals = 200;
+      const run = () => {
+        const t0 = now();
+        for (let e = 0; e < evals; e++) mx.eval(layer.forward(x, perEval));
+        return now() - t0;
+      };
+      inst.disable();
+      run();
+      const untraced = run();
+      inst.enable();
+      inst.takeTrace();
+      const t0 = now();
+      run();
+      const trace = inst.takeTrace('pipeline');
+      sdk.saveTrace(trace, join(dir, 'trace.json'));
+      const traced = now() - t0;
+      inst.disable();
+      const prims = trace.spans.filter((s) => s.kind === 'primitive').length;
+      rmSync(dir, { recursive: true, force: true });
+      const attributed = trace.spans.filter((s) => s.kind === 'primitive' && s.layer).length;
+      return { value: (traced - untraced) / prims, extra: { primitives: prims, attributed_to_layer: attributed, dropped: trace.dropped } };
+    },
+  },
+];
