@@ -290,16 +290,26 @@ function q(s: string): string {
   return r;
 }
 
+/** JSON of frozen TensorInfos (the recorder interns one per shape), computed once per object. */
+const frozenTensorJson = new WeakMap<TensorInfo, string>();
+
 function tensorsJson(ts: readonly TensorInfo[]): string {
   let o = '[';
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i];
+    const cached = frozenTensorJson.get(t);
+    if (cached !== undefined) {
+      o += i === 0 ? cached : ',' + cached;
+      continue;
+    }
+    const start = o.length;
     const sh = t.shape;
     let shape = '';
     for (let d = 0; d < sh.length; d++) shape += d === 0 ? '' + sh[d] : ',' + sh[d];
     o += (i === 0 ? '{"shape":[' : ',{"shape":[') + shape + '],"dtype":' + q(t.dtype) + ',"bytes":' + t.bytes;
     for (const k in t) if (k !== 'shape' && k !== 'dtype' && k !== 'bytes') o += extra(k, (t as unknown as Obj)[k]);
     o += '}';
+    if (Object.isFrozen(t)) frozenTensorJson.set(t, o.slice(start + (i === 0 ? 0 : 1)));
   }
   return o + ']';
 }
