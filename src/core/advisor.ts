@@ -274,25 +274,29 @@ function evidenceOf(spans: Span[]): number[] {
   return ids;
 }
 
-/** Layer names (from span.layer) of some primitives, most frequent first, as 'a, b and 3 more'. */
-function layerList(prims: Prim[], max = 3): string {
+/**
+ * Layer names (from span.layer) of some primitives, most frequent first, as 'a, b and 3 more'. With
+ * `weights`, prims[i] stands for weights[i] primitives of its layer (one per pattern match).
+ */
+function layerList(prims: Prim[], weights?: number[], max = 3): string {
   // Keyed by layer span id where there is one: a number hashes faster than a path, and one path
   // (a layer called several times) is still counted once below.
   const counts = new Map<number | string, { name: string; n: number }>();
   let last: { name: string; n: number } | undefined;
   let lastKey: number | string | undefined;
-  for (const p of prims) {
-    const l = p.span.layer;
+  for (let i = 0; i < prims.length; i++) {
+    const l = prims[i].span.layer;
     if (!l) continue;
-    const key = p.span.layerId ?? l;
-    // Lists come in runs of one layer (a match, a group): count a run without a lookup.
+    const w = weights ? weights[i] : 1;
+    const key = prims[i].span.layerId ?? l;
+    // Lists come in runs of one layer (a group): count a run without a lookup.
     if (key === lastKey && last) {
-      last.n++;
+      last.n += w;
       continue;
     }
     last = counts.get(key);
-    if (last) last.n++;
-    else counts.set(key, (last = { name: l, n: 1 }));
+    if (last) last.n += w;
+    else counts.set(key, (last = { name: l, n: w }));
     lastKey = key;
   }
   const byName = new Map<string, number>();
@@ -303,7 +307,9 @@ function layerList(prims: Prim[], max = 3): string {
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
 
-const plural = (n: number, one: string, many = one + 's') => `${formatCount(n)} ${n === 1 ? one : many}`;
+/** formatCount without its locale machinery for the small counts most messages have. */
+const count = (n: number) => (n < 1000 && Number.isInteger(n) ? String(n) : formatCount(n));
+const plural = (n: number, one: string, many = one + 's') => `${count(n)} ${n === 1 ? one : many}`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rule 1: type promotion
@@ -512,7 +518,11 @@ function unfusedOps(ix: Index): Finding[] {
       total += sum;
       atStake += Math.max(0, sum - keep);
     }
-    const where = layerList(prims);
+    // One primitive per match stands for its layer: all of a match comes from one group.
+    const where = layerList(
+      list.map((m) => m.group[m.idx[0]]),
+      list.map((m) => m.idx.length),
+    );
     const t = FUSED_TEXT[kind];
     findings.push({
       rule: 'unfused-op',
@@ -529,23 +539,30 @@ function unfusedOps(ix: Index): Finding[] {
   return findings;
 }
 
-/** Nearest unclaimed index before `from` (down to lo) passing `ok`, or -1. */
-function back(g: Group, from: number, lo: number, claimed: Uint8Array, ok: (p: Prim) => boolean): number {
-  for (let i = from; i >= Math.max(0, lo); i--) if (!claimed[i] && ok(g[i])) return i;
+/**
+ * Nearest unclaimed index before `from` (down to lo) whose op is in the bit set `ops` (1 << Op.X | ...)
+ * and that passes `ok`, or -1. The op test comes first, so the predicate runs on few candidates.
+ */
+function back(g: Group, from: number, lo: number, claimed: Uint8Array, ops: number, ok?: (p: Prim) => boolean): number {
+  for (let i = from; i >= Math.max(0, lo); i--) if (((ops >>> g[i].op) & 1) !== 0 && !claimed[i] && (!ok || ok(g[i]))) return i;
   return -1;
 }
 
-function fwd(g: Group, from: number, hi: number, claimed: Uint8Array, ok: (p: Prim) => boolean): number {
-  for (let i = from; i <= Math.min(g.length - 1, hi); i++) if (!claimed[i] && ok(g[i])) return i;
+function fwd(g: Group, from: number, hi: number, claimed: Uint8Array, ops: number, ok?: (p: Prim) => boolean): number {
+  for (let i = from; i <= Math.min(g.length - 1, hi); i++) if (((ops >>> g[i].op) & 1) !== 0 && !claimed[i] && (!ok || ok(g[i]))) return i;
   return -1;
 }
 
-/** Non-view ops in (lo, hi) whose output has one of the shapes: the eps add, 1/N scaling, mask add... */
-function interior(g: Group, lo: number, hi: number, claimed: Uint8Array, shapes: (number[] | undefined)[], into: number[]) {
+/** Every op, for fwd/back. */
+const ANY_OP = -1;
+const NONE_CLAIMED = new Uint8Array(0);
+
+/** Non-view ops in (lo, hi) whose output has shape a or b: the eps add, 1/N scaling, mask add... */
+function interior(g: Group, lo: number, hi: number, claimed: Uint8Array, a: number[] | undefined, b: number[] | undefined, into: number[]) {
   for (let i = lo + 1; i < hi; i++) {
     if (claimed[i] || g[i].op === Op.View || into.includes(i)) continue;
     const s = out0(g[i])?.shape;
-    if (shapes.some((x) => sameShape(s, x))) into.push(i);
+    if (sameShape(s, a) || sameShape(s, b)) into.push(i);
   }
 }
 
@@ -553,24 +570,24 @@ function interior(g: Group, lo: number, hi: number, claimed: Uint8Array, shapes:
 function matchNorm(g: Group, k: number, claimed: Uint8Array): Match | null {
   const W = L.window;
   const normShape = in0(g[k])?.shape;
-  const r = back(g, k - 1, k - W, claimed, (p) => p.op === Op.Reduce && sameShape(out0(p)?.shape, normShape));
+  const r = back(g, k - 1, k - W, claimed, (1 << Op.Reduce), (p) => sameShape(out0(p)?.shape, normShape));
   if (r < 0) return null;
   const rowShape = in0(g[r])?.shape;
-  const sq = back(g, r - 1, k - W, claimed, (p) => p.op === Op.Square && sameShape(out0(p)?.shape, rowShape));
+  const sq = back(g, r - 1, k - W, claimed, (1 << Op.Square), (p) => sameShape(out0(p)?.shape, rowShape));
   if (sq < 0) return null;
   const x = in0(g[sq])?.shape;
-  const m = fwd(g, k + 1, k + W, claimed, (p) => (p.op === Op.Mul || p.op === Op.Div) && hasInputShape(p, x));
+  const m = fwd(g, k + 1, k + W, claimed, (1 << Op.Mul) | (1 << Op.Div), (p) => hasInputShape(p, x));
   if (m < 0) return null;
   const idx = [sq, r, k, m];
   // x - mean(x) in front of the square makes it a layer norm.
-  const sub = back(g, sq - 1, k - W, claimed, (p) => p.op === Op.Sub && sameShape(out0(p)?.shape, x));
+  const sub = back(g, sq - 1, k - W, claimed, (1 << Op.Sub), (p) => sameShape(out0(p)?.shape, x));
   let kind: FusedKind = 'rmsNorm';
   let first = sq;
   if (sub >= 0) {
     kind = 'layerNorm';
     idx.push(sub);
     first = sub;
-    const mean = back(g, sub - 1, k - W, claimed, (p) => p.op === Op.Reduce && sameShape(in0(p)?.shape, x));
+    const mean = back(g, sub - 1, k - W, claimed, (1 << Op.Reduce), (p) => sameShape(in0(p)?.shape, x));
     if (mean >= 0) {
       idx.push(mean);
       first = mean;
@@ -579,12 +596,12 @@ function matchNorm(g: Group, k: number, claimed: Uint8Array): Match | null {
   // The weight (and bias) applied right after.
   let last = m;
   for (let n = 0; n < 2; n++) {
-    const w = fwd(g, last + 1, last + 4, claimed, (p) => (p.op === Op.Mul || p.op === Op.Add) && sameShape(out0(p)?.shape, x));
+    const w = fwd(g, last + 1, last + 4, claimed, (1 << Op.Mul) | (1 << Op.Add), (p) => sameShape(out0(p)?.shape, x));
     if (w < 0) break;
     idx.push(w);
     last = w;
   }
-  interior(g, first, last, claimed, [normShape, x], idx);
+  interior(g, first, last, claimed, normShape, x, idx);
   return { kind, group: g, idx };
 }
 
@@ -593,23 +610,23 @@ function matchSoftmax(g: Group, k: number, claimed: Uint8Array): Match | null {
   const W = L.window;
   const shape = out0(g[k])?.shape;
   if (!shape || shape.length === 0) return null;
-  const r = fwd(g, k + 1, k + W, claimed, (p) => p.op === Op.Reduce && sameShape(in0(p)?.shape, shape));
+  const r = fwd(g, k + 1, k + W, claimed, (1 << Op.Reduce), (p) => sameShape(in0(p)?.shape, shape));
   if (r < 0) return null;
-  const d = fwd(g, r + 1, k + W, claimed, (p) => p.op === Op.Div && sameShape(out0(p)?.shape, shape) && hasInputShape(p, shape));
+  const d = fwd(g, r + 1, k + W, claimed, (1 << Op.Div), (p) => sameShape(out0(p)?.shape, shape) && hasInputShape(p, shape));
   if (d < 0) return null;
   const idx = [k, r, d];
   let first = k;
-  const sub = back(g, k - 1, k - W, claimed, (p) => p.op === Op.Sub && sameShape(out0(p)?.shape, in0(g[k])?.shape));
+  const sub = back(g, k - 1, k - W, claimed, (1 << Op.Sub), (p) => sameShape(out0(p)?.shape, in0(g[k])?.shape));
   if (sub >= 0) {
     idx.push(sub);
     first = sub;
-    const mx = back(g, sub - 1, k - W, claimed, (p) => p.op === Op.Reduce && sameShape(in0(p)?.shape, shape));
+    const mx = back(g, sub - 1, k - W, claimed, (1 << Op.Reduce), (p) => sameShape(in0(p)?.shape, shape));
     if (mx >= 0) {
       idx.push(mx);
       first = mx;
     }
   }
-  interior(g, first, d, claimed, [shape], idx);
+  interior(g, first, d, claimed, shape, undefined, idx);
   idx.sort((a, b) => a - b);
   return { kind: 'softmax', group: g, idx };
 }
@@ -619,14 +636,14 @@ function matchAttention(g: Group, start: number, end: number, claimed: Uint8Arra
   const W = L.window;
   const scores = in0(g[start])?.shape;
   if (!scores || scores.length < 2) return null;
-  const m1 = back(g, start - 1, start - W, claimed, (p) => p.op === Op.Matmul && sameShape(out0(p)?.shape, scores));
+  const m1 = back(g, start - 1, start - W, claimed, (1 << Op.Matmul), (p) => sameShape(out0(p)?.shape, scores));
   if (m1 < 0) return null;
   const probs = out0(g[end])?.shape;
-  const m2 = fwd(g, end + 1, end + W, claimed, (p) => p.op === Op.Matmul && sameShape(in0(p)?.shape, probs));
+  const m2 = fwd(g, end + 1, end + W, claimed, (1 << Op.Matmul), (p) => sameShape(in0(p)?.shape, probs));
   if (m2 < 0) return null;
   const idx = [m1, m2];
   if (start === end) idx.push(start);
-  interior(g, m1, start, claimed, [scores], idx);
+  interior(g, m1, start, claimed, scores, undefined, idx);
   return { kind: 'sdpa', group: g, idx };
 }
 
@@ -643,10 +660,10 @@ function matchRope(g: Group, k: number, claimed: Uint8Array): Match | null {
   if (c < 0) return null;
   const lo = Math.min(k, c);
   const hi = Math.max(k, c);
-  const m = fwd(g, hi + 1, hi + W, claimed, (p) => p.op === Op.Mul);
+  const m = fwd(g, hi + 1, hi + W, claimed, (1 << Op.Mul));
   if (m < 0) return null;
   const rotated = out0(g[m])?.shape;
-  const a = fwd(g, m + 1, hi + W, claimed, (p) => (p.op === Op.Sub || p.op === Op.Add) && sameShape(out0(p)?.shape, rotated));
+  const a = fwd(g, m + 1, hi + W, claimed, (1 << Op.Sub) | (1 << Op.Add), (p) => sameShape(out0(p)?.shape, rotated));
   if (a < 0) return null;
   const idx = [k, c];
   let last = a;
@@ -705,7 +722,7 @@ function evalCadence(ix: Index): Finding[] {
   for (const key of [...current.keys()]) close(key);
   if (runs.length > 0) {
     let atStake = 0;
-    let count = 0;
+    let runCount = 0;
     let syncs = 0;
     let longest = 0;
     const spans: Span[] = [];
@@ -721,15 +738,15 @@ function evalCadence(ix: Index): Finding[] {
       }
       // Merged into one eval, a run pays the overhead once.
       atStake += sum - max;
-      count += r.length;
+      runCount += r.length;
       longest = Math.max(longest, r.length);
     }
-    const what = syncs === count ? 'sync points (item()/tolist())' : syncs > 0 ? 'evals and sync points' : 'evals';
+    const what = syncs === runCount ? 'sync points (item()/tolist())' : syncs > 0 ? 'evals and sync points' : 'evals';
     findings.push({
       rule: 'eval-too-often',
       severity: severityFor(atStake, ix.busyNs),
       message:
-        `${formatCount(count)} small ${what} in ${plural(runs.length, 'run')} (up to ${formatCount(longest)} in a row), ` +
+        `${count(runCount)} small ${what} in ${plural(runs.length, 'run')} (up to ${count(longest)} in a row), ` +
         `each running at most ${L.smallEvalPrimitives} primitives, together spending more time in eval overhead ` +
         `than in the primitives: ${formatDuration(atStake)} of overhead that one eval would not pay.`,
       evidence: evidenceOf(spans),
@@ -753,7 +770,7 @@ function evalCadence(ix: Index): Finding[] {
       severity: severityFor(atStake, ix.busyNs) === 'critical' ? 'critical' : 'warning',
       message:
         `${plural(big.length, 'eval')} ran a graph of more than ${formatCount(L.graphPrimitives)} primitives ` +
-        `(up to ${formatCount(maxPrims)}); ${formatDuration(atStake)} of their time is eval overhead, not primitives.`,
+        `(up to ${count(maxPrims)}); ${formatDuration(atStake)} of their time is eval overhead, not primitives.`,
       evidence: evidenceOf(big.map((e) => e.span)),
       suggestion:
         'Evaluate at the end of each iteration of the loop that builds the graph (once per step) instead of ' +
@@ -919,7 +936,7 @@ function largeTemporaries(ix: Index): Finding[] {
       const base = p.span.parentId != null ? liveBefore.get(p.span.parentId) : undefined;
       if (base !== undefined && o.bytes < L.tempFactor * base) continue;
       // Consumed later in the same layer group: a temporary, not a result the program keeps.
-      const u = fwd(g, i + 1, i + L.window, new Uint8Array(0), (q) => (q.span.inputs ?? []).some((t) => sameShape(t.shape, o.shape) && t.dtype === o.dtype));
+      const u = fwd(g, i + 1, i + L.window, NONE_CLAIMED, ANY_OP, (q) => (q.span.inputs ?? []).some((t) => sameShape(t.shape, o.shape) && t.dtype === o.dtype));
       if (u < 0) continue;
       temps.push(p);
       if (!g[u].fast) users.push(g[u]);
@@ -1050,7 +1067,7 @@ export function formatFindings(findings: Finding[], opts: FormatFindingsOptions 
     lines.push(`${indent}fix: ${f.suggestion}`);
     if (f.evidence.length > 0) {
       const shown = f.evidence.slice(0, limit).join(', ');
-      const more = f.evidence.length > limit ? ` (+${formatCount(f.evidence.length - limit)} more)` : '';
+      const more = f.evidence.length > limit ? ` (+${count(f.evidence.length - limit)} more)` : '';
       lines.push(c.dim(`${indent}spans: ${shown}${more}`));
     }
   });
