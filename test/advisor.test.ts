@@ -6,6 +6,7 @@ import { registerMlxInstrumentation } from '../src/core/api';
 import { advise, formatFindings, type AdviceRule, type Finding } from '../src/core/advisor';
 import type { Span, Trace } from '../src/core/trace';
 import { createTransformer, nextToken } from '../src/demo/transformer';
+import { syntheticTrace } from './helpers/synthetic-trace';
 import type { MlxInstrumentation } from '../src/instrumentations/mlx/instrumentation';
 
 const require = createRequire(import.meta.url);
@@ -445,6 +446,19 @@ describe('advise and formatFindings', () => {
       if (saved === undefined) delete process.env.NO_COLOR;
       else process.env.NO_COLOR = saved;
     }
+  });
+
+  it('reads hand-built and partial traces without throwing', () => {
+    expect(advise(syntheticTrace({ steps: 3 }))).toEqual(expect.any(Array));
+    const t = syntheticTrace({ steps: 1 });
+    const partial = {
+      ...t,
+      meta: { ...t.meta, peaks: undefined, host: undefined },
+      memory: [{ t: 0, delta: 1, live: 1 }],
+      spans: t.spans.map((s, i) => (i % 3 === 0 ? ({ ...s, inputs: undefined, outputs: [{}], attrs: undefined } as unknown as Span) : s)),
+    } as unknown as Trace;
+    expect(advise(partial)).toEqual(expect.any(Array));
+    expect(advise({ ...t, spans: [], memory: [] })).toEqual([]);
   });
 
   it('says so when there is nothing to report', () => {

@@ -248,7 +248,7 @@ function sameShape(a: number[] | undefined, b: number[] | undefined): boolean {
 }
 
 function hasInputShape(p: Prim, shape: number[] | undefined): boolean {
-  for (const t of p.span.inputs ?? []) if (sameShape(t.shape, shape)) return true;
+  for (const t of p.span.inputs ?? []) if (sameShape(t?.shape, shape)) return true;
   return false;
 }
 
@@ -329,8 +329,9 @@ function typePromotion(ix: Index): Finding[] {
     let anyFloat = false;
     let half: string | null = null;
     for (const t of p.span.inputs ?? []) {
-      if (HALF.has(t.dtype)) half = t.dtype;
-      if (half || t.dtype.startsWith('float')) anyFloat = true;
+      const d = t?.dtype;
+      if (HALF.has(d)) half = d;
+      if (half || (typeof d === 'string' && d.startsWith('float'))) anyFloat = true;
     }
     if (anyFloat) floatReaders++;
     if (half) {
@@ -932,11 +933,11 @@ function largeTemporaries(ix: Index): Finding[] {
     for (let i = 0; i < g.length; i++) {
       const p = g[i];
       const o = out0(p);
-      if (p.fast || !o || p.op === Op.View || o.bytes < L.tempMinBytes) continue;
+      if (p.fast || !o || p.op === Op.View || !(o.bytes >= L.tempMinBytes)) continue;
       const base = p.span.parentId != null ? liveBefore.get(p.span.parentId) : undefined;
-      if (base !== undefined && o.bytes < L.tempFactor * base) continue;
+      if (base !== undefined && !(o.bytes >= L.tempFactor * base)) continue;
       // Consumed later in the same layer group: a temporary, not a result the program keeps.
-      const u = fwd(g, i + 1, i + L.window, NONE_CLAIMED, ANY_OP, (q) => (q.span.inputs ?? []).some((t) => sameShape(t.shape, o.shape) && t.dtype === o.dtype));
+      const u = fwd(g, i + 1, i + L.window, NONE_CLAIMED, ANY_OP, (q) => (q.span.inputs ?? []).some((t) => sameShape(t?.shape, o.shape) && t.dtype === o.dtype));
       if (u < 0) continue;
       temps.push(p);
       if (!g[u].fast) users.push(g[u]);
