@@ -129,10 +129,14 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
       for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & (b->wcap - 1)]);
       wt += r.nwords;
       if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
+        // A node runs once; its tags are used up here, so a later array that MLX places at the
+        // same address cannot inherit them.
         TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
         r.value = e ? int64_t(e->tag) : 0;
+        if (e) e->desc = 0;
         TagTable::Entry* f = r.ident ? g_fast.find(r.ident) : nullptr;
         if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag & 7) << 1));
+        if (f) f->desc = 0;
       }
       recs.push_back(r);
     }

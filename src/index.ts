@@ -29,3 +29,5 @@ export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
 export { profileGeneration } from './core/generation';
 export type { GenerationOptions, GenerationStats } from './core/generation';
+export { advise, formatFindings } from './core/advisor';
+export type { Finding, Severity, AdviceRule, FormatFindingsOptions } from './core/advisor';
