@@ -9,7 +9,7 @@
 import { activeInstrumentation, registerMlxInstrumentation } from '../core/api';
 import { childrenIndex, type MemoryEvent, type Span, type Trace } from '../core/trace';
 import { createTransformer, DEMO_CONFIG, nextToken, type TransformerConfig } from '../demo/transformer';
-import { loadMlxModule, markPasses, stats, type BenchStats } from './runner';
+import { collectGarbage, loadMlxModule, markPasses, stats, type BenchStats } from './runner';
 import { findSensors, SensorSampler, type CounterTrack, type SensorAvailability } from './sysfs';
 
 export interface BenchModelOptions {
@@ -102,11 +102,13 @@ export async function benchModel(opts: BenchModelOptions = {}): Promise<BenchMod
     let done = 0;
     for (const L of seqs) {
       const prompt = prompts.get(L);
-      inst.withSpan(
+      await inst.withSpan(
         `seq ${L}`,
-        () => {
+        async () => {
           for (let i = 0; i < warmup + iterations; i++) {
             const warm = i < warmup;
+            // Each iteration starts from a clean heap, so one's leftovers do not count in the next's peak.
+            await collectGarbage();
             inst.withSpan(warm ? `warmup ${i + 1}` : `pass ${i - warmup + 1}`, () => generate(prompt), { pass: i, warmup: warm });
             opts.onProgress?.(++done, total, `seq ${L}`);
           }

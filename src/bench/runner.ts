@@ -5,6 +5,8 @@
  * trace itself and stored in trace.meta.bench, so views, the roofline and compare all work on it.
  */
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { activeInstrumentation, registerMlxInstrumentation } from '../core/api';
 import { percentile } from '../core/generation';
 import { childrenIndex, type Device, type Span, type Trace } from '../core/trace';
@@ -130,24 +132,25 @@ export async function benchOps(opts: BenchOpsOptions = {}): Promise<BenchOpsResu
   let trace: Trace;
   try {
     const start = rec.mark();
-    cases.forEach((c, index) => {
+    for (const [index, c] of cases.entries()) {
       const why = unsupported.get(probeKey(c));
       if (why) skipped.push({ name: c.name, reason: why });
-      else if (runCase(c, index)) ran.push({ c, index });
+      else if (await runCase(c, index)) ran.push({ c, index });
       opts.onProgress?.(index + 1, cases.length, c.name);
-    });
+    }
     trace = rec.take(opts.name ?? 'bench-ops', {}, start);
   } finally {
     mx.setDefaultDevice(prevDevice);
     if (owned) inst.disable();
   }
 
-  function runCase(c: OpCase, index: number): boolean {
+  async function runCase(c: OpCase, index: number): Promise<boolean> {
     let inputs: any[];
     let fn: (...xs: any[]) => any;
     // Inputs are made and evaluated outside the measured region; their spans are discarded.
     const setup = rec.mark();
     try {
+      await collectGarbage();
       mx.setDefaultDevice(mx[c.device]);
       inputs = c.family.inputs(mx, c.params, mx[c.dtype]);
       mx.eval(...inputs);
@@ -160,12 +163,15 @@ export async function benchOps(opts: BenchOpsOptions = {}): Promise<BenchOpsResu
       rec.take('setup', {}, setup);
     }
     const total = warmup + iterations;
+    // Big cases free each pass's output before the next (see collectGarbage); small ones need not pay for it.
+    const big = inputs.reduce((n, a) => n + (Number(a?.nbytes) || 0), 0) >= BIG_CASE_BYTES;
     try {
-      inst.withSpan(
+      await inst.withSpan(
         c.name,
-        () => {
+        async () => {
           for (let i = 0; i < total; i++) {
             const warm = i < warmup;
+            if (big && i > 0) await collectGarbage();
             // The output is evaluated, so the op really runs; the arguments are the case's own arrays.
             inst.withSpan(warm ? `warmup ${i + 1}` : `pass ${i - warmup + 1}`, () => mx.eval(fn(...inputs)), { pass: i, warmup: warm });
           }
@@ -346,6 +352,34 @@ function toRegExp(f: string | RegExp | undefined): RegExp | undefined {
 
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+const BIG_CASE_BYTES = 32 << 20;
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * Frees what earlier cases left: node-mlx frees an array's memory in the finalizer of its JS
+ * wrapper, which runs only after a collection and a turn of the event loop; V8 does not see that
+ * native memory, so a benchmark loop without this grows to gigabytes (13 GB for the medium suite).
+ */
+export async function collectGarbage(): Promise<void> {
+  if (gc === undefined) {
+    gc = typeof (globalThis as any).gc === 'function' ? (globalThis as any).gc : null;
+    if (!gc) {
+      try {
+        setFlagsFromString('--expose-gc');
+        gc = runInNewContext('gc') as () => void;
+      } catch {
+        gc = null;
+      }
+    }
+  }
+  if (!gc) return;
+  for (let i = 0; i < 2; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 /** node-mlx as the user's project has it, else the copy beside mlx-trace. */

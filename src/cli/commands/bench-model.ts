@@ -12,7 +12,7 @@ import { positiveInt } from './demo';
 import type { Command } from './index';
 
 export const benchModelCommand: Command = {
-  summary: 'benchmark prefill and decode of the demo transformer: tokens/s, latency, peak memory, CPU frequency and temperature',
+  summary: 'benchmark the demo model: prefill/decode tokens/s, latency, peak memory, CPU MHz and temperature',
   help: `Usage: mlx-trace bench-model [--seq 32,128,512] [--iterations N] [--warmup N] [--tokens N] [--out DIR] [--html]
 
 For each sequence length, runs warm-up and measured iterations of: a prefill of that many tokens

@@ -11,12 +11,13 @@ import { positiveInt } from './demo';
 import type { Command } from './index';
 
 export const benchOpsCommand: Command = {
-  summary: 'benchmark MLX ops (matmul, conv, attention, norms, ...) at several sizes; the results are a trace',
+  summary: 'benchmark MLX ops at several sizes, eager and compiled; the results are one trace',
   help: `Usage: mlx-trace bench-ops [--filter REGEX] [--dtype float32|float16|bfloat16] [--compile]
                          [--device cpu|gpu|all] [--sizes small|medium|large] [--iterations N]
                          [--warmup N] [--out DIR] [--html]
 
-Runs a suite of MLX operations, each at several sizes: ${OP_FAMILIES.map((f) => f.name).join(', ')}.
+Runs a suite of MLX operations, each at several sizes:
+${wrap(OP_FAMILIES.map((f) => f.name).join(', ') + '.', 98, '  ')}
 Every case passes its own arguments and evaluates its output; warm-up passes are kept in the trace,
 marked, and left out of the statistics. Each case is a span ('matmul 1024x1024x1024 float32 cpu')
 with its passes and MLX primitives beneath, so "mlx-trace view", "html" and "compare" work on the
@@ -139,4 +140,19 @@ export function nonNegativeInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || v.trim() === '') throw new UsageError(`${flag} must be a whole number (0 or more), not "${v}"`);
   return n;
+}
+
+/** Words laid out in lines of at most `width` columns, each starting with `indent`. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = indent;
+  for (const w of text.split(' ')) {
+    if (line.length > indent.length && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = indent;
+    }
+    line += (line.length > indent.length ? ' ' : '') + w;
+  }
+  lines.push(line);
+  return lines.join('\n');
 }
