@@ -3,6 +3,7 @@
  * summarizeReport() does the arithmetic on the plain trace; formatReport() lays it out for a terminal width;
  * printReport() writes it to stdout. Nothing here knows about MLX beyond the trace model.
  */
+import { reportSections } from './report-sections';
 import { type Device, type Span, type Trace, TRACE_SCHEMA } from '../core/trace';
 import {
   type Colors,
@@ -34,6 +35,8 @@ export interface ReportOptions {
   width?: number;
   /** ANSI color. Never on when NO_COLOR is set. @default false for formatReport, stdout.isTTY for printReport */
   color?: boolean;
+  /** Add the advisor's findings (trace.meta.advice if present, else advise(trace)). @default false */
+  advice?: boolean;
 }
 
 /** One row of the table, in raw units (ns, FLOP, bytes). */
@@ -428,6 +431,7 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
     out.push('');
     out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted, width));
   }
+  out.push(...reportSections(trace, c, { advice: opts.advice, width, color: c.enabled }));
   return out.join('\n');
 }
 

@@ -25,13 +25,14 @@ function choice(v: string | undefined, allowed: string[], flag: string): string 
 
 export const viewCommand: Command = {
   summary: 'print the report of a saved trace',
-  help: `Usage: mlx-trace view FILE [--sort total|self|mean|calls|flops|name] [--group-by op|layer|device] [--top N]
+  help: `Usage: mlx-trace view FILE [--sort total|self|mean|calls|flops|name] [--group-by op|layer|device] [--top N] [--advice]
 
 Options:
+  --advice         add the advisor's findings: what to fix, with the time at stake
   --sort KEY       column to sort by (default: total)
   --group-by KEY   one row per op, per layer or per device (default: op)
   --top N          rows to show (default: 20)`,
-  options: { sort: { type: 'string' }, 'group-by': { type: 'string' }, top: { type: 'string' } },
+  options: { sort: { type: 'string' }, 'group-by': { type: 'string' }, top: { type: 'string' }, advice: { type: 'boolean' } },
   async run(values, positionals) {
     const trace = loadTrace(oneFile(positionals, 'view'));
     const top = values.top === undefined ? undefined : Number(values.top);
@@ -40,6 +41,7 @@ Options:
       sortBy: choice(values.sort, SORTS, '--sort') as ReportSortBy | undefined,
       groupBy: choice(values['group-by'], GROUPS, '--group-by') as ReportGroupBy | undefined,
       top,
+      advice: values.advice === true,
     });
     return 0;
   },

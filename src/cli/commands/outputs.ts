@@ -1,4 +1,5 @@
 import { isAbsolute, join, relative } from 'node:path';
+import { advise } from '../../core/advisor';
 import { saveTrace } from '../../core/persist';
 import type { Trace } from '../../core/trace';
 import { exportChromeTrace } from '../../exporters/chrome';
@@ -9,6 +10,8 @@ import { out } from '../ui';
 /** The files a profile run leaves behind, and where they are. */
 export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean | string } = {}): Promise<void> {
   const files: Array<[string, string]> = [];
+  // The advisor's findings travel with the trace: the dashboard's summary and the report show them.
+  if (!Array.isArray(trace.meta.advice)) trace.meta.advice = advise(trace);
   // jsonWritten as a path: the trace is already saved there (the preload's trace.rank-N.json).
   const json = typeof opts.jsonWritten === 'string' ? opts.jsonWritten : join(dir, 'trace.json');
   if (!opts.jsonWritten) saveTrace(trace, json);
@@ -19,7 +22,7 @@ export async function writeOutputs(trace: Trace, dir: string, opts: { report?: b
   const html = join(dir, 'report.html');
   await exportHtml(trace, html);
   files.push([html, 'open in a browser: timeline, roofline, op table']);
-  if (opts.report) printReport(trace);
+  if (opts.report) printReport(trace, { advice: true });
   out('');
   out('Files written:');
   const width = Math.max(...files.map(([f]) => shown(f).length));
