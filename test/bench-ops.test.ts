@@ -100,6 +100,9 @@ describe('benchOps (function API, real MLX)', () => {
       for (const p of passes) for (const q of primitivesUnder(trace, p)) expect([q.pass, q.warmup]).toEqual([p.pass, p.warmup]);
       expect(c.passes).toBe(2);
       expect(c.warmup).toBe(1);
+      // every pass, warm-up included, ran the case's op: MLX primitives beneath each one
+      for (const p of passes) expect(primitivesUnder(trace, p).length, `${c.name} ${p.name}`).toBeGreaterThan(0);
+      expect(c.primitives).toBeGreaterThanOrEqual(1);
       // the statistics are over the measured passes only
       const measured = passes.filter((p) => !p.warmup).map((p) => p.end - p.start);
       expect(c.timeNs.mean).toBeCloseTo((measured[0] + measured[1]) / 2, 3);

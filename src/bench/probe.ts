@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import type { OpFamily } from './ops-suite';
 
 export interface ProbeItem {
@@ -72,7 +73,8 @@ export function probeSupport(mlxPath: string, device: string, dtype: string, ite
         op: it.family.op.toString(),
       })),
     };
-    const r = spawnSync(process.execPath, ['-e', CHILD], { input: JSON.stringify(payload), encoding: 'utf8', maxBuffer: 16 << 20, timeout: 120_000 });
+    // cwd: a crash's core file (where core dumps are on) lands in the temp folder, not the user's project.
+    const r = spawnSync(process.execPath, ['-e', CHILD], { cwd: tmpdir(), input: JSON.stringify(payload), encoding: 'utf8', maxBuffer: 16 << 20, timeout: 120_000 });
     const done = new Set<string>();
     let running: string | null = null;
     for (const line of (r.stdout ?? '').split('\n')) {

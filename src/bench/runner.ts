@@ -288,6 +288,8 @@ function summarizeCases(trace: Trace, ran: Array<{ c: OpCase; index: number }>):
       }
     }
     const n = measured.length;
+    // No primitives seen (JS-level timing cannot see inside a compiled function): cost unknown, not zero.
+    if (prims === 0) flops = bytes = null;
     const timeNs = stats(times);
     const perPass = (v: number | null) => (v === null ? null : v / n);
     results.push({

@@ -52,7 +52,8 @@ Options:
     progress.done();
 
     const m = bench.model;
-    out(`demo transformer: d=${m.dim}, ${m.layers} layers, ${m.heads} heads, vocab ${m.vocab}; ${iterations} iterations after ${warmup} warm-up; ${tokens} decoded tokens each`);
+    const n = (k: number, word: string) => `${k} ${word}${k === 1 ? '' : 's'}`;
+    out(`demo transformer: d=${m.dim}, ${m.layers} layers, ${m.heads} heads, vocab ${m.vocab}; ${n(iterations, 'iteration')} after ${warmup} warm-up; ${n(tokens, 'decoded token')} each`);
     out(`timing: ${trace.meta.timing === 'native' ? 'native hook layer' : `JS level (${trace.meta.fallbackReason ?? 'no native layer'})`}`);
     out('');
     out(formatBenchModel(bench, c));

@@ -24,7 +24,8 @@ with its passes and MLX primitives beneath, so "mlx-trace view", "html" and "com
 result. Ops this MLX build cannot run (checked first in a separate process) are listed as skipped.
 
 Options:
-  --filter REGEX     run only cases whose name matches (e.g. "^matmul", "norm", "float32 cpu$")
+  --filter REGEX     run only cases whose name matches (e.g. "^matmul", "norm", "float32 cpu$");
+                     with --compile a matching case brings its compiled twin
   --dtype LIST       float32, float16, bfloat16, comma-separated (default: float32)
   --compile          also run every case through mx.compile and compare with the eager run
   --device LIST      cpu, gpu or all (default: all; unavailable devices are reported)
@@ -87,7 +88,7 @@ Options:
     }
     if (!bench.devices.some((d) => d.available)) throw new CheckFailed('no device to run on');
     const total = bench.cases.length + bench.skipped.length;
-    out(`timing: ${trace.meta.timing === 'native' ? 'native hook layer' : `JS level (${trace.meta.fallbackReason ?? 'no native layer'})`}; ${iterations} passes after ${warmup} warm-up per case`);
+    out(`timing: ${trace.meta.timing === 'native' ? 'native hook layer' : `JS level (${trace.meta.fallbackReason ?? 'no native layer'})`}; ${iterations} pass${iterations === 1 ? '' : 'es'} after ${warmup} warm-up per case`);
     out('');
     if (bench.cases.length) {
       out(c.bold('Detailed results'));
