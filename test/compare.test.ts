@@ -178,6 +178,20 @@ describe('compareTraces on hand-built passes', () => {
     expect(() => compareTraces(a, b, { groupBy: 'device' as 'op' })).toThrow(/unknown groupBy/);
   });
 
+  it('keeps rows apart whose shapes differ only in how the dims split between inputs and outputs', () => {
+    const specs = [
+      { op: 'Reshape', inputs: [[2, 3]], outputs: [[6]], times: [10] },
+      { op: 'Reshape', inputs: [[2], [3]], outputs: [[6]], times: [20] },
+      { op: 'Reshape', inputs: [[2, 3, 6]], outputs: [], times: [30] },
+      { op: 'Reshape', inputs: [[2]], outputs: [[3, 6]], times: [40] },
+      { op: 'Reshape', inputs: [[]], outputs: [[2, 3]], times: [50] },
+    ];
+    const cmp = compareTraces(passTrace('a', specs), passTrace('b', specs));
+    expect(cmp.rows.map((r) => [r.shapes, r.a!.timeNs, r.b!.timeNs])).toEqual(
+      [['scalar → 2x3', 50, 50], ['2 → 3x6', 40, 40], ['2x3x6 → -', 30, 30], ['2 3 → 6', 20, 20], ['2x3 → 6', 10, 10]].sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+    );
+  });
+
   // Each case: times per pass in A and B for a big row (Matmul) and a small one (Add, ~1% of time).
   it.each([
     { name: '+10%, no noise', a: [1000, 1000, 1000], b: [1100, 1100, 1100], threshold: 0.05, verdict: 'regressed' },

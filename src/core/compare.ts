@@ -118,7 +118,8 @@ export interface Comparison {
 interface SideAcc {
   layer: string;
   op: string;
-  shapes: string;
+  /** The first span of the row: its shapes stand for the row's (rows are matched on them exactly). */
+  sample: Span;
   time: Float64Array;
   calls: number;
   flops: number;
@@ -155,11 +156,66 @@ export function shapeSignature(s: Pick<Span, 'inputs' | 'outputs'>): string {
   return `${shapeList(s.inputs) || '-'} → ${shapeList(s.outputs) || '-'}`;
 }
 
+/** An integer hash of a span's input and output shapes (counts and dims), for matching rows without strings. */
+function shapeHash(s: Span): number {
+  // Two calls rather than a loop over [inputs, outputs]: no array allocated per span.
+  // Masked to 30 bits so it stays a small integer for V8 (a larger one is boxed on every Map lookup).
+  return hashList(hashList(0x811c9dc5 | 0, s.inputs), s.outputs) & 0x3fffffff;
+}
+
+function hashList(h: number, list: TensorInfo[]): number {
+  h = (Math.imul(h, 0x01000193) ^ (list.length + 0x9e37)) | 0;
+  for (let i = 0; i < list.length; i++) {
+    const sh = list[i].shape;
+    h = (Math.imul(h, 0x01000193) ^ (sh.length + 0x3c6e)) | 0;
+    for (let k = 0; k < sh.length; k++) h = (Math.imul(h, 0x01000193) ^ sh[k]) | 0;
+  }
+  return h;
+}
+
+function sameShapeList(x: TensorInfo[], y: TensorInfo[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i].shape;
+    const b = y[i].shape;
+    if (a === b) continue;
+    if (a.length !== b.length) return false;
+    for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
+const sameShapes = (a: Span, b: Span) => sameShapeList(a.inputs, b.inputs) && sameShapeList(a.outputs, b.outputs);
+
 function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
   const layout = passLayout(trace);
   const idx = spanIndex(trace);
   const n = layout.slots;
-  const rows = new Map<string, SideAcc>();
+  // Rows are found without building a string per span (that was most of the time on 100k spans): maps keyed by
+  // the span's own layer and op strings, then an integer hash of the shapes with an exact check on collision.
+  // The row keys are made once per row, at the end.
+  const accs: SideAcc[] = [];
+  const tree = new Map<string, Map<string, Map<number, SideAcc[]>>>();
+  const newAcc = (layer: string, op: string, sample: Span): SideAcc => {
+    const a: SideAcc = { layer, op, sample, time: new Float64Array(n), calls: 0, flops: 0, costed: false, bytes: 0, bytesKnown: false, memory: 0 };
+    accs.push(a);
+    return a;
+  };
+  const find = (s: Span): SideAcc => {
+    const layer = groupBy === 'op' ? '' : idx.layerPath(s);
+    const op = groupBy === 'layer' ? '' : s.name;
+    let byOp = tree.get(layer);
+    if (!byOp) tree.set(layer, (byOp = new Map()));
+    let byShape = byOp.get(op);
+    if (!byShape) byOp.set(op, (byShape = new Map()));
+    const h = groupBy === 'detail' ? shapeHash(s) : 0;
+    let list = byShape.get(h);
+    if (!list) byShape.set(h, (list = []));
+    for (let i = 0; i < list.length; i++) if (groupBy !== 'detail' || sameShapes(list[i].sample, s)) return list[i];
+    const a = newAcc(layer, op, s);
+    list.push(a);
+    return a;
+  };
   const evalNs = new Float64Array(n);
   const primNs = new Float64Array(n);
   let flops = 0;
@@ -174,16 +230,7 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
       continue;
     }
     primNs[slot] += d;
-    const layer = groupBy === 'op' ? '' : idx.layerPath(s);
-    const op = groupBy === 'layer' ? '' : s.name;
-    const shapes = groupBy === 'detail' ? shapeSignature(s) : '';
-    // \u0000 cannot occur in names read from JSON traces by accident, so keys never collide across fields.
-    const key = groupBy === 'detail' ? `${layer}\u0000${op}\u0000${shapes}` : groupBy === 'op' ? op : layer;
-    let a = rows.get(key);
-    if (!a) {
-      a = { layer, op, shapes, time: new Float64Array(n), calls: 0, flops: 0, costed: false, bytes: 0, bytesKnown: false, memory: 0 };
-      rows.set(key, a);
-    }
+    const a = find(s);
     a.time[slot] += d;
     a.calls++;
     if (s.flops != null) {
@@ -214,6 +261,12 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
   let peak = 0;
   for (const m of trace.memory ?? []) if (m.t >= lo && m.t <= hi && m.live > peak) peak = m.live;
 
+  const rows = new Map<string, SideAcc>();
+  for (const a of accs) {
+    // \u0000 does not occur in names by accident, so keys never collide across fields.
+    const key = groupBy === 'detail' ? `${a.layer}\u0000${a.op}\u0000${shapeSignature(a.sample)}` : groupBy === 'op' ? a.op : a.layer;
+    rows.set(key, a);
+  }
   return {
     info: {
       name: trace.name,
@@ -287,14 +340,15 @@ export function compareTraces(a: Trace, b: Trace, opts: CompareOptions = {}): Co
     const sa = ra ? toSide(ra, A.slots) : null;
     const sb = rb ? toSide(rb, B.slots) : null;
     const ref = (ra ?? rb)!;
+    const shapes = groupBy === 'detail' ? shapeSignature(ref.sample) : '';
     const ta = sa?.timeNs ?? 0;
     const tb = sb?.timeNs ?? 0;
     rows.push({
       key,
       layer: ref.layer,
       op: ref.op,
-      shapes: ref.shapes,
-      label: labelOf(ref.layer, ref.op, ref.shapes),
+      shapes,
+      label: labelOf(ref.layer, ref.op, shapes),
       presence: sa && sb ? 'both' : sa ? 'onlyA' : 'onlyB',
       a: sa,
       b: sb,
