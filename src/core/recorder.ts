@@ -40,7 +40,10 @@ export interface RecorderOptions {
   onPrimitive?: (span: LiveSpan, evalSpan: LiveSpan | null) => void;
 }
 
-const hrNow = () => Number(process.hrtime.bigint());
+// performance.now() reads the same monotonic clock as process.hrtime without allocating a BigInt;
+// one offset turns it into absolute monotonic ns (sub-microsecond precision is kept by the double).
+const perfOffsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
+const hrNow = () => performance.now() * 1e6 + perfOffsetNs;
 
 export class Recorder {
   readonly timing: TimingMode;
@@ -99,9 +102,10 @@ export class Recorder {
     s.end = this.now();
   }
 
-  /** Adds a finished span (used by JS-level op timing and manual timers). */
+  /** Adds a finished span (used by JS-level op timing and manual timers); takes ownership of `s`. */
   add(s: Omit<LiveSpan, 'id'>): LiveSpan {
-    const span = { ...s, id: this.nextId++ } as LiveSpan;
+    const span = s as LiveSpan;
+    span.id = this.nextId++;
     this.push(span);
     return span;
   }

@@ -383,7 +383,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         const fn = ns[key];
         if (typeof fn !== 'function' || NOT_OPS.has(prefix + key) || /^[A-Z]/.test(key)) continue;
         const name = prefix + key;
-        const costName = jsOpCostName(name);
+        // One attrs object per op function, shared by its spans (they never change it).
+        const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
         this._patcher.wrap<AnyFn>(ns, key, (orig) =>
           function (this: unknown, ...args: unknown[]) {
             if (!self._on) return orig.apply(this, args);
@@ -411,7 +412,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
               outputs,
               layerId: layer ? layer.id : null,
               layer: layer ? layer.name : null,
-              attrs: { phase: syncEachOp ? 'forced-eval' : 'build', costOp: costName },
+              attrs,
             });
             return out;
           },

@@ -28,12 +28,26 @@ export function jsOpCostName(name: string): string {
 
 const ITEM: Record<string, number> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, bfloat16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, complex64: 8 };
 
+/**
+ * An MLX array's shape and dtype never change, and most op inputs were the outputs of earlier ops,
+ * so each array is asked once (every getter is a native call).
+ */
+const infoOf = new WeakMap<object, TensorInfo>();
+/** node-mlx hands out one Dtype object per dtype: map it to its name without a native toString. */
+const dtypeNames = new Map<unknown, string>();
+
 export function tensorInfo(a: any): TensorInfo {
+  let info = infoOf.get(a);
+  if (info) return info;
   const shape: number[] = a.shape;
-  const dtype = String(a.dtype);
+  const d = a.dtype;
+  let dtype = dtypeNames.get(d);
+  if (dtype === undefined) dtypeNames.set(d, (dtype = String(d)));
   let n = 1;
-  for (const d of shape) n *= d;
-  return { shape, dtype, bytes: n * (ITEM[dtype] ?? 4) };
+  for (const x of shape) n *= x;
+  info = { shape, dtype, bytes: n * (ITEM[dtype] ?? 4) };
+  infoOf.set(a, info);
+  return info;
 }
 
 let arrayClass: Function | null = null;
