@@ -62,12 +62,14 @@ export default [
       const n = 1000;
       for (let i = 0; i < 20; i++) chainRun(x, n);
       const off = [], on = [];
+      // A-B then B-A: whatever the previous run leaves behind (frees, caches) hits both sides alike.
       for (let r = 0; r < 100; r++) {
-        hooks(false);
-        off.push(chainRun(x, n));
-        hooks(true);
-        on.push(chainRun(x, n));
-        native.drain();
+        for (const on_ of r % 2 ? [false, true] : [true, false]) {
+          hooks(on_);
+          (on_ ? on : off).push(chainRun(x, n));
+          hooks(false);
+          native.drain();
+        }
       }
       hooks(false);
       native.drain();
