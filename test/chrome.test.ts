@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportChromeTrace, toChromeTraceEvents, type ChromeTraceEvent } from '../src/exporters/chrome';
+import { exportChromeTrace, toChromeTraceEvents, type ChromeTraceEvent, type ChromeTraceOptions } from '../src/exporters/chrome';
 import type { Span, Trace } from '../src/core/trace';
 import { makeSyntheticTrace, SYNTH_JS_THREAD, syntheticTrace } from './helpers/synthetic-trace';
 import { recordRealOrMlp } from './helpers/real-or-recorded';
+import { sensorCounters } from './helpers/counters-fixture';
 
 let dir: string;
 beforeAll(() => {
@@ -21,9 +22,9 @@ interface ChromeFile {
   otherData?: Record<string, unknown>;
 }
 
-async function exportAndRead(trace: Trace, name: string): Promise<{ file: ChromeFile; text: string; result: Awaited<ReturnType<typeof exportChromeTrace>> }> {
+async function exportAndRead(trace: Trace, name: string, options?: ChromeTraceOptions): Promise<{ file: ChromeFile; text: string; result: Awaited<ReturnType<typeof exportChromeTrace>> }> {
   const path = join(dir, name);
-  const result = await exportChromeTrace(trace, path);
+  const result = await exportChromeTrace(trace, path, options);
   const text = readFileSync(path, 'utf8');
   return { file: JSON.parse(text) as ChromeFile, text, result };
 }
@@ -209,6 +210,45 @@ describe('exportChromeTrace', () => {
     expect(metaName(file.traceEvents, 'process_name', counters[0].pid)).toBeDefined();
   });
 
+  it('writes each counter track as its own counter on the cpu process, series named by its unit', async () => {
+    const trace = makeSyntheticTrace({ primitives: 60, evals: 2 });
+    const sensors = sensorCounters(trace);
+    const [freq, temp] = sensors;
+    // Out of order, a repeated time (the last value wins), a NaN, a track without unit named like the memory
+    // counter (it must not merge with it), an empty track (left out).
+    const odd = { name: 'memory', unit: '', samples: [[5000, 3], [2000, 1], [2000, 2], [3000, Number.NaN]] as [number, number][] };
+    trace.counters = [...sensors, odd, { name: 'empty', unit: 'x', samples: [] }];
+    const { file, text } = await exportAndRead(trace, 'counters.json');
+    assertWellFormed(file.traceEvents);
+    expect(file.traceEvents).toEqual(JSON.parse(JSON.stringify([...toChromeTraceEvents(trace)])));
+    const series = (name: string) => file.traceEvents.filter((e) => e.ph === 'C' && e.name === name);
+    for (const c of [freq, temp]) {
+      const evs = series(c.name);
+      expect(evs.map((e) => [ns(e.ts!), Object.keys(e.args!)[0], Object.values(e.args!)[0], e.pid])).toEqual(
+        c.samples.map(([t, v]) => [t, c.unit, v, 1]));
+    }
+    // The memory counter keeps its own name and key; the counter named 'memory' is another track.
+    expect(series('memory').every((e) => Object.keys(e.args!).join() === 'live_bytes')).toBe(true);
+    expect(series('memory (2)').map((e) => [ns(e.ts!), e.args])).toEqual([[2000, { value: 2 }], [5000, { value: 3 }]]);
+    expect(series('empty')).toEqual([]);
+    expect(text).toContain('"args":{"°C":45}');
+    expect(metaName(file.traceEvents, 'process_name', 1)).toBe('synthetic (cpu)');
+
+    const off = await exportAndRead(trace, 'no-counters.json', { counters: false });
+    expect(off.file.traceEvents.filter((e) => e.ph === 'C' && e.name !== 'memory')).toEqual([]);
+  });
+
+  it('names the cpu process for counters even when no span ran there', async () => {
+    const trace = makeSyntheticTrace({ primitives: 20, device: 'gpu', memory: false });
+    trace.spans = trace.spans.filter((s) => s.kind === 'primitive');
+    trace.counters = sensorCounters(trace, 6);
+    const { file } = await exportAndRead(trace, 'counters-gpu.json');
+    assertWellFormed(file.traceEvents);
+    const pids = new Set(file.traceEvents.filter((e) => e.ph === 'C').map((e) => e.pid));
+    expect([...pids]).toEqual([1]);
+    expect(metaName(file.traceEvents, 'process_name', 1)).toBe('synthetic (cpu)');
+  });
+
   it('links each layer to the primitives it built with flow events bound to both slices', async () => {
     const trace = makeSyntheticTrace({ primitives: 48, threads: 2 });
     const { file, result } = await exportAndRead(trace, 'flows.json');
@@ -386,6 +426,7 @@ describe('a real consumer: the Chrome DevTools trace engine (@paulirish/trace_en
     };
     const TraceEngine = await import('@paulirish/trace_engine');
     const trace = makeSyntheticTrace({ primitives: 300, threads: 2, device: 'mixed', overlaps: 1, evals: 3 });
+    trace.counters = sensorCounters(trace); // counter events must not upset it
     const { file } = await exportAndRead(trace, 'devtools.json');
     const model = TraceEngine.TraceModel.Model.createWithAllHandlers();
     await model.parse(file.traceEvents as never);

@@ -10,6 +10,7 @@ import { exportPerfetto, perfettoSchema, toPerfetto } from '../src/exporters/per
 import type { Trace } from '../src/core/trace';
 import { makeSyntheticTrace, SYNTH_JS_THREAD } from './helpers/synthetic-trace';
 import { recordRealOrMlp } from './helpers/real-or-recorded';
+import { sensorCounters } from './helpers/counters-fixture';
 
 let dir: string;
 beforeAll(() => {
@@ -20,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // Decoded with protobufjs' toObject: 64-bit fields as numbers, enums as numbers, snake_case keys.
 interface Ann { name_iid?: number; int_value?: number; double_value?: number; string_value_iid?: number; string_value?: string; bool_value?: boolean }
 interface Ev {
-  type?: number; track_uuid?: number; name_iid?: number; category_iids?: number[]; counter_value?: number;
+  type?: number; track_uuid?: number; name_iid?: number; category_iids?: number[]; counter_value?: number; double_counter_value?: number;
   flow_ids?: number[]; terminating_flow_ids?: number[]; debug_annotations?: Ann[];
 }
 interface Pkt {
@@ -29,7 +30,7 @@ interface Pkt {
   track_descriptor?: {
     uuid: number; parent_uuid?: number; name?: string;
     process?: { pid: number; process_name: string }; thread?: { pid: number; tid: number; thread_name: string };
-    counter?: { unit?: number };
+    counter?: { unit?: number; unit_name?: string };
   };
   interned_data?: {
     event_names?: { iid: number; name: string }[]; event_categories?: { iid: number; name: string }[];
@@ -83,7 +84,8 @@ function resolve(packets: Pkt[]) {
       expect(s, `SLICE_END without a BEGIN on track ${e.track_uuid}`).toBeDefined();
       s!.end = p.timestamp!;
     } else if (e.type === 4) {
-      counters.push({ track: e.track_uuid!, t: p.timestamp!, v: e.counter_value! });
+      expect(e.counter_value == null || e.double_counter_value == null, 'one counter value field').toBe(true);
+      counters.push({ track: e.track_uuid!, t: p.timestamp!, v: e.counter_value ?? e.double_counter_value! });
     } else {
       throw new Error(`unexpected track event type ${e.type}`);
     }
@@ -178,6 +180,35 @@ describe('exportPerfetto', () => {
     const none = resolve(decode(toPerfetto(trace, { flows: false, memory: false })));
     expect(none.slices.every((s) => s.flows.length === 0 && s.terminating.length === 0)).toBe(true);
     expect(none.counters.length).toBe(0);
+  });
+
+  it('writes a counter track per trace counter, with its unit and every sample as a double', () => {
+    const trace = makeSyntheticTrace({ primitives: 80, threads: 2, evals: 2 });
+    const sensors = sensorCounters(trace);
+    // Out of order and a repeated time (the last value wins); one sample before the trace origin.
+    const odd = { name: 'fan', unit: 'rpm', samples: [[9000, 1200.5], [-500, 1100], [9000, 1250.25]] as [number, number][] };
+    trace.counters = [...sensors, odd];
+    const packets = decode(toPerfetto(trace));
+    const tracks = packets.filter((p) => p.track_descriptor).map((p) => p.track_descriptor!);
+    const { counters, slices } = resolve(packets);
+    // Timestamps are unsigned: everything moved by the earliest time, so the offset is the -500 sample's.
+    const base = -500;
+    const first = trace.spans.reduce((a, s) => Math.min(a, s.start), Infinity);
+    expect(Math.min(...slices.map((s) => s.start))).toBe(first - base);
+    for (const c of [...sensors, { ...odd, samples: [[-500, 1100], [9000, 1250.25]] as [number, number][] }]) {
+      const track = tracks.find((t) => t.name === c.name)!;
+      expect(track, c.name).toBeDefined();
+      expect(track.counter).toEqual({ unit_name: c.unit });
+      expect(track.parent_uuid).toBe(1); // the cpu process
+      expect(counters.filter((x) => x.track === track.uuid).map((x) => [x.t + base, x.v])).toEqual(c.samples);
+    }
+    // The memory track keeps its integer bytes.
+    const mem = tracks.find((t) => t.name === 'live memory')!;
+    expect(counters.filter((x) => x.track === mem.uuid).every((x) => Number.isInteger(x.v))).toBe(true);
+    expect(new Set(tracks.map((t) => t.uuid)).size).toBe(tracks.length);
+
+    const none = resolve(decode(toPerfetto(trace, { counters: false, memory: false })));
+    expect(none.counters).toEqual([]);
   });
 
   it('labels shape lists that share prefixes apart, and keeps attrs the span does not set itself', () => {

@@ -9,12 +9,16 @@
  *   thread 'worker 17 (overlap 1)' instead (see track-layout.ts).
  * - Memory is a counter (ph 'C', live bytes); flow events (ph 's' / 'f', bp 'e') link each layer to the
  *   primitives it built, which run later on another thread.
+ * - Each sampled counter track of the trace (trace.counters: CPU frequency, temperature...) is a counter of
+ *   its own on the cpu process, its series named by the unit: {"name":"cpu frequency","args":{"MHz":2400}}.
  *
  * exportChromeTrace streams: events are serialized one by one into ~64 KiB chunks written with
  * backpressure, so memory stays flat for millions of events. It reads the trace model only.
  */
 import type { Span, TensorInfo, Trace } from '../core/trace';
-import { type LaidTrack, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type TrackLayout } from './track-layout';
+import {
+  type CounterSeries, counterSeries, type LaidTrack, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type TrackLayout,
+} from './track-layout';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
 import { utf8, JsonBytes } from './json-bytes';
 
@@ -41,6 +45,8 @@ export interface ChromeTraceOptions {
   flows?: boolean;
   /** Emit the live-memory counter. @default true */
   memory?: boolean;
+  /** Emit the trace's counter tracks (trace.counters). @default true */
+  counters?: boolean;
 }
 
 export interface ChromeExportResult {
@@ -112,6 +118,16 @@ interface ChromeEmitter {
   flowStart(flowId: number, ts: number, track: ChromeTrack): void;
   flowEnd(flowId: number, ts: number, track: ChromeTrack): void;
   counter(ts: number, live: number): void;
+  /** Sample k of a counter series. */
+  sample(series: ChromeCounter, k: number): void;
+}
+
+/** A counter series as written: the series, its series key (the unit), and its constant JSON pieces encoded once. */
+interface ChromeCounter {
+  series: CounterSeries;
+  key: string;
+  head: Uint8Array;
+  mid: Uint8Array;
 }
 
 /** A lane as written: its pid/tid, and `,"pid":1,"tid":4243` encoded once for the byte writer. */
@@ -131,6 +147,7 @@ const BATCH = 512;
  */
 function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTraceStats, out: ChromeEmitter): Generator<void, void, undefined> {
   const layout = layoutTracks(trace);
+  const counters = options.counters === false ? [] : counterSeries(trace).map(chromeCounter);
   stats.overflowed = layout.overflowed;
   stats.skipped = layout.skipped;
   const tids = laneTids(layout);
@@ -141,7 +158,7 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
     return { pid, tid, pidTid: utf8(`,"pid":${pid},"tid":${tid}`) };
   });
 
-  for (const ev of metadataEvents(trace, layout, tids)) {
+  for (const ev of metadataEvents(trace, layout, tids, counters.length > 0)) {
     out.meta(ev);
     stats.events++;
   }
@@ -192,12 +209,23 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
       }
     }
   }
+  for (const c of counters) {
+    for (let k = 0; k < c.series.t.length; k++) {
+      out.sample(c, k);
+      if (++pending >= BATCH) {
+        stats.events += pending;
+        pending = 0;
+        yield;
+      }
+    }
+  }
   stats.events += pending;
 }
 
 /**
  * The trace as Trace Event Format events, lazily, in the order exportChromeTrace writes them
- * (metadata, then each thread's slices parent-before-child with their flow events, then the counter).
+ * (metadata, then each thread's slices parent-before-child with their flow events, then the memory counter,
+ * then each counter track).
  */
 export function* toChromeTraceEvents(
   trace: Trace,
@@ -213,6 +241,7 @@ export function* toChromeTraceEvents(
     flowStart: (id, ts, { pid, tid }) => batch.push({ name: FLOW_NAME, ph: 's', cat: CAT, id, ts: ts / 1000, pid, tid }),
     flowEnd: (id, ts, { pid, tid }) => batch.push({ name: FLOW_NAME, ph: 'f', bp: 'e', cat: CAT, id, ts: ts / 1000, pid, tid }),
     counter: (ts, live) => batch.push({ name: 'memory', ph: 'C', ts: ts / 1000, pid: CHROME_PID.cpu, args: { live_bytes: live } }),
+    sample: (c, k) => batch.push({ name: c.series.name, ph: 'C', ts: c.series.t[k] / 1000, pid: CHROME_PID.cpu, args: { [c.key]: c.series.v[k] } }),
   };
   for (const _ of walkChrome(trace, options, stats, out)) {
     const ready = batch;
@@ -290,6 +319,14 @@ export async function exportChromeTrace(
       j.number(live);
       j.bytes(B.close2);
     },
+    sample: (c, k) => {
+      sep();
+      j.bytes(c.head);
+      j.micros(c.series.t[k]);
+      j.bytes(c.mid);
+      j.number(c.series.v[k]);
+      j.bytes(B.close2);
+    },
   };
   try {
     for (const _ of walkChrome(trace, options, stats, out)) {
@@ -325,11 +362,22 @@ function laneTids(layout: TrackLayout): Int32Array {
   return tids;
 }
 
-function metadataEvents(trace: Trace, layout: TrackLayout, tids: Int32Array): ChromeTraceEvent[] {
+/** A series' key is its unit ('MHz', '°C'), or 'value' when it has none: viewers label the series by it. */
+function chromeCounter(series: CounterSeries): ChromeCounter {
+  const key = series.unit || 'value';
+  return {
+    series,
+    key,
+    head: utf8(`{"name":${JSON.stringify(series.name)},"ph":"C","ts":`),
+    mid: utf8(`,"pid":${CHROME_PID.cpu},"args":{${JSON.stringify(key)}:`),
+  };
+}
+
+function metadataEvents(trace: Trace, layout: TrackLayout, tids: Int32Array, hasCounters: boolean): ChromeTraceEvent[] {
   const out: ChromeTraceEvent[] = [];
   const processes = trackProcesses(layout.tracks);
-  // The memory counter lives in the cpu process (pid 1), so name it even when no span ran there.
-  if (trace.memory.length > 0 && !processes.some((p) => p.pid === CHROME_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: CHROME_PID.cpu });
+  // The memory counter and the counter tracks live in the cpu process (pid 1), so name it even when no span ran there.
+  if ((trace.memory.length > 0 || hasCounters) && !processes.some((p) => p.pid === CHROME_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: CHROME_PID.cpu });
   const merged = processes.some((p) => p.rank !== null);
   for (const { rank, device, pid } of processes) {
     // In a merged trace pid 1 holds only the job-wide memory counter.

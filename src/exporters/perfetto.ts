@@ -3,8 +3,8 @@
  * directly, smaller and faster to load than the Chrome JSON.
  *
  * Layout mirrors the Chrome exporter (same track-layout): one process track per device (pid 1 = cpu,
- * 2 = gpu), a thread track per OS thread, named child tracks for overflow lanes, and a 'live memory'
- * counter track. Each span is a SLICE_BEGIN / SLICE_END pair on its track (balanced and properly nested),
+ * 2 = gpu), a thread track per OS thread, named child tracks for overflow lanes, a 'live memory'
+ * counter track, and a counter track (double values, unit_name from the trace) per trace.counters entry. Each span is a SLICE_BEGIN / SLICE_END pair on its track (balanced and properly nested),
  * with its shapes, dtype and costs as debug annotations; a layer's BEGIN carries flow ids that end on the
  * BEGIN of each primitive it built. Event names, categories, annotation names and repeated string values
  * are interned on a single packet sequence.
@@ -19,13 +19,15 @@ import protobuf from 'protobufjs';
 import type { Span, TensorInfo, Trace } from '../core/trace';
 import { checkTrace, hasOwnArg } from './chrome';
 import { type ExportTarget, isExportTarget, openSink } from './sink';
-import { layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './track-layout';
+import { counterSeries, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './track-layout';
 
 export interface PerfettoOptions {
   /** Flow arrows from layers to the primitives they built. @default true */
   flows?: boolean;
   /** The live-memory counter track. @default true */
   memory?: boolean;
+  /** A counter track per trace.counters entry (CPU frequency, temperature...). @default true */
+  counters?: boolean;
 }
 
 export interface PerfettoExportResult {
@@ -103,6 +105,7 @@ function hotTags(root: protobuf.Root) {
     nameIid: f('TrackEvent', 'name_iid', VARINT),
     categoryIids: f('TrackEvent', 'category_iids', VARINT),
     counterValue: f('TrackEvent', 'counter_value', VARINT),
+    doubleCounterValue: f('TrackEvent', 'double_counter_value', I64),
     flowIds: f('TrackEvent', 'flow_ids', I64),
     terminatingFlowIds: f('TrackEvent', 'terminating_flow_ids', I64),
     debugAnnotations: f('TrackEvent', 'debug_annotations', LEN),
@@ -241,6 +244,8 @@ export function* perfettoChunks(
   let base = 0;
   for (const i of layout.order) base = Math.min(base, spans[i].start);
   for (const m of trace.memory) if (Number.isFinite(m.t)) base = Math.min(base, m.t);
+  const counters = options.counters === false ? [] : counterSeries(trace);
+  for (const c of counters) base = Math.min(base, c.t[0]);
   const ts = (t: number) => Math.round(t - base);
 
   // Tracks: process per device (per rank and device in a merged trace), thread track per OS thread
@@ -248,7 +253,7 @@ export function* perfettoChunks(
   const uuids = trackUuids(layout.tracks);
   const processes = trackProcesses(layout.tracks);
   const withMemory = options.memory !== false && trace.memory.length > 0;
-  if (withMemory && !processes.some((p) => p.pid === PERFETTO_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: PERFETTO_PID.cpu });
+  if ((withMemory || counters.length > 0) && !processes.some((p) => p.pid === PERFETTO_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: PERFETTO_PID.cpu });
   const merged = processes.some((p) => p.rank !== null);
   for (const { rank, device, pid } of processes) {
     const name = merged && rank === null ? `${trace.name || 'mlx'} (all ranks)` : processName(trace.name, rank, device);
@@ -277,6 +282,13 @@ export function* perfettoChunks(
       track_descriptor: { uuid: memoryUuid, parent_uuid: processUuid(PERFETTO_PID.cpu), name: 'live memory', counter: { unit: UNIT_SIZE_BYTES } },
     });
   }
+  const counterUuid = (k: number) => memoryUuid + 1 + k;
+  counters.forEach((c, k) => {
+    put({
+      trusted_packet_sequence_id: SEQUENCE_ID,
+      track_descriptor: { uuid: counterUuid(k), parent_uuid: processUuid(PERFETTO_PID.cpu), name: c.name, counter: c.unit ? { unit_name: c.unit } : {} },
+    });
+  });
   yield flush();
 
   // Event packets are written field by field (tags from the .proto): no per-event objects on the hot path.
@@ -356,6 +368,18 @@ export function* perfettoChunks(
       w.uint32(T.type).int32(TYPE_COUNTER);
       uint64(w.uint32(T.trackUuid), memoryUuid);
       int64(w.uint32(T.counterValue), Math.round(m.live));
+      close();
+      if (inBatch >= BATCH_PACKETS) yield flush();
+    }
+  }
+  for (let k = 0; k < counters.length; k++) {
+    const c = counters[k];
+    for (let i = 0; i < c.t.length; i++) {
+      open(ts(c.t[i]));
+      w.uint32(T.type).int32(TYPE_COUNTER);
+      uint64(w.uint32(T.trackUuid), counterUuid(k));
+      // Sensor values are fractional (mean MHz, °C): the double field keeps them.
+      w.uint32(T.doubleCounterValue).double(c.v[i]);
       close();
       if (inBatch >= BATCH_PACKETS) yield flush();
     }

@@ -280,3 +280,44 @@ function child<T>(node: LabelNode<T>, key: unknown): LabelNode<T> {
   if (next === undefined) kids.set(key, (next = { kids: null, value: undefined }));
   return next;
 }
+
+/** One counter track of trace.counters, ready to write: finite samples in time order, one per distinct time. */
+export interface CounterSeries {
+  /** Unique among the series and never a name the exporters use for the memory counter. */
+  name: string;
+  unit: string;
+  t: Float64Array;
+  v: Float64Array;
+}
+
+/** Counter names the exporters use themselves (Chrome's 'memory', Perfetto's 'live memory'). */
+const RESERVED_COUNTER_NAMES = ['memory', 'live memory'];
+
+/**
+ * trace.counters (CPU frequency, temperature...) for the Chrome and Perfetto exporters. Malformed tracks and
+ * samples are skipped; samples are sorted by time (stable) and of several in the same ns only the last is kept,
+ * as for memory. Names are made unique ('temp (2)'), so each becomes its own track in a viewer.
+ */
+export function counterSeries(trace: Trace): CounterSeries[] {
+  const out: CounterSeries[] = [];
+  if (!Array.isArray(trace.counters)) return out;
+  const used = new Set(RESERVED_COUNTER_NAMES);
+  for (const c of trace.counters) {
+    if (c == null || typeof c !== 'object' || !Array.isArray(c.samples)) continue;
+    let pts = c.samples.filter((x): x is [number, number] => Array.isArray(x) && Number.isFinite(x[0]) && Number.isFinite(x[1]));
+    if (pts.length === 0) continue;
+    if (pts.some((x, i) => i > 0 && x[0] < pts[i - 1][0])) pts = pts.map((x, i) => [x, i] as const).sort((a, b) => a[0][0] - b[0][0] || a[1] - b[1]).map((x) => x[0]);
+    const keep = pts.filter((x, i) => i + 1 >= pts.length || pts[i + 1][0] !== x[0]);
+    const base = typeof c.name === 'string' && c.name !== '' ? c.name : 'counter';
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = `${base} (${k})`;
+    used.add(name);
+    out.push({
+      name,
+      unit: typeof c.unit === 'string' ? c.unit : '',
+      t: Float64Array.from(keep, (x) => x[0]),
+      v: Float64Array.from(keep, (x) => x[1]),
+    });
+  }
+  return out;
+}
