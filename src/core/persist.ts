@@ -254,12 +254,21 @@ export interface SaveOptions {
 class ChunkWriter {
   private readonly buf = Buffer.allocUnsafe(1 << 20);
   private off = 0;
+  // Small strings are joined first: one utf8 encode per ~64K characters costs far less than one per span.
+  private pending = '';
   constructor(private readonly fd: number) {}
 
   put(s: string): void {
+    this.pending += s;
+    if (this.pending.length >= 1 << 16) this.encodePending();
+  }
+
+  private encodePending(): void {
+    const s = this.pending;
+    this.pending = '';
     // A UTF-16 code unit takes at most 3 UTF-8 bytes.
     if (this.off + s.length * 3 > this.buf.length) {
-      this.flush();
+      this.flushBuf();
       if (s.length * 3 > this.buf.length) {
         writeAll(this.fd, Buffer.from(s, 'utf8'));
         return;
@@ -268,9 +277,14 @@ class ChunkWriter {
     this.off += this.buf.write(s, this.off, 'utf8');
   }
 
-  flush(): void {
+  private flushBuf(): void {
     if (this.off > 0) writeAll(this.fd, this.buf.subarray(0, this.off));
     this.off = 0;
+  }
+
+  flush(): void {
+    this.encodePending();
+    this.flushBuf();
   }
 }
 
