@@ -116,17 +116,31 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> words;
   uint64_t dropped = 0;
   clock_refresh();
+  size_t nrec = 0, nword = 0;
+  for (int i = 0, n = buffer_count(); i < n; i++) {
+    ThreadBuf* b = buffer_at(i);
+    nrec += b->rhead.load(std::memory_order_acquire) - b->rtail.load(std::memory_order_relaxed);
+    nword += b->whead.load(std::memory_order_acquire) - b->wtail.load(std::memory_order_relaxed);
+  }
+  recs.reserve(nrec + 64);
+  words.reserve(nword + 1024);
   for (int i = 0, n = buffer_count(); i < n; i++) {
     ThreadBuf* b = buffer_at(i);
     const uint64_t rh = b->rhead.load(std::memory_order_acquire);
     uint64_t rt = b->rtail.load(std::memory_order_relaxed);
     uint64_t wt = b->wtail.load(std::memory_order_relaxed);
+    const uint64_t wmask = b->wcap - 1;
     for (; rt < rh; rt++) {
       Rec r = b->recs[rt & (b->rcap - 1)];
       r.t0 = stamp_to_ns(r.t0);
       r.t1 = stamp_to_ns(r.t1);
       r.woff = uint32_t(words.size());
-      for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & (b->wcap - 1)]);
+      const uint64_t at = wt & wmask;
+      if (at + r.nwords <= b->wcap) {
+        words.insert(words.end(), b->words + at, b->words + at + r.nwords);
+      } else {
+        for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & wmask]);
+      }
       wt += r.nwords;
       if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
         // A node runs once; its tags are used up here, so a later array that MLX places at the
