@@ -4,11 +4,11 @@
  * `warmup`), and the primitives MLX ran beneath those. The per-case statistics are computed from the
  * trace itself and stored in trace.meta.bench, so views, the roofline and compare all work on it.
  */
-import { createRequire } from 'node:module';
+import { loadMlx } from '../core/load-mlx';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { activeInstrumentation, registerMlxInstrumentation } from '../core/api';
-import { percentile } from '../core/generation';
+import { markPasses, percentileSorted as percentile } from '../core/stats';
 import { childrenIndex, type Device, type Span, type Trace } from '../core/trace';
 import { BENCH_DTYPES, expandCases, SIZE_TIERS, type BenchDtype, type OpCase, type Params, type SizeTier } from './ops-suite';
 import { probeSupport, resolveMlxPath, type ProbeItem } from './probe';
@@ -115,7 +115,7 @@ export async function benchOps(opts: BenchOpsOptions = {}): Promise<BenchOpsResu
   for (const s of sizes) if (!SIZE_TIERS.includes(s)) throw new TypeError(`benchOps: unknown size '${s}' (use ${SIZE_TIERS.join(', ')})`);
   const wanted = [...new Set(opts.devices ?? (['cpu', 'gpu'] as Device[]))];
   const filter = toRegExp(opts.filter);
-  const mlx = opts.mlx ?? loadMlxModule();
+  const mlx = opts.mlx ?? loadMlx();
   const mx = mlx.core;
 
   const devices = wanted.map((d) => deviceStatus(mx, d));
@@ -237,19 +237,6 @@ export function deviceStatus(mx: any, device: Device): BenchDeviceStatus {
     return { device, available: true };
   } catch (e) {
     return { device, available: false, reason: firstLine(e) };
-  }
-}
-
-/** Gives each pass span (a user span with attrs.pass), and everything beneath it, the pass number and warm-up flag. */
-export function markPasses(trace: Trace): void {
-  const kids = childrenIndex(trace);
-  const mark = (s: Span, pass: number, warm: boolean) => {
-    s.pass = pass;
-    s.warmup = warm;
-    for (const k of kids.get(s.id) ?? []) mark(k, pass, warm);
-  };
-  for (const s of trace.spans) {
-    if (s.kind === 'user' && typeof s.attrs?.pass === 'number') mark(s, s.attrs.pass, !!s.attrs.warmup);
   }
 }
 
@@ -384,14 +371,5 @@ export async function collectGarbage(): Promise<void> {
   }
 }
 
-/** node-mlx as the user's project has it, else the copy beside mlx-trace. */
-export function loadMlxModule(): any {
-  for (const base of [process.cwd() + '/', __filename]) {
-    try {
-      return createRequire(base)('@frost-beta/mlx');
-    } catch {
-      /* next */
-    }
-  }
-  throw new Error('cannot load @frost-beta/mlx: install it with "npm install @frost-beta/mlx"');
-}
+export { loadMlx as loadMlxModule };
+export { markPasses };

@@ -5,6 +5,7 @@ import { MlxInstrumentation } from '../instrumentations/mlx/instrumentation';
 import type { MlxInstrumentationConfig } from '../instrumentations/mlx/types';
 import { jsOpCostName } from '../instrumentations/mlx/utils';
 import { dtypeItemsize } from './cost';
+import { markPasses } from './stats';
 import type { Trace, TensorInfo } from './trace';
 
 let active: MlxInstrumentation | null = null;
@@ -59,28 +60,6 @@ export async function profile(fn: (pass: number) => unknown, opts: ProfileOption
     return trace;
   } finally {
     if (owned) inst.disable();
-  }
-}
-
-/** Gives every span the pass of the user span it descends from. */
-function markPasses(trace: Trace): void {
-  const byId = new Map(trace.spans.map((s) => [s.id, s]));
-  const passOf = new Map<number, { pass: number; warmup: boolean } | null>();
-  const find = (id: number | null | undefined): { pass: number; warmup: boolean } | null => {
-    if (id == null) return null;
-    if (passOf.has(id)) return passOf.get(id)!;
-    const s = byId.get(id);
-    let r: { pass: number; warmup: boolean } | null = null;
-    if (s) r = s.kind === 'user' && typeof s.attrs?.pass === 'number' ? { pass: s.attrs.pass as number, warmup: !!s.attrs.warmup } : find(s.parentId);
-    passOf.set(id, r);
-    return r;
-  };
-  for (const s of trace.spans) {
-    const p = find(s.id);
-    if (p) {
-      s.pass = p.pass;
-      s.warmup = p.warmup;
-    }
   }
 }
 

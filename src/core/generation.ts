@@ -3,6 +3,7 @@
  * span per phase and per token so the trace shows where each token's time went.
  */
 import { activeInstrumentation, registerMlxInstrumentation } from './api';
+import { percentileSorted } from './stats';
 import type { Trace } from './trace';
 
 export interface GenerationOptions<T> {
@@ -24,14 +25,6 @@ export interface GenerationStats {
   prefillTokensPerSec: number;
   decodeTokensPerSec: number;
   tokenLatencyMs: { p50: number; p95: number; mean: number; min: number; max: number };
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = (sorted.length - 1) * p;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
 }
 
 /** Profiles one generation; the stats are also in trace.meta.generation. */
@@ -60,8 +53,8 @@ export async function profileGeneration<T>(opts: GenerationOptions<T>): Promise<
       prefillTokensPerSec: +(opts.promptTokens / (ttft / 1e9)).toFixed(2),
       decodeTokensPerSec: lat.length ? +(lat.length / (decodeNs / 1e9)).toFixed(2) : 0,
       tokenLatencyMs: {
-        p50: ms(percentile(sorted, 0.5)),
-        p95: ms(percentile(sorted, 0.95)),
+        p50: ms(percentileSorted(sorted, 0.5)),
+        p95: ms(percentileSorted(sorted, 0.95)),
         mean: ms(decodeNs / Math.max(1, lat.length)),
         min: ms(sorted[0] ?? NaN),
         max: ms(sorted[sorted.length - 1] ?? NaN),

@@ -3,7 +3,7 @@
  * p95, min, max and std over the measured passes. Warm-up passes stay in the trace but are left out here.
  * Pure functions of a Trace; nothing is written into it (withPassStats returns a copy).
  */
-import type { Span, Trace } from './trace';
+import { childrenIndex, type Span, type Trace } from './trace';
 import {
   type Colors,
   formatCount,
@@ -67,6 +67,19 @@ export function percentileSorted(sorted: ArrayLike<number>, q: number): number {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Passes
+
+/** Gives each pass span (a user span with attrs.pass), and everything beneath it, the pass number and warm-up flag. */
+export function markPasses(trace: Trace): void {
+  const kids = childrenIndex(trace);
+  const mark = (s: Span, pass: number, warm: boolean) => {
+    s.pass = pass;
+    s.warmup = warm;
+    for (const k of kids.get(s.id) ?? []) mark(k, pass, warm);
+  };
+  for (const s of trace.spans) {
+    if (s.kind === 'user' && typeof s.attrs?.pass === 'number') mark(s, s.attrs.pass, !!s.attrs.warmup);
+  }
+}
 
 /** Which spans count, and in which slot: the measured passes of a multi-pass profile, or the whole trace as one. */
 export interface PassLayout {

@@ -1,6 +1,6 @@
 import { calibratePeaks, savePeaks } from '../../core/calibrate';
 import { formatSI } from '../../core/format';
-import { loadMlx } from '../mlx';
+import { loadMlx } from '../../core/load-mlx';
 import { out } from '../ui';
 import type { Command } from './index';
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from '../../core/api';
 import { profileGeneration } from '../../core/generation';
 import { createTransformer, DEMO_CONFIG, nextToken } from '../../demo/transformer';
-import { loadMlx } from '../mlx';
+import { loadMlx } from '../../core/load-mlx';
 import { Progress, UsageError, err } from '../ui';
 import { writeOutputs } from './outputs';
 import type { Command } from './index';

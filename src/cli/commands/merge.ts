@@ -39,7 +39,8 @@ Options:
     saveTrace(merged, target);
     out(`merged ${files.length} trace${files.length === 1 ? '' : 's'} (${merged.spans.length.toLocaleString('en-US')} spans) into ${target}`);
     for (const r of merged.meta.ranks as RankInfo[]) {
-      out(`  rank ${r.rank}: ${r.name} · ${r.spans.toLocaleString('en-US')} spans · ${r.hostname} · starts ${formatDuration(r.shiftNs)} after the first`);
+      const start = r.shiftNs === 0 ? 'started first' : `started ${formatDuration(r.shiftNs)} later`;
+      out(`  rank ${r.rank}: ${r.name} · ${r.spans.toLocaleString('en-US')} spans · ${r.hostname} · ${start}`);
     }
     if (values.chrome) {
       const chrome = resolve(values.chrome);

@@ -7,6 +7,7 @@ import { context, trace as otelTrace, type TracerProvider } from '@opentelemetry
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
+import { findMlx } from '../../core/load-mlx';
 import { openHookLayer, type HookLayer } from '../../core/native';
 import { loadPeaks } from '../../core/calibrate';
 import { Recorder, type LiveSpan } from '../../core/recorder';
@@ -83,7 +84,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._on = true;
     super.enable();
     // The app usually required MLX before registering us: patch the copy it already has.
-    const mlx = mlxModuleFromCache() ?? tryRequireMlx();
+    const mlx = mlxModuleFromCache() ?? findMlx();
     if (mlx) this._patch(mlx);
   }
 
@@ -430,16 +431,6 @@ function globalProvider(): TracerProvider | undefined {
   return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
 }
 
-function tryRequireMlx(): any {
-  for (const base of [process.cwd() + '/', __filename]) {
-    try {
-      return createRequire(base)('@frost-beta/mlx');
-    } catch {
-      /* try the next place */
-    }
-  }
-  return null;
-}
 
 function mlxVersion(mlx: any): string {
   try {
