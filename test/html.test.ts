@@ -12,9 +12,13 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { exportHtml, renderHtml } from '../src/exporters/html';
 import { packTrace } from '../src/exporters/html/pack';
-import type { Trace } from '../src/core/trace';
+import type { Span, Trace } from '../src/core/trace';
+import type { Finding } from '../src/core/advisor';
+import { passStats, summarize } from '../src/core/stats';
 import { syntheticTrace } from './helpers/synthetic-trace';
 import { emptyTrace, withAdvice, xssTrace, XSS_LAYER, XSS_NAME, XSS_OP } from './helpers/html-fixture';
+import { withCounters } from './helpers/counters-fixture';
+import { recordDashboardTraces, type DashboardTraces } from './helpers/dashboard-traces';
 
 const OUT = resolve('test-output/html');
 const SHOTS = resolve('test-output/screenshots');
@@ -79,9 +83,9 @@ async function exportTo(name: string, trace: Trace): Promise<string> {
   return file;
 }
 
-/** Pixels of the canvas that differ from the page background. */
-async function drawnPixels(page: Page, selector: string): Promise<{ drawn: number; total: number }> {
-  return page.evaluate((sel) => {
+/** Pixels of the canvas (or of a box in it, in CSS pixels) that differ from the page background. */
+async function drawnPixels(page: Page, selector: string, box?: { x: number; y: number; w: number; h: number }): Promise<{ drawn: number; total: number }> {
+  return page.evaluate(([sel, box]) => {
     const c = document.querySelector(sel) as HTMLCanvasElement;
     // Read a copy, so the page's own canvas is not flagged for repeated readbacks.
     const copy = document.createElement('canvas');
@@ -89,7 +93,9 @@ async function drawnPixels(page: Page, selector: string): Promise<{ drawn: numbe
     copy.height = c.height;
     const ctx = copy.getContext('2d', { willReadFrequently: true })!;
     ctx.drawImage(c, 0, 0);
-    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    const k = c.width / c.getBoundingClientRect().width;
+    const area = box ? { x: Math.round(box.x * k), y: Math.round(box.y * k), w: Math.round(box.w * k), h: Math.round(box.h * k) } : { x: 0, y: 0, w: c.width, h: c.height };
+    const data = ctx.getImageData(area.x, area.y, area.w, area.h).data;
     const probe = document.createElement('canvas').getContext('2d', { willReadFrequently: true })!;
     probe.fillStyle = getComputedStyle(document.documentElement).getPropertyValue('--bg').trim();
     probe.fillRect(0, 0, 1, 1);
@@ -99,7 +105,7 @@ async function drawnPixels(page: Page, selector: string): Promise<{ drawn: numbe
       if (Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) > 30) drawn++;
     }
     return { drawn, total: data.length / 4 };
-  }, selector);
+  }, [selector, box] as const);
 }
 
 const viewRange = (page: Page) =>
@@ -605,6 +611,17 @@ describe('dashboard safety and edge cases', () => {
         await p.mouse.move(box.x + at.x, box.y + at.y);
         await expect.poll(() => p.locator('#tip').textContent()).toContain(XSS_LAYER);
       }
+      // The counter lane's name, and the evidence button's label built from the rule.
+      expect(JSON.parse((await p.locator('#timeline canvas').getAttribute('data-counter-lanes'))!)).toEqual([XSS_LAYER]);
+      const [lane] = await p.evaluate(() => (window as any).__mlxTrace.timeline.counterLanes());
+      await p.locator('#timeline canvas').scrollIntoViewIfNeeded();
+      const cbox = (await p.locator('#timeline canvas').boundingBox())!;
+      await p.mouse.move(cbox.x + cbox.width / 2, cbox.y + lane.y + lane.h / 2);
+      await expect.poll(() => p.locator('#tip').textContent()).toContain(XSS_LAYER);
+      expect(await p.locator('#tip').textContent()).toContain('<b onmouseover=alert(8)>°C');
+      await p.locator('#summary .finding button.evidence').click();
+      expect((await p.evaluate(() => (window as any).__mlxTrace.selection())).label).toBe('evidence of <script>alert(6)</script>');
+      expect(await p.locator('.tl-details').textContent()).toContain('<script>alert(6)</script>');
       await p.waitForTimeout(200);
       expect(await p.evaluate(() => (window as any).__xss)).toBeUndefined();
       expect(await p.locator('img, svg, iframe, main script, b, i').count()).toBe(0);
@@ -670,5 +687,342 @@ describe('dashboard safety and edge cases', () => {
     } finally {
       await o.close();
     }
+  });
+});
+
+/** '127 ms', '6.75 ms', '850 µs' -> ns. */
+function parseDuration(text: string): number {
+  const m = /(-?[\d.]+)\s*(ns|µs|ms|s)\b/.exec(text);
+  if (!m) throw new Error(`no duration in ${JSON.stringify(text)}`);
+  return Number(m[1]) * { ns: 1, µs: 1e3, ms: 1e6, s: 1e9 }[m[2] as 'ns' | 'µs' | 'ms' | 's'];
+}
+
+/** Three significant digits, as the page prints them. */
+const close3 = (shown: number, want: number, what = '') => expect(Math.abs(shown - want), `${what}: shown ${shown}, want ${want}`).toBeLessThanOrEqual(Math.abs(want) * 0.006 + 1e-9);
+/** Durations travel as float32 and are summed in float64: equal to ~1e-6. */
+const closeF32 = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(Math.abs(want) * 2e-6 + 1);
+
+describe('dashboard: generation speed, pass statistics, counter tracks, findings with evidence (real MLX)', () => {
+  const PASSES = 4, WARMUP = 2, TOKENS = 12;
+  let traces: DashboardTraces;
+  let genFile: string, passFile: string, adviceFile: string;
+  let passTrace: Trace;
+
+  beforeAll(async () => {
+    traces = await recordDashboardTraces({ passes: PASSES, warmup: WARMUP, tokens: TOKENS });
+    genFile = await exportTo('generation.html', traces.generation.trace);
+    // Counter tracks as bench-model samples them from /sys, over the multi-pass profile.
+    passTrace = withCounters(traces.passes);
+    passFile = await exportTo('passes.html', passTrace);
+    const promotion = traces.promotion;
+    const advice = [...(promotion.meta.advice as Finding[]), { rule: 'elsewhere', severity: 'info', message: 'Evidence from another trace.',
+      suggestion: '', evidence: [987654321], timeAtStake: 0 }];
+    adviceFile = await exportTo('advice.html', { ...promotion, meta: { ...promotion.meta, advice } });
+  }, 300_000);
+
+  it('shows time to first token, prefill and decode tokens/s and p50/p95 latency from meta.generation', async () => {
+    const o = await open(genFile);
+    try {
+      const p = o.page;
+      const { stats } = traces.generation;
+      await expect.poll(() => p.locator('#summary .gen').isVisible()).toBe(true);
+      const cards = await p.$$eval('#summary .gen .card', (els) => els.map((e) => [e.querySelector('.card-label')!.textContent, e.querySelector('.card-value')!.textContent]));
+      const value = (label: string) => cards.find((c) => c[0] === label)![1]!;
+      expect(cards.map((c) => c[0])).toEqual(['Time to first token', 'Prefill tokens/s', 'Decode tokens/s', 'Token latency p50', 'Token latency p95']);
+      close3(parseDuration(value('Time to first token')), stats.timeToFirstTokenMs * 1e6);
+      const num = (text: string) => Number(text.replace(/,/g, ''));
+      close3(num(value('Prefill tokens/s')), stats.prefillTokensPerSec);
+      close3(num(value('Decode tokens/s')), stats.decodeTokensPerSec);
+      close3(parseDuration(value('Token latency p50')), stats.tokenLatencyMs.p50 * 1e6);
+      close3(parseDuration(value('Token latency p95')), stats.tokenLatencyMs.p95 * 1e6);
+      await p.locator('#summary .gen').screenshot({ path: join(SHOTS, 'generation.png') });
+      expect(o.errors).toEqual([]);
+      expect(o.requests).toEqual([]);
+    } finally {
+      await o.close();
+    }
+    // Narrow and dark: the cards wrap, the chart fits.
+    const n = await open(genFile, { width: 390, height: 800, dark: true });
+    try {
+      const p = n.page;
+      expect(await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+      expect((await p.locator('#summary .gen canvas').boundingBox())!.width).toBeLessThanOrEqual(390);
+      expect((await drawnPixels(p, '#summary .gen canvas')).drawn).toBeGreaterThan(0);
+      await p.locator('#summary .gen').screenshot({ path: join(SHOTS, 'narrow-dark-generation.png') });
+      expect(n.errors).toEqual([]);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('draws a bar per decoded token from its span; a bar (click or keys) finds the token in the timeline', async () => {
+    const o = await open(genFile);
+    try {
+      const p = o.page;
+      const trace = traces.generation.trace;
+      const tokenSpans = trace.spans.filter((s) => s.kind === 'user' && s.attrs?.phase === 'decode').sort((a, b) => (a.attrs!.token as number) - (b.attrs!.token as number));
+      expect(tokenSpans.length).toBe(TOKENS);
+      expect(await p.locator('#summary .gen canvas').getAttribute('data-tokens')).toBe(String(TOKENS));
+      const bars = await p.evaluate(() => (window as any).__mlxTrace.generation.bars());
+      expect(bars.map((b: { token: number }) => b.token)).toEqual(tokenSpans.map((s) => s.attrs!.token));
+      bars.forEach((b: { durNs: number }, k: number) => closeF32(b.durNs, tokenSpans[k].end - tokenSpans[k].start));
+      expect((await drawnPixels(p, '#summary .gen canvas')).drawn).toBeGreaterThan(0);
+
+      const canvas = p.locator('#summary .gen canvas');
+      await canvas.scrollIntoViewIfNeeded();
+      const box = (await canvas.boundingBox())!;
+      const fifth = bars[4];
+      await p.mouse.click(box.x + fifth.x, box.y + fifth.y);
+      const sel = await p.evaluate(() => (window as any).__mlxTrace.selection());
+      expect(sel).toMatchObject({ source: 'generation', label: 'token 5', spans: [fifth.span] });
+      const span = await p.evaluate((i) => (window as any).__mlxTrace.span(i), fifth.span);
+      expect(span).toMatchObject({ name: 'token 5', kind: 'user', id: tokenSpans[4].id });
+      expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.highlighted())).toEqual([fifth.span]);
+      // The timeline zoomed to the token.
+      const r = await viewRange(p);
+      expect(r.start).toBeLessThanOrEqual(tokenSpans[4].start);
+      expect(r.end).toBeGreaterThanOrEqual(tokenSpans[4].end);
+      expect(r.end - r.start).toBeLessThan((trace.spans.reduce((a, s) => Math.max(a, s.end), 0) - trace.spans.reduce((a, s) => Math.min(a, s.start), Infinity)) / 2);
+      expect(await p.locator('.tl-details').textContent()).toContain('token 5');
+      expect(await p.locator('.tl-details').textContent()).toContain(`Span id${tokenSpans[4].id}`);
+      await p.locator('#timeline').screenshot({ path: join(SHOTS, 'generation-token-timeline.png') });
+
+      await canvas.focus();
+      await p.keyboard.press('ArrowRight');
+      await p.keyboard.press('ArrowRight');
+      await p.keyboard.press('Enter');
+      expect((await p.evaluate(() => (window as any).__mlxTrace.selection())).label).toBe('token 2');
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('shows per-pass mean, p50, p95 and std per op, equal to passStats, with warm-ups out of every total', async () => {
+    const o = await open(passFile);
+    try {
+      const p = o.page;
+      const trace = passTrace;
+      const cards = await p.$$eval('#summary > .cards .card', (els) => els.map((e) => Array.from(e.children, (c) => c.textContent ?? '')));
+      expect(cards.find((c) => c[0] === 'Passes')).toEqual(['Passes', `${PASSES} measured`, `${WARMUP} warm-up passes left out of every statistic and total`]);
+      const perPass = cards.find((c) => c[0] === 'Time per pass')!;
+      const wall = summarize(traces.passes.spans.filter((s) => s.kind === 'user' && s.attrs?.pass === s.pass && !s.warmup).map((s) => s.end - s.start));
+      expect(wall.n).toBe(PASSES);
+      close3(parseDuration(perPass[1]), wall.mean, 'mean');
+      const [w50, w95, wstd] = perPass[2].split(' · ');
+      close3(parseDuration(w50), wall.p50, w50);
+      close3(parseDuration(w95), wall.p95, w95);
+      close3(parseDuration(wstd), wall.std, wstd);
+      // The pass facts are on the card, not repeated among the host facts.
+      expect(await p.locator('#summary .facts dt').allTextContents()).not.toContain('passes');
+
+      for (const col of ['pass-mean', 'pass-p50', 'pass-p95', 'pass-std']) expect(await p.locator(`#ops-table th[data-col="${col}"]`).count()).toBe(1);
+      const status = (await p.locator('#ops-status').textContent())!;
+      expect(status).toContain(`per-pass statistics over ${PASSES} measured passes; ${WARMUP} warm-up passes left out of the statistics and totals`);
+
+      const want = passStats(trace, { groupBy: 'op' });
+      expect(want.passes).toBe(PASSES);
+      const rows = await p.evaluate(() => (window as any).__mlxTrace.table.rows());
+      expect(new Set(rows.map((r: { label: string }) => r.label))).toEqual(new Set(want.rows.map((r) => r.key)));
+      for (const w of want.rows) {
+        const got = rows.find((r: { label: string }) => r.label === w.key);
+        expect(got.calls).toBe(Math.round(w.calls * PASSES));
+        closeF32(got.pass.mean, w.time.mean);
+        closeF32(got.pass.p50, w.time.p50);
+        closeF32(got.pass.p95, w.time.p95);
+        expect(Math.abs(got.pass.std - w.time.std)).toBeLessThanOrEqual(w.time.mean * 1e-5 + 1);
+      }
+      // Totals: the measured passes' primitives only.
+      const prims = trace.spans.filter((s) => s.kind === 'primitive');
+      const measured = prims.filter((s) => s.pass !== undefined && !s.warmup);
+      expect(measured.length).toBeLessThan(prims.length);
+      const foot = await p.locator('#ops-table tfoot td').allTextContents();
+      const headers = await p.locator('#ops-table thead th').evaluateAll((ths) => ths.map((t) => t.getAttribute('data-col')));
+      expect(Number(foot[headers.indexOf('calls')].replace(/,/g, ''))).toBe(measured.length);
+      close3(parseDuration(foot[headers.indexOf('total')]), measured.reduce((a, s) => a + s.end - s.start, 0), 'total');
+      close3(parseDuration(foot[headers.indexOf('pass-mean')]), want.primitive.mean, 'pass mean');
+
+      // Sorting by a statistic orders the rows by it.
+      await p.locator('#ops-table th[data-col="pass-p95"] button').click();
+      const p95 = (await p.evaluate(() => (window as any).__mlxTrace.table.rows())).map((r: { pass: { p95: number } }) => r.pass.p95);
+      expect(p95).toEqual([...p95].sort((a: number, b: number) => b - a));
+      await p.locator('#ops').screenshot({ path: join(SHOTS, 'ops-passes.png') });
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('draws a line lane per counter track under the memory curve, named in data-counter-lanes, with values on hover', async () => {
+    const o = await open(passFile);
+    try {
+      const p = o.page;
+      const names = passTrace.counters!.map((c) => c.name);
+      const canvas = p.locator('#timeline canvas');
+      expect(JSON.parse((await canvas.getAttribute('data-counter-lanes'))!)).toEqual(names);
+      const lanes = await p.evaluate(() => (window as any).__mlxTrace.timeline.counterLanes());
+      expect(lanes.map((l: { name: string }) => l.name)).toEqual(names);
+      const width = (await canvas.boundingBox())!.width;
+      for (const l of lanes) {
+        const { drawn, total } = await drawnPixels(p, '#timeline canvas', { x: 0, y: l.y, w: width, h: l.h - 1 });
+        expect(drawn, l.name).toBeGreaterThan(width * 0.5); // a line across the lane
+        expect(drawn, l.name).toBeLessThan(total * 0.5); // a line, not a filled box
+      }
+      // Hover: the value of the last sample at that time.
+      await canvas.scrollIntoViewIfNeeded();
+      const box = (await canvas.boundingBox())!;
+      const temp = passTrace.counters![1];
+      await p.mouse.move(box.x + width * 0.75, box.y + lanes[1].y + lanes[1].h / 2);
+      await expect.poll(() => p.locator('#tip').isVisible()).toBe(true);
+      const tip = (await p.locator('#tip').textContent())!;
+      expect(tip).toContain(temp.name);
+      const view = await viewRange(p);
+      const t = view.start + 0.75 * (view.end - view.start);
+      const last = temp.samples.filter(([st]) => st <= t).at(-1)!;
+      expect(tip).toContain(`Value${last[1].toFixed(1)} °C`);
+      await p.locator('#timeline').screenshot({ path: join(SHOTS, 'timeline-counters.png') });
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+    const d = await open(passFile, { dark: true });
+    try {
+      const lanes = await d.page.evaluate(() => (window as any).__mlxTrace.timeline.counterLanes());
+      const width = (await d.page.locator('#timeline canvas').boundingBox())!.width;
+      expect((await drawnPixels(d.page, '#timeline canvas', { x: 0, y: lanes[0].y, w: width, h: lanes[0].h - 1 })).drawn).toBeGreaterThan(width * 0.5);
+      await d.page.locator('#timeline').screenshot({ path: join(SHOTS, 'dark-timeline-counters.png') });
+      expect(d.errors).toEqual([]);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a finding’s button selects exactly its evidence spans in the timeline and their ops in the table', async () => {
+    const o = await open(adviceFile);
+    try {
+      const p = o.page;
+      const promotion = traces.promotion;
+      const finding = (promotion.meta.advice as Finding[]).find((f) => f.rule === 'type-promotion')!;
+      expect(finding, 'the advisor finds the float32 scalar').toBeDefined();
+      const li = p.locator('#summary .finding', { hasText: finding.message });
+      const button = li.locator('button.evidence');
+      const n = finding.evidence.length;
+      expect(await button.textContent()).toBe(`Show ${n === 1 ? 'its evidence span' : `its ${n} evidence spans`} in the timeline`);
+      await button.click();
+      expect(await button.getAttribute('aria-pressed')).toBe('true');
+      const sel = await p.evaluate(() => (window as any).__mlxTrace.selection());
+      expect(sel.source).toBe('finding');
+      const ids = await p.evaluate((spans) => spans.map((i: number) => (window as any).__mlxTrace.span(i).id), sel.spans);
+      expect([...ids].sort((a, b) => a - b)).toEqual([...finding.evidence].sort((a, b) => a - b));
+      // The same spans, as the trace has them.
+      const byId = new Map(promotion.spans.map((s) => [s.id, s]));
+      for (const i of sel.spans) {
+        const got = await p.evaluate((k) => (window as any).__mlxTrace.span(k), i);
+        const s = byId.get(got.id)!;
+        expect([got.name, got.start]).toEqual([s.name, s.start]);
+      }
+      expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.highlighted())).toEqual(sel.spans);
+      // The table marks the ops of the evidence primitives.
+      const evidenceOps = new Set(finding.evidence.map((id) => byId.get(id)!).filter((s) => s.kind === 'primitive').map((s) => s.name));
+      expect(evidenceOps.has('AsType')).toBe(true);
+      expect(new Set(await p.locator('#ops-table tbody tr.selected .label').allTextContents())).toEqual(evidenceOps);
+      expect(await p.locator('.tl-details').textContent()).toMatch(/Span id\d+/);
+      // N steps through the evidence.
+      const first = await p.evaluate(() => (window as any).__mlxTrace.timeline.view());
+      await p.locator('#timeline canvas').focus();
+      await p.keyboard.press('n');
+      await p.waitForTimeout(50);
+      expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.view())).not.toEqual(first);
+      await p.screenshot({ path: join(SHOTS, 'finding-evidence.png'), fullPage: true });
+
+      // Pressed again: nothing selected.
+      await button.click();
+      expect(await p.evaluate(() => (window as any).__mlxTrace.selection())).toBeNull();
+      expect(await button.getAttribute('aria-pressed')).toBe('false');
+      // Evidence the trace does not have is said, not offered.
+      const other = p.locator('#summary .finding', { hasText: 'Evidence from another trace.' });
+      expect(await other.locator('button').count()).toBe(0);
+      expect(await other.textContent()).toContain('Its evidence span is not in this trace.');
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+});
+
+describe('packing what issue 7 adds', () => {
+  const col = (p: ReturnType<typeof packTrace>, id: string) => p.columns.find((c) => c.desc.id === id)?.data;
+
+  it('adds no column to a trace without passes, counters, findings or generation (bytes per span unchanged)', () => {
+    const p = packTrace(syntheticTrace({ steps: 2 }));
+    expect(p.columns.map((c) => c.desc.id)).toEqual(['start', 'dur', 'sig', 'layer', 'sigKind', 'sigCat', 'sigName', 'sigShapes', 'sigDtype',
+      'sigFlops', 'sigBytes', 'memT', 'memLive']);
+    expect([p.head.passes, p.head.generation, p.head.counters]).toEqual([null, null, []]);
+  });
+
+  it('a pass column of one byte per span with (pass, warm-up) codes', () => {
+    const t = syntheticTrace({ steps: 5 });
+    const steps = t.spans.filter((s) => s.kind === 'user');
+    const stepOf = (s: Span): number => (s.kind === 'user' ? steps.indexOf(s) : stepOf(t.spans.find((x) => x.id === s.parentId || x.id === s.layerId)!));
+    for (const s of t.spans) {
+      const k = stepOf(s);
+      s.pass = k;
+      s.warmup = k < 2;
+    }
+    for (const s of steps) s.attrs = { pass: s.pass!, warmup: s.warmup! };
+    const p = packTrace(t);
+    const pass = col(p, 'pass')!;
+    expect(pass).toBeInstanceOf(Uint8Array);
+    expect(p.head.passes).toMatchObject({ measured: [2, 3, 4], warmup: [0, 1] });
+    expect(p.head.passes!.wall).toEqual(steps.slice(2).map((s) => s.end - s.start));
+    // Every span's code names its own pass.
+    const start = col(p, 'start')!;
+    const byStart = new Map<number, Span[]>();
+    for (const s of t.spans) byStart.set(s.start, [...(byStart.get(s.start) ?? []), s]);
+    for (let i = 0; i < start.length; i++) {
+      const code = p.head.passes!.codes[pass[i] - 1];
+      expect(byStart.get(start[i])!.some((s) => s.pass === code.pass && s.warmup === code.warmup)).toBe(true);
+    }
+  });
+
+  it('counter tracks: finite samples in time order, a huge track reduced to per-bucket extremes', () => {
+    const t = syntheticTrace({ steps: 1 });
+    const big: [number, number][] = Array.from({ length: 100_000 }, (_, i) => [i * 100, 50 + (i % 7) + (i === 77_777 ? 40 : 0) - (i === 12_345 ? 30 : 0)]);
+    t.counters = [
+      { name: 'c', unit: 'MHz', samples: [[300, 3], [100, 1], [200, Number.NaN], [150, 1.5]] },
+      { name: 'bad', unit: 'x', samples: 'nope' as never },
+      { name: 'big', unit: '°C', samples: big },
+    ];
+    const p = packTrace(t);
+    const T = col(p, 'counterT')!, V = col(p, 'counterV')!;
+    const [c, b] = p.head.counters;
+    expect(p.head.counters.map((h) => h.name)).toEqual(['c', 'big']);
+    expect([...T.slice(c.offset, c.offset + c.count)]).toEqual([100, 150, 300]);
+    expect([...V.slice(c.offset, c.offset + c.count)]).toEqual([1, 1.5, 3]);
+    expect([c.min, c.max, c.sourceCount]).toEqual([1, 3, 3]);
+    expect(b.sourceCount).toBe(100_000);
+    expect(b.count).toBeLessThanOrEqual(30_000);
+    const bv = [...V.slice(b.offset, b.offset + b.count)];
+    const values = big.map((x) => x[1]);
+    const extremes = [Math.min(...values), Math.max(...values)];
+    expect(extremes).toEqual([24, 90]); // the one-sample dip and spike
+    expect([Math.min(...bv), Math.max(...bv)]).toEqual(extremes);
+    expect([b.min, b.max]).toEqual(extremes);
+    const bt = [...T.slice(b.offset, b.offset + b.count)];
+    expect(bt).toEqual([...bt].sort((x, y) => x - y));
+  });
+
+  it('evidence ids become positions of exactly those spans, with their ids alongside', () => {
+    const t = syntheticTrace({ steps: 3 });
+    const softmax = t.spans.filter((s) => s.name === 'Softmax');
+    t.meta.advice = [{ rule: 'r', severity: 'warning', message: 'm', suggestion: '', evidence: [...softmax.map((s) => s.id), 424242], timeAtStake: 5 }];
+    const p = packTrace(t);
+    const f = p.head.advice[0];
+    expect(f.evidence).toBe(softmax.length + 1);
+    expect(f.spans.length).toBe(softmax.length);
+    const start = col(p, 'start')!, idPos = col(p, 'idPos')!, idVal = col(p, 'idVal')!;
+    expect([...idPos]).toEqual(f.spans);
+    expect(new Set(f.spans.map((i) => start[i]))).toEqual(new Set(softmax.map((s) => s.start)));
+    expect([...idVal].sort((a, b) => a - b)).toEqual(softmax.map((s) => s.id).sort((a, b) => a - b));
   });
 });

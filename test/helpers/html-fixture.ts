@@ -45,9 +45,11 @@ export function xssTrace(): Trace {
     meta: {
       ...t.meta,
       host: { ...t.meta.host, hostname: '<iframe src=javascript:alert(5)>' },
-      advice: [{ rule: '<script>alert(6)</script>', severity: '<b>high</b>', message: XSS_LAYER, suggestion: '<a href=javascript:alert(7)>fix</a>' }],
+      advice: [{ rule: '<script>alert(6)</script>', severity: '<b>high</b>', message: XSS_LAYER, suggestion: '<a href=javascript:alert(7)>fix</a>',
+        evidence: [t.spans[0].id] }],
       note: '<img src=x onerror=window.__xss=1>',
     },
+    counters: [{ name: XSS_LAYER, unit: '<b onmouseover=alert(8)>°C', samples: [[t.spans[0].start, 40], [t.spans[t.spans.length - 1].end, 50]] }],
   };
 }
 

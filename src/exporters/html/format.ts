@@ -28,6 +28,48 @@ export interface HeadFinding {
   suggestion: string;
   /** ns the finding puts at stake, when the advisor gives it. */
   timeAtStake: number | null;
+  /** Evidence span ids the finding lists. */
+  evidence: number;
+  /** Where those spans are in the span columns (ascending; ids not found in the trace are left out). */
+  spans: number[];
+}
+
+/** trace.meta.generation (profileGeneration), with the token spans located in the span columns. */
+export interface HeadGeneration {
+  promptTokens: number | null;
+  generatedTokens: number | null;
+  timeToFirstTokenMs: number | null;
+  prefillTokensPerSec: number | null;
+  decodeTokensPerSec: number | null;
+  tokenLatencyMs: { p50: number | null; p95: number | null; mean: number | null; min: number | null; max: number | null };
+  /** The 'prefill' user span's position in the span columns, or -1. */
+  prefill: number;
+  /** Decode token spans: token numbers and positions in the span columns, in token order. */
+  tokens: number[];
+  tokenSpans: number[];
+}
+
+/** Multi-pass profiles (spans with `pass` / `warmup`): the span column 'pass' holds an index into codes + 1. */
+export interface HeadPasses {
+  /** Distinct (pass, warmup) pairs seen on spans; code k + 1 in the 'pass' column means codes[k]. */
+  codes: { pass: number; warmup: boolean }[];
+  /** Measured pass numbers (ascending) and warm-up pass numbers. */
+  measured: number[];
+  warmup: number[];
+  /** Wall time of the pass spans profile() opens, per measured pass, in pass order (empty when absent). */
+  wall: number[];
+}
+
+/** A sampled counter track (trace.counters): its points are counterT/counterV[offset .. offset + count). */
+export interface HeadCounter {
+  name: string;
+  unit: string;
+  offset: number;
+  count: number;
+  /** Samples in the trace before any downsampling. */
+  sourceCount: number;
+  min: number;
+  max: number;
 }
 
 export interface HeadMemory {
@@ -62,6 +104,9 @@ export interface Head {
     facts: [string, string][];
   };
   advice: HeadFinding[];
+  generation: HeadGeneration | null;
+  passes: HeadPasses | null;
+  counters: HeadCounter[];
   /** Interned strings: op names, shape and dtype descriptions, layer paths. */
   strings: string[];
   /** Time range of the spans (ns since meta.origin). */
@@ -81,5 +126,9 @@ export interface Head {
   /** Layer paths as string ids; the span column 'layer' holds index + 1 (0 = no layer). */
   layers: number[];
   memory: HeadMemory | null;
+  /**
+   * Span ids travel only for the spans a view points at (findings' evidence, generation tokens): the columns idPos
+   * (positions, ascending) and idVal hold them, so the report can name a span as trace.json and the Chrome export do.
+   */
   columns: ColumnDesc[];
 }

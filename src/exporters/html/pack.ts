@@ -7,7 +7,10 @@
  */
 import type { Span, TensorInfo, Trace } from '../../core/trace';
 import { OP_CATEGORIES, OP_CATEGORY_LABELS, opCategory } from '../../core/categories';
-import { KIND_CODES, type ColumnDesc, type ColumnType, type Head, type HeadFinding, type HeadMemory } from './format';
+import {
+  KIND_CODES, type ColumnDesc, type ColumnType, type Head, type HeadCounter, type HeadFinding, type HeadGeneration, type HeadMemory,
+  type HeadPasses,
+} from './format';
 
 export interface PackedColumn {
   desc: ColumnDesc;
@@ -21,10 +24,15 @@ export interface PackedTrace {
 
 /** Above this many memory events the curve is reduced to per-bucket extremes (the exact peak is kept). */
 export const MEMORY_POINT_CAP = 120_000;
+/** The same for each counter track (a sensor sampled at 100 Hz for an hour); and at most this many tracks. */
+export const COUNTER_POINT_CAP = 30_000;
+export const COUNTER_TRACK_CAP = 32;
+/** Evidence spans located per finding (the advisor lists at most 500). */
+const EVIDENCE_CAP = 2000;
 
 const KIND_INDEX = new Map<string, number>(KIND_CODES.map((k, i) => [k, i]));
 const CATEGORY_INDEX = new Map<string, number>(OP_CATEGORIES.map((c, i) => [c, i]));
-const KNOWN_META = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason', 'advice']);
+const KNOWN_META = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason', 'advice', 'generation', 'passStats']);
 
 class Interner {
   readonly list: string[] = [];
@@ -79,21 +87,46 @@ function str(x: unknown, fallback = ''): string {
   return typeof x === 'string' ? x : x == null ? fallback : String(x);
 }
 
-function packAdvice(advice: unknown): HeadFinding[] {
-  if (!Array.isArray(advice)) return [];
-  const out: HeadFinding[] = [];
+/** The findings as shown, and the ids of their evidence spans (left to locate in the span columns). */
+function packAdvice(advice: unknown): { findings: HeadFinding[]; ids: number[][] } {
+  const findings: HeadFinding[] = [];
+  const ids: number[][] = [];
+  if (!Array.isArray(advice)) return { findings, ids };
   for (const a of advice.slice(0, 500)) {
     if (!a || typeof a !== 'object') continue;
     const r = a as Record<string, unknown>;
-    out.push({ rule: str(r.rule), severity: str(r.severity, 'info'), message: str(r.message), suggestion: str(r.suggestion), timeAtStake: num(r.timeAtStake) });
+    const ev = Array.isArray(r.evidence) ? r.evidence.filter(finiteNum).slice(0, EVIDENCE_CAP) : [];
+    findings.push({ rule: str(r.rule), severity: str(r.severity, 'info'), message: str(r.message), suggestion: str(r.suggestion), timeAtStake: num(r.timeAtStake),
+      evidence: Array.isArray(r.evidence) ? r.evidence.length : 0, spans: [] });
+    ids.push(ev);
   }
-  return out;
+  return { findings, ids };
 }
 
-function packFacts(meta: Record<string, unknown>): [string, string][] {
+/** trace.meta.generation as numbers (anything else becomes null), or null when the trace has none. */
+function packGeneration(g: unknown): HeadGeneration | null {
+  if (!g || typeof g !== 'object') return null;
+  const r = g as Record<string, unknown>;
+  const lat = (r.tokenLatencyMs && typeof r.tokenLatencyMs === 'object' ? r.tokenLatencyMs : {}) as Record<string, unknown>;
+  return {
+    promptTokens: num(r.promptTokens),
+    generatedTokens: num(r.generatedTokens),
+    timeToFirstTokenMs: num(r.timeToFirstTokenMs),
+    prefillTokensPerSec: num(r.prefillTokensPerSec),
+    decodeTokensPerSec: num(r.decodeTokensPerSec),
+    tokenLatencyMs: { p50: num(lat.p50), p95: num(lat.p95), mean: num(lat.mean), min: num(lat.min), max: num(lat.max) },
+    prefill: -1,
+    tokens: [],
+    tokenSpans: [],
+  };
+}
+
+function packFacts(meta: Record<string, unknown>, multiPass: boolean): [string, string][] {
   const facts: [string, string][] = [];
   for (const [k, v] of Object.entries(meta)) {
     if (KNOWN_META.has(k)) continue;
+    // The summary's Passes card says these.
+    if (multiPass && (k === 'passes' || k === 'warmup')) continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') facts.push([k, String(v)]);
     if (facts.length >= 50) break;
   }
@@ -171,6 +204,54 @@ function packMemorySorted(events: Trace['memory']): { head: HeadMemory; t: Float
   return packMemory({ memory: sorted } as unknown as Trace);
 }
 
+/**
+ * Counter tracks (CPU frequency, temperature...): finite samples in time order, each track above the cap reduced to
+ * its min and max per time bucket (in time order), like the memory curve. All tracks share two columns.
+ */
+function packCounters(trace: Trace): { heads: HeadCounter[]; t: Float64Array; v: Float64Array } | null {
+  const tracks = Array.isArray(trace.counters) ? trace.counters.slice(0, COUNTER_TRACK_CAP) : [];
+  const heads: HeadCounter[] = [];
+  const ts: number[] = [];
+  const vs: number[] = [];
+  for (const c of tracks) {
+    if (!c || typeof c !== 'object' || !Array.isArray(c.samples)) continue;
+    let pts: [number, number][] = c.samples.filter((x): x is [number, number] => Array.isArray(x) && finiteNum(x[0]) && finiteNum(x[1]));
+    if (pts.length === 0) continue;
+    for (let i = 1; i < pts.length; i++) {
+      if (pts[i][0] < pts[i - 1][0]) { pts = pts.slice().sort((a, b) => a[0] - b[0]); break; }
+    }
+    let min = Infinity, max = -Infinity;
+    for (const [, v] of pts) { if (v < min) min = v; if (v > max) max = v; }
+    const offset = ts.length;
+    if (pts.length <= COUNTER_POINT_CAP) {
+      for (const [t, v] of pts) { ts.push(t); vs.push(v); }
+    } else {
+      const buckets = COUNTER_POINT_CAP >> 1;
+      const lo = pts[0][0], width = Math.max(pts[pts.length - 1][0] - lo, 1) / buckets;
+      let k = 0;
+      while (k < pts.length) {
+        const b = Math.min(buckets - 1, Math.floor((pts[k][0] - lo) / width));
+        let iMin = k, iMax = k, j = k;
+        for (; j < pts.length && Math.min(buckets - 1, Math.floor((pts[j][0] - lo) / width)) === b; j++) {
+          if (pts[j][1] < pts[iMin][1]) iMin = j;
+          if (pts[j][1] > pts[iMax][1]) iMax = j;
+        }
+        for (const i of iMin === iMax ? [iMin] : [Math.min(iMin, iMax), Math.max(iMin, iMax)]) { ts.push(pts[i][0]); vs.push(pts[i][1]); }
+        k = j;
+      }
+    }
+    heads.push({ name: str(c.name, 'counter'), unit: str(c.unit), offset, count: ts.length - offset, sourceCount: pts.length, min, max });
+  }
+  return heads.length ? { heads, t: Float64Array.from(ts), v: Float64Array.from(vs) } : null;
+}
+
+/** Evidence ids of all findings, or null when there are none (the common case costs no lookup per span). */
+function idSet(lists: number[][]): Set<number> | null {
+  let set: Set<number> | null = null;
+  for (const l of lists) for (const id of l) (set ??= new Set()).add(id);
+  return set;
+}
+
 export function packTrace(trace: Trace): PackedTrace {
   const strings = new Interner();
   const spans: Span[] = Array.isArray(trace.spans) ? trace.spans : [];
@@ -214,6 +295,20 @@ export function packTrace(trace: Trace): PackedTrace {
   let n = 0;
   let skipped = 0;
   let t0 = Infinity, t1 = -Infinity;
+
+  const meta = (trace.meta ?? {}) as Trace['meta'];
+  const advice = packAdvice((meta as Record<string, unknown>).advice);
+  const generation = packGeneration((meta as Record<string, unknown>).generation);
+  // Spans a view points at (evidence, generation tokens), by compact index: their positions are found while filling.
+  const wantIds = idSet(advice.ids);
+  const wanted: number[] = [];
+  const wantedId: number[] = [];
+  const genSpans: { v: number; decode: boolean; token: number; start: number }[] = [];
+  // Multi-pass: a code per (pass, warmup) pair; the column is allocated at the first span that has a pass.
+  let vPass: Uint16Array | null = null;
+  const passCodeOf = new Map<number, number>();
+  const passCodes: { pass: number; warmup: boolean }[] = [];
+  const passWall = new Map<number, number>();
   for (let i = 0; i < N; i++) {
     const s = spans[i];
     const st = s?.start, en = s?.end;
@@ -268,6 +363,29 @@ export function packTrace(trace: Trace): PackedTrace {
       } else layer = l;
       lastLayer = s.layer;
       lastLayerId = layer;
+    }
+    const pass = s.pass;
+    if (typeof pass === 'number' && Number.isFinite(pass)) {
+      vPass ??= new Uint16Array(N);
+      const key = pass * 2 + (s.warmup ? 1 : 0);
+      let code = passCodeOf.get(key);
+      if (code === undefined && passCodes.length < 65535) {
+        code = passCodes.length + 1;
+        passCodes.push({ pass, warmup: !!s.warmup });
+        passCodeOf.set(key, code);
+      }
+      vPass[n] = code ?? 0;
+      // profile() opens one user span per pass, with the pass number in attrs: its length is the pass's wall time.
+      if (kind === 4 && !s.warmup && s.attrs?.pass === pass && !passWall.has(pass)) passWall.set(pass, en - st);
+    }
+    if (wantIds !== null && wantIds.has(s.id)) { wanted.push(n); wantedId.push(s.id); }
+    if (generation !== null && kind === 4) {
+      const phase = s.attrs?.phase;
+      if (phase === 'decode' || phase === 'prefill') {
+        const tok = s.attrs?.token;
+        genSpans.push({ v: n, decode: phase === 'decode', token: typeof tok === 'number' ? tok : genSpans.length, start: st });
+        if (wanted[wanted.length - 1] !== n) { wanted.push(n); wantedId.push(s.id); }
+      }
     }
     vStart[n] = st;
     vEnd[n] = Math.max(st, en);
@@ -341,6 +459,9 @@ export function packTrace(trace: Trace): PackedTrace {
   const dur = new Float32Array(n);
   const sigCol = uintColumn(sigKind.length, n);
   const layerCol = uintColumn(layers.length + 1, n);
+  const passCol = vPass ? uintColumn(passCodes.length + 1, n) : null;
+  // Position of each compact index, only when some span is pointed at.
+  const posOfV = wanted.length > 0 ? new Int32Array(n) : null;
   for (let l = 0; l < laneInfo.length; l++) {
     for (let k = laneStart[l]; k < laneStart[l + 1]; k++) {
       const v = byLane[k];
@@ -349,6 +470,8 @@ export function packTrace(trace: Trace): PackedTrace {
       dur[p] = vEnd[v] - vStart[v];
       sigCol.data[p] = vSig[v];
       layerCol.data[p] = vLayer[v];
+      if (passCol) passCol.data[p] = vPass![v];
+      if (posOfV) posOfV[v] = p;
     }
   }
 
@@ -366,14 +489,64 @@ export function packTrace(trace: Trace): PackedTrace {
   col('sigFlops', 'f64', Float64Array.from(sigFlops));
   col('sigBytes', 'f64', Float64Array.from(sigBytes));
 
+  if (passCol) col('pass', passCol.type, passCol.data);
+
   const mem = packMemory(trace);
   if (mem) {
     col('memT', 'f64', mem.t);
     col('memLive', 'f64', mem.live);
     if (n === 0) { t0 = mem.t[0]; t1 = mem.t[mem.t.length - 1]; }
   }
+  const counters = packCounters(trace);
+  if (counters) {
+    col('counterT', 'f64', counters.t);
+    col('counterV', 'f64', counters.v);
+    if (n === 0 && !mem) {
+      t0 = Infinity; t1 = -Infinity;
+      for (const c of counters.heads) {
+        t0 = Math.min(t0, counters.t[c.offset]);
+        t1 = Math.max(t1, counters.t[c.offset + c.count - 1]);
+      }
+    }
+  }
 
-  const meta = (trace.meta ?? {}) as Trace['meta'];
+  // Ids of the pointed-at spans, by position; then each finding's evidence and each token as positions.
+  if (posOfV) {
+    const pairs = wanted.map((v, k) => [posOfV[v], wantedId[k]] as [number, number]);
+    pairs.sort((a, b) => a[0] - b[0]);
+    const idPos = Uint32Array.from(pairs, (x) => x[0]);
+    const ids = pairs.map((x) => (finiteNum(x[1]) ? x[1] : NaN));
+    const small = ids.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32);
+    col('idPos', 'u32', idPos);
+    col('idVal', small ? 'u32' : 'f64', small ? Uint32Array.from(ids) : Float64Array.from(ids));
+    const posById = new Map<number, number[]>();
+    pairs.forEach(([p, id]) => {
+      const l = posById.get(id);
+      if (l) l.push(p); else posById.set(id, [p]);
+    });
+    advice.findings.forEach((f, k) => {
+      const found = new Set<number>();
+      for (const id of advice.ids[k]) for (const p of posById.get(id) ?? []) found.add(p);
+      f.spans = [...found].sort((a, b) => a - b);
+    });
+  }
+  if (generation && posOfV) {
+    const decode = genSpans.filter((g) => g.decode).sort((a, b) => a.token - b.token || a.start - b.start);
+    const prefill = genSpans.find((g) => !g.decode);
+    generation.prefill = prefill ? posOfV[prefill.v] : -1;
+    generation.tokens = decode.map((g) => g.token);
+    generation.tokenSpans = decode.map((g) => posOfV[g.v]);
+  }
+
+  const passes: HeadPasses | null = vPass
+    ? {
+        codes: passCodes,
+        measured: [...new Set(passCodes.filter((c) => !c.warmup).map((c) => c.pass))].sort((a, b) => a - b),
+        warmup: [...new Set(passCodes.filter((c) => c.warmup).map((c) => c.pass))].sort((a, b) => a - b),
+        wall: [],
+      }
+    : null;
+  if (passes && passes.measured.every((p) => passWall.has(p))) passes.wall = passes.measured.map((p) => passWall.get(p)!);
   const host: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(meta.host ?? {})) if (typeof v === 'string' || typeof v === 'number') host[k] = v;
   const versions: Record<string, string> = {};
@@ -395,9 +568,12 @@ export function packTrace(trace: Trace): PackedTrace {
         bandwidth: num(meta.peaks?.bandwidth) ?? 0,
         source: str(meta.peaks?.source, 'unknown'),
       },
-      facts: packFacts(meta as Record<string, unknown>),
+      facts: packFacts(meta as Record<string, unknown>, passes !== null),
     },
-    advice: packAdvice((meta as Record<string, unknown>).advice),
+    advice: advice.findings,
+    generation,
+    passes,
+    counters: counters ? counters.heads : [],
     strings: strings.list,
     t0,
     t1,

@@ -14,11 +14,11 @@ export const STYLES = `
 :root{color-scheme:light dark;--page:#f4f5f7;--bg:#ffffff;--panel:#ffffff;--fg:#1d2330;--muted:#5b6472;--grid:#e3e6eb;
 --border:#d9dde3;--accent:#d6336c;--sel:#d6336c;--merged:#9aa3ae;--mem-line:#3b7fc4;--mem-fill:rgba(59,127,196,.22);
 --k-eval:#8da0cb;--k-layer:#b07aa1;--k-primitive:#4e79a7;--k-sync:#e15759;--k-user:#ff9da7;--tip-bg:#1d2330;--tip-fg:#f4f5f7;
---warn:#b35c00;--row-sel:rgba(214,51,108,.13);${catVars(LIGHT_CATS)}}
+--warn:#b35c00;--row-sel:rgba(214,51,108,.13);--counter:#8a5cc2;--token:#4e79a7;${catVars(LIGHT_CATS)}}
 @media (prefers-color-scheme:dark){:root{--page:#0e1014;--bg:#161a20;--panel:#161a20;--fg:#e6e9ef;--muted:#9aa4b2;--grid:#2a2f38;
 --border:#2f3540;--accent:#ff6b9a;--sel:#ff6b9a;--merged:#6c7480;--mem-line:#6aaee8;--mem-fill:rgba(106,174,232,.22);
 --k-eval:#7f8fb5;--k-layer:#c496bb;--k-primitive:#6b9bd1;--k-sync:#ff7b7d;--k-user:#ffb3bb;--tip-bg:#e6e9ef;--tip-fg:#161a20;
---warn:#ffb057;--row-sel:rgba(255,107,154,.16);${catVars(DARK_CATS)}}}
+--warn:#ffb057;--row-sel:rgba(255,107,154,.16);--counter:#b99ae6;--token:#6b9bd1;${catVars(DARK_CATS)}}}
 *{box-sizing:border-box}
 html{background:var(--page);color:var(--fg)}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -68,6 +68,11 @@ padding:7px 9px;border-radius:6px;font-size:12px;box-shadow:0 4px 14px rgba(0,0,
 .finding .sev{font-size:11px;text-transform:uppercase;font-weight:700;margin-right:8px}
 .finding .rule{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;color:var(--muted);overflow-wrap:anywhere}
 .finding p{margin:2px 0;overflow-wrap:anywhere}.finding .fix{color:var(--muted)}
+.finding button.evidence{font:inherit;font-size:12px;color:inherit;background:var(--bg);border:1px solid var(--border);border-radius:5px;
+padding:2px 8px;margin-top:2px;cursor:pointer}
+.finding button.evidence:hover{border-color:var(--sel)}.finding button.evidence[aria-pressed=true]{background:var(--row-sel);border-color:var(--sel)}
+.gen{margin-top:4px}.gen-chart{margin-top:8px}.gen-note{margin:4px 0 0}
+.tl-details .lead{margin:0 0 2px}
 .sev-high,.sev-error{border-left-color:#e15759}.sev-warning,.sev-warn,.sev-medium{border-left-color:var(--warn)}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(110px,auto) minmax(180px,1fr));gap:2px 12px;font-size:12px;margin:12px 0 0}
 .rf-note{font-size:12px;color:var(--muted)}.rf-note p{margin:6px 0 0;overflow-wrap:anywhere}

@@ -21,6 +21,7 @@ import { installRoofline } from './client/roofline';
 import { installDonut } from './client/donut';
 import { installTable } from './client/table';
 import { installSummary } from './client/summary';
+import { installGeneration } from './client/generation';
 import { STYLES } from './styles';
 import type { PackedTrace } from './pack';
 
@@ -44,7 +45,7 @@ let clientSource: string | null = null;
 export function pageScript(): string {
   if (clientSource) return clientSource;
   const parts: Record<string, (...args: never[]) => unknown> = {
-    makeUtil, buildModel, installSummary, installTimeline, installRoofline, installDonut, installTable,
+    makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable,
   };
   const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
   const src = `"use strict";\n(${clientMain.toString()})({\n${entries}\n});`;
@@ -91,6 +92,12 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 <section id="summary" aria-labelledby="h-summary">
 <h2 id="h-summary">Summary</h2>
 <div class="cards"></div>
+<div class="gen" hidden>
+<h3>Generation</h3>
+<div class="cards"></div>
+<div class="gen-chart"><div class="canvas-wrap"><canvas tabindex="0" role="application" aria-roledescription="bar chart" aria-label="Latency of each decoded token. Arrow keys move between tokens, Enter finds the token in the timeline."></canvas></div></div>
+<p class="gen-note hint"></p>
+</div>
 <div class="summary-cols">
 <div class="top-ops"><h3>Top ops</h3><ol></ol></div>
 <div class="findings"><h3>Findings</h3><ul></ul></div>

@@ -43,7 +43,7 @@ export function clientMain(parts: ClientParts): void {
     const v = util.cssVar;
     return {
       bg: v('--bg'), fg: v('--fg'), muted: v('--muted'), grid: v('--grid'), panel: v('--panel'), accent: v('--accent'),
-      sel: v('--sel'), merged: v('--merged'), memLine: v('--mem-line'), memFill: v('--mem-fill'),
+      sel: v('--sel'), merged: v('--merged'), memLine: v('--mem-line'), memFill: v('--mem-fill'), counter: v('--counter'), token: v('--token'),
       cat: head.categories.map((c) => v(`--c-${c.id}`)),
       kind: head.kinds.map((k) => v(`--k-${k}`)),
     };
@@ -74,10 +74,19 @@ export function clientMain(parts: ClientParts): void {
       if (by === 'layer') return model.tableKind === 2 ? model.layer[i] : model.sigName[s];
       return model.spanDevice[i];
     },
+    isSelected(sel: Selection, i: number) {
+      const sp = sel.spans;
+      if (!sp) return app.groupKeyOfSpan(i, sel.by) === sel.key;
+      let lo = 0, hi = sp.length;
+      while (lo < hi) { const mid = (lo + hi) >>> 1; if (sp[mid] < i) lo = mid + 1; else hi = mid; }
+      return lo < sp.length && sp[lo] === i;
+    },
     onTheme: (fn) => { themeListeners.push(fn); },
     expose: (name, value) => { w.__mlxTrace[name] = value; },
   };
-  app.expose('selection', () => current);
+  app.expose('selection', () => current && { ...current, spans: current.spans ? Array.from(current.spans) : undefined });
+  // A span by position, as the views see it (tests compare it with the trace).
+  app.expose('span', (i: number) => ({ name: model.str(model.sigName[model.sig[i]]), kind: model.kindOf(i), start: model.start[i], dur: model.dur[i], id: model.spanId(i) }));
   app.expose('select', app.select);
 
   try {
@@ -93,6 +102,7 @@ export function clientMain(parts: ClientParts): void {
   setTimeout(() => {
     const views: [string, (a: App) => void][] = [
       ['summary', parts.installSummary],
+      ['generation chart', parts.installGeneration],
       ['op table', parts.installTable],
       ['roofline', parts.installRoofline],
       ['category chart', parts.installDonut],

@@ -49,6 +49,23 @@ export function buildModel(head: Head, _util: Util): Model {
   const sigBytes = get('sigBytes', new Float64Array(0));
   const memT = get('memT', new Float64Array(0));
   const memLive = get('memLive', new Float64Array(0));
+  const counterT = get('counterT', new Float64Array(0));
+  const counterV = get('counterV', new Float64Array(0));
+  const passCol = get<Uints>('pass', new Uint8Array(0));
+  const idPos = get<Uints>('idPos', new Uint32Array(0));
+  const idVal = get<Uints | Float64Array>('idVal', new Uint32Array(0));
+
+  // Multi-pass: the slot of each span's measured pass, -1 for warm-up spans and spans outside the passes.
+  const passes = head.passes;
+  let passSlot: Int32Array | null = null;
+  const slots = passes ? Math.max(1, passes.measured.length) : 1;
+  if (passes) {
+    const slotOfCode = new Int32Array(passes.codes.length + 1).fill(-1);
+    passes.codes.forEach((c, k) => { if (!c.warmup) slotOfCode[k + 1] = passes.measured.indexOf(c.pass); });
+    passSlot = new Int32Array(head.spanCount);
+    for (let i = 0; i < passSlot.length; i++) passSlot[i] = i < passCol.length ? slotOfCode[passCol[i]] : -1;
+  }
+  const counted = (i: number) => passSlot === null || passSlot[i] >= 0;
 
   const end = new Float64Array(n);
   for (let i = 0; i < n; i++) end[i] = start[i] + dur[i];
@@ -84,6 +101,7 @@ export function buildModel(head: Head, _util: Util): Model {
   const evals: [number, number][] = [];
   let tableTime = 0;
   for (let i = 0; i < n; i++) {
+    if (!counted(i)) continue;
     const k = sigKind[sig[i]];
     if (k === 0) evals.push([start[i], end[i]]);
     if (k === tableKind) tableTime += dur[i];
@@ -96,9 +114,26 @@ export function buildModel(head: Head, _util: Util): Model {
   }
   if (curE > curS) evalTime += curE - curS;
   const wallTime = Math.max(0, head.t1 - head.t0);
-  if (evalTime <= 0) evalTime = wallTime;
+  if (evalTime <= 0) evalTime = passes ? tableTime || wallTime : wallTime;
 
   const str = (id: number) => head.strings[id] ?? '';
+
+  // Same definitions as src/core/stats.ts summarize(): linear-interpolated percentiles, sample std.
+  const summarize = (values: ArrayLike<number>) => {
+    const k = values.length;
+    if (k === 0) return { mean: 0, p50: 0, p95: 0, std: 0 };
+    const sorted = Float64Array.from(values).sort();
+    let sum = 0;
+    for (let i = 0; i < k; i++) sum += sorted[i];
+    const mean = sum / k;
+    let sq = 0;
+    for (let i = 0; i < k; i++) sq += (sorted[i] - mean) ** 2;
+    const pct = (q: number) => {
+      const pos = (k - 1) * q, lo = Math.floor(pos), hi = Math.min(k - 1, lo + 1);
+      return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+    };
+    return { mean, p50: pct(0.5), p95: pct(0.95), std: k > 1 ? Math.sqrt(sq / (k - 1)) : 0 };
+  };
 
   const cache = new Map<GroupBy, AggRow[]>();
   const aggregate = (by: GroupBy): AggRow[] => {
@@ -120,6 +155,8 @@ export function buildModel(head: Head, _util: Util): Model {
     for (let i = 0; i < n; i++) {
       const s = sig[i];
       if (sigKind[s] !== tableKind) continue;
+      const slot = passSlot === null ? 0 : passSlot[i];
+      if (slot < 0) continue;
       let key: number;
       if (by === 'op') {
         key = sigName[s];
@@ -129,7 +166,8 @@ export function buildModel(head: Head, _util: Util): Model {
       let row = index.get(key);
       if (!row) {
         const [label, detail, cat] = labelOf(key, s);
-        row = { key, label, detail, cat, calls: 0, total: 0, self: 0, flops: 0, flopsTime: 0, bytes: 0, bytesTime: 0, devices: 0 };
+        row = { key, label, detail, cat, calls: 0, total: 0, self: 0, flops: 0, flopsTime: 0, bytes: 0, bytesTime: 0, devices: 0,
+          perPass: passSlot ? new Float64Array(slots) : null, pass: null };
         index.set(key, row);
         rowsOut.push(row);
       }
@@ -142,7 +180,9 @@ export function buildModel(head: Head, _util: Util): Model {
       const b = sigBytes[s];
       if (b === b) { row.bytes += b; row.bytesTime += d; }
       row.devices |= 1 << spanDevice[i];
+      if (row.perPass) row.perPass[slot] += d;
     }
+    for (const r of rowsOut) if (r.perPass) r.pass = summarize(r.perPass);
     cache.set(by, rowsOut);
     return rowsOut;
   };
@@ -167,6 +207,20 @@ export function buildModel(head: Head, _util: Util): Model {
     sigBytes,
     memT,
     memLive,
+    counterT,
+    counterV,
+    passSlot,
+    slots,
+    passOf: (i: number) => {
+      const c = passes && i < passCol.length ? passes.codes[passCol[i] - 1] : undefined;
+      return c ? { pass: c.pass, warmup: c.warmup } : null;
+    },
+    spanId: (i: number) => {
+      let lo = 0, hi = idPos.length;
+      while (lo < hi) { const mid = (lo + hi) >>> 1; if (idPos[mid] < i) lo = mid + 1; else hi = mid; }
+      return lo < idPos.length && idPos[lo] === i ? idVal[lo] : null;
+    },
+    summarize,
     tableKind,
     evalTime,
     wallTime,

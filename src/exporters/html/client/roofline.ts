@@ -172,8 +172,10 @@ export function installRoofline(app: App): void {
     ctx.restore();
   }
 
+  // A selection of explicit spans (evidence, a token) selects the points of their op + shapes.
+  let selSigs: Set<number> | null = null;
   const isSelected = (p: Pt) =>
-    !!sel && ((sel.by === 'shapes' && sel.key === p.row.key) || (sel.by === 'op' && sel.key === m.sigName[p.row.key]));
+    !!sel && (selSigs ? selSigs.has(p.row.key) : (sel.by === 'shapes' && sel.key === p.row.key) || (sel.by === 'op' && sel.key === m.sigName[p.row.key]));
 
   function describe(p: Pt): [string, string][] {
     const roof = hasPeaks ? Math.min(peakF, peakB * p.x) : NaN;
@@ -226,7 +228,11 @@ export function installRoofline(app: App): void {
   });
   canvas.addEventListener('blur', () => { focus = -1; util.hideTip(); draw(); });
 
-  app.onSelect((s) => { sel = s; draw(); });
+  app.onSelect((s) => {
+    sel = s;
+    selSigs = s?.spans ? new Set(Array.from(s.spans, (i) => m.sig[i])) : null;
+    draw();
+  });
   app.onTheme(draw);
   util.onWidth(canvas.parentElement!, draw);
   app.expose('roofline', {

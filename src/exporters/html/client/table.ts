@@ -2,6 +2,8 @@
  * The op table: the terminal report's columns (calls, total, self, mean, %, GFLOP/s, GB/s, intensity, device),
  * grouped by op, op + shapes, layer or device; sortable by any column; filtered by substring or /regex/ and by
  * category. Rows are selectable (click or Enter) and follow selections made in the other views.
+ * A multi-pass trace adds the row's time per measured pass (mean, p50, p95, std over the passes, as the terminal's
+ * pass statistics); warm-up passes are left out of those and of every total.
  * Self-contained (no imports at run time): its source text is embedded in the report.
  */
 import type { AggRow, App, GroupBy, Selection } from './types';
@@ -36,6 +38,17 @@ export function installTable(app: App): void {
     { id: 'ai', label: 'FLOP/B', title: 'Arithmetic intensity: FLOPs per byte moved', num: true, value: intensity, text: (r) => fixed(intensity(r)) },
     { id: 'device', label: 'Device', title: 'Devices it ran on', num: false, value: (r) => devs(r.devices), text: (r) => devs(r.devices) },
   ];
+  const passes = head.passes;
+  if (passes) {
+    const over = `over ${util.fmtCount(m.slots)} measured pass${m.slots === 1 ? '' : 'es'}`;
+    const stat = (id: 'mean' | 'p50' | 'p95' | 'std', label: string, what: string): Col =>
+      ({ id: `pass-${id}`, label, title: `Time per pass: ${what} ${over}`, num: true, value: (r) => r.pass?.[id] ?? NaN, text: (r) => (r.pass ? util.fmtNs(r.pass[id]) : '–') });
+    cols.splice(5, 0, stat('mean', 'Pass mean', 'mean'), stat('p50', 'Pass p50', 'median'), stat('p95', 'Pass p95', '95th percentile'),
+      stat('std', 'Pass std', 'standard deviation'));
+    cols.find((c) => c.id === 'calls')!.title = `Number of calls in the measured passes`;
+    cols.find((c) => c.id === 'total')!.title = `Total time in the measured passes`;
+  }
+  let lastShown: AggRow[] = [];
   let sortCol = 'total';
   let sortDesc = true;
   let selection: Selection | null = null;
@@ -65,7 +78,14 @@ export function installTable(app: App): void {
     const keys = new Set<number>();
     if (!selection) return keys;
     const g = by();
-    if (selection.by === g) keys.add(selection.key);
+    if (selection.spans) {
+      // Explicit spans: the rows they count in (warm-up spans and spans of other kinds are in none).
+      for (const i of selection.spans) {
+        if (m.passSlot && m.passSlot[i] < 0) continue;
+        const k = app.groupKeyOfSpan(i, g);
+        if (k >= 0 && m.sigKind[m.sig[i]] === m.tableKind) keys.add(k);
+      }
+    } else if (selection.by === g) keys.add(selection.key);
     else if (selection.by === 'shapes' && g === 'op') keys.add(m.sigName[selection.key]);
     else if (selection.by === 'op' && g === 'shapes') {
       for (const r of m.aggregate('shapes')) if (m.sigName[r.key] === selection.key) keys.add(r.key);
@@ -146,12 +166,23 @@ export function installTable(app: App): void {
       frag.append(tr);
     }
     body.replaceChildren(frag);
-    const foot = util.el('tr', {}, util.el('td', {}, `${util.fmtCount(rows.length)} rows`), util.el('td', { class: 'num' }, util.fmtCount(sumCalls)),
-      util.el('td', { class: 'num' }, util.fmtNs(sumTotal)), util.el('td', { colspan: String(cols.length - 3) }));
+    lastShown = shown;
+    // Totals: calls and time add up; so do the rows' mean times per pass (a sum of means is the mean of sums).
+    let sumPassMean = 0;
+    for (const r of rows) sumPassMean += r.pass?.mean ?? 0;
+    const footText: Record<string, string> = { name: `${util.fmtCount(rows.length)} rows`, calls: util.fmtCount(sumCalls), total: util.fmtNs(sumTotal) };
+    if (passes) footText['pass-mean'] = util.fmtNs(sumPassMean);
+    const foot = util.el('tr');
+    for (const c of cols) foot.append(util.el('td', { class: c.num ? 'num' : '' }, footText[c.id] ?? ''));
     table.tFoot!.replaceChildren(foot);
     // Swatch colors come from the theme (CSS variables), set by class in CSS.
     const total = m.aggregate(g).length;
     const parts = [problem || `${util.fmtCount(rows.length)} of ${util.fmtCount(total)} ${head.kinds[m.tableKind]} groups`];
+    if (passes) {
+      const w = passes.warmup.length;
+      parts.push(`per-pass statistics over ${util.fmtCount(m.slots)} measured pass${m.slots === 1 ? '' : 'es'}${w > 0
+        ? `; ${util.fmtCount(w)} warm-up pass${w === 1 ? '' : 'es'} left out of the statistics and totals` : ''}`);
+    }
     if (g === 'layer' && m.tableKind === 2) parts.push(`each layer's row is the time of the ${head.kinds[m.tableKind]}s it built`);
     if (rows.length > shown.length) parts.push(`showing the first ${util.fmtCount(MAX_ROWS)}: refine the search to see others`);
     if (selection) parts.push(`selected: ${selection.label}`);
@@ -168,7 +199,7 @@ export function installTable(app: App): void {
     selection = s;
     if (s && s.source !== 'table') {
       const g = by();
-      const mappable = s.by === g || (s.by === 'shapes' && g === 'op') || (s.by === 'op' && g === 'shapes');
+      const mappable = !!s.spans || s.by === g || (s.by === 'shapes' && g === 'op') || (s.by === 'op' && g === 'shapes');
       if (!mappable) group.value = s.by;
       // Make sure the selected row is not hidden by a filter.
       const keys = selectedKeys();
@@ -180,6 +211,9 @@ export function installTable(app: App): void {
       catSel.dispatchEvent(new Event('change'));
     }
     render();
+  });
+  app.expose('table', {
+    rows: () => lastShown.map((r) => ({ key: r.key, label: r.label, calls: r.calls, total: r.total, pass: r.pass })),
   });
   render();
 }

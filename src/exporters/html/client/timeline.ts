@@ -1,5 +1,6 @@
 /**
- * The timeline: one lane per device/thread, spans as flame rows by nesting depth, the memory curve underneath.
+ * The timeline: one lane per device/thread, spans as flame rows by nesting depth, the memory curve underneath, and a
+ * small line lane per counter track (CPU frequency, temperature...) under that.
  * Drawn on a canvas, not one DOM node per span, so a million spans stay cheap. Level of detail: in each row, a span
  * narrower than 3 px is merged with every span that starts in the same pixel (found by binary search, not by
  * visiting them), so a frame costs O(visible pixels × log n) however many spans the trace has.
@@ -13,6 +14,10 @@ export interface TimelineHandle {
   setView(start: number, end: number): void;
   /** Canvas coordinates of the middle of the first span with this name that is at least 4 px wide in view (for tests and automation). */
   locate(name: string): { x: number; y: number } | null;
+  /** The counter lanes: name, unit and the plot's box in canvas coordinates. */
+  counterLanes(): { name: string; unit: string; y: number; h: number }[];
+  /** Positions of the highlighted spans (the selection), ascending. */
+  highlighted(): number[];
 }
 
 export function installTimeline(app: App): TimelineHandle {
@@ -22,7 +27,7 @@ export function installTimeline(app: App): TimelineHandle {
   const rangeText = root.querySelector('.tl-range') as HTMLElement;
   const details = root.querySelector('.tl-details') as HTMLElement;
 
-  const AXIS = 22, LANE_HEAD = 18, ROW = 18, LANE_GAP = 8, MEM_LABEL = 16, MEM_H = 56;
+  const AXIS = 22, LANE_HEAD = 18, ROW = 18, LANE_GAP = 8, MEM_LABEL = 16, MEM_H = 56, CTR_LABEL = 16, CTR_H = 32;
   const MAX_HEIGHT = 6000;
   const rowsN = head.rowLane.length;
   const off = head.rowOffset;
@@ -39,6 +44,13 @@ export function installTimeline(app: App): TimelineHandle {
   const hasMem = m.memT.length > 0;
   const memTop = y + MEM_LABEL;
   if (hasMem) y = memTop + MEM_H + 8;
+  const counters = head.counters;
+  const ctrTop = counters.map(() => {
+    const top = y + CTR_LABEL;
+    y = top + CTR_H + 8;
+    return top;
+  });
+  canvas.dataset.counterLanes = JSON.stringify(counters.map((c) => c.name));
   const totalH = Math.min(MAX_HEIGHT, Math.max(y, AXIS + 40));
 
   const span0 = head.t0, span1 = head.t1 > head.t0 ? head.t1 : head.t0 + 1000;
@@ -196,6 +208,7 @@ export function installTimeline(app: App): TimelineHandle {
     }
 
     if (hasMem) drawMemory(ctx, th, scale);
+    counters.forEach((_, c) => drawCounter(ctx, th, scale, c));
 
     canvas.dataset.viewStart = String(viewS);
     canvas.dataset.viewEnd = String(viewE);
@@ -233,6 +246,68 @@ export function installTimeline(app: App): TimelineHandle {
     ctx.fillStyle = th.grid;
     ctx.fillRect(0, memTop + MEM_H, W, 1);
   }
+
+  const fmtValue = (v: number, unit: string) => `${Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)}${unit ? ` ${unit}` : ''}`;
+  /** The counter's plot range: its min..max, widened when flat so the line sits in the middle. */
+  const ctrRange = (c: number) => {
+    const { min, max } = counters[c];
+    const pad = max > min ? 0 : Math.max(Math.abs(max) * 0.05, 1);
+    return { lo: min - pad, hi: max + pad };
+  };
+
+  /** A counter as a step line (sample and hold); per pixel column, a vertical stroke spans its samples' range. */
+  function drawCounter(ctx: CanvasRenderingContext2D, th: Theme, scale: number, c: number) {
+    const ctr = counters[c];
+    const top = ctrTop[c];
+    if (top + CTR_H > totalH) return;
+    const T = m.counterT, V = m.counterV, lo0 = ctr.offset, hi0 = ctr.offset + ctr.count;
+    ctx.fillStyle = th.fg;
+    ctx.font = '600 11px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    const range = ctr.min === ctr.max ? fmtValue(ctr.min, ctr.unit) : `${fmtValue(ctr.min, ctr.unit)} – ${fmtValue(ctr.max, ctr.unit)}`;
+    ctx.fillText(`${ctr.name} · ${range}${ctr.count < ctr.sourceCount ? ` · reduced to ${util.fmtCount(ctr.count)} of ${util.fmtCount(ctr.sourceCount)} samples` : ''}`, 4, top - CTR_LABEL / 2);
+    ctx.fillStyle = th.grid;
+    ctx.fillRect(0, top + CTR_H, W, 1);
+    const { lo, hi } = ctrRange(c);
+    const yOf = (v: number) => top + CTR_H - 2 - ((v - lo) / (hi - lo)) * (CTR_H - 4);
+    let i = util.upperBound(T, lo0, hi0, viewS) - 1;
+    let carry = i >= lo0 ? V[i] : NaN;
+    ctx.beginPath();
+    let started = false;
+    for (let x = 0; x < W; x++) {
+      const tEnd = viewS + (x + 1) / scale;
+      let vmin = carry, vmax = carry;
+      while (i + 1 < hi0 && T[i + 1] < tEnd) {
+        i++;
+        const v = V[i];
+        if (!(vmin <= v)) vmin = v;
+        if (!(vmax >= v)) vmax = v;
+        carry = v;
+      }
+      if (carry !== carry) continue; // before the first sample
+      if (!started) { ctx.moveTo(x, yOf(vmax)); started = true; }
+      ctx.lineTo(x, yOf(vmax));
+      ctx.lineTo(x, yOf(vmin));
+      ctx.lineTo(x, yOf(carry));
+      // The line ends at the last sample: nothing is known after it.
+      if (i + 1 >= hi0) { ctx.lineTo(Math.min(W, x + 1), yOf(carry)); break; }
+      ctx.lineTo(x + 1, yOf(carry));
+    }
+    ctx.strokeStyle = th.counter;
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+  }
+
+  function counterAt(c: number, x: number): [string, string][] {
+    const ctr = counters[c];
+    const t = viewS + x / (W / (viewE - viewS));
+    const i = util.upperBound(m.counterT, ctr.offset, ctr.offset + ctr.count, t) - 1;
+    const rows: [string, string][] = [['Time', `+${util.fmtNs(t - span0)}`]];
+    rows.push(['Value', i >= ctr.offset ? fmtValue(m.counterV[i], ctr.unit) : 'no sample yet']);
+    rows.push(['Range', `${fmtValue(ctr.min, ctr.unit)} – ${fmtValue(ctr.max, ctr.unit)}`]);
+    return rows;
+  }
+  const counterAtY = (yy: number) => ctrTop.findIndex((top) => yy >= top - CTR_LABEL && yy <= top + CTR_H);
 
   function rowOfSpan(i: number) {
     return Math.max(0, util.upperBound(off, 0, off.length, i) - 1);
@@ -283,6 +358,10 @@ export function installTimeline(app: App): TimelineHandle {
       if (secs > 0 && f === f) rows.push(['Achieved', `${util.fmtRate(f / secs, 'FLOP/s')}${b === b ? ` · ${util.fmtRate(b / secs, 'B/s')}` : ''}`]);
     }
     rows.push(['Lane', `${lane.device} · thread ${lane.thread}`]);
+    const pass = m.passOf(i);
+    if (pass) rows.push(['Pass', pass.warmup ? `${pass.pass} (warm-up: left out of the statistics)` : String(pass.pass)]);
+    const id = m.spanId(i);
+    if (id !== null) rows.push(['Span id', String(id)]);
     if (inPixel > 1) rows.push(['Here', `${util.fmtCount(inPixel)} spans share this pixel: zoom in to see them`]);
     return rows;
   }
@@ -356,7 +435,11 @@ export function installTimeline(app: App): TimelineHandle {
     if (next !== hover) { hover = next; schedule(); }
     if (h) util.showTip(describe(h.span, h.inPixel), m.str(m.sigName[m.sig[h.span]]), e.clientX, e.clientY);
     else if (hasMem && yy >= memTop && yy <= memTop + MEM_H) util.showTip(memoryAt(x)!, 'Memory', e.clientX, e.clientY);
-    else util.hideTip();
+    else {
+      const c = counterAtY(yy);
+      if (c >= 0) util.showTip(counterAt(c, x), counters[c].name, e.clientX, e.clientY);
+      else util.hideTip();
+    }
   });
   canvas.addEventListener('pointerup', (e) => {
     const d = drag;
@@ -416,10 +499,10 @@ export function installTimeline(app: App): TimelineHandle {
     selected = best;
   }
 
-  function showDetails(i: number) {
+  function showDetails(i: number, lead?: string) {
     const dl = util.el('dl');
     for (const [k, v] of describe(i, 1)) dl.append(util.el('dt', {}, k), util.el('dd', {}, v));
-    details.replaceChildren(util.el('strong', {}, m.str(m.sigName[m.sig[i]])), dl);
+    details.replaceChildren(...(lead ? [util.el('p', { class: 'lead' }, lead)] : []), util.el('strong', {}, m.str(m.sigName[m.sig[i]])), dl);
   }
 
   function selectSpan(i: number) {
@@ -437,8 +520,27 @@ export function installTimeline(app: App): TimelineHandle {
       schedule();
       return;
     }
-    const picked: number[] = [];
     const rowOff = new Int32Array(rowsN + 1);
+    if (s.spans) {
+      // Explicit spans (evidence, a token): positions ascending, so each row's share is a contiguous run.
+      const sp = s.spans;
+      for (let r = 0; r <= rowsN; r++) rowOff[r] = util.lowerBound(sp, 0, sp.length, r < rowsN ? off[r] : Infinity);
+      sel = { ix: sp, rowOff };
+      if (sp.length > 0 && s.source !== 'timeline') {
+        // Bring them into view: their whole extent, with a margin.
+        let lo = Infinity, hi = -Infinity;
+        for (const i of sp) { if (m.start[i] < lo) lo = m.start[i]; if (m.end[i] > hi) hi = m.end[i]; }
+        const pad = Math.max((hi - lo) * (sp.length === 1 ? 0.5 : 0.08), MIN_RANGE);
+        setView(lo - pad, hi + pad);
+        selected = sp[0];
+        const lead = sp.length > 1 ? `${util.fmtCount(sp.length)} spans (${s.label}) highlighted; N and Shift+N step through them. The first:`
+          : s.label !== m.str(m.sigName[m.sig[sp[0]]]) ? `${s.label}:` : undefined;
+        showDetails(sp[0], lead);
+      }
+      schedule();
+      return;
+    }
+    const picked: number[] = [];
     for (let r = 0; r < rowsN; r++) {
       rowOff[r] = picked.length;
       for (let i = off[r]; i < off[r + 1]; i++) if (app.groupKeyOfSpan(i, s.by) === s.key) picked.push(i);
@@ -467,5 +569,12 @@ export function installTimeline(app: App): TimelineHandle {
   };
 
   draw();
-  return { draw, view: () => ({ start: viewS, end: viewE }), setView: (s, e) => { setView(s, e); draw(); }, locate };
+  return {
+    draw,
+    view: () => ({ start: viewS, end: viewE }),
+    setView: (s, e) => { setView(s, e); draw(); },
+    locate,
+    counterLanes: () => counters.map((c, k) => ({ name: c.name, unit: c.unit, y: ctrTop[k], h: CTR_H })),
+    highlighted: () => (sel ? Array.from(sel.ix) : []),
+  };
 }

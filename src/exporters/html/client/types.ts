@@ -49,6 +49,16 @@ export interface AggRow {
   bytesTime: number;
   /** Bit per device index (Model.devices). */
   devices: number;
+  /** Multi-pass traces: the row's time in each measured pass, and its mean, p50, p95 and std over them. */
+  perPass: Float64Array | null;
+  pass: PassSummary | null;
+}
+
+export interface PassSummary {
+  mean: number;
+  p50: number;
+  p95: number;
+  std: number;
 }
 
 export type GroupBy = 'op' | 'shapes' | 'layer' | 'device';
@@ -75,6 +85,22 @@ export interface Model {
   sigBytes: Float64Array;
   memT: Float64Array;
   memLive: Float64Array;
+  /** Counter tracks' points (head.counters gives each track's slice). */
+  counterT: Float64Array;
+  counterV: Float64Array;
+  /**
+   * Multi-pass traces: per span, the slot of its measured pass (index into head.passes.measured), or -1 for a span
+   * of a warm-up pass or outside the passes, which no statistic, total or chart counts. Null without passes.
+   */
+  passSlot: Int32Array | null;
+  /** Measured passes (1 for a trace without passes). */
+  slots: number;
+  /** Pass number and whether it was a warm-up, for a span of a multi-pass trace; null otherwise. */
+  passOf(span: number): { pass: number; warmup: boolean } | null;
+  /** The trace's span id, for spans the report carries ids for (evidence, tokens); else null. */
+  spanId(span: number): number | null;
+  /** mean, p50, p95 (linear interpolation, as src/core/stats.ts) and sample std of some values. */
+  summarize(values: ArrayLike<number>): PassSummary;
   /** Kind code of the spans the table counts: primitives, or when a trace has none, layers. */
   tableKind: number;
   /** Union of eval spans' time (the denominator of %), or the trace's span when it has no evals. */
@@ -87,12 +113,16 @@ export interface Model {
   aggregate(by: GroupBy): AggRow[];
 }
 
-/** What is selected across views: every span whose group key (under `by`) equals `key`. */
+/**
+ * What is selected across views: every span whose group key (under `by`) equals `key`; or, when `spans` is given
+ * (a finding's evidence, a generated token), exactly those spans (positions, ascending), and by/key are unused.
+ */
 export interface Selection {
   by: GroupBy;
   key: number;
   label: string;
   source: string;
+  spans?: Int32Array;
 }
 
 export interface App {
@@ -103,8 +133,10 @@ export interface App {
   colors(): Theme;
   select(sel: Selection | null): void;
   onSelect(fn: (sel: Selection | null) => void): void;
-  /** Keys of the group a span belongs to, for each grouping. */
+  /** Keys of the group a span belongs to, for each grouping (-1: the span is in no group of the table). */
   groupKeyOfSpan(span: number, by: GroupBy): number;
+  /** Whether the selection holds this span. */
+  isSelected(sel: Selection, span: number): boolean;
   onTheme(fn: () => void): void;
   /** Publishes a test/automation handle on window.__mlxTrace. */
   expose(name: string, value: unknown): void;
@@ -123,12 +155,16 @@ export interface Theme {
   merged: string;
   memLine: string;
   memFill: string;
+  /** Counter lanes' line and the generation chart's bars. */
+  counter: string;
+  token: string;
 }
 
 export interface ClientParts {
   makeUtil: () => Util;
   buildModel: (head: Head, util: Util) => Model;
   installSummary: (app: App) => void;
+  installGeneration: (app: App) => void;
   installTimeline: (app: App) => TimelineHandle;
   installRoofline: (app: App) => void;
   installDonut: (app: App) => void;
