@@ -23,7 +23,7 @@ export const RANK_ATTR = 'distributed.rank';
 export interface MergeOptions {
   /** Rank of each trace, in order. Default: meta.rank of each trace, else its spans' rank attribute, else its index. */
   ranks?: number[];
-  /** Name of the merged trace. @default 'N ranks: <first name>' */
+  /** Name of the merged trace. @default '<rank 0's name without its " rank 0"> (N ranks)' */
   name?: string;
 }
 
@@ -151,7 +151,7 @@ export function mergeTraces(traces: Trace[], options: MergeOptions = {}): Trace 
 
   return {
     schema: TRACE_SCHEMA,
-    name: options.name ?? `${traces.length} ranks: ${traces[order[0]].name}`,
+    name: options.name ?? `${String(traces[order[0]].name).replace(/ rank \d+$/, '')} (${traces.length} ranks)`,
     meta,
     spans,
     memory: mergeMemory(traces, shifts),
