@@ -975,6 +975,10 @@ describe('packing what issue 7 adds', () => {
     expect(pass).toBeInstanceOf(Uint8Array);
     expect(p.head.passes).toMatchObject({ measured: [2, 3, 4], warmup: [0, 1] });
     expect(p.head.passes!.wall).toEqual(steps.slice(2).map((s) => s.end - s.start));
+    // A sweep numbering its passes the same way per setting (bench-model): wall time adds up per pass number.
+    const last = t.spans.reduce((a, s) => Math.max(a, s.end), 0);
+    const again: Span = { ...steps[2], id: 99_999, start: last + 10, end: last + 510 };
+    expect(packTrace({ ...t, spans: [...t.spans, again] }).head.passes!.wall[0]).toBe(steps[2].end - steps[2].start + 500);
     // Every span's code names its own pass.
     const start = col(p, 'start')!;
     const byStart = new Map<number, Span[]>();

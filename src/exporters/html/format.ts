@@ -56,7 +56,7 @@ export interface HeadPasses {
   /** Measured pass numbers (ascending) and warm-up pass numbers. */
   measured: number[];
   warmup: number[];
-  /** Wall time of the pass spans profile() opens, per measured pass, in pass order (empty when absent). */
+  /** Wall time of the pass spans profile() opens, per measured pass (summed over spans of the same pass number), in pass order (empty when absent). */
   wall: number[];
 }
 

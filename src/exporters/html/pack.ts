@@ -309,6 +309,7 @@ export function packTrace(trace: Trace): PackedTrace {
   const passCodeOf = new Map<number, number>();
   const passCodes: { pass: number; warmup: boolean }[] = [];
   const passWall = new Map<number, number>();
+  let lastPassKey = NaN, lastPassCode: number | undefined = undefined;
   for (let i = 0; i < N; i++) {
     const s = spans[i];
     const st = s?.start, en = s?.end;
@@ -367,16 +368,21 @@ export function packTrace(trace: Trace): PackedTrace {
     const pass = s.pass;
     if (typeof pass === 'number' && Number.isFinite(pass)) {
       vPass ??= new Uint16Array(N);
+      // Spans of one pass come together: reuse the last code before hashing.
       const key = pass * 2 + (s.warmup ? 1 : 0);
-      let code = passCodeOf.get(key);
+      let code: number | undefined = key === lastPassKey ? lastPassCode : passCodeOf.get(key);
       if (code === undefined && passCodes.length < 65535) {
         code = passCodes.length + 1;
         passCodes.push({ pass, warmup: !!s.warmup });
         passCodeOf.set(key, code);
       }
+      lastPassKey = key;
+      lastPassCode = code;
       vPass[n] = code ?? 0;
       // profile() opens one user span per pass, with the pass number in attrs: its length is the pass's wall time.
-      if (kind === 4 && !s.warmup && s.attrs?.pass === pass && !passWall.has(pass)) passWall.set(pass, en - st);
+      // A sweep that numbers its passes the same way in each setting (bench-model) adds them up per number, as the
+      // op table's per-pass statistics do.
+      if (kind === 4 && !s.warmup && s.attrs?.pass === pass) passWall.set(pass, (passWall.get(pass) ?? 0) + (en - st));
     }
     if (wantIds !== null && wantIds.has(s.id)) { wanted.push(n); wantedId.push(s.id); }
     if (generation !== null && kind === 4) {
