@@ -848,6 +848,7 @@ describe('dashboard: generation speed, pass statistics, counter tracks, findings
       expect(p95).toEqual([...p95].sort((a: number, b: number) => b - a));
       await p.locator('#ops').screenshot({ path: join(SHOTS, 'ops-passes.png') });
       expect(o.errors).toEqual([]);
+      expect(o.requests).toEqual([]);
     } finally {
       await o.close();
     }
@@ -944,6 +945,7 @@ describe('dashboard: generation speed, pass statistics, counter tracks, findings
       expect(await other.locator('button').count()).toBe(0);
       expect(await other.textContent()).toContain('Its evidence span is not in this trace.');
       expect(o.errors).toEqual([]);
+      expect(o.requests).toEqual([]);
     } finally {
       await o.close();
     }
