@@ -3,6 +3,7 @@
  * else a small MLP (Linear 64->256, relu, Linear 256->10, softmax) profiled here through the public profile() API.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Trace } from '../../src/core/trace';
 
@@ -16,11 +17,12 @@ export async function recordRealOrMlp(): Promise<Trace> {
   const { profile, registerMlxInstrumentation } = await import('../../src/core/api');
   const inst = registerMlxInstrumentation();
   try {
-    const { core: mx, nn } = (await import('@frost-beta/mlx')).default as typeof import('@frost-beta/mlx');
+    // Loaded untyped: node-mlx's types point at its own .ts sources, which do not pass strict checks.
+    const { core: mx, nn } = createRequire(import.meta.url)('@frost-beta/mlx');
     class MLP extends nn.Module {
       fc1 = new nn.Linear(64, 256);
       fc2 = new nn.Linear(256, 10);
-      forward(x: InstanceType<typeof mx.array>) {
+      forward(x: unknown) {
         return this.fc2.forward(nn.relu(this.fc1.forward(x)));
       }
     }
