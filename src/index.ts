@@ -40,3 +40,5 @@ export { benchOps } from './bench/runner';
 export type { BenchOpsOptions, BenchOpsResult } from './bench/runner';
 export { benchModel } from './bench/model-bench';
 export type { BenchModelOptions, BenchModelResult } from './bench/model-bench';
+export { mergeTraces } from './core/merge';
+export type { MergeOptions } from './core/merge';

@@ -11,7 +11,7 @@ import { registerMlxInstrumentation } from './core/api';
 import { saveTrace } from './core/persist';
 import { distributedRank, rankTraceFile } from './core/merge';
 
-const inst = registerMlxInstrumentation();
+const inst = registerMlxInstrumentation({ retainProfiles: true });
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 const rank = distributedRank(process.env);
 const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);

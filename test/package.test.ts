@@ -1,7 +1,8 @@
 // The built package as users load it: CommonJS, ES modules and the preload, by its own name.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadTrace } from '../src/core/persist';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/core/native';
 
@@ -33,5 +34,30 @@ describe('package', () => {
       console.log(t.meta.timing, t.spans.filter((s) => s.kind === 'primitive').map((s) => s.name).join(','));
     `]);
     expect(out).toBe('native Matmul');
+  });
+
+  it('under the preload, the app\'s own require(\'mlx-trace\') shares its instrumentation, and profile() keeps the spans for the preload\'s trace', () => {
+    // inside the checkout, so the app resolves @frost-beta/mlx and mlx-trace as a user's app would
+    mkdirSync(join(root, 'test-output'), { recursive: true });
+    const dir = mkdtempSync(join(root, 'test-output', 'preload-'));
+    const app = join(dir, 'app.js');
+    writeFileSync(app, `
+      const mx = require('@frost-beta/mlx').core;
+      const { registerMlxInstrumentation, profile } = require('mlx-trace');
+      const inst = registerMlxInstrumentation();
+      const a = mx.ones([16, 16]); mx.eval(a);
+      profile(() => mx.eval(mx.matmul(a, a)), { name: 'mine' }).then((t) => {
+        console.log(inst.timing, t.spans.filter((s) => s.kind === 'primitive').map((s) => s.name).join(','));
+      });
+    `);
+    const out = execFileSync(process.execPath, ['--require', join(root, 'dist', 'register.js'), app], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, MLX_TRACE_OUT: dir, MLX_TRACE_QUIET: '1' },
+    }).trim();
+    expect(out).toBe('native Matmul');
+    const saved = loadTrace(join(dir, 'trace.json'));
+    expect(saved.spans.filter((s) => s.kind === 'primitive').map((s) => s.name)).toContain('Matmul');
+    expect(saved.spans.some((s) => s.kind === 'user' && s.name === 'mine')).toBe(true);
   });
 });

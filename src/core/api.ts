@@ -8,7 +8,10 @@ import { dtypeItemsize } from './cost';
 import { markPasses } from './stats';
 import type { Trace, TensorInfo } from './trace';
 
-let active: MlxInstrumentation | null = null;
+// One instrumentation per process, even across copies of this module: the preload (register.js)
+// and the app's require('mlx-trace') are separate bundles, and both must see the same one.
+const ACTIVE = Symbol.for('mlx-trace.active-instrumentation');
+const shared = globalThis as unknown as Record<symbol, MlxInstrumentation | null | undefined>;
 let manual: MlxInstrumentation | null = null;
 
 /**
@@ -16,14 +19,17 @@ let manual: MlxInstrumentation | null = null;
  * process: while one is enabled, calling this again returns it.
  */
 export function registerMlxInstrumentation(config: MlxInstrumentationConfig = {}): MlxInstrumentation {
-  if (active && active.isEnabled()) return active;
-  active = new MlxInstrumentation(config);
-  return active;
+  const current = shared[ACTIVE];
+  if (current && current.isEnabled()) return current;
+  const inst = new MlxInstrumentation(config);
+  shared[ACTIVE] = inst;
+  return inst;
 }
 
 /** The enabled instrumentation, if any. */
 export function activeInstrumentation(): MlxInstrumentation | null {
-  return active && active.isEnabled() ? active : null;
+  const current = shared[ACTIVE];
+  return current && current.isEnabled() ? current : null;
 }
 
 export interface ProfileOptions {
@@ -46,7 +52,7 @@ export async function profile(fn: (pass: number) => unknown, opts: ProfileOption
   const passes = Math.max(1, Math.floor(opts.passes ?? 1));
   const warmup = Math.max(0, Math.floor(opts.warmup ?? 0));
   const owned = !activeInstrumentation();
-  const inst = owned ? registerMlxInstrumentation(opts.config) : active!;
+  const inst = owned ? registerMlxInstrumentation(opts.config) : activeInstrumentation()!;
   try {
     const mark = inst.recorder.mark();
     const total = warmup + passes;
@@ -55,7 +61,7 @@ export async function profile(fn: (pass: number) => unknown, opts: ProfileOption
       const label = total === 1 ? opts.name ?? 'profile' : isWarm ? `warmup ${i + 1}` : `pass ${i - warmup + 1}`;
       await inst.withSpan(label, () => fn(i), { pass: i, warmup: isWarm });
     }
-    const trace = inst.recorder.take(opts.name ?? 'profile', total > 1 ? { passes, warmup } : {}, mark);
+    const trace = inst.recorder.take(opts.name ?? 'profile', total > 1 ? { passes, warmup } : {}, mark, inst.getConfig().retainProfiles === true);
     if (total > 1) markPasses(trace);
     return trace;
   } finally {

@@ -60,7 +60,7 @@ export async function profileGeneration<T>(opts: GenerationOptions<T>): Promise<
         max: ms(sorted[sorted.length - 1] ?? NaN),
       },
     };
-    const trace = inst.recorder.take(opts.name ?? 'generation', { generation: stats }, mark);
+    const trace = inst.recorder.take(opts.name ?? 'generation', { generation: stats }, mark, inst.getConfig().retainProfiles === true);
     return { trace, stats };
   } finally {
     if (owned) inst.disable();

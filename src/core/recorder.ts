@@ -50,7 +50,6 @@ export class Recorder {
   readonly now: () => number;
   readonly jsThread: number;
   private spans: LiveSpan[] = [];
-  private memory: MemoryEvent[] = [];
   private memRaw = new MemoryLog();
   private dropped = 0;
   private nextId = 1;
@@ -184,16 +183,13 @@ export class Recorder {
    * Everything recorded since the last take (or since `from`), as a Trace. What is taken is removed;
    * with `from`, what came before it stays for the next take.
    */
-  take(name: string, extraMeta: Record<string, unknown> = {}, from?: { spans: number; memory: number }): Trace {
+  take(name: string, extraMeta: Record<string, unknown> = {}, from?: { spans: number; memory: number }, keep = false): Trace {
     this.drain(null);
     const origin = this.origin;
-    const keptSpans = from ? this.spans.slice(0, from.spans) : [];
-    const keptMem = from ? this.memRaw.slice(0, from.memory) : new MemoryLog();
-    if (from) {
-      this.spans = this.spans.slice(from.spans);
-      this.memRaw = this.memRaw.slice(from.memory);
-    }
-    const spans: Span[] = this.spans.map((s) => {
+    // What is taken: everything, or what came after `from`; with `keep`, a copy that stays recorded.
+    const takenSpans = from ? this.spans.slice(from.spans) : this.spans;
+    const mem = from ? this.memRaw.slice(from.memory) : this.memRaw;
+    const spans: Span[] = takenSpans.map((s) => {
       const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
       const out: Span = {
         id: s.id,
@@ -217,12 +213,12 @@ export class Recorder {
       return out;
     });
     const classes = this.opts.hook?.classes ?? [];
-    const mem = this.memRaw;
+    const memory: MemoryEvent[] = [];
     for (let i = 0; i < mem.length; i++) {
       const c = mem.cls[i];
-      this.memory.push({ t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null });
+      memory.push({ t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null });
     }
-    this.memory.sort((a, b) => a.t - b.t);
+    memory.sort((a, b) => a.t - b.t);
     const trace: Trace = {
       schema: TRACE_SCHEMA,
       name,
@@ -237,19 +233,22 @@ export class Recorder {
         ...extraMeta,
       },
       spans,
-      memory: this.memory,
+      memory,
       dropped: this.dropped,
     };
-    this.memory = [];
-    this.spans = keptSpans;
-    this.memRaw = keptMem;
+    if (keep) return trace;
     this.dropped = 0;
-    if (!from) {
-      this.layerNames = new Map();
-      this.pendingAsync = null;
-      this.origin = this.now();
-      this.originEpochNs = epochNsNow();
+    if (from) {
+      this.spans = this.spans.slice(0, from.spans);
+      this.memRaw = this.memRaw.slice(0, from.memory);
+      return trace;
     }
+    this.spans = [];
+    this.memRaw = new MemoryLog();
+    this.layerNames = new Map();
+    this.pendingAsync = null;
+    this.origin = this.now();
+    this.originEpochNs = epochNsNow();
     return trace;
   }
 }

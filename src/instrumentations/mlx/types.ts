@@ -27,6 +27,12 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   maxSpans?: number;
   /** Roofline peaks; by default those stored by `mlx-trace calibrate`, else a conservative guess. */
   peaks?: Peaks;
+  /**
+   * profile() and profileGeneration() leave what they record in place for takeTrace() as well,
+   * instead of taking it out. The preload (mlx-trace/register) sets this so its trace holds all.
+   * @default false
+   */
+  retainProfiles?: boolean;
   /** Send eval, layer and primitive spans to this provider (else the global one, if registered). */
   tracerProvider?: TracerProvider;
 }
