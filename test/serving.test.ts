@@ -90,3 +90,22 @@ describe('serving', () => {
     void trace;
   });
 });
+
+describe('distributed rank', () => {
+  it('puts mlx.distributed.rank on live spans when the process has a rank', async () => {
+    const { OtelBridge } = await import('../src/instrumentations/mlx/otel-bridge');
+    process.env.MLX_TRACE_RANK = '3';
+    try {
+      const local = new InMemorySpanExporter();
+      const p = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(local)] });
+      const bridge = new OtelBridge(p.getTracer('t'), inst.recorder);
+      const s = inst.recorder.begin('eval', 'eval', null);
+      bridge.start(s);
+      inst.recorder.end(s);
+      bridge.end(s);
+      expect(local.getFinishedSpans()[0].attributes['mlx.distributed.rank']).toBe(3);
+    } finally {
+      delete process.env.MLX_TRACE_RANK;
+    }
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { context, trace, type Context, type Link, type Span as OtelSpan, type Tracer, type HrTime, type Attributes } from '@opentelemetry/api';
 import { estimateCost } from '../../core/cost';
+import { distributedRank } from '../../core/merge';
 import type { LiveSpan, Recorder } from '../../core/recorder';
 import type { TensorInfo } from '../../core/trace';
 
@@ -22,6 +23,9 @@ export class OtelBridge {
   private open = new Map<number, OtelSpan>();
   private layers = new Map<number, OtelSpan>();
 
+  /** The process's rank in a distributed job (MLX_TRACE_RANK, MLX_RANK, OMPI/PMI), on every span. */
+  private readonly rank = distributedRank();
+
   constructor(private readonly tracer: Tracer, private readonly rec: Recorder) {}
 
   /** Starts the OTel twin of a JS-side span; returns the context to run its body in. */
@@ -29,7 +33,14 @@ export class OtelBridge {
     const parent = context.active();
     const span = this.tracer.startSpan(
       s.name,
-      { startTime: hr(this.rec.toEpochNs(s.start)), attributes: { 'mlx.kind': s.kind, ...(s.kind === 'eval' ? { 'mlx.op': s.name } : {}) } },
+      {
+        startTime: hr(this.rec.toEpochNs(s.start)),
+        attributes: {
+          'mlx.kind': s.kind,
+          ...(s.kind === 'eval' ? { 'mlx.op': s.name } : {}),
+          ...(this.rank !== null ? { 'mlx.distributed.rank': this.rank } : {}),
+        },
+      },
       parent,
     );
     this.open.set(s.id, span);
@@ -65,6 +76,7 @@ export class OtelBridge {
     if (cost.bytes != null) attributes['mlx.bytes'] = cost.bytes;
     if (cost.flops != null && cost.bytes) attributes['mlx.intensity'] = cost.flops / cost.bytes;
     if (s.layer) attributes['mlx.layer'] = s.layer;
+    if (this.rank !== null) attributes['mlx.distributed.rank'] = this.rank;
     const links: Link[] = [];
     const layer = s.layerId ? this.layers.get(s.layerId) : undefined;
     if (layer) links.push({ context: layer.spanContext(), attributes: { 'mlx.link': 'built-by' } });
