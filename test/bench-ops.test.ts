@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli } from './helpers/cli';
 import { benchOps, deviceStatus, type BenchOpsResult } from '../src/bench/runner';
 import { expandCases, OP_FAMILIES, type OpFamily } from '../src/bench/ops-suite';
 import { probeSupport, resolveMlxPath } from '../src/bench/probe';
@@ -19,8 +20,8 @@ const mx = mlx.core;
 
 const ROOT = join(__dirname, '..');
 const OUT = join(ROOT, 'test-output', 'bench-ops');
-const CLI_DIR = join(OUT, 'cli');
-const CLI = join(CLI_DIR, 'cli.js');
+let CLI_DIR = '';
+let CLI = '';
 
 beforeAll(() => {
   rmSync(OUT, { recursive: true, force: true });
@@ -261,14 +262,10 @@ describe('sensors', () => {
 });
 
 describe('mlx-trace bench-ops / bench-model (subprocess)', () => {
-  beforeAll(() => {
-    // Own build of the CLI (same sources, no config) so tests never race another build of dist/.
-    const r = spawnSync(
-      'npx',
-      ['tsup', '--no-config', '--entry.cli', 'src/cli/main.ts', '--format', 'cjs', '--out-dir', CLI_DIR, '--target', 'node20', '--shims', '--external', '@frost-beta/mlx', '--silent'],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
-    if (r.status !== 0 || !existsSync(CLI)) throw new Error(`building the CLI failed: ${r.stderr || r.stdout}`);
+  beforeAll(async () => {
+    // Own build of the package (test/helpers/cli.ts) so tests never race another build of dist/.
+    CLI_DIR = await buildCli('bench-ops');
+    CLI = join(CLI_DIR, 'cli.js');
   }, 120_000);
   afterAll(() => rmSync(CLI_DIR, { recursive: true, force: true }));
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli } from './helpers/cli';
 import { chromium, type Browser } from 'playwright-core';
 import { profile, registerMlxInstrumentation } from '../src/core/api';
 import { compareTraces, regressions, rowVerdict, totalVerdict, type CompareRow, type Comparison } from '../src/core/compare';
@@ -21,8 +22,8 @@ const { core: mx } = require('@frost-beta/mlx');
 
 const ROOT = join(__dirname, '..');
 const OUT = join(ROOT, 'test-output', 'compare');
-const CLI_DIR = join(OUT, 'cli');
-const CLI = join(CLI_DIR, 'cli.js');
+let CLI_DIR = '';
+let CLI = '';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hand-built multi-pass traces
@@ -371,15 +372,10 @@ describe('CLI helpers', () => {
 const XSS = '<script>alert(1)</script>';
 
 describe('mlx-trace compare (subprocess)', () => {
-  beforeAll(() => {
-    // Own build of the CLI (same sources, no config) so tests never race another build of dist/.
-    rmSync(CLI_DIR, { recursive: true, force: true });
-    const r = spawnSync(
-      'npx',
-      ['tsup', '--no-config', '--entry.cli', 'src/cli/main.ts', '--format', 'cjs', '--out-dir', CLI_DIR, '--target', 'node20', '--shims', '--external', '@frost-beta/mlx', '--silent'],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
-    if (r.status !== 0 || !existsSync(CLI)) throw new Error(`building the CLI failed: ${r.stderr || r.stdout}`);
+  beforeAll(async () => {
+    // Own build of the package (test/helpers/cli.ts) so tests never race another build of dist/.
+    CLI_DIR = await buildCli('compare');
+    CLI = join(CLI_DIR, 'cli.js');
     // Hand-built traces: one row grows 50% while the total grows 4% (a row-only regression), and one with a
     // layer named like a script.
     const base = [{ ...MM, times: [10_000, 10_000, 10_000] }, { op: 'Exp', inputs: [[64, 64]], outputs: [[64, 64]], layer: XSS, times: [800, 800, 800] }];
