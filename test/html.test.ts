@@ -1032,3 +1032,23 @@ describe('packing what issue 7 adds', () => {
     expect([...idVal].sort((a, b) => a - b)).toEqual(softmax.map((s) => s.id).sort((a, b) => a - b));
   });
 });
+
+describe('summary: advisor state', () => {
+  it('tells "the advisor found nothing" from "the advisor did not run"', async () => {
+    const ran = syntheticTrace({ steps: 1 });
+    ran.meta.advice = [];
+    const notRun = syntheticTrace({ steps: 1 });
+    delete (notRun.meta as Record<string, unknown>).advice;
+    for (const [name, trace, text] of [
+      ['advice-none.html', ran, /found none of the MLX performance pitfalls/],
+      ['advice-not-run.html', notRun, /has not run on this trace/],
+    ] as const) {
+      const o = await open(await exportTo(name, trace));
+      try {
+        expect(await o.page.locator('#summary .findings ul').innerText()).toMatch(text);
+      } finally {
+        await o.close();
+      }
+    }
+  });
+});

@@ -104,6 +104,8 @@ export interface Head {
     facts: [string, string][];
   };
   advice: HeadFinding[];
+  /** Whether the trace says the advisor ran (meta.advice present), so "none" can be told from "not run". */
+  adviceRan: boolean;
   generation: HeadGeneration | null;
   passes: HeadPasses | null;
   counters: HeadCounter[];

@@ -577,6 +577,7 @@ export function packTrace(trace: Trace): PackedTrace {
       facts: packFacts(meta as Record<string, unknown>, passes !== null),
     },
     advice: advice.findings,
+    adviceRan: Array.isArray((meta as Record<string, unknown>).advice),
     generation,
     passes,
     counters: counters ? counters.heads : [],

@@ -63,7 +63,10 @@ export function installSummary(app: App): void {
   }));
   if (ops.length === 0) top.replaceChildren(el('li', { class: 'muted' }, 'No ops recorded.'));
 
-  if (head.advice.length === 0) findings.replaceChildren(el('li', { class: 'muted' }, 'No findings recorded in this trace.'));
+  if (head.advice.length === 0)
+    findings.replaceChildren(
+      el('li', { class: 'muted' }, head.adviceRan ? 'The advisor found none of the MLX performance pitfalls it knows.' : 'The advisor has not run on this trace (mlx-trace view --advice runs it).'),
+    );
   else {
     const rank: Record<string, number> = { high: 0, error: 0, warning: 1, medium: 1, warn: 1, low: 2, info: 3 };
     const sorted = head.advice.slice().sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3));
