@@ -116,11 +116,24 @@ describe('exportOtlp to a live receiver', () => {
     expect(res).toMatchObject({ sent: trace.spans.length, dropped: 0 });
     expect(res.error).toBeUndefined();
     expect(res.summary).toBe(`sent ${trace.spans.length} spans to ${r.url} (0 dropped)`);
-    expect(r.requests.every((q) => q.encoding === 'json')).toBe(true);
+    // protobuf by default (OTLP/HTTP's default), decoded here with OTLP's own .proto files
+    expect(r.requests.every((q) => q.encoding === 'protobuf')).toBe(true);
     const got = r.spans();
     expect(got).toHaveLength(trace.spans.length + 1);
     checkAgainstTrace(trace, got);
     expect(got[0].resource['service.name']).toBe('mlx-trace');
+  });
+
+  it('sends the same spans as JSON with protocol http/json', async () => {
+    const r = await receiver();
+    const trace = syntheticTrace({ steps: 2, blocks: 2 });
+    const res = await exportOtlp(trace, { url: r.url, protocol: 'http/json' });
+    expect(res).toMatchObject({ sent: trace.spans.length, dropped: 0 });
+    expect(r.requests.length).toBeGreaterThan(0);
+    expect(r.requests.every((q) => q.encoding === 'json')).toBe(true);
+    const got = r.spans();
+    expect(got).toHaveLength(trace.spans.length + 1);
+    checkAgainstTrace(trace, got);
   });
 
   it('sends in batches of batchSize and the same trace gets the same trace id', async () => {

@@ -1,13 +1,10 @@
 /**
  * OTLP export of a saved trace: each span becomes an OpenTelemetry ReadableSpan with its real start and end time,
- * parent, `mlx.*` attributes, resource and status, sent by the official OTLPTraceExporter
- * (@opentelemetry/exporter-trace-otlp-http) in bounded batches.
+ * parent, `mlx.*` attributes, resource and status, sent by the official OTLPTraceExporter in bounded batches.
  *
- * Wire format: OTLP/HTTP JSON, because that is what exporter-trace-otlp-http sends (the protobuf flavour lives in
- * a separate package, exporter-trace-otlp-proto, which would be one more dependency) and every OTLP/HTTP
- * receiver on :4318 (Jaeger, the Collector, Tempo) must accept it. Measured on this project's spans, the
- * official protobuf serializer needs about 5.4 µs per span against 7.4 µs for JSON and writes 372 instead of
- * ~1,000 bytes per span: worth switching to if bandwidth or CPU ever matters more than the dependency.
+ * Wire format: OTLP/HTTP protobuf by default (@opentelemetry/exporter-trace-otlp-proto; OTLP's default protocol),
+ * JSON on request (exporter-trace-otlp-http). Measured on this project's spans, protobuf encodes in about 5.4 µs
+ * per span against 7.4 µs for JSON and writes ~400 instead of ~1,000 bytes: it is what reaches 100k spans/s.
  * There is no hand-written OTLP encoding here.
  *
  * exportOtlp never throws: a collector that is down, slow or failing gives a result that says how many spans were
@@ -18,6 +15,7 @@ import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, typ
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { TRACE_SCHEMA, type Span, type Trace } from '../core/trace';
 import { formatCount } from '../core/format';
 
@@ -40,6 +38,11 @@ export interface OtlpExportOptions {
   concurrency?: number;
   /** Spans per request. @default 1024 */
   batchSize?: number;
+  /**
+   * OTLP/HTTP encoding: protobuf (OTLP's default, smaller and faster to encode) or JSON.
+   * @default OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL, else 'http/protobuf'
+   */
+  protocol?: 'http/protobuf' | 'http/json';
   /** Add one span named after the trace that covers all of it, so a viewer shows one tree. @default true */
   rootSpan?: boolean;
 }
@@ -397,7 +400,9 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     }
 
     const factory = new SpanFactory(trace, buildResource(trace, serviceName), opts.rootSpan !== false);
-    const exporter = new OTLPTraceExporter({ url, headers: opts.headers, timeoutMillis, concurrencyLimit: concurrency + 1 });
+    const protocol = opts.protocol ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || process.env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf');
+    const Exporter = protocol === 'http/json' ? OTLPTraceExporter : OTLPTraceExporterProto;
+    const exporter = new Exporter({ url, headers: opts.headers, timeoutMillis, concurrencyLimit: concurrency + 1 });
     let rootFirst = Infinity;
     let rootLast = -Infinity;
     for (const s of valid) {
