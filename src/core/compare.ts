@@ -5,7 +5,7 @@
  * Pure functions of two Traces; the CLI (`mlx-trace compare`) and the HTML diff view read the result.
  */
 import type { Span, TensorInfo, Trace } from './trace';
-import { NO_LAYER, passLayout, spanIndex, summarize, type SummaryStats } from './stats';
+import { NO_LAYER, passLayout, perPassTotals, spanIndex, summarize, type SummaryStats } from './stats';
 
 export type CompareGroupBy = 'detail' | 'op' | 'layer';
 
@@ -216,20 +216,9 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
     list.push(a);
     return a;
   };
-  const evalNs = new Float64Array(n);
-  const primNs = new Float64Array(n);
   let flops = 0;
   let bytes = 0;
-  for (const s of trace.spans) {
-    if (s.kind !== 'primitive' && s.kind !== 'eval') continue;
-    const slot = layout.slotOf(s);
-    if (slot < 0) continue;
-    const d = s.end - s.start;
-    if (s.kind === 'eval') {
-      if (idx.isTopEval(s)) evalNs[slot] += d;
-      continue;
-    }
-    primNs[slot] += d;
+  const { evalNs, primNs } = perPassTotals(trace, layout, idx, (s, slot, d) => {
     const a = find(s);
     a.time[slot] += d;
     a.calls++;
@@ -244,7 +233,7 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
       bytes += s.bytes;
     }
     for (const o of s.outputs) a.memory += o.bytes;
-  }
+  });
 
   // Peak live bytes: within the measured passes' time window when the passes are known (warm-up allocations such
   // as one-time initialisation are not what a comparison is about), otherwise over the whole trace.

@@ -213,19 +213,17 @@ export interface PassStats {
 }
 
 /**
- * Per-pass statistics of a trace, per op or per layer. A row's sample for a pass is the total time of its
- * primitives in that pass (0 when it did not run in that pass). A trace without passes counts as one pass.
+ * One walk over the measured spans: top-level eval time and primitive time per pass slot, and each measured
+ * primitive handed to `onPrimitive` with its slot and duration (passStats and compareTraces group them).
  */
-export function passStats(trace: Trace, opts: PassStatsOptions = {}): PassStats {
-  const groupBy = opts.groupBy ?? 'op';
-  if (groupBy !== 'op' && groupBy !== 'layer') throw new Error(`unknown groupBy ${JSON.stringify(groupBy)} (use op, layer)`);
-  const layout = passLayout(trace);
-  const idx = spanIndex(trace);
-  const n = layout.slots;
-  const evalNs = new Float64Array(n);
-  const primNs = new Float64Array(n);
-  interface Acc { time: Float64Array; calls: number; flops: number; bytes: number }
-  const groups = new Map<string, Acc>();
+export function perPassTotals(
+  trace: Trace,
+  layout: PassLayout,
+  idx: SpanIndex,
+  onPrimitive: (s: Span, slot: number, durNs: number) => void,
+): { evalNs: Float64Array; primNs: Float64Array } {
+  const evalNs = new Float64Array(layout.slots);
+  const primNs = new Float64Array(layout.slots);
   for (const s of trace.spans) {
     if (s.kind !== 'primitive' && s.kind !== 'eval') continue;
     const slot = layout.slotOf(s);
@@ -236,6 +234,24 @@ export function passStats(trace: Trace, opts: PassStatsOptions = {}): PassStats 
       continue;
     }
     primNs[slot] += d;
+    onPrimitive(s, slot, d);
+  }
+  return { evalNs, primNs };
+}
+
+/**
+ * Per-pass statistics of a trace, per op or per layer. A row's sample for a pass is the total time of its
+ * primitives in that pass (0 when it did not run in that pass). A trace without passes counts as one pass.
+ */
+export function passStats(trace: Trace, opts: PassStatsOptions = {}): PassStats {
+  const groupBy = opts.groupBy ?? 'op';
+  if (groupBy !== 'op' && groupBy !== 'layer') throw new Error(`unknown groupBy ${JSON.stringify(groupBy)} (use op, layer)`);
+  const layout = passLayout(trace);
+  const idx = spanIndex(trace);
+  const n = layout.slots;
+  interface Acc { time: Float64Array; calls: number; flops: number; bytes: number }
+  const groups = new Map<string, Acc>();
+  const { evalNs, primNs } = perPassTotals(trace, layout, idx, (s, slot, d) => {
     const key = groupBy === 'op' ? s.name : idx.layerPath(s);
     let a = groups.get(key);
     if (!a) groups.set(key, (a = { time: new Float64Array(n), calls: 0, flops: 0, bytes: 0 }));
@@ -243,7 +259,7 @@ export function passStats(trace: Trace, opts: PassStatsOptions = {}): PassStats 
     a.calls++;
     if (s.flops != null) a.flops += s.flops;
     if (s.bytes != null) a.bytes += s.bytes;
-  }
+  });
   const rows: PassStatsRow[] = [];
   for (const [key, a] of groups) {
     const time = summarize(a.time);
