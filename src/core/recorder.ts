@@ -7,27 +7,14 @@ import { arch, cpus, hostname, platform, totalmem } from 'node:os';
 import { estimateCost } from './cost';
 import { decodeBatch, FAST_FUNCTIONS, type PrimitiveEvent } from './decode';
 import type { HookLayer } from './native';
-import { TRACE_SCHEMA, type Device, type MemoryEvent, type Peaks, type Span, type SpanKind, type TensorInfo, type Trace, type TimingMode } from './trace';
+import { TRACE_SCHEMA, type MemoryEvent, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
 
-/** A span while it is open: absolute monotonic times, parent by id. */
-export interface LiveSpan {
-  id: number;
-  parentId: number | null;
-  kind: SpanKind;
-  name: string;
-  start: number;
-  end: number;
-  thread: number;
-  device: Device;
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-  layerId?: number | null;
-  layer?: string | null;
-  attrs?: Record<string, string | number | boolean>;
-  flops?: number | null;
-  bytes?: number | null;
-}
+/**
+ * A span while it is recorded: the trace model's Span with absolute monotonic times, and cost fields left
+ * undefined until take() prices it (or the OTel bridge did already).
+ */
+export type LiveSpan = Omit<Span, 'flops' | 'bytes' | 'pass' | 'warmup'> & { flops?: number | null; bytes?: number | null };
 
 export interface RecorderOptions {
   hook: HookLayer | null;
