@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportChromeTrace, exportPerfetto } from '../../dist/index.mjs';
+import { benchTrace } from '../lib.mjs';
 
 const PRIMITIVES = 500_000;
 
@@ -81,15 +82,7 @@ export function syntheticTrace(primitives, { threads = 2, perEval = 1000, blocks
     t = step.end + 2000;
   }
   memory.sort((a, b) => a.t - b.t);
-  return {
-    schema: 'mlx-trace/1', name: 'bench', spans, memory, dropped: 0,
-    meta: {
-      timing: 'native', createdAt: new Date(0).toISOString(), origin: { monotonicNs: 0, epochNs: '0' },
-      host: { platform: 'linux', arch: 'x64', cpuModel: 'bench', cpus: 2, totalMemory: 0, hostname: 'bench' },
-      versions: { mlx: '0.0.7', node: process.versions.node, mlxTrace: '0.1.0' },
-      peaks: { flops: 1e11, bandwidth: 2e10, source: 'default' },
-    },
-  };
+  return benchTrace(spans, memory);
 }
 
 let trace = null;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveTrace, loadTrace, estimateCost } from '../../dist/index.mjs';
+import { benchTrace } from '../lib.mjs';
 
 const PRIMITIVES = 300_000;
 
@@ -35,15 +36,7 @@ function bigTrace(n) {
     t += 200;
   }
   evalSpan.end = t;
-  return {
-    schema: 'mlx-trace/1', name: 'bench', spans, memory, dropped: 0,
-    meta: {
-      timing: 'native', createdAt: new Date(0).toISOString(), origin: { monotonicNs: 0, epochNs: '0' },
-      host: { platform: 'linux', arch: 'x64', cpuModel: 'bench', cpus: 2, totalMemory: 0, hostname: 'bench' },
-      versions: { mlx: '0.0.7', node: process.versions.node, mlxTrace: '0.1.0' },
-      peaks: { flops: 1e11, bandwidth: 2e10, source: 'default' },
-    },
-  };
+  return benchTrace(spans, memory);
 }
 
 let trace = null;
