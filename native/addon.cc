@@ -50,10 +50,13 @@ class TagTable {
   }
 
  private:
-  static uint32_t set(uint64_t d) { return uint32_t(((d >> 4) * 0x9E3779B97F4A7C15ull) >> 48) * kWays; }
+  // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
+  // after another) share cache lines of the table instead of missing the cache once each.
+  static uint32_t set(uint64_t d) { return uint32_t(((d >> 6) ^ (d >> 22)) & (kSets - 1)) * kWays; }
 };
 TagTable g_tags;   // layer that built each node
 TagTable g_fast;   // mx.fast function whose fallback graph holds each node (1..7), for the advisor
+bool g_fast_used = false;  // set once g_fast holds a tag
 std::vector<const uint8_t*> g_stack;
 
 const void* unwrap_array(Napi::Env env, Napi::Value v) {
@@ -109,21 +112,19 @@ Napi::Value SetCapacity(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Moves every finished record out of every thread's ring into two ArrayBuffers.
-Napi::Value Drain(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<Rec> recs;
-  std::vector<uint32_t> words;
-  uint64_t dropped = 0;
-  clock_refresh();
+// Moves finished records out of every thread's ring into `recs` / `words` (caller-owned, with room
+// for rcap records and wcap words), resolving each primitive's layer and mx.fast tags. Stops early
+// when either is full: the rest stays in the rings for the next call. Returns records written.
+struct DrainOut {
   size_t nrec = 0, nword = 0;
-  for (int i = 0, n = buffer_count(); i < n; i++) {
-    ThreadBuf* b = buffer_at(i);
-    nrec += b->rhead.load(std::memory_order_acquire) - b->rtail.load(std::memory_order_relaxed);
-    nword += b->whead.load(std::memory_order_acquire) - b->wtail.load(std::memory_order_relaxed);
-  }
-  recs.reserve(nrec + 64);
-  words.reserve(nword + 1024);
+  uint64_t dropped = 0;
+  bool more = false;
+};
+DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
+  DrainOut o;
+  clock_refresh();
+  // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
+  const bool any_fast = g_fast_used;
   for (int i = 0, n = buffer_count(); i < n; i++) {
     ThreadBuf* b = buffer_at(i);
     const uint64_t rh = b->rhead.load(std::memory_order_acquire);
@@ -132,15 +133,20 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
     const uint64_t wmask = b->wcap - 1;
     for (; rt < rh; rt++) {
       Rec r = b->recs[rt & (b->rcap - 1)];
+      if (o.nrec == rcap || o.nword + r.nwords > wcap) {
+        o.more = true;
+        break;
+      }
       r.t0 = stamp_to_ns(r.t0);
       r.t1 = stamp_to_ns(r.t1);
-      r.woff = uint32_t(words.size());
+      r.woff = uint32_t(o.nword);
       const uint64_t at = wt & wmask;
       if (at + r.nwords <= b->wcap) {
-        words.insert(words.end(), b->words + at, b->words + at + r.nwords);
+        memcpy(words + o.nword, b->words + at, r.nwords * 4);
       } else {
-        for (uint32_t k = 0; k < r.nwords; k++) words.push_back(b->words[(wt + k) & wmask]);
+        for (uint32_t k = 0; k < r.nwords; k++) words[o.nword + k] = b->words[(wt + k) & wmask];
       }
+      o.nword += r.nwords;
       wt += r.nwords;
       if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
         // A node runs once; its tags are used up here, so a later array that MLX places at the
@@ -148,26 +154,63 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
         TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
         r.value = e ? int64_t(e->tag) : 0;
         if (e) e->desc = 0;
-        TagTable::Entry* f = r.ident ? g_fast.find(r.ident) : nullptr;
+        TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
         if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag & 7) << 1));
         if (f) f->desc = 0;
       }
-      recs.push_back(r);
+      recs[o.nrec++] = r;
     }
     b->wtail.store(wt, std::memory_order_release);
     b->rtail.store(rt, std::memory_order_release);
-    dropped += b->dropped.exchange(0, std::memory_order_relaxed);
+    o.dropped += b->dropped.exchange(0, std::memory_order_relaxed);
   }
+  return o;
+}
+
+// drain(): everything in two new ArrayBuffers (tests and diagnostics).
+Napi::Value Drain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t nrec = 0, nword = 0;
+  for (int i = 0, n = buffer_count(); i < n; i++) {
+    ThreadBuf* b = buffer_at(i);
+    nrec += b->rhead.load(std::memory_order_acquire) - b->rtail.load(std::memory_order_relaxed);
+    nword += b->whead.load(std::memory_order_acquire) - b->wtail.load(std::memory_order_relaxed);
+  }
+  // Records finished while we copy wait for the next drain.
+  std::vector<Rec> recs(nrec);
+  std::vector<uint32_t> words(nword);
+  DrainOut o = drain_into(recs.data(), nrec, words.data(), nword);
   Napi::Object r = Napi::Object::New(env);
-  auto rb = Napi::ArrayBuffer::New(env, recs.size() * sizeof(Rec));
-  if (!recs.empty()) memcpy(rb.Data(), recs.data(), recs.size() * sizeof(Rec));
-  auto wb = Napi::ArrayBuffer::New(env, words.size() * 4);
-  if (!words.empty()) memcpy(wb.Data(), words.data(), words.size() * 4);
+  auto rb = Napi::ArrayBuffer::New(env, o.nrec * sizeof(Rec));
+  if (o.nrec) memcpy(rb.Data(), recs.data(), o.nrec * sizeof(Rec));
+  auto wb = Napi::ArrayBuffer::New(env, o.nword * 4);
+  if (o.nword) memcpy(wb.Data(), words.data(), o.nword * 4);
   r.Set("records", rb);
   r.Set("words", wb);
-  r.Set("count", double(recs.size()));
-  r.Set("dropped", double(dropped));
+  r.Set("count", double(o.nrec));
+  r.Set("dropped", double(o.dropped));
   return r;
+}
+
+// drainInto(records, words, out): fills the caller's two ArrayBuffers, which the SDK keeps from one
+// drain to the next, so a drain allocates nothing; out (Float64Array) gets [records, words,
+// dropped, more]. Call again while more is 1.
+Napi::Value DrainInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto rb = info[0].As<Napi::ArrayBuffer>();
+  auto wb = info[1].As<Napi::ArrayBuffer>();
+  auto out = info[2].As<Napi::Float64Array>();
+  if (out.ElementLength() < 4) {
+    Napi::TypeError::New(env, "drainInto: out needs 4 slots").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  DrainOut o = drain_into(static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
+                          wb.ByteLength() / 4);
+  out[0] = double(o.nrec);
+  out[1] = double(o.nword);
+  out[2] = double(o.dropped);
+  out[3] = o.more ? 1 : 0;
+  return env.Undefined();
 }
 
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
@@ -216,6 +259,7 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
   uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
   const bool fast = info.Length() > 3 && info[3].IsArray();
   TagTable& table = fast ? g_fast : g_tags;
+  if (fast) g_fast_used = true;
   const uint8_t* stops[8] = {};
   int nstops = 0;
   if (fast) {
@@ -320,6 +364,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setRecording", Napi::Function::New(env, SetRecording));
   exports.Set("setCapacity", Napi::Function::New(env, SetCapacity));
   exports.Set("drain", Napi::Function::New(env, Drain));
+  exports.Set("drainInto", Napi::Function::New(env, DrainInto));
   exports.Set("snapshot", Napi::Function::New(env, Snapshot));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("tagGraph", Napi::Function::New(env, TagGraph));

@@ -186,7 +186,11 @@ class PtrSet {
   }
 
  private:
-  static uint64_t hash(uintptr_t p) { return ((p >> 4) * 0x9E3779B97F4A7C15ull) >> 44; }
+  // Neighbouring blocks (malloc hands them out in address order) get neighbouring slots, so the
+  // allocations of one eval touch a few cache lines of the table instead of one random line each
+  // (a scrambling hash cost a cache miss, ~150 ns, per malloc and per free). The high bits are
+  // folded in so that blocks 16 MB apart do not collide.
+  static uint64_t hash(uintptr_t p) { return ((p >> 4) ^ (p >> 24)) & (kCap - 1); }
   std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
   uint64_t count_ = 0;
   uintptr_t keys_[kCap] = {};

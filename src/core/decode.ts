@@ -4,6 +4,7 @@
  */
 import { DTYPE_NAMES } from './native';
 import type { Device, TensorInfo } from './trace';
+import { PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, type Signature } from './event-log';
 
 export const RECORD_BYTES = 48;
 const KIND_PRIM_CPU = 1;
@@ -131,5 +132,131 @@ export function decodeBatch(
       truncated: (dv.getUint8(o + 41) & 1) !== 0,
       fast: (dv.getUint8(o + 41) >> 1) & 7,
     });
+  }
+}
+
+/**
+ * One Signature per distinct list of (dtype, itemsize, shape) of a record's outputs then inputs,
+ * found by a hash of the record's words and checked word by word: a few hundred signatures cover
+ * millions of primitives, and a hit allocates nothing.
+ */
+interface SigEntry extends Signature {
+  key: Uint32Array;
+  next: SigEntry | null;
+}
+let sigs = new Map<number, SigEntry>();
+const SIG_LIMIT = 100_000;
+const sigKey = new Uint32Array(1 + (16 + 8) * 13);
+
+function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): Signature {
+  // The key: counts, then per array its header (is-output bit dropped) and dims; the words in
+  // between (the ArrayDesc pointer) differ per call and are left out.
+  const p0 = p;
+  let n = 0;
+  let h = (sigKey[n++] = nin | (nout << 8));
+  for (let k = 0; k < nin + nout; k++) {
+    const hdr = w[p] & 0x00ffffff;
+    const ndim = hdr & 0xff;
+    sigKey[n++] = hdr;
+    h = Math.imul(h ^ hdr, 0x9e3779b1);
+    for (let d = 0; d < ndim; d++) {
+      const dim = (sigKey[n++] = w[p + 3 + d]);
+      h = Math.imul(h ^ dim, 0x85ebca6b);
+    }
+    p += 3 + ndim;
+  }
+  h ^= h >>> 15;
+  for (let e: SigEntry | null = sigs.get(h) ?? null; e; e = e.next) {
+    const key = e.key;
+    if (key.length !== n) continue;
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (key[i] !== sigKey[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return e;
+  }
+  return newSignature(w, p0, nin, nout, h, n);
+}
+
+function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: number, n: number): Signature {
+  if (sigs.size >= SIG_LIMIT) sigs = new Map();
+  const outputs: TensorInfo[] = new Array(nout);
+  const inputs: TensorInfo[] = new Array(nin);
+  for (let k = 0; k < nin + nout; k++) {
+    const t = tensorAt(w, p);
+    if (k < nout) outputs[k] = t;
+    else inputs[k - nout] = t;
+    p += 3 + (w[p] & 0xff);
+  }
+  const e: SigEntry = {
+    inputs: Object.freeze(inputs) as TensorInfo[],
+    outputs: Object.freeze(outputs) as TensorInfo[],
+    key: sigKey.slice(0, n),
+    next: sigs.get(h) ?? null,
+  };
+  sigs.set(h, e);
+  return e;
+}
+
+/** Reused between drains: the native layer copies records straight into these (drainInto). */
+export class DrainBuffers {
+  records = new ArrayBuffer(RECORD_BYTES * (1 << 14));
+  words = new ArrayBuffer(4 * (1 << 16));
+  /** [records, words, dropped, more] of the last drainInto. */
+  readonly out = new Float64Array(4);
+  u32 = new Uint32Array(this.records);
+  i32 = new Int32Array(this.records);
+  u16 = new Uint16Array(this.records);
+  u8 = new Uint8Array(this.records);
+  w = new Uint32Array(this.words);
+
+  /** One record needed more room than there is. */
+  grow(): void {
+    this.records = new ArrayBuffer(this.records.byteLength * 2);
+    this.words = new ArrayBuffer(this.words.byteLength * 2);
+    this.u32 = new Uint32Array(this.records);
+    this.i32 = new Int32Array(this.records);
+    this.u16 = new Uint16Array(this.records);
+    this.u8 = new Uint8Array(this.records);
+    this.w = new Uint32Array(this.words);
+  }
+}
+
+/**
+ * The columnar decode the recorder uses: no object per event. A primitive's flags carry its
+ * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*). Reads the 48-byte
+ * records through typed-array views: u32 index 12*i + k is byte 48*i + 4*k.
+ */
+export function decodeColumns(
+  b: DrainBuffers,
+  count: number,
+  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature) => void,
+  onMemory: (t: number, delta: number, live: number, cls: number) => void,
+): void {
+  const { u32, i32, u16, u8, w } = b;
+  for (let i = 0; i < count; i++) {
+    const q = i * 12; // u32 index of the record
+    const kind = u8[q * 4 + 38];
+    const cls = u16[q * 2 + 18];
+    const t0 = u32[q] + u32[q + 1] * 4294967296;
+    if (kind === KIND_MALLOC || kind === KIND_FREE) {
+      onMemory(t0, u32[q + 6] + i32[q + 7] * 4294967296, u32[q + 4] + u32[q + 5] * 4294967296, cls === NO_CLASS ? -1 : cls);
+      continue;
+    }
+    if (kind !== KIND_PRIM_CPU && kind !== KIND_PRIM_GPU) continue;
+    const raw = u8[q * 4 + 41];
+    const flags = (kind === KIND_PRIM_GPU ? PRIM_GPU : 0) | (raw & 1 ? PRIM_TRUNCATED : 0) | (((raw >> 1) & 7) << PRIM_FAST_SHIFT);
+    onPrimitive(
+      cls,
+      t0,
+      u32[q + 2] + u32[q + 3] * 4294967296,
+      u32[q + 8],
+      flags,
+      u32[q + 6] + i32[q + 7] * 4294967296,
+      signatureAt(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40]),
+    );
   }
 }

@@ -20,6 +20,8 @@ export interface NativeBinding {
   setRecording(on: boolean): void;
   setCapacity(records: number, words: number): void;
   drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number };
+  /** Fills the two buffers; out = [records, words, dropped, more (1: call again)]. */
+  drainInto(records: ArrayBuffer, words: ArrayBuffer, out: Float64Array): void;
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
   tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;

@@ -4,8 +4,9 @@
  * hook layer; the patching of MLX lives in src/instrumentations/mlx.
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
-import { estimateCost } from './cost';
-import { decodeBatch, FAST_FUNCTIONS, type PrimitiveEvent } from './decode';
+import { estimateCost, type Cost } from './cost';
+import { decodeColumns, DrainBuffers, FAST_FUNCTIONS } from './decode';
+import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, type Signature } from './event-log';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type MemoryEvent, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
@@ -23,8 +24,11 @@ export interface RecorderOptions {
   peaks: Peaks;
   /** Upper bound on spans kept between takes; beyond it spans are dropped and counted. */
   maxSpans: number;
-  /** Called for every primitive as it is drained (the OTel bridge uses it). */
-  onPrimitive?: (span: LiveSpan, evalSpan: LiveSpan | null) => void;
+  /**
+   * Asked once per drain for a function to call with every drained primitive (the OTel bridge's);
+   * without one, no span object is made while recording.
+   */
+  primitiveListener?: () => ((span: LiveSpan, evalSpan: LiveSpan | null) => void) | null;
 }
 
 // performance.now() reads the same monotonic clock as process.hrtime without allocating a BigInt;
@@ -36,7 +40,10 @@ export class Recorder {
   readonly timing: TimingMode;
   readonly now: () => number;
   readonly jsThread: number;
+  /** JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order. */
   private spans: LiveSpan[] = [];
+  /** The native layer's primitives, in id order. */
+  private prims = new PrimitiveLog();
   private memRaw = new MemoryLog();
   private dropped = 0;
   private nextId = 1;
@@ -47,7 +54,11 @@ export class Recorder {
   /** The latest asyncEval, parent of primitives that ran outside a synchronous eval. */
   private pendingAsync: LiveSpan | null = null;
 
+  /** Class index of MLX's Synchronizer (eval's completion marker), -1 if the hook layer has none. */
+  private readonly synchronizerClass: number;
+
   constructor(private readonly opts: RecorderOptions) {
+    this.synchronizerClass = opts.hook ? opts.hook.classes.indexOf('Synchronizer') : -1;
     this.timing = opts.hook ? 'native' : 'js';
     const b = opts.hook?.binding;
     this.now = b ? () => b.now() : hrNow;
@@ -97,7 +108,7 @@ export class Recorder {
   }
 
   private push(s: LiveSpan): void {
-    if (this.spans.length >= this.opts.maxSpans) {
+    if (this.spans.length + this.prims.length >= this.opts.maxSpans) {
       this.dropped++;
       return;
     }
@@ -108,6 +119,9 @@ export class Recorder {
   adopt(old: Recorder): void {
     old.drain(null);
     this.spans = old.spans.concat(this.spans);
+    const prims = this.prims;
+    this.prims = old.prims;
+    prims.appendTo(this.prims);
     old.memRaw.appendTo(this.memRaw);
     this.dropped += old.dropped;
     this.nextId = Math.max(this.nextId, old.nextId);
@@ -124,88 +138,76 @@ export class Recorder {
   drain(evalSpan: LiveSpan | null): void {
     const hook = this.opts.hook;
     if (!hook) return;
-    const batch = hook.binding.drain();
-    this.dropped += batch.dropped;
-    if (batch.count === 0) return;
-    decodeBatch(
-      batch,
-      hook.classes,
-      (e) => this.addPrimitive(e, evalSpan),
-      (t, delta, live, cls) => this.memRaw.push(t, delta, live, cls),
-    );
+    const buf = (drainBuffers ??= new DrainBuffers());
+    const prims = this.prims;
+    const memRaw = this.memRaw;
+    const sync = this.synchronizerClass;
+    const onPrimitive = this.opts.primitiveListener?.() ?? null;
+    const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature) => {
+      if (cls === sync) return; // eval's own completion marker, not work the program asked for
+      if (this.spans.length + prims.length >= this.opts.maxSpans) {
+        this.dropped++;
+        return;
+      }
+      const parent = evalSpan && t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
+      const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
+      const id = this.nextId++;
+      prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig);
+      if (onPrimitive) onPrimitive(this.primitiveSpan(prims, prims.length - 1, hook.classes), parent);
+    };
+    const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);
+    for (;;) {
+      hook.binding.drainInto(buf.records, buf.words, buf.out);
+      const count = buf.out[0];
+      this.dropped += buf.out[2];
+      if (count > 0) decodeColumns(buf, count, onPrim, onMem);
+      if (!buf.out[3]) break;
+      if (count === 0) buf.grow();
+    }
   }
 
-  private addPrimitive(e: PrimitiveEvent, evalSpan: LiveSpan | null): void {
-    if (e.op === 'Synchronizer') return; // eval's own completion marker, not work the program asked for
-    const parent = evalSpan && e.t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
-    const span: LiveSpan = {
-      id: this.nextId++,
-      parentId: parent ? parent.id : null,
+  /** Primitive `i` of `log` as a LiveSpan (absolute times, no cost yet). */
+  private primitiveSpan(log: PrimitiveLog, i: number, classes: string[]): LiveSpan {
+    const cls = log.cls[i];
+    const flags = log.flags[i];
+    const layer = log.layer[i];
+    const parent = log.parent[i];
+    const sig = log.sig[i];
+    const s: LiveSpan = {
+      id: log.id[i],
+      parentId: parent === 0 ? null : parent,
       kind: 'primitive',
-      name: e.op,
-      start: e.t0,
-      end: e.t1,
-      thread: e.thread,
-      device: e.device,
-      inputs: e.inputs,
-      outputs: e.outputs,
-      layerId: e.layerTag > 0 && this.layerNames.has(e.layerTag) ? e.layerTag : null,
+      name: classes[cls] ?? `class#${cls}`,
+      start: log.t0[i],
+      end: log.t1[i],
+      thread: log.thread[i],
+      device: flags & PRIM_GPU ? 'gpu' : 'cpu',
+      inputs: sig.inputs,
+      outputs: sig.outputs,
+      layerId: layer === 0 ? null : layer,
+      layer: layer === 0 ? null : this.layerNames.get(layer) ?? null,
     };
-    if (span.layerId) span.layer = this.layerNames.get(span.layerId)!;
-    if (e.truncated) span.attrs = { truncated: true };
-    // On a backend without the fused kernel, mx.fast.* runs a plain fallback graph; say so, so the
-    // advisor does not mistake it for hand-composed code.
-    if (e.fast) (span.attrs ??= {}).fast = FAST_FUNCTIONS[e.fast] ?? 'unknown';
-    this.push(span);
-    this.opts.onPrimitive?.(span, parent);
+    const attrs = primitiveAttrs(flags);
+    if (attrs) s.attrs = attrs;
+    return s;
   }
 
   /** A point to take from later, leaving what came before for the next full take. */
-  mark(): { spans: number; memory: number } {
+  mark(): Mark {
     this.drain(null);
-    return { spans: this.spans.length, memory: this.memRaw.length };
+    return { spans: this.spans.length, prims: this.prims.length, memory: this.memRaw.length };
   }
 
   /**
    * Everything recorded since the last take (or since `from`), as a Trace. What is taken is removed;
    * with `from`, what came before it stays for the next take.
    */
-  take(name: string, extraMeta: Record<string, unknown> = {}, from?: { spans: number; memory: number }, keep = false): Trace {
+  take(name: string, extraMeta: Record<string, unknown> = {}, from?: Mark, keep = false): Trace {
     this.drain(null);
     const origin = this.origin;
-    // What is taken: everything, or what came after `from`; with `keep`, a copy that stays recorded.
-    const takenSpans = from ? this.spans.slice(from.spans) : this.spans;
-    const mem = from ? this.memRaw.slice(from.memory) : this.memRaw;
-    const spans: Span[] = takenSpans.map((s) => {
-      const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
-      const out: Span = {
-        id: s.id,
-        parentId: s.parentId,
-        kind: s.kind,
-        name: s.name,
-        start: s.start - origin,
-        end: Math.max(s.end, s.start) - origin,
-        thread: s.thread,
-        device: s.device,
-        inputs: s.inputs,
-        outputs: s.outputs,
-        flops: cost ? cost.flops : s.flops ?? null,
-        bytes: cost ? cost.bytes : s.bytes ?? null,
-      };
-      if (s.kind === 'primitive') {
-        out.layerId = s.layerId ?? null;
-        out.layer = s.layer ?? null;
-      }
-      if (s.attrs) out.attrs = s.attrs;
-      return out;
-    });
     const classes = this.opts.hook?.classes ?? [];
-    const memory: MemoryEvent[] = [];
-    for (let i = 0; i < mem.length; i++) {
-      const c = mem.cls[i];
-      memory.push({ t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null });
-    }
-    memory.sort((a, b) => a.t - b.t);
+    const spans = this.materialise(from ? from.spans : 0, from ? from.prims : 0, classes);
+    const memory = this.memoryEvents(from ? from.memory : 0, classes);
     const trace: Trace = {
       schema: TRACE_SCHEMA,
       name,
@@ -227,10 +229,12 @@ export class Recorder {
     this.dropped = 0;
     if (from) {
       this.spans = this.spans.slice(0, from.spans);
+      this.prims = this.prims.slice(0, from.prims);
       this.memRaw = this.memRaw.slice(0, from.memory);
       return trace;
     }
     this.spans = [];
+    this.prims = new PrimitiveLog();
     this.memRaw = new MemoryLog();
     this.layerNames = new Map();
     this.pendingAsync = null;
@@ -238,46 +242,131 @@ export class Recorder {
     this.originEpochNs = epochNsNow();
     return trace;
   }
+
+  /**
+   * The spans from index `s0` of the JS-side spans and `p0` of the primitive log, as trace-model
+   * Spans in id order (both lists are in id order: a merge), priced, times made relative to origin.
+   */
+  private materialise(s0: number, p0: number, classes: string[]): Span[] {
+    const origin = this.origin;
+    const js = this.spans;
+    const log = this.prims;
+    const out: Span[] = new Array(js.length - s0 + log.length - p0);
+    let n = 0;
+    let i = s0;
+    let p = p0;
+    // Cost per (class, signature): a trace repeats a few hundred of them.
+    const costs = new Map<Signature, Map<number, Cost>>();
+    let lastLayer = -1;
+    let lastLayerName: string | null = null;
+    while (i < js.length || p < log.length) {
+      if (p < log.length && (i >= js.length || log.id[p] < js[i].id)) {
+        const cls = log.cls[p];
+        const sig = log.sig[p];
+        let bySig = costs.get(sig);
+        if (!bySig) costs.set(sig, (bySig = new Map()));
+        const name = classes[cls] ?? `class#${cls}`;
+        let cost = bySig.get(cls);
+        if (!cost) bySig.set(cls, (cost = estimateCost(name, sig.inputs, sig.outputs)));
+        const layer = log.layer[p];
+        if (layer !== lastLayer) {
+          lastLayer = layer;
+          lastLayerName = layer === 0 ? null : this.layerNames.get(layer) ?? null;
+        }
+        const parent = log.parent[p];
+        const flags = log.flags[p];
+        const t0 = log.t0[p];
+        const t1 = log.t1[p];
+        const s: Span = {
+          id: log.id[p],
+          parentId: parent === 0 ? null : parent,
+          kind: 'primitive',
+          name,
+          start: t0 - origin,
+          end: (t1 > t0 ? t1 : t0) - origin,
+          thread: log.thread[p],
+          device: flags & PRIM_GPU ? 'gpu' : 'cpu',
+          inputs: sig.inputs,
+          outputs: sig.outputs,
+          flops: cost.flops,
+          bytes: cost.bytes,
+          layerId: layer === 0 ? null : layer,
+          layer: lastLayerName,
+        };
+        const attrs = primitiveAttrs(flags);
+        if (attrs) s.attrs = attrs;
+        out[n++] = s;
+        p++;
+        continue;
+      }
+      const s = js[i++];
+      const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
+      const o: Span = {
+        id: s.id,
+        parentId: s.parentId,
+        kind: s.kind,
+        name: s.name,
+        start: s.start - origin,
+        end: Math.max(s.end, s.start) - origin,
+        thread: s.thread,
+        device: s.device,
+        inputs: s.inputs,
+        outputs: s.outputs,
+        flops: cost ? cost.flops : s.flops ?? null,
+        bytes: cost ? cost.bytes : s.bytes ?? null,
+      };
+      if (s.kind === 'primitive') {
+        o.layerId = s.layerId ?? null;
+        o.layer = s.layer ?? null;
+      }
+      if (s.attrs) o.attrs = s.attrs;
+      out[n++] = o;
+    }
+    return out;
+  }
+
+  /** Allocator events from index `m0`, in time order (threads drain in turn, so they may interleave). */
+  private memoryEvents(m0: number, classes: string[]): MemoryEvent[] {
+    const origin = this.origin;
+    const mem = this.memRaw;
+    const memory: MemoryEvent[] = new Array(mem.length - m0);
+    let sorted = true;
+    for (let i = m0, k = 0; i < mem.length; i++, k++) {
+      const c = mem.cls[i];
+      const t = mem.t[i] - origin;
+      if (k > 0 && t < memory[k - 1].t) sorted = false;
+      memory[k] = { t, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null };
+    }
+    if (!sorted) memory.sort((a, b) => a.t - b.t);
+    return memory;
+  }
 }
 
-/** Allocator events as columns: millions of them cost no objects until a trace is taken. */
-class MemoryLog {
-  t = new Float64Array(1024);
-  delta = new Float64Array(1024);
-  live = new Float64Array(1024);
-  cls = new Int16Array(1024);
-  length = 0;
+export interface Mark {
+  spans: number;
+  prims: number;
+  memory: number;
+}
 
-  push(t: number, delta: number, live: number, cls: number): void {
-    if (this.length === this.t.length) this.grow(this.length * 2);
-    const i = this.length++;
-    this.t[i] = t;
-    this.delta[i] = delta;
-    this.live[i] = live;
-    this.cls[i] = cls;
-  }
+/** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
+let drainBuffers: DrainBuffers | undefined;
 
-  slice(from: number, to = this.length): MemoryLog {
-    const m = new MemoryLog();
-    for (let i = from; i < to; i++) m.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
-    return m;
+/** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
+const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
+function primitiveAttrs(flags: number): Span['attrs'] | undefined {
+  const f = flags & ~PRIM_GPU;
+  if (f === 0) return undefined;
+  let a = attrsByFlags.get(f);
+  if (!a) {
+    const o: Record<string, string | boolean> = {};
+    if (f & PRIM_TRUNCATED) o.truncated = true;
+    // On a backend without the fused kernel, mx.fast.* runs a plain fallback graph; say so, so the
+    // advisor does not mistake it for hand-composed code.
+    const fast = f >> PRIM_FAST_SHIFT;
+    if (fast) o.fast = FAST_FUNCTIONS[fast] ?? 'unknown';
+    attrsByFlags.set(f, (a = Object.freeze(o)));
   }
-
-  appendTo(other: MemoryLog): void {
-    for (let i = 0; i < this.length; i++) other.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
-  }
-
-  private grow(n: number): void {
-    const g = <T extends Float64Array | Int16Array>(a: T, C: new (n: number) => T): T => {
-      const b = new C(n);
-      b.set(a);
-      return b;
-    };
-    this.t = g(this.t, Float64Array);
-    this.delta = g(this.delta, Float64Array);
-    this.live = g(this.live, Float64Array);
-    this.cls = g(this.cls, Int16Array);
-  }
+  return a as Span['attrs'];
 }
 
 function epochNsNow(): bigint {

@@ -147,7 +147,10 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         mlxVersion: mlxVersion(this._mlx),
         peaks: cfg.peaks ?? loadPeaks(),
         maxSpans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans!,
-        onPrimitive: (s, parent) => this._otel()?.primitive(s, parent),
+        primitiveListener: () => {
+          const bridge = this._otel();
+          return bridge ? (s, parent) => bridge.primitive(s, parent) : null;
+        },
       });
     }
     return this._recorder;

@@ -1,0 +1,116 @@
+/**
+ * What the native layer records, kept as columns between takes. A million primitives recorded
+ * between two takes cost typed-array slots, not a million JS objects: objects that live that long
+ * are promoted to the old heap and every garbage collection of the app (node-mlx makes a lot of
+ * garbage) would then have to mark them. Span objects are made once, by Recorder.take().
+ */
+import type { TensorInfo } from './trace';
+
+/** The arrays of one primitive call, interned: spans with the same shapes share one Signature. */
+export interface Signature {
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+}
+
+/** Primitive flags column. */
+export const PRIM_GPU = 1;
+export const PRIM_TRUNCATED = 2;
+/** Bits 2-4: the mx.fast function whose fallback graph built the primitive (FAST_FUNCTIONS index). */
+export const PRIM_FAST_SHIFT = 2;
+
+type Column = Float64Array | Int32Array | Int16Array | Uint16Array | Uint8Array;
+
+function grown<T extends Column>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
+
+export class PrimitiveLog {
+  id = new Float64Array(1024);
+  parent = new Float64Array(1024); // 0: none
+  t0 = new Float64Array(1024);
+  t1 = new Float64Array(1024);
+  layer = new Float64Array(1024); // layer span id, 0: built outside any layer
+  thread = new Int32Array(1024);
+  cls = new Uint16Array(1024);
+  flags = new Uint8Array(1024);
+  sig: Signature[] = [];
+  length = 0;
+
+  push(id: number, parent: number, t0: number, t1: number, layer: number, thread: number, cls: number, flags: number, sig: Signature): void {
+    if (this.length === this.id.length) this.grow(this.length * 2);
+    const i = this.length++;
+    this.id[i] = id;
+    this.parent[i] = parent;
+    this.t0[i] = t0;
+    this.t1[i] = t1;
+    this.layer[i] = layer;
+    this.thread[i] = thread;
+    this.cls[i] = cls;
+    this.flags[i] = flags;
+    this.sig.push(sig);
+  }
+
+  slice(from: number, to = this.length): PrimitiveLog {
+    const m = new PrimitiveLog();
+    this.copyTo(m, from, to);
+    return m;
+  }
+
+  appendTo(other: PrimitiveLog): void {
+    this.copyTo(other, 0, this.length);
+  }
+
+  private copyTo(m: PrimitiveLog, from: number, to: number): void {
+    for (let i = from; i < to; i++) {
+      m.push(this.id[i], this.parent[i], this.t0[i], this.t1[i], this.layer[i], this.thread[i], this.cls[i], this.flags[i], this.sig[i]);
+    }
+  }
+
+  private grow(n: number): void {
+    this.id = grown(this.id, n);
+    this.parent = grown(this.parent, n);
+    this.t0 = grown(this.t0, n);
+    this.t1 = grown(this.t1, n);
+    this.layer = grown(this.layer, n);
+    this.thread = grown(this.thread, n);
+    this.cls = grown(this.cls, n);
+    this.flags = grown(this.flags, n);
+  }
+}
+
+/** Allocator events as columns. */
+export class MemoryLog {
+  t = new Float64Array(1024);
+  delta = new Float64Array(1024);
+  live = new Float64Array(1024);
+  cls = new Int16Array(1024);
+  length = 0;
+
+  push(t: number, delta: number, live: number, cls: number): void {
+    if (this.length === this.t.length) this.grow(this.length * 2);
+    const i = this.length++;
+    this.t[i] = t;
+    this.delta[i] = delta;
+    this.live[i] = live;
+    this.cls[i] = cls;
+  }
+
+  slice(from: number, to = this.length): MemoryLog {
+    const m = new MemoryLog();
+    for (let i = from; i < to; i++) m.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+    return m;
+  }
+
+  appendTo(other: MemoryLog): void {
+    for (let i = 0; i < this.length; i++) other.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+  }
+
+  private grow(n: number): void {
+    this.t = grown(this.t, n);
+    this.delta = grown(this.delta, n);
+    this.live = grown(this.live, n);
+    this.cls = grown(this.cls, n);
+  }
+}
