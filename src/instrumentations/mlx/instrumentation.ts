@@ -12,12 +12,13 @@ import { openHookLayer, type HookLayer } from '../../core/native';
 import { loadPeaks } from '../../core/calibrate';
 import { Recorder, type LiveSpan } from '../../core/recorder';
 import { FAST_FUNCTIONS } from '../../core/decode';
-import type { Trace, TensorInfo } from '../../core/trace';
+import type { Trace } from '../../core/trace';
 import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, setArrayClass, tensorInfo, NOT_OPS } from './utils';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, setArrayClass, NOT_OPS } from './utils';
+import { OpShapes, setMlxClasses } from './op-shapes';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -227,6 +228,9 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._mlx = mlx;
     const core = mlx.core;
     setArrayClass(core.array);
+    // node-mlx's Dtype class: the dtypes are its instances (mx.float32 === a.dtype when a is float32).
+    const dtype = core.float32 != null && typeof core.float32 === 'object' ? core.float32.constructor : null;
+    setMlxClasses(core.array, typeof dtype === 'function' && dtype !== Object ? dtype : null);
     if (cfg.native !== false) {
       const h = openHookLayer(core, { memory: cfg.memory !== false, bufferEvents: cfg.bufferEvents });
       if ('reason' in h) {
@@ -389,21 +393,24 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         const name = prefix + key;
         // One attrs object per op function, shared by its spans (they never change it).
         const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
+        // The call's input and output infos, memoized by argument shapes (op-shapes.ts).
+        const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
         this._patcher.wrap<AnyFn>(ns, key, (orig) =>
           function (this: unknown, ...args: unknown[]) {
             if (!self._on) return orig.apply(this, args);
             const rec = self._recorder!;
             const start = rec.now();
-            let out = orig.apply(this, args);
+            const out = orig.apply(this, args);
             if (syncEachOp) evalFn(...arraysIn(out));
             const end = rec.now();
-            const top = self._stack[self._stack.length - 1];
+            const stack = self._stack;
+            let top: LiveSpan | undefined;
             let layer: LiveSpan | undefined;
-            for (let i = self._stack.length - 1; i >= 0; i--) if (self._stack[i].kind === 'layer') { layer = self._stack[i]; break; }
-            const inputs: TensorInfo[] = [];
-            for (const a of arraysIn(args)) inputs.push(tensorInfo(a));
-            const outputs: TensorInfo[] = [];
-            for (const a of arraysIn(out)) outputs.push(tensorInfo(a));
+            if (stack.length > 0) {
+              top = stack[stack.length - 1];
+              for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') { layer = stack[i]; break; }
+            }
+            const io = shapes.io(args, out);
             rec.add({
               parentId: top ? top.id : null,
               kind: 'primitive',
@@ -412,8 +419,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
               end,
               thread: rec.jsThread,
               device: 'cpu',
-              inputs: primitiveOrder(name, inputs),
-              outputs,
+              inputs: io.inputs,
+              outputs: io.outputs,
               layerId: layer ? layer.id : null,
               layer: layer ? layer.name : null,
               attrs,

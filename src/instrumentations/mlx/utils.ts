@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { TensorInfo } from '../../core/trace';
+export { tensorInfo } from './op-shapes';
 
 /** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */
 export const NOT_OPS = new Set([
@@ -24,30 +25,6 @@ export function primitiveOrder(name: string, inputs: TensorInfo[]): TensorInfo[]
 /** The primitive class a JS-level op most likely builds, for pricing it. */
 export function jsOpCostName(name: string): string {
   return COST_NAMES[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
-}
-
-const ITEM: Record<string, number> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, bfloat16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, complex64: 8 };
-
-/**
- * An MLX array's shape and dtype never change, and most op inputs were the outputs of earlier ops,
- * so each array is asked once (every getter is a native call).
- */
-const infoOf = new WeakMap<object, TensorInfo>();
-/** node-mlx hands out one Dtype object per dtype: map it to its name without a native toString. */
-const dtypeNames = new Map<unknown, string>();
-
-export function tensorInfo(a: any): TensorInfo {
-  let info = infoOf.get(a);
-  if (info) return info;
-  const shape: number[] = a.shape;
-  const d = a.dtype;
-  let dtype = dtypeNames.get(d);
-  if (dtype === undefined) dtypeNames.set(d, (dtype = String(d)));
-  let n = 1;
-  for (const x of shape) n *= x;
-  info = { shape, dtype, bytes: n * (ITEM[dtype] ?? 4) };
-  infoOf.set(a, info);
-  return info;
 }
 
 let arrayClass: Function | null = null;
