@@ -34,6 +34,17 @@ describe('JS-level timing', () => {
     for (const p of prims) expect(p.end).toBeLessThanOrEqual(ev.start);
   });
 
+  it('leaves mx.array a class: instanceof holds, nn.Module finds its parameters', () => {
+    const made = new mx.array([1, 2, 3]);
+    expect(made.shape).toEqual([3]);
+    expect(made instanceof mx.array).toBe(true);
+    expect(mx.ones([2]) instanceof mx.array).toBe(true);
+    expect(Object.keys(new nn.Linear(4, 2).parameters()).sort()).toEqual(['bias', 'weight']);
+    inst.takeTrace();
+    mx.array([1, 2], mx.int32);
+    expect(inst.takeTrace().spans.map((s) => s.name)).toEqual(['array']);
+  });
+
   it('offers the forced-eval method only when asked, clearly labelled', () => {
     inst.disable();
     const forced = registerMlxInstrumentation({ native: false, syncEachOp: true });

@@ -395,8 +395,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
         // The call's input and output infos, memoized by argument shapes (op-shapes.ts).
         const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
-        this._patcher.wrap<AnyFn>(ns, key, (orig) =>
-          function (this: unknown, ...args: unknown[]) {
+        this._patcher.wrap<AnyFn>(ns, key, (orig) => {
+          const wrapper = function (this: unknown, ...args: unknown[]) {
             if (!self._on) return orig.apply(this, args);
             const rec = self._recorder!;
             const start = rec.now();
@@ -426,8 +426,12 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
               attrs,
             });
             return out;
-          },
-        );
+          };
+          // mx.array is a class as well as an op: `x instanceof mx.array` (node-mlx's nn.Module tells
+          // parameters from submodules that way) must still hold for the arrays it made.
+          if (typeof orig.prototype === 'object' && orig.prototype !== null) wrapper.prototype = orig.prototype;
+          return wrapper;
+        });
       }
     };
     patchNs(core, '');
