@@ -32,7 +32,7 @@ async function baseTrace(): Promise<{ trace: Trace; real: boolean }> {
     const mod = (await import(/* @vite-ignore */ helper)) as { recordRealTrace: () => Promise<Trace> };
     return { trace: await mod.recordRealTrace(), real: true };
   }
-  const t = makeSyntheticTrace({ primitives: 40, threads: 2, device: "mixed" });
+  const t = makeSyntheticTrace({ primitives: 120, threads: 2, device: "mixed" });
   const p = t.spans.find((s) => s.kind === 'primitive')!;
   p.attrs = { note: 'quote " backslash \\ é 🙂', n: 3, ok: true };
   p.pass = 1;

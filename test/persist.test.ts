@@ -54,6 +54,43 @@ function awkwardTrace(): Trace {
   return t;
 }
 
+/**
+ * The row layout decoded by its documentation (trace-rows.ts), independently of RowDecoder: strings
+ * and tensors are literal the first time and numbers after; 14-field rows have layerId and layer;
+ * a trailing object holds the other keys.
+ */
+function fromRows(file: any): Trace {
+  const { layout, spanFields, memoryFields, spans, memory, ...rest } = file;
+  expect(layout).toBe('rows');
+  expect(spanFields).toEqual(['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer']);
+  expect(memoryFields).toEqual(['t', 'delta', 'live', 'op']);
+  const strings: string[] = [];
+  const tensors: unknown[] = [];
+  const str = (v: string | number) => (typeof v === 'string' ? (strings.push(v), v) : strings[v]);
+  const list = (v: unknown[]) => v.map((x) => (typeof x === 'number' ? tensors[x] : (tensors.push(x), x)));
+  const split = (row: any[], min: number) => {
+    const last = row[row.length - 1];
+    const obj = row.length > min && last !== null && typeof last === 'object' && !Array.isArray(last);
+    return { fields: obj ? row.slice(0, -1) : row, extra: obj ? (last as object) : {} } as { fields: any[]; extra: object };
+  };
+  const outSpans = spans.map((row: any[]) => {
+    const { fields: f, extra } = split(row, 12);
+    const s: any = {
+      id: f[0], parentId: f[1], kind: str(f[2]), name: str(f[3]), start: f[4], end: f[5], thread: f[6], device: str(f[7]),
+      inputs: list(f[8]), outputs: list(f[9]), flops: f[10], bytes: f[11],
+    };
+    if (f.length === 14) Object.assign(s, { layerId: f[12], layer: f[13] === null ? null : str(f[13]) });
+    return Object.assign(s, extra);
+  });
+  const outMemory = memory.map((row: any[]) => {
+    const { fields: f, extra } = split(row, 3);
+    const m: any = { t: f[0], delta: f[1], live: f[2] };
+    if (f.length === 4) m.op = f[3] === null ? null : str(f[3]);
+    return Object.assign(m, extra);
+  });
+  return { ...rest, spans: outSpans, memory: outMemory };
+}
+
 describe('round trip', () => {
   const cases: [string, () => Trace][] = [
     ['the synthetic trace', () => syntheticTrace()],
@@ -67,8 +104,8 @@ describe('round trip', () => {
     const p = file('rt.json');
     saveTrace(t, p);
     expect(loadTrace(p)).toStrictEqual(t);
-    // Plain JSON of the Trace shape: any JSON reader gets the same object.
-    expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(t);
+    // Plain JSON: any JSON reader gets the trace back by the rules documented in trace-rows.ts.
+    expect(fromRows(JSON.parse(readFileSync(p, 'utf8')))).toStrictEqual(t);
   });
 
   it('comes back deep-equal when read in tiny chunks (every value crosses a chunk boundary)', () => {
@@ -78,13 +115,21 @@ describe('round trip', () => {
     for (const chunkBytes of [16, 17, 31, 64, 1000]) expect(loadTrace(p, { chunkBytes })).toStrictEqual(t);
   });
 
-  it('writes one span per line after the header, and leaves no temporary file', () => {
+  it('writes one row per span after the header, each string and tensor once, and leaves no temporary file', () => {
     const t = syntheticTrace();
     const p = file('layout.json');
     saveTrace(t, p);
-    const lines = readFileSync(p, 'utf8').split('\n');
-    expect(lines[0]).toMatch(/^\{"schema":"mlx-trace\/1",.*"spans":\[$/);
-    expect(lines.slice(1, 1 + t.spans.length).map((l) => JSON.parse(l.replace(/,$/, '')))).toEqual(t.spans);
+    const text = readFileSync(p, 'utf8');
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/^\{"schema":"mlx-trace\/1",.*"layout":"rows","spanFields":\["id",.*"spans":\[$/);
+    const rows = lines.slice(1, 1 + t.spans.length).map((l) => JSON.parse(l.replace(/,$/, '')));
+    expect(rows.every((r) => Array.isArray(r) && r[0] > 0)).toBe(true);
+    expect(rows.map((r) => r[0])).toEqual(t.spans.map((s) => s.id));
+    // The op names are written out once each, then referred to by number.
+    const names = new Set(t.spans.map((s) => s.name));
+    for (const n of names) expect(text.split(JSON.stringify(n)).length - 1).toBe(1);
+    // A fifth or so of the object layout's size.
+    expect(text.length).toBeLessThan(JSON.stringify(t).length / 2.5);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
@@ -97,7 +142,7 @@ describe('round trip', () => {
   });
 
   it('round-trips a trace larger than the 4 MB read chunk', () => {
-    const t = makeSyntheticTrace({ primitives: 20_000 });
+    const t = makeSyntheticTrace({ primitives: 50_000 });
     const p = file('big.json');
     saveTrace(t, p);
     expect(statSync(p).size).toBeGreaterThan(4 << 20);
@@ -144,7 +189,7 @@ describe('loadTrace errors', () => {
     { name: 'truncated in the header', content: () => saved().subarray(0, 40), code: 'truncated', message: /^truncated: the file ends in 'name'/ },
     {
       name: 'invalid JSON inside a span',
-      content: () => saved().toString('utf8').replace('"kind":"primitive"', '"kind":primitive'),
+      content: () => saved().toString('utf8').replace(',"primitive",', ',primitive,'),
       code: 'invalid-json',
       message: /^invalid JSON in span \d+ \(bytes \d+-\d+\)$/,
     },
@@ -189,7 +234,23 @@ describe('loadTrace errors', () => {
     { name: 'no spans', content: () => edited((o) => delete o.spans), code: 'invalid-field', message: "the trace has no 'spans'" },
     { name: 'spans not an array', content: () => edited((o) => (o.spans = {})), code: 'invalid-field', message: "trace: 'spans' is {}, expected an array" },
     { name: 'negative dropped', content: () => edited((o) => (o.dropped = -1)), code: 'invalid-field', message: "trace: 'dropped' is -1, expected a count" },
+    // The row layout (what saveTrace writes).
+    { name: 'a row naming a string never written', content: () => editRow(3, (r) => (r[3] = 999)), code: 'invalid-field', message: /^span 2: 'name' is 999, expected a string or the number of one written earlier \(\d+ so far\)$/ },
+    { name: 'a row naming a tensor never written', content: () => editRow(3, (r) => (r[8] = [999])), code: 'invalid-field', message: /^span 2: 'inputs\[0\]' is 999, expected a tensor or the number of one written earlier/ },
+    { name: 'a row with a field missing', content: () => editRow(3, (r) => r.splice(4, 1)), code: 'invalid-field', message: /^span 2 is a row of \d+ fields, expected 12 or 14/ },
+    { name: 'a row with a bad value', content: () => editRow(3, (r) => (r[5] = 'late')), code: 'invalid-field', message: `span 2: 'end' is "late", expected a number` },
+    { name: 'a layout from a newer version', content: () => saved().toString('utf8').replace('"layout":"rows"', '"layout":"columns"'), code: 'future-version', message: /^written in layout "columns", which this version of mlx-trace cannot read/ },
+    { name: 'span fields from a newer version', content: () => saved().toString('utf8').replace('"spanFields":["id",', '"spanFields":["uid",'), code: 'future-version', message: /^its 'spanFields' are \["uid",/ },
   ];
+  /** The saved file with line `n` (a span row; line 1 is the first) edited. */
+  function editRow(n: number, edit: (row: unknown[]) => void): string {
+    const lines = saved().toString('utf8').split('\n');
+    const comma = lines[n].endsWith(',');
+    const row = JSON.parse(comma ? lines[n].slice(0, -1) : lines[n]);
+    edit(row);
+    lines[n] = JSON.stringify(row) + (comma ? ',' : '');
+    return lines.join('\n');
+  }
 
   it.each(cases)('$name', ({ content, code, message }) => {
     const p = file('bad.json');

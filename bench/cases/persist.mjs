@@ -8,7 +8,15 @@ import { benchTrace } from '../lib.mjs';
 
 const PRIMITIVES = 300_000;
 
-/** Primitive spans under evals, fresh tensor objects per span as the recorder makes them. */
+/** One frozen tensor list per (op, size), shared by the spans that have it, as the recorder makes them. */
+const lists = new Map();
+function shared(key, make) {
+  let l = lists.get(key);
+  if (!l) lists.set(key, (l = Object.freeze(make().map((t) => Object.freeze({ ...t, shape: Object.freeze(t.shape) })))));
+  return l;
+}
+
+/** Primitive spans under evals. */
 function bigTrace(n) {
   const ops = ['Matmul', 'Add', 'Multiply', 'Softmax', 'Gather', 'Exp', 'fast::RMSNorm', 'Reshape'];
   const spans = [];
@@ -28,8 +36,8 @@ function bigTrace(n) {
     t += 1000 + (k % 97) * 37;
     spans.push({
       id: id++, parentId: evalSpan.id, kind: 'primitive', name: op, start, end: t, thread: 4243 + (k % 2), device: 'cpu',
-      inputs: [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }, { shape: [256, 256], dtype: 'float32', bytes: 262144 }],
-      outputs: [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }],
+      inputs: shared(`in ${m}`, () => [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }, { shape: [256, 256], dtype: 'float32', bytes: 262144 }]),
+      outputs: shared(`out ${m}`, () => [{ shape: [1, m, 256], dtype: 'float32', bytes: m * 1024 }]),
       flops: 2 * m * 256 * 256, bytes: m * 2048 + 262144, layerId: 2, layer: `layers.${k % 4}.attention`,
     });
     memory.push({ t: start + 10, delta: m * 1024, live: m * 1024 * ((k % 1000) + 1), op });

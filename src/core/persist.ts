@@ -21,6 +21,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from './trace';
 import { JsonObjectStream, ScanError } from './json-stream';
+import { ByteWriter, MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './trace-rows';
 
 export type TraceFileErrorCode =
   | 'not-found'
@@ -250,112 +251,50 @@ export interface SaveOptions {
   validate?: boolean;
 }
 
-/** A fixed buffer flushed with writeSync: the file is written in ~1 MB pieces, never one big string. */
-class ChunkWriter {
-  private readonly buf = Buffer.allocUnsafe(1 << 20);
-  private off = 0;
-  // Small strings are joined first: one utf8 encode per ~64K characters costs far less than one per span.
-  private pending = '';
-  constructor(private readonly fd: number) {}
-
-  put(s: string): void {
-    this.pending += s;
-    if (this.pending.length >= 1 << 16) this.encodePending();
-  }
-
-  private encodePending(): void {
-    const s = this.pending;
-    this.pending = '';
-    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
-    if (this.off + s.length * 3 > this.buf.length) {
-      this.flushBuf();
-      if (s.length * 3 > this.buf.length) {
-        writeAll(this.fd, Buffer.from(s, 'utf8'));
-        return;
-      }
-    }
-    this.off += this.buf.write(s, this.off, 'utf8');
-  }
-
-  private flushBuf(): void {
-    if (this.off > 0) writeAll(this.fd, this.buf.subarray(0, this.off));
-    this.off = 0;
-  }
-
-  flush(): void {
-    this.encodePending();
-    this.flushBuf();
-  }
-}
-
 function writeAll(fd: number, b: Uint8Array): void {
   let done = 0;
   while (done < b.length) done += writeSync(fd, b, done, b.length - done);
 }
 
-/** JSON of a string, memoised: op names, dtypes, kinds and layer paths repeat across millions of spans. */
-const quoted = new Map<string, string>();
-function q(s: string): string {
-  let r = quoted.get(s);
-  if (r === undefined) {
-    r = JSON.stringify(s);
-    if (quoted.size < 65536) quoted.set(s, r);
-  }
-  return r;
+/** Top-level keys of the file that are about the layout, not part of the Trace. */
+const LAYOUT_KEYS = new Set(['layout', 'spanFields', 'memoryFields']);
+
+/**
+ * The common case of spanProblem without building anything: a span this accepts is valid. Spans it
+ * does not accept (extra keys, odd values) go through spanProblem, which has the last word.
+ */
+function plainValidSpan(s: Span, kinds: Set<unknown>, devices: Set<unknown>, tensorsOk: WeakSet<object>): boolean {
+  const id = s.id;
+  const p = s.parentId;
+  const f = s.flops;
+  const b = s.bytes;
+  const l = s.layerId;
+  const ly = s.layer;
+  return (
+    Number.isInteger(id) && id > 0 &&
+    (p === null || (Number.isInteger(p) && p >= 0)) &&
+    kinds.has(s.kind) && devices.has(s.device) && typeof s.name === 'string' &&
+    Number.isFinite(s.start) && Number.isFinite(s.end) && s.end >= s.start && Number.isFinite(s.thread) &&
+    (f === null || (Number.isFinite(f) && f >= 0)) &&
+    (b === null || (Number.isFinite(b) && b >= 0)) &&
+    (l === undefined || l === null || (Number.isInteger(l) && l >= 0)) &&
+    (ly === undefined || ly === null || typeof ly === 'string') &&
+    s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
+    checkedList(s.inputs, tensorsOk) && checkedList(s.outputs, tensorsOk)
+  );
 }
 
-/** JSON of frozen TensorInfos (the recorder interns one per shape), computed once per object. */
-const frozenTensorJson = new WeakMap<TensorInfo, string>();
-
-function tensorsJson(ts: readonly TensorInfo[]): string {
-  let o = '[';
-  for (let i = 0; i < ts.length; i++) {
-    const t = ts[i];
-    const cached = frozenTensorJson.get(t);
-    if (cached !== undefined) {
-      o += i === 0 ? cached : ',' + cached;
-      continue;
-    }
-    const start = o.length;
-    const sh = t.shape;
-    let shape = '';
-    for (let d = 0; d < sh.length; d++) shape += d === 0 ? '' + sh[d] : ',' + sh[d];
-    o += (i === 0 ? '{"shape":[' : ',{"shape":[') + shape + '],"dtype":' + q(t.dtype) + ',"bytes":' + t.bytes;
-    for (const k in t) if (k !== 'shape' && k !== 'dtype' && k !== 'bytes') o += extra(k, (t as unknown as Obj)[k]);
-    o += '}';
-    if (Object.isFrozen(t)) frozenTensorJson.set(t, o.slice(start + (i === 0 ? 0 : 1)));
-  }
-  return o + ']';
+/** A list already checked, or made only of tensors already checked (frozen ones, which cannot change since). */
+function checkedList(ts: unknown, ok: WeakSet<object>): boolean {
+  if (!Array.isArray(ts)) return false;
+  if (ok.has(ts)) return true;
+  for (let i = 0; i < ts.length; i++) if (!ok.has(ts[i])) return false;
+  return true;
 }
 
-/** ',"key":value' for a field outside the known set (kept so the round trip stays exact), '' for undefined. */
-function extra(k: string, v: unknown): string {
-  const j = JSON.stringify(v); // undefined for undefined, functions and symbols: left out, as JSON.stringify does
-  return j === undefined ? '' : ',' + q(k) + ':' + j;
-}
-
-const SPAN_KEYS = new Set([
-  'id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer',
-]);
-
-/** A span as JSON, by hand: about twice as fast as JSON.stringify here, same text modulo key order. */
-export function spanJson(s: Span): string {
-  let o =
-    '{"id":' + s.id + ',"parentId":' + s.parentId + ',"kind":' + q(s.kind) + ',"name":' + q(s.name) +
-    ',"start":' + s.start + ',"end":' + s.end + ',"thread":' + s.thread + ',"device":' + q(s.device) +
-    ',"inputs":' + tensorsJson(s.inputs) + ',"outputs":' + tensorsJson(s.outputs) +
-    ',"flops":' + s.flops + ',"bytes":' + s.bytes;
-  if (s.layerId !== undefined) o += ',"layerId":' + s.layerId;
-  if (s.layer !== undefined) o += ',"layer":' + (s.layer === null ? 'null' : q(s.layer));
-  for (const k in s) if (!SPAN_KEYS.has(k)) o += extra(k, (s as unknown as Obj)[k]);
-  return o + '}';
-}
-
-function memoryJson(m: MemoryEvent): string {
-  let o = '{"t":' + m.t + ',"delta":' + m.delta + ',"live":' + m.live;
-  if (m.op !== undefined) o += ',"op":' + (m.op === null ? 'null' : q(m.op));
-  for (const k in m) if (k !== 't' && k !== 'delta' && k !== 'live' && k !== 'op') o += extra(k, (m as unknown as Obj)[k]);
-  return o + '}';
+function rememberChecked(ts: readonly object[], ok: WeakSet<object>): void {
+  if (Object.isFrozen(ts)) ok.add(ts);
+  for (const t of ts) if (Object.isFrozen(t)) ok.add(t);
 }
 
 function headerProblem(trace: Trace): string | null {
@@ -389,36 +328,63 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
   }
   let ok = false;
   try {
-    const w = new ChunkWriter(fd);
-    let head = '{"schema":' + q(trace.schema) + ',"name":' + JSON.stringify(trace.name) + ',"meta":' + JSON.stringify(trace.meta) + ',"dropped":' + trace.dropped;
+    const w = new ByteWriter((b) => writeAll(fd, b));
+    const rows = new RowEncoder(w);
+    let head = '{"schema":' + JSON.stringify(trace.schema) + ',"name":' + JSON.stringify(trace.name) + ',"layout":"rows"';
+    head += ',"spanFields":' + JSON.stringify(SPAN_FIELDS) + ',"memoryFields":' + JSON.stringify(MEMORY_FIELDS);
+    head += ',"meta":' + JSON.stringify(trace.meta) + ',"dropped":' + trace.dropped;
     for (const k in trace) {
-      if (k !== 'schema' && k !== 'name' && k !== 'meta' && k !== 'dropped' && k !== 'spans' && k !== 'memory') head += extra(k, (trace as unknown as Obj)[k]);
+      if (k === 'schema' || k === 'name' || k === 'meta' || k === 'dropped' || k === 'spans' || k === 'memory') continue;
+      if (LAYOUT_KEYS.has(k)) throw notSaved(`trace: '${k}' is a name the file layout uses; rename that field`);
+      const j = JSON.stringify((trace as unknown as Obj)[k]);
+      if (j !== undefined) head += ',' + JSON.stringify(k) + ':' + j;
     }
-    w.put(head + ',"spans":[');
+    w.text(head + ',"spans":[');
     const spans = trace.spans;
-    const seen = validate ? new Set<number>() : null;
+    // Validation: ids that only go up cannot repeat; a Set of ids is made only if they stop doing so.
+    let lastId = 0;
+    let seen: Set<number> | null = null;
+    const kinds = new Set<unknown>(KINDS);
+    const devices = new Set<unknown>(DEVICES);
+    // Tensors and tensor lists already checked (the recorder shares frozen ones; the loader's tensors are frozen).
+    const tensorsOk = new WeakSet<object>();
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
-      if (seen) {
-        const p = spanProblem(s, i);
-        if (p) throw notSaved(p);
-        if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
-        seen.add(s.id);
+      if (validate) {
+        if (!(s !== null && typeof s === 'object' && plainValidSpan(s, kinds, devices, tensorsOk))) {
+          const p = spanProblem(s, i);
+          if (p) throw notSaved(p);
+          rememberChecked(s.inputs, tensorsOk);
+          rememberChecked(s.outputs, tensorsOk);
+        }
+        if (seen) {
+          if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
+          seen.add(s.id);
+        } else if (s.id > lastId) lastId = s.id;
+        else {
+          seen = new Set<number>();
+          for (let j = 0; j < i; j++) seen.add(spans[j].id);
+          if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
+          seen.add(s.id);
+        }
       }
-      w.put(i === 0 ? '\n' : ',\n');
-      w.put(spanJson(s));
+      if (i === 0) w.byte(10);
+      else w.bytes(ROW_BREAK);
+      rows.span(s);
     }
-    w.put('\n],"memory":[');
+    w.text('\n],"memory":[');
     const mem = trace.memory;
     for (let i = 0; i < mem.length; i++) {
-      if (validate) {
-        const p = memoryProblem(mem[i], i);
+      const m = mem[i];
+      if (validate && !(m !== null && typeof m === 'object' && Number.isFinite(m.t) && Number.isFinite(m.delta) && Number.isFinite(m.live) && (m.op == null || typeof m.op === 'string'))) {
+        const p = memoryProblem(m, i);
         if (p) throw notSaved(p);
       }
-      w.put(i === 0 ? '\n' : ',\n');
-      w.put(memoryJson(mem[i]));
+      if (i === 0) w.byte(10);
+      else w.bytes(ROW_BREAK);
+      rows.memory(m);
     }
-    w.put('\n]}\n');
+    w.text('\n]}\n');
     w.flush();
     ok = true;
   } catch (e) {
@@ -511,11 +477,34 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   const memory: MemoryEvent[] = [];
   const ids = new Map<number, number>();
   let schemaChecked = false;
+  /** layout / spanFields / memoryFields seen before the schema, checked once it is. */
+  const layoutMembers: [string, unknown][] = [];
   // Whether the streamed arrays were checked element by element (only once the schema is known).
   let spansChecked = true;
   let memoryChecked = true;
   const fail = (code: TraceFileErrorCode, detail: string): never => {
     throw new TraceFileError(path, code, detail);
+  };
+  // Row layout (trace-rows.ts): rows are turned into objects in file order, once the layout is known.
+  const decoder = new RowDecoder();
+  let layout: 'objects' | 'rows' | null = null;
+  let rowsPending = false;
+  const fromRow = (v: unknown, key: 'spans' | 'memory', i: number): unknown => {
+    if (!Array.isArray(v) || layout !== 'rows') return v;
+    const r = key === 'spans' ? decoder.span(v) : decoder.memory(v);
+    if (r instanceof Problem) fail('invalid-field', `${key === 'spans' ? 'span' : 'memory event'} ${i}${r.detail.startsWith("'") ? ': ' : ' '}${r.detail}`);
+    return r;
+  };
+  const checkLayoutMember = (key: string, value: unknown) => {
+    if (key === 'layout') {
+      if (value !== 'rows') fail('future-version', `written in layout ${show(value)}, which this version of mlx-trace cannot read ('rows' only): upgrade mlx-trace to open it`);
+      layout = 'rows';
+    } else {
+      const known: readonly string[] = key === 'spanFields' ? SPAN_FIELDS : MEMORY_FIELDS;
+      if (!Array.isArray(value) || value.length !== known.length || value.some((f, i) => f !== known[i])) {
+        fail('future-version', `its '${key}' are ${show(value)}, not the ones this version reads: upgrade mlx-trace to open it`);
+      }
+    }
   };
   const checkSpan = (s: unknown, i: number) => {
     const p = spanProblem(s, i);
@@ -543,8 +532,19 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
         // The last of duplicate keys wins, as in JSON.parse. A 'spans' or 'memory' that is not an
         // array lands here too and is reported by the checks at the end.
         // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
+        if (LAYOUT_KEYS.has(key)) {
+          // Checked once the schema is known, so that a foreign file is called foreign first.
+          if (schemaChecked) checkLayoutMember(key, value);
+          else layoutMembers.push([key, value]);
+          if (key === 'layout') layout = 'rows';
+          return;
+        }
         Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-        if (key === 'schema') checkSchema(value);
+        if (key === 'schema') {
+          checkSchema(value);
+          for (const [k, v] of layoutMembers) checkLayoutMember(k, v);
+          layoutMembers.length = 0;
+        }
         if (key === 'meta' && schemaChecked) {
           const p = metaProblem(value);
           if (p) fail('invalid-field', p);
@@ -563,14 +563,18 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
         }
       },
       onElement(key, i, value) {
+        // Until the schema and layout are known the file may not be a trace at all: check later,
+        // so the error says "not an mlx-trace file" rather than "span 0 has no 'id'".
+        const ready = schemaChecked && layoutMembers.length === 0 && (layout === 'rows' || !Array.isArray(value));
+        if (!ready) rowsPending = true;
         if (key === 'spans') {
-          // Until the schema is known the file may not be a trace at all: check later, so the
-          // error says "not an mlx-trace file" rather than "span 0 has no 'id'".
-          if (schemaChecked) checkSpan(value, i);
-          spans.push(value as Span);
+          const s = ready ? fromRow(value, 'spans', i) : value;
+          if (ready) checkSpan(s, i);
+          spans.push(s as Span);
         } else {
-          if (schemaChecked) checkMemory(value, i);
-          memory.push(value as MemoryEvent);
+          const m = ready ? fromRow(value, 'memory', i) : value;
+          if (ready) checkMemory(m, i);
+          memory.push(m as MemoryEvent);
         }
       },
       label(key, index) {
@@ -610,9 +614,22 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   if (out.memory !== memory) fail('invalid-field', wrong('trace', 'memory', out.memory, 'an array'));
   if (out.dropped === undefined) fail('invalid-field', "the trace has no 'dropped'");
   if (!isCount(out.dropped)) fail('invalid-field', wrong('trace', 'dropped', out.dropped, 'a count'));
-  // Elements read before the schema was known are checked now.
-  if (!spansChecked) for (let i = 0; i < spans.length; i++) checkSpan(spans[i], i);
-  if (!memoryChecked) for (let i = 0; i < memory.length; i++) checkMemory(memory[i], i);
+  // Elements read before the schema (or the layout) was known are decoded and checked now.
+  if (!spansChecked || rowsPending) {
+    ids.clear();
+    for (let i = 0; i < spans.length; i++) {
+      const s = Array.isArray(spans[i]) ? (fromRow(spans[i], 'spans', i) as Span) : spans[i];
+      spans[i] = s;
+      checkSpan(s, i);
+    }
+  }
+  if (!memoryChecked || rowsPending) {
+    for (let i = 0; i < memory.length; i++) {
+      const m = Array.isArray(memory[i]) ? (fromRow(memory[i], 'memory', i) as MemoryEvent) : memory[i];
+      memory[i] = m;
+      checkMemory(m, i);
+    }
+  }
   return out as unknown as Trace;
 }
 

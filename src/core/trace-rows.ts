@@ -1,0 +1,396 @@
+/**
+ * The row layout of saved traces: each span (and memory event) is one JSON array instead of one
+ * JSON object, and strings and tensors are written once and then referred to by number.
+ *
+ *   "spanFields":["id","parentId","kind","name","start","end","thread","device","inputs","outputs","flops","bytes","layerId","layer"]
+ *   [206,205,"primitive","Add",15284271,15292637,32641,"cpu",[{"shape":[4],"dtype":"float32","bytes":16},0],[0],4,48,204,"Chain"]
+ *   [207,205,0,1,15299249,15300151,32641,2,[0,0],[0],4,48,204,3]
+ *
+ * - kind, name, device, layer (and a memory event's op) are a string the first time a string
+ *   appears in the file and its number afterwards (numbered from 0 in order of first appearance,
+ *   one table for spans and memory events).
+ * - inputs and outputs list tensors: an object {shape, dtype, bytes} the first time, its number
+ *   afterwards (a second table, numbered the same way).
+ * - A row has 12 fields; 14 when the span has layerId and layer; a last field that is an object
+ *   holds every other key of the span (attrs, pass, warmup, ...). Memory rows: t, delta, live,
+ *   then op when present, then an object of other keys.
+ *
+ * Why: a model repeats a few hundred ops, shapes and layer paths across millions of spans, so this
+ * is about a fifth of the object layout's bytes and is written straight into a byte buffer: the
+ * save costs a few hundred ns per span instead of microseconds. Numbers are written exactly
+ * (shortest round-trip form, as JSON.stringify does).
+ */
+import type { MemoryEvent, Span, TensorInfo } from './trace';
+
+export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
+export const MEMORY_FIELDS = ['t', 'delta', 'live', 'op'] as const;
+
+const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
+const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
+
+/** Bytes out through a fixed buffer; `flush` is given every full buffer. */
+export class ByteWriter {
+  buf = Buffer.allocUnsafe(1 << 20);
+  off = 0;
+  constructor(private readonly flushTo: (b: Uint8Array) => void) {}
+
+  /** Room for `n` more bytes. */
+  room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+  }
+
+  flush(): void {
+    if (this.off > 0) this.flushTo(this.buf.subarray(0, this.off));
+    this.off = 0;
+  }
+
+  /** Text that is already JSON (keys, punctuation, JSON.stringify output). */
+  text(s: string): void {
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+    this.room(s.length * 3);
+    this.off += this.buf.write(s, this.off, 'utf8');
+  }
+
+  /** Bytes prepared earlier (cached encodings). */
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    this.room(n);
+    const buf = this.buf;
+    let o = this.off;
+    if (n < 64) for (let i = 0; i < n; i++) buf[o++] = b[i];
+    else {
+      buf.set(b, o);
+      o += n;
+    }
+    this.off = o;
+  }
+
+  /** A number as JSON.stringify writes it (non-finite numbers as null). */
+  num(v: number): void {
+    if (Number.isInteger(v) && v >= -9007199254740991 && v <= 9007199254740991) this.int(v);
+    else this.text(Number.isFinite(v) ? String(v) : 'null');
+  }
+
+  /** A safe integer, written digit by digit with no string made. */
+  int(v: number): void {
+    this.room(24);
+    const buf = this.buf;
+    let o = this.off;
+    if (v < 0) {
+      buf[o++] = 45;
+      v = -v;
+    }
+    if (v < 100000000) o = writeSmall(buf, o, v);
+    else {
+      // Two halves that fit int32 arithmetic: high digits, then the low eight zero-padded.
+      const hi = Math.floor(v / 100000000);
+      const lo = v - hi * 100000000;
+      o = writeSmall(buf, o, hi);
+      for (let p = o + 7, x = lo; p >= o; p--) {
+        const q = (x / 10) | 0;
+        buf[p] = 48 + x - q * 10;
+        x = q;
+      }
+      o += 8;
+    }
+    this.off = o;
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.off++] = c;
+  }
+}
+
+/** Writes 0 <= v < 1e8 at o; returns the offset after it. */
+function writeSmall(buf: Uint8Array, o: number, v: number): number {
+  const n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : 9;
+  for (let p = o + n - 1; p >= o; p--) {
+    const q = (v / 10) | 0;
+    buf[p] = 48 + v - q * 10;
+    v = q;
+  }
+  return o + n;
+}
+
+const COMMA = 44;
+const NULL = Buffer.from('null');
+/** Between rows. */
+export const ROW_BREAK = Buffer.from(',\n');
+
+/**
+ * Writes spans and memory events as rows. One per file: the string and tensor numbers are the
+ * order of first appearance in that file.
+ */
+export class RowEncoder {
+  private strings = new Map<string, Uint8Array>();
+  private tensors = new Map<TensorInfo, number>();
+  /** Tensors by content, for traces whose equal tensors are separate objects (built by hand, merged). */
+  private tensorsByKey = new Map<string, number>();
+  /** A list of tensors (the recorder shares one per shape signature) -> its encoding with numbers. */
+  private lists = new Map<readonly TensorInfo[], Uint8Array>();
+
+  constructor(private readonly w: ByteWriter) {}
+
+  /** Per string field, the last string and its encoding: kind, device and often name repeat row after row. */
+  private lastStr: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+  private lastEnc: Uint8Array[] = new Array(5);
+
+  /** A string field: the JSON string the first time, its number after. */
+  private str(s: string, field: number): void {
+    if (this.lastStr[field] === s) return this.w.bytes(this.lastEnc[field]);
+    const known = this.strings.get(s);
+    if (known !== undefined) {
+      this.lastStr[field] = s;
+      this.lastEnc[field] = known;
+      return this.w.bytes(known);
+    }
+    this.strings.set(s, Buffer.from(String(this.strings.size)));
+    this.w.text(JSON.stringify(s));
+  }
+
+  private tensorList(ts: readonly TensorInfo[]): void {
+    const known = this.lists.get(ts);
+    if (known !== undefined) return this.w.bytes(known);
+    let refs = '[';
+    this.w.byte(0x5b);
+    for (let i = 0; i < ts.length; i++) {
+      if (i > 0) this.w.byte(COMMA);
+      const t = ts[i];
+      let n = this.tensors.get(t);
+      if (n === undefined) {
+        const json = tensorJson(t);
+        n = this.tensorsByKey.get(json);
+        if (n === undefined) {
+          n = this.tensorsByKey.size;
+          this.tensorsByKey.set(json, n);
+          this.w.text(json);
+        } else this.w.int(n);
+        this.tensors.set(t, n);
+      } else this.w.int(n);
+      refs += (i > 0 ? ',' : '') + n;
+    }
+    this.w.byte(0x5d);
+    // Only lists that cannot change are cached by identity (the recorder's and the loader's are frozen).
+    if (Object.isFrozen(ts)) this.lists.set(ts, Buffer.from(refs + ']'));
+  }
+
+  private nullableNum(v: number | null): void {
+    if (v === null) this.w.bytes(NULL);
+    else this.w.num(v);
+  }
+
+  span(s: Span): void {
+    const w = this.w;
+    w.byte(0x5b);
+    w.num(s.id);
+    w.byte(COMMA);
+    this.nullableNum(s.parentId);
+    w.byte(COMMA);
+    this.str(s.kind, 0);
+    w.byte(COMMA);
+    this.str(s.name, 1);
+    w.byte(COMMA);
+    w.num(s.start);
+    w.byte(COMMA);
+    w.num(s.end);
+    w.byte(COMMA);
+    w.num(s.thread);
+    w.byte(COMMA);
+    this.str(s.device, 2);
+    w.byte(COMMA);
+    this.tensorList(s.inputs);
+    w.byte(COMMA);
+    this.tensorList(s.outputs);
+    w.byte(COMMA);
+    this.nullableNum(s.flops);
+    w.byte(COMMA);
+    this.nullableNum(s.bytes);
+    if (s.layerId !== undefined || s.layer !== undefined) {
+      w.byte(COMMA);
+      this.nullableNum(s.layerId ?? null);
+      w.byte(COMMA);
+      if (s.layer == null) w.bytes(NULL);
+      else this.str(s.layer, 3);
+    }
+    // Other keys, if any: counting keys is much cheaper than walking them, and almost no span has any.
+    let fields = 12;
+    if (s.layerId !== undefined) fields++;
+    if (s.layer !== undefined) fields++;
+    if (s.pass !== undefined) fields++;
+    if (s.warmup !== undefined) fields++;
+    if (s.attrs !== undefined) fields++;
+    if (fields !== 12 + (s.layerId !== undefined || s.layer !== undefined ? 2 : 0) || Object.keys(s).length !== fields) {
+      const rest = extras(s, SPAN_KEYS);
+      if (rest) w.text(',' + rest);
+    }
+    w.byte(0x5d);
+  }
+
+  memory(m: MemoryEvent): void {
+    const w = this.w;
+    w.byte(0x5b);
+    w.num(m.t);
+    w.byte(COMMA);
+    w.num(m.delta);
+    w.byte(COMMA);
+    w.num(m.live);
+    if (m.op !== undefined) {
+      w.byte(COMMA);
+      if (m.op === null) w.bytes(NULL);
+      else this.str(m.op, 4);
+    }
+    if (Object.keys(m).length !== (m.op !== undefined ? 4 : 3)) {
+      const rest = extras(m, MEMORY_KEYS);
+      if (rest) w.text(',' + rest);
+    }
+    w.byte(0x5d);
+  }
+}
+
+function tensorJson(t: TensorInfo): string {
+  let o = '{"shape":' + JSON.stringify(t.shape) + ',"dtype":' + JSON.stringify(t.dtype) + ',"bytes":' + JSON.stringify(t.bytes);
+  for (const k in t) {
+    if (k === 'shape' || k === 'dtype' || k === 'bytes') continue;
+    const j = JSON.stringify((t as unknown as Record<string, unknown>)[k]);
+    if (j !== undefined) o += ',' + JSON.stringify(k) + ':' + j;
+  }
+  return o + '}';
+}
+
+/** JSON of the keys outside `known` (undefined values left out, as JSON.stringify does), or ''. */
+function extras(o: object, known: ReadonlySet<string>): string {
+  let out = '';
+  for (const k in o) {
+    if (known.has(k)) continue;
+    const j = JSON.stringify((o as Record<string, unknown>)[k]);
+    if (j !== undefined) out += (out ? ',' : '{') + JSON.stringify(k) + ':' + j;
+  }
+  return out ? out + '}' : '';
+}
+
+/**
+ * Turns rows back into spans and memory events. Returns a problem (one line, without the
+ * 'span N' prefix) instead of throwing; the caller then checks the object like any other span.
+ */
+export class RowDecoder {
+  private strings: string[] = [];
+  private tensors: TensorInfo[] = [];
+
+  private str(v: unknown, field: string): string | Problem {
+    if (typeof v === 'string') {
+      this.strings.push(v);
+      return v;
+    }
+    if (typeof v === 'number') {
+      const s = this.strings[v];
+      if (s !== undefined) return s;
+    }
+    return new Problem(`'${field}' is ${brief(v)}, expected a string or the number of one written earlier (${this.strings.length} so far)`);
+  }
+
+  private list(v: unknown, field: string): TensorInfo[] | Problem {
+    if (!Array.isArray(v)) return new Problem(`'${field}' is ${brief(v)}, expected an array`);
+    const out: TensorInfo[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === 'number') {
+        const t = this.tensors[x];
+        if (t === undefined) return new Problem(`'${field}[${i}]' is ${brief(x)}, expected a tensor or the number of one written earlier (${this.tensors.length} so far)`);
+        out[i] = t;
+      } else {
+        // A definition: checked by the caller's span check; frozen and shared from here on.
+        const t = (x !== null && typeof x === 'object' ? Object.freeze(x) : x) as TensorInfo;
+        this.tensors.push(t);
+        out[i] = t;
+      }
+    }
+    return out;
+  }
+
+  span(row: unknown[]): Span | Problem {
+    const n = row.length;
+    const last = row[n - 1];
+    const hasRest = n > 12 && last !== null && typeof last === 'object' && !Array.isArray(last);
+    const fields = hasRest ? n - 1 : n;
+    if (fields !== 12 && fields !== 14) return new Problem(`is a row of ${n} fields, expected 12 or 14 (and an optional object of other fields)`);
+    const kind = this.str(row[2], 'kind');
+    if (kind instanceof Problem) return kind;
+    const name = this.str(row[3], 'name');
+    if (name instanceof Problem) return name;
+    const device = this.str(row[7], 'device');
+    if (device instanceof Problem) return device;
+    const inputs = this.list(row[8], 'inputs');
+    if (inputs instanceof Problem) return inputs;
+    const outputs = this.list(row[9], 'outputs');
+    if (outputs instanceof Problem) return outputs;
+    const s = {
+      id: row[0],
+      parentId: row[1],
+      kind,
+      name,
+      start: row[4],
+      end: row[5],
+      thread: row[6],
+      device,
+      inputs,
+      outputs,
+      flops: row[10],
+      bytes: row[11],
+    } as Span;
+    if (fields === 14) {
+      s.layerId = row[12] as number | null;
+      if (row[13] === null) s.layer = null;
+      else {
+        const layer = this.str(row[13], 'layer');
+        if (layer instanceof Problem) return layer;
+        s.layer = layer;
+      }
+    }
+    if (hasRest) {
+      const rest = last as Record<string, unknown>;
+      for (const k in rest) {
+        if (SPAN_KEYS.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
+        // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
+        Object.defineProperty(s, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
+      }
+    }
+    return s;
+  }
+
+  memory(row: unknown[]): MemoryEvent | Problem {
+    const n = row.length;
+    const last = row[n - 1];
+    const hasRest = n > 3 && last !== null && typeof last === 'object' && !Array.isArray(last);
+    const fields = hasRest ? n - 1 : n;
+    if (fields !== 3 && fields !== 4) return new Problem(`is a row of ${n} fields, expected 3 or 4 (and an optional object of other fields)`);
+    const m = { t: row[0], delta: row[1], live: row[2] } as MemoryEvent;
+    if (fields === 4) {
+      if (row[3] === null) m.op = null;
+      else {
+        const op = this.str(row[3], 'op');
+        if (op instanceof Problem) return op;
+        m.op = op;
+      }
+    }
+    if (hasRest) {
+      const rest = last as Record<string, unknown>;
+      for (const k in rest) {
+        if (MEMORY_KEYS.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
+        Object.defineProperty(m, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
+      }
+    }
+    return m;
+  }
+}
+
+export class Problem {
+  constructor(readonly detail: string) {}
+}
+
+function brief(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? s.slice(0, 37) + '...' : s;
+}
