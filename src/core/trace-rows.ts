@@ -69,33 +69,8 @@ export class ByteWriter {
 
   /** A number as JSON.stringify writes it (non-finite numbers as null). */
   num(v: number): void {
-    if (Number.isInteger(v) && v >= -9007199254740991 && v <= 9007199254740991) this.int(v);
-    else this.text(Number.isFinite(v) ? String(v) : 'null');
-  }
-
-  /** A safe integer, written digit by digit with no string made. */
-  int(v: number): void {
-    this.room(24);
-    const buf = this.buf;
-    let o = this.off;
-    if (v < 0) {
-      buf[o++] = 45;
-      v = -v;
-    }
-    if (v < 100000000) o = writeSmall(buf, o, v);
-    else {
-      // Two halves that fit int32 arithmetic: high digits, then the low eight zero-padded.
-      const hi = Math.floor(v / 100000000);
-      const lo = v - hi * 100000000;
-      o = writeSmall(buf, o, hi);
-      for (let p = o + 7, x = lo; p >= o; p--) {
-        const q = (x / 10) | 0;
-        buf[p] = 48 + x - q * 10;
-        x = q;
-      }
-      o += 8;
-    }
-    this.off = o;
+    this.room(32);
+    this.off = putNum(this.buf, this.off, v);
   }
 
   byte(c: number): void {
@@ -138,26 +113,36 @@ export class RowEncoder {
   private lastStr: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
   private lastEnc: Uint8Array[] = new Array(5);
 
-  /** A string field: the JSON string the first time, its number after. */
-  private str(s: string, field: number): void {
-    if (this.lastStr[field] === s) return this.w.bytes(this.lastEnc[field]);
+  // The row writers keep the offset in a local and write straight into the buffer: a row needs
+  // less than ROW_ROOM bytes except for strings and tensors written out the first time, which go
+  // through w.text() (after which the buffer is re-read: text may flush or replace it).
+
+  /** A string field at o: the JSON string the first time, its number after. Returns the new offset. */
+  private putStr(s: string, field: number, o: number): number {
+    if (this.lastStr[field] === s) return putBytes(this.w.buf, o, this.lastEnc[field]);
     const known = this.strings.get(s);
     if (known !== undefined) {
       this.lastStr[field] = s;
       this.lastEnc[field] = known;
-      return this.w.bytes(known);
+      return putBytes(this.w.buf, o, known);
     }
     this.strings.set(s, Buffer.from(String(this.strings.size)));
-    this.w.text(JSON.stringify(s));
+    return this.putText(JSON.stringify(s), o);
   }
 
-  private tensorList(ts: readonly TensorInfo[]): void {
+  private putText(text: string, o: number): number {
+    const w = this.w;
+    w.off = o;
+    w.text(text);
+    w.room(ROW_ROOM);
+    return w.off;
+  }
+
+  private putList(ts: readonly TensorInfo[], o: number): number {
     const known = this.lists.get(ts);
-    if (known !== undefined) return this.w.bytes(known);
+    if (known !== undefined) return putBytes(this.w.buf, o, known);
     let refs = '[';
-    this.w.byte(0x5b);
     for (let i = 0; i < ts.length; i++) {
-      if (i > 0) this.w.byte(COMMA);
       const t = ts[i];
       let n = this.tensors.get(t);
       if (n === undefined) {
@@ -166,88 +151,132 @@ export class RowEncoder {
         if (n === undefined) {
           n = this.tensorsByKey.size;
           this.tensorsByKey.set(json, n);
-          this.w.text(json);
-        } else this.w.int(n);
+          refs += (i > 0 ? ',' : '') + json;
+          this.tensors.set(t, n);
+          continue;
+        }
         this.tensors.set(t, n);
-      } else this.w.int(n);
+      }
       refs += (i > 0 ? ',' : '') + n;
     }
-    this.w.byte(0x5d);
+    refs += ']';
     // Only lists that cannot change are cached by identity (the recorder's and the loader's are frozen).
-    if (Object.isFrozen(ts)) this.lists.set(ts, Buffer.from(refs + ']'));
-  }
-
-  private nullableNum(v: number | null): void {
-    if (v === null) this.w.bytes(NULL);
-    else this.w.num(v);
+    if (Object.isFrozen(ts) && !refs.includes('{')) this.lists.set(ts, Buffer.from(refs));
+    return this.putText(refs, o);
   }
 
   span(s: Span): void {
     const w = this.w;
-    w.byte(0x5b);
-    w.num(s.id);
-    w.byte(COMMA);
-    this.nullableNum(s.parentId);
-    w.byte(COMMA);
-    this.str(s.kind, 0);
-    w.byte(COMMA);
-    this.str(s.name, 1);
-    w.byte(COMMA);
-    w.num(s.start);
-    w.byte(COMMA);
-    w.num(s.end);
-    w.byte(COMMA);
-    w.num(s.thread);
-    w.byte(COMMA);
-    this.str(s.device, 2);
-    w.byte(COMMA);
-    this.tensorList(s.inputs);
-    w.byte(COMMA);
-    this.tensorList(s.outputs);
-    w.byte(COMMA);
-    this.nullableNum(s.flops);
-    w.byte(COMMA);
-    this.nullableNum(s.bytes);
-    if (s.layerId !== undefined || s.layer !== undefined) {
-      w.byte(COMMA);
-      this.nullableNum(s.layerId ?? null);
-      w.byte(COMMA);
-      if (s.layer == null) w.bytes(NULL);
-      else this.str(s.layer, 3);
+    w.room(ROW_ROOM);
+    let o = w.off;
+    let buf = w.buf;
+    buf[o++] = 0x5b;
+    o = putNum(buf, o, s.id);
+    buf[o++] = COMMA;
+    o = s.parentId === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.parentId);
+    buf[o++] = COMMA;
+    o = this.putStr(s.kind, 0, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putStr(s.name, 1, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = putNum(buf, o, s.start);
+    buf[o++] = COMMA;
+    o = putNum(buf, o, s.end);
+    buf[o++] = COMMA;
+    o = putNum(buf, o, s.thread);
+    buf[o++] = COMMA;
+    o = this.putStr(s.device, 2, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putList(s.inputs, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putList(s.outputs, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = s.flops === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.flops);
+    buf[o++] = COMMA;
+    o = s.bytes === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.bytes);
+    const hasLayer = s.layerId !== undefined || s.layer !== undefined;
+    if (hasLayer) {
+      buf[o++] = COMMA;
+      o = s.layerId == null ? putBytes(buf, o, NULL) : putNum(buf, o, s.layerId);
+      buf[o++] = COMMA;
+      o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
+      buf = w.buf;
     }
     // Other keys, if any: counting keys is much cheaper than walking them, and almost no span has any.
-    let fields = 12;
-    if (s.layerId !== undefined) fields++;
-    if (s.layer !== undefined) fields++;
-    if (s.pass !== undefined) fields++;
-    if (s.warmup !== undefined) fields++;
-    if (s.attrs !== undefined) fields++;
-    if (fields !== 12 + (s.layerId !== undefined || s.layer !== undefined ? 2 : 0) || Object.keys(s).length !== fields) {
+    const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
+    if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
       const rest = extras(s, SPAN_KEYS);
-      if (rest) w.text(',' + rest);
+      if (rest) {
+        o = this.putText(',' + rest, o);
+        buf = w.buf;
+      }
     }
-    w.byte(0x5d);
+    buf[o++] = 0x5d;
+    w.off = o;
   }
 
   memory(m: MemoryEvent): void {
     const w = this.w;
-    w.byte(0x5b);
-    w.num(m.t);
-    w.byte(COMMA);
-    w.num(m.delta);
-    w.byte(COMMA);
-    w.num(m.live);
+    w.room(ROW_ROOM);
+    let o = w.off;
+    let buf = w.buf;
+    buf[o++] = 0x5b;
+    o = putNum(buf, o, m.t);
+    buf[o++] = COMMA;
+    o = putNum(buf, o, m.delta);
+    buf[o++] = COMMA;
+    o = putNum(buf, o, m.live);
     if (m.op !== undefined) {
-      w.byte(COMMA);
-      if (m.op === null) w.bytes(NULL);
-      else this.str(m.op, 4);
+      buf[o++] = COMMA;
+      o = m.op === null ? putBytes(buf, o, NULL) : this.putStr(m.op, 4, o);
+      buf = w.buf;
     }
     if (Object.keys(m).length !== (m.op !== undefined ? 4 : 3)) {
       const rest = extras(m, MEMORY_KEYS);
-      if (rest) w.text(',' + rest);
+      if (rest) {
+        o = this.putText(',' + rest, o);
+        buf = w.buf;
+      }
     }
-    w.byte(0x5d);
+    buf[o++] = 0x5d;
+    w.off = o;
   }
+}
+
+/** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
+const ROW_ROOM = 512;
+
+function putBytes(buf: Uint8Array, o: number, b: Uint8Array): number {
+  for (let i = 0; i < b.length; i++) buf[o++] = b[i];
+  return o;
+}
+
+/** A number at o as JSON.stringify writes it (non-finite as null); returns the new offset. Needs 24 bytes of room. */
+function putNum(buf: Buffer, o: number, v: number): number {
+  if (v >= 0 && v < 100000000 && (v | 0) === v) return writeSmall(buf, o, v);
+  if (!Number.isInteger(v) || v > 9007199254740991 || v < -9007199254740991) {
+    return o + buf.write(Number.isFinite(v) ? String(v) : 'null', o, 'latin1');
+  }
+  if (v < 0) {
+    buf[o++] = 45;
+    v = -v;
+  }
+  if (v < 100000000) return writeSmall(buf, o, v);
+  // Two halves within int32 arithmetic: the high digits, then the low eight zero-padded.
+  const hi = Math.floor(v / 100000000);
+  let lo = v - hi * 100000000;
+  o = writeSmall(buf, o, hi);
+  for (let p = o + 7; p >= o; p--) {
+    const q = (lo / 10) | 0;
+    buf[p] = 48 + lo - q * 10;
+    lo = q;
+  }
+  return o + 8;
 }
 
 function tensorJson(t: TensorInfo): string {
