@@ -122,6 +122,7 @@ struct DrainOut {
 };
 DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
   DrainOut o;
+  memory_drain_point();
   clock_refresh();
   // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
   const bool any_fast = g_fast_used;

@@ -53,8 +53,19 @@ inline void copy_words(ThreadBuf* b, uint64_t at, const uint32_t* src, int n) {
   for (int i = 0; i < n; i++) b->words[(at + i) & mask] = src[i];
 }
 
+constexpr uint32_t kFreeGroup = 256;
+struct FreeGroup {
+  int64_t bytes = 0;
+  int64_t live = 0;
+  uint64_t t = 0;
+  uint32_t n = 0;
+};
+thread_local FreeGroup t_frees;
+void flush_free_group();
+
 void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, const void* inputs,
                       const void* outputs) {
+  if (t_frees.n) flush_free_group();  // keep this thread's events in order
   ThreadBuf* b = thread_buf();
   if (!b) return;
   VecView in = {static_cast<const uint8_t* const*>(inputs)[0],
@@ -135,9 +146,13 @@ const auto kGpuTramps = make_table<true>(std::make_index_sequence<kMaxClasses>{}
 
 // Pointers allocated while recording, so that a free of memory allocated before attach does not
 // push live bytes below the baseline. Open addressing with backward-shift deletion, one spinlock.
+// 3M live blocks at most; the table comes from calloc, so only the pages in use cost memory.
 class PtrSet {
  public:
-  static constexpr uint64_t kCap = 1 << 20;
+  static constexpr uint64_t kCap = 1 << 22;
+  PtrSet() : keys_(static_cast<uintptr_t*>(calloc(kCap, sizeof(uintptr_t)))) {}
+  bool ok() const { return keys_ != nullptr; }
+  // False when the block cannot be tracked (the set is full): the caller counts a drop.
   bool insert(uintptr_t p) {
     Lock l(flag_);
     if (count_ >= kCap * 3 / 4) return false;
@@ -181,7 +196,9 @@ class PtrSet {
   };
   void clear() {
     Lock l(flag_);
-    memset(keys_, 0, sizeof(keys_));
+    // A fresh calloc instead of a memset: its pages stay untouched until used.
+    free(keys_);
+    keys_ = static_cast<uintptr_t*>(calloc(kCap, sizeof(uintptr_t)));
     count_ = 0;
   }
 
@@ -193,7 +210,7 @@ class PtrSet {
   static uint64_t hash(uintptr_t p) { return ((p >> 4) ^ (p >> 24)) & (kCap - 1); }
   std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
   uint64_t count_ = 0;
-  uintptr_t keys_[kCap] = {};
+  uintptr_t* keys_;
 };
 PtrSet* g_ptrs = nullptr;
 std::atomic<int64_t> g_live{0};
@@ -206,7 +223,7 @@ FreeFn g_orig_free = nullptr;
 void** g_malloc_where = nullptr;
 void** g_free_where = nullptr;
 
-void record_memory(uint8_t kind, int64_t delta, int64_t live) {
+void record_memory(uint8_t kind, int64_t delta, int64_t live, uint64_t t = 0) {
   ThreadBuf* b = thread_buf();
   if (!b) return;
   const uint64_t rh = b->rhead.load(std::memory_order_relaxed);
@@ -215,7 +232,7 @@ void record_memory(uint8_t kind, int64_t delta, int64_t live) {
     return;
   }
   Rec& r = b->recs[rh & (b->rcap - 1)];
-  r.t0 = r.t1 = stamp();
+  r.t0 = r.t1 = t ? t : stamp();
   r.ident = uint64_t(live);
   r.value = delta;
   r.tid = b->tid;
@@ -227,13 +244,32 @@ void record_memory(uint8_t kind, int64_t delta, int64_t live) {
   b->rhead.store(rh + 1, std::memory_order_release);
 }
 
+// Frees on the JS thread come in bursts (node-mlx frees arrays from GC finalizers: thousands at
+// once) and as many events would fill the ring and the trace with points no view can tell apart.
+// There, up to kFreeGroup consecutive frees become one event (total bytes, live bytes and time
+// after the last one). The group is flushed before any other event of that thread and at every
+// drain, which runs on that same thread, so nothing waits past a drain.
+std::atomic<ThreadBuf*> g_js_buf{nullptr};
+
+void flush_free_group() {
+  if (t_frees.n == 0) return;
+  record_memory(kFree, -t_frees.bytes, t_frees.live, t_frees.t);
+  t_frees = FreeGroup{};
+}
+
 // CommonAllocator hands out std::malloc blocks (checked by the probe), so malloc_usable_size is the
 // real footprint, and using it on both sides keeps live bytes exact.
 void* hook_malloc(void* self, size_t size, bool allow_swap) {
   void* p = g_orig_malloc(self, size, allow_swap);
-  if (p && g_recording.load(std::memory_order_relaxed) && g_ptrs->insert(uintptr_t(p))) {
-    int64_t n = int64_t(malloc_usable_size(p));
-    record_memory(kMalloc, n, g_live.fetch_add(n, std::memory_order_relaxed) + n);
+  if (p && g_recording.load(std::memory_order_relaxed)) {
+    if (g_ptrs->insert(uintptr_t(p))) {
+      if (t_frees.n) flush_free_group();
+      int64_t n = int64_t(malloc_usable_size(p));
+      record_memory(kMalloc, n, g_live.fetch_add(n, std::memory_order_relaxed) + n);
+    } else if (ThreadBuf* b = thread_buf()) {
+      // Millions of blocks alive at once: this one goes untracked, and the trace says so.
+      b->dropped.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   return p;
 }
@@ -242,7 +278,16 @@ void hook_free(void* self, void* buffer) {
   if (buffer && g_ptrs->erase(uintptr_t(buffer))) {
     int64_t n = int64_t(malloc_usable_size(buffer));
     int64_t live = g_live.fetch_sub(n, std::memory_order_relaxed) - n;
-    if (g_recording.load(std::memory_order_relaxed)) record_memory(kFree, -n, live);
+    if (g_recording.load(std::memory_order_relaxed)) {
+      if (t_buf && t_buf == g_js_buf.load(std::memory_order_relaxed)) {
+        t_frees.bytes += n;
+        t_frees.live = live;
+        t_frees.t = stamp();
+        if (++t_frees.n == kFreeGroup) flush_free_group();
+      } else {
+        record_memory(kFree, -n, live);
+      }
+    }
   } else if (buffer) {
     g_untracked_frees.fetch_add(1, std::memory_order_relaxed);
   }
@@ -490,9 +535,10 @@ std::string attach(const MlxImage& img, bool memory) {
       return "cannot make the vtable of " + img.classes[i].name + " writable";
     }
   }
-  if (memory && img.malloc_slot >= 0 && img.free_slot >= 0) {
-    if (!g_ptrs) g_ptrs = new PtrSet();
-    g_ptrs->clear();  // live bytes count from this attach on
+  if (!g_ptrs) g_ptrs = new PtrSet();
+  if (memory) g_ptrs->clear();  // live bytes count from this attach on
+  // Without its table the memory hooks stay off (primitives are still timed).
+  if (memory && g_ptrs->ok() && img.malloc_slot >= 0 && img.free_slot >= 0) {
     g_live.store(0);
     g_malloc_where = &img.alloc_vtable[img.malloc_slot];
     g_free_where = &img.alloc_vtable[img.free_slot];
@@ -597,7 +643,7 @@ double bench_hook(uint64_t iterations) {
 // The same for one allocation and its free through the allocator hooks.
 double bench_alloc(uint64_t iterations) {
   if (!g_ptrs) g_ptrs = new PtrSet();
-  if (!g_orig_malloc) return -1;
+  if (!g_orig_malloc || !g_ptrs->ok()) return -1;
   const bool was = g_recording.exchange(true);
   ThreadBuf* b = thread_buf();
   auto run = [&](bool hooked) {
@@ -616,6 +662,11 @@ double bench_alloc(uint64_t iterations) {
 }
 
 int64_t live_bytes() { return g_live.load(); }
+
+void memory_drain_point() {
+  g_js_buf.store(thread_buf(), std::memory_order_relaxed);
+  flush_free_group();
+}
 uint64_t untracked_frees() { return g_untracked_frees.load(); }
 
 }  // namespace mlxtrace

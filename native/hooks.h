@@ -39,6 +39,9 @@ void detach();
 bool attached();
 std::vector<uint64_t> slot_snapshot(const MlxImage& img);
 int64_t live_bytes();
+// Called by drain, on the JS thread: marks it as the thread whose frees are grouped, and flushes
+// its pending group into its ring.
+void memory_drain_point();
 double bench_hook(uint64_t iterations);   // ns the hooks add per primitive call
 double bench_alloc(uint64_t iterations);  // ns they add per malloc+free pair (after attach)
 uint64_t untracked_frees();

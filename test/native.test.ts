@@ -138,6 +138,50 @@ describe('native hook layer', () => {
     expect(frees.reduce((s, m) => s - m.delta, 0)).toBe(mallocs.reduce((s, m) => s + m.delta, 0));
   });
 
+  it('groups a burst of frees on the JS thread into few events, with exact totals and nothing dropped', async () => {
+    const gc = (globalThis as any).gc as () => void;
+    const collect = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await collect();
+    const base = b().stats().liveBytes;
+    b().drain(); // makes this (the JS) thread the one whose frees are grouped
+    b().setRecording(true);
+    let keep: any[] | null = [];
+    for (let i = 0; i < 2000; i++) keep.push(mx.add(mx.ones([8]), mx.ones([8])));
+    mx.eval(...keep);
+    keep = null;
+    await collect();
+    b().setRecording(false);
+    const mem: MemoryRecord[] = [];
+    let jsFrees = 0;
+    const batch = b().drain();
+    expect(batch.dropped).toBe(0);
+    const sink = memSink(mem);
+    decodeBatch(batch, hook.classes, () => {}, (t, delta, live, cls, thread) => {
+      sink(t, delta, live, cls);
+      if (delta < 0 && thread === b().tid()) jsFrees++;
+    });
+    const mallocs = mem.filter((m) => m.delta > 0);
+    const frees = mem.filter((m) => m.delta < 0);
+    expect(mallocs.length).toBeGreaterThanOrEqual(4000);
+    // The 2000 sums are freed by finalizers on this thread: events of up to 256 frees each. (The
+    // inputs are freed one by one on MLX's stream thread, between the primitives that used them.)
+    expect(jsFrees).toBeGreaterThan(0);
+    expect(jsFrees).toBeLessThan(2000 / 20);
+    expect(frees.reduce((s, m) => s - m.delta, 0)).toBe(mallocs.reduce((s, m) => s + m.delta, 0));
+    expect(b().stats().liveBytes).toBe(base);
+    // Live bytes after each event agree with the running sum of deltas.
+    let live = mem[0].live - mem[0].delta;
+    for (const m of [...mem].sort((x, y) => x.t - y.t)) {
+      live += m.delta;
+      expect(m.live).toBe(live);
+    }
+  });
+
   it('detach restores every vtable slot exactly; attach/detach repeats', () => {
     b().detach();
     const original = b().snapshot();

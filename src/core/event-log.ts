@@ -114,3 +114,46 @@ export class MemoryLog {
     this.cls = grown(this.cls, n);
   }
 }
+
+/**
+ * The order of t[from..to) by time, stable, as indices; null when already in order. The events
+ * arrive as sorted runs (each thread's ring, drain after drain), so a natural merge sort on the
+ * column costs a few passes of typed-array compares instead of an object sort with a comparator.
+ */
+export function timeOrder(t: Float64Array, from: number, to: number): Uint32Array | null {
+  const n = to - from;
+  let sorted = true;
+  for (let i = from + 1; i < to; i++) {
+    if (t[i] < t[i - 1]) {
+      sorted = false;
+      break;
+    }
+  }
+  if (sorted) return null;
+  let a = new Uint32Array(n);
+  let b = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = from + i;
+  // Run starts: where time goes back.
+  let runs: number[] = [0];
+  for (let i = 1; i < n; i++) if (t[a[i]] < t[a[i - 1]]) runs.push(i);
+  while (runs.length > 1) {
+    const next: number[] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const lo = runs[r];
+      const mid = r + 1 < runs.length ? runs[r + 1] : n;
+      const hi = r + 2 < runs.length ? runs[r + 2] : n;
+      next.push(lo);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) b[k++] = t[a[j]] < t[a[i]] ? a[j++] : a[i++];
+      while (i < mid) b[k++] = a[i++];
+      while (j < hi) b[k++] = a[j++];
+    }
+    const tmp = a;
+    a = b;
+    b = tmp;
+    runs = next;
+  }
+  return a;
+}

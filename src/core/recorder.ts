@@ -6,7 +6,7 @@
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
 import { estimateCost, type Cost } from './cost';
 import { decodeColumns, DrainBuffers, FAST_FUNCTIONS } from './decode';
-import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, type Signature } from './event-log';
+import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, timeOrder, type Signature } from './event-log';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type MemoryEvent, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
@@ -122,7 +122,9 @@ export class Recorder {
     const prims = this.prims;
     this.prims = old.prims;
     prims.appendTo(this.prims);
-    old.memRaw.appendTo(this.memRaw);
+    const mem = this.memRaw;
+    this.memRaw = old.memRaw;
+    mem.appendTo(this.memRaw);
     this.dropped += old.dropped;
     this.nextId = Math.max(this.nextId, old.nextId);
     this.origin = old.origin;
@@ -329,15 +331,13 @@ export class Recorder {
   private memoryEvents(m0: number, classes: string[]): MemoryEvent[] {
     const origin = this.origin;
     const mem = this.memRaw;
+    const order = timeOrder(mem.t, m0, mem.length);
     const memory: MemoryEvent[] = new Array(mem.length - m0);
-    let sorted = true;
-    for (let i = m0, k = 0; i < mem.length; i++, k++) {
+    for (let k = 0; k < memory.length; k++) {
+      const i = order ? order[k] : m0 + k;
       const c = mem.cls[i];
-      const t = mem.t[i] - origin;
-      if (k > 0 && t < memory[k - 1].t) sorted = false;
-      memory[k] = { t, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null };
+      memory[k] = { t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null };
     }
-    if (!sorted) memory.sort((a, b) => a.t - b.t);
     return memory;
   }
 }
