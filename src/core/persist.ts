@@ -263,24 +263,31 @@ const LAYOUT_KEYS = new Set(['layout', 'spanFields', 'memoryFields']);
  * The common case of spanProblem without building anything: a span this accepts is valid. Spans it
  * does not accept (extra keys, odd values) go through spanProblem, which has the last word.
  */
-function plainValidSpan(s: Span, kinds: Set<unknown>, devices: Set<unknown>, tensorsOk: WeakSet<object>): boolean {
+function plainValidSpan(s: Span, tensorsOk: WeakSet<object>, prevIn: unknown, prevOut: unknown): boolean {
   const id = s.id;
   const p = s.parentId;
   const f = s.flops;
   const b = s.bytes;
   const l = s.layerId;
   const ly = s.layer;
+  const k = s.kind;
+  const d = s.device;
+  const start = s.start;
+  const end = s.end;
+  // typeof + comparisons: NaN fails every comparison, Infinity fails the bound.
   return (
-    Number.isInteger(id) && id > 0 &&
-    (p === null || (Number.isInteger(p) && p >= 0)) &&
-    kinds.has(s.kind) && devices.has(s.device) && typeof s.name === 'string' &&
-    Number.isFinite(s.start) && Number.isFinite(s.end) && s.end >= s.start && Number.isFinite(s.thread) &&
-    (f === null || (Number.isFinite(f) && f >= 0)) &&
-    (b === null || (Number.isFinite(b) && b >= 0)) &&
-    (l === undefined || l === null || (Number.isInteger(l) && l >= 0)) &&
+    typeof id === 'number' && id > 0 && id <= 9007199254740991 && id % 1 === 0 &&
+    (p === null || (typeof p === 'number' && p >= 0 && p <= 9007199254740991 && p % 1 === 0)) &&
+    (k === 'primitive' || k === 'eval' || k === 'layer' || k === 'sync' || k === 'user') &&
+    (d === 'cpu' || d === 'gpu') && typeof s.name === 'string' &&
+    typeof start === 'number' && typeof end === 'number' && start > -Infinity && end < Infinity && end >= start &&
+    typeof s.thread === 'number' && s.thread > -Infinity && s.thread < Infinity &&
+    (f === null || (typeof f === 'number' && f >= 0 && f < Infinity)) &&
+    (b === null || (typeof b === 'number' && b >= 0 && b < Infinity)) &&
+    (l === undefined || l === null || (typeof l === 'number' && l >= 0 && l <= 9007199254740991 && l % 1 === 0)) &&
     (ly === undefined || ly === null || typeof ly === 'string') &&
     s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
-    checkedList(s.inputs, tensorsOk) && checkedList(s.outputs, tensorsOk)
+    (s.inputs === prevIn || checkedList(s.inputs, tensorsOk)) && (s.outputs === prevOut || checkedList(s.outputs, tensorsOk))
   );
 }
 
@@ -344,19 +351,22 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
     // Validation: ids that only go up cannot repeat; a Set of ids is made only if they stop doing so.
     let lastId = 0;
     let seen: Set<number> | null = null;
-    const kinds = new Set<unknown>(KINDS);
-    const devices = new Set<unknown>(DEVICES);
+    let prevIn: unknown = null;
+    let prevOut: unknown = null;
     // Tensors and tensor lists already checked (the recorder shares frozen ones; the loader's tensors are frozen).
     const tensorsOk = new WeakSet<object>();
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
       if (validate) {
-        if (!(s !== null && typeof s === 'object' && plainValidSpan(s, kinds, devices, tensorsOk))) {
+        if (!(s !== null && typeof s === 'object' && plainValidSpan(s, tensorsOk, prevIn, prevOut))) {
           const p = spanProblem(s, i);
           if (p) throw notSaved(p);
           rememberChecked(s.inputs, tensorsOk);
           rememberChecked(s.outputs, tensorsOk);
         }
+        // Frozen lists cannot change, so the next span may share them without another look.
+        prevIn = Object.isFrozen(s.inputs) ? s.inputs : null;
+        prevOut = Object.isFrozen(s.outputs) ? s.outputs : null;
         if (seen) {
           if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
           seen.add(s.id);

@@ -107,6 +107,22 @@ export class RowEncoder {
   /** A list of tensors (the recorder shares one per shape signature) -> its encoding with numbers. */
   private lists = new Map<readonly TensorInfo[], Uint8Array>();
 
+  /** Strings and tensors defined so far (a row that defines one is not cached). */
+  private defined = 0;
+  /** The encoding of the last row's fields from thread to layer, and the values it encodes. */
+  private tail = {
+    bytes_: new Uint8Array(ROW_ROOM),
+    len: 0,
+    thread: 0,
+    device: '' as string,
+    inputs: null as readonly TensorInfo[] | null,
+    outputs: null as readonly TensorInfo[] | null,
+    flops: null as number | null,
+    bytes: null as number | null,
+    layerId: undefined as number | null | undefined,
+    layer: undefined as string | null | undefined,
+  };
+
   constructor(private readonly w: ByteWriter) {}
 
   /** Per string field, the last string and its encoding: kind, device and often name repeat row after row. */
@@ -127,6 +143,7 @@ export class RowEncoder {
       return putBytes(this.w.buf, o, known);
     }
     this.strings.set(s, Buffer.from(String(this.strings.size)));
+    this.defined++;
     return this.putText(JSON.stringify(s), o);
   }
 
@@ -151,6 +168,7 @@ export class RowEncoder {
         if (n === undefined) {
           n = this.tensorsByKey.size;
           this.tensorsByKey.set(json, n);
+          this.defined++;
           refs += (i > 0 ? ',' : '') + json;
           this.tensors.set(t, n);
           continue;
@@ -185,6 +203,19 @@ export class RowEncoder {
     buf[o++] = COMMA;
     o = putNum(buf, o, s.end);
     buf[o++] = COMMA;
+    // From thread to layer, a row usually repeats the one before (same thread, shapes, cost, layer):
+    // then its bytes are copied instead of written field by field.
+    const t = this.tail;
+    if (
+      t.len > 0 && s.thread === t.thread && s.device === t.device && s.inputs === t.inputs && s.outputs === t.outputs &&
+      s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
+    ) {
+      o = putBytes(buf, o, t.bytes_.subarray(0, t.len));
+      this.endRow(s, o, s.layerId !== undefined || s.layer !== undefined);
+      return;
+    }
+    const tailStart = o;
+    const defined = this.defined;
     o = putNum(buf, o, s.thread);
     buf[o++] = COMMA;
     o = this.putStr(s.device, 2, o);
@@ -207,17 +238,32 @@ export class RowEncoder {
       o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
       buf = w.buf;
     }
-    // Other keys, if any: counting keys is much cheaper than walking them, and almost no span has any.
+    // Cached for the next row only when it defined no string or tensor (a later row refers to them).
+    if (this.defined === defined && o - tailStart <= t.bytes_.length) {
+      t.bytes_.set(buf.subarray(tailStart, o));
+      t.len = o - tailStart;
+      t.thread = s.thread;
+      t.device = s.device;
+      t.inputs = s.inputs;
+      t.outputs = s.outputs;
+      t.flops = s.flops;
+      t.bytes = s.bytes;
+      t.layerId = s.layerId;
+      t.layer = s.layer;
+    } else t.len = 0;
+    this.endRow(s, o, hasLayer);
+  }
+
+  /** Other keys of the span, if any, and the closing bracket. */
+  private endRow(s: Span, o: number, hasLayer: boolean): void {
+    // Counting keys is much cheaper than walking them, and almost no span has any others.
     const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
     if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
       const rest = extras(s, SPAN_KEYS);
-      if (rest) {
-        o = this.putText(',' + rest, o);
-        buf = w.buf;
-      }
+      if (rest) o = this.putText(',' + rest, o);
     }
-    buf[o++] = 0x5d;
-    w.off = o;
+    this.w.buf[o++] = 0x5d;
+    this.w.off = o;
   }
 
   memory(m: MemoryEvent): void {
