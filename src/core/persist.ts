@@ -2,20 +2,21 @@
  * Saved traces: saveTrace writes a Trace as JSON span by span, loadTrace reads it back in chunks
  * and validates it, failing with one TraceFileError line that names the file and what is wrong.
  *
- * File layout (plain JSON of the Trace shape, so any JSON tool can read it):
- *   {"schema":"mlx-trace/1","name":...,"meta":{...},"dropped":0,"spans":[
- *   {span},
+ * File layout (plain JSON; rows as documented in trace-rows.ts):
+ *   {"schema":"mlx-trace/1","name":...,"layout":"rows","spanFields":[...],"memoryFields":[...],
+ *    "meta":{...},"dropped":0,"spans":[
+ *   [row],
  *   ...
  *   ],"memory":[
- *   {event},
+ *   [row],
  *   ...
  *   ]}
- * Spans and memory events come last, one per line, so the header is read (and a future schema
- * refused) before any of them. loadTrace accepts any JSON of the Trace shape, in any key order
- * and layout, not only this one.
+ * Spans and memory events come last, one per line, so the header is read (and a future schema or
+ * layout refused) before any of them. loadTrace also accepts plain JSON of the Trace shape (one
+ * object per span), in any key order and layout.
  *
  * Size limits: nothing is ever one string of the whole file, so there is no 512 MB ceiling; the
- * limit is the heap needed for the loaded objects (roughly 1 KB per span with its tensor infos),
+ * limit is the heap needed for the loaded objects (a few hundred bytes per span; tensors are shared),
  * and any single span, memory event or 'meta' must stay under V8's string limit (~512 MB).
  */
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
@@ -447,7 +448,7 @@ function ioReason(e: unknown): string {
 const STREAMED = new Set(['spans', 'memory']);
 
 /**
- * Reads a trace saved by saveTrace (or any JSON of the Trace shape), checking every field.
+ * Reads a trace saved by saveTrace (or plain JSON of the Trace shape), checking every field.
  * Throws TraceFileError with one line naming the file and the problem: missing file, empty,
  * truncated, invalid JSON, not a trace, a newer schema, or a missing/wrong field
  * ("trace.json: span 17 has no 'end'").
