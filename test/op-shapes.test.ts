@@ -103,9 +103,8 @@ describe('op shape memo', () => {
       expect(second.span.inputs).toEqual(ordered);
       expect(second.span.outputs).toEqual(truth(second.out));
       expect(second.delta).toMatchObject({ hits: 1, misses: 0, unmemoizable: 0, getterReads: 0 });
-      // the spans share the memo's frozen arrays
+      // the spans share the memo's arrays
       expect(second.span.outputs).toBe(first.span.outputs);
-      expect(Object.isFrozen(second.span.outputs)).toBe(true);
 
       // the hit's outputs carry their info: the next op taking them reads no getter
       const outs = Array.isArray(second.out) ? second.out : [second.out];
@@ -167,7 +166,6 @@ describe('op shape memo', () => {
     const b = mx.zeros([7, 3]);
     expect(tensorInfo(a)).toBe(tensorInfo(b));
     expect(Object.isFrozen(tensorInfo(a))).toBe(true);
-    expect(Object.isFrozen(tensorInfo(a).shape)).toBe(true);
     expect(tensorInfo(mx.ones([7, 3], mx.int32))).not.toBe(tensorInfo(a));
     expect(Object.keys(a)).toEqual([]);
     const keys: string[] = [];

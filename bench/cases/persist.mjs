@@ -8,11 +8,11 @@ import { benchTrace } from '../lib.mjs';
 
 const PRIMITIVES = 300_000;
 
-/** One frozen tensor list per (op, size), shared by the spans that have it, as the recorder makes them. */
+/** One tensor list per (op, size) of frozen tensors, shared by the spans that have it, as the recorder makes them. */
 const lists = new Map();
 function shared(key, make) {
   let l = lists.get(key);
-  if (!l) lists.set(key, (l = Object.freeze(make().map((t) => Object.freeze({ ...t, shape: Object.freeze(t.shape) })))));
+  if (!l) lists.set(key, (l = make().map((t) => Object.freeze(t))));
   return l;
 }
 

@@ -292,7 +292,7 @@ function plainValidSpan(s: Span, tensorsOk: WeakSet<object>, prevIn: unknown, pr
   );
 }
 
-/** A list already checked, or made only of tensors already checked (frozen ones, which cannot change since). */
+/** A list already checked in this save, or made only of tensors already checked in it. */
 function checkedList(ts: unknown, ok: WeakSet<object>): boolean {
   if (!Array.isArray(ts)) return false;
   if (ok.has(ts)) return true;
@@ -301,8 +301,8 @@ function checkedList(ts: unknown, ok: WeakSet<object>): boolean {
 }
 
 function rememberChecked(ts: readonly object[], ok: WeakSet<object>): void {
-  if (Object.isFrozen(ts)) ok.add(ts);
-  for (const t of ts) if (Object.isFrozen(t)) ok.add(t);
+  ok.add(ts);
+  for (const t of ts) ok.add(t);
 }
 
 function headerProblem(trace: Trace): string | null {
@@ -354,7 +354,7 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
     let seen: Set<number> | null = null;
     let prevIn: unknown = null;
     let prevOut: unknown = null;
-    // Tensors and tensor lists already checked (the recorder shares frozen ones; the loader's tensors are frozen).
+    // Tensors and tensor lists already checked (the recorder shares one list per shape signature).
     const tensorsOk = new WeakSet<object>();
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
@@ -365,9 +365,9 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
           rememberChecked(s.inputs, tensorsOk);
           rememberChecked(s.outputs, tensorsOk);
         }
-        // Frozen lists cannot change, so the next span may share them without another look.
-        prevIn = Object.isFrozen(s.inputs) ? s.inputs : null;
-        prevOut = Object.isFrozen(s.outputs) ? s.outputs : null;
+        // Nothing can change a list while this loop runs: one checked once is good for the whole save.
+        prevIn = s.inputs;
+        prevOut = s.outputs;
         if (seen) {
           if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
           seen.add(s.id);

@@ -178,8 +178,8 @@ export class RowEncoder {
       refs += (i > 0 ? ',' : '') + n;
     }
     refs += ']';
-    // Only lists that cannot change are cached by identity (the recorder's and the loader's are frozen).
-    if (Object.isFrozen(ts) && !refs.includes('{')) this.lists.set(ts, Buffer.from(refs));
+    // By identity: nothing can change a list during one save (the recorder shares one per signature).
+    if (!refs.includes('{')) this.lists.set(ts, Buffer.from(refs));
     return this.putText(refs, o);
   }
 

@@ -30,6 +30,7 @@ export interface Span {
   /** OS thread id where it ran (0 when unknown). */
   thread: number;
   device: Device;
+  /** Read-only: spans with the same shapes may share one array (and TensorInfos are frozen). */
   inputs: TensorInfo[];
   outputs: TensorInfo[];
   /** Floating-point operations by the cost model; null when no formula exists for this op. */

@@ -62,7 +62,8 @@ export function internInfo(dtype: string, shape: readonly number[]): TensorInfo 
     if (entries >= cap) clearOpShapes();
     let n = 1;
     for (const x of shape) n *= x;
-    info = Object.freeze({ shape: Object.freeze(shape.slice()) as number[], dtype, bytes: n * (ITEM[dtype] ?? 4) });
+    // Frozen as the native layer's are (decode.ts); the shape array is left unfrozen there too (faster reads).
+    info = Object.freeze({ shape: shape.slice(), dtype, bytes: n * (ITEM[dtype] ?? 4) });
     interned.set(key, info);
     entries++;
   }
@@ -203,8 +204,8 @@ export class OpShapes {
     }
     opShapeStats.misses++;
     const outputs: TensorInfo[] = single ? [tensorInfo(out)] : (out as unknown[]).map(tensorInfo);
-    // Frozen: every span of this leaf shares the two arrays.
-    const leaf: Leaf = { inputs: Object.freeze(this.order(inputs)) as TensorInfo[], outputs: Object.freeze(outputs) as TensorInfo[], single };
+    // Shared by the spans of this call shape; not frozen (see decode.ts newSignature).
+    const leaf: Leaf = { inputs: this.order(inputs), outputs, single };
     if (entries + keys!.length + 1 > cap) clearOpShapes();
     if (this.gen !== generation) {
       this.roots = [];
