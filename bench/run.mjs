@@ -3,6 +3,7 @@
 // Each case module default-exports an array of { id, unit, goal, better: 'lower'|'higher', run: async () => number | { value, extra } }.
 // `npm run bench -- <id-prefix> ...` runs only the cases whose id starts with one of the prefixes.
 import { readdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -16,19 +17,40 @@ const resultsPath = join(here, 'results.json');
 const previous = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : [];
 const byId = new Map(previous.map((r) => [r.id, r]));
 
+// Each benchmark runs in a Node process of its own: a case that leaves a big heap behind (a 1M-span
+// trace, a 280 MB file's buffers) would otherwise slow the garbage collections of the next one.
+const child = process.argv.indexOf('--case');
+if (child >= 0) {
+  const [file, id] = process.argv.slice(child + 1, child + 3);
+  const mod = await import(pathToFileURL(join(here, 'cases', file)).href);
+  const c = mod.default.find((x) => x.id === id);
+  let value = null, extra;
+  try {
+    const r = await c.run();
+    if (typeof r === 'number') value = r; else ({ value, extra } = r);
+  } catch (e) {
+    process.stderr.write(`  ${id} failed: ${e && e.message ? e.message : e}\n`);
+  }
+  process.stdout.write(JSON.stringify({ value, extra }) + '\n');
+  process.exit(0);
+}
+
 const rows = [];
 for (const f of files) {
   const mod = await import(pathToFileURL(join(here, 'cases', f)).href);
   for (const c of mod.default) {
     if (!wanted(c.id)) continue;
     process.stderr.write(`running ${c.id} ...\n`);
-    let value, extra;
+    const out = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--case', f, c.id], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
+    let value = null, extra;
     try {
-      const r = await c.run();
-      if (typeof r === 'number') value = r; else ({ value, extra } = r);
-    } catch (e) {
-      process.stderr.write(`  ${c.id} failed: ${e && e.message ? e.message : e}\n`);
-      value = null;
+      ({ value, extra } = JSON.parse(out.stdout.trim().split('\n').pop()));
+    } catch {
+      process.stderr.write(`  ${c.id}: no result (exit ${out.status ?? out.signal})\n`);
     }
     const better = c.better ?? 'lower';
     const ok = value != null && Number.isFinite(value) && (c.goal == null || (better === 'lower' ? value <= c.goal : value >= c.goal));
