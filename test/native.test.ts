@@ -20,6 +20,14 @@ const { core: mx, nn } = require('@frost-beta/mlx');
 let hook: HookLayer;
 const b = () => hook.binding;
 
+/** Garbage-collects, letting Node run the N-API finalizers it queues for a later turn of the loop. */
+async function collect(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    ((globalThis as any).gc as () => void)();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 function capture(fn: () => void): { prims: PrimitiveEvent[]; mem: MemoryRecord[]; dropped: number; t0: number; t1: number } {
   b().drain();
   b().setRecording(true);
@@ -102,15 +110,7 @@ describe('native hook layer', () => {
   });
 
   it('records the allocation of the matmul output, and live bytes return to baseline when freed', async () => {
-    const gc = (globalThis as any).gc as () => void;
-    expect(typeof gc).toBe('function');
-    // Node runs N-API finalizers after GC, on a later turn of the loop.
-    const collect = async () => {
-      for (let i = 0; i < 3; i++) {
-        gc();
-        await new Promise((r) => setImmediate(r));
-      }
-    };
+    expect(typeof (globalThis as any).gc).toBe('function');
     await collect();
     const base = b().stats().liveBytes;
     const { mem } = await (async () => {
@@ -139,13 +139,6 @@ describe('native hook layer', () => {
   });
 
   it('groups a burst of frees on the JS thread into few events, with exact totals and nothing dropped', async () => {
-    const gc = (globalThis as any).gc as () => void;
-    const collect = async () => {
-      for (let i = 0; i < 3; i++) {
-        gc();
-        await new Promise((r) => setImmediate(r));
-      }
-    };
     await collect();
     const base = b().stats().liveBytes;
     b().drain(); // makes this (the JS) thread the one whose frees are grouped
