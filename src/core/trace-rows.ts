@@ -417,22 +417,11 @@ export class RowDecoder {
     } as Span;
     if (fields === 14) {
       s.layerId = row[12] as number | null;
-      if (row[13] === null) s.layer = null;
-      else {
-        const layer = this.str(row[13], 'layer');
-        if (layer instanceof Problem) return layer;
-        s.layer = layer;
-      }
+      const layer = this.nullableStr(row[13], 'layer');
+      if (layer instanceof Problem) return layer;
+      s.layer = layer;
     }
-    if (hasRest) {
-      const rest = last as Record<string, unknown>;
-      for (const k in rest) {
-        if (SPAN_KEYS.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
-        // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
-        Object.defineProperty(s, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
-      }
-    }
-    return s;
+    return hasRest ? withRest(s, last as Record<string, unknown>, SPAN_KEYS) : s;
   }
 
   memory(row: unknown[]): MemoryEvent | Problem {
@@ -443,22 +432,26 @@ export class RowDecoder {
     if (fields !== 3 && fields !== 4) return new Problem(`is a row of ${n} fields, expected 3 or 4 (and an optional object of other fields)`);
     const m = { t: row[0], delta: row[1], live: row[2] } as MemoryEvent;
     if (fields === 4) {
-      if (row[3] === null) m.op = null;
-      else {
-        const op = this.str(row[3], 'op');
-        if (op instanceof Problem) return op;
-        m.op = op;
-      }
+      const op = this.nullableStr(row[3], 'op');
+      if (op instanceof Problem) return op;
+      m.op = op;
     }
-    if (hasRest) {
-      const rest = last as Record<string, unknown>;
-      for (const k in rest) {
-        if (MEMORY_KEYS.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
-        Object.defineProperty(m, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
-      }
-    }
-    return m;
+    return hasRest ? withRest(m, last as Record<string, unknown>, MEMORY_KEYS) : m;
   }
+
+  private nullableStr(v: unknown, field: string): string | null | Problem {
+    return v === null ? null : this.str(v, field);
+  }
+}
+
+/** `o` with the other keys of its row's last object, or a Problem if one repeats a field. */
+function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
+  for (const k in rest) {
+    if (known.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
+    // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
+    Object.defineProperty(o, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
+  }
+  return o;
 }
 
 export class Problem {
