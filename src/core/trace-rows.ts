@@ -20,6 +20,7 @@
  * save costs a few hundred ns per span instead of microseconds. Numbers are written exactly
  * (shortest round-trip form, as JSON.stringify does).
  */
+import { putBytes, putNumber } from './number-bytes';
 import type { MemoryEvent, Span, TensorInfo } from './trace';
 
 export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
@@ -55,39 +56,14 @@ export class ByteWriter {
 
   /** Bytes prepared earlier (cached encodings). */
   bytes(b: Uint8Array): void {
-    const n = b.length;
-    this.room(n);
-    const buf = this.buf;
-    let o = this.off;
-    if (n < 64) for (let i = 0; i < n; i++) buf[o++] = b[i];
-    else {
-      buf.set(b, o);
-      o += n;
-    }
-    this.off = o;
-  }
-
-  /** A number as JSON.stringify writes it (non-finite numbers as null). */
-  num(v: number): void {
-    this.room(32);
-    this.off = putNum(this.buf, this.off, v);
+    this.room(b.length);
+    this.off = putBytes(this.buf, this.off, b);
   }
 
   byte(c: number): void {
     this.room(1);
     this.buf[this.off++] = c;
   }
-}
-
-/** Writes 0 <= v < 1e8 at o; returns the offset after it. */
-function writeSmall(buf: Uint8Array, o: number, v: number): number {
-  const n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : 9;
-  for (let p = o + n - 1; p >= o; p--) {
-    const q = (v / 10) | 0;
-    buf[p] = 48 + v - q * 10;
-    v = q;
-  }
-  return o + n;
 }
 
 const COMMA = 44;
@@ -189,9 +165,9 @@ export class RowEncoder {
     let o = w.off;
     let buf = w.buf;
     buf[o++] = 0x5b;
-    o = putNum(buf, o, s.id);
+    o = putNumber(buf, o, s.id);
     buf[o++] = COMMA;
-    o = s.parentId === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.parentId);
+    o = s.parentId === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.parentId);
     buf[o++] = COMMA;
     o = this.putStr(s.kind, 0, o);
     buf = w.buf;
@@ -199,9 +175,9 @@ export class RowEncoder {
     o = this.putStr(s.name, 1, o);
     buf = w.buf;
     buf[o++] = COMMA;
-    o = putNum(buf, o, s.start);
+    o = putNumber(buf, o, s.start);
     buf[o++] = COMMA;
-    o = putNum(buf, o, s.end);
+    o = putNumber(buf, o, s.end);
     buf[o++] = COMMA;
     // From thread to layer, a row usually repeats the one before (same thread, shapes, cost, layer):
     // then its bytes are copied instead of written field by field.
@@ -216,7 +192,7 @@ export class RowEncoder {
     }
     const tailStart = o;
     const defined = this.defined;
-    o = putNum(buf, o, s.thread);
+    o = putNumber(buf, o, s.thread);
     buf[o++] = COMMA;
     o = this.putStr(s.device, 2, o);
     buf = w.buf;
@@ -227,13 +203,13 @@ export class RowEncoder {
     o = this.putList(s.outputs, o);
     buf = w.buf;
     buf[o++] = COMMA;
-    o = s.flops === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.flops);
+    o = s.flops === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.flops);
     buf[o++] = COMMA;
-    o = s.bytes === null ? putBytes(buf, o, NULL) : putNum(buf, o, s.bytes);
+    o = s.bytes === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.bytes);
     const hasLayer = s.layerId !== undefined || s.layer !== undefined;
     if (hasLayer) {
       buf[o++] = COMMA;
-      o = s.layerId == null ? putBytes(buf, o, NULL) : putNum(buf, o, s.layerId);
+      o = s.layerId == null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.layerId);
       buf[o++] = COMMA;
       o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
       buf = w.buf;
@@ -272,11 +248,11 @@ export class RowEncoder {
     let o = w.off;
     let buf = w.buf;
     buf[o++] = 0x5b;
-    o = putNum(buf, o, m.t);
+    o = putNumber(buf, o, m.t);
     buf[o++] = COMMA;
-    o = putNum(buf, o, m.delta);
+    o = putNumber(buf, o, m.delta);
     buf[o++] = COMMA;
-    o = putNum(buf, o, m.live);
+    o = putNumber(buf, o, m.live);
     if (m.op !== undefined) {
       buf[o++] = COMMA;
       o = m.op === null ? putBytes(buf, o, NULL) : this.putStr(m.op, 4, o);
@@ -296,34 +272,6 @@ export class RowEncoder {
 
 /** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
 const ROW_ROOM = 512;
-
-function putBytes(buf: Uint8Array, o: number, b: Uint8Array): number {
-  for (let i = 0; i < b.length; i++) buf[o++] = b[i];
-  return o;
-}
-
-/** A number at o as JSON.stringify writes it (non-finite as null); returns the new offset. Needs 24 bytes of room. */
-function putNum(buf: Buffer, o: number, v: number): number {
-  if (v >= 0 && v < 100000000 && (v | 0) === v) return writeSmall(buf, o, v);
-  if (!Number.isInteger(v) || v > 9007199254740991 || v < -9007199254740991) {
-    return o + buf.write(Number.isFinite(v) ? String(v) : 'null', o, 'latin1');
-  }
-  if (v < 0) {
-    buf[o++] = 45;
-    v = -v;
-  }
-  if (v < 100000000) return writeSmall(buf, o, v);
-  // Two halves within int32 arithmetic: the high digits, then the low eight zero-padded.
-  const hi = Math.floor(v / 100000000);
-  let lo = v - hi * 100000000;
-  o = writeSmall(buf, o, hi);
-  for (let p = o + 7; p >= o; p--) {
-    const q = (lo / 10) | 0;
-    buf[p] = 48 + lo - q * 10;
-    lo = q;
-  }
-  return o + 8;
-}
 
 function tensorJson(t: TensorInfo): string {
   let o = '{"shape":' + JSON.stringify(t.shape) + ',"dtype":' + JSON.stringify(t.dtype) + ',"bytes":' + JSON.stringify(t.bytes);

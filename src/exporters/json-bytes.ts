@@ -4,6 +4,8 @@
  * numbers are written digit by digit and repeated strings (names, dtypes) are encoded once and copied.
  * Output is byte-for-byte what JSON.stringify would produce for the same values.
  */
+import { putAscii, putBytes, putNumber, putUint } from '../core/number-bytes';
+
 export class JsonBytes {
   private _buf: Uint8Array;
   private _pos = 0;
@@ -40,27 +42,14 @@ export class JsonBytes {
 
   /** Pre-encoded bytes (see utf8() / jsonStringBytes()). */
   bytes(b: Uint8Array): void {
-    const n = b.length;
-    this._room(n);
-    const buf = this._buf;
-    let p = this._pos;
-    // Short copies are faster by hand than through TypedArray.set.
-    if (n < 32) for (let i = 0; i < n; i++) buf[p++] = b[i];
-    else {
-      buf.set(b, p);
-      p += n;
-    }
-    this._pos = p;
+    this._room(b.length);
+    this._pos = putBytes(this._buf, this._pos, b);
   }
 
   /** A string known to be ASCII and to need no JSON escaping (punctuation, keys written by us). */
   raw(s: string): void {
-    const n = s.length;
-    this._room(n);
-    const buf = this._buf;
-    let p = this._pos;
-    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
-    this._pos = p;
+    this._room(s.length);
+    this._pos = putAscii(this._buf, this._pos, s);
   }
 
   /** Any string as a JSON string literal (quoted, escaped, UTF-8); repeated strings hit a cache. */
@@ -70,18 +59,8 @@ export class JsonBytes {
 
   /** A number as JSON.stringify writes it: integers digit by digit, others via String(), non-finite as null. */
   number(x: number): void {
-    if (Number.isInteger(x) && x <= MAX_SAFE && x >= -MAX_SAFE) {
-      if (x < 0) {
-        this._room(1);
-        this._buf[this._pos++] = MINUS;
-        x = -x;
-      }
-      this._uint(x);
-    } else if (Number.isFinite(x)) {
-      this.raw(String(x));
-    } else {
-      this.raw('null');
-    }
+    this._room(24);
+    this._pos = putNumber(this._buf, this._pos, x);
   }
 
   /** ns / 1000 as JSON: integer ns are written exactly ('1234.567'), others fall back to String(ns / 1000). */
@@ -97,7 +76,8 @@ export class JsonBytes {
     }
     const q = Math.floor(ns / 1000);
     let r = ns - q * 1000;
-    this._uint(q);
+    this._room(24);
+    this._pos = putUint(this._buf, this._pos, q);
     if (r === 0) return;
     this._room(4);
     const buf = this._buf;
@@ -110,21 +90,6 @@ export class JsonBytes {
     buf[this._pos++] = ZERO + d0;
     if (d1 !== 0 || d2 !== 0) buf[this._pos++] = ZERO + d1;
     if (d2 !== 0) buf[this._pos++] = ZERO + d2;
-  }
-
-  private _uint(n: number): void {
-    let len = 1;
-    for (let p = 10; p <= n; p *= 10) len++;
-    this._room(len);
-    const buf = this._buf;
-    let i = this._pos + len;
-    while (n >= 10) {
-      const q = Math.floor(n / 10);
-      buf[--i] = ZERO + (n - q * 10);
-      n = q;
-    }
-    buf[--i] = ZERO + n;
-    this._pos += len;
   }
 }
 
