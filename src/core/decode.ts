@@ -85,6 +85,10 @@ function tensorAt(w: Uint32Array, p: number): TensorInfo {
   return (node.info = Object.freeze({ shape, dtype, bytes: n * item }));
 }
 
+/**
+ * The batch as events, one object each (tests and diagnostics; the recorder uses decodeColumns).
+ * With `withIds`, each primitive also carries the ArrayDesc* of its arrays.
+ */
 export function decodeBatch(
   batch: Batch,
   classes: string[],
@@ -92,49 +96,38 @@ export function decodeBatch(
   onMemory: (t: number, delta: number, live: number, cls: number, thread: number) => void,
   withIds = false,
 ): void {
-  const dv = new DataView(batch.records);
-  const w = new Uint32Array(batch.words);
-  const u64 = (o: number) => dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 4294967296;
-  const i64 = (o: number) => dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+  const v = recordViews(batch.records, batch.words);
   const noIds: number[] = [];
-  for (let i = 0; i < batch.count; i++) {
-    const o = i * RECORD_BYTES;
-    const kind = dv.getUint8(o + 38);
-    const cls = dv.getUint16(o + 36, true);
-    const thread = dv.getUint32(o + 32, true);
-    if (kind === KIND_MALLOC || kind === KIND_FREE) {
-      onMemory(u64(o), i64(o + 24), u64(o + 16), cls === NO_CLASS ? -1 : cls, thread);
-      continue;
-    }
-    if (kind !== KIND_PRIM_CPU && kind !== KIND_PRIM_GPU) continue;
-    const nin = dv.getUint8(o + 39);
-    const nout = dv.getUint8(o + 40);
-    let p = dv.getUint32(o + 44, true);
-    const outputs: TensorInfo[] = new Array(nout);
-    const inputs: TensorInfo[] = new Array(nin);
-    const outputIds: number[] = withIds ? [] : noIds;
-    const inputIds: number[] = withIds ? [] : noIds;
-    for (let k = 0; k < nin + nout; k++) {
-      if (k < nout) outputs[k] = tensorAt(w, p);
-      else inputs[k - nout] = tensorAt(w, p);
-      if (withIds) (k < nout ? outputIds : inputIds).push(w[p + 1] + w[p + 2] * 4294967296);
-      p += 3 + (w[p] & 0xff);
-    }
-    onPrimitive({
-      op: classes[cls] ?? `class#${cls}`,
-      t0: u64(o),
-      t1: u64(o + 8),
-      thread,
-      device: kind === KIND_PRIM_GPU ? 'gpu' : 'cpu',
-      outputs,
-      inputs,
-      outputIds,
-      inputIds,
-      layerTag: i64(o + 24),
-      truncated: (dv.getUint8(o + 41) & 1) !== 0,
-      fast: (dv.getUint8(o + 41) >> 1) & 7,
-    });
-  }
+  decodeColumns(
+    v,
+    batch.count,
+    (cls, t0, t1, thread, flags, layerTag, sig, i) => {
+      const outputIds: number[] = withIds ? [] : noIds;
+      const inputIds: number[] = withIds ? [] : noIds;
+      if (withIds) {
+        const nout = sig.outputs.length;
+        for (let k = 0, p = v.u32[i * 12 + 11]; k < nout + sig.inputs.length; k++) {
+          (k < nout ? outputIds : inputIds).push(v.w[p + 1] + v.w[p + 2] * 4294967296);
+          p += 3 + (v.w[p] & 0xff);
+        }
+      }
+      onPrimitive({
+        op: classes[cls] ?? `class#${cls}`,
+        t0,
+        t1,
+        thread,
+        device: flags & PRIM_GPU ? 'gpu' : 'cpu',
+        outputs: sig.outputs,
+        inputs: sig.inputs,
+        outputIds,
+        inputIds,
+        layerTag,
+        truncated: (flags & PRIM_TRUNCATED) !== 0,
+        fast: flags >> PRIM_FAST_SHIFT,
+      });
+    },
+    onMemory,
+  );
 }
 
 /**
@@ -205,49 +198,54 @@ function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: n
   return e;
 }
 
+/** Typed-array views of records and their words: u32 index 12*i + k is byte 48*i + 4*k of record i. */
+export interface RecordViews {
+  u32: Uint32Array;
+  i32: Int32Array;
+  u16: Uint16Array;
+  u8: Uint8Array;
+  w: Uint32Array;
+}
+
+function recordViews(records: ArrayBuffer, words: ArrayBuffer): RecordViews {
+  return { u32: new Uint32Array(records), i32: new Int32Array(records), u16: new Uint16Array(records), u8: new Uint8Array(records), w: new Uint32Array(words) };
+}
+
 /** Reused between drains: the native layer copies records straight into these (drainInto). */
 export class DrainBuffers {
   records = new ArrayBuffer(RECORD_BYTES * (1 << 14));
   words = new ArrayBuffer(4 * (1 << 16));
   /** [records, words, dropped, more] of the last drainInto. */
   readonly out = new Float64Array(4);
-  u32 = new Uint32Array(this.records);
-  i32 = new Int32Array(this.records);
-  u16 = new Uint16Array(this.records);
-  u8 = new Uint8Array(this.records);
-  w = new Uint32Array(this.words);
+  views = recordViews(this.records, this.words);
 
   /** One record needed more room than there is. */
   grow(): void {
     this.records = new ArrayBuffer(this.records.byteLength * 2);
     this.words = new ArrayBuffer(this.words.byteLength * 2);
-    this.u32 = new Uint32Array(this.records);
-    this.i32 = new Int32Array(this.records);
-    this.u16 = new Uint16Array(this.records);
-    this.u8 = new Uint8Array(this.records);
-    this.w = new Uint32Array(this.words);
+    this.views = recordViews(this.records, this.words);
   }
 }
 
 /**
  * The columnar decode the recorder uses: no object per event. A primitive's flags carry its
  * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*). Reads the 48-byte
- * records through typed-array views: u32 index 12*i + k is byte 48*i + 4*k.
+ * records through typed-array views.
  */
 export function decodeColumns(
-  b: DrainBuffers,
+  v: RecordViews,
   count: number,
-  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature) => void,
-  onMemory: (t: number, delta: number, live: number, cls: number) => void,
+  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature, index: number) => void,
+  onMemory: (t: number, delta: number, live: number, cls: number, thread: number) => void,
 ): void {
-  const { u32, i32, u16, u8, w } = b;
+  const { u32, i32, u16, u8, w } = v;
   for (let i = 0; i < count; i++) {
     const q = i * 12; // u32 index of the record
     const kind = u8[q * 4 + 38];
     const cls = u16[q * 2 + 18];
     const t0 = u32[q] + u32[q + 1] * 4294967296;
     if (kind === KIND_MALLOC || kind === KIND_FREE) {
-      onMemory(t0, u32[q + 6] + i32[q + 7] * 4294967296, u32[q + 4] + u32[q + 5] * 4294967296, cls === NO_CLASS ? -1 : cls);
+      onMemory(t0, u32[q + 6] + i32[q + 7] * 4294967296, u32[q + 4] + u32[q + 5] * 4294967296, cls === NO_CLASS ? -1 : cls, u32[q + 8]);
       continue;
     }
     if (kind !== KIND_PRIM_CPU && kind !== KIND_PRIM_GPU) continue;
@@ -261,6 +259,7 @@ export function decodeColumns(
       flags,
       u32[q + 6] + i32[q + 7] * 4294967296,
       signatureAt(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40]),
+      i,
     );
   }
 }

@@ -162,7 +162,7 @@ export class Recorder {
       hook.binding.drainInto(buf.records, buf.words, buf.out);
       const count = buf.out[0];
       this.dropped += buf.out[2];
-      if (count > 0) decodeColumns(buf, count, onPrim, onMem);
+      if (count > 0) decodeColumns(buf.views, count, onPrim, onMem);
       if (!buf.out[3]) break;
       if (count === 0) buf.grow();
     }
