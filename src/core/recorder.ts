@@ -107,8 +107,13 @@ export class Recorder {
     return span;
   }
 
+  /** Whether maxSpans spans are held (JS-side and primitives together). */
+  private full(): boolean {
+    return this.spans.length + this.prims.length >= this.opts.maxSpans;
+  }
+
   private push(s: LiveSpan): void {
-    if (this.spans.length + this.prims.length >= this.opts.maxSpans) {
+    if (this.full()) {
       this.dropped++;
       return;
     }
@@ -147,7 +152,7 @@ export class Recorder {
     const onPrimitive = this.opts.primitiveListener?.() ?? null;
     const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature) => {
       if (cls === sync) return; // eval's own completion marker, not work the program asked for
-      if (this.spans.length + prims.length >= this.opts.maxSpans) {
+      if (this.full()) {
         this.dropped++;
         return;
       }
@@ -155,7 +160,7 @@ export class Recorder {
       const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
       const id = this.nextId++;
       prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig);
-      if (onPrimitive) onPrimitive(this.primitiveSpan(prims, prims.length - 1, hook.classes), parent);
+      if (onPrimitive) onPrimitive(this.primitiveAt(prims.length - 1, hook.classes, 0, null, this.layerName(layer)), parent);
     };
     const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);
     for (;;) {
@@ -168,30 +173,42 @@ export class Recorder {
     }
   }
 
-  /** Primitive `i` of `log` as a LiveSpan (absolute times, no cost yet). */
-  private primitiveSpan(log: PrimitiveLog, i: number, classes: string[]): LiveSpan {
-    const cls = log.cls[i];
-    const flags = log.flags[i];
-    const layer = log.layer[i];
-    const parent = log.parent[i];
-    const sig = log.sig[i];
-    const s: LiveSpan = {
-      id: log.id[i],
+  /**
+   * Primitive `p` of the log as a span: times relative to `origin` (0: absolute, for a live
+   * listener), priced with `cost` (null: not yet), in the layer named `layer`.
+   */
+  private primitiveAt(p: number, classes: string[], origin: number, cost: Cost | null, layer: string | null): Span {
+    const log = this.prims;
+    const cls = log.cls[p];
+    const parent = log.parent[p];
+    const layerId = log.layer[p];
+    const flags = log.flags[p];
+    const sig = log.sig[p];
+    const t0 = log.t0[p];
+    const t1 = log.t1[p];
+    const s: Span = {
+      id: log.id[p],
       parentId: parent === 0 ? null : parent,
       kind: 'primitive',
       name: classes[cls] ?? `class#${cls}`,
-      start: log.t0[i],
-      end: log.t1[i],
-      thread: log.thread[i],
+      start: t0 - origin,
+      end: (t1 > t0 ? t1 : t0) - origin,
+      thread: log.thread[p],
       device: flags & PRIM_GPU ? 'gpu' : 'cpu',
       inputs: sig.inputs,
       outputs: sig.outputs,
-      layerId: layer === 0 ? null : layer,
-      layer: layer === 0 ? null : this.layerNames.get(layer) ?? null,
+      flops: cost ? cost.flops : null,
+      bytes: cost ? cost.bytes : null,
+      layerId: layerId === 0 ? null : layerId,
+      layer,
     };
     const attrs = primitiveAttrs(flags);
     if (attrs) s.attrs = attrs;
     return s;
+  }
+
+  private layerName(id: number): string | null {
+    return id === 0 ? null : this.layerNames.get(id) ?? null;
   }
 
   /** A point to take from later, leaving what came before for the next full take. */
@@ -273,32 +290,9 @@ export class Recorder {
         const layer = log.layer[p];
         if (layer !== lastLayer) {
           lastLayer = layer;
-          lastLayerName = layer === 0 ? null : this.layerNames.get(layer) ?? null;
+          lastLayerName = this.layerName(layer);
         }
-        const parent = log.parent[p];
-        const flags = log.flags[p];
-        const t0 = log.t0[p];
-        const t1 = log.t1[p];
-        const s: Span = {
-          id: log.id[p],
-          parentId: parent === 0 ? null : parent,
-          kind: 'primitive',
-          name,
-          start: t0 - origin,
-          end: (t1 > t0 ? t1 : t0) - origin,
-          thread: log.thread[p],
-          device: flags & PRIM_GPU ? 'gpu' : 'cpu',
-          inputs: sig.inputs,
-          outputs: sig.outputs,
-          flops: cost.flops,
-          bytes: cost.bytes,
-          layerId: layer === 0 ? null : layer,
-          layer: lastLayerName,
-        };
-        const attrs = primitiveAttrs(flags);
-        if (attrs) s.attrs = attrs;
-        out[n++] = s;
-        p++;
+        out[n++] = this.primitiveAt(p++, classes, origin, cost, lastLayerName);
         continue;
       }
       const s = js[i++];
