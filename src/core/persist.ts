@@ -368,16 +368,14 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
         // Nothing can change a list while this loop runs: one checked once is good for the whole save.
         prevIn = s.inputs;
         prevOut = s.outputs;
+        if (!seen && !(s.id > lastId)) {
+          seen = new Set<number>();
+          for (let j = 0; j < i; j++) seen.add(spans[j].id);
+        }
         if (seen) {
           if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
           seen.add(s.id);
-        } else if (s.id > lastId) lastId = s.id;
-        else {
-          seen = new Set<number>();
-          for (let j = 0; j < i; j++) seen.add(spans[j].id);
-          if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
-          seen.add(s.id);
-        }
+        } else lastId = s.id;
       }
       if (i === 0) w.byte(10);
       else w.bytes(ROW_BREAK);
@@ -498,10 +496,10 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   };
   // Row layout (trace-rows.ts): rows are turned into objects in file order, once the layout is known.
   const decoder = new RowDecoder();
-  let layout: 'objects' | 'rows' | null = null;
+  let rowLayout = false;
   let rowsPending = false;
   const fromRow = (v: unknown, key: 'spans' | 'memory', i: number): unknown => {
-    if (!Array.isArray(v) || layout !== 'rows') return v;
+    if (!Array.isArray(v) || !rowLayout) return v;
     const r = key === 'spans' ? decoder.span(v) : decoder.memory(v);
     if (r instanceof Problem) fail('invalid-field', `${key === 'spans' ? 'span' : 'memory event'} ${i}${r.detail.startsWith("'") ? ': ' : ' '}${r.detail}`);
     return r;
@@ -509,7 +507,7 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   const checkLayoutMember = (key: string, value: unknown) => {
     if (key === 'layout') {
       if (value !== 'rows') fail('future-version', `written in layout ${show(value)}, which this version of mlx-trace cannot read ('rows' only): upgrade mlx-trace to open it`);
-      layout = 'rows';
+      rowLayout = true;
     } else {
       const known: readonly string[] = key === 'spanFields' ? SPAN_FIELDS : MEMORY_FIELDS;
       if (!Array.isArray(value) || value.length !== known.length || value.some((f, i) => f !== known[i])) {
@@ -547,7 +545,6 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
           // Checked once the schema is known, so that a foreign file is called foreign first.
           if (schemaChecked) checkLayoutMember(key, value);
           else layoutMembers.push([key, value]);
-          if (key === 'layout') layout = 'rows';
           return;
         }
         Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
@@ -576,7 +573,7 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
       onElement(key, i, value) {
         // Until the schema and layout are known the file may not be a trace at all: check later,
         // so the error says "not an mlx-trace file" rather than "span 0 has no 'id'".
-        const ready = schemaChecked && layoutMembers.length === 0 && (layout === 'rows' || !Array.isArray(value));
+        const ready = schemaChecked && layoutMembers.length === 0 && (rowLayout || !Array.isArray(value));
         if (!ready) rowsPending = true;
         if (key === 'spans') {
           const s = ready ? fromRow(value, 'spans', i) : value;
