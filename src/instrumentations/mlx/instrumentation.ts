@@ -17,7 +17,7 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, setArrayClass, NOT_OPS } from './utils';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_OPS } from './utils';
 import { OpShapes, setMlxClasses } from './op-shapes';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
@@ -227,10 +227,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const cfg = this.getConfig();
     this._mlx = mlx;
     const core = mlx.core;
-    setArrayClass(core.array);
-    // node-mlx's Dtype class: the dtypes are its instances (mx.float32 === a.dtype when a is float32).
-    const dtype = core.float32 != null && typeof core.float32 === 'object' ? core.float32.constructor : null;
-    setMlxClasses(core.array, typeof dtype === 'function' && dtype !== Object ? dtype : null);
+    setMlxClasses(core);
     if (cfg.native !== false) {
       const h = openHookLayer(core, { memory: cfg.memory !== false, bufferEvents: cfg.bufferEvents });
       if ('reason' in h) {

@@ -13,8 +13,8 @@
  * dtypes when the op is built, from the op, its inputs' shapes and dtypes and its other arguments,
  * never from array values (MLX has no data-dependent shapes), device or stream. A call's key is its
  * argument count followed by one or more keys per argument:
- * - an MLX array: its TensorInfo object. Every TensorInfo is frozen, so an identity stands for one
- *   (dtype, shape) for as long as it lives (interning only makes equal infos one identity, for hits);
+ * - an MLX array: its TensorInfo object. Every TensorInfo is frozen (and no one writes its shape
+ *   array), so an identity stands for one (dtype, shape) for as long as it lives (interning only makes equal infos one identity, for hits);
  * - a number, string, boolean, undefined or null: the value itself (Map keys compare by SameValueZero:
  *   0 and -0 are one key, which no op tells apart, and NaN is one key);
  * - a node-mlx Dtype: the object (node-mlx hands out one per dtype; identity is exact either way);
@@ -24,31 +24,41 @@
  * the call un-memoizable: its infos are read from the arrays. Each argument's keys delimit themselves
  * and the count comes first, so no key sequence is a prefix of another: a path ends at one leaf.
  * The leaf holds the outputs' infos, read with the getters on the first call, and the inputs' infos in
- * the primitive's order, both frozen arrays that spans share. A hit asks node-mlx nothing, and gives
+ * the primitive's order, both arrays that spans share (read-only, as the trace model says). A hit asks node-mlx nothing, and gives
  * the output arrays their info, so the next op that takes them needs no getter either.
  *
  * The memo is bounded: past `cap` entries (map nodes, leaves and interned infos, all ops together)
  * every memo and the intern table are cleared, so a program with endless distinct shapes cannot grow it without end.
  */
+import { dtypeItemsize } from '../../core/cost';
 import type { TensorInfo } from '../../core/trace';
 
 /** Where an MLX array keeps its interned TensorInfo. */
 export const INFO: unique symbol = Symbol('mlx-trace.tensorInfo');
 
-const ITEM: Record<string, number> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, bfloat16: 2, uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, complex64: 8 };
 
 /** Interned TensorInfo by `${dtype}:${shape}`. */
 let interned = new Map<string, TensorInfo>();
 /** node-mlx hands out one Dtype object per dtype: map it to its name without a native toString. */
 const dtypeNames = new Map<unknown, string>();
 
-let arrayClass: Function = class NoMlxArray {};
+const NoMlxArray = class NoMlxArray {};
+let arrayClass: Function = NoMlxArray;
 let dtypeClass: Function | null = null;
 
-/** The classes of node-mlx's arrays and dtypes (instanceof tests on the hot path). */
-export function setMlxClasses(array: Function, dtype: Function | null): void {
-  arrayClass = array;
-  dtypeClass = dtype;
+/** Learns node-mlx's array and Dtype classes from its core module (instanceof tests on the hot path). */
+export function setMlxClasses(core: any): void {
+  arrayClass = core.array;
+  // The dtypes are instances of one class (mx.float32 === a.dtype when a is float32).
+  const d = core.float32 != null && typeof core.float32 === 'object' ? core.float32.constructor : null;
+  dtypeClass = typeof d === 'function' && d !== Object ? d : null;
+}
+
+/** Whether v is an MLX array; by its class's name and getters until setMlxClasses has run. */
+export function isMlxArray(v: object): boolean {
+  if (arrayClass !== NoMlxArray) return v instanceof arrayClass;
+  const c = (v as any).constructor;
+  return !!c && c.name === 'array' && 'shape' in v && 'dtype' in v;
 }
 
 /** Counters, for tests and benchmarks: memo hits, misses, calls that cannot be memoized, getter reads. */
@@ -63,7 +73,7 @@ export function internInfo(dtype: string, shape: readonly number[]): TensorInfo 
     let n = 1;
     for (const x of shape) n *= x;
     // Frozen as the native layer's are (decode.ts); the shape array is left unfrozen there too (faster reads).
-    info = Object.freeze({ shape: shape.slice(), dtype, bytes: n * (ITEM[dtype] ?? 4) });
+    info = Object.freeze({ shape: shape.slice(), dtype, bytes: n * (dtypeItemsize(dtype) ?? 4) });
     interned.set(key, info);
     entries++;
   }

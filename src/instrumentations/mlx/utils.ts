@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { TensorInfo } from '../../core/trace';
-export { tensorInfo } from './op-shapes';
+import { isMlxArray, setMlxClasses } from './op-shapes';
 
 /** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */
 export const NOT_OPS = new Set([
@@ -27,11 +27,6 @@ export function jsOpCostName(name: string): string {
   return COST_NAMES[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
 }
 
-let arrayClass: Function | null = null;
-export function setArrayClass(c: Function): void {
-  arrayClass = c;
-}
-
 /** The MLX arrays among a call's arguments or results (one level into arrays and plain objects). */
 export function arraysIn(v: unknown, out: unknown[] = [], depth = 0): unknown[] {
   if (v == null || typeof v !== 'object') return out;
@@ -43,12 +38,6 @@ export function arraysIn(v: unknown, out: unknown[] = [], depth = 0): unknown[] 
   if (Array.isArray(v)) for (const x of v) arraysIn(x, out, depth + 1);
   else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) arraysIn((v as any)[k], out, depth + 1);
   return out;
-}
-
-function isMlxArray(v: object): boolean {
-  if (arrayClass) return v instanceof arrayClass;
-  const c = (v as any).constructor;
-  return !!c && c.name === 'array' && 'shape' in v && 'dtype' in v;
 }
 
 /**
@@ -66,7 +55,7 @@ export function mlxModuleFromCache(): any {
     if (/[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(key)) {
       const ex: any = cache[key]!.exports;
       if (ex && ex.core) {
-        setArrayClass(ex.core.array);
+        setMlxClasses(ex.core);
         return ex;
       }
     }
