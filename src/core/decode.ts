@@ -2,6 +2,7 @@
  * Turns a drained batch of native records (48-byte records + a side table of shape words) into
  * plain events. Layout mirrors native/records.h; this is the only place that knows it.
  */
+import { dtypeItemsize } from './cost';
 import { DTYPE_NAMES } from './native';
 import type { Device, TensorInfo } from './trace';
 import { PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, type Signature } from './event-log';
@@ -41,8 +42,6 @@ export interface Batch {
   dropped: number;
 }
 
-const ITEM_BYTES: Record<string, number> = {};
-for (const n of DTYPE_NAMES) ITEM_BYTES[n] = n === 'bool' || n.endsWith('8') ? 1 : n.endsWith('16') ? 2 : n.endsWith('64') ? 8 : 4;
 
 /**
  * One TensorInfo per distinct (dtype, itemsize, shape): a model repeats a few hundred shapes across
@@ -76,7 +75,7 @@ function tensorAt(w: Uint32Array, p: number): TensorInfo {
   }
   if (node.info) return node.info;
   const dtype = DTYPE_NAMES[(hdr >>> 8) & 0xff] ?? `dtype#${(hdr >>> 8) & 0xff}`;
-  const item = (hdr >>> 16) & 0xff || ITEM_BYTES[dtype] || 0;
+  const item = (hdr >>> 16) & 0xff || dtypeItemsize(dtype) || 0;
   const shape = new Array<number>(ndim);
   let n = 1;
   for (let d = 0; d < ndim; d++) n *= shape[d] = w[p + 3 + d];
