@@ -138,6 +138,22 @@ describe('native hook layer', () => {
     expect(frees.reduce((s, m) => s - m.delta, 0)).toBe(mallocs.reduce((s, m) => s + m.delta, 0));
   });
 
+  it('does not subtract a block allocated before recording began when it is freed', async () => {
+    await collect();
+    b().setRecording(false);
+    let a: any = mx.ones([1000]);
+    mx.eval(a); // allocated while not recording: not in the set of tracked blocks
+    const before = b().stats();
+    b().setRecording(true);
+    a = null;
+    await collect();
+    b().setRecording(false);
+    b().drain();
+    const after = b().stats();
+    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(after.untrackedFrees).toBeGreaterThan(before.untrackedFrees);
+  });
+
   it('groups a burst of frees on the JS thread into few events, with exact totals and nothing dropped', async () => {
     await collect();
     const base = b().stats().liveBytes;
