@@ -29,6 +29,7 @@ class TagTable {
   std::vector<Entry> e = std::vector<Entry>(kSets * kWays, Entry{0, 0, 0});
   uint64_t evicted = 0;
 
+  void prefetch(uint64_t d) const { __builtin_prefetch(&e[set(d)], 1); }
   Entry* find(uint64_t d) {
     Entry* s = &e[set(d)];
     for (uint32_t w = 0; w < kWays; w++)
@@ -120,6 +121,7 @@ struct DrainOut {
   uint64_t dropped = 0;
   bool more = false;
 };
+constexpr uint64_t kLookAhead = 8;
 DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
   DrainOut o;
   memory_drain_point();
@@ -133,6 +135,12 @@ DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
     uint64_t wt = b->wtail.load(std::memory_order_relaxed);
     const uint64_t wmask = b->wcap - 1;
     for (; rt < rh; rt++) {
+      // The tag lookups miss the cache (the eval ran through plenty of memory since the layer
+      // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
+      if (rt + kLookAhead < rh) {
+        const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
+        if ((ahead.kind == kPrimCpu || ahead.kind == kPrimGpu) && ahead.ident) g_tags.prefetch(ahead.ident);
+      }
       Rec r = b->recs[rt & (b->rcap - 1)];
       if (o.nrec == rcap || o.nword + r.nwords > wcap) {
         o.more = true;
