@@ -45,6 +45,32 @@ describe('JS-level timing', () => {
     expect(inst.takeTrace().spans.map((s) => s.name)).toEqual(['array']);
   });
 
+  it("records the array's own methods (a.reshape(), a.sum()) as ops, with the array as first input", () => {
+    const a = mx.ones([4, 6]);
+    mx.eval(a);
+    inst.takeTrace();
+    const s = a.reshape([6, 4]).sum(0);
+    mx.eval(s);
+    const prims = inst.takeTrace().spans.filter((x) => x.kind === 'primitive');
+    expect(prims.map((p) => p.name)).toEqual(['reshape', 'sum']);
+    expect(prims[0].inputs[0].shape).toEqual([4, 6]);
+    expect(prims[0].outputs[0].shape).toEqual([6, 4]);
+    expect(prims[1].inputs[0].shape).toEqual([6, 4]);
+    expect(prims[1].outputs[0].shape).toEqual([4]);
+    // Reduce: one combine per input element
+    expect(prims[1].flops).toBe(24);
+    // and disable() gives the prototype its own methods back
+    const reshape = mx.array.prototype.reshape;
+    inst.disable();
+    try {
+      expect(mx.array.prototype.reshape).not.toBe(reshape);
+      expect(mx.array.prototype.reshape.toString()).toMatch(/native code/);
+    } finally {
+      inst.enable();
+    }
+    expect(mx.array.prototype.reshape.toString()).not.toMatch(/native code/);
+  });
+
   it('offers the forced-eval method only when asked, clearly labelled', () => {
     inst.disable();
     const forced = registerMlxInstrumentation({ native: false, syncEachOp: true });

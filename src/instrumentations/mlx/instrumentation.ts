@@ -17,7 +17,7 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_OPS } from './utils';
+import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
 import { OpShapes, setMlxClasses } from './op-shapes';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
@@ -383,10 +383,13 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _patchOps(core: any, syncEachOp: boolean): void {
     const self = this;
     const evalFn = core.eval;
-    const patchNs = (ns: any, prefix: string) => {
-      for (const key of Object.keys(ns)) {
-        const fn = ns[key];
+    // Functions of a namespace (mx.add), or with `method`, the array's own methods (a.reshape(),
+    // a.sum()), whose array is the first input and which record under the function's name.
+    const patchNs = (ns: any, prefix: string, method = false) => {
+      for (const key of method ? Object.getOwnPropertyNames(ns) : Object.keys(ns)) {
+        const fn = Object.getOwnPropertyDescriptor(ns, key)?.value;
         if (typeof fn !== 'function' || NOT_OPS.has(prefix + key) || /^[A-Z]/.test(key)) continue;
+        if (method && NOT_ARRAY_OPS.has(key)) continue;
         const name = prefix + key;
         // One attrs object per op function, shared by its spans (they never change it).
         const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
@@ -407,7 +410,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
               top = stack[stack.length - 1];
               for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') { layer = stack[i]; break; }
             }
-            const io = shapes.io(args, out);
+            const io = shapes.io(method ? [this, ...args] : args, out);
             rec.add({
               parentId: top ? top.id : null,
               kind: 'primitive',
@@ -433,6 +436,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     };
     patchNs(core, '');
     for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
+    if (core.array?.prototype) patchNs(core.array.prototype, '', true);
   }
 }
 

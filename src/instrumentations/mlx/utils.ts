@@ -9,6 +9,9 @@ export const NOT_OPS = new Set([
   'valueAndGrad', 'grad', 'vmap', 'compile', 'disableCompile', 'enableCompile', 'random.seed', 'random.key',
 ]);
 
+/** Array methods that build no op: sync points (wrapped as such), `at` (an indexing helper). */
+export const NOT_ARRAY_OPS = new Set(['constructor', 'item', 'tolist', 'toString', 'at']);
+
 const COST_NAMES: Record<string, string> = {
   matmul: 'Matmul', addmm: 'AddMM', conv1d: 'Convolution', conv2d: 'Convolution', conv3d: 'Convolution',
   convGeneral: 'Convolution', quantizedMatmul: 'QuantizedMatmul', 'fast.rmsNorm': 'RMSNorm', 'fast.layerNorm': 'LayerNorm',
