@@ -1,6 +1,6 @@
-// The recorder's columns: time order of interleaved per-thread runs.
+// The recorder's columns: time order of interleaved per-thread runs; emptied logs keep their room.
 import { describe, it, expect } from 'vitest';
-import { timeOrder } from '../src/core/event-log';
+import { MemoryLog, PrimitiveLog, timeOrder, type Signature } from '../src/core/event-log';
 
 describe('timeOrder', () => {
   it('is null when the column is already in order', () => {
@@ -28,5 +28,47 @@ describe('timeOrder', () => {
     const t = Float64Array.from(values);
     const expected = values.map((v, i) => [v, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((p) => p[1]);
     expect(Array.from(timeOrder(t, 0, t.length)!)).toEqual(expected);
+  });
+});
+
+describe('clear()', () => {
+  const sigA: Signature = { inputs: [], outputs: [] };
+  const sigB: Signature = { inputs: [], outputs: [] };
+  const fill = (log: PrimitiveLog, n: number, sig: Signature, base: number) => {
+    for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sig);
+  };
+
+  it('keeps the capacity for a window of the same size, and the new entries read back exactly', () => {
+    const log = new PrimitiveLog();
+    fill(log, 5000, sigA, 0);
+    const cap = log.id.length;
+    const ids = log.id;
+    log.clear();
+    expect(log.length).toBe(0);
+    fill(log, 3000, sigB, 10000);
+    expect(log.id).toBe(ids); // no new column was allocated
+    expect(log.id.length).toBe(cap);
+    expect(log.id[2999]).toBe(12999);
+    expect(log.sig[2999]).toBe(sigB);
+    expect(log.slice(0).length).toBe(3000);
+  });
+
+  it('gives the room back when the next window is much smaller', () => {
+    const log = new PrimitiveLog();
+    fill(log, 100_000, sigA, 0);
+    log.clear();
+    fill(log, 10, sigA, 0);
+    log.clear();
+    expect(log.id.length).toBe(1024);
+    expect(log.sig.length).toBeLessThanOrEqual(1024);
+    const mem = new MemoryLog();
+    for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);
+    mem.clear();
+    expect(mem.t.length).toBe(65536);
+    mem.push(1, 1, 1, -1);
+    mem.clear();
+    expect(mem.t.length).toBe(1024);
+    mem.push(7, 16, 16, 2);
+    expect([mem.length, mem.t[0], mem.delta[0]]).toEqual([1, 7, 16]);
   });
 });

@@ -253,8 +253,8 @@ export class Recorder {
       return trace;
     }
     this.spans = [];
-    this.prims = new PrimitiveLog();
-    this.memRaw = new MemoryLog();
+    this.prims.clear();
+    this.memRaw.clear();
     this.layerNames = new Map();
     this.pendingAsync = null;
     this.origin = this.now();
