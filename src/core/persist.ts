@@ -1,8 +1,9 @@
 /**
- * Saved traces: saveTrace writes a Trace as JSON span by span, loadTrace reads it back in chunks
- * and validates it, failing with one TraceFileError line that names the file and what is wrong.
+ * Saved traces: saveTrace writes a Trace span by span, as JSON or in the binary layout, and loadTrace
+ * reads either back and validates it, failing with one TraceFileError line that names the file and
+ * what is wrong. The checks both share are in trace-checks.ts.
  *
- * File layout (plain JSON; rows as documented in trace-rows.ts):
+ * JSON layout (rows as documented in trace-rows.ts):
  *   {"schema":"mlx-trace/1","name":...,"layout":"rows","spanFields":[...],"memoryFields":[...],
  *    "meta":{...},"dropped":0,"spans":[
  *   [row],
@@ -15,231 +16,37 @@
  * layout refused) before any of them. loadTrace also accepts plain JSON of the Trace shape (one
  * object per span), in any key order and layout.
  *
+ * Binary layout (.mlxtrace, trace-binary.ts): the same header as JSON, then blocks of typed
+ * columns; several times faster to save and load, and smaller. loadTrace tells it by its first
+ * bytes, whatever the file's name.
+ *
  * Size limits: nothing is ever one string of the whole file, so there is no 512 MB ceiling; the
  * limit is the heap needed for the loaded objects (a few hundred bytes per span; tensors are shared),
  * and any single span, memory event or 'meta' must stay under V8's string limit (~512 MB).
  */
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from './trace';
+import type { MemoryEvent, Span, Trace } from './trace';
 import { JsonObjectStream, ScanError } from './json-stream';
 import { ByteWriter, MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './trace-rows';
+import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryTrace } from './trace-binary';
+import {
+  IdCheck,
+  SaveChecks,
+  TraceFileError,
+  headerProblem,
+  memoryProblem,
+  metaProblem,
+  schemaProblem,
+  show,
+  spanProblem,
+  traceHeaderProblem,
+  wrong,
+  type Obj,
+  type TraceFileErrorCode,
+} from './trace-checks';
 
-export type TraceFileErrorCode =
-  | 'not-found'
-  | 'unreadable'
-  | 'unwritable'
-  | 'empty'
-  | 'truncated'
-  | 'invalid-json'
-  | 'not-a-trace'
-  | 'future-version'
-  | 'invalid-field';
-
-/** The one error loadTrace and saveTrace throw: message = '<file>: <what is wrong>', on one line. */
-export class TraceFileError extends Error {
-  override readonly name = 'TraceFileError';
-  constructor(
-    readonly file: string,
-    readonly code: TraceFileErrorCode,
-    readonly detail: string,
-  ) {
-    super(`${file}: ${detail}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation: shared by save (never write what load would refuse) and load.
-// Each check returns a problem description or null; nothing throws on the hot path.
-
-type Obj = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isCount = (v: unknown): v is number => isNum(v) && v >= 0 && Number.isInteger(v);
-
-function show(v: unknown): string {
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
-  return s.length > 40 ? s.slice(0, 37) + '...' : s;
-}
-
-/**
- * Where a problem is ('span 17', 'span 17 inputs[0]'): a string, or a function that makes it, so
- * that checking a million good spans builds no location strings.
- */
-type Loc = string | (() => string);
-const at = (w: Loc): string => (typeof w === 'string' ? w : w());
-
-const missing = (where: Loc, key: string) => `${at(where)} has no '${key}'`;
-const wrong = (where: Loc, key: string, v: unknown, expected: string) => `${at(where)}: '${key}' is ${show(v)}, expected ${expected}`;
-
-function checkField(o: Obj, where: Loc, key: string, ok: (v: unknown) => boolean, expected: string): string | null {
-  const v = o[key];
-  if (v === undefined) return missing(where, key);
-  return ok(v) ? null : wrong(where, key, v, expected);
-}
-
-const KINDS = new Set(['eval', 'layer', 'primitive', 'sync', 'user']);
-const DEVICES = new Set(['cpu', 'gpu']);
-
-function tensorProblem(t: unknown, where: Loc): string | null {
-  if (!isObj(t)) return `${at(where)} is ${show(t)}, expected {shape, dtype, bytes}`;
-  const shape = t.shape;
-  if (shape === undefined) return missing(where, 'shape');
-  if (!Array.isArray(shape)) return wrong(where, 'shape', shape, 'an array');
-  for (let i = 0; i < shape.length; i++) if (!isCount(shape[i])) return wrong(where, 'shape', shape, 'an array of sizes');
-  if (typeof t.dtype !== 'string') return t.dtype === undefined ? missing(where, 'dtype') : wrong(where, 'dtype', t.dtype, 'a string');
-  return checkField(t, where, 'bytes', isCount, 'a byte count');
-}
-
-function tensorsProblem(s: Obj, where: Loc, key: 'inputs' | 'outputs'): string | null {
-  const ts = s[key];
-  if (ts === undefined) return missing(where, key);
-  if (!Array.isArray(ts)) return wrong(where, key, ts, 'an array');
-  for (let i = 0; i < ts.length; i++) {
-    const p = tensorProblem(ts[i], () => `${at(where)} ${key}[${i}]`);
-    if (p) return p;
-  }
-  return null;
-}
-
-/** What is wrong with span number `index`, or null. */
-export function spanProblem(s: unknown, index: number): string | null {
-  const where = () => `span ${index}`;
-  if (!isObj(s)) return `${where()} is ${show(s)}, expected an object`;
-  const id = s.id;
-  if (id === undefined) return missing(where, 'id');
-  if (!(isCount(id) && id > 0)) return wrong(where, 'id', id, 'a positive integer');
-  const parentId = s.parentId;
-  if (parentId === undefined) return missing(where, 'parentId');
-  if (parentId !== null && !isCount(parentId)) return wrong(where, 'parentId', parentId, 'a span id or null');
-  if (s.kind === undefined) return missing(where, 'kind');
-  if (!KINDS.has(s.kind as string)) return wrong(where, 'kind', s.kind, "one of 'eval', 'layer', 'primitive', 'sync', 'user'");
-  if (typeof s.name !== 'string') return s.name === undefined ? missing(where, 'name') : wrong(where, 'name', s.name, 'a string');
-  const start = s.start;
-  if (start === undefined) return missing(where, 'start');
-  if (!isNum(start)) return wrong(where, 'start', start, 'a number');
-  const end = s.end;
-  if (end === undefined) return missing(where, 'end');
-  if (!isNum(end)) return wrong(where, 'end', end, 'a number');
-  if (end < start) return `${where()}: 'end' (${end}) is before 'start' (${start})`;
-  if (s.thread === undefined) return missing(where, 'thread');
-  if (!isNum(s.thread)) return wrong(where, 'thread', s.thread, 'a number');
-  if (s.device === undefined) return missing(where, 'device');
-  if (!DEVICES.has(s.device as string)) return wrong(where, 'device', s.device, "'cpu' or 'gpu'");
-  const p = tensorsProblem(s, where, 'inputs') ?? tensorsProblem(s, where, 'outputs');
-  if (p) return p;
-  for (const key of ['flops', 'bytes'] as const) {
-    const v = s[key];
-    if (v === undefined) return missing(where, key);
-    if (v !== null && !(isNum(v) && v >= 0)) return wrong(where, key, v, 'a non-negative number or null');
-  }
-  // Optional fields: checked only when present.
-  if (s.layerId !== undefined && s.layerId !== null && !isCount(s.layerId)) return wrong(where, 'layerId', s.layerId, 'a span id or null');
-  if (s.layer !== undefined && s.layer !== null && typeof s.layer !== 'string') return wrong(where, 'layer', s.layer, 'a string or null');
-  if (s.pass !== undefined && !isNum(s.pass)) return wrong(where, 'pass', s.pass, 'a number');
-  if (s.warmup !== undefined && typeof s.warmup !== 'boolean') return wrong(where, 'warmup', s.warmup, 'true or false');
-  if (s.attrs !== undefined) {
-    if (!isObj(s.attrs)) return wrong(where, 'attrs', s.attrs, 'an object');
-    for (const k in s.attrs) {
-      const v = s.attrs[k];
-      if (!(typeof v === 'string' || typeof v === 'boolean' || isNum(v))) return wrong(where, `attrs.${k}`, v, 'a string, number or boolean');
-    }
-  }
-  return null;
-}
-
-export function memoryProblem(m: unknown, index: number): string | null {
-  const where = () => `memory event ${index}`;
-  if (!isObj(m)) return `${where()} is ${show(m)}, expected an object`;
-  const p = checkField(m, where, 't', isNum, 'a number') ?? checkField(m, where, 'delta', isNum, 'a number') ?? checkField(m, where, 'live', isNum, 'a number');
-  if (p) return p;
-  if (m.op !== undefined && m.op !== null && typeof m.op !== 'string') return wrong(where, 'op', m.op, 'a string or null');
-  return null;
-}
-
-const isStr = (v: unknown) => typeof v === 'string';
-
-export function metaProblem(meta: unknown): string | null {
-  if (meta === undefined) return "the trace has no 'meta'";
-  if (!isObj(meta)) return `'meta' is ${show(meta)}, expected an object`;
-  let p =
-    checkField(meta, 'meta', 'timing', (v) => v === 'native' || v === 'js', "'native' or 'js'") ??
-    checkField(meta, 'meta', 'createdAt', isStr, 'a string') ??
-    checkField(meta, 'meta', 'origin', isObj, 'an object') ??
-    checkField(meta, 'meta', 'host', isObj, 'an object') ??
-    checkField(meta, 'meta', 'versions', isObj, 'an object') ??
-    checkField(meta, 'meta', 'peaks', isObj, 'an object');
-  if (p) return p;
-  const origin = meta.origin as Obj;
-  const host = meta.host as Obj;
-  const versions = meta.versions as Obj;
-  const peaks = meta.peaks as Obj;
-  p =
-    checkField(origin, 'meta.origin', 'monotonicNs', isNum, 'a number') ??
-    checkField(origin, 'meta.origin', 'epochNs', (v) => isStr(v) && /^-?\d+$/.test(v as string), 'a decimal string') ??
-    checkField(host, 'meta.host', 'platform', isStr, 'a string') ??
-    checkField(host, 'meta.host', 'arch', isStr, 'a string') ??
-    checkField(host, 'meta.host', 'cpuModel', isStr, 'a string') ??
-    checkField(host, 'meta.host', 'cpus', isCount, 'a count') ??
-    checkField(host, 'meta.host', 'totalMemory', isNum, 'a number') ??
-    checkField(host, 'meta.host', 'hostname', isStr, 'a string') ??
-    checkField(versions, 'meta.versions', 'mlx', isStr, 'a string') ??
-    checkField(versions, 'meta.versions', 'node', isStr, 'a string') ??
-    checkField(versions, 'meta.versions', 'mlxTrace', isStr, 'a string') ??
-    checkField(peaks, 'meta.peaks', 'flops', isNum, 'a number') ??
-    checkField(peaks, 'meta.peaks', 'bandwidth', isNum, 'a number') ??
-    checkField(peaks, 'meta.peaks', 'source', (v) => v === 'calibrated' || v === 'default', "'calibrated' or 'default'");
-  if (p) return p;
-  if (meta.fallbackReason !== undefined && !isStr(meta.fallbackReason)) return wrong('meta', 'fallbackReason', meta.fallbackReason, 'a string');
-  // Extra facts are free-form, but must survive a save: JSON has no Infinity or NaN (1e999 parses to Infinity).
-  for (const k in meta) {
-    if (META_KEYS.has(k)) continue;
-    const bad = nonFinitePath(meta[k], `meta.${k}`, 0);
-    if (bad) return `${bad} is not a finite number`;
-  }
-  return null;
-}
-
-const META_KEYS = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
-
-function nonFinitePath(v: unknown, path: string, depth: number): string | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? null : path;
-  if (typeof v !== 'object' || v === null || depth > 64) return null;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const p = nonFinitePath(v[i], `${path}[${i}]`, depth + 1);
-      if (p) return p;
-    }
-    return null;
-  }
-  for (const k in v) {
-    const p = nonFinitePath((v as Obj)[k], `${path}.${k}`, depth + 1);
-    if (p) return p;
-  }
-  return null;
-}
-
-/** Refuses anything that is not this schema version, with the reason a user can act on. */
-function schemaProblem(schema: unknown): { code: TraceFileErrorCode; detail: string } | null {
-  if (schema === TRACE_SCHEMA) return null;
-  if (typeof schema === 'string') {
-    const m = /^mlx-trace\/(\d+)$/.exec(schema);
-    if (m && Number(m[1]) > 1) {
-      return {
-        code: 'future-version',
-        detail: `written by a newer mlx-trace (schema '${schema}'); this version reads '${TRACE_SCHEMA}': upgrade mlx-trace to open it`,
-      };
-    }
-  }
-  return { code: 'not-a-trace', detail: `not an mlx-trace file: 'schema' is ${show(schema)}, expected '${TRACE_SCHEMA}'` };
-}
+export { TraceFileError, memoryProblem, metaProblem, spanProblem };
+export type { TraceFileErrorCode };
 
 // ---------------------------------------------------------------------------------------------
 // Saving
@@ -250,6 +57,12 @@ export interface SaveOptions {
    * @default true
    */
   validate?: boolean;
+  /**
+   * The file layout: 'json' (readable by any JSON tool) or 'binary' (the .mlxtrace layout: several
+   * times faster to save and load, and smaller; for big traces).
+   * @default 'binary' when `path` ends in .mlxtrace, else 'json'
+   */
+  format?: 'json' | 'binary';
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
@@ -261,71 +74,66 @@ function writeAll(fd: number, b: Uint8Array): void {
 const LAYOUT_KEYS = new Set(['layout', 'spanFields', 'memoryFields']);
 
 /**
- * The common case of spanProblem without building anything: a span this accepts is valid. Spans it
- * does not accept (extra keys, odd values) go through spanProblem, which has the last word.
+ * JSON of the trace's top-level keys but spans and memory, without the closing brace: schema,
+ * name, then `layout` (members the file layout adds), meta, dropped and any other key.
  */
-function plainValidSpan(s: Span, tensorsOk: WeakSet<object>, prevIn: unknown, prevOut: unknown): boolean {
-  const id = s.id;
-  const p = s.parentId;
-  const f = s.flops;
-  const b = s.bytes;
-  const l = s.layerId;
-  const ly = s.layer;
-  const k = s.kind;
-  const d = s.device;
-  const start = s.start;
-  const end = s.end;
-  // typeof + comparisons: NaN fails every comparison, Infinity fails the bound.
-  return (
-    typeof id === 'number' && id > 0 && id <= 9007199254740991 && id % 1 === 0 &&
-    (p === null || (typeof p === 'number' && p >= 0 && p <= 9007199254740991 && p % 1 === 0)) &&
-    (k === 'primitive' || k === 'eval' || k === 'layer' || k === 'sync' || k === 'user') &&
-    (d === 'cpu' || d === 'gpu') && typeof s.name === 'string' &&
-    typeof start === 'number' && typeof end === 'number' && start > -Infinity && end < Infinity && end >= start &&
-    typeof s.thread === 'number' && s.thread > -Infinity && s.thread < Infinity &&
-    (f === null || (typeof f === 'number' && f >= 0 && f < Infinity)) &&
-    (b === null || (typeof b === 'number' && b >= 0 && b < Infinity)) &&
-    (l === undefined || l === null || (typeof l === 'number' && l >= 0 && l <= 9007199254740991 && l % 1 === 0)) &&
-    (ly === undefined || ly === null || typeof ly === 'string') &&
-    s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
-    (s.inputs === prevIn || checkedList(s.inputs, tensorsOk)) && (s.outputs === prevOut || checkedList(s.outputs, tensorsOk))
-  );
+function headJson(trace: Trace, layout: string, notSaved: (detail: string) => TraceFileError): string {
+  let head = '{"schema":' + JSON.stringify(trace.schema) + ',"name":' + JSON.stringify(trace.name) + layout;
+  head += ',"meta":' + JSON.stringify(trace.meta) + ',"dropped":' + trace.dropped;
+  for (const k in trace) {
+    if (k === 'schema' || k === 'name' || k === 'meta' || k === 'dropped' || k === 'spans' || k === 'memory') continue;
+    // Refused in both layouts, so that a binary file always converts to JSON.
+    if (LAYOUT_KEYS.has(k)) throw notSaved(`trace: '${k}' is a name the file layout uses; rename that field`);
+    const j = JSON.stringify((trace as unknown as Obj)[k]);
+    if (j !== undefined) head += ',' + JSON.stringify(k) + ':' + j;
+  }
+  return head;
 }
 
-/** A list already checked in this save, or made only of tensors already checked in it. */
-function checkedList(ts: unknown, ok: WeakSet<object>): boolean {
-  if (!Array.isArray(ts)) return false;
-  if (ok.has(ts)) return true;
-  for (let i = 0; i < ts.length; i++) if (!ok.has(ts[i])) return false;
-  return true;
-}
+/** The members of the JSON file that say how its rows are laid out. */
+const ROWS_LAYOUT = ',"layout":"rows","spanFields":' + JSON.stringify(SPAN_FIELDS) + ',"memoryFields":' + JSON.stringify(MEMORY_FIELDS);
 
-function rememberChecked(ts: readonly object[], ok: WeakSet<object>): void {
-  ok.add(ts);
-  for (const t of ts) ok.add(t);
-}
-
-function headerProblem(trace: Trace): string | null {
-  if (!isObj(trace)) return `the trace is ${show(trace)}, expected an object`;
-  const s = schemaProblem(trace.schema);
-  if (s) return s.detail.replace(/^not an mlx-trace file: /, '');
-  if (typeof trace.name !== 'string') return wrong('trace', 'name', trace.name, 'a string');
-  if (!isCount(trace.dropped)) return wrong('trace', 'dropped', trace.dropped, 'a count');
-  if (!Array.isArray(trace.spans)) return wrong('trace', 'spans', trace.spans, 'an array');
-  if (!Array.isArray(trace.memory)) return wrong('trace', 'memory', trace.memory, 'an array');
-  return metaProblem(trace.meta);
+/** The JSON row layout through `w`, after `head` (headJson with ROWS_LAYOUT). */
+function writeJsonTrace(w: ByteWriter, head: string, trace: Trace, checks: SaveChecks | null): void {
+  const rows = new RowEncoder(w);
+  w.text(head + ',"spans":[');
+  const spans = trace.spans;
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
+    if (checks) checks.span(s, i);
+    if (i === 0) w.byte(10);
+    else w.bytes(ROW_BREAK);
+    rows.span(s);
+  }
+  w.text('\n],"memory":[');
+  const mem = trace.memory;
+  for (let i = 0; i < mem.length; i++) {
+    const m = mem[i];
+    if (checks) checks.memory(m, i);
+    if (i === 0) w.byte(10);
+    else w.bytes(ROW_BREAK);
+    rows.memory(m);
+  }
+  w.text('\n]}\n');
 }
 
 /**
- * Writes the trace to `path` as JSON, streaming span by span through a 1 MB buffer, to a temporary
- * file renamed over `path` at the end (a crash never leaves half a trace under the real name).
+ * Writes the trace to `path`, streaming span by span through a 1 MB buffer, to a temporary file
+ * renamed over `path` at the end (a crash never leaves half a trace under the real name). JSON, or
+ * the binary layout for a path ending in .mlxtrace (or `format: 'binary'`).
  * Synchronous: `saveTrace(trace, 'trace.json')` needs no await. Throws TraceFileError.
  */
 export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): void {
   const validate = opts.validate ?? true;
   const notSaved = (detail: string) => new TraceFileError(path, 'invalid-field', `not saved: ${detail}`);
+  const format = opts.format ?? (/\.mlxtrace$/i.test(path) ? 'binary' : 'json');
+  if (format !== 'json' && format !== 'binary') throw notSaved(`format ${show(format)} is not 'json' or 'binary'`);
   const hp = headerProblem(trace);
   if (hp) throw notSaved(hp);
+  if (format === 'binary') {
+    const order = binaryByteOrderProblem();
+    if (order) throw new TraceFileError(path, 'unwritable', `cannot write: ${order}`);
+  }
 
   const tmp = `${path}.${process.pid}.tmp`;
   let fd: number;
@@ -337,63 +145,9 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
   let ok = false;
   try {
     const w = new ByteWriter((b) => writeAll(fd, b));
-    const rows = new RowEncoder(w);
-    let head = '{"schema":' + JSON.stringify(trace.schema) + ',"name":' + JSON.stringify(trace.name) + ',"layout":"rows"';
-    head += ',"spanFields":' + JSON.stringify(SPAN_FIELDS) + ',"memoryFields":' + JSON.stringify(MEMORY_FIELDS);
-    head += ',"meta":' + JSON.stringify(trace.meta) + ',"dropped":' + trace.dropped;
-    for (const k in trace) {
-      if (k === 'schema' || k === 'name' || k === 'meta' || k === 'dropped' || k === 'spans' || k === 'memory') continue;
-      if (LAYOUT_KEYS.has(k)) throw notSaved(`trace: '${k}' is a name the file layout uses; rename that field`);
-      const j = JSON.stringify((trace as unknown as Obj)[k]);
-      if (j !== undefined) head += ',' + JSON.stringify(k) + ':' + j;
-    }
-    w.text(head + ',"spans":[');
-    const spans = trace.spans;
-    // Validation: ids that only go up cannot repeat; a Set of ids is made only if they stop doing so.
-    let lastId = 0;
-    let seen: Set<number> | null = null;
-    let prevIn: unknown = null;
-    let prevOut: unknown = null;
-    // Tensors and tensor lists already checked (the recorder shares one list per shape signature).
-    const tensorsOk = new WeakSet<object>();
-    for (let i = 0; i < spans.length; i++) {
-      const s = spans[i];
-      if (validate) {
-        if (!(s !== null && typeof s === 'object' && plainValidSpan(s, tensorsOk, prevIn, prevOut))) {
-          const p = spanProblem(s, i);
-          if (p) throw notSaved(p);
-          rememberChecked(s.inputs, tensorsOk);
-          rememberChecked(s.outputs, tensorsOk);
-        }
-        // Nothing can change a list while this loop runs: one checked once is good for the whole save.
-        prevIn = s.inputs;
-        prevOut = s.outputs;
-        if (!seen && !(s.id > lastId)) {
-          seen = new Set<number>();
-          for (let j = 0; j < i; j++) seen.add(spans[j].id);
-        }
-        if (seen) {
-          if (seen.has(s.id)) throw notSaved(`span ${i}: id ${s.id} is used twice`);
-          seen.add(s.id);
-        } else lastId = s.id;
-      }
-      if (i === 0) w.byte(10);
-      else w.bytes(ROW_BREAK);
-      rows.span(s);
-    }
-    w.text('\n],"memory":[');
-    const mem = trace.memory;
-    for (let i = 0; i < mem.length; i++) {
-      const m = mem[i];
-      if (validate && !(m !== null && typeof m === 'object' && Number.isFinite(m.t) && Number.isFinite(m.delta) && Number.isFinite(m.live) && (m.op == null || typeof m.op === 'string'))) {
-        const p = memoryProblem(m, i);
-        if (p) throw notSaved(p);
-      }
-      if (i === 0) w.byte(10);
-      else w.bytes(ROW_BREAK);
-      rows.memory(m);
-    }
-    w.text('\n]}\n');
+    const checks = validate ? new SaveChecks(path, trace.spans) : null;
+    if (format === 'binary') writeBinaryTrace(w, headJson(trace, '', notSaved) + '}', trace, checks);
+    else writeJsonTrace(w, headJson(trace, ROWS_LAYOUT, notSaved), trace, checks);
     w.flush();
     ok = true;
   } catch (e) {
@@ -445,17 +199,17 @@ function ioReason(e: unknown): string {
 
 const STREAMED = new Set(['spans', 'memory']);
 
-/**
- * Reads a trace saved by saveTrace (or plain JSON of the Trace shape), checking every field.
- * Throws TraceFileError with one line naming the file and the problem: missing file, empty,
- * truncated, invalid JSON, not a trace, a newer schema, or a missing/wrong field
- * ("trace.json: span 17 has no 'end'").
- */
 export interface LoadOptions {
-  /** Read size in bytes (default 4 MB, less for small files). Tests use tiny chunks to cross every boundary. */
+  /** JSON read size in bytes (default 4 MB, less for small files). Tests use tiny chunks to cross every boundary. */
   chunkBytes?: number;
 }
 
+/**
+ * Reads a trace saved by saveTrace (JSON or binary, told apart by the first bytes; or plain JSON
+ * of the Trace shape), checking every field. Throws TraceFileError with one line naming the file
+ * and the problem: missing file, empty, truncated, invalid JSON, corrupt (binary), not a trace, a
+ * newer schema or layout, or a missing/wrong field ("trace.json: span 17 has no 'end'").
+ */
 export function loadTrace(path: string, opts: LoadOptions = {}): Trace {
   let fd: number;
   try {
@@ -474,6 +228,16 @@ export function loadTrace(path: string, opts: LoadOptions = {}): Trace {
       throw new TraceFileError(path, 'unreadable', `cannot read: ${ioReason(e)}`);
     }
     if (size === 0) throw new TraceFileError(path, 'empty', 'the file is empty');
+    if (isBinaryTrace(firstBytes(fd, 8))) {
+      try {
+        return readBinaryTrace(path, fd, size);
+      } catch (e) {
+        if (e instanceof TraceFileError) throw e;
+        // Out of memory for the spans: still the file's name. Anything else is a bug in the reader.
+        if (e instanceof RangeError) throw new TraceFileError(path, 'unreadable', `cannot read: ${ioReason(e)}`);
+        throw e;
+      }
+    }
     return readTrace(path, fd, size, opts.chunkBytes ?? Math.min(size + 1, 4 << 20));
   } finally {
     closeSync(fd);
@@ -484,7 +248,8 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   const out: Obj = {};
   const spans: Span[] = [];
   const memory: MemoryEvent[] = [];
-  const ids = new Map<number, number>();
+  let ids = new IdCheck();
+  const idOf = (j: number) => spans[j].id;
   let schemaChecked = false;
   /** layout / spanFields / memoryFields seen before the schema, checked once it is. */
   const layoutMembers: [string, unknown][] = [];
@@ -518,10 +283,8 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   const checkSpan = (s: unknown, i: number) => {
     const p = spanProblem(s, i);
     if (p) fail('invalid-field', p);
-    const id = (s as Span).id;
-    const other = ids.get(id);
-    if (other !== undefined) fail('invalid-field', `span ${i}: id ${id} is used twice (also by span ${other})`);
-    ids.set(id, i);
+    const dup = ids.problem((s as Span).id, i, idOf);
+    if (dup) fail('invalid-field', dup);
   };
   const checkMemory = (m: unknown, i: number) => {
     const p = memoryProblem(m, i);
@@ -561,7 +324,7 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
       onArrayStart(key) {
         if (key === 'spans') {
           spans.length = 0;
-          ids.clear();
+          ids = new IdCheck();
           out.spans = spans;
           spansChecked = schemaChecked;
         } else {
@@ -613,18 +376,15 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
     fail('not-a-trace', "not an mlx-trace file: it has no 'schema' field");
   }
   if (!schemaChecked) checkSchema(out.schema);
-  if (typeof out.name !== 'string') fail('invalid-field', out.name === undefined ? "the trace has no 'name'" : wrong('trace', 'name', out.name, 'a string'));
-  const mp = metaProblem(out.meta);
-  if (mp) fail('invalid-field', mp);
+  const hp = traceHeaderProblem(out);
+  if (hp) fail('invalid-field', hp);
   if (out.spans === undefined) fail('invalid-field', "the trace has no 'spans'");
   if (out.spans !== spans) fail('invalid-field', wrong('trace', 'spans', out.spans, 'an array'));
   if (out.memory === undefined) fail('invalid-field', "the trace has no 'memory'");
   if (out.memory !== memory) fail('invalid-field', wrong('trace', 'memory', out.memory, 'an array'));
-  if (out.dropped === undefined) fail('invalid-field', "the trace has no 'dropped'");
-  if (!isCount(out.dropped)) fail('invalid-field', wrong('trace', 'dropped', out.dropped, 'a count'));
   // Elements read before the schema (or the layout) was known are decoded and checked now.
   if (!spansChecked || rowsPending) {
-    ids.clear();
+    ids = new IdCheck();
     for (let i = 0; i < spans.length; i++) {
       const s = Array.isArray(spans[i]) ? (fromRow(spans[i], 'spans', i) as Span) : spans[i];
       spans[i] = s;
@@ -641,12 +401,17 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   return out as unknown as Trace;
 }
 
-function peekMagic(fd: number): 'gzip' | null {
-  const b = Buffer.alloc(2);
+/** The first `n` bytes of the file (fewer if it is shorter or cannot be read). */
+function firstBytes(fd: number, n: number): Uint8Array {
+  const b = Buffer.alloc(n);
   try {
-    readSync(fd, b, 0, 2, 0);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
   } catch {
-    return null;
+    return b.subarray(0, 0);
   }
+}
+
+function peekMagic(fd: number): 'gzip' | null {
+  const b = firstBytes(fd, 2);
   return b[0] === 0x1f && b[1] === 0x8b ? 'gzip' : null;
 }

@@ -26,8 +26,8 @@ import type { MemoryEvent, Span, TensorInfo } from './trace';
 export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
 export const MEMORY_FIELDS = ['t', 'delta', 'live', 'op'] as const;
 
-const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
-const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
+export const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
+export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
 
 /** Bytes out through a fixed buffer; `flush` is given every full buffer. */
 export class ByteWriter {
@@ -45,6 +45,13 @@ export class ByteWriter {
   flush(): void {
     if (this.off > 0) this.flushTo(this.buf.subarray(0, this.off));
     this.off = 0;
+  }
+
+  /** Bytes out without copying when there are many of them (a column of a binary block). */
+  chunk(b: Uint8Array): void {
+    if (b.length < 1 << 16) return this.bytes(b);
+    this.flush();
+    this.flushTo(b);
   }
 
   /** Text that is already JSON (keys, punctuation, JSON.stringify output). */
@@ -273,7 +280,7 @@ export class RowEncoder {
 /** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
 const ROW_ROOM = 512;
 
-function tensorJson(t: TensorInfo): string {
+export function tensorJson(t: TensorInfo): string {
   let o = '{"shape":' + JSON.stringify(t.shape) + ',"dtype":' + JSON.stringify(t.dtype) + ',"bytes":' + JSON.stringify(t.bytes);
   for (const k in t) {
     if (k === 'shape' || k === 'dtype' || k === 'bytes') continue;
@@ -284,7 +291,7 @@ function tensorJson(t: TensorInfo): string {
 }
 
 /** JSON of the keys outside `known` (undefined values left out, as JSON.stringify does), or ''. */
-function extras(o: object, known: ReadonlySet<string>): string {
+export function extras(o: object, known: ReadonlySet<string>): string {
   let out = '';
   for (const k in o) {
     if (known.has(k)) continue;
@@ -393,7 +400,7 @@ export class RowDecoder {
 }
 
 /** `o` with the other keys of its row's last object, or a Problem if one repeats a field. */
-function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
+export function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
   for (const k in rest) {
     if (known.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
     // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.

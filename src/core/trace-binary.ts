@@ -1,0 +1,1033 @@
+/**
+ * The binary layout of saved traces (.mlxtrace): the trace's header as JSON, then spans and memory
+ * events in blocks of packed columns, written from and read into typed arrays with no text step.
+ *
+ *   file   = "MLXTRACE" (8 bytes), layout version u32 (1), reserved u32 (0), block, block, ...
+ *   block  = type u32, count u32, length u32 (bytes of payload, before padding),
+ *            CRC-32 u32 (of the block's first 12 bytes, then of its payload),
+ *            payload, zero bytes up to a multiple of 8
+ *
+ * Numbers are little-endian; blocks and columns start at multiples of 8, so typed arrays view them
+ * where they were read. Blocks are numbered from 0 in file order (in error messages too):
+ *
+ *   1 header       first, once; count 0. UTF-8 JSON {"spans":S,"memory":M,"trace":{...}}: S spans
+ *                  and M memory events follow, and "trace" holds every top-level key of the trace
+ *                  except spans and memory (schema, name, meta, dropped, counters, ...).
+ *   2 definitions  strings, tensors and tensor lists used for the first time by the next block; count
+ *                  = how many. UTF-8 JSON {"strings":[...],"tensors":[{shape,dtype,bytes},...],
+ *                  "lists":[[tensor number, ...], ...]}. Each kind is numbered from 0 in order of
+ *                  first appearance, on from the blocks before; one string table serves every field.
+ *   3 spans        count n (at most 65536) spans in 14 columns: the values id, parentId, start, end,
+ *                  thread, flops, bytes, layerId, then the numbers kind, name, device, layer (strings)
+ *                  and inputs, outputs (tensor lists).
+ *   4 memory       count n memory events in 4 columns: the values t, delta, live, the number op.
+ *   5 end          last; count 0, empty: the file is complete.
+ *
+ * The payload of a spans or memory block:
+ *   - a table of 16 bytes per column: base f64, width u32, 0 u32;
+ *   - each column: n elements of `width` bytes, then zero bytes up to a multiple of 8. Element j is
+ *     base + the unsigned integer in its bytes (width 1, 2 or 4); width 0 stores nothing (every
+ *     element is base); width 8 is the f64 itself (base 0, value columns only). The writer picks the
+ *     narrowest width that holds every element exactly, so a block of ns timestamps or ids costs
+ *     4 bytes per element rather than 8, and a constant column nothing;
+ *   - u8[n] flags, then zero bytes up to a multiple of 8;
+ *   - the other keys of the rows flagged as having some, in order: u32[e] byte lengths, then e
+ *     UTF-8 JSON objects (attrs, pass, warmup, anything else).
+ * Flags say which elements stand for null or for an absent key (the element is then a placeholder):
+ *   span    1 parentId null, 2 flops null, 4 bytes null, 8 has layerId, 16 layerId null,
+ *           32 has layer, 64 layer null, 128 has other keys
+ *   memory  1 has op, 2 op null, 4 has other keys
+ *
+ * Why: a primitive span and its memory event take about 40 bytes instead of 120 as JSON rows with
+ * ns timestamps, the writer reads each field once into a column, and the reader makes objects with
+ * no parsing; strings, shapes and tensor lists are written once. A newer layout version or an
+ * unknown block type is refused with "upgrade mlx-trace"; a cut file is 'truncated', and a
+ * checksum or length that does not add up is 'corrupt'.
+ */
+import { readSync } from 'node:fs';
+import { endianness } from 'node:os';
+import * as zlib from 'node:zlib';
+import type { MemoryEvent, Span, TensorInfo, Trace } from './trace';
+import { ByteWriter, MEMORY_KEYS, Problem, SPAN_KEYS, extras, tensorJson, withRest } from './trace-rows';
+import {
+  IdCheck,
+  TraceFileError,
+  isCount,
+  isObj,
+  memoryProblem,
+  plainValidSpan,
+  schemaProblem,
+  show,
+  spanProblem,
+  tensorProblem,
+  traceHeaderProblem,
+  type Obj,
+  type SaveChecks,
+  type TraceFileErrorCode,
+} from './trace-checks';
+
+const MAGIC = Buffer.from('MLXTRACE', 'latin1');
+const VERSION = 1;
+const PREAMBLE = 16;
+const BLOCK_HEAD = 16;
+
+const T_HEADER = 1;
+const T_DEFS = 2;
+const T_SPANS = 3;
+const T_MEMORY = 4;
+const T_END = 5;
+
+/** Spans (or memory events) per block. */
+const BLOCK = 65536;
+/** A block is ended early once its other keys hold this many characters (a few spans with huge attrs). */
+const OTHER_CHARS = 32 << 20;
+
+// Span flags.
+const PARENT_NULL = 1;
+const FLOPS_NULL = 2;
+const BYTES_NULL = 4;
+const HAS_LAYER_ID = 8;
+const LAYER_ID_NULL = 16;
+const HAS_LAYER = 32;
+const LAYER_NULL = 64;
+const SPAN_OTHER = 128;
+// Memory flags.
+const HAS_OP = 1;
+const OP_NULL = 2;
+const MEMORY_OTHER = 4;
+const MEMORY_FLAGS = HAS_OP | OP_NULL | MEMORY_OTHER;
+
+/** Columns of values (f64 at most) and of numbers (u32 at most) in spans and memory blocks. */
+const SPAN_VALUES = 8;
+const SPAN_NUMBERS = 6;
+const MEMORY_VALUES = 3;
+const MEMORY_NUMBERS = 1;
+/** Bytes per column in a block's table. */
+const ENTRY = 16;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+const pad8 = (n: number) => (n + 7) & ~7;
+
+/** True when the file's first bytes are this layout's magic, or a cut-off start of it. */
+export function isBinaryTrace(first: Uint8Array): boolean {
+  const n = Math.min(first.length, MAGIC.length);
+  if (n < 4) return false;
+  for (let i = 0; i < n; i++) if (first[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+/** Typed arrays use the machine's byte order; the layout is little-endian. */
+export function binaryByteOrderProblem(): string | null {
+  return endianness() === 'LE' ? null : 'the binary layout (.mlxtrace) is little-endian and this machine is big-endian: use .json';
+}
+
+// CRC-32 (IEEE, as zlib and gzip): zlib.crc32 from Node 20.15, a table otherwise.
+type Crc32 = (data: Uint8Array, value?: number) => number;
+let table: Int32Array | null = null;
+/** Exported for the test that compares it with zlib.crc32. */
+export function crc32Table(data: Uint8Array, value = 0): number {
+  if (!table) {
+    table = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c;
+    }
+  }
+  let c = ~value;
+  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+const crc32: Crc32 = (zlib as { crc32?: Crc32 }).crc32 ?? crc32Table;
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+const ZEROS = new Uint8Array(8);
+
+/** The list number that says a list failed the save's checks (bit 31: tested with int32 bit operations). */
+const BAD_LIST = 2 ** 31;
+
+/**
+ * Writes a trace in the binary layout through `w`. `traceJson` is the JSON of the trace's
+ * top-level keys but spans and memory (made by the caller, which checked them); `checks` is null
+ * when the caller asked not to validate.
+ */
+export function writeBinaryTrace(w: ByteWriter, traceJson: string, trace: Trace, checks: SaveChecks | null): void {
+  const spans = trace.spans;
+  const memory = trace.memory;
+  const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(spans.length, memory.length, 1))), checks);
+  const preamble = Buffer.alloc(PREAMBLE);
+  MAGIC.copy(preamble, 0);
+  preamble.writeUInt32LE(VERSION, 8);
+  w.bytes(preamble);
+  e.block(T_HEADER, 0, [Buffer.from(`{"spans":${spans.length},"memory":${memory.length},"trace":${traceJson}}`, 'utf8')]);
+  e.spans(spans);
+  e.memory(memory);
+  e.block(T_END, 0, []);
+  e.done();
+}
+
+/** The typed arrays an encoder fills, kept between saves (while the GC lets them live). */
+interface ColumnBuffers {
+  cap: number;
+  values: Float64Array[];
+  numbers: Uint32Array[];
+  flags: Uint8Array;
+  /** Number columns narrowed to u8 or u16, one region of pad8(2 * cap) bytes each. */
+  narrow: ArrayBuffer;
+}
+let spare: WeakRef<ColumnBuffers> | null = null;
+
+/** Buffers for blocks of `cap` rows: the spare ones if big enough (a big save reuses 6 MB instead of zeroing it again). */
+function takeBuffers(cap: number): ColumnBuffers {
+  const b = spare?.deref();
+  spare = null;
+  if (b && b.cap >= cap) return b;
+  return {
+    cap,
+    values: Array.from({ length: SPAN_VALUES }, () => new Float64Array(cap)),
+    // One more element, so that a column of u32 can be padded to a multiple of 8 bytes in place.
+    numbers: Array.from({ length: SPAN_NUMBERS }, () => new Uint32Array(cap + 1)),
+    flags: new Uint8Array(pad8(cap)),
+    narrow: new ArrayBuffer(SPAN_NUMBERS * pad8(2 * cap)),
+  };
+}
+
+class BinaryEncoder {
+  /** A block's columns as the loops fill them, packed in place when the block is written. */
+  private readonly values: Float64Array[];
+  private readonly numbers: Uint32Array[];
+  private readonly flags: Uint8Array;
+  /** The table of columns of the block being written. */
+  private readonly table = new Uint8Array(ENTRY * (SPAN_VALUES + SPAN_NUMBERS));
+  private readonly tableView = new DataView(this.table.buffer);
+  private readonly head = new Uint8Array(BLOCK_HEAD);
+  private readonly headView = new DataView(this.head.buffer);
+
+  private readonly strings = new Map<string, number>();
+  private readonly tensors = new Map<TensorInfo, number>();
+  /** Tensors by content, for traces whose equal tensors are separate objects (built by hand, merged). */
+  private readonly tensorsByKey = new Map<string, number>();
+  /** Lists by identity (the recorder shares one per shape signature), then by content. */
+  private readonly lists = new Map<readonly TensorInfo[], number>();
+  private readonly listsByKey = new Map<string, number>();
+  /** Definitions the next block needs (JSON texts). */
+  private newStrings: string[] = [];
+  private newTensors: string[] = [];
+  private newLists: string[] = [];
+  /** Other keys of the current block's rows (JSON texts), and their length in characters. */
+  private other: string[] = [];
+  private otherChars = 0;
+
+  constructor(
+    private readonly w: ByteWriter,
+    private readonly buffers: ColumnBuffers,
+    private readonly checks: SaveChecks | null,
+  ) {
+    this.values = buffers.values;
+    this.numbers = buffers.numbers;
+    this.flags = buffers.flags;
+  }
+
+  /** Hands the buffers on to the next save. */
+  done(): void {
+    spare = new WeakRef(this.buffers);
+  }
+
+  private str(s: string): number {
+    let n = this.strings.get(s);
+    if (n === undefined) {
+      n = this.strings.size;
+      this.strings.set(s, n);
+      this.newStrings.push(JSON.stringify(s));
+    }
+    return n;
+  }
+
+  /** The number of a list of tensors, or BAD_LIST when the save's checks refuse it. */
+  private list(ts: readonly TensorInfo[]): number {
+    let n = this.lists.get(ts);
+    if (n !== undefined) return n;
+    // Refused by the span's check, which names what is wrong.
+    if (this.checks !== null && !this.checks.list(ts)) return BAD_LIST;
+    // Not an array, when not validating: written as an empty list.
+    const items: readonly TensorInfo[] = Array.isArray(ts) ? ts : [];
+    let key = '';
+    for (let i = 0; i < items.length; i++) {
+      const t = items[i];
+      let k = this.tensors.get(t);
+      if (k === undefined) {
+        const json = tensorJson(t);
+        k = this.tensorsByKey.get(json);
+        if (k === undefined) {
+          k = this.tensorsByKey.size;
+          this.tensorsByKey.set(json, k);
+          this.newTensors.push(json);
+        }
+        if (t !== null && typeof t === 'object') this.tensors.set(t, k);
+      }
+      key += (i > 0 ? ',' : '') + k;
+    }
+    n = this.listsByKey.get(key);
+    if (n === undefined) {
+      n = this.listsByKey.size;
+      this.listsByKey.set(key, n);
+      this.newLists.push('[' + key + ']');
+    }
+    // By identity: nothing can change a list during one save.
+    if (typeof ts === 'object' && ts !== null) this.lists.set(ts, n);
+    return n;
+  }
+
+  spans(spans: readonly Span[]): void {
+    const [id, parent, start, end, thread, flops, bytes, layerId] = this.values;
+    const [kind, name, device, layer, inputs, outputs] = this.numbers;
+    const flags = this.flags;
+    const cap = this.buffers.cap;
+    const checks = this.checks;
+    const strings = this.strings;
+    // kind and device repeat: compared first (literal strings compare by pointer). Lists too, by identity.
+    let kindS: unknown = null;
+    let kindN = 0;
+    let deviceS: unknown = null;
+    let deviceN = 0;
+    let inS: unknown = null;
+    let inN = 0;
+    let outS: unknown = null;
+    let outN = 0;
+    // Placeholders for null and absent values: the last real one keeps a column's range narrow.
+    let lastParent = 0;
+    let lastFlops = 0;
+    let lastBytes = 0;
+    let lastLayerId = 0;
+    let n = 0;
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i];
+      // Anything but an object is refused by the check before a field is read.
+      if (checks !== null && (s === null || typeof s !== 'object')) checks.span(s, i);
+      let f = 0;
+      id[n] = s.id;
+      const p = s.parentId;
+      if (p === null) {
+        f = PARENT_NULL;
+        parent[n] = lastParent;
+      } else parent[n] = lastParent = p;
+      const k = s.kind;
+      if (k !== kindS) {
+        kindN = this.str(k);
+        kindS = k;
+      }
+      kind[n] = kindN;
+      const nm = s.name;
+      const nmN = strings.get(nm);
+      name[n] = nmN === undefined ? this.str(nm) : nmN;
+      start[n] = s.start;
+      end[n] = s.end;
+      thread[n] = s.thread;
+      const d = s.device;
+      if (d !== deviceS) {
+        deviceN = this.str(d);
+        deviceS = d;
+      }
+      device[n] = deviceN;
+      const ins = s.inputs;
+      if (ins !== inS) {
+        inN = this.list(ins);
+        inS = ins;
+      }
+      const outs = s.outputs;
+      if (outs !== outS) {
+        outN = this.list(outs);
+        outS = outs;
+      }
+      inputs[n] = inN;
+      outputs[n] = outN;
+      const fl = s.flops;
+      if (fl === null) {
+        f |= FLOPS_NULL;
+        flops[n] = lastFlops;
+      } else flops[n] = lastFlops = fl;
+      const b = s.bytes;
+      if (b === null) {
+        f |= BYTES_NULL;
+        bytes[n] = lastBytes;
+      } else bytes[n] = lastBytes = b;
+      let keys = 12;
+      const li = s.layerId;
+      if (li === undefined) layerId[n] = lastLayerId;
+      else {
+        keys++;
+        if (li === null) {
+          f |= HAS_LAYER_ID | LAYER_ID_NULL;
+          layerId[n] = lastLayerId;
+        } else {
+          f |= HAS_LAYER_ID;
+          layerId[n] = lastLayerId = li;
+        }
+      }
+      const ly = s.layer;
+      if (ly === undefined) layer[n] = 0;
+      else {
+        keys++;
+        if (ly === null) {
+          f |= HAS_LAYER | LAYER_NULL;
+          layer[n] = 0;
+        } else {
+          f |= HAS_LAYER;
+          const lyN = strings.get(ly);
+          layer[n] = lyN === undefined ? this.str(ly) : lyN;
+        }
+      }
+      if (s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined || keyCount(s) !== keys) {
+        const rest = extras(s, SPAN_KEYS);
+        if (rest) {
+          f |= SPAN_OTHER;
+          this.other.push(rest);
+          this.otherChars += rest.length;
+        }
+      }
+      flags[n] = f;
+      if (checks !== null) checks.span(s, i, ((inN | outN) & BAD_LIST) === 0);
+      if (++n === cap || this.otherChars > OTHER_CHARS) {
+        this.columns(T_SPANS, n, SPAN_VALUES, SPAN_NUMBERS);
+        n = 0;
+      }
+    }
+    if (n > 0) this.columns(T_SPANS, n, SPAN_VALUES, SPAN_NUMBERS);
+  }
+
+  memory(memory: readonly MemoryEvent[]): void {
+    const [t, delta, live] = this.values;
+    const op = this.numbers[0];
+    const flags = this.flags;
+    const cap = this.buffers.cap;
+    const checks = this.checks;
+    let opS: unknown = null;
+    let opN = 0;
+    let n = 0;
+    for (let i = 0; i < memory.length; i++) {
+      const m = memory[i];
+      if (checks !== null) checks.memory(m, i);
+      let f = 0;
+      t[n] = m.t;
+      delta[n] = m.delta;
+      live[n] = m.live;
+      const o = m.op;
+      if (o === undefined) op[n] = opN;
+      else if (o === null) {
+        f = HAS_OP | OP_NULL;
+        op[n] = opN;
+      } else {
+        f = HAS_OP;
+        if (o !== opS) {
+          opN = this.str(o);
+          opS = o;
+        }
+        op[n] = opN;
+      }
+      if (keyCount(m) !== (o === undefined ? 3 : 4)) {
+        const rest = extras(m, MEMORY_KEYS);
+        if (rest) {
+          f |= MEMORY_OTHER;
+          this.other.push(rest);
+          this.otherChars += rest.length;
+        }
+      }
+      flags[n] = f;
+      if (++n === cap || this.otherChars > OTHER_CHARS) {
+        this.columns(T_MEMORY, n, MEMORY_VALUES, MEMORY_NUMBERS);
+        n = 0;
+      }
+    }
+    if (n > 0) this.columns(T_MEMORY, n, MEMORY_VALUES, MEMORY_NUMBERS);
+  }
+
+  /**
+   * The payload of a block of the first n rows: the table, then each column packed (values in
+   * place: the narrow elements overwrite the wide ones from the start of the same buffer; numbers
+   * into `narrow`), then the flags.
+   */
+  private pack(n: number, valueColumns: number, numberColumns: number): Uint8Array[] {
+    const table = this.tableView;
+    const columns = valueColumns + numberColumns;
+    const parts: Uint8Array[] = [this.table.subarray(0, ENTRY * columns)];
+    const entry = (c: number, base: number, width: number) => {
+      table.setFloat64(ENTRY * c, base, true);
+      table.setUint32(ENTRY * c + 8, width, true);
+      table.setUint32(ENTRY * c + 12, 0, true);
+    };
+    for (let c = 0; c < valueColumns; c++) {
+      const src = this.values[c];
+      const ab = src.buffer;
+      const width = plan(src, n);
+      const base = planned[0];
+      if (width === 1) offsets8(new Uint8Array(ab, 0, n), src, base);
+      else if (width === 2) offsets16(new Uint16Array(ab, 0, n), src, base);
+      else if (width === 4) offsets32(new Uint32Array(ab, 0, n), src, base);
+      entry(c, base, width);
+      if (width > 0) parts.push(padded(new Uint8Array(ab), width * n));
+    }
+    const region = pad8(2 * this.buffers.cap);
+    for (let c = valueColumns; c < columns; c++) {
+      // Numbers are below the size of their table: strings for kind..layer and op, lists for inputs, outputs.
+      const src = this.numbers[c - valueColumns].subarray(0, n);
+      const size = valueColumns === SPAN_VALUES && c >= SPAN_VALUES + 4 ? this.listsByKey.size : this.strings.size;
+      const width = size <= 2 ** 8 ? 1 : size <= 2 ** 16 ? 2 : 4;
+      entry(c, 0, width);
+      if (width === 4) {
+        parts.push(padded(new Uint8Array(src.buffer), 4 * n));
+        continue;
+      }
+      // TypedArray.set narrows in native code, about ten times faster than a loop here.
+      const at = (c - valueColumns) * region;
+      if (width === 1) new Uint8Array(this.buffers.narrow, at, n).set(src);
+      else new Uint16Array(this.buffers.narrow, at, n).set(src);
+      parts.push(padded(new Uint8Array(this.buffers.narrow, at, region), width * n));
+    }
+    parts.push(padded(this.flags, n));
+    return parts;
+  }
+
+  /** The definitions the block about to be written needs, then that block of n rows. */
+  private columns(type: number, n: number, valueColumns: number, numberColumns: number): void {
+    const defs = this.newStrings.length + this.newTensors.length + this.newLists.length;
+    if (defs > 0) {
+      const json = `{"strings":[${this.newStrings.join(',')}],"tensors":[${this.newTensors.join(',')}],"lists":[${this.newLists.join(',')}]}`;
+      this.block(T_DEFS, defs, [Buffer.from(json, 'utf8')]);
+      this.newStrings = [];
+      this.newTensors = [];
+      this.newLists = [];
+    }
+    const parts = this.pack(n, valueColumns, numberColumns);
+    if (this.other.length > 0) {
+      const texts = this.other.map((s) => Buffer.from(s, 'utf8'));
+      const lengths = new Uint32Array(texts.length);
+      for (let i = 0; i < texts.length; i++) lengths[i] = texts[i].length;
+      parts.push(new Uint8Array(lengths.buffer), ...texts);
+      this.other = [];
+      this.otherChars = 0;
+    }
+    this.block(type, n, parts);
+  }
+
+  block(type: number, count: number, parts: Uint8Array[]): void {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    const h = this.headView;
+    h.setUint32(0, type, true);
+    h.setUint32(4, count, true);
+    h.setUint32(8, length, true);
+    let crc = crc32(this.head.subarray(0, 12));
+    for (const p of parts) crc = crc32(p, crc);
+    h.setUint32(12, crc, true);
+    const w = this.w;
+    w.bytes(this.head);
+    for (const p of parts) w.chunk(p);
+    if (pad8(length) > length) w.bytes(ZEROS.subarray(0, pad8(length) - length));
+  }
+}
+
+// One loop per width: a typed-array store that sees one type of array is several times faster.
+// In place (out and src share a buffer) too: element j is written at or before where it was read.
+function offsets8(out: Uint8Array, src: Float64Array, base: number): void {
+  for (let j = 0; j < out.length; j++) out[j] = src[j] - base;
+}
+function offsets16(out: Uint16Array, src: Float64Array, base: number): void {
+  for (let j = 0; j < out.length; j++) out[j] = src[j] - base;
+}
+function offsets32(out: Uint32Array, src: Float64Array, base: number): void {
+  for (let j = 0; j < out.length; j++) out[j] = src[j] - base;
+}
+function fromOffsets8(out: Float64Array, src: Uint8Array, base: number): void {
+  for (let j = 0; j < src.length; j++) out[j] = base + src[j];
+}
+function fromOffsets16(out: Float64Array, src: Uint16Array, base: number): void {
+  for (let j = 0; j < src.length; j++) out[j] = base + src[j];
+}
+function fromOffsets32(out: Float64Array, src: Uint32Array, base: number): void {
+  for (let j = 0; j < src.length; j++) out[j] = base + src[j];
+}
+
+/** The base `plan` chose (in a typed array: a double stored in a field would change the encoder's shape). */
+const planned = new Float64Array(1);
+
+/**
+ * The width (0, 1, 2, 4 or 8 bytes) that holds the first n values of `a` exactly, leaving the base
+ * in planned[0]: offsets from the smallest value when all are integers within 2^32 of it.
+ */
+function plan(a: Float64Array, n: number): number {
+  planned[0] = 0;
+  let lo = a[0];
+  let hi = lo;
+  for (let j = 0; j < n; j++) {
+    const v = a[j];
+    if (v < lo) lo = v;
+    else if (v > hi) hi = v;
+    // NaN fails the first test; -0 would come back as 0.
+    if (Math.floor(v) !== v || (v === 0 && Object.is(v, -0))) return 8;
+  }
+  if (!(lo >= -MAX_SAFE && hi <= MAX_SAFE)) return 8;
+  const range = hi - lo;
+  if (range >= 2 ** 32) return 8;
+  planned[0] = lo;
+  return range === 0 ? 0 : range < 2 ** 8 ? 1 : range < 2 ** 16 ? 2 : 4;
+}
+
+/** The first `length` bytes of `b` and zero bytes up to a multiple of 8 (b has room for them). */
+function padded(b: Uint8Array, length: number): Uint8Array {
+  const end = pad8(length);
+  b.fill(0, length, end);
+  return b.subarray(0, end);
+}
+
+/** Keys of an object, counted without making an array of them. */
+function keyCount(o: object): number {
+  let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  for (const _ in o) n++;
+  return n;
+}
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/**
+ * Reads a trace in the binary layout from `fd` (a file of `size` bytes), block by block into one
+ * reused buffer, checking everything loadTrace checks in a JSON file. Throws TraceFileError.
+ */
+export function readBinaryTrace(path: string, fd: number, size: number): Trace {
+  const order = binaryByteOrderProblem();
+  if (order) throw new TraceFileError(path, 'unreadable', `cannot read: ${order}`);
+  return new BinaryDecoder(path, fd, size).read();
+}
+
+class BinaryDecoder {
+  private buf = new Uint8Array(new ArrayBuffer(1 << 16));
+  private pos = 0;
+  private blockNo = 0;
+
+  private spanTotal = 0;
+  private memoryTotal = 0;
+  private readonly spans: Span[] = [];
+  private readonly memory: MemoryEvent[] = [];
+  private readonly ids = new IdCheck();
+  private readonly idOf = (j: number) => this.spans[j].id;
+
+  private readonly strings: string[] = [];
+  private readonly tensors: TensorInfo[] = [];
+  /** Tensors that passed tensorProblem; lists made only of those are in `listsOk`. */
+  private readonly tensorOk: boolean[] = [];
+  private readonly lists: TensorInfo[][] = [];
+  private readonly listsOk = new WeakSet<object>();
+  /** The columns of the block being read: views of it (f64 columns) or decoded into `scratch`. */
+  private readonly cols: Float64Array[] = [];
+  private scratch: Float64Array[] = [];
+
+  constructor(
+    private readonly path: string,
+    private readonly fd: number,
+    private readonly size: number,
+  ) {}
+
+  private fail(code: TraceFileErrorCode, detail: string): never {
+    throw new TraceFileError(this.path, code, detail);
+  }
+
+  /** Reads `n` bytes at `pos` into the start of the buffer (grown when needed). */
+  private readAt(pos: number, n: number): Uint8Array {
+    if (n > this.buf.length) this.buf = new Uint8Array(new ArrayBuffer(Math.max(n, this.buf.length * 2)));
+    let done = 0;
+    while (done < n) {
+      let got: number;
+      try {
+        got = readSync(this.fd, this.buf, done, n - done, pos + done);
+      } catch (e) {
+        this.fail('unreadable', `cannot read: ${(e as NodeJS.ErrnoException)?.code ?? (e as Error)?.message}`);
+      }
+      if (got === 0) this.fail('truncated', `truncated: the file ended while being read (byte ${pos + done} of ${this.size})`);
+      done += got;
+    }
+    return this.buf;
+  }
+
+  read(): Trace {
+    const size = this.size;
+    if (size < PREAMBLE) this.fail('truncated', `truncated: the file ends inside its ${PREAMBLE}-byte preamble (byte ${size})`);
+    const pre = this.readAt(0, PREAMBLE);
+    if (!isBinaryTrace(pre.subarray(0, 8))) this.fail('not-a-trace', 'not an mlx-trace file');
+    const dv = new DataView(pre.buffer, 0, PREAMBLE);
+    const version = dv.getUint32(8, true);
+    if (version > VERSION) {
+      this.fail('future-version', `written in binary layout version ${version}, and this version of mlx-trace reads version ${VERSION}: upgrade mlx-trace to open it`);
+    }
+    if (version === 0) this.fail('corrupt', 'corrupt: binary layout version 0 does not exist (bytes 8-11)');
+    if (dv.getUint32(12, true) !== 0) this.fail('corrupt', 'corrupt: bytes 12-15 are not zero');
+    this.pos = PREAMBLE;
+    let trace: Obj | null = null;
+    for (;;) {
+      const k = this.blockNo;
+      if (this.pos === size) {
+        this.fail('truncated', `truncated: the file ends after block ${k - 1}, ${this.missing()} (byte ${size})`);
+      }
+      if (size - this.pos < BLOCK_HEAD) this.fail('truncated', `truncated: the file ends inside the head of block ${k} (byte ${size})`);
+      const h = new DataView(this.readAt(this.pos, BLOCK_HEAD).buffer, 0, BLOCK_HEAD);
+      const type = h.getUint32(0, true);
+      const count = h.getUint32(4, true);
+      const length = h.getUint32(8, true);
+      const crc = h.getUint32(12, true);
+      const what = this.describe(type, count);
+      const start = this.pos + BLOCK_HEAD;
+      const end = start + pad8(length);
+      if (end > size) this.fail('truncated', `truncated: block ${k} (${what}) ends at byte ${end}, the file at byte ${size}`);
+      const head12 = this.buf.slice(0, 12);
+      const payload = this.readAt(start, length);
+      if (crc32(payload.subarray(0, length), crc32(head12)) !== crc) {
+        this.fail('corrupt', `corrupt: block ${k} (${what}, bytes ${this.pos}-${end - 1}) does not match its checksum`);
+      }
+      this.pos = end;
+      this.blockNo++;
+      if (k === 0) {
+        if (type !== T_HEADER) {
+          this.refuseUnknown(type, k);
+          this.fail('corrupt', `corrupt: block 0 is ${what}, not the header`);
+        }
+        trace = this.header(payload, length);
+        continue;
+      }
+      switch (type) {
+        case T_DEFS:
+          this.definitions(payload, length, count, k);
+          break;
+        case T_SPANS:
+          this.spanBlock(payload, length, count, k, what);
+          break;
+        case T_MEMORY:
+          this.memoryBlock(payload, length, count, k, what);
+          break;
+        case T_END:
+          if (count !== 0 || length !== 0) this.fail('corrupt', `corrupt: block ${k} (the end) is not empty`);
+          if (this.spans.length !== this.spanTotal || this.memory.length !== this.memoryTotal) {
+            this.fail('corrupt', `corrupt: the file ends at block ${k}, ${this.missing()}`);
+          }
+          if (this.pos !== size) this.fail('corrupt', `corrupt: ${size - this.pos} bytes after the end block (byte ${this.pos} of ${size})`);
+          return this.finish(trace!);
+        case T_HEADER:
+          this.fail('corrupt', `corrupt: block ${k} is a second header`);
+          break;
+        default:
+          this.refuseUnknown(type, k);
+      }
+    }
+  }
+
+  /** Refuses a block type this version does not know (a newer writer's), if `type` is one. */
+  private refuseUnknown(type: number, k: number): void {
+    if (type < T_HEADER || type > T_END) {
+      this.fail('future-version', `block ${k} is of type ${type}, which this version of mlx-trace does not know: upgrade mlx-trace to open it`);
+    }
+  }
+
+  private describe(type: number, count: number): string {
+    switch (type) {
+      case T_HEADER:
+        return 'the header';
+      case T_DEFS:
+        return 'definitions';
+      case T_SPANS:
+        return `spans ${this.spans.length}-${this.spans.length + count - 1}`;
+      case T_MEMORY:
+        return `memory events ${this.memory.length}-${this.memory.length + count - 1}`;
+      case T_END:
+        return 'the end';
+      default:
+        return `type ${type}`;
+    }
+  }
+
+  private missing(): string {
+    const s = this.spanTotal - this.spans.length;
+    const m = this.memoryTotal - this.memory.length;
+    if (s === 0 && m === 0) return 'before the end block';
+    return `with ${s} of ${this.spanTotal} spans and ${m} of ${this.memoryTotal} memory events missing`;
+  }
+
+  private json(payload: Uint8Array, length: number, k: number, what: string): unknown {
+    try {
+      return JSON.parse(Buffer.from(payload.buffer, 0, length).toString('utf8'));
+    } catch {
+      return this.fail('corrupt', `corrupt: block ${k} (${what}) is not valid JSON`);
+    }
+  }
+
+  private header(payload: Uint8Array, length: number): Obj {
+    const h = this.json(payload, length, 0, 'the header');
+    if (!isObj(h) || !isCount(h.spans) || !isCount(h.memory) || !isObj(h.trace)) {
+      this.fail('corrupt', 'corrupt: block 0 (the header) is not {"spans":count,"memory":count,"trace":{...}}');
+    }
+    const trace = h.trace;
+    if (!Object.hasOwn(trace, 'schema')) this.fail('not-a-trace', "not an mlx-trace file: it has no 'schema' field");
+    const sp = schemaProblem(trace.schema);
+    if (sp) this.fail(sp.code, sp.detail);
+    const p = traceHeaderProblem(trace);
+    if (p) this.fail('invalid-field', p);
+    if (Object.hasOwn(trace, 'spans') || Object.hasOwn(trace, 'memory')) this.fail('corrupt', "corrupt: the header's trace holds 'spans' or 'memory'");
+    // Nothing is made from these counts: spans and events arrive in blocks, each bounded by the file's size.
+    this.spanTotal = h.spans;
+    this.memoryTotal = h.memory;
+    return trace;
+  }
+
+  private finish(header: Obj): Trace {
+    const out: Obj = {};
+    // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
+    for (const key of Object.keys(header)) Object.defineProperty(out, key, { value: header[key], enumerable: true, writable: true, configurable: true });
+    out.spans = this.spans;
+    out.memory = this.memory;
+    return out as unknown as Trace;
+  }
+
+  private definitions(payload: Uint8Array, length: number, count: number, k: number): void {
+    const d = this.json(payload, length, k, 'definitions');
+    const bad = (detail: string) => this.fail('corrupt', `corrupt: block ${k} (definitions): ${detail}`);
+    if (!isObj(d) || !Array.isArray(d.strings) || !Array.isArray(d.tensors) || !Array.isArray(d.lists)) {
+      return bad('not {"strings":[...],"tensors":[...],"lists":[...]}');
+    }
+    if (d.strings.length + d.tensors.length + d.lists.length !== count) bad(`holds ${d.strings.length + d.tensors.length + d.lists.length} definitions, its head says ${count}`);
+    for (const s of d.strings) {
+      if (typeof s !== 'string') bad(`string ${this.strings.length} is ${show(s)}, expected a string`);
+      this.strings.push(s);
+    }
+    // Tensors are frozen and shared; a wrong one is reported by the check of the first span using it.
+    for (const t of d.tensors) {
+      this.tensorOk.push(tensorProblem(t, 'tensor') === null);
+      this.tensors.push((isObj(t) ? Object.freeze(t) : t) as TensorInfo);
+    }
+    for (const l of d.lists) {
+      const no = this.lists.length;
+      if (!Array.isArray(l)) return bad(`list ${no} is ${show(l)}, expected an array of tensor numbers`);
+      const list: TensorInfo[] = new Array(l.length);
+      let ok = true;
+      for (let i = 0; i < l.length; i++) {
+        const t = l[i];
+        if (!(isCount(t) && t < this.tensors.length)) bad(`list ${no} names tensor ${show(t)}, and ${this.tensors.length} are defined`);
+        list[i] = this.tensors[t];
+        ok &&= this.tensorOk[t];
+      }
+      if (ok) this.listsOk.add(list);
+      this.lists.push(list);
+    }
+  }
+
+  /**
+   * The column table and columns of a block of n rows, decoded into this.cols (value columns first,
+   * then numbers); returns the offset of the flags.
+   */
+  private unpack(payload: Uint8Array, length: number, n: number, valueColumns: number, numberColumns: number, k: number, what: string): number {
+    const columns = valueColumns + numberColumns;
+    const bad = (detail: string): never => this.fail('corrupt', `corrupt: block ${k} (${what}) ${detail}`);
+    if (n > BLOCK) bad(`has ${n} rows, more than the ${BLOCK} a block holds`);
+    let at = ENTRY * columns;
+    if (length < at) bad(`has ${length} bytes, too few for its table of columns`);
+    const ab = payload.buffer;
+    const table = new DataView(ab, 0, at);
+    if (this.scratch.length === 0 || this.scratch[0].length < n) this.scratch = Array.from({ length: SPAN_VALUES + SPAN_NUMBERS }, () => new Float64Array(n));
+    for (let c = 0; c < columns; c++) {
+      const base = table.getFloat64(ENTRY * c, true);
+      const width = table.getUint32(ENTRY * c + 8, true);
+      const isValue = c < valueColumns;
+      if (!(width === 0 || width === 1 || width === 2 || width === 4 || (width === 8 && isValue)) || table.getUint32(ENTRY * c + 12, true) !== 0) {
+        bad(`has column ${c} of width ${width}`);
+      }
+      if (width === 8 ? !Object.is(base, 0) : isValue ? !Number.isFinite(base) : !(Number.isInteger(base) && base >= 0)) bad(`has column ${c} based at ${base}`);
+      const size = pad8(width * n);
+      if (at + size > length) bad(`has ${length} bytes, too few for its columns`);
+      if (width === 8) this.cols[c] = new Float64Array(ab, at, n);
+      else {
+        const out = this.scratch[c];
+        if (width === 0) out.fill(base, 0, n);
+        else if (width === 1) fromOffsets8(out, new Uint8Array(ab, at, n), base);
+        else if (width === 2) fromOffsets16(out, new Uint16Array(ab, at, n), base);
+        else fromOffsets32(out, new Uint32Array(ab, at, n), base);
+        this.cols[c] = out;
+      }
+      at += size;
+    }
+    if (at + n > length) bad(`has ${length} bytes, too few for its flags`);
+    return at;
+  }
+
+  /**
+   * Where the other keys of a block start and end, after its flags: the byte lengths, then the
+   * texts. `flagged` is how many rows have some.
+   */
+  private otherKeys(payload: Uint8Array, length: number, base: number, flagged: number, k: number, what: string): { lengths: Uint32Array; at: number } {
+    const bad = (detail: string) => this.fail('corrupt', `corrupt: block ${k} (${what}) ${detail}`);
+    if (flagged === 0) {
+      if (length !== base) bad(`has ${length} bytes, and its columns take ${base}`);
+      return { lengths: new Uint32Array(0), at: base };
+    }
+    if (length < base + 4 * flagged) bad(`has ${length} bytes, too few for its columns and ${flagged} lengths of other keys`);
+    const lengths = new Uint32Array(payload.buffer, base, flagged);
+    let total = base + 4 * flagged;
+    for (let i = 0; i < flagged; i++) total += lengths[i];
+    if (total !== length) bad(`has ${length} bytes, and its columns and other keys take ${total}`);
+    return { lengths, at: base + 4 * flagged };
+  }
+
+  /** Other keys of row `index` ('span 17'), parsed, or a failure naming it. */
+  private otherObject(payload: Uint8Array, at: number, n: number, where: string): Obj {
+    let v: unknown;
+    try {
+      v = JSON.parse(Buffer.from(payload.buffer, at, n).toString('utf8'));
+    } catch {
+      return this.fail('corrupt', `corrupt: the other keys of ${where} are not valid JSON`);
+    }
+    if (!isObj(v)) this.fail('corrupt', `corrupt: the other keys of ${where} are ${show(v)}, expected an object`);
+    return v;
+  }
+
+  private unknownNumber(index: number, field: string, v: number, table: 'string' | 'tensor list', defined: number): never {
+    return this.fail('invalid-field', `span ${index}: '${field}' is ${table} number ${v}, and ${defined} are defined before it`);
+  }
+
+  private spanBlock(payload: Uint8Array, length: number, n: number, k: number, what: string): void {
+    const first = this.spans.length;
+    if (first + n > this.spanTotal) this.fail('corrupt', `corrupt: block ${k} holds ${what}, and the header says the trace has ${this.spanTotal}`);
+    const flagsAt = this.unpack(payload, length, n, SPAN_VALUES, SPAN_NUMBERS, k, what);
+    const [id, parent, start, end, thread, flops, bytes, layerId, kind, name, device, layer, inputs, outputs] = this.cols;
+    const flags = new Uint8Array(payload.buffer, flagsAt, n);
+    let flagged = 0;
+    for (let j = 0; j < n; j++) if (flags[j] & SPAN_OTHER) flagged++;
+    const other = this.otherKeys(payload, length, pad8(flagsAt + n), flagged, k, what);
+    let otherAt = other.at;
+    let otherNo = 0;
+
+    const strings = this.strings;
+    const ns = strings.length;
+    const lists = this.lists;
+    const nl = lists.length;
+    const listsOk = this.listsOk;
+    const spans = this.spans;
+    let prevIn: unknown = null;
+    let prevOut: unknown = null;
+    for (let j = 0; j < n; j++) {
+      const i = first + j;
+      const f = flags[j];
+      if ((f & LAYER_ID_NULL && !(f & HAS_LAYER_ID)) || (f & LAYER_NULL && !(f & HAS_LAYER))) {
+        this.fail('corrupt', `corrupt: span ${i} has flags ${f} (null without the key)`);
+      }
+      const kn = kind[j];
+      if (kn >= ns) this.unknownNumber(i, 'kind', kn, 'string', ns);
+      const nn = name[j];
+      if (nn >= ns) this.unknownNumber(i, 'name', nn, 'string', ns);
+      const dn = device[j];
+      if (dn >= ns) this.unknownNumber(i, 'device', dn, 'string', ns);
+      const inn = inputs[j];
+      if (inn >= nl) this.unknownNumber(i, 'inputs', inn, 'tensor list', nl);
+      const outn = outputs[j];
+      if (outn >= nl) this.unknownNumber(i, 'outputs', outn, 'tensor list', nl);
+      let ly: string | null = null;
+      if ((f & (HAS_LAYER | LAYER_NULL)) === HAS_LAYER) {
+        const ln = layer[j];
+        if (ln >= ns) this.unknownNumber(i, 'layer', ln, 'string', ns);
+        ly = strings[ln];
+      }
+      // Spans with both layer fields (primitives) made whole, with no change of shape after.
+      const s: Span =
+        (f & (HAS_LAYER_ID | HAS_LAYER)) === (HAS_LAYER_ID | HAS_LAYER)
+          ? {
+              id: id[j],
+              parentId: f & PARENT_NULL ? null : parent[j],
+              kind: strings[kn] as Span['kind'],
+              name: strings[nn],
+              start: start[j],
+              end: end[j],
+              thread: thread[j],
+              device: strings[dn] as Span['device'],
+              inputs: lists[inn],
+              outputs: lists[outn],
+              flops: f & FLOPS_NULL ? null : flops[j],
+              bytes: f & BYTES_NULL ? null : bytes[j],
+              layerId: f & LAYER_ID_NULL ? null : layerId[j],
+              layer: ly,
+            }
+          : {
+              id: id[j],
+              parentId: f & PARENT_NULL ? null : parent[j],
+              kind: strings[kn] as Span['kind'],
+              name: strings[nn],
+              start: start[j],
+              end: end[j],
+              thread: thread[j],
+              device: strings[dn] as Span['device'],
+              inputs: lists[inn],
+              outputs: lists[outn],
+              flops: f & FLOPS_NULL ? null : flops[j],
+              bytes: f & BYTES_NULL ? null : bytes[j],
+            };
+      if ((f & (HAS_LAYER_ID | HAS_LAYER)) === HAS_LAYER_ID) s.layerId = f & LAYER_ID_NULL ? null : layerId[j];
+      else if ((f & (HAS_LAYER_ID | HAS_LAYER)) === HAS_LAYER) s.layer = ly;
+      let ok: Span = s;
+      if (f & SPAN_OTHER) {
+        const len = other.lengths[otherNo++];
+        const r = withRest(s, this.otherObject(payload, otherAt, len, `span ${i}`), SPAN_KEYS);
+        otherAt += len;
+        if (r instanceof Problem) this.fail('invalid-field', `span ${i} ${r.detail}`);
+        ok = r;
+      }
+      if (!plainValidSpan(ok, listsOk, prevIn, prevOut)) {
+        const p = spanProblem(ok, i);
+        if (p) this.fail('invalid-field', p);
+      } else {
+        prevIn = ok.inputs;
+        prevOut = ok.outputs;
+      }
+      const dup = this.ids.problem(ok.id, i, this.idOf);
+      if (dup) this.fail('invalid-field', dup);
+      spans.push(ok);
+    }
+  }
+
+  private memoryBlock(payload: Uint8Array, length: number, n: number, k: number, what: string): void {
+    const first = this.memory.length;
+    if (first + n > this.memoryTotal) this.fail('corrupt', `corrupt: block ${k} holds ${what}, and the header says the trace has ${this.memoryTotal}`);
+    const flagsAt = this.unpack(payload, length, n, MEMORY_VALUES, MEMORY_NUMBERS, k, what);
+    const [t, delta, live, op] = this.cols;
+    const flags = new Uint8Array(payload.buffer, flagsAt, n);
+    let flagged = 0;
+    for (let j = 0; j < n; j++) if (flags[j] & MEMORY_OTHER) flagged++;
+    const other = this.otherKeys(payload, length, pad8(flagsAt + n), flagged, k, what);
+    let otherAt = other.at;
+    let otherNo = 0;
+    const strings = this.strings;
+    const ns = strings.length;
+    const memory = this.memory;
+    for (let j = 0; j < n; j++) {
+      const i = first + j;
+      const f = flags[j];
+      if (f & ~MEMORY_FLAGS || (f & OP_NULL && !(f & HAS_OP))) this.fail('corrupt', `corrupt: memory event ${i} has flags ${f}`);
+      const m = { t: t[j], delta: delta[j], live: live[j] } as MemoryEvent;
+      if (f & HAS_OP) {
+        if (f & OP_NULL) m.op = null;
+        else {
+          const on = op[j];
+          if (on >= ns) this.fail('invalid-field', `memory event ${i}: 'op' is string number ${on}, and ${ns} are defined before it`);
+          m.op = strings[on];
+        }
+      }
+      let ok: MemoryEvent = m;
+      if (f & MEMORY_OTHER) {
+        const len = other.lengths[otherNo++];
+        const r = withRest(m, this.otherObject(payload, otherAt, len, `memory event ${i}`), MEMORY_KEYS);
+        otherAt += len;
+        if (r instanceof Problem) this.fail('invalid-field', `memory event ${i} ${r.detail}`);
+        ok = r;
+      }
+      if (!(Number.isFinite(ok.t) && Number.isFinite(ok.delta) && Number.isFinite(ok.live))) {
+        const p = memoryProblem(ok, i);
+        if (p) this.fail('invalid-field', p);
+      }
+      memory.push(ok);
+    }
+  }
+}

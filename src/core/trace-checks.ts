@@ -1,0 +1,380 @@
+/**
+ * What a saved trace may hold: the checks saveTrace and loadTrace share, whatever the file layout
+ * (JSON rows, objects, or binary), and the one error they throw. Saving refuses exactly what
+ * loading would refuse, so a saved file always loads.
+ */
+import { TRACE_SCHEMA, type MemoryEvent, type Span, type Trace } from './trace';
+
+export type TraceFileErrorCode =
+  | 'not-found'
+  | 'unreadable'
+  | 'unwritable'
+  | 'empty'
+  | 'truncated'
+  | 'invalid-json'
+  | 'not-a-trace'
+  | 'future-version'
+  | 'invalid-field'
+  /** A binary (.mlxtrace) file whose bytes do not add up: a checksum or a length is wrong. */
+  | 'corrupt';
+
+/** The one error loadTrace and saveTrace throw: message = '<file>: <what is wrong>', on one line. */
+export class TraceFileError extends Error {
+  override readonly name = 'TraceFileError';
+  constructor(
+    readonly file: string,
+    readonly code: TraceFileErrorCode,
+    readonly detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: shared by save (never write what load would refuse) and load.
+// Each check returns a problem description or null; nothing throws on the hot path.
+
+export type Obj = Record<string, unknown>;
+
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+export const isCount = (v: unknown): v is number => isNum(v) && v >= 0 && Number.isInteger(v);
+
+export function show(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 40 ? s.slice(0, 37) + '...' : s;
+}
+
+/**
+ * Where a problem is ('span 17', 'span 17 inputs[0]'): a string, or a function that makes it, so
+ * that checking a million good spans builds no location strings.
+ */
+export type Loc = string | (() => string);
+const at = (w: Loc): string => (typeof w === 'string' ? w : w());
+
+const missing = (where: Loc, key: string) => `${at(where)} has no '${key}'`;
+export const wrong = (where: Loc, key: string, v: unknown, expected: string) => `${at(where)}: '${key}' is ${show(v)}, expected ${expected}`;
+
+function checkField(o: Obj, where: Loc, key: string, ok: (v: unknown) => boolean, expected: string): string | null {
+  const v = o[key];
+  if (v === undefined) return missing(where, key);
+  return ok(v) ? null : wrong(where, key, v, expected);
+}
+
+const KINDS = new Set(['eval', 'layer', 'primitive', 'sync', 'user']);
+const DEVICES = new Set(['cpu', 'gpu']);
+
+export function tensorProblem(t: unknown, where: Loc): string | null {
+  if (!isObj(t)) return `${at(where)} is ${show(t)}, expected {shape, dtype, bytes}`;
+  const shape = t.shape;
+  if (shape === undefined) return missing(where, 'shape');
+  if (!Array.isArray(shape)) return wrong(where, 'shape', shape, 'an array');
+  for (let i = 0; i < shape.length; i++) if (!isCount(shape[i])) return wrong(where, 'shape', shape, 'an array of sizes');
+  if (typeof t.dtype !== 'string') return t.dtype === undefined ? missing(where, 'dtype') : wrong(where, 'dtype', t.dtype, 'a string');
+  return checkField(t, where, 'bytes', isCount, 'a byte count');
+}
+
+function tensorsProblem(s: Obj, where: Loc, key: 'inputs' | 'outputs'): string | null {
+  const ts = s[key];
+  if (ts === undefined) return missing(where, key);
+  if (!Array.isArray(ts)) return wrong(where, key, ts, 'an array');
+  for (let i = 0; i < ts.length; i++) {
+    const p = tensorProblem(ts[i], () => `${at(where)} ${key}[${i}]`);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** What is wrong with span number `index`, or null. */
+export function spanProblem(s: unknown, index: number): string | null {
+  const where = () => `span ${index}`;
+  if (!isObj(s)) return `${where()} is ${show(s)}, expected an object`;
+  const id = s.id;
+  if (id === undefined) return missing(where, 'id');
+  if (!(isCount(id) && id > 0)) return wrong(where, 'id', id, 'a positive integer');
+  const parentId = s.parentId;
+  if (parentId === undefined) return missing(where, 'parentId');
+  if (parentId !== null && !isCount(parentId)) return wrong(where, 'parentId', parentId, 'a span id or null');
+  if (s.kind === undefined) return missing(where, 'kind');
+  if (!KINDS.has(s.kind as string)) return wrong(where, 'kind', s.kind, "one of 'eval', 'layer', 'primitive', 'sync', 'user'");
+  if (typeof s.name !== 'string') return s.name === undefined ? missing(where, 'name') : wrong(where, 'name', s.name, 'a string');
+  const start = s.start;
+  if (start === undefined) return missing(where, 'start');
+  if (!isNum(start)) return wrong(where, 'start', start, 'a number');
+  const end = s.end;
+  if (end === undefined) return missing(where, 'end');
+  if (!isNum(end)) return wrong(where, 'end', end, 'a number');
+  if (end < start) return `${where()}: 'end' (${end}) is before 'start' (${start})`;
+  if (s.thread === undefined) return missing(where, 'thread');
+  if (!isNum(s.thread)) return wrong(where, 'thread', s.thread, 'a number');
+  if (s.device === undefined) return missing(where, 'device');
+  if (!DEVICES.has(s.device as string)) return wrong(where, 'device', s.device, "'cpu' or 'gpu'");
+  const p = tensorsProblem(s, where, 'inputs') ?? tensorsProblem(s, where, 'outputs');
+  if (p) return p;
+  for (const key of ['flops', 'bytes'] as const) {
+    const v = s[key];
+    if (v === undefined) return missing(where, key);
+    if (v !== null && !(isNum(v) && v >= 0)) return wrong(where, key, v, 'a non-negative number or null');
+  }
+  // Optional fields: checked only when present.
+  if (s.layerId !== undefined && s.layerId !== null && !isCount(s.layerId)) return wrong(where, 'layerId', s.layerId, 'a span id or null');
+  if (s.layer !== undefined && s.layer !== null && typeof s.layer !== 'string') return wrong(where, 'layer', s.layer, 'a string or null');
+  if (s.pass !== undefined && !isNum(s.pass)) return wrong(where, 'pass', s.pass, 'a number');
+  if (s.warmup !== undefined && typeof s.warmup !== 'boolean') return wrong(where, 'warmup', s.warmup, 'true or false');
+  if (s.attrs !== undefined) {
+    if (!isObj(s.attrs)) return wrong(where, 'attrs', s.attrs, 'an object');
+    for (const k in s.attrs) {
+      const v = s.attrs[k];
+      if (!(typeof v === 'string' || typeof v === 'boolean' || isNum(v))) return wrong(where, `attrs.${k}`, v, 'a string, number or boolean');
+    }
+  }
+  return null;
+}
+
+export function memoryProblem(m: unknown, index: number): string | null {
+  const where = () => `memory event ${index}`;
+  if (!isObj(m)) return `${where()} is ${show(m)}, expected an object`;
+  const p = checkField(m, where, 't', isNum, 'a number') ?? checkField(m, where, 'delta', isNum, 'a number') ?? checkField(m, where, 'live', isNum, 'a number');
+  if (p) return p;
+  if (m.op !== undefined && m.op !== null && typeof m.op !== 'string') return wrong(where, 'op', m.op, 'a string or null');
+  return null;
+}
+
+const isStr = (v: unknown) => typeof v === 'string';
+
+export function metaProblem(meta: unknown): string | null {
+  if (meta === undefined) return "the trace has no 'meta'";
+  if (!isObj(meta)) return `'meta' is ${show(meta)}, expected an object`;
+  let p =
+    checkField(meta, 'meta', 'timing', (v) => v === 'native' || v === 'js', "'native' or 'js'") ??
+    checkField(meta, 'meta', 'createdAt', isStr, 'a string') ??
+    checkField(meta, 'meta', 'origin', isObj, 'an object') ??
+    checkField(meta, 'meta', 'host', isObj, 'an object') ??
+    checkField(meta, 'meta', 'versions', isObj, 'an object') ??
+    checkField(meta, 'meta', 'peaks', isObj, 'an object');
+  if (p) return p;
+  const origin = meta.origin as Obj;
+  const host = meta.host as Obj;
+  const versions = meta.versions as Obj;
+  const peaks = meta.peaks as Obj;
+  p =
+    checkField(origin, 'meta.origin', 'monotonicNs', isNum, 'a number') ??
+    checkField(origin, 'meta.origin', 'epochNs', (v) => isStr(v) && /^-?\d+$/.test(v as string), 'a decimal string') ??
+    checkField(host, 'meta.host', 'platform', isStr, 'a string') ??
+    checkField(host, 'meta.host', 'arch', isStr, 'a string') ??
+    checkField(host, 'meta.host', 'cpuModel', isStr, 'a string') ??
+    checkField(host, 'meta.host', 'cpus', isCount, 'a count') ??
+    checkField(host, 'meta.host', 'totalMemory', isNum, 'a number') ??
+    checkField(host, 'meta.host', 'hostname', isStr, 'a string') ??
+    checkField(versions, 'meta.versions', 'mlx', isStr, 'a string') ??
+    checkField(versions, 'meta.versions', 'node', isStr, 'a string') ??
+    checkField(versions, 'meta.versions', 'mlxTrace', isStr, 'a string') ??
+    checkField(peaks, 'meta.peaks', 'flops', isNum, 'a number') ??
+    checkField(peaks, 'meta.peaks', 'bandwidth', isNum, 'a number') ??
+    checkField(peaks, 'meta.peaks', 'source', (v) => v === 'calibrated' || v === 'default', "'calibrated' or 'default'");
+  if (p) return p;
+  if (meta.fallbackReason !== undefined && !isStr(meta.fallbackReason)) return wrong('meta', 'fallbackReason', meta.fallbackReason, 'a string');
+  // Extra facts are free-form, but must survive a save: JSON has no Infinity or NaN (1e999 parses to Infinity).
+  for (const k in meta) {
+    if (META_KEYS.has(k)) continue;
+    const bad = nonFinitePath(meta[k], `meta.${k}`, 0);
+    if (bad) return `${bad} is not a finite number`;
+  }
+  return null;
+}
+
+const META_KEYS = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
+
+function nonFinitePath(v: unknown, path: string, depth: number): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : path;
+  if (typeof v !== 'object' || v === null || depth > 64) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = nonFinitePath(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const k in v) {
+    const p = nonFinitePath((v as Obj)[k], `${path}.${k}`, depth + 1);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** Refuses anything that is not this schema version, with the reason a user can act on. */
+export function schemaProblem(schema: unknown): { code: TraceFileErrorCode; detail: string } | null {
+  if (schema === TRACE_SCHEMA) return null;
+  if (typeof schema === 'string') {
+    const m = /^mlx-trace\/(\d+)$/.exec(schema);
+    if (m && Number(m[1]) > 1) {
+      return {
+        code: 'future-version',
+        detail: `written by a newer mlx-trace (schema '${schema}'); this version reads '${TRACE_SCHEMA}': upgrade mlx-trace to open it`,
+      };
+    }
+  }
+  return { code: 'not-a-trace', detail: `not an mlx-trace file: 'schema' is ${show(schema)}, expected '${TRACE_SCHEMA}'` };
+}
+
+/**
+ * The common case of spanProblem without building anything: a span this accepts is valid. Spans it
+ * does not accept (extra keys, odd values) go through spanProblem, which has the last word.
+ */
+export function plainValidSpan(s: Span, tensorsOk: WeakSet<object>, prevIn: unknown, prevOut: unknown): boolean {
+  const id = s.id;
+  const p = s.parentId;
+  const f = s.flops;
+  const b = s.bytes;
+  const l = s.layerId;
+  const ly = s.layer;
+  const k = s.kind;
+  const d = s.device;
+  const start = s.start;
+  const end = s.end;
+  // typeof + comparisons: NaN fails every comparison, Infinity fails the bound.
+  return (
+    typeof id === 'number' && id > 0 && id <= 9007199254740991 && id % 1 === 0 &&
+    (p === null || (typeof p === 'number' && p >= 0 && p <= 9007199254740991 && p % 1 === 0)) &&
+    (k === 'primitive' || k === 'eval' || k === 'layer' || k === 'sync' || k === 'user') &&
+    (d === 'cpu' || d === 'gpu') && typeof s.name === 'string' &&
+    typeof start === 'number' && typeof end === 'number' && start > -Infinity && end < Infinity && end >= start &&
+    typeof s.thread === 'number' && s.thread > -Infinity && s.thread < Infinity &&
+    (f === null || (typeof f === 'number' && f >= 0 && f < Infinity)) &&
+    (b === null || (typeof b === 'number' && b >= 0 && b < Infinity)) &&
+    (l === undefined || l === null || (typeof l === 'number' && l >= 0 && l <= 9007199254740991 && l % 1 === 0)) &&
+    (ly === undefined || ly === null || typeof ly === 'string') &&
+    s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
+    (s.inputs === prevIn || checkedList(s.inputs, tensorsOk)) && (s.outputs === prevOut || checkedList(s.outputs, tensorsOk))
+  );
+}
+
+/** A list already checked in this save, or made only of tensors already checked in it. */
+function checkedList(ts: unknown, ok: WeakSet<object>): boolean {
+  if (!Array.isArray(ts)) return false;
+  if (ok.has(ts)) return true;
+  for (let i = 0; i < ts.length; i++) if (!ok.has(ts[i])) return false;
+  return true;
+}
+
+export function rememberChecked(ts: readonly object[], ok: WeakSet<object>): void {
+  ok.add(ts);
+  for (const t of ts) ok.add(t);
+}
+
+export function headerProblem(trace: Trace): string | null {
+  if (!isObj(trace)) return `the trace is ${show(trace)}, expected an object`;
+  const s = schemaProblem(trace.schema);
+  if (s) return s.detail.replace(/^not an mlx-trace file: /, '');
+  if (typeof trace.name !== 'string') return wrong('trace', 'name', trace.name, 'a string');
+  if (!isCount(trace.dropped)) return wrong('trace', 'dropped', trace.dropped, 'a count');
+  if (!Array.isArray(trace.spans)) return wrong('trace', 'spans', trace.spans, 'an array');
+  if (!Array.isArray(trace.memory)) return wrong('trace', 'memory', trace.memory, 'an array');
+  return metaProblem(trace.meta);
+}
+
+
+/** What is wrong with a loaded trace's name, meta or dropped (its schema is checked first, apart). */
+export function traceHeaderProblem(o: Obj): string | null {
+  if (typeof o.name !== 'string') return o.name === undefined ? "the trace has no 'name'" : wrong('trace', 'name', o.name, 'a string');
+  const mp = metaProblem(o.meta);
+  if (mp) return mp;
+  if (o.dropped === undefined) return "the trace has no 'dropped'";
+  if (!isCount(o.dropped)) return wrong('trace', 'dropped', o.dropped, 'a count');
+  return null;
+}
+
+/**
+ * Duplicate span ids, found without a Set while ids only go up (as recorded traces have them): the
+ * index of earlier ids is built the first time an id does not exceed the one before.
+ */
+export class IdCheck {
+  private last = 0;
+  private seen: Map<number, number> | null = null;
+
+  /** The problem with span `i` having `id`, or null; `idOf(j)` is the id of earlier span j. */
+  problem(id: number, i: number, idOf: (j: number) => number): string | null {
+    if (this.seen === null) {
+      if (id > this.last) {
+        this.last = id;
+        return null;
+      }
+      this.seen = new Map();
+      for (let j = 0; j < i; j++) this.seen.set(idOf(j), j);
+    }
+    const other = this.seen.get(id);
+    if (other !== undefined) return `span ${i}: id ${id} is used twice (also by span ${other})`;
+    this.seen.set(id, i);
+    return null;
+  }
+}
+
+/**
+ * The checks of one save, span by span and event by event, for every writer: throws the
+ * TraceFileError that says why the trace is not saved.
+ */
+export class SaveChecks {
+  private readonly ids = new IdCheck();
+  private readonly idOf: (j: number) => number;
+  /** Tensors and tensor lists already checked (the recorder shares one list per shape signature). */
+  private readonly tensorsOk = new WeakSet<object>();
+  private prevIn: unknown = null;
+  private prevOut: unknown = null;
+
+  constructor(
+    private readonly path: string,
+    spans: readonly Span[],
+  ) {
+    this.idOf = (j) => spans[j].id;
+  }
+
+  notSaved(detail: string): TraceFileError {
+    return new TraceFileError(this.path, 'invalid-field', `not saved: ${detail}`);
+  }
+
+  /** Span `i` of the trace. */
+  /**
+   * Span `i` of the trace. `listsOk`: the caller knows its inputs and outputs are good (it asked
+   * `list` about each list object once).
+   */
+  span(s: Span, i: number, listsOk = false): void {
+    const ok =
+      s !== null &&
+      typeof s === 'object' &&
+      (listsOk ? plainValidSpan(s, this.tensorsOk, s.inputs, s.outputs) : plainValidSpan(s, this.tensorsOk, this.prevIn, this.prevOut));
+    if (!ok) {
+      const p = spanProblem(s, i);
+      if (p) throw this.notSaved(p);
+      rememberChecked(s.inputs, this.tensorsOk);
+      rememberChecked(s.outputs, this.tensorsOk);
+    }
+    // Nothing can change a list while a save runs: one checked once is good for the whole save.
+    this.prevIn = s.inputs;
+    this.prevOut = s.outputs;
+    const dup = this.ids.problem(s.id, i, this.idOf);
+    if (dup) throw this.notSaved(dup);
+  }
+
+  /** Whether a span's inputs or outputs `ts` are good: an array of good tensors. */
+  list(ts: unknown): boolean {
+    if (!Array.isArray(ts)) return false;
+    if (this.tensorsOk.has(ts)) return true;
+    for (let i = 0; i < ts.length; i++) if (!this.tensorsOk.has(ts[i]) && tensorProblem(ts[i], '') !== null) return false;
+    rememberChecked(ts, this.tensorsOk);
+    return true;
+  }
+
+  /** Memory event `i` of the trace. */
+  memory(m: MemoryEvent, i: number): void {
+    if (m !== null && typeof m === 'object' && Number.isFinite(m.t) && Number.isFinite(m.delta) && Number.isFinite(m.live) && (m.op == null || typeof m.op === 'string')) return;
+    const p = memoryProblem(m, i);
+    if (p) throw this.notSaved(p);
+  }
+}
