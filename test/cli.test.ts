@@ -204,6 +204,29 @@ describe('html, convert', () => {
     expect(back.meta.origin).toEqual(trace.meta.origin);
   });
 
+  it('convert FILE OUT.mlxtrace writes the binary layout, and converts back to the same trace', async () => {
+    const bin = join(tmp, 'c.mlxtrace');
+    let r = await cli(['convert', traceFile, bin]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`wrote ${bin}`);
+    expect(readFileSync(bin).subarray(0, 8).toString('latin1')).toBe('MLXTRACE');
+    const json = join(tmp, 'back.json');
+    r = await cli(['convert', bin, json]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(json, 'utf8')).toMatch(/^\{"schema":"mlx-trace\/1"/);
+    expect(loadTrace(json)).toEqual(loadTrace(traceFile));
+    expect((await cli(['view', bin])).code).toBe(0);
+  });
+
+  it('convert --to mlxtrace names the output after the input', async () => {
+    const src = join(tmp, 'named.json');
+    writeFileSync(src, readFileSync(traceFile));
+    const r = await cli(['convert', src, '--to', 'mlxtrace']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`wrote ${join(tmp, 'named.mlxtrace')}`);
+    expect(loadTrace(join(tmp, 'named.mlxtrace'))).toEqual(loadTrace(src));
+  });
+
   it('convert needs --to, and a known format', async () => {
     expectOneLineError(await cli(['convert', traceFile]), 2, /--to chrome\|perfetto\|json/);
     expectOneLineError(await cli(['convert', traceFile, '--to', 'svg']), 2, /--to must be one of chrome, perfetto, json/);

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { loadTrace } from '../../core/persist';
-import { saveTrace } from '../../core/persist';
+import { loadTrace, saveTrace } from '../../core/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
 import { exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
@@ -11,6 +10,9 @@ import type { Command } from './index';
 
 const SORTS = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
 const GROUPS = ['op', 'layer', 'device'];
+
+/** A trace file's name without its extension (.json, .trace.json, .mlxtrace). */
+const baseName = (file: string) => file.replace(/(\.trace)?\.(json|mlxtrace)$/i, '');
 
 function oneFile(positionals: string[], cmd: string): string {
   if (positionals.length !== 1) throw new UsageError(`give one trace file: mlx-trace ${cmd} trace.json`);
@@ -57,31 +59,52 @@ op table, category donut and summary.`,
   async run(values, positionals) {
     const file = oneFile(positionals, 'html');
     const trace = loadTrace(file);
-    const target = resolve(values.out ?? file.replace(/(\.trace)?\.json$/i, '') + '.html');
+    const target = resolve(values.out ?? baseName(file) + '.html');
     await exportHtml(trace, target);
     out(`wrote ${target}`);
     return 0;
   },
 };
 
+const FORMATS = ['chrome', 'perfetto', 'json', 'mlxtrace'];
+
+/** The format an output file's name asks for, when it says. */
+function formatOf(out: string): string | undefined {
+  if (/\.mlxtrace$/i.test(out)) return 'mlxtrace';
+  if (/\.(perfetto-trace|pftrace)$/i.test(out)) return 'perfetto';
+  if (/\.chrome\.json(\.gz)?$/i.test(out)) return 'chrome';
+  if (/\.json$/i.test(out)) return 'json';
+  return undefined;
+}
+
 export const convertCommand: Command = {
-  summary: 'convert a saved trace to Chrome trace JSON, Perfetto protobuf or mlx-trace JSON',
-  help: `Usage: mlx-trace convert FILE --to chrome|perfetto|json [-o OUT]
+  summary: 'convert a saved trace to Chrome trace JSON, Perfetto protobuf, or mlx-trace JSON or .mlxtrace',
+  help: `Usage: mlx-trace convert FILE [OUT] [--to chrome|perfetto|json|mlxtrace] [-o OUT]
 
   chrome     Trace Event Format JSON (Perfetto UI, chrome://tracing, speedscope); .gz gzips
   perfetto   Perfetto's protobuf trace (.perfetto-trace), smaller and faster to load
-  json       mlx-trace's own format (re-validated and rewritten)`,
+  json       mlx-trace's own format as JSON, readable (re-validated and rewritten;
+             the binary layout when OUT ends in .mlxtrace)
+  mlxtrace   mlx-trace's own format in its binary layout (.mlxtrace): for big traces,
+             several times faster to save and load, and smaller
+
+Without --to, OUT's extension says: .mlxtrace, .json, .chrome.json, .perfetto-trace.
+  mlx-trace convert trace.json trace.mlxtrace     and back: mlx-trace convert trace.mlxtrace trace.json`,
   options: { to: { type: 'string' }, out: { type: 'string', short: 'o' } },
   async run(values, positionals) {
-    const file = oneFile(positionals, 'convert');
-    const to = choice(values.to, ['chrome', 'perfetto', 'json'], '--to');
-    if (!to) throw new UsageError('say what to convert to: --to chrome|perfetto|json');
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give one trace file (and where to write it): mlx-trace convert trace.json trace.mlxtrace');
+    if (positionals.length === 2 && values.out !== undefined) throw new UsageError('give OUT or -o OUT, not both');
+    const file = positionals[0];
+    const outFile = positionals[1] ?? values.out;
+    const to = choice(values.to, FORMATS, '--to') ?? (outFile === undefined ? undefined : formatOf(outFile));
+    if (!to) throw new UsageError('say what to convert to: --to chrome|perfetto|json|mlxtrace');
     const trace = loadTrace(file);
-    const base = file.replace(/(\.trace)?\.json$/i, '');
-    const ext = { chrome: '.chrome.json', perfetto: '.perfetto-trace', json: '.converted.json' }[to];
-    const target = resolve(values.out ?? base + ext);
+    const base = baseName(file);
+    const ext = { chrome: '.chrome.json', perfetto: '.perfetto-trace', json: '.converted.json', mlxtrace: /\.mlxtrace$/i.test(file) ? '.converted.mlxtrace' : '.mlxtrace' }[to];
+    const target = resolve(outFile ?? base + ext);
     if (to === 'chrome') await exportChromeTrace(trace, target);
     else if (to === 'perfetto') await exportPerfetto(trace, target);
+    else if (to === 'mlxtrace') saveTrace(trace, target, { format: 'binary' });
     else saveTrace(trace, target);
     out(`wrote ${target}`);
     return 0;
