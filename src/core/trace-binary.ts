@@ -55,6 +55,7 @@ import {
   isCount,
   isObj,
   memoryProblem,
+  plainValidFields,
   plainValidSpan,
   schemaProblem,
   show,
@@ -307,7 +308,8 @@ class BinaryEncoder {
       // Anything but an object is refused by the check before a field is read.
       if (checks !== null && (s === null || typeof s !== 'object')) checks.span(s, i);
       let f = 0;
-      id[n] = s.id;
+      const sid = s.id;
+      id[n] = sid;
       const p = s.parentId;
       if (p === null) {
         f = PARENT_NULL;
@@ -322,9 +324,12 @@ class BinaryEncoder {
       const nm = s.name;
       const nmN = strings.get(nm);
       name[n] = nmN === undefined ? this.str(nm) : nmN;
-      start[n] = s.start;
-      end[n] = s.end;
-      thread[n] = s.thread;
+      const st = s.start;
+      const en = s.end;
+      const th = s.thread;
+      start[n] = st;
+      end[n] = en;
+      thread[n] = th;
       const d = s.device;
       if (d !== deviceS) {
         deviceN = this.str(d);
@@ -379,7 +384,8 @@ class BinaryEncoder {
           layer[n] = lyN === undefined ? this.str(ly) : lyN;
         }
       }
-      if (s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined || keyCount(s) !== keys) {
+      const optional = s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined;
+      if (optional || keyCount(s) !== keys) {
         const rest = extras(s, SPAN_KEYS);
         if (rest) {
           f |= SPAN_OTHER;
@@ -388,7 +394,10 @@ class BinaryEncoder {
         }
       }
       flags[n] = f;
-      if (checks !== null) checks.span(s, i, ((inN | outN) & BAD_LIST) === 0);
+      // The fields as read above, checked once (plainValidFields is what the JSON writer's check uses too).
+      if (checks !== null) {
+        checks.spanRead(s, i, sid, !optional && ((inN | outN) & BAD_LIST) === 0 && plainValidFields(sid, p, k, d, nm, st, en, th, fl, b, li, ly));
+      }
       if (++n === cap || this.otherChars > OTHER_CHARS) {
         this.columns(T_SPANS, n, SPAN_VALUES, SPAN_NUMBERS);
         n = 0;

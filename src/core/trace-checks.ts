@@ -229,30 +229,30 @@ export function schemaProblem(schema: unknown): { code: TraceFileErrorCode; deta
  * does not accept (extra keys, odd values) go through spanProblem, which has the last word.
  */
 export function plainValidSpan(s: Span, tensorsOk: WeakSet<object>, prevIn: unknown, prevOut: unknown): boolean {
-  const id = s.id;
-  const p = s.parentId;
-  const f = s.flops;
-  const b = s.bytes;
-  const l = s.layerId;
-  const ly = s.layer;
-  const k = s.kind;
-  const d = s.device;
-  const start = s.start;
-  const end = s.end;
+  return (
+    plainValidFields(s.id, s.parentId, s.kind, s.device, s.name, s.start, s.end, s.thread, s.flops, s.bytes, s.layerId, s.layer) &&
+    s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
+    (s.inputs === prevIn || checkedList(s.inputs, tensorsOk)) && (s.outputs === prevOut || checkedList(s.outputs, tensorsOk))
+  );
+}
+
+/** plainValidSpan's test of a span's other fields, on their values (a writer that has read them already passes them on). */
+export function plainValidFields(
+  id: number, p: number | null, k: string, d: string, name: string, start: number, end: number,
+  thread: number, f: number | null, b: number | null, l: number | null | undefined, ly: string | null | undefined,
+): boolean {
   // typeof + comparisons: NaN fails every comparison, Infinity fails the bound.
   return (
     typeof id === 'number' && id > 0 && id <= 9007199254740991 && id % 1 === 0 &&
     (p === null || (typeof p === 'number' && p >= 0 && p <= 9007199254740991 && p % 1 === 0)) &&
     (k === 'primitive' || k === 'eval' || k === 'layer' || k === 'sync' || k === 'user') &&
-    (d === 'cpu' || d === 'gpu') && typeof s.name === 'string' &&
+    (d === 'cpu' || d === 'gpu') && typeof name === 'string' &&
     typeof start === 'number' && typeof end === 'number' && start > -Infinity && end < Infinity && end >= start &&
-    typeof s.thread === 'number' && s.thread > -Infinity && s.thread < Infinity &&
+    typeof thread === 'number' && thread > -Infinity && thread < Infinity &&
     (f === null || (typeof f === 'number' && f >= 0 && f < Infinity)) &&
     (b === null || (typeof b === 'number' && b >= 0 && b < Infinity)) &&
     (l === undefined || l === null || (typeof l === 'number' && l >= 0 && l <= 9007199254740991 && l % 1 === 0)) &&
-    (ly === undefined || ly === null || typeof ly === 'string') &&
-    s.pass === undefined && s.warmup === undefined && s.attrs === undefined &&
-    (s.inputs === prevIn || checkedList(s.inputs, tensorsOk)) && (s.outputs === prevOut || checkedList(s.outputs, tensorsOk))
+    (ly === undefined || ly === null || typeof ly === 'string')
   );
 }
 
@@ -340,25 +340,33 @@ export class SaveChecks {
   }
 
   /** Span `i` of the trace. */
-  /**
-   * Span `i` of the trace. `listsOk`: the caller knows its inputs and outputs are good (it asked
-   * `list` about each list object once).
-   */
-  span(s: Span, i: number, listsOk = false): void {
-    const ok =
-      s !== null &&
-      typeof s === 'object' &&
-      (listsOk ? plainValidSpan(s, this.tensorsOk, s.inputs, s.outputs) : plainValidSpan(s, this.tensorsOk, this.prevIn, this.prevOut));
-    if (!ok) {
-      const p = spanProblem(s, i);
-      if (p) throw this.notSaved(p);
-      rememberChecked(s.inputs, this.tensorsOk);
-      rememberChecked(s.outputs, this.tensorsOk);
-    }
+  span(s: Span, i: number): void {
+    if (!(s !== null && typeof s === 'object' && plainValidSpan(s, this.tensorsOk, this.prevIn, this.prevOut))) this.refuseOrRemember(s, i);
     // Nothing can change a list while a save runs: one checked once is good for the whole save.
     this.prevIn = s.inputs;
     this.prevOut = s.outputs;
-    const dup = this.ids.problem(s.id, i, this.idOf);
+    this.id(s.id, i);
+  }
+
+  /**
+   * Span `i`, whose fields the caller has read: `plain` says that plainValidFields accepts them, that
+   * it has no pass, warmup or attrs, and that `list` accepted its inputs and outputs.
+   */
+  spanRead(s: Span, i: number, id: number, plain: boolean): void {
+    if (!plain) this.refuseOrRemember(s, i);
+    this.id(id, i);
+  }
+
+  /** Throws for a span spanProblem refuses; remembers the lists of one it accepts. */
+  private refuseOrRemember(s: Span, i: number): void {
+    const p = spanProblem(s, i);
+    if (p) throw this.notSaved(p);
+    rememberChecked(s.inputs, this.tensorsOk);
+    rememberChecked(s.outputs, this.tensorsOk);
+  }
+
+  private id(id: number, i: number): void {
+    const dup = this.ids.problem(id, i, this.idOf);
     if (dup) throw this.notSaved(dup);
   }
 
