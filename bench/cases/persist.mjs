@@ -136,6 +136,57 @@ export default [
       }),
   },
   {
+    id: 'persist.save_binary_ns_per_span',
+    unit: 'ns',
+    // The binary layout's share of sdk.pipeline_ns_per_primitive: about 100 ns per primitive and its memory event.
+    goal: 150,
+    better: 'lower',
+    run: () =>
+      withDir((dir) => {
+        const tr = getTrace();
+        const path = join(dir, 'trace.mlxtrace');
+        saveTrace(tr, path); // warm-up
+        const v = best(() => saveTrace(tr, path));
+        const nv = best(() => saveTrace(tr, path, { validate: false }));
+        const size = statSync(path).size;
+        saveTrace(tr, join(dir, 'trace.json'));
+        return {
+          value: (v.ms * 1e6) / tr.spans.length,
+          extra: {
+            file_mb: +(size / 2 ** 20).toFixed(1),
+            json_file_mb: +(statSync(join(dir, 'trace.json')).size / 2 ** 20).toFixed(1),
+            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
+            no_validate_ns_per_span: +((nv.ms * 1e6) / tr.spans.length).toFixed(0),
+            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
+          },
+        };
+      }),
+  },
+  {
+    id: 'persist.load_binary_ns_per_span',
+    unit: 'ns',
+    goal: 1000,
+    better: 'lower',
+    run: () =>
+      withDir((dir) => {
+        const tr = getTrace();
+        const path = join(dir, 'trace.mlxtrace');
+        saveTrace(tr, path);
+        loadTrace(path); // warm-up
+        const v = best(() => loadTrace(path), 2);
+        const size = statSync(path).size;
+        if (v.result.spans.length !== tr.spans.length) throw new Error('loaded a different number of spans');
+        return {
+          value: (v.ms * 1e6) / tr.spans.length,
+          extra: {
+            file_mb: +(size / 2 ** 20).toFixed(1),
+            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
+            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
+          },
+        };
+      }),
+  },
+  {
     id: 'cost.estimate_ns_per_op',
     unit: 'ns',
     goal: 150,
