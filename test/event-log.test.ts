@@ -31,44 +31,34 @@ describe('timeOrder', () => {
   });
 });
 
-describe('clear()', () => {
+describe('emptyLike()', () => {
   const sigA: Signature = { inputs: [], outputs: [] };
-  const sigB: Signature = { inputs: [], outputs: [] };
   const fill = (log: PrimitiveLog, n: number, sig: Signature, base: number) => {
     for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sig);
   };
 
-  it('keeps the capacity for a window of the same size, and the new entries read back exactly', () => {
+  it('gives the next window the room this one needed, empty, and leaves this one as it was', () => {
     const log = new PrimitiveLog();
     fill(log, 5000, sigA, 0);
-    const cap = log.id.length;
-    const ids = log.id;
-    log.clear();
-    expect(log.length).toBe(0);
-    fill(log, 3000, sigB, 10000);
-    expect(log.id).toBe(ids); // no new column was allocated
-    expect(log.id.length).toBe(cap);
-    expect(log.id[2999]).toBe(12999);
-    expect(log.sig[2999]).toBe(sigB);
-    expect(log.slice(0).length).toBe(3000);
+    const next = log.emptyLike();
+    expect(next.length).toBe(0);
+    expect(next.id.length).toBe(log.id.length);
+    expect(next.id).not.toBe(log.id);
+    fill(next, 3000, sigA, 10000);
+    expect([log.length, log.id[4999], next.id[2999]]).toEqual([5000, 4999, 12999]);
   });
 
-  it('gives the room back when the next window is much smaller', () => {
+  it('gives the room back when a window used much less of it', () => {
     const log = new PrimitiveLog();
     fill(log, 100_000, sigA, 0);
-    log.clear();
-    fill(log, 10, sigA, 0);
-    log.clear();
-    expect(log.id.length).toBe(1024);
-    expect(log.sig.length).toBeLessThanOrEqual(1024);
+    const small = log.emptyLike();
+    fill(small, 10, sigA, 0);
+    expect(small.emptyLike().id.length).toBe(1024);
     const mem = new MemoryLog();
     for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);
-    mem.clear();
-    expect(mem.t.length).toBe(65536);
-    mem.push(1, 1, 1, -1);
-    mem.clear();
-    expect(mem.t.length).toBe(1024);
-    mem.push(7, 16, 16, 2);
-    expect([mem.length, mem.t[0], mem.delta[0]]).toEqual([1, 7, 16]);
+    expect(mem.emptyLike().t.length).toBe(65536);
+    const one = new MemoryLog(65536);
+    one.push(7, 16, 16, 2);
+    expect(one.emptyLike().t.length).toBe(1024);
   });
 });

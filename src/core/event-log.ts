@@ -29,7 +29,7 @@ function grown<T extends Column>(a: T, n: number): T {
 const MIN_CAPACITY = 1024;
 
 /**
- * The capacity to keep when a log is emptied after holding `used` entries: a program that takes a
+ * The capacity of the log that follows one which held `used` entries: a program that takes a
  * trace every N primitives then records the next N without growing (measured: growing from 1024 by
  * doubling cost ~65 ns per primitive in allocation, zero-filling and copying); a much smaller window
  * gives the memory back.
@@ -39,26 +39,31 @@ function keptCapacity(capacity: number, used: number): number {
 }
 
 export class PrimitiveLog {
-  id = new Float64Array(1024);
-  parent = new Float64Array(1024); // 0: none
-  t0 = new Float64Array(1024);
-  t1 = new Float64Array(1024);
-  layer = new Float64Array(1024); // layer span id, 0: built outside any layer
-  thread = new Int32Array(1024);
-  cls = new Uint16Array(1024);
-  flags = new Uint8Array(1024);
-  /** Written by index, not pushed: after clear() its old entries are overwritten, not reallocated. */
+  id: Float64Array;
+  parent: Float64Array; // 0: none
+  t0: Float64Array;
+  t1: Float64Array;
+  layer: Float64Array; // layer span id, 0: built outside any layer
+  thread: Int32Array;
+  cls: Uint16Array;
+  flags: Uint8Array;
   sig: Signature[] = [];
   length = 0;
 
-  /** Empties the log, keeping its capacity (see keptCapacity). */
-  clear(): void {
-    const n = keptCapacity(this.id.length, this.length);
-    if (n !== this.id.length) {
-      this.grow(n);
-      this.sig = this.sig.slice(0, n);
-    }
-    this.length = 0;
+  constructor(capacity = MIN_CAPACITY) {
+    this.id = new Float64Array(capacity);
+    this.parent = new Float64Array(capacity);
+    this.t0 = new Float64Array(capacity);
+    this.t1 = new Float64Array(capacity);
+    this.layer = new Float64Array(capacity);
+    this.thread = new Int32Array(capacity);
+    this.cls = new Uint16Array(capacity);
+    this.flags = new Uint8Array(capacity);
+  }
+
+  /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
+  emptyLike(): PrimitiveLog {
+    return new PrimitiveLog(keptCapacity(this.id.length, this.length));
   }
 
   push(id: number, parent: number, t0: number, t1: number, layer: number, thread: number, cls: number, flags: number, sig: Signature): void {
@@ -72,7 +77,7 @@ export class PrimitiveLog {
     this.thread[i] = thread;
     this.cls[i] = cls;
     this.flags[i] = flags;
-    this.sig[i] = sig;
+    this.sig.push(sig);
   }
 
   slice(from: number, to = this.length): PrimitiveLog {
@@ -105,17 +110,22 @@ export class PrimitiveLog {
 
 /** Allocator events as columns. */
 export class MemoryLog {
-  t = new Float64Array(1024);
-  delta = new Float64Array(1024);
-  live = new Float64Array(1024);
-  cls = new Int16Array(1024);
+  t: Float64Array;
+  delta: Float64Array;
+  live: Float64Array;
+  cls: Int16Array;
   length = 0;
 
-  /** Empties the log, keeping its capacity (see keptCapacity). */
-  clear(): void {
-    const n = keptCapacity(this.t.length, this.length);
-    if (n !== this.t.length) this.grow(n);
-    this.length = 0;
+  constructor(capacity = MIN_CAPACITY) {
+    this.t = new Float64Array(capacity);
+    this.delta = new Float64Array(capacity);
+    this.live = new Float64Array(capacity);
+    this.cls = new Int16Array(capacity);
+  }
+
+  /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
+  emptyLike(): MemoryLog {
+    return new MemoryLog(keptCapacity(this.t.length, this.length));
   }
 
   push(t: number, delta: number, live: number, cls: number): void {

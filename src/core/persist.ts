@@ -28,7 +28,8 @@ import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, write
 import type { MemoryEvent, Span, Trace } from './trace';
 import { JsonObjectStream, ScanError } from './json-stream';
 import { ByteWriter, MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './trace-rows';
-import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryTrace } from './trace-binary';
+import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryFromSource, writeBinaryTrace } from './trace-binary';
+import { untouchedColumns } from './taken-trace';
 import {
   IdCheck,
   SaveChecks,
@@ -128,7 +129,9 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
   const notSaved = (detail: string) => new TraceFileError(path, 'invalid-field', `not saved: ${detail}`);
   const format = opts.format ?? (/\.mlxtrace$/i.test(path) ? 'binary' : 'json');
   if (format !== 'json' && format !== 'binary') throw notSaved(`format ${show(format)} is not 'json' or 'binary'`);
-  const hp = headerProblem(trace);
+  // A taken trace whose arrays were never read is written from the recorder's columns (taken-trace.ts).
+  const source = format === 'binary' && trace !== null && typeof trace === 'object' ? untouchedColumns(trace) : null;
+  const hp = headerProblem(trace, source === null);
   if (hp) throw notSaved(hp);
   if (format === 'binary') {
     const order = binaryByteOrderProblem();
@@ -145,8 +148,9 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
   let ok = false;
   try {
     const w = new ByteWriter((b) => writeAll(fd, b));
-    const checks = validate ? new SaveChecks(path, trace.spans) : null;
-    if (format === 'binary') writeBinaryTrace(w, headJson(trace, '', notSaved) + '}', trace, checks);
+    const checks = validate && !source ? new SaveChecks(path, trace.spans) : null;
+    if (source) writeBinaryFromSource(w, headJson(trace, '', notSaved) + '}', source);
+    else if (format === 'binary') writeBinaryTrace(w, headJson(trace, '', notSaved) + '}', trace, checks);
     else writeJsonTrace(w, headJson(trace, ROWS_LAYOUT, notSaved), trace, checks);
     w.flush();
     ok = true;

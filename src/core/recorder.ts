@@ -4,9 +4,9 @@
  * hook layer; the patching of MLX lives in src/instrumentations/mlx.
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
-import { estimateCost, type Cost } from './cost';
-import { decodeColumns, DrainBuffers, FAST_FUNCTIONS } from './decode';
-import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, timeOrder, type Signature } from './event-log';
+import { decodeColumns, DrainBuffers } from './decode';
+import { MemoryLog, PrimitiveLog, type Signature } from './event-log';
+import { lazyTrace, primitiveSpan, TakenColumns } from './taken-trace';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type MemoryEvent, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from './trace';
 import { VERSION } from './version';
@@ -160,7 +160,7 @@ export class Recorder {
       const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
       const id = this.nextId++;
       prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig);
-      if (onPrimitive) onPrimitive(this.primitiveAt(prims.length - 1, hook.classes, 0, null, this.layerName(layer)), parent);
+      if (onPrimitive) onPrimitive(primitiveSpan(prims, prims.length - 1, hook.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
     };
     const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);
     for (;;) {
@@ -171,44 +171,6 @@ export class Recorder {
       if (!buf.out[3]) break;
       if (count === 0) buf.grow();
     }
-  }
-
-  /**
-   * Primitive `p` of the log as a span: times relative to `origin` (0: absolute, for a live
-   * listener), priced with `cost` (null: not yet), in the layer named `layer`.
-   */
-  private primitiveAt(p: number, classes: string[], origin: number, cost: Cost | null, layer: string | null): Span {
-    const log = this.prims;
-    const cls = log.cls[p];
-    const parent = log.parent[p];
-    const layerId = log.layer[p];
-    const flags = log.flags[p];
-    const sig = log.sig[p];
-    const t0 = log.t0[p];
-    const t1 = log.t1[p];
-    const s: Span = {
-      id: log.id[p],
-      parentId: parent === 0 ? null : parent,
-      kind: 'primitive',
-      name: classes[cls] ?? `class#${cls}`,
-      start: t0 - origin,
-      end: (t1 > t0 ? t1 : t0) - origin,
-      thread: log.thread[p],
-      device: flags & PRIM_GPU ? 'gpu' : 'cpu',
-      inputs: sig.inputs,
-      outputs: sig.outputs,
-      flops: cost ? cost.flops : null,
-      bytes: cost ? cost.bytes : null,
-      layerId: layerId === 0 ? null : layerId,
-      layer,
-    };
-    const attrs = primitiveAttrs(flags);
-    if (attrs) s.attrs = attrs;
-    return s;
-  }
-
-  private layerName(id: number): string | null {
-    return id === 0 ? null : this.layerNames.get(id) ?? null;
   }
 
   /** A point to take from later, leaving what came before for the next full take. */
@@ -223,116 +185,44 @@ export class Recorder {
    */
   take(name: string, extraMeta: Record<string, unknown> = {}, from?: Mark, keep = false): Trace {
     this.drain(null);
-    const origin = this.origin;
     const classes = this.opts.hook?.classes ?? [];
-    const spans = this.materialise(from ? from.spans : 0, from ? from.prims : 0, classes);
-    const memory = this.memoryEvents(from ? from.memory : 0, classes);
-    const trace: Trace = {
+    const head = {
       schema: TRACE_SCHEMA,
       name,
       meta: {
         timing: this.timing,
         createdAt: new Date().toISOString(),
-        origin: { monotonicNs: origin, epochNs: this.originEpochNs.toString() },
+        origin: { monotonicNs: this.origin, epochNs: this.originEpochNs.toString() },
         host: hostInfo(),
         versions: { mlx: this.opts.mlxVersion, node: process.version, mlxTrace: VERSION },
         peaks: this.opts.peaks,
         ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
         ...extraMeta,
       },
-      spans,
-      memory,
       dropped: this.dropped,
-    };
-    if (keep) return trace;
-    this.dropped = 0;
-    if (from) {
-      this.spans = this.spans.slice(0, from.spans);
-      this.prims = this.prims.slice(0, from.prims);
-      this.memRaw = this.memRaw.slice(0, from.memory);
+    } as const;
+    if (keep || from) {
+      const cols = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin, from?.spans, from?.prims, from?.memory);
+      const trace: Trace = { schema: head.schema, name, meta: head.meta, spans: cols.spans(), memory: cols.memory(), dropped: head.dropped };
+      if (keep) return trace;
+      this.dropped = 0;
+      this.spans = this.spans.slice(0, from!.spans);
+      this.prims = this.prims.slice(0, from!.prims);
+      this.memRaw = this.memRaw.slice(0, from!.memory);
       return trace;
     }
+    // The whole window goes to the trace, which makes its arrays when they are first read; the next
+    // window starts with columns of the same room (growing them cost ~65 ns per primitive).
+    const trace = lazyTrace(head, new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin));
+    this.dropped = 0;
     this.spans = [];
-    this.prims.clear();
-    this.memRaw.clear();
+    this.prims = this.prims.emptyLike();
+    this.memRaw = this.memRaw.emptyLike();
     this.layerNames = new Map();
     this.pendingAsync = null;
     this.origin = this.now();
     this.originEpochNs = epochNsNow();
     return trace;
-  }
-
-  /**
-   * The spans from index `s0` of the JS-side spans and `p0` of the primitive log, as trace-model
-   * Spans in id order (both lists are in id order: a merge), priced, times made relative to origin.
-   */
-  private materialise(s0: number, p0: number, classes: string[]): Span[] {
-    const origin = this.origin;
-    const js = this.spans;
-    const log = this.prims;
-    const out: Span[] = new Array(js.length - s0 + log.length - p0);
-    let n = 0;
-    let i = s0;
-    let p = p0;
-    // Cost per (class, signature): a trace repeats a few hundred of them.
-    const costs = new Map<Signature, Map<number, Cost>>();
-    let lastLayer = -1;
-    let lastLayerName: string | null = null;
-    while (i < js.length || p < log.length) {
-      if (p < log.length && (i >= js.length || log.id[p] < js[i].id)) {
-        const cls = log.cls[p];
-        const sig = log.sig[p];
-        let bySig = costs.get(sig);
-        if (!bySig) costs.set(sig, (bySig = new Map()));
-        const name = classes[cls] ?? `class#${cls}`;
-        let cost = bySig.get(cls);
-        if (!cost) bySig.set(cls, (cost = estimateCost(name, sig.inputs, sig.outputs)));
-        const layer = log.layer[p];
-        if (layer !== lastLayer) {
-          lastLayer = layer;
-          lastLayerName = this.layerName(layer);
-        }
-        out[n++] = this.primitiveAt(p++, classes, origin, cost, lastLayerName);
-        continue;
-      }
-      const s = js[i++];
-      const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
-      const o: Span = {
-        id: s.id,
-        parentId: s.parentId,
-        kind: s.kind,
-        name: s.name,
-        start: s.start - origin,
-        end: Math.max(s.end, s.start) - origin,
-        thread: s.thread,
-        device: s.device,
-        inputs: s.inputs,
-        outputs: s.outputs,
-        flops: cost ? cost.flops : s.flops ?? null,
-        bytes: cost ? cost.bytes : s.bytes ?? null,
-      };
-      if (s.kind === 'primitive') {
-        o.layerId = s.layerId ?? null;
-        o.layer = s.layer ?? null;
-      }
-      if (s.attrs) o.attrs = s.attrs;
-      out[n++] = o;
-    }
-    return out;
-  }
-
-  /** Allocator events from index `m0`, in time order (threads drain in turn, so they may interleave). */
-  private memoryEvents(m0: number, classes: string[]): MemoryEvent[] {
-    const origin = this.origin;
-    const mem = this.memRaw;
-    const order = timeOrder(mem.t, m0, mem.length);
-    const memory: MemoryEvent[] = new Array(mem.length - m0);
-    for (let k = 0; k < memory.length; k++) {
-      const i = order ? order[k] : m0 + k;
-      const c = mem.cls[i];
-      memory[k] = { t: mem.t[i] - origin, delta: mem.delta[i], live: mem.live[i], op: c >= 0 ? classes[c] ?? null : null };
-    }
-    return memory;
   }
 }
 
@@ -344,24 +234,6 @@ export interface Mark {
 
 /** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
 let drainBuffers: DrainBuffers | undefined;
-
-/** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
-const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
-function primitiveAttrs(flags: number): Span['attrs'] | undefined {
-  const f = flags & ~PRIM_GPU;
-  if (f === 0) return undefined;
-  let a = attrsByFlags.get(f);
-  if (!a) {
-    const o: Record<string, string | boolean> = {};
-    if (f & PRIM_TRUNCATED) o.truncated = true;
-    // On a backend without the fused kernel, mx.fast.* runs a plain fallback graph; say so, so the
-    // advisor does not mistake it for hand-composed code.
-    const fast = f >> PRIM_FAST_SHIFT;
-    if (fast) o.fast = FAST_FUNCTIONS[fast] ?? 'unknown';
-    attrsByFlags.set(f, (a = Object.freeze(o)));
-  }
-  return a as Span['attrs'];
-}
 
 function epochNsNow(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;

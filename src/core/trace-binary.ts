@@ -158,15 +158,49 @@ export function writeBinaryTrace(w: ByteWriter, traceJson: string, trace: Trace,
   const spans = trace.spans;
   const memory = trace.memory;
   const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(spans.length, memory.length, 1))), checks);
-  const preamble = Buffer.alloc(PREAMBLE);
-  MAGIC.copy(preamble, 0);
-  preamble.writeUInt32LE(VERSION, 8);
-  w.bytes(preamble);
-  e.block(T_HEADER, 0, [Buffer.from(`{"spans":${spans.length},"memory":${memory.length},"trace":${traceJson}}`, 'utf8')]);
+  writePreamble(w, e, spans.length, memory.length, traceJson);
   e.spans(spans);
   e.memory(memory);
   e.block(T_END, 0, []);
   e.done();
+}
+
+/**
+ * A trace's spans and memory events without an object for each: the recorder's columns, read by
+ * saveTrace when a taken trace's arrays were never made (recorder.ts TakenColumns). A source is
+ * trusted: its rows are not checked. eachSpan gives the spans in order, as objects (the few that
+ * are kept as objects) or as the fields of a primitive span; eachMemory the memory events in order.
+ */
+export interface RowSource {
+  readonly spanCount: number;
+  readonly memoryCount: number;
+  eachSpan(
+    object: (s: Span) => void,
+    primitive: (
+      id: number, parentId: number | null, name: string, start: number, end: number, thread: number, device: string,
+      inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], flops: number | null, bytes: number | null,
+      layerId: number | null, layer: string | null, rest: string,
+    ) => void,
+  ): void;
+  eachMemory(event: (t: number, delta: number, live: number, op: string | null) => void): void;
+}
+
+/** writeBinaryTrace for a trace whose rows come from a RowSource; the file is the same byte for byte. */
+export function writeBinaryFromSource(w: ByteWriter, traceJson: string, source: RowSource): void {
+  const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(source.spanCount, source.memoryCount, 1))), null);
+  writePreamble(w, e, source.spanCount, source.memoryCount, traceJson);
+  e.spansFrom(source);
+  e.memoryFrom(source);
+  e.block(T_END, 0, []);
+  e.done();
+}
+
+function writePreamble(w: ByteWriter, e: BinaryEncoder, spans: number, memory: number, traceJson: string): void {
+  const preamble = Buffer.alloc(PREAMBLE);
+  MAGIC.copy(preamble, 0);
+  preamble.writeUInt32LE(VERSION, 8);
+  w.bytes(preamble);
+  e.block(T_HEADER, 0, [Buffer.from(`{"spans":${spans},"memory":${memory},"trace":${traceJson}}`, 'utf8')]);
 }
 
 /** The typed arrays an encoder fills, kept between saves (while the GC lets them live). */
@@ -281,175 +315,207 @@ class BinaryEncoder {
     return n;
   }
 
+  // What the last rows had, shared by every row whatever its source: kind and device repeat
+  // (literal strings compare by pointer), lists too (by identity). Placeholders for null and absent
+  // values are the last real one, which keeps a column's range narrow.
+  private kindS: unknown = null;
+  private kindN = 0;
+  private deviceS: unknown = null;
+  private deviceN = 0;
+  private inS: unknown = null;
+  private inN = 0;
+  private outS: unknown = null;
+  private outN = 0;
+  private opS: unknown = null;
+  private opN = 0;
+  private lastParent = 0;
+  private lastFlops = 0;
+  private lastBytes = 0;
+  private lastLayerId = 0;
+  /** Rows in the block being filled. */
+  private n = 0;
+
+  /** Every span of the array, each checked (unless checks is null) on the fields as read. */
   spans(spans: readonly Span[]): void {
-    const [id, parent, start, end, thread, flops, bytes, layerId] = this.values;
-    const [kind, name, device, layer, inputs, outputs] = this.numbers;
-    const flags = this.flags;
-    const cap = this.buffers.cap;
     const checks = this.checks;
-    const strings = this.strings;
-    // kind and device repeat: compared first (literal strings compare by pointer). Lists too, by identity.
-    let kindS: unknown = null;
-    let kindN = 0;
-    let deviceS: unknown = null;
-    let deviceN = 0;
-    let inS: unknown = null;
-    let inN = 0;
-    let outS: unknown = null;
-    let outN = 0;
-    // Placeholders for null and absent values: the last real one keeps a column's range narrow.
-    let lastParent = 0;
-    let lastFlops = 0;
-    let lastBytes = 0;
-    let lastLayerId = 0;
-    let n = 0;
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
       // Anything but an object is refused by the check before a field is read.
       if (checks !== null && (s === null || typeof s !== 'object')) checks.span(s, i);
-      let f = 0;
-      const sid = s.id;
-      id[n] = sid;
-      const p = s.parentId;
-      if (p === null) {
-        f = PARENT_NULL;
-        parent[n] = lastParent;
-      } else parent[n] = lastParent = p;
-      const k = s.kind;
-      if (k !== kindS) {
-        kindN = this.str(k);
-        kindS = k;
-      }
-      kind[n] = kindN;
-      const nm = s.name;
-      const nmN = strings.get(nm);
-      name[n] = nmN === undefined ? this.str(nm) : nmN;
-      const st = s.start;
-      const en = s.end;
-      const th = s.thread;
-      start[n] = st;
-      end[n] = en;
-      thread[n] = th;
-      const d = s.device;
-      if (d !== deviceS) {
-        deviceN = this.str(d);
-        deviceS = d;
-      }
-      device[n] = deviceN;
-      const ins = s.inputs;
-      if (ins !== inS) {
-        inN = this.list(ins);
-        inS = ins;
-      }
-      const outs = s.outputs;
-      if (outs !== outS) {
-        outN = this.list(outs);
-        outS = outs;
-      }
-      inputs[n] = inN;
-      outputs[n] = outN;
-      const fl = s.flops;
-      if (fl === null) {
-        f |= FLOPS_NULL;
-        flops[n] = lastFlops;
-      } else flops[n] = lastFlops = fl;
-      const b = s.bytes;
-      if (b === null) {
-        f |= BYTES_NULL;
-        bytes[n] = lastBytes;
-      } else bytes[n] = lastBytes = b;
-      let keys = 12;
-      const li = s.layerId;
-      if (li === undefined) layerId[n] = lastLayerId;
-      else {
-        keys++;
-        if (li === null) {
-          f |= HAS_LAYER_ID | LAYER_ID_NULL;
-          layerId[n] = lastLayerId;
-        } else {
-          f |= HAS_LAYER_ID;
-          layerId[n] = lastLayerId = li;
-        }
-      }
-      const ly = s.layer;
-      if (ly === undefined) layer[n] = 0;
-      else {
-        keys++;
-        if (ly === null) {
-          f |= HAS_LAYER | LAYER_NULL;
-          layer[n] = 0;
-        } else {
-          f |= HAS_LAYER;
-          const lyN = strings.get(ly);
-          layer[n] = lyN === undefined ? this.str(ly) : lyN;
-        }
-      }
-      const optional = s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined;
-      if (optional || keyCount(s) !== keys) {
-        const rest = extras(s, SPAN_KEYS);
-        if (rest) {
-          f |= SPAN_OTHER;
-          this.other.push(rest);
-          this.otherChars += rest.length;
-        }
-      }
-      flags[n] = f;
-      // The fields as read above, checked once (plainValidFields is what the JSON writer's check uses too).
-      if (checks !== null) {
-        checks.spanRead(s, i, sid, !optional && ((inN | outN) & BAD_LIST) === 0 && plainValidFields(sid, p, k, d, nm, st, en, th, fl, b, li, ly));
-      }
-      if (++n === cap || this.otherChars > OTHER_CHARS) {
-        this.columns(T_SPANS, n, SPAN_VALUES, SPAN_NUMBERS);
-        n = 0;
-      }
+      this.spanObject(s, i);
     }
-    if (n > 0) this.columns(T_SPANS, n, SPAN_VALUES, SPAN_NUMBERS);
+    this.endBlock(T_SPANS);
+  }
+
+  /** Spans from a source that has no objects for most of them (the recorder's columns, trusted). */
+  spansFrom(source: RowSource): void {
+    source.eachSpan(
+      (s) => this.spanObject(s, -1),
+      (id, parentId, name, start, end, thread, device, inputs, outputs, flops, bytes, layerId, layer, rest) =>
+        this.spanRow(id, parentId, 'primitive', name, start, end, thread, device, inputs, outputs, flops, bytes, layerId, layer, rest),
+    );
+    this.endBlock(T_SPANS);
+  }
+
+  memoryFrom(source: RowSource): void {
+    source.eachMemory((t, delta, live, op) => this.memoryRow(t, delta, live, op, ''));
+    this.endBlock(T_MEMORY);
+  }
+
+  /** Span object s (span i of the trace, checked unless i < 0 or checks is null). */
+  private spanObject(s: Span, i: number): void {
+    const sid = s.id;
+    const p = s.parentId;
+    const k = s.kind;
+    const nm = s.name;
+    const st = s.start;
+    const en = s.end;
+    const th = s.thread;
+    const d = s.device;
+    const fl = s.flops;
+    const b = s.bytes;
+    const li = s.layerId;
+    const ly = s.layer;
+    const optional = s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined;
+    const keys = 12 + (li === undefined ? 0 : 1) + (ly === undefined ? 0 : 1);
+    const rest = optional || keyCount(s) !== keys ? extras(s, SPAN_KEYS) : '';
+    const lists = this.spanRow(sid, p, k, nm, st, en, th, d, s.inputs, s.outputs, fl, b, li, ly, rest);
+    // The fields as read above, checked once (plainValidFields is what the JSON writer's check uses too).
+    if (i >= 0 && this.checks !== null) {
+      this.checks.spanRead(s, i, sid, !optional && (lists & BAD_LIST) === 0 && plainValidFields(sid, p, k, d, nm, st, en, th, fl, b, li, ly));
+    }
+  }
+
+  /**
+   * One span into the block being filled; `rest` is the JSON of its other keys ('' for none).
+   * Returns its two list numbers or'ed together (BAD_LIST is set when the checks refused a list).
+   */
+  private spanRow(
+    sid: number, p: number | null, k: string, nm: string, st: number, en: number, th: number, d: string,
+    ins: readonly TensorInfo[], outs: readonly TensorInfo[], fl: number | null, b: number | null,
+    li: number | null | undefined, ly: string | null | undefined, rest: string,
+  ): number {
+    const v = this.values;
+    const id = v[0], parent = v[1], start = v[2], end = v[3], thread = v[4], flops = v[5], bytes = v[6], layerId = v[7];
+    const u = this.numbers;
+    const kind = u[0], name = u[1], device = u[2], layer = u[3], inputs = u[4], outputs = u[5];
+    const strings = this.strings;
+    const n = this.n;
+    let f = 0;
+    id[n] = sid;
+    if (p === null) {
+      f = PARENT_NULL;
+      parent[n] = this.lastParent;
+    } else parent[n] = this.lastParent = p;
+    if (k !== this.kindS) {
+      this.kindN = this.str(k);
+      this.kindS = k;
+    }
+    kind[n] = this.kindN;
+    const nmN = strings.get(nm);
+    name[n] = nmN === undefined ? this.str(nm) : nmN;
+    start[n] = st;
+    end[n] = en;
+    thread[n] = th;
+    if (d !== this.deviceS) {
+      this.deviceN = this.str(d);
+      this.deviceS = d;
+    }
+    device[n] = this.deviceN;
+    if (ins !== this.inS) {
+      this.inN = this.list(ins);
+      this.inS = ins;
+    }
+    if (outs !== this.outS) {
+      this.outN = this.list(outs);
+      this.outS = outs;
+    }
+    inputs[n] = this.inN;
+    outputs[n] = this.outN;
+    if (fl === null) {
+      f |= FLOPS_NULL;
+      flops[n] = this.lastFlops;
+    } else flops[n] = this.lastFlops = fl;
+    if (b === null) {
+      f |= BYTES_NULL;
+      bytes[n] = this.lastBytes;
+    } else bytes[n] = this.lastBytes = b;
+    if (li === undefined) layerId[n] = this.lastLayerId;
+    else if (li === null) {
+      f |= HAS_LAYER_ID | LAYER_ID_NULL;
+      layerId[n] = this.lastLayerId;
+    } else {
+      f |= HAS_LAYER_ID;
+      layerId[n] = this.lastLayerId = li;
+    }
+    if (ly === undefined) layer[n] = 0;
+    else if (ly === null) {
+      f |= HAS_LAYER | LAYER_NULL;
+      layer[n] = 0;
+    } else {
+      f |= HAS_LAYER;
+      const lyN = strings.get(ly);
+      layer[n] = lyN === undefined ? this.str(ly) : lyN;
+    }
+    if (rest) {
+      f |= SPAN_OTHER;
+      this.other.push(rest);
+      this.otherChars += rest.length;
+    }
+    this.flags[n] = f;
+    const lists = this.inN | this.outN;
+    if (++this.n === this.buffers.cap || this.otherChars > OTHER_CHARS) this.endBlock(T_SPANS);
+    return lists;
   }
 
   memory(memory: readonly MemoryEvent[]): void {
-    const [t, delta, live] = this.values;
-    const op = this.numbers[0];
-    const flags = this.flags;
-    const cap = this.buffers.cap;
     const checks = this.checks;
-    let opS: unknown = null;
-    let opN = 0;
-    let n = 0;
     for (let i = 0; i < memory.length; i++) {
       const m = memory[i];
       if (checks !== null) checks.memory(m, i);
-      let f = 0;
-      t[n] = m.t;
-      delta[n] = m.delta;
-      live[n] = m.live;
       const o = m.op;
-      if (o === undefined) op[n] = opN;
-      else if (o === null) {
-        f = HAS_OP | OP_NULL;
-        op[n] = opN;
-      } else {
-        f = HAS_OP;
-        if (o !== opS) {
-          opN = this.str(o);
-          opS = o;
-        }
-        op[n] = opN;
-      }
-      if (keyCount(m) !== (o === undefined ? 3 : 4)) {
-        const rest = extras(m, MEMORY_KEYS);
-        if (rest) {
-          f |= MEMORY_OTHER;
-          this.other.push(rest);
-          this.otherChars += rest.length;
-        }
-      }
-      flags[n] = f;
-      if (++n === cap || this.otherChars > OTHER_CHARS) {
-        this.columns(T_MEMORY, n, MEMORY_VALUES, MEMORY_NUMBERS);
-        n = 0;
-      }
+      const rest = keyCount(m) !== (o === undefined ? 3 : 4) ? extras(m, MEMORY_KEYS) : '';
+      this.memoryRow(m.t, m.delta, m.live, o, rest);
     }
-    if (n > 0) this.columns(T_MEMORY, n, MEMORY_VALUES, MEMORY_NUMBERS);
+    this.endBlock(T_MEMORY);
+  }
+
+  private memoryRow(tv: number, dv: number, lv: number, o: string | null | undefined, rest: string): void {
+    const v = this.values;
+    const t = v[0], delta = v[1], live = v[2];
+    const op = this.numbers[0];
+    const n = this.n;
+    let f = 0;
+    t[n] = tv;
+    delta[n] = dv;
+    live[n] = lv;
+    if (o === undefined) op[n] = this.opN;
+    else if (o === null) {
+      f = HAS_OP | OP_NULL;
+      op[n] = this.opN;
+    } else {
+      f = HAS_OP;
+      if (o !== this.opS) {
+        this.opN = this.str(o);
+        this.opS = o;
+      }
+      op[n] = this.opN;
+    }
+    if (rest) {
+      f |= MEMORY_OTHER;
+      this.other.push(rest);
+      this.otherChars += rest.length;
+    }
+    this.flags[n] = f;
+    if (++this.n === this.buffers.cap || this.otherChars > OTHER_CHARS) this.endBlock(T_MEMORY);
+  }
+
+  /** Writes the rows filled so far, if any, as a block of `type`. */
+  private endBlock(type: number): void {
+    if (this.n === 0) return;
+    if (type === T_SPANS) this.columns(T_SPANS, this.n, SPAN_VALUES, SPAN_NUMBERS);
+    else this.columns(T_MEMORY, this.n, MEMORY_VALUES, MEMORY_NUMBERS);
+    this.n = 0;
   }
 
   /**

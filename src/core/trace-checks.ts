@@ -269,14 +269,15 @@ export function rememberChecked(ts: readonly object[], ok: WeakSet<object>): voi
   for (const t of ts) ok.add(t);
 }
 
-export function headerProblem(trace: Trace): string | null {
+/** With `arrays` false, spans and memory are not looked at (a taken trace's unread columns). */
+export function headerProblem(trace: Trace, arrays = true): string | null {
   if (!isObj(trace)) return `the trace is ${show(trace)}, expected an object`;
   const s = schemaProblem(trace.schema);
   if (s) return s.detail.replace(/^not an mlx-trace file: /, '');
   if (typeof trace.name !== 'string') return wrong('trace', 'name', trace.name, 'a string');
   if (!isCount(trace.dropped)) return wrong('trace', 'dropped', trace.dropped, 'a count');
-  if (!Array.isArray(trace.spans)) return wrong('trace', 'spans', trace.spans, 'an array');
-  if (!Array.isArray(trace.memory)) return wrong('trace', 'memory', trace.memory, 'an array');
+  if (arrays && !Array.isArray(trace.spans)) return wrong('trace', 'spans', trace.spans, 'an array');
+  if (arrays && !Array.isArray(trace.memory)) return wrong('trace', 'memory', trace.memory, 'an array');
   return metaProblem(trace.meta);
 }
 
