@@ -47,6 +47,7 @@ export class PrimitiveLog {
   thread: Int32Array;
   cls: Uint16Array;
   flags: Uint8Array;
+  /** Written by index, not pushed: after reset() its old entries are overwritten, not regrown. */
   sig: Signature[] = [];
   length = 0;
 
@@ -66,6 +67,12 @@ export class PrimitiveLog {
     return new PrimitiveLog(keptCapacity(this.id.length, this.length));
   }
 
+  /** Empties this log for reuse (its columns keep their room: fresh pages cost a fault each). */
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
+
   push(id: number, parent: number, t0: number, t1: number, layer: number, thread: number, cls: number, flags: number, sig: Signature): void {
     if (this.length === this.id.length) this.grow(this.length * 2);
     const i = this.length++;
@@ -77,7 +84,7 @@ export class PrimitiveLog {
     this.thread[i] = thread;
     this.cls[i] = cls;
     this.flags[i] = flags;
-    this.sig.push(sig);
+    this.sig[i] = sig;
   }
 
   slice(from: number, to = this.length): PrimitiveLog {
@@ -126,6 +133,12 @@ export class MemoryLog {
   /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
   emptyLike(): MemoryLog {
     return new MemoryLog(keptCapacity(this.t.length, this.length));
+  }
+
+  /** Empties this log for reuse. */
+  reset(): this {
+    this.length = 0;
+    return this;
   }
 
   push(t: number, delta: number, live: number, cls: number): void {

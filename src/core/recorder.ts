@@ -213,11 +213,20 @@ export class Recorder {
     }
     // The whole window goes to the trace, which makes its arrays when they are first read; the next
     // window starts with columns of the same room (growing them cost ~65 ns per primitive).
-    const trace = lazyTrace(head, new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin));
+    const taken = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin);
+    taken.onRelease = (prims, mem) => {
+      if (!spareColumns || spareColumns.prims.id.length < prims.id.length) spareColumns = { prims, mem };
+    };
+    const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.spans = [];
-    this.prims = this.prims.emptyLike();
-    this.memRaw = this.memRaw.emptyLike();
+    // Columns handed back by an earlier trace are reused: in this VM a fresh page costs a fault of
+    // several µs on first write (measured: ~90 ns per primitive for fresh columns).
+    const spare = spareColumns;
+    spareColumns = null;
+    const fits = spare !== null && spare.prims.id.length >= this.prims.length && spare.mem.t.length >= this.memRaw.length;
+    this.prims = fits ? spare.prims.reset() : this.prims.emptyLike();
+    this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
     this.layerNames = new Map();
     this.pendingAsync = null;
     this.origin = this.now();
@@ -234,6 +243,8 @@ export interface Mark {
 
 /** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
 let drainBuffers: DrainBuffers | undefined;
+/** Columns a taken trace no longer needs, for the next window of any recorder. */
+let spareColumns: { prims: PrimitiveLog; mem: MemoryLog } | null = null;
 
 function epochNsNow(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
