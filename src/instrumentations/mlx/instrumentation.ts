@@ -111,7 +111,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     return this._hook;
   }
 
-  /** Everything recorded since the last take, as a plain Trace. */
+  /**
+   * Everything recorded since the last take, as a plain Trace. Its `spans` and `memory` arrays are
+   * made the first time they are read (ordinary data properties from then on); saveTrace of a trace
+   * never read, to .mlxtrace, writes the recorded columns without making them.
+   */
   takeTrace(name = 'trace', meta: Record<string, unknown> = {}): Trace {
     const rec = this._ensureRecorder();
     this._bridge?.reset();
