@@ -78,6 +78,10 @@ export class TakenColumns implements RowSource {
   /** Cost per (signature, class): a trace repeats a few hundred of them. */
   private costs = new Map<Signature, Map<number, Cost>>();
 
+  /** Called once when the columns are no longer needed, to hand them back for the next window. */
+  onRelease: ((prims: PrimitiveLog, mem: MemoryLog) => void) | null = null;
+  private released = false;
+
   constructor(
     private readonly js: readonly LiveSpan[],
     private readonly prims: PrimitiveLog,
@@ -89,6 +93,13 @@ export class TakenColumns implements RowSource {
     private readonly p0 = 0,
     private readonly m0 = 0,
   ) {}
+
+  /** The trace no longer needs the columns: its arrays were made, or it was garbage-collected. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease?.(this.prims, this.mem);
+  }
 
   get spanCount(): number {
     return this.js.length - this.s0 + this.prims.length - this.p0;
@@ -195,6 +206,9 @@ export class TakenColumns implements RowSource {
   }
 }
 
+/** Hands a taken trace's columns back to its recorder once the trace is garbage-collected. */
+const collected = new FinalizationRegistry<TakenColumns>((columns) => columns.release());
+
 /** Taken traces whose arrays were never read, with the columns they would be made from. */
 const untouched = new WeakMap<Trace, { columns: TakenColumns; spans: () => unknown; memory: () => unknown }>();
 
@@ -212,15 +226,28 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
   // A frozen trace keeps its accessors: the values are then kept here.
   let spans: Span[] | null = null;
   let memory: MemoryEvent[] | null = null;
+  // Once both arrays are made, the columns can go back to the recorder for the next window.
+  const made = () => {
+    if (spans && memory) {
+      collected.unregister(columns);
+      columns.release();
+    }
+  };
   const getSpans = () => {
     untouched.delete(trace);
-    spans ??= columns.spans();
+    if (!spans) {
+      spans = columns.spans();
+      made();
+    }
     if (Object.isExtensible(trace)) settle('spans', spans);
     return spans;
   };
   const getMemory = () => {
     untouched.delete(trace);
-    memory ??= columns.memory();
+    if (!memory) {
+      memory = columns.memory();
+      made();
+    }
     if (Object.isExtensible(trace)) settle('memory', memory);
     return memory;
   };
@@ -231,6 +258,7 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
     value: (depth: number, options: object) => inspect({ ...trace }, { ...options, depth }),
   });
   untouched.set(trace, { columns, spans: getSpans, memory: getMemory });
+  collected.register(trace, columns, columns);
   return trace;
 }
 
