@@ -7,18 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveTrace, loadTrace, TraceFileError, type TraceFileErrorCode } from '../src/core/persist';
 import type { Trace } from '../src/core/trace';
-import { makeSyntheticTrace } from './helpers/synthetic-trace';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { makeSyntheticTrace, mulberry32 } from './helpers/synthetic-trace';
 
 const SEED = 0x5eed;
 const rand = mulberry32(SEED);

@@ -9,7 +9,7 @@ import { crc32, gzipSync } from 'node:zlib';
 import { saveTrace, loadTrace, TraceFileError, type TraceFileErrorCode } from '../src/core/persist';
 import { crc32Table } from '../src/core/trace-binary';
 import type { Span, Trace } from '../src/core/trace';
-import { makeSyntheticTrace, syntheticTrace } from './helpers/synthetic-trace';
+import { makeSyntheticTrace, mulberry32, syntheticTrace } from './helpers/synthetic-trace';
 import { recordRealOrMlp } from './helpers/real-or-recorded';
 
 let dir: string;
@@ -514,17 +514,6 @@ describe('loadTrace errors', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Fuzz: deterministic (fixed seed), so a failure names a variant that reproduces.
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('loadTrace of a binary file under fuzzing', () => {
   const SEED = 0xb1a5;

@@ -223,34 +223,24 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
     untouched.delete(trace);
     Object.defineProperty(trace, key, { value, writable: true, enumerable: true, configurable: true });
   };
-  // A frozen trace keeps its accessors: the values are then kept here.
-  let spans: Span[] | null = null;
-  let memory: MemoryEvent[] | null = null;
-  // Once both arrays are made, the columns can go back to the recorder for the next window.
-  const made = () => {
-    if (spans && memory) {
-      collected.unregister(columns);
-      columns.release();
-    }
-  };
-  const getSpans = () => {
+  // A frozen trace keeps its accessors: the values are then kept here. Once both arrays are made,
+  // the columns can go back to the recorder for the next window.
+  const made: { spans?: Span[]; memory?: MemoryEvent[] } = {};
+  const getter = (key: 'spans' | 'memory', make: () => Span[] | MemoryEvent[]) => () => {
     untouched.delete(trace);
-    if (!spans) {
-      spans = columns.spans();
-      made();
+    let v = made[key];
+    if (!v) {
+      v = made[key] = make() as never;
+      if (made.spans && made.memory) {
+        collected.unregister(columns);
+        columns.release();
+      }
     }
-    if (Object.isExtensible(trace)) settle('spans', spans);
-    return spans;
+    if (Object.isExtensible(trace)) settle(key, v);
+    return v;
   };
-  const getMemory = () => {
-    untouched.delete(trace);
-    if (!memory) {
-      memory = columns.memory();
-      made();
-    }
-    if (Object.isExtensible(trace)) settle('memory', memory);
-    return memory;
-  };
+  const getSpans = getter('spans', () => columns.spans());
+  const getMemory = getter('memory', () => columns.memory());
   Object.defineProperty(trace, 'spans', { get: getSpans, set: (v) => settle('spans', v), enumerable: true, configurable: true });
   Object.defineProperty(trace, 'memory', { get: getMemory, set: (v) => settle('memory', v), enumerable: true, configurable: true });
   // console.log shows the data, not two accessors.

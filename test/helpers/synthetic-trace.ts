@@ -41,7 +41,8 @@ const OPS: { name: string; costed: boolean }[] = [
   { name: 'CustomKernel', costed: false },
 ];
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG, so that a failing variant reproduces. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
