@@ -111,7 +111,7 @@ export default [
       // 1M executed primitives built inside a layer: recording, takeTrace (layer attribution + cost
       // model) and saveTrace (to .mlxtrace), minus the same evals untraced. The loop yields to the event loop after
       // each eval, as an app does: node-mlx frees arrays from finalizers that run there, so the
-      // allocator's frees are recorded too. Three rounds of 1M; take and save are their medians.
+      // allocator's frees are recorded too. Five rounds of 1M; take and save are their medians.
       const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
       const inst = sdk.registerMlxInstrumentation({ maxSpans: 3_000_000 });
       const { nn } = mlx;
@@ -140,12 +140,13 @@ export default [
       inst.disable();
       await run(20); // warm-up
       // Recording's cost is the median over blocks of 20 evals (100k primitives) of traced minus
-      // untraced, run in turn: a single long A/B swings by ±50% here with the app's GC timing.
+      // untraced, run in turn: a single long A/B swings by ±50% here with the app's GC timing, and
+      // one block's difference by ±3 µs per primitive (measured), so 50 blocks are taken.
       const blockDiffs = [];
       const rounds = [];
       let last = null;
       try {
-        for (let r = 0; r < 3; r++) {
+        for (let r = 0; r < 5; r++) {
           inst.enable();
           inst.takeTrace();
           for (let b = 0; b < evals / 20; b++) {
