@@ -201,7 +201,7 @@ class BlockSet {
   std::atomic<uint64_t*>* regions_;  // 16 MB of address space, touched one page per 32 GB of heap span
   std::mutex grow_;
 };
-BlockSet* g_ptrs = nullptr;
+BlockSet* g_blocks = nullptr;
 std::atomic<int64_t> g_live{0};
 std::atomic<uint64_t> g_untracked_frees{0};
 
@@ -251,7 +251,7 @@ void flush_free_group() {
 void* hook_malloc(void* self, size_t size, bool allow_swap) {
   void* p = g_orig_malloc(self, size, allow_swap);
   if (p && g_recording.load(std::memory_order_relaxed)) {
-    if (g_ptrs->insert(uintptr_t(p))) {
+    if (g_blocks->insert(uintptr_t(p))) {
       if (t_frees.n) flush_free_group();
       int64_t n = int64_t(malloc_usable_size(p));
       record_memory(kMalloc, n, g_live.fetch_add(n, std::memory_order_relaxed) + n);
@@ -265,7 +265,7 @@ void* hook_malloc(void* self, size_t size, bool allow_swap) {
 }
 
 void hook_free(void* self, void* buffer) {
-  if (buffer && g_ptrs->erase(uintptr_t(buffer))) {
+  if (buffer && g_blocks->erase(uintptr_t(buffer))) {
     int64_t n = int64_t(malloc_usable_size(buffer));
     int64_t live = g_live.fetch_sub(n, std::memory_order_relaxed) - n;
     if (g_recording.load(std::memory_order_relaxed)) {
@@ -525,10 +525,10 @@ std::string attach(const MlxImage& img, bool memory) {
       return "cannot make the vtable of " + img.classes[i].name + " writable";
     }
   }
-  if (!g_ptrs) g_ptrs = new BlockSet();
-  if (memory) g_ptrs->clear();  // live bytes count from this attach on
+  if (!g_blocks) g_blocks = new BlockSet();
+  if (memory) g_blocks->clear();  // live bytes count from this attach on
   // Without its table the memory hooks stay off (primitives are still timed).
-  if (memory && g_ptrs->ok() && img.malloc_slot >= 0 && img.free_slot >= 0) {
+  if (memory && g_blocks->ok() && img.malloc_slot >= 0 && img.free_slot >= 0) {
     g_live.store(0);
     g_malloc_where = &img.alloc_vtable[img.malloc_slot];
     g_free_where = &img.alloc_vtable[img.free_slot];
@@ -632,8 +632,8 @@ double bench_hook(uint64_t iterations) {
 
 // The same for one allocation and its free through the allocator hooks.
 double bench_alloc(uint64_t iterations) {
-  if (!g_ptrs) g_ptrs = new BlockSet();
-  if (!g_orig_malloc || !g_ptrs->ok()) return -1;
+  if (!g_blocks) g_blocks = new BlockSet();
+  if (!g_orig_malloc || !g_blocks->ok()) return -1;
   const bool was = g_recording.exchange(true);
   ThreadBuf* b = thread_buf();
   auto run = [&](bool hooked) {
