@@ -22,7 +22,7 @@ type Column = Float64Array | Int32Array | Int16Array | Uint16Array | Uint8Array;
 
 function grown<T extends Column>(a: T, n: number): T {
   const b = new (a.constructor as new (n: number) => T)(n);
-  b.set(a.length <= n ? a : a.subarray(0, n));
+  b.set(a);
   return b;
 }
 

@@ -13,6 +13,7 @@ import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, tim
 import type { LiveSpan } from './recorder';
 import type { MemoryEvent, Span, Trace } from './trace';
 import type { RowSource } from './trace-binary';
+import { extras, SPAN_KEYS } from './trace-rows';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
 const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
@@ -31,12 +32,12 @@ function primitiveAttrs(flags: number): Span['attrs'] | undefined {
   }
   return a as Span['attrs'];
 }
-/** The other keys of a primitive span with these attrs, as the binary writer stores them. */
+/** The other keys of a primitive span with these attrs, as the binary writer stores them (one per attrs object). */
 const restByAttrs = new Map<object, string>();
 function attrsRest(attrs: Span['attrs']): string {
   if (!attrs) return '';
   let r = restByAttrs.get(attrs);
-  if (r === undefined) restByAttrs.set(attrs, (r = `{"attrs":${JSON.stringify(attrs)}}`));
+  if (r === undefined) restByAttrs.set(attrs, (r = extras({ attrs }, SPAN_KEYS)));
   return r;
 }
 

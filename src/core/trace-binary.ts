@@ -155,19 +155,16 @@ const BAD_LIST = 2 ** 31;
  * when the caller asked not to validate.
  */
 export function writeBinaryTrace(w: ByteWriter, traceJson: string, trace: Trace, checks: SaveChecks | null): void {
-  const spans = trace.spans;
-  const memory = trace.memory;
-  const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(spans.length, memory.length, 1))), checks);
-  writePreamble(w, e, spans.length, memory.length, traceJson);
-  e.spans(spans);
-  e.memory(memory);
-  e.block(T_END, 0, []);
-  e.done();
+  const { spans, memory } = trace;
+  writeBinary(w, traceJson, spans.length, memory.length, checks, (e) => {
+    e.spans(spans);
+    e.memory(memory);
+  });
 }
 
 /**
  * A trace's spans and memory events without an object for each: the recorder's columns, read by
- * saveTrace when a taken trace's arrays were never made (recorder.ts TakenColumns). A source is
+ * saveTrace when a taken trace's arrays were never made (taken-trace.ts TakenColumns). A source is
  * trusted: its rows are not checked. eachSpan gives the spans in order, as objects (the few that
  * are kept as objects) or as the fields of a primitive span; eachMemory the memory events in order.
  */
@@ -187,20 +184,25 @@ export interface RowSource {
 
 /** writeBinaryTrace for a trace whose rows come from a RowSource; the file is the same byte for byte. */
 export function writeBinaryFromSource(w: ByteWriter, traceJson: string, source: RowSource): void {
-  const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(source.spanCount, source.memoryCount, 1))), null);
-  writePreamble(w, e, source.spanCount, source.memoryCount, traceJson);
-  e.spansFrom(source);
-  e.memoryFrom(source);
-  e.block(T_END, 0, []);
-  e.done();
+  writeBinary(w, traceJson, source.spanCount, source.memoryCount, null, (e) => {
+    e.spansFrom(source);
+    e.memoryFrom(source);
+  });
 }
 
-function writePreamble(w: ByteWriter, e: BinaryEncoder, spans: number, memory: number, traceJson: string): void {
+/** The preamble and header block, the rows `body` writes, then the end block. */
+function writeBinary(
+  w: ByteWriter, traceJson: string, spans: number, memory: number, checks: SaveChecks | null, body: (e: BinaryEncoder) => void,
+): void {
+  const e = new BinaryEncoder(w, takeBuffers(Math.min(BLOCK, Math.max(spans, memory, 1))), checks);
   const preamble = Buffer.alloc(PREAMBLE);
   MAGIC.copy(preamble, 0);
   preamble.writeUInt32LE(VERSION, 8);
   w.bytes(preamble);
   e.block(T_HEADER, 0, [Buffer.from(`{"spans":${spans},"memory":${memory},"trace":${traceJson}}`, 'utf8')]);
+  body(e);
+  e.block(T_END, 0, []);
+  e.done();
 }
 
 /** The typed arrays an encoder fills, kept between saves (while the GC lets them live). */
