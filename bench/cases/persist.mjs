@@ -81,6 +81,58 @@ function best(fn, runs = 3) {
   return { ms, cpuMs, result };
 }
 
+/**
+ * saveTrace of the big trace to `file` in `dir` (the layout follows the extension): the best of
+ * three with validation, the best of three without, and the file's size.
+ */
+function measureSave(dir, file) {
+  const tr = getTrace();
+  const path = join(dir, file);
+  saveTrace(tr, path); // warm-up
+  const v = best(() => saveTrace(tr, path));
+  const nv = best(() => saveTrace(tr, path, { validate: false }));
+  const size = statSync(path).size;
+  return {
+    tr,
+    value: (v.ms * 1e6) / tr.spans.length,
+    extra: {
+      file_mb: +(size / 2 ** 20).toFixed(1),
+      mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
+      no_validate_ns_per_span: +((nv.ms * 1e6) / tr.spans.length).toFixed(0),
+      cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
+    },
+    ms: v.ms,
+  };
+}
+
+/** The case loading the big trace saved as `file`. */
+function loadCase(id, goal, file) {
+  return {
+    id,
+    unit: 'ns',
+    goal,
+    better: 'lower',
+    run: () =>
+      withDir((dir) => {
+        const tr = getTrace();
+        const path = join(dir, file);
+        saveTrace(tr, path);
+        loadTrace(path); // warm-up
+        const v = best(() => loadTrace(path), 2);
+        const size = statSync(path).size;
+        if (v.result.spans.length !== tr.spans.length) throw new Error('loaded a different number of spans');
+        return {
+          value: (v.ms * 1e6) / tr.spans.length,
+          extra: {
+            file_mb: +(size / 2 ** 20).toFixed(1),
+            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
+            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
+          },
+        };
+      }),
+  };
+}
+
 export default [
   {
     id: 'persist.save_ns_per_span',
@@ -90,51 +142,15 @@ export default [
     better: 'lower',
     run: () =>
       withDir((dir) => {
-        const tr = getTrace();
-        const path = join(dir, 'trace.json');
-        saveTrace(tr, path); // warm-up
-        const v = best(() => saveTrace(tr, path));
-        const nv = best(() => saveTrace(tr, path, { validate: false }));
-        const records = tr.spans.length + tr.memory.length;
-        const size = statSync(path).size;
+        const m = measureSave(dir, 'trace.json');
+        const records = m.tr.spans.length + m.tr.memory.length;
         return {
-          value: (v.ms * 1e6) / tr.spans.length,
-          extra: {
-            spans: tr.spans.length,
-            memory_events: tr.memory.length,
-            file_mb: +(size / 2 ** 20).toFixed(1),
-            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
-            ns_per_record: +((v.ms * 1e6) / records).toFixed(0),
-            no_validate_ns_per_span: +((nv.ms * 1e6) / tr.spans.length).toFixed(0),
-            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
-          },
+          value: m.value,
+          extra: { spans: m.tr.spans.length, memory_events: m.tr.memory.length, ns_per_record: +((m.ms * 1e6) / records).toFixed(0), ...m.extra },
         };
       }),
   },
-  {
-    id: 'persist.load_ns_per_span',
-    unit: 'ns',
-    goal: 5000,
-    better: 'lower',
-    run: () =>
-      withDir((dir) => {
-        const tr = getTrace();
-        const path = join(dir, 'trace.json');
-        saveTrace(tr, path);
-        loadTrace(path); // warm-up
-        const v = best(() => loadTrace(path), 2);
-        const size = statSync(path).size;
-        if (v.result.spans.length !== tr.spans.length) throw new Error('loaded a different number of spans');
-        return {
-          value: (v.ms * 1e6) / tr.spans.length,
-          extra: {
-            file_mb: +(size / 2 ** 20).toFixed(1),
-            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
-            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
-          },
-        };
-      }),
-  },
+  loadCase('persist.load_ns_per_span', 5000, 'trace.json'),
   {
     id: 'persist.save_binary_ns_per_span',
     unit: 'ns',
@@ -143,49 +159,12 @@ export default [
     better: 'lower',
     run: () =>
       withDir((dir) => {
-        const tr = getTrace();
-        const path = join(dir, 'trace.mlxtrace');
-        saveTrace(tr, path); // warm-up
-        const v = best(() => saveTrace(tr, path));
-        const nv = best(() => saveTrace(tr, path, { validate: false }));
-        const size = statSync(path).size;
-        saveTrace(tr, join(dir, 'trace.json'));
-        return {
-          value: (v.ms * 1e6) / tr.spans.length,
-          extra: {
-            file_mb: +(size / 2 ** 20).toFixed(1),
-            json_file_mb: +(statSync(join(dir, 'trace.json')).size / 2 ** 20).toFixed(1),
-            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
-            no_validate_ns_per_span: +((nv.ms * 1e6) / tr.spans.length).toFixed(0),
-            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
-          },
-        };
+        const m = measureSave(dir, 'trace.mlxtrace');
+        saveTrace(m.tr, join(dir, 'trace.json'));
+        return { value: m.value, extra: { json_file_mb: +(statSync(join(dir, 'trace.json')).size / 2 ** 20).toFixed(1), ...m.extra } };
       }),
   },
-  {
-    id: 'persist.load_binary_ns_per_span',
-    unit: 'ns',
-    goal: 1000,
-    better: 'lower',
-    run: () =>
-      withDir((dir) => {
-        const tr = getTrace();
-        const path = join(dir, 'trace.mlxtrace');
-        saveTrace(tr, path);
-        loadTrace(path); // warm-up
-        const v = best(() => loadTrace(path), 2);
-        const size = statSync(path).size;
-        if (v.result.spans.length !== tr.spans.length) throw new Error('loaded a different number of spans');
-        return {
-          value: (v.ms * 1e6) / tr.spans.length,
-          extra: {
-            file_mb: +(size / 2 ** 20).toFixed(1),
-            mb_per_s: +(size / 2 ** 20 / (v.ms / 1000)).toFixed(1),
-            cpu_ns_per_span: +((v.cpuMs * 1e6) / tr.spans.length).toFixed(0),
-          },
-        };
-      }),
-  },
+  loadCase('persist.load_binary_ns_per_span', 1000, 'trace.mlxtrace'),
   {
     id: 'cost.estimate_ns_per_op',
     unit: 'ns',
