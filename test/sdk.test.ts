@@ -303,4 +303,23 @@ describe('re-enable', () => {
     expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['Late2', 'l (Linear)']);
     expect(byKind(t, 'primitive').find((p) => p.name === 'AddMM')!.layer).toBe('l (Linear)');
   });
+
+  it('re-enabling runs no eval of its own (the hook layer was checked once) and still records', () => {
+    inst.disable();
+    const orig = mx.eval;
+    let evals = 0;
+    mx.eval = (...a: unknown[]) => (evals++, orig(...a));
+    try {
+      inst.enable();
+      expect(evals).toBe(0);
+    } finally {
+      inst.disable();
+      mx.eval = orig;
+      inst.enable();
+    }
+    expect(inst.timing).toBe('native');
+    inst.takeTrace();
+    mx.eval(mx.multiply(mx.ones([2, 3]), mx.ones([2, 3])));
+    expect(byKind(inst.takeTrace(), 'primitive').map((p) => p.name)).toContain('Multiply');
+  });
 });
