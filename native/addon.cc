@@ -9,56 +9,14 @@
 #include "hooks.h"
 #include "layout.h"
 #include "records.h"
+#include "tags.h"
+#include "wrap-hook.h"
 
 namespace mlxtrace {
 namespace {
 
 MlxImage g_img;
 bool g_open = false;
-
-// Layer tags: ArrayDesc* -> layer id, for attributing a primitive to the layer that built its output.
-// Four-way set associative, fixed size; an entry from an older epoch is the first to be replaced.
-class TagTable {
- public:
-  static constexpr uint32_t kSets = 1 << 16, kWays = 4;
-  struct Entry {
-    uint64_t desc;
-    uint32_t tag;
-    uint32_t epoch;
-  };
-  std::vector<Entry> e = std::vector<Entry>(kSets * kWays, Entry{0, 0, 0});
-  uint64_t evicted = 0;
-
-  void prefetch(uint64_t d) const { __builtin_prefetch(&e[set(d)], 1); }
-  Entry* find(uint64_t d) {
-    Entry* s = &e[set(d)];
-    for (uint32_t w = 0; w < kWays; w++)
-      if (s[w].desc == d) return &s[w];
-    return nullptr;
-  }
-  void put(uint64_t d, uint32_t tag, uint32_t epoch) {
-    Entry* s = &e[set(d)];
-    Entry* victim = &s[0];
-    for (uint32_t w = 0; w < kWays; w++) {
-      if (s[w].desc == d || s[w].desc == 0) {
-        victim = &s[w];
-        break;
-      }
-      if (s[w].epoch < victim->epoch) victim = &s[w];
-    }
-    if (victim->desc && victim->desc != d && victim->epoch == epoch) evicted++;
-    *victim = Entry{d, tag, epoch};
-  }
-
- private:
-  // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
-  // after another) share cache lines of the table instead of missing the cache once each.
-  static uint32_t set(uint64_t d) { return uint32_t(((d >> 6) ^ (d >> 22)) & (kSets - 1)) * kWays; }
-};
-TagTable g_tags;   // layer that built each node
-TagTable g_fast;   // mx.fast function whose fallback graph holds each node (1..7), for the advisor
-bool g_fast_used = false;  // set once g_fast holds a tag
-std::vector<const uint8_t*> g_stack;
 
 const void* unwrap_array(Napi::Env env, Napi::Value v) {
   void* p = nullptr;
@@ -71,7 +29,10 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   clock_init();
   // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
-  if (attached()) detach();
+  if (attached()) {
+    remove_wrap_hook();
+    detach();
+  }
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   // An addon stays loaded where it was: a re-enable need not read its symbols again (~1.3 ms).
   if (!g_open || g_img.path != path) {
@@ -99,13 +60,34 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 Napi::Value Attach(const Napi::CallbackInfo& info) {
   if (!g_open) return Napi::String::New(info.Env(), "no MLX addon opened");
   bool memory = info.Length() > 0 && info[0].ToBoolean();
-  return Napi::String::New(info.Env(), attach(g_img, memory));
+  std::string err = attach(g_img, memory);
+  // Without the wrap hook, layers are tagged by walking their graphs (TagGraph): not an error.
+  if (err.empty()) install_wrap_hook(g_img.napi_wrap_slot);
+  return Napi::String::New(info.Env(), err);
 }
 
 Napi::Value Detach(const Napi::CallbackInfo& info) {
   g_recording.store(false);
+  g_build.on = 0;
+  remove_wrap_hook();
   detach();
   return info.Env().Undefined();
+}
+
+// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it.
+Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
+  return Napi::ArrayBuffer::New(info.Env(), &g_build, sizeof(g_build));
+}
+
+// learnArrayWrap(makeArray): calls makeArray() while watching napi_wrap, and keeps the finalizer of
+// the wrap whose native object is the array it returned. True when arrays can be tagged as made.
+Napi::Value LearnArrayWrap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!wrap_hook_installed()) return Napi::Boolean::New(env, false);
+  learn_begin();
+  Napi::Value v = info[0].As<Napi::Function>().Call({});
+  const void* a = env.IsExceptionPending() ? nullptr : unwrap_array(env, v);
+  return Napi::Boolean::New(env, learn_end(a) && a != nullptr);
 }
 
 Napi::Value SetRecording(const Napi::CallbackInfo& info) {
@@ -284,28 +266,13 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
       if (a && desc_of(a)) stops[nstops++] = static_cast<const uint8_t*>(desc_of(a));
     }
   }
-  g_stack.clear();
+  std::vector<const uint8_t*>& roots_out = walk_stack();
+  roots_out.clear();
   for (uint32_t i = 0; i < roots.Length(); i++) {
     const void* a = unwrap_array(env, roots.Get(i));
-    if (a && desc_of(a)) g_stack.push_back(static_cast<const uint8_t*>(desc_of(a)));
+    if (a && desc_of(a)) roots_out.push_back(static_cast<const uint8_t*>(desc_of(a)));
   }
-  uint32_t tagged = 0;
-  while (!g_stack.empty()) {
-    const uint8_t* d = g_stack.back();
-    g_stack.pop_back();
-    if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
-    bool stop = false;
-    for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
-    if (stop) continue;
-    uint64_t key = reinterpret_cast<uint64_t>(d);
-    TagTable::Entry* e = table.find(key);
-    if (e && e->epoch == epoch) continue;
-    table.put(key, tag, epoch);
-    tagged++;
-    VecView in = vec_at(d, g_layout.inputs);
-    for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
-      if (desc_of(p)) g_stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
-  }
+  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops);
   return Napi::Number::New(env, tagged);
 }
 
@@ -336,6 +303,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
+  r.Set("wrapHook", wrap_hook_installed() && array_wrap_known());
+  r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());
   r.Set("recording", g_recording.load());
   r.Set("threads", buffer_count());
@@ -383,6 +352,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("snapshot", Napi::Function::New(env, Snapshot));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("tagGraph", Napi::Function::New(env, TagGraph));
+  exports.Set("buildState", Napi::Function::New(env, BuildStateBuffer));
+  exports.Set("learnArrayWrap", Napi::Function::New(env, LearnArrayWrap));
   exports.Set("peekDesc", Napi::Function::New(env, PeekDesc));
   exports.Set("benchHook", Napi::Function::New(env, BenchHook));
   exports.Set("now", Napi::Function::New(env, Now));

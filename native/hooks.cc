@@ -366,37 +366,82 @@ struct Sym {
   size_t size;
 };
 
-std::string read_dynsym(const std::string& path, uintptr_t base, std::vector<Sym>& out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "cannot open " + path;
-  struct stat st;
-  fstat(fd, &st);
-  void* map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return "cannot map " + path;
-  const auto* bytes = static_cast<const uint8_t*>(map);
-  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(bytes);
+// The addon's file, mapped read-only while its tables are read.
+class MappedElf {
+ public:
+  explicit MappedElf(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      err = "cannot open " + path;
+      return;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    void* map = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+      err = "cannot map " + path;
+      return;
+    }
+    bytes = static_cast<const uint8_t*>(map);
+    size = size_t(st.st_size);
+    const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(bytes);
+    if (size < sizeof(Elf64_Ehdr) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64)
+      err = path + " is not a 64-bit ELF shared object";
+  }
+  ~MappedElf() {
+    if (bytes) munmap(const_cast<uint8_t*>(bytes), size);
+  }
+  MappedElf(const MappedElf&) = delete;
+  MappedElf& operator=(const MappedElf&) = delete;
+  const Elf64_Ehdr* header() const { return reinterpret_cast<const Elf64_Ehdr*>(bytes); }
+  const Elf64_Shdr* sections() const { return reinterpret_cast<const Elf64_Shdr*>(bytes + header()->e_shoff); }
+  template <typename T>
+  const T* at(uint64_t off) const { return reinterpret_cast<const T*>(bytes + off); }
+
   std::string err;
-  if (size_t(st.st_size) < sizeof(Elf64_Ehdr) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
-      eh->e_ident[EI_CLASS] != ELFCLASS64) {
-    err = path + " is not a 64-bit ELF shared object";
-  } else {
-    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(bytes + eh->e_shoff);
-    for (int i = 0; i < eh->e_shnum; i++) {
-      if (sh[i].sh_type != SHT_DYNSYM) continue;
-      const auto* syms = reinterpret_cast<const Elf64_Sym*>(bytes + sh[i].sh_offset);
-      const char* strtab = reinterpret_cast<const char*>(bytes + sh[sh[i].sh_link].sh_offset);
-      size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
-      for (size_t k = 0; k < n; k++) {
-        if (syms[k].st_shndx == SHN_UNDEF || syms[k].st_value == 0) continue;
-        const char* nm = strtab + syms[k].st_name;
-        if (strncmp(nm, "_ZTVN3mlx4core", 14) != 0 && strncmp(nm, "_ZN3mlx4core", 12) != 0) continue;
-        out.push_back({nm, base + syms[k].st_value, syms[k].st_size});
-      }
+  const uint8_t* bytes = nullptr;
+  size_t size = 0;
+};
+
+std::string read_dynsym(const std::string& path, uintptr_t base, std::vector<Sym>& out) {
+  MappedElf f(path);
+  if (!f.err.empty()) return f.err;
+  const Elf64_Shdr* sh = f.sections();
+  for (int i = 0; i < f.header()->e_shnum; i++) {
+    if (sh[i].sh_type != SHT_DYNSYM) continue;
+    const auto* syms = f.at<Elf64_Sym>(sh[i].sh_offset);
+    const char* strtab = f.at<char>(sh[sh[i].sh_link].sh_offset);
+    size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+    for (size_t k = 0; k < n; k++) {
+      if (syms[k].st_shndx == SHN_UNDEF || syms[k].st_value == 0) continue;
+      const char* nm = strtab + syms[k].st_name;
+      if (strncmp(nm, "_ZTVN3mlx4core", 14) != 0 && strncmp(nm, "_ZN3mlx4core", 12) != 0) continue;
+      out.push_back({nm, base + syms[k].st_value, syms[k].st_size});
     }
   }
-  munmap(map, size_t(st.st_size));
-  return err;
+  return "";
+}
+
+// Where the loaded addon keeps the address of a function it imports (its GOT entry), or null.
+void** find_import_slot(const std::string& path, uintptr_t base, const char* name) {
+  MappedElf f(path);
+  if (!f.err.empty()) return nullptr;
+  const Elf64_Shdr* sh = f.sections();
+  for (int i = 0; i < f.header()->e_shnum; i++) {
+    if (sh[i].sh_type != SHT_RELA || sh[sh[i].sh_link].sh_type != SHT_DYNSYM) continue;
+    const Elf64_Shdr& symsec = sh[sh[i].sh_link];
+    const auto* syms = f.at<Elf64_Sym>(symsec.sh_offset);
+    const char* strtab = f.at<char>(sh[symsec.sh_link].sh_offset);
+    const auto* rel = f.at<Elf64_Rela>(sh[i].sh_offset);
+    for (size_t k = 0, n = sh[i].sh_size / sizeof(Elf64_Rela); k < n; k++) {
+      const uint32_t type = ELF64_R_TYPE(rel[k].r_info);
+      if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+      if (strcmp(strtab + syms[ELF64_R_SYM(rel[k].r_info)].st_name, name) == 0)
+        return reinterpret_cast<void**>(base + rel[k].r_offset);
+    }
+  }
+  return nullptr;
 }
 
 // "_ZTVN3mlx4core4fast7RMSNormE" -> encoded "4fast7RMSNorm", readable "fast::RMSNorm".
@@ -430,6 +475,12 @@ int find_slot(void** vt, size_t n, void* fn) {
 }
 
 }  // namespace
+
+bool patch_pointer(void** where, void* value) {
+  std::lock_guard<std::mutex> lk(g_attach_mu);
+  load_maps();
+  return write_slot(where, value);
+}
 
 std::string open_image(const std::string& path, MlxImage& img) {
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
@@ -533,6 +584,7 @@ std::string open_image(const std::string& path, MlxImage& img) {
     img.malloc_slot = find_slot(img.alloc_vtable, img.alloc_nslots, img.alloc_malloc);
     img.free_slot = find_slot(img.alloc_vtable, img.alloc_nslots, img.alloc_free);
   }
+  img.napi_wrap_slot = find_import_slot(path, img.base, "napi_wrap");
   return "";
 }
 
@@ -606,6 +658,7 @@ std::vector<uint64_t> slot_snapshot(const MlxImage& img) {
     for (size_t i = 0; i < c.nslots; i++) out.push_back(reinterpret_cast<uint64_t>(c.vtable[i]));
   if (img.alloc_vtable)
     for (size_t i = 0; i < img.alloc_nslots; i++) out.push_back(reinterpret_cast<uint64_t>(img.alloc_vtable[i]));
+  if (img.napi_wrap_slot) out.push_back(reinterpret_cast<uint64_t>(*img.napi_wrap_slot));
   return out;
 }
 

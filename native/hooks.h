@@ -26,6 +26,7 @@ struct MlxImage {
   void* alloc_malloc = nullptr;   // CommonAllocator::malloc(size_t, bool)
   void* alloc_free = nullptr;     // CommonAllocator::free(Buffer)
   int malloc_slot = -1, free_slot = -1;
+  void** napi_wrap_slot = nullptr;  // the addon's GOT entry for napi_wrap (wrap-hook.cc)
 };
 
 // Reads the addon at `path` (which must already be loaded in this process) and finds every
@@ -37,6 +38,8 @@ std::string open_image(const std::string& path, MlxImage& img);
 std::string attach(const MlxImage& img, bool memory);
 void detach();
 bool attached();
+// One pointer in the process (a GOT entry) swapped, with the page made writable if it is not.
+bool patch_pointer(void** where, void* value);
 std::vector<uint64_t> slot_snapshot(const MlxImage& img);
 int64_t live_bytes();
 // Called by drain, on the JS thread: marks it as the thread whose frees are grouped, and flushes

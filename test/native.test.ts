@@ -191,14 +191,16 @@ describe('native hook layer', () => {
     }
   });
 
-  it('detach restores every vtable slot exactly; attach/detach repeats', () => {
+  it('detach restores every vtable slot and the napi_wrap GOT entry exactly; attach/detach repeats', () => {
     b().detach();
     const original = b().snapshot();
     for (let i = 0; i < 5; i++) {
       expect(b().attach(true)).toBe('');
       expect(b().snapshot().equals(original)).toBe(false);
+      expect(b().stats().wrapHook).toBe(true);
       b().detach();
       expect(b().snapshot().equals(original)).toBe(true);
+      expect(b().stats().wrapHook).toBe(false);
     }
     expect(b().attach(true)).toBe('');
   });

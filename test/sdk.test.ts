@@ -322,4 +322,62 @@ describe('re-enable', () => {
     mx.eval(mx.multiply(mx.ones([2, 3]), mx.ones([2, 3])));
     expect(byKind(inst.takeTrace(), 'primitive').map((p) => p.name)).toContain('Multiply');
   });
+
+  it('tags each array with its layer as node-mlx makes it, as the walk of the layer graph did, and more exactly', () => {
+    class Block extends nn.Module {
+      fc: any; norm: any;
+      constructor() {
+        super();
+        this.fc = new nn.Linear(8, 8);
+        this.norm = new nn.LayerNorm(8);
+      }
+      forward(x: any) {
+        const h = nn.gelu(this.norm.forward(this.fc.forward(x)));
+        // mean builds several primitives in one call: its inner nodes get the layer too
+        return mx.softmax(mx.subtract(h, mx.mean(h, -1, true)), -1);
+      }
+    }
+    class Net extends nn.Module {
+      a: any; b: any;
+      constructor() {
+        super();
+        this.a = new Block();
+        this.b = new Block();
+      }
+      forward(x: any) {
+        return mx.add(this.b.forward(this.a.forward(x)), x);
+      }
+    }
+    const net = new Net();
+    mx.eval(net.parameters());
+    const base = mx.ones([4, 8]);
+    mx.eval(base);
+    const run = () => {
+      inst.takeTrace();
+      const x = mx.multiply(base, 2); // built outside any layer, passed in lazily
+      mx.eval(net.forward(x));
+      return byKind(inst.takeTrace(), 'primitive').map((p) => `${p.name}@${p.layer}`);
+    };
+    const hook = inst.hookLayer!;
+    expect(hook.buildState).not.toBeNull();
+    const before = hook.binding.stats().builtTagged;
+    const made = run();
+    expect(hook.binding.stats().builtTagged).toBeGreaterThan(before);
+    expect(made).toContain('Multiply@null');
+    expect(made).toContain('NumberOfElements@a (Block)');
+    expect(made).toContain('StopGradient@b (Block)');
+    expect(made.filter((p) => p.startsWith('AddMM@')).map((p) => p.split('@')[1])).toEqual(['a.fc (Linear)', 'b.fc (Linear)']);
+    // The same program with layers tagged by walking their graphs when forward returns.
+    const build = hook.buildState!;
+    build[0] = 0;
+    (hook as { buildState: Uint32Array | null }).buildState = null;
+    let walked: string[];
+    try {
+      walked = run();
+    } finally {
+      (hook as { buildState: Uint32Array | null }).buildState = build;
+      build[0] = 1;
+    }
+    expect(made).toEqual(walked);
+  });
 });

@@ -25,10 +25,14 @@ export interface NativeBinding {
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
   tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
+  /** The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place. */
+  buildState(): ArrayBuffer;
+  /** Calls makeArray() and learns which napi_wrap calls are arrays; true when arrays are tagged as made. */
+  learnArrayWrap(makeArray: () => unknown): boolean;
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
   tid(): number;
-  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number };
+  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
   setLayout(l: Partial<Record<'arraySize' | 'shape' | 'size' | 'dtype' | 'primitive' | 'inputs', number>>): void;
 }
@@ -86,6 +90,12 @@ export interface HookLayer {
   classes: string[];
   memory: boolean;
   jsThread: number;
+  /**
+   * When node-mlx's napi_wrap is hooked, each array is tagged with the layer building it as it is
+   * made: write [1] (innermost open layer's span id) and [2] (epoch) here, and set [0] to 1. Null:
+   * layers are tagged by walking their graphs when forward returns (tagGraph).
+   */
+  buildState: Uint32Array | null;
 }
 
 type MlxCore = any;
@@ -154,9 +164,12 @@ export function openHookLayer(mx: MlxCore, opts: { memory?: boolean; bufferEvent
         binding.detach();
         return { reason: probe };
       }
+      // Which of node-mlx's napi_wrap calls wrap an array: the one whose object JS then unwraps.
+      binding.learnArrayWrap(() => mx.ones([1]));
       verified.set(mx, key);
     }
-    return { binding, classes: opened.classes!, memory: !!opened.memory, jsThread: binding.tid() };
+    const buildState = binding.stats().wrapHook ? new Uint32Array(binding.buildState()) : null;
+    return { binding, classes: opened.classes!, memory: !!opened.memory, jsThread: binding.tid(), buildState };
   } catch (e) {
     try {
       binding.detach();

@@ -196,7 +196,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       unstack();
       if (span.kind === 'eval' || span.kind === 'sync') {
         rec.drain(span);
-        this._epoch++;
+        this._nextEpoch();
       }
       bridge?.end(span, err);
     };
@@ -252,6 +252,12 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const rec = this._ensureRecorder();
     if (old) rec.adopt(old);
     this._hook?.binding.setRecording(true);
+    const build = this._hook?.buildState;
+    if (build) {
+      build[1] = 0;
+      build[2] = this._epoch;
+      build[0] = cfg.layers !== false ? 1 : 0;
+    }
 
     const self = this;
     const wrapEval = (name: string) =>
@@ -366,9 +372,29 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     // What the arguments' graphs hold was built by the caller, not by this layer.
     if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
     const span = rec.begin('layer', this._layerName(module), this._parentId());
+    const build = hook?.buildState;
+    if (build) {
+      // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
+      const outer = build[1];
+      build[1] = span.id;
+      return this._runIn(span, () => {
+        try {
+          return orig.apply(module, args);
+        } finally {
+          build[1] = outer;
+        }
+      }, module);
+    }
     return this._runIn(span, () => orig.apply(module, args), module, (out) => {
       if (hook) hook.binding.tagGraph(arraysIn(out), span.id, this._epoch);
     });
+  }
+
+  /** An eval or sync point ended: tags from now on belong to the next one. */
+  private _nextEpoch(): void {
+    this._epoch++;
+    const build = this._hook?.buildState;
+    if (build) build[2] = this._epoch;
   }
 
   private _ensurePaths(root: any): void {

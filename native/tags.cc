@@ -1,0 +1,65 @@
+#include "tags.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+
+#include "layout.h"
+
+namespace mlxtrace {
+
+void* table_memory(size_t bytes) {
+  constexpr size_t kHuge = 2u << 20;
+  void* p = mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    p = calloc(1, bytes);  // a table is needed whatever the kernel says; only its speed suffers
+    if (!p) abort();
+    return p;
+  }
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1));
+  madvise(aligned, bytes, MADV_HUGEPAGE);
+  return aligned;
+}
+
+TagTable g_tags;
+TagTable g_fast;
+bool g_fast_used = false;
+BuildState g_build{0, 0, 0, 0};
+
+std::vector<const uint8_t*>& walk_stack() {
+  static std::vector<const uint8_t*> stack;
+  return stack;
+}
+
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops) {
+  std::vector<const uint8_t*>& stack = walk_stack();
+  uint32_t tagged = 0;
+  while (!stack.empty()) {
+    const uint8_t* d = stack.back();
+    stack.pop_back();
+    if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
+    bool stop = false;
+    for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
+    if (stop) continue;
+    uint64_t key = reinterpret_cast<uint64_t>(d);
+    TagTable::Entry* e = table.find(key);
+    if (e && e->epoch == epoch) continue;
+    table.put(key, tag, epoch);
+    tagged++;
+    VecView in = vec_at(d, g_layout.inputs);
+    for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
+      if (desc_of(p)) stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
+  }
+  return tagged;
+}
+
+void tag_built(const void* array) {
+  const void* d = desc_of(array);
+  if (!d) return;
+  std::vector<const uint8_t*>& stack = walk_stack();
+  stack.clear();
+  stack.push_back(static_cast<const uint8_t*>(d));
+  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0);
+}
+
+}  // namespace mlxtrace
