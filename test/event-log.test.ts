@@ -1,6 +1,6 @@
 // The recorder's columns: time order of interleaved per-thread runs; emptied logs keep their room.
 import { describe, it, expect } from 'vitest';
-import { MemoryLog, PrimitiveLog, timeOrder, type Signature } from '../src/core/event-log';
+import { MemoryLog, PrimitiveLog, registerSignature, timeOrder, type Signature } from '../src/core/event-log';
 
 describe('timeOrder', () => {
   it('is null when the column is already in order', () => {
@@ -33,26 +33,28 @@ describe('timeOrder', () => {
 
 describe('emptyLike()', () => {
   const sigA: Signature = { inputs: [], outputs: [] };
-  const fill = (log: PrimitiveLog, n: number, sig: Signature, base: number) => {
-    for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sig);
+  const sigAId = registerSignature(sigA);
+  const fill = (log: PrimitiveLog, n: number, base: number) => {
+    for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sigAId);
   };
 
   it('gives the next window the room this one needed, empty, and leaves this one as it was', () => {
     const log = new PrimitiveLog();
-    fill(log, 5000, sigA, 0);
+    fill(log, 5000, 0);
     const next = log.emptyLike();
     expect(next.length).toBe(0);
     expect(next.id.length).toBe(log.id.length);
     expect(next.id).not.toBe(log.id);
-    fill(next, 3000, sigA, 10000);
+    fill(next, 3000, 10000);
     expect([log.length, log.id[4999], next.id[2999]]).toEqual([5000, 4999, 12999]);
+    expect(next.sigAt(2999)).toBe(sigA);
   });
 
   it('gives the room back when a window used much less of it', () => {
     const log = new PrimitiveLog();
-    fill(log, 100_000, sigA, 0);
+    fill(log, 100_000, 0);
     const small = log.emptyLike();
-    fill(small, 10, sigA, 0);
+    fill(small, 10, 0);
     expect(small.emptyLike().id.length).toBe(1024);
     const mem = new MemoryLog();
     for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);

@@ -125,36 +125,46 @@ export default [
       const layer = new Chain();
       const x = mx.ones([4]);
       mx.eval(x);
-      const perEval = 5000, evals = 200;
+      const perEval = 5000, pairs = 200;
       const tick = () => new Promise((r) => setImmediate(r));
-      const run = async (n) => {
-        let ns = 0;
-        for (let e = 0; e < n; e++) {
-          const t0 = now();
-          mx.eval(layer.forward(x, perEval));
-          ns += now() - t0;
-          await tick();
-        }
+      const one = async () => {
+        const t0 = now();
+        mx.eval(layer.forward(x, perEval));
+        const ns = now() - t0;
+        await tick();
         return ns;
       };
       inst.disable();
-      await run(20); // warm-up
-      // Recording's cost is the median over blocks of 20 evals (100k primitives) of traced minus
-      // untraced, run in turn: a single long A/B swings by ±50% here with the app's GC timing, and
-      // one block's difference by ±3 µs per primitive (measured), so 50 blocks are taken.
-      const blockDiffs = [];
+      for (let i = 0; i < 20; i++) await one(); // warm-up
+      // Recording's cost: each traced eval is paired with an untraced one next to it (in turn first
+      // and second), and the differences are averaged with the 10% tails at each end left out. Here
+      // one eval of 5000 primitives varies by ±3 µs per primitive (sd, measured) with the app's
+      // garbage collections, and the machine drifts over seconds: pairs cancel the drift, and the
+      // trimmed mean keeps a collection that lands in one eval of a pair from deciding the figure.
+      // enable() and disable() run between evals, outside the timing (~2 ms a pair; measured).
+      const diffs = [];
       const rounds = [];
       let last = null;
       try {
         for (let r = 0; r < 5; r++) {
           inst.enable();
           inst.takeTrace();
-          for (let b = 0; b < evals / 20; b++) {
-            inst.disable();
-            const untraced = await run(20);
-            inst.enable();
-            blockDiffs.push((await run(20)) - untraced);
+          for (let k = 0; k < pairs; k++) {
+            let traced, untraced;
+            if (k & 1) {
+              inst.enable();
+              traced = await one();
+              inst.disable();
+              untraced = await one();
+            } else {
+              inst.disable();
+              untraced = await one();
+              inst.enable();
+              traced = await one();
+            }
+            diffs.push((traced - untraced) / perEval);
           }
+          inst.enable();
           const t1 = now();
           const trace = inst.takeTrace('pipeline');
           const t2 = now();
@@ -184,7 +194,11 @@ export default [
         inst.disable();
         rmSync(dir, { recursive: true, force: true });
       }
-      const record = median(blockDiffs) / (20 * perEval);
+      const sorted = [...diffs].sort((a, b) => a - b);
+      const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
+      const record = kept.reduce((a, b) => a + b, 0) / kept.length;
+      const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+      const sd = Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1));
       const take = median(rounds.map((r) => r.take));
       const save = median(rounds.map((r) => r.save));
       const saveJson = median(rounds.map((r) => r.saveJson));
@@ -198,11 +212,14 @@ export default [
           attributed_to_layer: last.attributed,
           dropped: last.dropped,
           record_ns: Math.round(record),
+          record_mean_ns: Math.round(mean),
+          record_mean_ci95_ns: Math.round((1.96 * sd) / Math.sqrt(diffs.length)),
+          record_median_ns: Math.round(median(diffs)),
           take_ns: Math.round(take),
           save_ns: Math.round(save),
           first_read_ns: Math.round(read),
           save_json_ns: Math.round(saveJson),
-          blocks: blockDiffs.length,
+          pairs: diffs.length,
         },
       };
     },

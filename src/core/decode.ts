@@ -5,7 +5,7 @@
 import { dtypeItemsize } from './cost';
 import { DTYPE_NAMES } from './native';
 import type { Device, TensorInfo } from './trace';
-import { PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, type Signature } from './event-log';
+import { PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, registerSignature, type Signature } from './event-log';
 
 export const RECORD_BYTES = 48;
 const KIND_PRIM_CPU = 1;
@@ -134,7 +134,13 @@ export function decodeBatch(
  * found by a hash of the record's words and checked word by word: a few hundred signatures cover
  * millions of primitives, and a hit allocates nothing.
  */
-interface SigEntry extends Signature {
+/** A Signature as decoding interns it, with its registerSignature() number. */
+export interface InternedSignature extends Signature {
+  readonly id: number;
+}
+
+interface SigEntry extends InternedSignature {
+  id: number;
   key: Uint32Array;
   next: SigEntry | null;
 }
@@ -142,7 +148,7 @@ let sigs = new Map<number, SigEntry>();
 const SIG_LIMIT = 100_000;
 const sigKey = new Uint32Array(1 + (16 + 8) * 13);
 
-function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): Signature {
+function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): SigEntry {
   // The key: counts, then per array its header (is-output bit dropped) and dims; the words in
   // between (the ArrayDesc pointer) differ per call and are left out.
   const p0 = p;
@@ -175,7 +181,7 @@ function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): Sign
   return newSignature(w, p0, nin, nout, h, n);
 }
 
-function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: number, n: number): Signature {
+function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: number, n: number): SigEntry {
   if (sigs.size >= SIG_LIMIT) sigs = new Map();
   const outputs: TensorInfo[] = new Array(nout);
   const inputs: TensorInfo[] = new Array(nin);
@@ -190,9 +196,11 @@ function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: n
     // at half the speed (the cost model, measured), and the trace model asks readers not to write.
     inputs,
     outputs,
+    id: -1,
     key: sigKey.slice(0, n),
     next: sigs.get(h) ?? null,
   };
+  e.id = registerSignature(e);
   sigs.set(h, e);
   return e;
 }
@@ -234,7 +242,7 @@ export class DrainBuffers {
 export function decodeColumns(
   v: RecordViews,
   count: number,
-  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature, index: number) => void,
+  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature, index: number) => void,
   onMemory: (t: number, delta: number, live: number, cls: number, thread: number) => void,
 ): void {
   const { u32, i32, u16, u8, w } = v;

@@ -4,8 +4,8 @@
  * hook layer; the patching of MLX lives in src/instrumentations/mlx.
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
-import { decodeColumns, DrainBuffers } from './decode';
-import { MemoryLog, PrimitiveLog, type Signature } from './event-log';
+import { decodeColumns, DrainBuffers, type InternedSignature } from './decode';
+import { MemoryLog, PrimitiveLog } from './event-log';
 import { lazyTrace, primitiveSpan, TakenColumns } from './taken-trace';
 import type { HookLayer } from './native';
 import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from './trace';
@@ -150,7 +150,7 @@ export class Recorder {
     const memRaw = this.memRaw;
     const sync = this.synchronizerClass;
     const onPrimitive = this.opts.primitiveListener?.() ?? null;
-    const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: Signature) => {
+    const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature) => {
       if (cls === sync) return; // eval's own completion marker, not work the program asked for
       if (this.full()) {
         this.dropped++;
@@ -159,7 +159,7 @@ export class Recorder {
       const parent = evalSpan && t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
       const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
       const id = this.nextId++;
-      prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig);
+      prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
       if (onPrimitive) onPrimitive(primitiveSpan(prims, prims.length - 1, hook.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
     };
     const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);

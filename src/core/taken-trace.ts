@@ -50,7 +50,7 @@ export function primitiveSpan(log: PrimitiveLog, p: number, classes: readonly st
   const parent = log.parent[p];
   const layerId = log.layer[p];
   const flags = log.flags[p];
-  const sig = log.sig[p];
+  const sig = log.sigAt(p);
   const t0 = log.t0[p];
   const t1 = log.t1[p];
   const s: Span = {
@@ -129,7 +129,7 @@ export class TakenColumns implements RowSource {
       const parent = log.parent[p];
       const layerId = log.layer[p];
       const flags = log.flags[p];
-      const sig = log.sig[p];
+      const sig = log.sigAt(p);
       const t0 = log.t0[p];
       const t1 = log.t1[p];
       primitive(
@@ -150,7 +150,7 @@ export class TakenColumns implements RowSource {
     while (i < js.length || p < log.length) {
       if (p < log.length && (i >= js.length || log.id[p] < js[i].id)) {
         const cls = log.cls[p];
-        const sig = log.sig[p];
+        const sig = log.sigAt(p);
         let bySig = costs.get(sig);
         if (!bySig) costs.set(sig, (bySig = new Map()));
         let cost = bySig.get(cls);
