@@ -5,6 +5,7 @@
 #include "wrap-hook.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 
 #include "hooks.h"
 #include "layout.h"
@@ -20,6 +21,9 @@ void* g_got_was = nullptr;
 // The finalizer node-mlx gives napi_wrap for an mlx::core::array (learned, never assumed): other
 // wrapped objects (streams, devices, functions) are not arrays.
 napi_finalize g_array_finalize = nullptr;
+// The thread that attached: the tag table is that thread's alone, and a worker thread's node-mlx
+// calls the same GOT entry.
+pthread_t g_js_thread;
 
 // While learning: the wraps seen, to find the one of the array JS got back.
 bool g_learning = false;
@@ -31,12 +35,12 @@ int g_nseen = 0;
 napi_status hook_wrap(napi_env env, napi_value js, void* native, napi_finalize fin, void* hint, napi_ref* result) {
   // The node's table entry is cold (the table is 4 MB): start loading it now, and napi_wrap's own
   // work (~0.5 µs) hides the miss.
-  const bool array = fin == g_array_finalize && fin;
+  const bool array = fin == g_array_finalize && fin && pthread_equal(pthread_self(), g_js_thread);
   if (array && g_build.on && native && desc_of(native)) g_tags.prefetch(reinterpret_cast<uint64_t>(desc_of(native)));
   const napi_status s = g_real_wrap(env, js, native, fin, hint, result);
   if (array) {
     if (g_build.on && s == napi_ok) tag_built(native);
-  } else if (g_learning && g_nseen < kSeen) {
+  } else if (g_learning && g_nseen < kSeen && pthread_equal(pthread_self(), g_js_thread)) {
     g_seen_native[g_nseen] = native;
     g_seen_finalize[g_nseen++] = fin;
   }
@@ -54,6 +58,7 @@ std::string install_wrap_hook(void** got) {
   if (!patch_pointer(got, reinterpret_cast<void*>(&hook_wrap))) return "cannot write mlx.node's GOT entry for napi_wrap";
   g_got = got;
   g_got_was = was;
+  g_js_thread = pthread_self();
   return "";
 }
 
