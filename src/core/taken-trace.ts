@@ -12,7 +12,7 @@ import { FAST_FUNCTIONS } from './decode';
 import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, timeOrder, type Signature } from './event-log';
 import type { LiveSpan } from './recorder';
 import type { MemoryEvent, Span, Trace } from './trace';
-import type { RowSource } from './trace-binary';
+import type { MemoryRows, PrimitiveRows, RowSource } from './trace-binary';
 import { extras, SPAN_KEYS } from './trace-rows';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
@@ -74,11 +74,64 @@ export function primitiveSpan(log: PrimitiveLog, p: number, classes: readonly st
   return s;
 }
 
-/** One window of the recorder: its JS-side spans from s0, primitives from p0, memory events from m0. */
-export class TakenColumns implements RowSource {
+/**
+ * What the rows of a primitive log stand for, as the binary writer reads them. Methods of a class
+ * rather than closures made per trace: the writer's loop then calls the same functions in every
+ * save (new closures each time cost it a deoptimization and a recompile per save).
+ */
+class TakenPrimitives implements PrimitiveRows {
   /** Cost per (signature, class): a trace repeats a few hundred of them. */
   private costs = new Map<Signature, Map<number, Cost>>();
 
+  constructor(
+    readonly log: PrimitiveLog,
+    readonly origin: number,
+    private readonly classes: readonly string[],
+    private readonly layerNames: ReadonlyMap<number, string>,
+  ) {}
+
+  name(cls: number): string {
+    return this.classes[cls] ?? `class#${cls}`;
+  }
+
+  device(flags: number): string {
+    return flags & PRIM_GPU ? 'gpu' : 'cpu';
+  }
+
+  rest(flags: number): string {
+    return attrsRest(primitiveAttrs(flags));
+  }
+
+  cost(sig: Signature, cls: number): Cost {
+    let bySig = this.costs.get(sig);
+    if (!bySig) this.costs.set(sig, (bySig = new Map()));
+    let cost = bySig.get(cls);
+    if (!cost) bySig.set(cls, (cost = estimateCost(this.name(cls), sig.inputs, sig.outputs)));
+    return cost;
+  }
+
+  layer(layerId: number): string | null {
+    return layerId === 0 ? null : this.layerNames.get(layerId) ?? null;
+  }
+}
+
+/** The memory events of a window as the binary writer reads them (a class for the reason above). */
+class TakenMemory implements MemoryRows {
+  constructor(
+    readonly log: MemoryLog,
+    readonly from: number,
+    readonly order: Uint32Array | null,
+    readonly origin: number,
+    private readonly classes: readonly string[],
+  ) {}
+
+  op(cls: number): string | null {
+    return cls >= 0 ? this.classes[cls] ?? null : null;
+  }
+}
+
+/** One window of the recorder: its JS-side spans from s0, primitives from p0, memory events from m0. */
+export class TakenColumns implements RowSource {
   /** Called once when the columns are no longer needed, to hand them back for the next window. */
   onRelease: ((prims: PrimitiveLog, mem: MemoryLog) => void) | null = null;
   private released = false;
@@ -115,54 +168,47 @@ export class TakenColumns implements RowSource {
     const out: Span[] = new Array(this.spanCount);
     let n = 0;
     const { prims: log, classes, origin } = this;
-    this.eachPrimitiveOrObject(
+    const rows = this.primitiveRows();
+    let lastLayer = -1;
+    let lastLayerName: string | null = null;
+    this.eachSpan(
       (s) => (out[n++] = s),
-      (p, cost, layer) => (out[n++] = primitiveSpan(log, p, classes, origin, cost, layer)),
+      (_, from, to) => {
+        for (let p = from; p < to; p++) {
+          const layer = log.layer[p];
+          if (layer !== lastLayer) {
+            lastLayer = layer;
+            lastLayerName = rows.layer(layer);
+          }
+          out[n++] = primitiveSpan(log, p, classes, origin, rows.cost(log.sigAt(p), log.cls[p]), lastLayerName);
+        }
+      },
     );
     return out;
   }
 
-  eachSpan(object: (s: Span) => void, primitive: Parameters<RowSource['eachSpan']>[1]): void {
-    const { prims: log, classes, origin } = this;
-    this.eachPrimitiveOrObject(object, (p, cost, layer) => {
-      const cls = log.cls[p];
-      const parent = log.parent[p];
-      const layerId = log.layer[p];
-      const flags = log.flags[p];
-      const sig = log.sigAt(p);
-      const t0 = log.t0[p];
-      const t1 = log.t1[p];
-      primitive(
-        log.id[p], parent === 0 ? null : parent, classes[cls] ?? `class#${cls}`, t0 - origin, (t1 > t0 ? t1 : t0) - origin,
-        log.thread[p], flags & PRIM_GPU ? 'gpu' : 'cpu', sig.inputs, sig.outputs, cost.flops, cost.bytes,
-        layerId === 0 ? null : layerId, layer, attrsRest(primitiveAttrs(flags)),
-      );
-    });
+  private rows: TakenPrimitives | null = null;
+
+  private primitiveRows(): TakenPrimitives {
+    return (this.rows ??= new TakenPrimitives(this.prims, this.origin, this.classes, this.layerNames));
   }
 
-  /** The merge of JS-side spans (as objects) and primitives (as log indices with their cost and layer path). */
-  private eachPrimitiveOrObject(object: (s: Span) => void, primitive: (p: number, cost: Cost, layer: string | null) => void): void {
-    const { js, prims: log, classes, origin, costs } = this;
+  /** The merge of JS-side spans (as objects) and runs of primitives between them (rows from..to of the log). */
+  eachSpan(object: (s: Span) => void, run: (rows: PrimitiveRows, from: number, to: number) => void): void {
+    const { js, prims: log, origin } = this;
+    const rows = this.primitiveRows();
+    const ids = log.id;
     let i = this.s0;
     let p = this.p0;
-    let lastLayer = -1;
-    let lastLayerName: string | null = null;
     while (i < js.length || p < log.length) {
-      if (p < log.length && (i >= js.length || log.id[p] < js[i].id)) {
-        const cls = log.cls[p];
-        const sig = log.sigAt(p);
-        let bySig = costs.get(sig);
-        if (!bySig) costs.set(sig, (bySig = new Map()));
-        let cost = bySig.get(cls);
-        if (!cost) bySig.set(cls, (cost = estimateCost(classes[cls] ?? `class#${cls}`, sig.inputs, sig.outputs)));
-        const layer = log.layer[p];
-        if (layer !== lastLayer) {
-          lastLayer = layer;
-          lastLayerName = layer === 0 ? null : this.layerNames.get(layer) ?? null;
-        }
-        primitive(p++, cost, lastLayerName);
-        continue;
+      const next = i < js.length ? js[i].id : Infinity;
+      let q = p;
+      while (q < log.length && ids[q] < next) q++;
+      if (q > p) {
+        run(rows, p, q);
+        p = q;
       }
+      if (i === js.length) continue;
       const s = js[i++];
       const cost = s.kind === 'primitive' && s.flops === undefined ? estimateCost(String(s.attrs?.costOp ?? s.name), s.inputs, s.outputs) : null;
       const o: Span = {
@@ -190,20 +236,19 @@ export class TakenColumns implements RowSource {
 
   /** Allocator events in time order (threads drain in turn, so they may interleave). */
   memory(): MemoryEvent[] {
+    const rows = this.memoryRows();
+    const { log, from, order, origin } = rows;
     const out: MemoryEvent[] = new Array(this.memoryCount);
-    let k = 0;
-    this.eachMemory((t, delta, live, op) => (out[k++] = { t, delta, live, op }));
+    for (let k = 0; k < out.length; k++) {
+      const i = order ? order[k] : from + k;
+      out[k] = { t: log.t[i] - origin, delta: log.delta[i], live: log.live[i], op: rows.op(log.cls[i]) };
+    }
     return out;
   }
 
-  eachMemory(event: (t: number, delta: number, live: number, op: string | null) => void): void {
-    const { mem, m0, origin, classes } = this;
-    const order = timeOrder(mem.t, m0, mem.length);
-    for (let k = 0, n = mem.length - m0; k < n; k++) {
-      const i = order ? order[k] : m0 + k;
-      const c = mem.cls[i];
-      event(mem.t[i] - origin, mem.delta[i], mem.live[i], c >= 0 ? classes[c] ?? null : null);
-    }
+  memoryRows(): MemoryRows {
+    const { mem, m0 } = this;
+    return new TakenMemory(mem, m0, timeOrder(mem.t, m0, mem.length), this.origin, this.classes);
   }
 }
 
