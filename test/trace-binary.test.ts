@@ -248,6 +248,42 @@ describe('round trip', () => {
     expect(loadTrace(p)).toStrictEqual(t);
   });
 
+  it('picks the narrowest exact width whatever the values: a constant run then a fraction or -0, odd counts, the smallest last', () => {
+    // One memory block whose 'delta' column holds `values`: its width, and every value back exactly (-0 too).
+    const widthOf = (values: number[]): number => {
+      const t = syntheticTrace({ steps: 1, blocks: 1, primitivesPerLayer: 1 });
+      t.memory = values.map((delta, i) => ({ t: i, delta, live: 0 }));
+      const p = file('widths.mlxtrace');
+      saveTrace(t, p);
+      const b = readFileSync(p);
+      const mem = blocksOf(b).find((x) => x.type === T.memory)!;
+      const back = loadTrace(p).memory.map((m) => m.delta);
+      expect(back.every((v, i) => Object.is(v, values[i]))).toBe(true);
+      return readColumns(payloadOf(b, mem), mem.count, 4).widths[1];
+    };
+    expect(widthOf([5, 5, 5, 5])).toBe(0);
+    expect(widthOf([0, 0])).toBe(0);
+    expect(widthOf([5, 5, 5, 5.5])).toBe(8);
+    expect(widthOf([5, 5, 5.5, 5])).toBe(8);
+    expect(widthOf([5, 5, 5, 5, 5.5])).toBe(8);
+    expect(widthOf([5, 6, 6.5])).toBe(8);
+    expect(widthOf([5, 6, 6.5, 7])).toBe(8);
+    expect(widthOf([5.5, 5.5])).toBe(8);
+    expect(widthOf([1, 0, -0, 2])).toBe(8);
+    expect(widthOf([-0, -0])).toBe(8);
+    expect(widthOf([-0, 3])).toBe(8);
+    expect(widthOf([9, 9, 9, 4])).toBe(1);
+    expect(widthOf([9, 4, 9])).toBe(1);
+    expect(widthOf([9, 8, 7, 6, 5 - 256])).toBe(2);
+    expect(widthOf([3, 3, 3 + 255])).toBe(1);
+    expect(widthOf([3, 3 + 256])).toBe(2);
+    expect(widthOf([-1, 2 ** 32 - 2])).toBe(4);
+    expect(widthOf([0, 2 ** 32])).toBe(8);
+    expect(widthOf([2 ** 53 - 1, 2 ** 53 - 2])).toBe(1);
+    expect(widthOf([-(2 ** 53 - 1), 7 - (2 ** 53 - 1)])).toBe(1);
+    expect(widthOf([2 ** 53, 2 ** 53])).toBe(8);
+  });
+
   it('picks the layout by option, else by extension, and loads either whatever the name', () => {
     const t = syntheticTrace();
     saveTrace(t, file('bin.json'), { format: 'binary' });
