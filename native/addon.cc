@@ -24,15 +24,19 @@ const void* unwrap_array(Napi::Env env, Napi::Value v) {
   return p;
 }
 
+// Undoes what Attach did: the wrap hook (tagging off first) and the slots.
+void detach_all() {
+  g_build.on = 0;
+  remove_wrap_hook();
+  detach();
+}
+
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
   clock_init();
   // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
-  if (attached()) {
-    remove_wrap_hook();
-    detach();
-  }
+  if (attached()) detach_all();
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   // An addon stays loaded where it was: a re-enable need not read its symbols again (~1.3 ms).
   if (!g_open || g_img.path != path) {
@@ -68,9 +72,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
 
 Napi::Value Detach(const Napi::CallbackInfo& info) {
   g_recording.store(false);
-  g_build.on = 0;
-  remove_wrap_hook();
-  detach();
+  detach_all();
   return info.Env().Undefined();
 }
 

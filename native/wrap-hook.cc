@@ -35,12 +35,13 @@ int g_nseen = 0;
 napi_status hook_wrap(napi_env env, napi_value js, void* native, napi_finalize fin, void* hint, napi_ref* result) {
   // The node's table entry is cold (the table is 4 MB): start loading it now, and napi_wrap's own
   // work (~0.5 µs) hides the miss.
-  const bool array = fin == g_array_finalize && fin && pthread_equal(pthread_self(), g_js_thread);
+  const bool mine = pthread_equal(pthread_self(), g_js_thread);
+  const bool array = mine && fin && fin == g_array_finalize;
   if (array && g_build.on && native && desc_of(native)) g_tags.prefetch(reinterpret_cast<uint64_t>(desc_of(native)));
   const napi_status s = g_real_wrap(env, js, native, fin, hint, result);
   if (array) {
     if (g_build.on && s == napi_ok) tag_built(native);
-  } else if (g_learning && g_nseen < kSeen && pthread_equal(pthread_self(), g_js_thread)) {
+  } else if (mine && g_learning && g_nseen < kSeen) {
     g_seen_native[g_nseen] = native;
     g_seen_finalize[g_nseen++] = fin;
   }
