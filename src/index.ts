@@ -4,24 +4,24 @@
  */
 
 // Recording: the instrumentation and the ways to scope what it records.
-export { registerMlxInstrumentation, activeInstrumentation, profile, withSpan, opTimer, takeManualTrace } from './core/api';
-export type { ProfileOptions, OpTimerInfo } from './core/api';
+export { registerMlxInstrumentation, activeInstrumentation, profile, withSpan, opTimer, takeManualTrace } from './instrumentations/mlx/api';
+export type { ProfileOptions, OpTimerInfo } from './instrumentations/mlx/api';
 export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
-export { profileGeneration } from './core/generation';
-export type { GenerationOptions, GenerationStats } from './core/generation';
+export { profileGeneration } from './instrumentations/mlx/generation';
+export type { GenerationOptions, GenerationStats } from './instrumentations/mlx/generation';
 
 // The trace model, saved and loaded.
-export { TRACE_SCHEMA, forEachSpan, childrenIndex, spanDuration } from './core/trace';
-export type { Trace, Span, SpanKind, TensorInfo, MemoryEvent, TraceMeta, Peaks, HostInfo, Device, TimingMode } from './core/trace';
-export { saveTrace, loadTrace, TraceFileError } from './core/persist';
-export type { TraceFileErrorCode, SaveOptions, LoadOptions } from './core/persist';
-export { mergeTraces } from './core/merge';
-export type { MergeOptions } from './core/merge';
+export { TRACE_SCHEMA, forEachSpan, childrenIndex, spanDuration } from './core/model/trace';
+export type { Trace, Span, SpanKind, TensorInfo, MemoryEvent, TraceMeta, Peaks, HostInfo, Device, TimingMode } from './core/model/trace';
+export { saveTrace, loadTrace, TraceFileError } from './core/io/persist';
+export type { TraceFileErrorCode, SaveOptions, LoadOptions } from './core/io/persist';
+export { mergeTraces } from './core/analysis/merge';
+export type { MergeOptions } from './core/analysis/merge';
 
 // Exporters: each reads a Trace and knows nothing of MLX.
-export { formatReport, printReport } from './exporters/report';
-export type { ReportOptions, ReportSortBy, ReportGroupBy } from './exporters/report';
+export { formatReport, printReport } from './exporters/terminal/report';
+export type { ReportOptions, ReportSortBy, ReportGroupBy } from './exporters/terminal/report';
 export { exportHtml, renderHtml } from './exporters/html';
 export type { HtmlOptions } from './exporters/html';
 export { renderDiffHtml } from './exporters/html/diff';
@@ -35,16 +35,16 @@ export type { OtlpExportOptions, OtlpExportResult } from './exporters/otlp';
 // Analysis: cost, roofline peaks, statistics, comparison, advice.
 export { estimateCost, missingCostFormulas, derivedMetrics } from './core/cost';
 export type { Cost, CostHints, MissingCost, DerivedMetrics } from './core/cost';
-export { opCategory } from './core/categories';
-export type { OpCategory } from './core/categories';
-export { calibratePeaks, loadPeaks, savePeaks } from './core/calibrate';
-export type { CalibrateOptions, CalibratedPeaks } from './core/calibrate';
-export { passStats, withPassStats, formatPassStats } from './core/stats';
-export type { PassStats, PassStatsRow, PassStatsOptions } from './core/stats';
-export { compareTraces, regressions } from './core/compare';
-export type { Comparison, CompareRow, CompareOptions, Regression, RegressionOptions } from './core/compare';
-export { advise, formatFindings } from './core/advisor';
-export type { Finding, Severity, AdviceRule, FormatFindingsOptions } from './core/advisor';
+export { opCategory } from './core/model/categories';
+export type { OpCategory } from './core/model/categories';
+export { calibratePeaks, loadPeaks, savePeaks } from './core/cost/calibrate';
+export type { CalibrateOptions, CalibratedPeaks } from './core/cost/calibrate';
+export { passStats, withPassStats, formatPassStats } from './core/analysis/stats';
+export type { PassStats, PassStatsRow, PassStatsOptions } from './core/analysis/stats';
+export { compareTraces, regressions } from './core/analysis/compare';
+export type { Comparison, CompareRow, CompareOptions, Regression, RegressionOptions } from './core/analysis/compare';
+export { advise, formatFindings } from './core/analysis/advisor';
+export type { Finding, Severity, AdviceRule, FormatFindingsOptions } from './core/analysis/advisor';
 
 // Benchmarks of MLX itself, as traces.
 export { benchOps } from './bench/runner';

@@ -7,9 +7,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { registerMlxInstrumentation } from './core/api';
-import { saveTrace } from './core/persist';
-import { distributedRank, rankTraceFile } from './core/merge';
+import { registerMlxInstrumentation } from './instrumentations/mlx/api';
+import { saveTrace } from './core/io/persist';
+import { distributedRank, rankTraceFile } from './core/analysis/merge';
 
 const inst = registerMlxInstrumentation({ retainProfiles: true });
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');

@@ -6,8 +6,8 @@
  *
  *   user 'seq 128' > user 'pass 1' (or 'warmup 1') > user 'prefill' / 'token 1' ... > eval > primitives
  */
-import { activeInstrumentation, registerMlxInstrumentation } from '../core/api';
-import { childrenIndex, type MemoryEvent, type Span, type Trace } from '../core/trace';
+import { activeInstrumentation, registerMlxInstrumentation } from '../instrumentations/mlx/api';
+import { childrenIndex, type MemoryEvent, type Span, type Trace } from '../core/model/trace';
 import { createTransformer, DEMO_CONFIG, nextToken, type TransformerConfig } from '../demo/transformer';
 import { collectGarbage, loadMlxModule, markPasses, stats, type BenchStats } from './runner';
 import { findSensors, SensorSampler, type CounterTrack, type SensorAvailability } from './sysfs';

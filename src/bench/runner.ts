@@ -4,12 +4,12 @@
  * `warmup`), and the primitives MLX ran beneath those. The per-case statistics are computed from the
  * trace itself and stored in trace.meta.bench, so views, the roofline and compare all work on it.
  */
-import { loadMlx } from '../core/load-mlx';
+import { loadMlx } from '../core/record/load-mlx';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { activeInstrumentation, registerMlxInstrumentation } from '../core/api';
-import { markPasses, percentileSorted as percentile } from '../core/stats';
-import { childrenIndex, type Device, type Span, type Trace } from '../core/trace';
+import { activeInstrumentation, registerMlxInstrumentation } from '../instrumentations/mlx/api';
+import { markPasses, percentileSorted as percentile } from '../core/analysis/stats';
+import { childrenIndex, type Device, type Span, type Trace } from '../core/model/trace';
 import { BENCH_DTYPES, expandCases, SIZE_TIERS, type BenchDtype, type OpCase, type Params, type SizeTier } from './ops-suite';
 import { probeSupport, resolveMlxPath, type ProbeItem } from './probe';
 

@@ -2,7 +2,7 @@
  * The benchmark tables people read: detailed op results, averages per op family, and the model
  * benchmark. Plain text, ANSI only through the Colors given (so NO_COLOR and pipes get none).
  */
-import { type Colors, formatBytes, formatDuration, formatSig, makeColors, padEndVisible, padStartVisible, visibleWidth } from '../core/format';
+import { type Colors, formatBytes, formatDuration, formatSig, makeColors, padEndVisible, padStartVisible, visibleWidth } from '../exporters/terminal/format';
 import type { BenchCaseResult, BenchOpsMeta } from './runner';
 import type { BenchModelMeta } from './model-bench';
 

@@ -4,8 +4,8 @@
  * error or unreadable input. Every error is one line on stderr.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { VERSION } from '../core/version';
-import { TraceFileError } from '../core/persist';
+import { VERSION } from '../core/record/version';
+import { TraceFileError } from '../core/io/persist';
 import { CheckFailed, UsageError, err, out } from './ui';
 import { COMMANDS } from './commands';
 

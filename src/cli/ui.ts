@@ -1,5 +1,5 @@
 /** What the CLI prints: one-line errors, NO_COLOR-aware styling, a progress bar on TTY stderr only. */
-import { shouldColor, makeColors } from '../core/format';
+import { shouldColor, makeColors } from '../exporters/terminal/format';
 
 export class UsageError extends Error {}
 /** A check that ran and failed (exit code 1), as opposed to a usage error (2). */

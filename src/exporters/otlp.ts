@@ -16,8 +16,8 @@ import { defaultResource, resourceFromAttributes, type Resource } from '@opentel
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
-import { TRACE_SCHEMA, type Span, type Trace } from '../core/trace';
-import { formatCount } from '../core/format';
+import { TRACE_SCHEMA, type Span, type Trace } from '../core/model/trace';
+import { formatCount } from './terminal/format';
 
 export interface OtlpExportOptions {
   /**

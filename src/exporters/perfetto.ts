@@ -16,10 +16,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import type { Span, TensorInfo, Trace } from '../core/trace';
+import type { Span, TensorInfo, Trace } from '../core/model/trace';
 import { checkTrace, hasOwnArg } from './chrome';
-import { type ExportTarget, isExportTarget, openSink } from './sink';
-import { counterSeries, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './track-layout';
+import { type ExportTarget, isExportTarget, openSink } from './shared/sink';
+import { counterSeries, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './shared/track-layout';
 
 export interface PerfettoOptions {
   /** Flow arrows from layers to the primitives they built. @default true */

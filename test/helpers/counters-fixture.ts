@@ -2,7 +2,7 @@
  * Counter tracks shaped like the ones `mlx-trace bench-model` samples from /sys (src/bench/sysfs.ts): a CPU
  * frequency in MHz and a temperature in °C, spread over a trace's time range, with fractional values.
  */
-import type { Trace } from '../../src/core/trace';
+import type { Trace } from '../../src/core/model/trace';
 
 export type CounterTrack = NonNullable<Trace['counters']>[number];
 

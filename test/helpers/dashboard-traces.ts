@@ -4,10 +4,10 @@
  * promotes to float32 (the advisor's type-promotion rule), with its findings in meta.advice.
  */
 import { createRequire } from 'node:module';
-import { advise } from '../../src/core/advisor';
-import { profile, registerMlxInstrumentation } from '../../src/core/api';
-import { profileGeneration, type GenerationStats } from '../../src/core/generation';
-import type { Trace } from '../../src/core/trace';
+import { advise } from '../../src/core/analysis/advisor';
+import { profile, registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
+import { profileGeneration, type GenerationStats } from '../../src/instrumentations/mlx/generation';
+import type { Trace } from '../../src/core/model/trace';
 import { createTransformer, nextToken } from '../../src/demo/transformer';
 
 const mlx = createRequire(import.meta.url)('@frost-beta/mlx');

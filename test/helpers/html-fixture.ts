@@ -2,7 +2,7 @@
  * Traces for the HTML dashboard tests, built on the synthetic generator: one with advisor findings, one whose
  * names are script injections, one empty.
  */
-import { TRACE_SCHEMA, type Trace } from '../../src/core/trace';
+import { TRACE_SCHEMA, type Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from './synthetic-trace';
 
 /** The shape the advisor writes into trace.meta.advice. */

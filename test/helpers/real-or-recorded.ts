@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Trace } from '../../src/core/trace';
+import type { Trace } from '../../src/core/model/trace';
 
 const realHelper = fileURLToPath(new URL('./real-trace.ts', import.meta.url));
 
@@ -14,7 +14,7 @@ export async function recordRealOrMlp(): Promise<Trace> {
     const mod = (await import(/* @vite-ignore */ realHelper)) as { recordRealTrace(): Promise<Trace> };
     return mod.recordRealTrace();
   }
-  const { profile, registerMlxInstrumentation } = await import('../../src/core/api');
+  const { profile, registerMlxInstrumentation } = await import('../../src/instrumentations/mlx/api');
   const inst = registerMlxInstrumentation();
   try {
     // Loaded untyped: node-mlx's types point at its own .ts sources, which do not pass strict checks.

@@ -12,7 +12,7 @@
  *
  * Times are integers in ns, children strictly inside parents, siblings never overlap, so nesting is proper.
  */
-import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from '../../src/core/trace';
+import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from '../../src/core/model/trace';
 
 export interface SyntheticOptions {
   /** Steps (one forward + one eval each). @default 2 */

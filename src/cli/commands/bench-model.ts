@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { saveTrace } from '../../core/persist';
-import { formatBytes } from '../../core/format';
+import { saveTrace } from '../../core/io/persist';
+import { formatBytes } from '../../exporters/terminal/format';
 import { exportHtml } from '../../exporters/html';
 import { DEMO_CONFIG } from '../../demo/transformer';
 import { benchModel } from '../../bench/model-bench';

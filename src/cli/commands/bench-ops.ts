@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { saveTrace } from '../../core/persist';
-import type { Device } from '../../core/trace';
+import { saveTrace } from '../../core/io/persist';
+import type { Device } from '../../core/model/trace';
 import { exportHtml } from '../../exporters/html';
 import { BENCH_DTYPES, expandCases, OP_FAMILIES, SIZE_TIERS, type BenchDtype, type SizeTier } from '../../bench/ops-suite';
 import { benchOps } from '../../bench/runner';

@@ -1,6 +1,6 @@
-import { calibratePeaks, savePeaks } from '../../core/calibrate';
-import { formatSI } from '../../core/format';
-import { loadMlx } from '../../core/load-mlx';
+import { calibratePeaks, savePeaks } from '../../core/cost/calibrate';
+import { formatSI } from '../../exporters/terminal/format';
+import { loadMlx } from '../../core/record/load-mlx';
 import { out } from '../ui';
 import type { Command } from './index';
 

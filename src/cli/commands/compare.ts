@@ -12,7 +12,7 @@ import {
   type Regression,
   type RegressionOptions,
   type RowVerdict,
-} from '../../core/compare';
+} from '../../core/analysis/compare';
 import {
   type Colors,
   formatBytes,
@@ -25,9 +25,9 @@ import {
   terminalWidth,
   truncateMiddle,
   visibleWidth,
-} from '../../core/format';
-import { loadTrace } from '../../core/persist';
-import { NO_LAYER } from '../../core/stats';
+} from '../../exporters/terminal/format';
+import { loadTrace } from '../../core/io/persist';
+import { NO_LAYER } from '../../core/analysis/stats';
 import { renderDiffHtml } from '../../exporters/html/diff';
 import { CheckFailed, UsageError, colors, out } from '../ui';
 import type { Command } from './index';

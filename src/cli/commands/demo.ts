@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { registerMlxInstrumentation } from '../../core/api';
-import { profileGeneration } from '../../core/generation';
+import { registerMlxInstrumentation } from '../../instrumentations/mlx/api';
+import { profileGeneration } from '../../instrumentations/mlx/generation';
 import { createTransformer, DEMO_CONFIG, nextToken } from '../../demo/transformer';
-import { loadMlx } from '../../core/load-mlx';
+import { loadMlx } from '../../core/record/load-mlx';
 import { Progress, UsageError, err } from '../ui';
 import { writeOutputs } from './outputs';
 import type { Command } from './index';

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import { loadTrace, saveTrace } from '../../core/persist';
+import { loadTrace, saveTrace } from '../../core/io/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
 import { exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
 import { exportPerfetto } from '../../exporters/perfetto';
-import { printReport, type ReportGroupBy, type ReportSortBy } from '../../exporters/report';
+import { printReport, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
 import { CheckFailed, UsageError, out } from '../ui';
 import type { Command } from './index';
 

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatDuration } from '../../core/format';
-import { mergeTraces, type RankInfo } from '../../core/merge';
-import { loadTrace, saveTrace } from '../../core/persist';
+import { formatDuration } from '../../exporters/terminal/format';
+import { mergeTraces, type RankInfo } from '../../core/analysis/merge';
+import { loadTrace, saveTrace } from '../../core/io/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { UsageError, out } from '../ui';
 import type { Command } from './index';

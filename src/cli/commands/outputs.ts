@@ -1,10 +1,10 @@
 import { isAbsolute, join, relative } from 'node:path';
-import { advise } from '../../core/advisor';
-import { saveTrace } from '../../core/persist';
-import type { Trace } from '../../core/trace';
+import { advise } from '../../core/analysis/advisor';
+import { saveTrace } from '../../core/io/persist';
+import type { Trace } from '../../core/model/trace';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
-import { printReport } from '../../exporters/report';
+import { printReport } from '../../exporters/terminal/report';
 import { out } from '../ui';
 
 /** The files a profile run leaves behind, and where they are. */

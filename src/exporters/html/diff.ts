@@ -16,9 +16,9 @@ import {
   type CompareTotal,
   type Comparison,
   type RowVerdict,
-} from '../../core/compare';
-import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../../core/format';
-import { NO_LAYER } from '../../core/stats';
+} from '../../core/analysis/compare';
+import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../terminal/format';
+import { NO_LAYER } from '../../core/analysis/stats';
 
 export interface DiffHtmlOptions {
   /** @default 0.05 */

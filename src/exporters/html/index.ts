@@ -2,7 +2,7 @@
  * exportHtml: a trace as one self-contained HTML dashboard (timeline, roofline, op table, category donut, summary).
  * All script, style and data are inline; the file makes no network request. The trace is not modified.
  */
-import { TRACE_SCHEMA, type Trace } from '../../core/trace';
+import { TRACE_SCHEMA, type Trace } from '../../core/model/trace';
 import { packTrace } from './pack';
 import { renderDocument, writeDocument, type DocumentOptions } from './template';
 

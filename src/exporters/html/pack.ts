@@ -5,8 +5,8 @@
  * with others of its kind (name, shapes, dtype, FLOPs, bytes) is interned once as a "sig"; a span then costs a start
  * (f64), a duration (f32), a sig index and a layer index.
  */
-import type { Span, TensorInfo, Trace } from '../../core/trace';
-import { OP_CATEGORIES, OP_CATEGORY_LABELS, opCategory } from '../../core/categories';
+import type { Span, TensorInfo, Trace } from '../../core/model/trace';
+import { OP_CATEGORIES, OP_CATEGORY_LABELS, opCategory } from '../../core/model/categories';
 import {
   KIND_CODES, type ColumnDesc, type ColumnType, type Head, type HeadCounter, type HeadFinding, type HeadGeneration, type HeadMemory,
   type HeadPasses,

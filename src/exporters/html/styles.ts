@@ -2,7 +2,7 @@
  * The report's stylesheet. Colors are CSS variables so the canvases read the same palette as the DOM, and one
  * prefers-color-scheme block switches everything to dark.
  */
-import { OP_CATEGORIES } from '../../core/categories';
+import { OP_CATEGORIES } from '../../core/model/categories';
 
 const catVars = (colors: string[]) => OP_CATEGORIES.map((c, i) => `--c-${c}:${colors[i]};`).join('');
 

@@ -7,12 +7,12 @@ import { context, trace as otelTrace, type TracerProvider } from '@opentelemetry
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
-import { findMlx } from '../../core/load-mlx';
-import { openHookLayer, type HookLayer } from '../../core/native';
-import { loadPeaks } from '../../core/calibrate';
-import { Recorder, type LiveSpan } from '../../core/recorder';
-import { FAST_FUNCTIONS } from '../../core/decode';
-import type { Trace } from '../../core/trace';
+import { findMlx } from '../../core/record/load-mlx';
+import { openHookLayer, type HookLayer } from '../../core/record/native';
+import { loadPeaks } from '../../core/cost/calibrate';
+import { Recorder, type LiveSpan } from '../../core/record/recorder';
+import { FAST_FUNCTIONS } from '../../core/record/decode';
+import type { Trace } from '../../core/model/trace';
 import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';

@@ -31,7 +31,7 @@
  * every memo and the intern table are cleared, so a program with endless distinct shapes cannot grow it without end.
  */
 import { dtypeItemsize } from '../../core/cost';
-import type { TensorInfo } from '../../core/trace';
+import type { TensorInfo } from '../../core/model/trace';
 
 /** Where an MLX array keeps its interned TensorInfo. */
 export const INFO: unique symbol = Symbol('mlx-trace.tensorInfo');

@@ -5,9 +5,9 @@
  */
 import { context, trace, type Context, type Link, type Span as OtelSpan, type Tracer, type HrTime, type Attributes } from '@opentelemetry/api';
 import { estimateCost } from '../../core/cost';
-import { distributedRank } from '../../core/merge';
-import type { LiveSpan, Recorder } from '../../core/recorder';
-import type { TensorInfo } from '../../core/trace';
+import { distributedRank } from '../../core/analysis/merge';
+import type { LiveSpan, Recorder } from '../../core/record/recorder';
+import type { TensorInfo } from '../../core/model/trace';
 
 const MAX_LAYER_LINKS = 100_000;
 

@@ -1,6 +1,6 @@
 import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 import type { TracerProvider } from '@opentelemetry/api';
-import type { Peaks } from '../../core/trace';
+import type { Peaks } from '../../core/model/trace';
 
 export interface MlxInstrumentationConfig extends InstrumentationConfig {
   /**

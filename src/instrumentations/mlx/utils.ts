@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { TensorInfo } from '../../core/trace';
+import type { TensorInfo } from '../../core/model/trace';
 import { isMlxArray, setMlxClasses } from './op-shapes';
 
 /** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */

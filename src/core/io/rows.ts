@@ -1,0 +1,419 @@
+/**
+ * The row layout of saved traces: each span (and memory event) is one JSON array instead of one
+ * JSON object, and strings and tensors are written once and then referred to by number.
+ *
+ *   "spanFields":["id","parentId","kind","name","start","end","thread","device","inputs","outputs","flops","bytes","layerId","layer"]
+ *   [206,205,"primitive","Add",15284271,15292637,32641,"cpu",[{"shape":[4],"dtype":"float32","bytes":16},0],[0],4,48,204,"Chain"]
+ *   [207,205,0,1,15299249,15300151,32641,2,[0,0],[0],4,48,204,3]
+ *
+ * - kind, name, device, layer (and a memory event's op) are a string the first time a string
+ *   appears in the file and its number afterwards (numbered from 0 in order of first appearance,
+ *   one table for spans and memory events).
+ * - inputs and outputs list tensors: an object {shape, dtype, bytes} the first time, its number
+ *   afterwards (a second table, numbered the same way).
+ * - A row has 12 fields; 14 when the span has layerId and layer; a last field that is an object
+ *   holds every other key of the span (attrs, pass, warmup, ...). Memory rows: t, delta, live,
+ *   then op when present, then an object of other keys.
+ *
+ * Why: a model repeats a few hundred ops, shapes and layer paths across millions of spans, so this
+ * is about a fifth of the object layout's bytes and is written straight into a byte buffer: the
+ * save costs a few hundred ns per span instead of microseconds. Numbers are written exactly
+ * (shortest round-trip form, as JSON.stringify does).
+ */
+import { putBytes, putNumber } from './number-bytes';
+import type { MemoryEvent, Span, TensorInfo } from '../model/trace';
+
+export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
+export const MEMORY_FIELDS = ['t', 'delta', 'live', 'op'] as const;
+
+export const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
+export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
+
+/** Bytes out through a fixed buffer; `flush` is given every full buffer. */
+export class ByteWriter {
+  buf = Buffer.allocUnsafe(1 << 20);
+  off = 0;
+  constructor(private readonly flushTo: (b: Uint8Array) => void) {}
+
+  /** Room for `n` more bytes. */
+  room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+  }
+
+  flush(): void {
+    if (this.off > 0) this.flushTo(this.buf.subarray(0, this.off));
+    this.off = 0;
+  }
+
+  /** Bytes out without copying when there are many of them (a column of a binary block). */
+  chunk(b: Uint8Array): void {
+    if (b.length < 1 << 16) return this.bytes(b);
+    this.flush();
+    this.flushTo(b);
+  }
+
+  /** Text that is already JSON (keys, punctuation, JSON.stringify output). */
+  text(s: string): void {
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+    this.room(s.length * 3);
+    this.off += this.buf.write(s, this.off, 'utf8');
+  }
+
+  /** Bytes prepared earlier (cached encodings). */
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.off = putBytes(this.buf, this.off, b);
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.off++] = c;
+  }
+}
+
+const COMMA = 44;
+const NULL = Buffer.from('null');
+/** Between rows. */
+export const ROW_BREAK = Buffer.from(',\n');
+
+/**
+ * Writes spans and memory events as rows. One per file: the string and tensor numbers are the
+ * order of first appearance in that file.
+ */
+export class RowEncoder {
+  private strings = new Map<string, Uint8Array>();
+  private tensors = new Map<TensorInfo, number>();
+  /** Tensors by content, for traces whose equal tensors are separate objects (built by hand, merged). */
+  private tensorsByKey = new Map<string, number>();
+  /** A list of tensors (the recorder shares one per shape signature) -> its encoding with numbers. */
+  private lists = new Map<readonly TensorInfo[], Uint8Array>();
+
+  /** Strings and tensors defined so far (a row that defines one is not cached). */
+  private defined = 0;
+  /** The encoding of the last row's fields from thread to layer, and the values it encodes. */
+  private tail = {
+    bytes_: new Uint8Array(ROW_ROOM),
+    len: 0,
+    thread: 0,
+    device: '' as string,
+    inputs: null as readonly TensorInfo[] | null,
+    outputs: null as readonly TensorInfo[] | null,
+    flops: null as number | null,
+    bytes: null as number | null,
+    layerId: undefined as number | null | undefined,
+    layer: undefined as string | null | undefined,
+  };
+
+  constructor(private readonly w: ByteWriter) {}
+
+  /** Per string field, the last string and its encoding: kind, device and often name repeat row after row. */
+  private lastStr: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+  private lastEnc: Uint8Array[] = new Array(5);
+
+  // The row writers keep the offset in a local and write straight into the buffer: a row needs
+  // less than ROW_ROOM bytes except for strings and tensors written out the first time, which go
+  // through w.text() (after which the buffer is re-read: text may flush or replace it).
+
+  /** A string field at o: the JSON string the first time, its number after. Returns the new offset. */
+  private putStr(s: string, field: number, o: number): number {
+    if (this.lastStr[field] === s) return putBytes(this.w.buf, o, this.lastEnc[field]);
+    const known = this.strings.get(s);
+    if (known !== undefined) {
+      this.lastStr[field] = s;
+      this.lastEnc[field] = known;
+      return putBytes(this.w.buf, o, known);
+    }
+    this.strings.set(s, Buffer.from(String(this.strings.size)));
+    this.defined++;
+    return this.putText(JSON.stringify(s), o);
+  }
+
+  private putText(text: string, o: number): number {
+    const w = this.w;
+    w.off = o;
+    w.text(text);
+    w.room(ROW_ROOM);
+    return w.off;
+  }
+
+  private putList(ts: readonly TensorInfo[], o: number): number {
+    const known = this.lists.get(ts);
+    if (known !== undefined) return putBytes(this.w.buf, o, known);
+    let refs = '[';
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i];
+      let n = this.tensors.get(t);
+      if (n === undefined) {
+        const json = tensorJson(t);
+        n = this.tensorsByKey.get(json);
+        if (n === undefined) {
+          n = this.tensorsByKey.size;
+          this.tensorsByKey.set(json, n);
+          this.defined++;
+          refs += (i > 0 ? ',' : '') + json;
+          this.tensors.set(t, n);
+          continue;
+        }
+        this.tensors.set(t, n);
+      }
+      refs += (i > 0 ? ',' : '') + n;
+    }
+    refs += ']';
+    // By identity: nothing can change a list during one save (the recorder shares one per signature).
+    if (!refs.includes('{')) this.lists.set(ts, Buffer.from(refs));
+    return this.putText(refs, o);
+  }
+
+  span(s: Span): void {
+    const w = this.w;
+    w.room(ROW_ROOM);
+    let o = w.off;
+    let buf = w.buf;
+    buf[o++] = 0x5b;
+    o = putNumber(buf, o, s.id);
+    buf[o++] = COMMA;
+    o = s.parentId === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.parentId);
+    buf[o++] = COMMA;
+    o = this.putStr(s.kind, 0, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putStr(s.name, 1, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = putNumber(buf, o, s.start);
+    buf[o++] = COMMA;
+    o = putNumber(buf, o, s.end);
+    buf[o++] = COMMA;
+    // From thread to layer, a row usually repeats the one before (same thread, shapes, cost, layer):
+    // then its bytes are copied instead of written field by field.
+    const t = this.tail;
+    if (
+      t.len > 0 && s.thread === t.thread && s.device === t.device && s.inputs === t.inputs && s.outputs === t.outputs &&
+      s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
+    ) {
+      o = putBytes(buf, o, t.bytes_.subarray(0, t.len));
+      this.endRow(s, o, s.layerId !== undefined || s.layer !== undefined);
+      return;
+    }
+    const tailStart = o;
+    const defined = this.defined;
+    o = putNumber(buf, o, s.thread);
+    buf[o++] = COMMA;
+    o = this.putStr(s.device, 2, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putList(s.inputs, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = this.putList(s.outputs, o);
+    buf = w.buf;
+    buf[o++] = COMMA;
+    o = s.flops === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.flops);
+    buf[o++] = COMMA;
+    o = s.bytes === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.bytes);
+    const hasLayer = s.layerId !== undefined || s.layer !== undefined;
+    if (hasLayer) {
+      buf[o++] = COMMA;
+      o = s.layerId == null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.layerId);
+      buf[o++] = COMMA;
+      o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
+      buf = w.buf;
+    }
+    // Cached for the next row only when it defined no string or tensor (a later row refers to them).
+    if (this.defined === defined && o - tailStart <= t.bytes_.length) {
+      t.bytes_.set(buf.subarray(tailStart, o));
+      t.len = o - tailStart;
+      t.thread = s.thread;
+      t.device = s.device;
+      t.inputs = s.inputs;
+      t.outputs = s.outputs;
+      t.flops = s.flops;
+      t.bytes = s.bytes;
+      t.layerId = s.layerId;
+      t.layer = s.layer;
+    } else t.len = 0;
+    this.endRow(s, o, hasLayer);
+  }
+
+  /** Other keys of the span, if any, and the closing bracket. */
+  private endRow(s: Span, o: number, hasLayer: boolean): void {
+    // Counting keys is much cheaper than walking them, and almost no span has any others.
+    const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
+    if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
+      const rest = extras(s, SPAN_KEYS);
+      if (rest) o = this.putText(',' + rest, o);
+    }
+    this.w.buf[o++] = 0x5d;
+    this.w.off = o;
+  }
+
+  memory(m: MemoryEvent): void {
+    const w = this.w;
+    w.room(ROW_ROOM);
+    let o = w.off;
+    let buf = w.buf;
+    buf[o++] = 0x5b;
+    o = putNumber(buf, o, m.t);
+    buf[o++] = COMMA;
+    o = putNumber(buf, o, m.delta);
+    buf[o++] = COMMA;
+    o = putNumber(buf, o, m.live);
+    if (m.op !== undefined) {
+      buf[o++] = COMMA;
+      o = m.op === null ? putBytes(buf, o, NULL) : this.putStr(m.op, 4, o);
+      buf = w.buf;
+    }
+    if (Object.keys(m).length !== (m.op !== undefined ? 4 : 3)) {
+      const rest = extras(m, MEMORY_KEYS);
+      if (rest) {
+        o = this.putText(',' + rest, o);
+        buf = w.buf;
+      }
+    }
+    buf[o++] = 0x5d;
+    w.off = o;
+  }
+}
+
+/** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
+const ROW_ROOM = 512;
+
+export function tensorJson(t: TensorInfo): string {
+  let o = '{"shape":' + JSON.stringify(t.shape) + ',"dtype":' + JSON.stringify(t.dtype) + ',"bytes":' + JSON.stringify(t.bytes);
+  for (const k in t) {
+    if (k === 'shape' || k === 'dtype' || k === 'bytes') continue;
+    const j = JSON.stringify((t as unknown as Record<string, unknown>)[k]);
+    if (j !== undefined) o += ',' + JSON.stringify(k) + ':' + j;
+  }
+  return o + '}';
+}
+
+/** JSON of the keys outside `known` (undefined values left out, as JSON.stringify does), or ''. */
+export function extras(o: object, known: ReadonlySet<string>): string {
+  let out = '';
+  for (const k in o) {
+    if (known.has(k)) continue;
+    const j = JSON.stringify((o as Record<string, unknown>)[k]);
+    if (j !== undefined) out += (out ? ',' : '{') + JSON.stringify(k) + ':' + j;
+  }
+  return out ? out + '}' : '';
+}
+
+/**
+ * Turns rows back into spans and memory events. Returns a problem (one line, without the
+ * 'span N' prefix) instead of throwing; the caller then checks the object like any other span.
+ */
+export class RowDecoder {
+  private strings: string[] = [];
+  private tensors: TensorInfo[] = [];
+
+  private str(v: unknown, field: string): string | Problem {
+    if (typeof v === 'string') {
+      this.strings.push(v);
+      return v;
+    }
+    if (typeof v === 'number') {
+      const s = this.strings[v];
+      if (s !== undefined) return s;
+    }
+    return new Problem(`'${field}' is ${brief(v)}, expected a string or the number of one written earlier (${this.strings.length} so far)`);
+  }
+
+  private list(v: unknown, field: string): TensorInfo[] | Problem {
+    if (!Array.isArray(v)) return new Problem(`'${field}' is ${brief(v)}, expected an array`);
+    const out: TensorInfo[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === 'number') {
+        const t = this.tensors[x];
+        if (t === undefined) return new Problem(`'${field}[${i}]' is ${brief(x)}, expected a tensor or the number of one written earlier (${this.tensors.length} so far)`);
+        out[i] = t;
+      } else {
+        // A definition: checked by the caller's span check; frozen and shared from here on.
+        const t = (x !== null && typeof x === 'object' ? Object.freeze(x) : x) as TensorInfo;
+        this.tensors.push(t);
+        out[i] = t;
+      }
+    }
+    return out;
+  }
+
+  span(row: unknown[]): Span | Problem {
+    const n = row.length;
+    const last = row[n - 1];
+    const hasRest = n > 12 && last !== null && typeof last === 'object' && !Array.isArray(last);
+    const fields = hasRest ? n - 1 : n;
+    if (fields !== 12 && fields !== 14) return new Problem(`is a row of ${n} fields, expected 12 or 14 (and an optional object of other fields)`);
+    const kind = this.str(row[2], 'kind');
+    if (kind instanceof Problem) return kind;
+    const name = this.str(row[3], 'name');
+    if (name instanceof Problem) return name;
+    const device = this.str(row[7], 'device');
+    if (device instanceof Problem) return device;
+    const inputs = this.list(row[8], 'inputs');
+    if (inputs instanceof Problem) return inputs;
+    const outputs = this.list(row[9], 'outputs');
+    if (outputs instanceof Problem) return outputs;
+    const s = {
+      id: row[0],
+      parentId: row[1],
+      kind,
+      name,
+      start: row[4],
+      end: row[5],
+      thread: row[6],
+      device,
+      inputs,
+      outputs,
+      flops: row[10],
+      bytes: row[11],
+    } as Span;
+    if (fields === 14) {
+      s.layerId = row[12] as number | null;
+      const layer = this.nullableStr(row[13], 'layer');
+      if (layer instanceof Problem) return layer;
+      s.layer = layer;
+    }
+    return hasRest ? withRest(s, last as Record<string, unknown>, SPAN_KEYS) : s;
+  }
+
+  memory(row: unknown[]): MemoryEvent | Problem {
+    const n = row.length;
+    const last = row[n - 1];
+    const hasRest = n > 3 && last !== null && typeof last === 'object' && !Array.isArray(last);
+    const fields = hasRest ? n - 1 : n;
+    if (fields !== 3 && fields !== 4) return new Problem(`is a row of ${n} fields, expected 3 or 4 (and an optional object of other fields)`);
+    const m = { t: row[0], delta: row[1], live: row[2] } as MemoryEvent;
+    if (fields === 4) {
+      const op = this.nullableStr(row[3], 'op');
+      if (op instanceof Problem) return op;
+      m.op = op;
+    }
+    return hasRest ? withRest(m, last as Record<string, unknown>, MEMORY_KEYS) : m;
+  }
+
+  private nullableStr(v: unknown, field: string): string | null | Problem {
+    return v === null ? null : this.str(v, field);
+  }
+}
+
+/** `o` with the other keys of its row's last object, or a Problem if one repeats a field. */
+export function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
+  for (const k in rest) {
+    if (known.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
+    // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
+    Object.defineProperty(o, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
+  }
+  return o;
+}
+
+export class Problem {
+  constructor(readonly detail: string) {}
+}
+
+function brief(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? s.slice(0, 37) + '...' : s;
+}

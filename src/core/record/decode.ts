@@ -1,0 +1,299 @@
+/**
+ * Turns a drained batch of native records (48-byte records + a side table of shape words) into
+ * plain events. Layout mirrors native/records.h; this is the only place that knows it.
+ */
+import { dtypeItemsize } from '../cost';
+import { DTYPE_NAMES } from './native';
+import type { Device, TensorInfo } from '../model/trace';
+import { PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, registerSignature, type Signature } from './event-log';
+
+export const RECORD_BYTES = 48;
+const KIND_PRIM_CPU = 1;
+const KIND_PRIM_GPU = 2;
+const KIND_MALLOC = 3;
+const KIND_FREE = 4;
+const NO_CLASS = 0xffff;
+
+export interface PrimitiveEvent {
+  op: string;
+  t0: number;
+  t1: number;
+  thread: number;
+  device: Device;
+  outputs: TensorInfo[];
+  inputs: TensorInfo[];
+  /** ArrayDesc* of each output and input (only when decoded with ids: tests and diagnostics). */
+  outputIds: number[];
+  inputIds: number[];
+  /** Layer span id resolved by the hook layer's tag table, 0 when built outside any layer. */
+  layerTag: number;
+  truncated: boolean;
+  /** The mx.fast function whose fallback graph built this op (FAST_FUNCTIONS index), 0 if none. */
+  fast: number;
+}
+
+/** mx.fast functions the SDK marks (index = marker in the record's flags bits 1-3). */
+export const FAST_FUNCTIONS = ['', 'rmsNorm', 'layerNorm', 'rope', 'scaledDotProductAttention'] as const;
+
+export interface Batch {
+  records: ArrayBuffer;
+  words: ArrayBuffer;
+  count: number;
+  dropped: number;
+}
+
+
+/**
+ * One TensorInfo per distinct (dtype, itemsize, shape): a model repeats a few hundred shapes across
+ * millions of events, so interning saves most of the decoding's allocations. A trie keyed by the
+ * header word and then each dim; dropped and rebuilt if it ever grows past a bound.
+ */
+interface TrieNode {
+  info?: TensorInfo;
+  next?: Map<number, TrieNode>;
+}
+let trie = new Map<number, TrieNode>();
+let trieSize = 0;
+const TRIE_LIMIT = 200_000;
+
+function tensorAt(w: Uint32Array, p: number): TensorInfo {
+  const hdr = w[p] & 0x00ffffff; // drop the is-output bit: same tensor either way
+  const ndim = hdr & 0xff;
+  let node: TrieNode | undefined = trie.get(hdr);
+  if (!node) trie.set(hdr, (node = {}));
+  for (let d = 0; d < ndim; d++) {
+    const dim = w[p + 3 + d];
+    let next: TrieNode | undefined = node.next?.get(dim);
+    if (!next) {
+      (node.next ??= new Map()).set(dim, (next = {}));
+      if (++trieSize > TRIE_LIMIT) {
+        trie = new Map();
+        trieSize = 0;
+      }
+    }
+    node = next;
+  }
+  if (node.info) return node.info;
+  const dtype = DTYPE_NAMES[(hdr >>> 8) & 0xff] ?? `dtype#${(hdr >>> 8) & 0xff}`;
+  const item = (hdr >>> 16) & 0xff || dtypeItemsize(dtype) || 0;
+  const shape = new Array<number>(ndim);
+  let n = 1;
+  for (let d = 0; d < ndim; d++) n *= shape[d] = w[p + 3 + d];
+  // The info is frozen (spans share it); its shape array is not: reads of a frozen array's elements
+  // cost the cost model a third more (measured), and a shared shape is no one's to change anyway.
+  return (node.info = Object.freeze({ shape, dtype, bytes: n * item }));
+}
+
+/**
+ * The batch as events, one object each (tests and diagnostics; the recorder uses decodeColumns).
+ * With `withIds`, each primitive also carries the ArrayDesc* of its arrays.
+ */
+export function decodeBatch(
+  batch: Batch,
+  classes: string[],
+  onPrimitive: (e: PrimitiveEvent) => void,
+  onMemory: (t: number, delta: number, live: number, cls: number, thread: number) => void,
+  withIds = false,
+): void {
+  const v = recordViews(batch.records, batch.words);
+  const noIds: number[] = [];
+  decodeColumns(
+    v,
+    batch.count,
+    (cls, t0, t1, thread, flags, layerTag, sig, i) => {
+      const outputIds: number[] = withIds ? [] : noIds;
+      const inputIds: number[] = withIds ? [] : noIds;
+      if (withIds) {
+        const nout = sig.outputs.length;
+        for (let k = 0, p = v.u32[i * 12 + 11]; k < nout + sig.inputs.length; k++) {
+          (k < nout ? outputIds : inputIds).push(v.w[p + 1] + v.w[p + 2] * 4294967296);
+          p += 3 + (v.w[p] & 0xff);
+        }
+      }
+      onPrimitive({
+        op: classes[cls] ?? `class#${cls}`,
+        t0,
+        t1,
+        thread,
+        device: flags & PRIM_GPU ? 'gpu' : 'cpu',
+        outputs: sig.outputs,
+        inputs: sig.inputs,
+        outputIds,
+        inputIds,
+        layerTag,
+        truncated: (flags & PRIM_TRUNCATED) !== 0,
+        fast: flags >> PRIM_FAST_SHIFT,
+      });
+    },
+    onMemory,
+  );
+}
+
+/**
+ * One Signature per distinct list of (dtype, itemsize, shape) of a record's outputs then inputs,
+ * found by a hash of the record's words and checked word by word: a few hundred signatures cover
+ * millions of primitives, and a hit allocates nothing.
+ */
+/** A Signature as decoding interns it, with its registerSignature() number. */
+export interface InternedSignature extends Signature {
+  readonly id: number;
+}
+
+interface SigEntry extends InternedSignature {
+  id: number;
+  key: Uint32Array;
+  next: SigEntry | null;
+}
+let sigs = new Map<number, SigEntry>();
+const SIG_LIMIT = 100_000;
+const sigKey = new Uint32Array(1 + (16 + 8) * 13);
+
+/**
+ * The signature of class `cls` last seen, tried first: an op class mostly repeats its shapes (the
+ * same layer, step after step), and comparing the words costs less than hashing them and probing
+ * the map (~30 ns of ~45 per record, measured).
+ */
+const lastByClass: (SigEntry | undefined)[] = [];
+
+function signatureOf(w: Uint32Array, p: number, nin: number, nout: number, cls: number): SigEntry {
+  const last = lastByClass[cls];
+  if (last !== undefined && sameSignature(last.key, w, p, nin, nout)) return last;
+  return (lastByClass[cls] = signatureAt(w, p, nin, nout));
+}
+
+/** Whether the words at p hold the signature `key` (counts, then each array's header and dims). */
+function sameSignature(key: Uint32Array, w: Uint32Array, p: number, nin: number, nout: number): boolean {
+  if (key[0] !== (nin | (nout << 8))) return false;
+  let n = 1;
+  for (let k = 0; k < nin + nout; k++) {
+    const hdr = w[p] & 0x00ffffff;
+    if (key[n++] !== hdr) return false;
+    const ndim = hdr & 0xff;
+    for (let d = 0; d < ndim; d++) if (key[n++] !== w[p + 3 + d]) return false;
+    p += 3 + ndim;
+  }
+  return n === key.length;
+}
+
+function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): SigEntry {
+  // The key: counts, then per array its header (is-output bit dropped) and dims; the words in
+  // between (the ArrayDesc pointer) differ per call and are left out.
+  const p0 = p;
+  let n = 0;
+  let h = (sigKey[n++] = nin | (nout << 8));
+  for (let k = 0; k < nin + nout; k++) {
+    const hdr = w[p] & 0x00ffffff;
+    const ndim = hdr & 0xff;
+    sigKey[n++] = hdr;
+    h = Math.imul(h ^ hdr, 0x9e3779b1);
+    for (let d = 0; d < ndim; d++) {
+      const dim = (sigKey[n++] = w[p + 3 + d]);
+      h = Math.imul(h ^ dim, 0x85ebca6b);
+    }
+    p += 3 + ndim;
+  }
+  h ^= h >>> 15;
+  for (let e: SigEntry | null = sigs.get(h) ?? null; e; e = e.next) {
+    const key = e.key;
+    if (key.length !== n) continue;
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (key[i] !== sigKey[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return e;
+  }
+  return newSignature(w, p0, nin, nout, h, n);
+}
+
+function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: number, n: number): SigEntry {
+  if (sigs.size >= SIG_LIMIT) sigs = new Map();
+  const outputs: TensorInfo[] = new Array(nout);
+  const inputs: TensorInfo[] = new Array(nin);
+  for (let k = 0; k < nin + nout; k++) {
+    const t = tensorAt(w, p);
+    if (k < nout) outputs[k] = t;
+    else inputs[k - nout] = t;
+    p += 3 + (w[p] & 0xff);
+  }
+  const e: SigEntry = {
+    // Shared by every span of this signature, and not frozen: V8 reads a frozen array's elements
+    // at half the speed (the cost model, measured), and the trace model asks readers not to write.
+    inputs,
+    outputs,
+    id: -1,
+    key: sigKey.slice(0, n),
+    next: sigs.get(h) ?? null,
+  };
+  e.id = registerSignature(e);
+  sigs.set(h, e);
+  return e;
+}
+
+/** Typed-array views of records and their words: u32 index 12*i + k is byte 48*i + 4*k of record i. */
+export interface RecordViews {
+  u32: Uint32Array;
+  i32: Int32Array;
+  u16: Uint16Array;
+  u8: Uint8Array;
+  w: Uint32Array;
+}
+
+function recordViews(records: ArrayBuffer, words: ArrayBuffer): RecordViews {
+  return { u32: new Uint32Array(records), i32: new Int32Array(records), u16: new Uint16Array(records), u8: new Uint8Array(records), w: new Uint32Array(words) };
+}
+
+/** Reused between drains: the native layer copies records straight into these (drainInto). */
+export class DrainBuffers {
+  records = new ArrayBuffer(RECORD_BYTES * (1 << 14));
+  words = new ArrayBuffer(4 * (1 << 16));
+  /** [records, words, dropped, more] of the last drainInto. */
+  readonly out = new Float64Array(4);
+  views = recordViews(this.records, this.words);
+
+  /** One record needed more room than there is. */
+  grow(): void {
+    this.records = new ArrayBuffer(this.records.byteLength * 2);
+    this.words = new ArrayBuffer(this.words.byteLength * 2);
+    this.views = recordViews(this.records, this.words);
+  }
+}
+
+/**
+ * The columnar decode the recorder uses: no object per event. A primitive's flags carry its
+ * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*). Reads the 48-byte
+ * records through typed-array views.
+ */
+export function decodeColumns(
+  v: RecordViews,
+  count: number,
+  onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature, index: number) => void,
+  onMemory: (t: number, delta: number, live: number, cls: number, thread: number) => void,
+): void {
+  const { u32, i32, u16, u8, w } = v;
+  for (let i = 0; i < count; i++) {
+    const q = i * 12; // u32 index of the record
+    const kind = u8[q * 4 + 38];
+    const cls = u16[q * 2 + 18];
+    const t0 = u32[q] + u32[q + 1] * 4294967296;
+    if (kind === KIND_MALLOC || kind === KIND_FREE) {
+      onMemory(t0, u32[q + 6] + i32[q + 7] * 4294967296, u32[q + 4] + u32[q + 5] * 4294967296, cls === NO_CLASS ? -1 : cls, u32[q + 8]);
+      continue;
+    }
+    if (kind !== KIND_PRIM_CPU && kind !== KIND_PRIM_GPU) continue;
+    const raw = u8[q * 4 + 41];
+    const flags = (kind === KIND_PRIM_GPU ? PRIM_GPU : 0) | (raw & 1 ? PRIM_TRUNCATED : 0) | (((raw >> 1) & 7) << PRIM_FAST_SHIFT);
+    onPrimitive(
+      cls,
+      t0,
+      u32[q + 2] + u32[q + 3] * 4294967296,
+      u32[q + 8],
+      flags,
+      u32[q + 6] + i32[q + 7] * 4294967296,
+      signatureOf(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40], cls),
+      i,
+    );
+  }
+}

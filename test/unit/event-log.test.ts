@@ -1,0 +1,66 @@
+// The recorder's columns: time order of interleaved per-thread runs; emptied logs keep their room.
+import { describe, it, expect } from 'vitest';
+import { MemoryLog, PrimitiveLog, registerSignature, timeOrder, type Signature } from '../../src/core/record/event-log';
+
+describe('timeOrder', () => {
+  it('is null when the column is already in order', () => {
+    expect(timeOrder(new Float64Array([1, 2, 2, 5]), 0, 4)).toBeNull();
+    expect(timeOrder(new Float64Array([9, 1, 2, 3]), 1, 4)).toBeNull();
+  });
+
+  it('orders interleaved runs stably, within the range asked for', () => {
+    // Three runs (as three threads' rings drained in turn), equal times across runs.
+    const t = new Float64Array([100, 1, 4, 7, 10, 2, 4, 8, 0, 4, 9]);
+    const order = Array.from(timeOrder(t, 1, t.length)!);
+    expect(order.map((i) => t[i])).toEqual([0, 1, 2, 4, 4, 4, 7, 8, 9, 10]);
+    // Stable: equal times keep their original order (indices 2, 6, 9 all hold 4).
+    expect(order.filter((i) => t[i] === 4)).toEqual([2, 6, 9]);
+  });
+
+  it('matches a stable sort on random runs', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const values: number[] = [];
+    for (let r = 0; r < 50; r++) {
+      let x = Math.floor(rand() * 1000);
+      for (let k = Math.floor(rand() * 40); k > 0; k--) values.push((x += Math.floor(rand() * 5)));
+    }
+    const t = Float64Array.from(values);
+    const expected = values.map((v, i) => [v, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((p) => p[1]);
+    expect(Array.from(timeOrder(t, 0, t.length)!)).toEqual(expected);
+  });
+});
+
+describe('emptyLike()', () => {
+  const sigA: Signature = { inputs: [], outputs: [] };
+  const sigAId = registerSignature(sigA);
+  const fill = (log: PrimitiveLog, n: number, base: number) => {
+    for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sigAId);
+  };
+
+  it('gives the next window the room this one needed, empty, and leaves this one as it was', () => {
+    const log = new PrimitiveLog();
+    fill(log, 5000, 0);
+    const next = log.emptyLike();
+    expect(next.length).toBe(0);
+    expect(next.id.length).toBe(log.id.length);
+    expect(next.id).not.toBe(log.id);
+    fill(next, 3000, 10000);
+    expect([log.length, log.id[4999], next.id[2999]]).toEqual([5000, 4999, 12999]);
+    expect(next.sigAt(2999)).toBe(sigA);
+  });
+
+  it('gives the room back when a window used much less of it', () => {
+    const log = new PrimitiveLog();
+    fill(log, 100_000, 0);
+    const small = log.emptyLike();
+    fill(small, 10, 0);
+    expect(small.emptyLike().id.length).toBe(1024);
+    const mem = new MemoryLog();
+    for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);
+    expect(mem.emptyLike().t.length).toBe(65536);
+    const one = new MemoryLog(65536);
+    one.push(7, 16, 16, 2);
+    expect(one.emptyLike().t.length).toBe(1024);
+  });
+});
