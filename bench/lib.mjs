@@ -12,3 +12,36 @@ export function benchTrace(spans, memory) {
     },
   };
 }
+
+/**
+ * Traced/untraced pairs measured next to each other (order alternating): the 10%-trimmed mean of the
+ * differences (a garbage collection that lands in one side of a pair does not decide it), the plain
+ * mean with its 95% interval, and the median.
+ */
+export function pairedStats(diffs) {
+  const sorted = [...diffs].sort((a, b) => a - b);
+  const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
+  const trimmed = kept.reduce((a, b) => a + b, 0) / kept.length;
+  const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+  const sd = diffs.length > 1 ? Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1)) : 0;
+  return { trimmed, mean, ci95: (1.96 * sd) / Math.sqrt(diffs.length), median: sorted[Math.floor(sorted.length / 2)], pairs: diffs.length };
+}
+
+/**
+ * Runs `pairs` traced/untraced pairs of `once()` (which returns the ns it took), the traced side in
+ * turn first and second; enable()/disable() (and `between`, e.g. a takeTrace) run outside the timing.
+ * Returns both sides' times in pair order.
+ */
+export async function interleaved(inst, pairs, once, between = () => {}) {
+  const on = [], off = [];
+  for (let k = 0; k < pairs; k++) {
+    const order = k & 1 ? ['on', 'off'] : ['off', 'on'];
+    for (const side of order) {
+      if (side === 'on') inst.enable(); else inst.disable();
+      (side === 'on' ? on : off).push(await once());
+      if (side === 'on') between();
+    }
+  }
+  inst.disable();
+  return { on, off };
+}
