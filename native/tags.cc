@@ -31,7 +31,7 @@ std::vector<const uint8_t*>& walk_stack() {
   return stack;
 }
 
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops) {
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, bool below_tagged) {
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
@@ -43,7 +43,7 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
     if (stop) continue;
     uint64_t key = reinterpret_cast<uint64_t>(d);
     TagTable::Entry* e = table.find(key);
-    if (e && e->epoch == epoch) continue;
+    if (e && (e->epoch == epoch || (below_tagged && tagged > 0))) continue;
     table.put(key, tag, epoch);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
@@ -59,7 +59,10 @@ void tag_built(const void* array) {
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   stack.push_back(static_cast<const uint8_t*>(d));
-  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0);
+  // Below the new node, a node with a tag of any epoch was tagged when it was made: a graph built
+  // in an earlier step (one launched by asyncEval may be running on the stream thread right now)
+  // keeps its layers instead of being re-tagged with this one, and is not walked.
+  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0, true);
 }
 
 }  // namespace mlxtrace

@@ -60,8 +60,10 @@ extern bool g_fast_used;   // set once g_fast holds a tag
 std::vector<const uint8_t*>& walk_stack();
 
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
-// already tagged in this epoch and at `stops`. Returns how many nodes it tagged.
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops);
+// already tagged in this epoch and at `stops` (with below_tagged, below the first node also at nodes
+// tagged in any epoch). Returns how many nodes it tagged.
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops,
+                  bool below_tagged = false);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open

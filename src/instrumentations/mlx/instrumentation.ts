@@ -369,10 +369,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     for (let i = depth - 1; i >= 0; i--) if (this._stack[i].kind === 'layer') { parentLayer = this._stack[i]; break; }
     if (!parentLayer) this._ensurePaths(module);
     const hook = this._hook;
-    // What the arguments' graphs hold was built by the caller, not by this layer.
-    if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
-    const span = rec.begin('layer', this._layerName(module), this._parentId());
     const build = hook?.buildState;
+    // What the arguments' graphs hold was built by the caller, not by this layer (tagged as made
+    // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
+    if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
+    const span = rec.begin('layer', this._layerName(module), this._parentId());
     if (build) {
       // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
       const outer = build[1];
