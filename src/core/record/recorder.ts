@@ -51,8 +51,16 @@ export class Recorder {
   private originEpochNs: bigint;
   /** Layers by span id, so a primitive's tag can be turned into a layer path. */
   private layerNames = new Map<number, string>();
-  /** The latest asyncEval, parent of primitives that ran outside a synchronous eval. */
-  private pendingAsync: LiveSpan | null = null;
+  /**
+   * asyncEval spans whose work has not been seen to complete, oldest first. MLX runs the work of
+   * each eval call in call order on its stream and ends it with a Synchronizer: a Synchronizer
+   * completes the oldest, and a primitive that ran outside a synchronous span belongs to it.
+   */
+  private launched: LiveSpan[] = [];
+  private launchedHead = 0;
+  /** The latest asyncEval, owner of such a primitive when no launch is pending (no Synchronizer class). */
+  private lastAsync: LiveSpan | null = null;
+  private readonly asyncSpans = new WeakSet<LiveSpan>();
 
   /** Class index of MLX's Synchronizer (eval's completion marker), -1 if the hook layer has none. */
   private readonly synchronizerClass: number;
@@ -137,8 +145,42 @@ export class Recorder {
     for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
   }
 
+  /** `s` is an asyncEval: its span ends when the work it launched completes (known at drain). */
   markAsync(s: LiveSpan): void {
-    this.pendingAsync = s;
+    this.asyncSpans.add(s);
+    this.lastAsync = s;
+    if (this.launched.length - this.launchedHead >= MAX_LAUNCHED) this.launchedHead++;
+    if (this.launchedHead > 0 && this.launchedHead * 2 >= this.launched.length) {
+      this.launched = this.launched.slice(this.launchedHead);
+      this.launchedHead = 0;
+    }
+    this.launched.push(s);
+  }
+
+  /**
+   * The span that owns a primitive that ran over [t0, t1]: the synchronous eval or sync point being
+   * drained if it ran inside it (the program waited for it there), else the asyncEval that launched
+   * it, whose end then reaches the primitive's.
+   */
+  private owner(evalSpan: LiveSpan | null, t0: number, t1: number): LiveSpan | null {
+    if (evalSpan && t0 >= evalSpan.start && t1 <= evalSpan.end && !this.asyncSpans.has(evalSpan)) return evalSpan;
+    const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
+    const owner = head && head.start <= t0 ? head : this.lastAsync && this.lastAsync.start <= t0 ? this.lastAsync : null;
+    if (!owner) return evalSpan;
+    if (t1 > owner.end) owner.end = t1;
+    return owner;
+  }
+
+  /** A Synchronizer ran over [t0, t1]: the oldest launched asyncEval's work is complete. */
+  private completed(t0: number, t1: number): void {
+    const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
+    if (!head || head.start > t0) return; // a synchronous eval's own
+    if (t1 > head.end) head.end = t1;
+    this.launchedHead++;
+    if (this.launchedHead === this.launched.length) {
+      this.launched.length = 0;
+      this.launchedHead = 0;
+    }
   }
 
   /** Pulls the native layer's events; primitives that began inside `evalSpan` become its children. */
@@ -151,12 +193,13 @@ export class Recorder {
     const sync = this.synchronizerClass;
     const onPrimitive = this.opts.primitiveListener?.() ?? null;
     const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature) => {
-      if (cls === sync) return; // eval's own completion marker, not work the program asked for
+      // An eval's completion marker, not work the program asked for.
+      if (cls === sync) return this.completed(t0, t1);
       if (this.full()) {
         this.dropped++;
         return;
       }
-      const parent = evalSpan && t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
+      const parent = this.owner(evalSpan, t0, t1);
       const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
       const id = this.nextId++;
       prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
@@ -228,7 +271,9 @@ export class Recorder {
     this.prims = fits ? spare.prims.reset() : this.prims.emptyLike();
     this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
     this.layerNames = new Map();
-    this.pendingAsync = null;
+    this.launched = [];
+    this.launchedHead = 0;
+    this.lastAsync = null;
     this.origin = this.now();
     this.originEpochNs = epochNsNow();
     return trace;
@@ -240,6 +285,9 @@ export interface Mark {
   prims: number;
   memory: number;
 }
+
+/** asyncEvals whose completion is awaited at most; an older one is taken as complete. */
+const MAX_LAUNCHED = 1024;
 
 /** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
 let drainBuffers: DrainBuffers | undefined;

@@ -32,6 +32,9 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
 
 type AnyFn = (...args: any[]) => any;
 
+/** The epoch tagGraph marks a launched graph with (native/tags.h kLaunched). */
+const LAUNCHED_EPOCH = 0xffffffff;
+
 export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
   private _patcher = new Patcher();
   private _mlx: any = null;
@@ -260,12 +263,17 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     }
 
     const self = this;
+    const tagLaunched = cfg.layers !== false;
     const wrapEval = (name: string) =>
       this._patcher.wrap<AnyFn>(core, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
           if (!self._on) return orig.apply(this, args);
           const span = rec.begin('eval', name, self._parentId());
-          if (name === 'asyncEval') rec.markAsync(span);
+          if (name === 'asyncEval') {
+            rec.markAsync(span);
+            // Its graph is about to run on the stream thread: no later walk may read or re-tag it.
+            if (tagLaunched) self._hook?.binding.tagGraph(arraysIn(args), 0, LAUNCHED_EPOCH);
+          }
           return self._runIn(span, () => orig.apply(this, args));
         },
       );
