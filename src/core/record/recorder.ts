@@ -51,6 +51,8 @@ export class Recorder {
   private originEpochNs: bigint;
   /** Layers by span id, so a primitive's tag can be turned into a layer path. */
   private layerNames = new Map<number, string>();
+  /** The first span id of this window (ids below it were taken with an earlier trace). */
+  private layerFloor = 1;
   /**
    * asyncEval spans whose work has not been seen to complete, oldest first. MLX runs the work of
    * each eval call in call order on its stream and ends it with a Synchronizer: a Synchronizer
@@ -143,6 +145,7 @@ export class Recorder {
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
     for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+    this.layerFloor = Math.min(this.layerFloor, old.layerFloor);
   }
 
   /** `s` is an asyncEval: its span ends when the work it launched completes (known at drain). */
@@ -162,8 +165,10 @@ export class Recorder {
    * drained if it ran inside it (the program waited for it there), else the asyncEval that launched
    * it, whose end then reaches the primitive's.
    */
-  private owner(evalSpan: LiveSpan | null, t0: number, t1: number): LiveSpan | null {
-    if (evalSpan && t0 >= evalSpan.start && t1 <= evalSpan.end && !this.asyncSpans.has(evalSpan)) return evalSpan;
+  private owner(t0: number, t1: number): LiveSpan | null {
+    const sync = this.drainSync;
+    if (sync && t0 >= sync.start && t1 <= sync.end) return sync;
+    const evalSpan = this.drainSpan;
     const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
     const owner = head && head.start <= t0 ? head : this.lastAsync && this.lastAsync.start <= t0 ? this.lastAsync : null;
     if (!owner) return evalSpan;
@@ -183,37 +188,48 @@ export class Recorder {
     }
   }
 
-  /** Pulls the native layer's events; primitives that began inside `evalSpan` become its children. */
+  /** The span being drained and the live listener, for onPrim (no closure made per drain). */
+  private drainSpan: LiveSpan | null = null;
+  /** drainSpan when it is synchronous (not an asyncEval): the program waited in it. */
+  private drainSync: LiveSpan | null = null;
+  private drainListener: ((span: LiveSpan, evalSpan: LiveSpan | null) => void) | null = null;
+
+  private readonly onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature): void => {
+    // An eval's completion marker, not work the program asked for.
+    if (cls === this.synchronizerClass) return this.completed(t0, t1);
+    if (this.full()) {
+      this.dropped++;
+      return;
+    }
+    const parent = this.owner(t0, t1);
+    // Tags are layer span ids; one below the window's first id is a layer of a window taken already.
+    const layer = layerTag >= this.layerFloor ? layerTag : 0;
+    const prims = this.prims;
+    prims.push(this.nextId++, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
+    const listener = this.drainListener;
+    if (listener) listener(primitiveSpan(prims, prims.length - 1, this.opts.hook!.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
+  };
+
+  private readonly onMem = (t: number, delta: number, live: number, cls: number): void => this.memRaw.push(t, delta, live, cls);
+
+  /** Pulls the native layer's events; see owner() for the span each primitive goes under. */
   drain(evalSpan: LiveSpan | null): void {
     const hook = this.opts.hook;
     if (!hook) return;
     const buf = (drainBuffers ??= new DrainBuffers());
-    const prims = this.prims;
-    const memRaw = this.memRaw;
-    const sync = this.synchronizerClass;
-    const onPrimitive = this.opts.primitiveListener?.() ?? null;
-    const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature) => {
-      // An eval's completion marker, not work the program asked for.
-      if (cls === sync) return this.completed(t0, t1);
-      if (this.full()) {
-        this.dropped++;
-        return;
-      }
-      const parent = this.owner(evalSpan, t0, t1);
-      const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
-      const id = this.nextId++;
-      prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
-      if (onPrimitive) onPrimitive(primitiveSpan(prims, prims.length - 1, hook.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
-    };
-    const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);
+    this.drainSpan = evalSpan;
+    this.drainSync = evalSpan && !this.asyncSpans.has(evalSpan) ? evalSpan : null;
+    this.drainListener = this.opts.primitiveListener?.() ?? null;
     for (;;) {
       hook.binding.drainInto(buf.records, buf.words, buf.out);
       const count = buf.out[0];
       this.dropped += buf.out[2];
-      if (count > 0) decodeColumns(buf.views, count, onPrim, onMem);
+      if (count > 0) decodeColumns(buf.views, count, this.onPrim, this.onMem);
       if (!buf.out[3]) break;
       if (count === 0) buf.grow();
     }
+    this.drainSpan = this.drainSync = null;
+    this.drainListener = null;
   }
 
   /** A point to take from later, leaving what came before for the next full take. */
@@ -271,6 +287,7 @@ export class Recorder {
     this.prims = fits ? spare.prims.reset() : this.prims.emptyLike();
     this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
     this.layerNames = new Map();
+    this.layerFloor = this.nextId;
     this.launched = [];
     this.launchedHead = 0;
     this.lastAsync = null;

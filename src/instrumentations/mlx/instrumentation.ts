@@ -49,6 +49,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _epoch = 1;
   private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
+  /** Each layer's span name, made once (its path and class) until the paths change. */
+  private _names = new WeakMap<object, string>();
   /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
   private _instrumentedClasses = new Set<Function>();
   private _on = false;
@@ -130,6 +132,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!model || typeof model.modules !== 'function') throw new TypeError('instrumentModule expects an nn.Module');
     for (const m of model.modules()) this._instrumentClass(m.constructor);
     this._paths.delete(model);
+    this._names = new WeakMap();
   }
 
   /** Runs fn inside a user span (torch's record_function). Works with async functions. */
@@ -226,6 +229,46 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     }
   }
 
+  /**
+   * Runs orig.apply(thisArg, args) inside `span`, synchronously: evals, sync points and layers, the
+   * hot path of every traced call, so it makes no closure unless an OTel bridge is active. With
+   * `build` (the wrap hook's state), arrays made meanwhile are tagged with the span (a layer). An
+   * eval or sync point drains the hook layer as it returns.
+   */
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown {
+    const rec = this._recorder!;
+    const bridge = this._otel();
+    const stack = this._stack;
+    stack.push(span);
+    this._stackModules.push(module);
+    const outer = build ? build[1] : 0;
+    if (build) build[1] = span.id;
+    let error: unknown;
+    try {
+      return bridge ? context.with(bridge.start(span), () => orig.apply(thisArg, args)) : orig.apply(thisArg, args);
+    } catch (e) {
+      error = e;
+      throw e;
+    } finally {
+      if (build) build[1] = outer;
+      rec.end(span);
+      // Its own entry: the top, unless the body left a span open (an async user region).
+      const i = stack[stack.length - 1] === span ? stack.length - 1 : stack.lastIndexOf(span);
+      if (i === stack.length - 1) {
+        stack.pop();
+        this._stackModules.pop();
+      } else if (i >= 0) {
+        stack.splice(i, 1);
+        this._stackModules.splice(i, 1);
+      }
+      if (span.kind !== 'layer') {
+        rec.drain(span);
+        this._nextEpoch();
+      }
+      bridge?.end(span, error);
+    }
+  }
+
   // ---- patching -----------------------------------------------------------------------------
 
   private _patch(mlx: any): void {
@@ -274,7 +317,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
             // Its graph is about to run on the stream thread: no later walk may read or re-tag it.
             if (tagLaunched) self._hook?.binding.tagGraph(arraysIn(args), 0, LAUNCHED_EPOCH);
           }
-          return self._runIn(span, () => orig.apply(this, args));
+          return self._call(span, orig, this, args);
         },
       );
     wrapEval('eval');
@@ -288,7 +331,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         function (this: unknown, ...args: unknown[]) {
           if (!self._on) return orig.apply(this, args);
           const span = rec.begin('sync', name, self._parentId());
-          return self._runIn(span, () => orig.apply(this, args));
+          return self._call(span, orig, this, args);
         },
       );
     }
@@ -382,18 +425,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
     if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
     const span = rec.begin('layer', this._layerName(module), this._parentId());
-    if (build) {
-      // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
-      const outer = build[1];
-      build[1] = span.id;
-      return this._runIn(span, () => {
-        try {
-          return orig.apply(module, args);
-        } finally {
-          build[1] = outer;
-        }
-      }, module);
-    }
+    // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
+    if (build) return this._call(span, orig, module, args, module, build);
     return this._runIn(span, () => orig.apply(module, args), module, (out) => {
       if (hook) hook.binding.tagGraph(arraysIn(out), span.id, this._epoch);
     });
@@ -410,12 +443,17 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (this._paths.has(root) || typeof root.namedModules !== 'function') return;
     for (const [name, m] of root.namedModules()) if (!this._paths.has(m) || name) this._paths.set(m, name);
     this._paths.set(root, '');
+    this._names = new WeakMap();
   }
 
   private _layerName(module: any): string {
+    const known = this._names.get(module);
+    if (known !== undefined) return known;
     const cls = module?.constructor?.name ?? 'Module';
     const path = this._paths.get(module);
-    return path ? `${path} (${cls})` : cls;
+    const name = path ? `${path} (${cls})` : cls;
+    this._names.set(module, name);
+    return name;
   }
 
   /** JS-level mode: time every op as it is built (and, with syncEachOp, as it is forced to run). */
