@@ -1,4 +1,5 @@
-// Shared by benchmark cases: the envelope of a generated trace.
+// Shared by benchmark cases: the envelope of a generated trace, paired traced/untraced timing.
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** A Trace around generated spans and memory events, with fixed metadata so runs compare. */
 export function benchTrace(spans, memory) {
@@ -28,20 +29,40 @@ export function pairedStats(diffs) {
 }
 
 /**
+ * CPU time of every thread of this process so far, in ns (/proc/self/task/N/schedstat): on a
+ * machine shared with other work, the CPU a run used says more than its wall time, which also
+ * holds the time it waited for a core.
+ */
+export function cpuNs() {
+  let sum = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      sum += Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return sum;
+}
+
+/**
  * Runs `pairs` traced/untraced pairs of `once()` (which returns the ns it took), the traced side in
  * turn first and second; enable()/disable() (and `between`, e.g. a takeTrace) run outside the timing.
- * Returns both sides' times in pair order.
+ * Returns both sides' wall times, and CPU times of the whole process, in pair order.
  */
 export async function interleaved(inst, pairs, once, between = () => {}) {
-  const on = [], off = [];
+  const on = [], off = [], onCpu = [], offCpu = [];
   for (let k = 0; k < pairs; k++) {
     const order = k & 1 ? ['on', 'off'] : ['off', 'on'];
     for (const side of order) {
       if (side === 'on') inst.enable(); else inst.disable();
-      (side === 'on' ? on : off).push(await once());
+      const c0 = cpuNs();
+      const ns = await once();
+      (side === 'on' ? onCpu : offCpu).push(cpuNs() - c0);
+      (side === 'on' ? on : off).push(ns);
       if (side === 'on') between();
     }
   }
   inst.disable();
-  return { on, off };
+  return { on, off, onCpu, offCpu };
 }

@@ -34,13 +34,14 @@ async function generationOverhead(cfg, tokens, pairs) {
   inst.disable();
   for (let i = 0; i < 3; i++) await once();
   let prims = 0, dropped = 0;
-  const { on, off } = await interleaved(inst, pairs, once, () => {
+  const { on, off, onCpu, offCpu } = await interleaved(inst, pairs, once, () => {
     const t = inst.takeTrace('decode');
     dropped += t.dropped;
     if (!prims) prims = t.spans.filter((s) => s.kind === 'primitive').length;
   });
   const pct = on.map((t, i) => ((t - off[i]) / off[i]) * 100);
   const s = pairedStats(pct);
+  const cpu = pairedStats(onCpu.map((t, i) => ((t - offCpu[i]) / offCpu[i]) * 100));
   const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   return {
     value: s.trimmed,
@@ -50,6 +51,7 @@ async function generationOverhead(cfg, tokens, pairs) {
       tokens_per_s_traced: Math.round(tokens / (med(on) / 1e9)),
       primitives_per_token: Math.round(prims / tokens),
       mean_pct: round(s.mean), ci95_pct: round(s.ci95), median_pct: round(s.median),
+      cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       pairs: s.pairs, dropped,
     },
   };
@@ -105,14 +107,16 @@ export default [
       };
       inst.disable();
       for (let i = 0; i < 3; i++) await once();
-      const { on, off } = await interleaved(inst, 40, once, () => inst.takeTrace());
+      const { on, off, onCpu, offCpu } = await interleaved(inst, 40, once, () => inst.takeTrace());
       const s = pairedStats(on.map((t, i) => (t - off[i]) / (evals * perEval)));
+      const cpu = pairedStats(onCpu.map((t, i) => (t - offCpu[i]) / (evals * perEval)));
       const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
       return {
         value: s.trimmed,
         extra: {
           untraced_ns_per_primitive: Math.round(med(off) / (evals * perEval)),
           mean_ns: Math.round(s.mean), ci95_ns: Math.round(s.ci95), median_ns: Math.round(s.median), pairs: s.pairs,
+          cpu_ns: Math.round(cpu.trimmed), cpu_ci95_ns: Math.round(cpu.ci95),
         },
       };
     },

@@ -96,8 +96,8 @@ export class Recorder {
       end: 0,
       thread: this.jsThread,
       device: 'cpu',
-      inputs: [],
-      outputs: [],
+      inputs: NO_TENSORS,
+      outputs: NO_TENSORS,
     };
     if (attrs) s.attrs = attrs;
     this.push(s);
@@ -302,6 +302,9 @@ export interface Mark {
   prims: number;
   memory: number;
 }
+
+/** The arrays of an eval, layer, sync or user span: none, one list shared by all (readers do not write). */
+const NO_TENSORS: Span['inputs'] = [];
 
 /** asyncEvals whose completion is awaited at most; an older one is taken as complete. */
 const MAX_LAUNCHED = 1024;
