@@ -16,6 +16,7 @@
  * Pure function of its inputs: the traces given are not modified.
  */
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type Trace, type TraceMeta } from '../model/trace';
+import { isEpochNs } from '../model/checks';
 
 /** The span attribute holding a span's rank (exported to OTLP as `mlx.distributed.rank`). */
 export const RANK_ATTR = 'distributed.rank';
@@ -90,7 +91,7 @@ export function mergeTraces(traces: Trace[], options: MergeOptions = {}): Trace 
 
   const epochs = traces.map((t, i) => {
     const e = t.meta?.origin?.epochNs;
-    if (typeof e !== 'string' || !/^\d+$/.test(e)) throw new Error(`mergeTraces: trace ${i + 1} (${t.name}) has no wall-clock origin (meta.origin.epochNs), so it cannot be lined up`);
+    if (!isEpochNs(e)) throw new Error(`mergeTraces: trace ${i + 1} (${t.name}) has no wall-clock origin (meta.origin.epochNs), so it cannot be lined up`);
     return BigInt(e);
   });
   let first = 0;

@@ -166,7 +166,7 @@ export function metaProblem(meta: unknown): string | null {
   const peaks = meta.peaks as Obj;
   p =
     checkField(origin, 'meta.origin', 'monotonicNs', isNum, 'a number') ??
-    checkField(origin, 'meta.origin', 'epochNs', (v) => isStr(v) && /^-?\d+$/.test(v as string), 'a decimal string') ??
+    checkField(origin, 'meta.origin', 'epochNs', isEpochNs, 'a decimal string') ??
     checkField(host, 'meta.host', 'platform', isStr, 'a string') ??
     checkField(host, 'meta.host', 'arch', isStr, 'a string') ??
     checkField(host, 'meta.host', 'cpuModel', isStr, 'a string') ??
@@ -268,6 +268,43 @@ export function rememberChecked(ts: readonly object[], ok: WeakSet<object>): voi
   ok.add(ts);
   for (const t of ts) ok.add(t);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Input of exporters and analyses: the one test of "is this a Trace" at every public entry.
+
+/**
+ * Why `trace` cannot be exported or analysed, in one line, or null. Only the shape readers rely on is
+ * checked (an object, this schema when it names one, a spans array, memory an array when present);
+ * span fields are the loader's business.
+ */
+export function traceProblem(trace: unknown): string | null {
+  if (trace === null || typeof trace !== 'object' || Array.isArray(trace)) {
+    return `expected a Trace object, got ${trace === null ? 'null' : Array.isArray(trace) ? 'an array' : typeof trace}`;
+  }
+  const t = trace as Partial<Trace>;
+  if (t.schema !== undefined && t.schema !== TRACE_SCHEMA) return `not an ${TRACE_SCHEMA} trace: its schema is ${show(t.schema)}`;
+  if (!Array.isArray(t.spans)) return `not an ${TRACE_SCHEMA} trace: it has no spans array`;
+  if (t.memory != null && !Array.isArray(t.memory)) return `not an ${TRACE_SCHEMA} trace: its memory is not an array`;
+  return null;
+}
+
+/** traceProblem as a TypeError whose message is '<who>: <problem>'. */
+export function assertTrace(trace: unknown, who: string): asserts trace is Trace {
+  const p = traceProblem(trace);
+  if (p) throw new TypeError(`${who}: ${p}`);
+}
+
+/**
+ * assertTrace, then the trace to read: the trace itself, or a shallow copy with `memory: []` when it
+ * has no memory events, so exporters never change the caller's object.
+ */
+export function exportableTrace(trace: unknown, who: string): Trace {
+  assertTrace(trace, who);
+  return trace.memory == null ? { ...trace, memory: [] } : trace;
+}
+
+/** A wall-clock origin as traces store it: nanoseconds since the Unix epoch as a decimal string (negative before 1970). */
+export const isEpochNs = (v: unknown): v is string => typeof v === 'string' && /^-?\d+$/.test(v);
 
 /** With `arrays` false, spans and memory are not looked at (a taken trace's unread columns). */
 export function headerProblem(trace: Trace, arrays = true): string | null {
