@@ -4,6 +4,7 @@
  * loading would refuse, so a saved file always loads.
  */
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type Trace } from './trace';
+import { CORE_META_KEYS } from './meta';
 
 export type TraceFileErrorCode =
   | 'not-found'
@@ -183,14 +184,12 @@ export function metaProblem(meta: unknown): string | null {
   if (meta.fallbackReason !== undefined && !isStr(meta.fallbackReason)) return wrong('meta', 'fallbackReason', meta.fallbackReason, 'a string');
   // Extra facts are free-form, but must survive a save: JSON has no Infinity or NaN (1e999 parses to Infinity).
   for (const k in meta) {
-    if (META_KEYS.has(k)) continue;
+    if (CORE_META_KEYS.has(k)) continue;
     const bad = nonFinitePath(meta[k], `meta.${k}`, 0);
     if (bad) return `${bad} is not a finite number`;
   }
   return null;
 }
-
-const META_KEYS = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
 
 function nonFinitePath(v: unknown, path: string, depth: number): string | null {
   if (typeof v === 'number') return Number.isFinite(v) ? null : path;

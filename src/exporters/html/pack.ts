@@ -6,6 +6,7 @@
  * (f64), a duration (f32), a sig index and a layer index.
  */
 import type { Span, TensorInfo, Trace } from '../../core/model/trace';
+import { CORE_META_KEYS, PANEL_META_KEYS, PASS_META_KEYS, readAdvice, readGeneration, type StoredGeneration } from '../../core/model/meta';
 import { OP_CATEGORIES, OP_CATEGORY_LABELS, opCategory } from '../../core/model/categories';
 import {
   KIND_CODES, type ColumnDesc, type ColumnType, type Head, type HeadCounter, type HeadFinding, type HeadGeneration, type HeadMemory,
@@ -32,7 +33,6 @@ const EVIDENCE_CAP = 2000;
 
 const KIND_INDEX = new Map<string, number>(KIND_CODES.map((k, i) => [k, i]));
 const CATEGORY_INDEX = new Map<string, number>(OP_CATEGORIES.map((c, i) => [c, i]));
-const KNOWN_META = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason', 'advice', 'generation', 'passStats']);
 
 class Interner {
   readonly list: string[] = [];
@@ -104,29 +104,16 @@ function packAdvice(advice: unknown): { findings: HeadFinding[]; ids: number[][]
 }
 
 /** trace.meta.generation as numbers (anything else becomes null), or null when the trace has none. */
-function packGeneration(g: unknown): HeadGeneration | null {
-  if (!g || typeof g !== 'object') return null;
-  const r = g as Record<string, unknown>;
-  const lat = (r.tokenLatencyMs && typeof r.tokenLatencyMs === 'object' ? r.tokenLatencyMs : {}) as Record<string, unknown>;
-  return {
-    promptTokens: num(r.promptTokens),
-    generatedTokens: num(r.generatedTokens),
-    timeToFirstTokenMs: num(r.timeToFirstTokenMs),
-    prefillTokensPerSec: num(r.prefillTokensPerSec),
-    decodeTokensPerSec: num(r.decodeTokensPerSec),
-    tokenLatencyMs: { p50: num(lat.p50), p95: num(lat.p95), mean: num(lat.mean), min: num(lat.min), max: num(lat.max) },
-    prefill: -1,
-    tokens: [],
-    tokenSpans: [],
-  };
+function packGeneration(g: StoredGeneration | null): HeadGeneration | null {
+  return g && { ...g, prefill: -1, tokens: [], tokenSpans: [] };
 }
 
 function packFacts(meta: Record<string, unknown>, multiPass: boolean): [string, string][] {
   const facts: [string, string][] = [];
   for (const [k, v] of Object.entries(meta)) {
-    if (KNOWN_META.has(k)) continue;
+    if (CORE_META_KEYS.has(k) || PANEL_META_KEYS.has(k)) continue;
     // The summary's Passes card says these.
-    if (multiPass && (k === 'passes' || k === 'warmup')) continue;
+    if (multiPass && PASS_META_KEYS.has(k)) continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') facts.push([k, String(v)]);
     if (facts.length >= 50) break;
   }
@@ -297,8 +284,8 @@ export function packTrace(trace: Trace): PackedTrace {
   let t0 = Infinity, t1 = -Infinity;
 
   const meta = (trace.meta ?? {}) as Trace['meta'];
-  const advice = packAdvice((meta as Record<string, unknown>).advice);
-  const generation = packGeneration((meta as Record<string, unknown>).generation);
+  const advice = packAdvice(readAdvice(meta));
+  const generation = packGeneration(readGeneration(meta));
   // Spans a view points at (evidence, generation tokens), by compact index: their positions are found while filling.
   const wantIds = idSet(advice.ids);
   const wanted: number[] = [];
@@ -577,7 +564,7 @@ export function packTrace(trace: Trace): PackedTrace {
       facts: packFacts(meta as Record<string, unknown>, passes !== null),
     },
     advice: advice.findings,
-    adviceRan: Array.isArray((meta as Record<string, unknown>).advice),
+    adviceRan: readAdvice(meta) !== null,
     generation,
     passes,
     counters: counters ? counters.heads : [],
