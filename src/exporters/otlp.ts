@@ -16,7 +16,8 @@ import { defaultResource, resourceFromAttributes, type Resource } from '@opentel
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
-import { TRACE_SCHEMA, type Span, type Trace } from '../core/model/trace';
+import type { Span, Trace } from '../core/model/trace';
+import { isEpochNs, traceProblem } from '../core/model/checks';
 import { formatCount } from './terminal/format';
 
 export interface OtlpExportOptions {
@@ -345,13 +346,11 @@ function exportBatch(exporter: OTLPTraceExporter, batch: ReadableSpan[], guardMs
   });
 }
 
-function traceProblem(trace: unknown): string | null {
-  if (trace == null || typeof trace !== 'object') return 'not a trace';
-  const t = trace as Partial<Trace>;
-  if (t.schema !== TRACE_SCHEMA) return `not a trace (schema is ${JSON.stringify(t.schema)}, expected '${TRACE_SCHEMA}')`;
-  if (!Array.isArray(t.spans)) return 'not a trace (spans is not an array)';
-  const epoch = t.meta?.origin?.epochNs;
-  if (typeof epoch !== 'string' || !/^\d+$/.test(epoch)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
+/** Why `trace` cannot be sent: not a trace, or no wall-clock origin to date its spans by. */
+function otlpProblem(trace: unknown): string | null {
+  const p = traceProblem(trace);
+  if (p) return p;
+  if (!isEpochNs((trace as Trace).meta?.origin?.epochNs)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
   return null;
 }
 
@@ -385,7 +384,7 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       return result(url, 0, total, `collector URL must be http:// or https://, got ${JSON.stringify(url)}`);
     }
-    const problem = traceProblem(trace);
+    const problem = otlpProblem(trace);
     if (problem) return result(url, 0, total, problem);
 
     const timeoutMillis = resolveTimeout(opts.timeoutMillis);

@@ -17,7 +17,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { Span, TensorInfo, Trace } from '../core/model/trace';
-import { checkTrace, hasOwnArg } from './chrome';
+import { hasOwnArg } from './chrome';
+import { exportableTrace } from '../core/model/checks';
 import { type ExportTarget, isExportTarget, openSink } from './shared/sink';
 import { counterSeries, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './shared/track-layout';
 
@@ -205,7 +206,7 @@ export function* perfettoChunks(
   stats?: Stats,
   pool?: { acquire(size: number): Uint8Array },
 ): Generator<Uint8Array, void, undefined> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   const st = stats ?? { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const { TracePacket, InternedData, tags: T } = perfettoSchema();
   const layout = layoutTracks(trace);
@@ -389,7 +390,7 @@ export function* perfettoChunks(
 
 /** Writes the trace as a .perfetto-trace to a path or a Writable (left open). */
 export async function exportPerfetto(trace: Trace, target: ExportTarget, options: PerfettoOptions = {}): Promise<PerfettoExportResult> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   if (!isExportTarget(target)) throw new TypeError('exportPerfetto: the target must be a file path or a writable stream');
   const stats: Stats = { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const sink = openSink(target, 'the Perfetto trace to');
