@@ -5,6 +5,7 @@
  */
 import { reportSections } from './sections';
 import { type Device, type Span, type Trace, TRACE_SCHEMA } from '../../core/model/trace';
+import { NO_LAYER } from '../../core/analysis/stats';
 import {
   type Colors,
   formatCount,
@@ -93,7 +94,6 @@ export interface ReportSummary {
 
 const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
 const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
-const NO_LAYER = '(no layer)';
 
 /** Why `trace` cannot be reported on, or null when it looks like a Trace. */
 function traceProblem(trace: unknown): string | null {
