@@ -50,10 +50,10 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 #tip{position:fixed;display:none;z-index:30;pointer-events:none;max-width:min(380px,92vw);background:var(--tip-bg);color:var(--tip-fg);
 padding:7px 9px;border-radius:6px;font-size:12px;box-shadow:0 4px 14px rgba(0,0,0,.25)}
 #tip strong{display:block;overflow-wrap:anywhere}#tip dt{color:inherit;opacity:.7}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(172px,1fr));gap:8px}
 .card{border:1px solid var(--border);border-radius:6px;padding:8px 10px;min-width:0}
 .card-label{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-.card-value{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+.card-value{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
 .card-note{font-size:11.5px;color:var(--muted);overflow-wrap:anywhere}
 .card.warn{border-color:var(--warn)}.card.warn .card-value{color:var(--warn)}
 .summary-cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 24px}

@@ -67,7 +67,9 @@ export function installTable(app: App): void {
         return (s) => rx.test(s);
       } catch (e) {
         search.setAttribute('aria-invalid', 'true');
-        throw new Error(`Invalid regular expression: ${(e as Error).message}`);
+        // Chromium's message already starts with these words; others' may not.
+        const msg = (e as Error).message;
+        throw new Error(/^invalid regular expression/i.test(msg) ? msg : `Invalid regular expression: ${msg}`);
       }
     }
     const low = q.toLowerCase();
@@ -191,7 +193,8 @@ export function installTable(app: App): void {
   }
 
   search.addEventListener('input', render);
-  group.addEventListener('change', render);
+  // A selection belongs to the grouping it was made in: a new grouping starts with none.
+  group.addEventListener('change', () => { if (selection) app.select(null); else render(); });
   catSel.addEventListener('change', render);
   search.addEventListener('keydown', (e) => { if (e.key === 'Escape') { search.value = ''; render(); } });
 
