@@ -75,7 +75,7 @@ padding:2px 8px;margin-top:2px;cursor:pointer}
 .tl-details .lead{margin:0 0 2px}
 .sev-high,.sev-error{border-left-color:#e15759}.sev-warning,.sev-warn,.sev-medium{border-left-color:var(--warn)}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(110px,auto) minmax(180px,1fr));gap:2px 12px;font-size:12px;margin:12px 0 0}
-.rf-note{font-size:12px;color:var(--muted)}.rf-note p{margin:6px 0 0;overflow-wrap:anywhere}
+.rf-note{font-size:12px;color:var(--muted)}.rf-note p{margin:6px 0 0;overflow-wrap:anywhere}.rf-note p.warn{color:var(--warn)}
 .donut{display:flex;flex-wrap:wrap;gap:12px;align-items:center}
 .donut .canvas-wrap{width:240px;max-width:100%}
 .legend{list-style:none;margin:0;padding:0;flex:1 1 180px;min-width:0}

@@ -186,6 +186,7 @@ export function installTable(app: App): void {
         ? `; ${util.fmtCount(w)} warm-up pass${w === 1 ? '' : 'es'} left out of the statistics and totals` : ''}`);
     }
     if (g === 'layer' && m.tableKind === 2) parts.push(`each layer's row is the time of the ${head.kinds[m.tableKind]}s it built`);
+    if (m.ceilings) parts.push(`rates against ceilings of ${m.ceilings.text}`);
     if (rows.length > shown.length) parts.push(`showing the first ${util.fmtCount(MAX_ROWS)}: refine the search to see others`);
     if (selection) parts.push(`selected: ${selection.label}`);
     status.textContent = parts.join(' · ');

@@ -4,6 +4,7 @@
  * pointers.ts).
  */
 import type { Trace } from '../../../core/model/trace';
+import { describeCeilings } from '../../../core/cost/calibrate';
 import type { Head, HeadFinding, HeadGeneration, HeadPasses } from '../format';
 import { finiteNum, num, str } from './common';
 import type { PassTable } from './spans';
@@ -81,6 +82,7 @@ export function packHeadMeta(meta: Trace['meta'], multiPass: boolean): Head['met
       flops: num(meta.peaks?.flops) ?? 0,
       bandwidth: num(meta.peaks?.bandwidth) ?? 0,
       source: str(meta.peaks?.source, 'unknown'),
+      ...describeCeilings(meta.peaks),
     },
     facts: packFacts(meta as Record<string, unknown>, multiPass),
   };
