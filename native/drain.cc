@@ -47,8 +47,8 @@ inline void copy_ring_words(const ThreadBuf* b, uint64_t from, uint32_t n, uint3
 User* owner_of_record(const Rec& r, User* me, bool route) {
   User* u = me;
   if (route) {
-    const uint8_t id = is_primitive(r) && r.ident ? owner_of(r.ident) : 0;
-    u = id ? user_by_id(id) : default_user();
+    const uint32_t mark = is_primitive(r) ? r.woff : 0;  // read by the trampoline
+    u = mark ? user_by_mark(mark) : default_user();
   }
   if (!u || r.t0 < u->since) return nullptr;
   return u;
@@ -114,10 +114,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
       // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
       if (rt + kLookAhead < rh) {
         const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if (is_primitive(ahead) && ahead.ident) {
-          if (tagging) g_tags.prefetch(ahead.ident);
-          if (route) owner_prefetch(ahead.ident);
-        }
+        if (tagging && is_primitive(ahead) && ahead.ident) g_tags.prefetch(ahead.ident);
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
       User* u = owner_of_record(r, me, route);

@@ -8,6 +8,7 @@
 #include "alloc-hooks.h"
 #include "clock.h"
 #include "layout.h"
+#include "owners.h"
 #include "patch.h"
 #include "ring.h"
 
@@ -93,7 +94,8 @@ void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, cons
   r->nout = uint8_t(nout);
   r->flags = flags;
   r->nwords = uint16_t(nwords);
-  r->woff = 0;
+  // Read now, while the mark is fresh: it may be overwritten before the drain.
+  r->woff = r->ident && g_owners_on.load(std::memory_order_relaxed) ? owner_of(r->ident) : 0;
   ring_commit(b, res, nwords);
 }
 

@@ -8,11 +8,12 @@
 namespace mlxtrace {
 
 thread_local uint8_t t_user = 0;
+thread_local uint32_t t_mark = 0;
 std::atomic<bool> g_owners_on{false};
 
 namespace {
 
-// Direct-mapped: one 64-bit word per set holds (desc << 4 | id), written and read with single
+// Direct-mapped: one 64-bit word per set holds (desc << kMarkBits | mark), written and read with single
 // atomic stores and loads from any thread. A collision overwrites the older mark: that node then
 // reads as unmarked and goes to the default user (drain.cc).
 constexpr uint32_t kSets = 1 << 16;
@@ -27,7 +28,7 @@ thread_local std::vector<const uint8_t*> t_stack;
 void mark_built(const void* array) {
   const void* d0 = desc_of(array);
   if (!d0) return;
-  const uint64_t id = t_user ? t_user : kOtherThread;
+  const uint64_t id = t_mark ? t_mark : make_mark(kOtherThread, 0);
   std::vector<const uint8_t*>& stack = t_stack;
   stack.clear();
   stack.push_back(static_cast<const uint8_t*>(d0));
@@ -36,7 +37,7 @@ void mark_built(const void* array) {
     stack.pop_back();
     if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
     const uint64_t key = reinterpret_cast<uint64_t>(d);
-    const uint64_t mark = key << 4 | id;
+    const uint64_t mark = key << kMarkBits | id;
     std::atomic<uint64_t>& slot = g_marks[set_of(key)];
     if (slot.load(std::memory_order_relaxed) == mark) continue;
     slot.store(mark, std::memory_order_relaxed);
@@ -46,11 +47,9 @@ void mark_built(const void* array) {
   }
 }
 
-uint8_t owner_of(uint64_t desc) {
+uint32_t owner_of(uint64_t desc) {
   const uint64_t m = g_marks[set_of(desc)].load(std::memory_order_relaxed);
-  return (m >> 4) == desc ? uint8_t(m & 15) : 0;
+  return (m >> kMarkBits) == desc ? uint32_t(m & ((1u << kMarkBits) - 1)) : 0;
 }
-
-void owner_prefetch(uint64_t desc) { __builtin_prefetch(&g_marks[set_of(desc)]); }
 
 }  // namespace mlxtrace

@@ -21,6 +21,7 @@ struct ThreadBuf {
   alignas(64) std::atomic<uint64_t> rtail{0};
   std::atomic<uint64_t> wtail{0};
   alignas(64) std::atomic<uint64_t> dropped{0};
+  bool retired = false;  // its thread is gone: another thread may take it over once drained
 };
 
 // A claim on the next record (rec) and on side words from position wh on.
@@ -53,6 +54,9 @@ ThreadBuf* thread_buf_slow();  // creates this thread's ring on first use
 extern thread_local ThreadBuf* t_buf;
 inline ThreadBuf* thread_buf() { return t_buf ? t_buf : thread_buf_slow(); }
 void set_buffer_capacity(uint64_t recs, uint64_t words);
+// This thread is going away (a worker's exit): it records nothing more, and its ring goes to the
+// next new thread once drained, so threads that come and go do not pile up rings.
+void retire_thread_buf();
 int buffer_count();
 ThreadBuf* buffer_at(int i);
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 
+#include "alloc-hooks.h"
 #include "clock.h"
 #include "elf.h"
 #include "hooks.h"
@@ -20,6 +21,7 @@ std::mutex g_mu;
 std::vector<std::unique_ptr<User>> g_users;  // one per environment that called in
 User* g_by_id[kMaxUsers + 1] = {};
 User* g_tagging = nullptr;
+uint32_t g_generation[kMaxUsers + 1] = {};  // attaches per id so far
 MlxImage g_img;
 bool g_open = false;
 std::set<const void*> g_envs;  // environments with a cleanup hook
@@ -58,6 +60,7 @@ void leave(User& u) {
   if (!u.id) return;
   g_by_id[u.id] = nullptr;
   u.id = 0;
+  u.mark = 0;
   u.recording = false;
   u.recs.clear();
   u.words.clear();
@@ -80,7 +83,11 @@ User* user_of(const void* env) {
     if (u->env == env) return u.get();
   return nullptr;
 }
-User* user_by_id(uint8_t id) { return id && id <= kMaxUsers ? g_by_id[id] : nullptr; }
+User* user_by_mark(uint32_t mark) {
+  const uint8_t id = mark & 15;
+  User* u = id && id <= kMaxUsers ? g_by_id[id] : nullptr;
+  return u && u->mark == mark ? u : nullptr;
+}
 User* tagging_user() { return g_tagging; }
 User* default_user() {
   if (g_tagging) return g_tagging;
@@ -111,6 +118,7 @@ std::string session_open(const void* env, const std::string& path) {
   // own pointers, not the trampolines.
   leave(me);
   t_user = 0;
+  t_mark = 0;
   if (attached()) detach_all();
   // An addon stays loaded where it was: a re-open need not read its symbols again.
   if (same) return "";
@@ -140,8 +148,10 @@ std::string session_attach(const void* env, bool memory) {
     install_wrap_hook(g_img.napi_wrap_slot);
   }
   me.id = id;
+  me.mark = make_mark(id, ++g_generation[id]);
   g_by_id[id] = &me;
   t_user = id;
+  t_mark = me.mark;
   if (!g_tagging) {
     g_tagging = &me;
     set_tagging_user(id);
@@ -154,6 +164,7 @@ void session_detach(const void* env) {
   User* me = user_of(env);
   if (me) leave(*me);
   t_user = 0;
+  t_mark = 0;
   // A detach with no user attached (tests, an earlier failed open) still leaves nothing patched.
   if (attached_users() == 0 && attached()) detach_all();
   update_recording();
@@ -198,7 +209,12 @@ void session_env_exit(const void* env) {
     break;
   }
   t_user = 0;
+  t_mark = 0;
   update_recording();
+  // A worker's thread ends with its environment; the main thread's environment ends with the
+  // process. Either way this thread records nothing more.
+  flush_free_group();
+  retire_thread_buf();
 }
 
 }  // namespace mlxtrace

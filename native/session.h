@@ -16,6 +16,7 @@ namespace mlxtrace {
 struct User {
   const void* env = nullptr;  // napi_env, as a key only
   uint8_t id = 0;             // 1..kMaxUsers while attached, else 0
+  uint32_t mark = 0;          // make_mark(id, generation): what its thread's nodes carry
   bool recording = false;
   uint64_t since = 0;  // stamp() when recording last went on: older records belong to no window of it
   // Records another user's drain found for this one (times in ns, tags not yet resolved), and the
@@ -31,7 +32,7 @@ std::mutex& session_mutex();
 
 // Under session_mutex():
 User* user_of(const void* env);      // null if this environment never called in
-User* user_by_id(uint8_t id);        // null unless attached
+User* user_by_mark(uint32_t mark);   // the attached user whose nodes carry it, else null
 User* tagging_user();                // null when vacant
 User* default_user();                // owner of records no node mark assigns: the tagging user, else the first attached
 int attached_users();

@@ -21,6 +21,8 @@ interface Outcome {
   worker?: Side | null;
   workerExit: number;
   timing: string;
+  threadsBefore?: number;
+  threadsAfter?: number;
 }
 
 let bundle: string;
@@ -79,5 +81,14 @@ describe('mlx-trace in worker threads', () => {
     for (const op of MAIN_OPS) expect(w.ops[op] ?? 0).toBe(0);
     for (const op of WORKER_OPS) expect(w.ops[op]).toBe(400);
     expect(w.orphans).toBe(0);
+  });
+
+  it('workers that come and go one after another leave no rings behind and no primitive in main\'s evals', async () => {
+    const out = await scenario('many', '12');
+    // Each worker's thread recorded into a ring; the next worker takes it over once it is drained.
+    expect(out.threadsAfter).toBe(out.threadsBefore);
+    expectMainOnly(out.main, 34);
+    // The rest of main's evals are its own set-up evals (ones and full: Full and Broadcast each).
+    expect(out.main.evals).toEqual({ [MAIN_EVAL]: 34, 'Broadcast,Broadcast,Full,Full': 13 });
   });
 });
