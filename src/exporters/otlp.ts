@@ -11,6 +11,9 @@
  * sent and dropped, in one line (`result.summary`).
  */
 import { createHash } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Agent as HttpAgent, STATUS_CODES, type Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext } from '@opentelemetry/api';
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -38,6 +41,11 @@ export interface OtlpExportOptions {
    * @default OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT, else 10000
    */
   timeoutMillis?: number;
+  /**
+   * Time allowed for the whole export. When it runs out nothing more is sent, requests still in flight are
+   * abandoned, and the result counts every span not acknowledged as dropped. @default 60000
+   */
+  deadlineMillis?: number;
   /** Requests in flight at once. Memory held is about concurrency x batchSize spans. @default 4 */
   concurrency?: number;
   /** Spans per request. @default 1024 */
@@ -65,6 +73,7 @@ export interface OtlpExportResult {
 
 const DEFAULT_URL = 'http://localhost:4318/v1/traces';
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_DEADLINE_MS = 60_000;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_BATCH = 1024;
 
@@ -76,6 +85,18 @@ export function resolveOtlpUrl(url?: string, env: Record<string, string | undefi
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   if (base) return base.replace(/\/+$/, '') + '/v1/traces';
   return DEFAULT_URL;
+}
+
+/** Why `url` cannot be a collector endpoint ('invalid collector URL "x"'), or null. */
+export function collectorUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `invalid collector URL ${JSON.stringify(url)}`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `collector URL must be http:// or https://, got ${JSON.stringify(url)}`;
+  return null;
 }
 
 /** Option, else OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (ms, as the spec says), else 10 s. */
@@ -273,9 +294,14 @@ function buildResource(trace: Trace, serviceName: string): Resource {
   return defaultResource().merge(resourceFromAttributes(attrs));
 }
 
-/** Plain words for an exporter error: 'connection refused', 'no answer within 2000 ms', 'HTTP 500 (Internal Server Error)'. */
-export function describeExportError(err: unknown, timeoutMillis: number): string {
+/**
+ * Plain words for an exporter error: 'connection refused', 'no answer within 2000 ms', 'HTTP 500 (Internal Server
+ * Error)'. `lastStatus` is the collector's last non-2xx answer: the exporter retries 429 and 502-504 and then
+ * reports only 'retryable status', so the status comes from there.
+ */
+export function describeExportError(err: unknown, timeoutMillis: number, lastStatus?: number): string {
   if (err == null) return 'unknown error';
+  if (err instanceof DeadlineError) return err.message;
   const e = err as { code?: unknown; message?: unknown; errors?: unknown[]; data?: unknown };
   const nested = Array.isArray(e.errors) ? (e.errors[0] as { code?: unknown } | undefined) : undefined;
   const code = typeof e.code === 'string' ? e.code : typeof nested?.code === 'string' ? nested.code : e.code;
@@ -292,11 +318,49 @@ export function describeExportError(err: unknown, timeoutMillis: number): string
   if (typeof code === 'number') {
     return `HTTP ${code}${message && message !== 'undefined' ? ` (${message})` : ''}`;
   }
+  if (/retryable status/i.test(message) && lastStatus !== undefined) {
+    return `HTTP ${lastStatus} (${STATUS_CODES[lastStatus] ?? 'error'}), still after retrying for ${timeoutMillis} ms`;
+  }
   if (/timed out/i.test(message)) return `no answer within ${timeoutMillis} ms`;
   return message || 'unknown error';
 }
 
 type ExportCallback = Parameters<OTLPTraceExporter['export']>[1];
+
+/** The export ran out of time as a whole (deadlineMillis), as opposed to one request timing out. */
+class DeadlineError extends Error {
+  constructor(ms: number) {
+    super(`deadline of ${formatCount(ms)} ms reached`);
+  }
+}
+
+const positive = (n: number | undefined): number | undefined => (typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined);
+
+/**
+ * The HTTP status of the collector's answers to this export's requests, seen through Node's http diagnostics
+ * channel on the export's own agent (the exporter keeps the status of a retried answer to itself).
+ */
+class HttpStatusWatch {
+  private readonly _agent: Agent;
+  last: number | undefined;
+  private readonly _onResponse = (msg: unknown): void => {
+    const { request, response } = msg as { request?: { agent?: unknown }; response?: { statusCode?: number } };
+    const code = response?.statusCode;
+    if (request?.agent === this._agent && typeof code === 'number' && (code < 200 || code > 299)) this.last = code;
+  };
+
+  constructor(protocol: string) {
+    this._agent = protocol === 'https:' ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    subscribe('http.client.response.finish', this._onResponse);
+  }
+
+  readonly agentFactory = (): Agent => this._agent;
+
+  close(): void {
+    unsubscribe('http.client.response.finish', this._onResponse);
+    this._agent.destroy();
+  }
+}
 type ExportOutcome = { ok: true } | { ok: false; error: unknown; timedOut?: boolean };
 
 /** One exporter.export call as a promise that always settles: a guard timer covers an exporter that never calls back. */
@@ -354,19 +418,16 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
   const total = Array.isArray((trace as Partial<Trace> | null)?.spans) ? trace.spans.length : 0;
   try {
     url = resolveOtlpUrl(opts.url);
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return result(url, 0, total, `invalid collector URL ${JSON.stringify(url)}`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      return result(url, 0, total, `collector URL must be http:// or https://, got ${JSON.stringify(url)}`);
-    }
+    const bad = collectorUrlProblem(url);
+    if (bad) return result(url, 0, total, bad);
+    const parsed = new URL(url);
     const problem = traceProblem(trace);
     if (problem) return result(url, 0, total, problem);
 
-    const timeoutMillis = resolveTimeout(opts.timeoutMillis);
+    const deadlineMillis = positive(opts.deadlineMillis) ?? DEFAULT_DEADLINE_MS;
+    const deadline = Date.now() + deadlineMillis;
+    // One request (retries included) never outlasts the whole export.
+    const timeoutMillis = Math.min(resolveTimeout(opts.timeoutMillis), deadlineMillis);
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_CONCURRENCY));
     const batchSize = Math.max(1, Math.floor(opts.batchSize ?? DEFAULT_BATCH));
     const serviceName = opts.serviceName || process.env.OTEL_SERVICE_NAME || 'mlx-trace';
@@ -380,7 +441,10 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     const factory = new SpanFactory(trace, buildResource(trace, serviceName), opts.rootSpan !== false);
     const protocol = opts.protocol ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || process.env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf');
     const Exporter = protocol === 'http/json' ? OTLPTraceExporter : OTLPTraceExporterProto;
-    const exporter = new Exporter({ url, headers: opts.headers, timeoutMillis, concurrencyLimit: concurrency + 1 });
+    const statuses = new HttpStatusWatch(parsed.protocol);
+    const exporter = new Exporter({
+      url, headers: opts.headers, timeoutMillis, concurrencyLimit: concurrency + 1, httpAgentOptions: statuses.agentFactory,
+    });
     let rootFirst = Infinity;
     let rootLast = -Infinity;
     for (const s of valid) {
@@ -390,22 +454,33 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
 
     // Mutated by the workers below; an object so TypeScript does not narrow it to its initial value.
     const state: { sent: number; next: number; failure: Exclude<ExportOutcome, { ok: true }> | null } = { sent: 0, next: 0, failure: null };
-    // Worker loop: each takes the next batch until spans run out or a batch fails. Each request has its own
-    // timeout inside the exporter (retries included); the guard adds a margin for an exporter that hangs anyway.
-    const guardMs = timeoutMillis + 2_000;
+    // Worker loop: each takes the next batch until spans run out, a batch fails or the deadline passes. Each
+    // request has its own timeout inside the exporter (retries included); the guard adds a margin for an exporter
+    // that hangs anyway, and never reaches past the deadline.
     const worker = async () => {
       while (state.failure === null && state.next < valid.length) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          state.failure ??= { ok: false, error: new DeadlineError(deadlineMillis), timedOut: true };
+          break;
+        }
+        const guardMs = Math.min(timeoutMillis + 2_000, left);
         const from = state.next;
         const to = (state.next = Math.min(valid.length, from + batchSize));
         const batch: ReadableSpan[] = [];
         if (from === 0 && opts.rootSpan !== false) batch.push(factory.root(trace, rootFirst, rootLast));
         for (let i = from; i < to; i++) batch.push(factory.span(valid[i]));
-        const outcome = await exportBatch(exporter, batch, guardMs);
+        let outcome = await exportBatch(exporter, batch, guardMs);
+        if (!outcome.ok && outcome.timedOut && guardMs < timeoutMillis + 2_000) outcome = { ...outcome, error: new DeadlineError(deadlineMillis) };
         if (outcome.ok) state.sent += to - from;
         else state.failure ??= outcome;
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    try {
+      await Promise.all(Array.from({ length: concurrency }, worker));
+    } finally {
+      statuses.close();
+    }
 
     // Closing waits for requests still in flight, which only a guard timeout can leave behind; do not wait then.
     const closing = exporter.shutdown().catch(() => undefined);
@@ -413,7 +488,7 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
 
     const sent = state.sent;
     const error = state.failure
-      ? describeExportError(state.failure.error, timeoutMillis)
+      ? describeExportError(state.failure.error, timeoutMillis, statuses.last)
       : invalid > 0 ? `${formatCount(invalid)} malformed spans skipped` : undefined;
     return result(url, sent, total - sent, error);
   } catch (e) {

@@ -255,6 +255,11 @@ describe('export', () => {
     const url = `http://127.0.0.1:${await closedPort()}/v1/traces`;
     expectOneLineError(await cli(['export', traceFile, '--otlp', url]), 1, /could not reach collector/, /dropped/);
   }, 60_000);
+
+  it('exits 2 (usage) with one line for a collector URL that is not a URL', async () => {
+    expectOneLineError(await cli(['export', traceFile, '--otlp', 'not a url']), 2, /invalid collector URL "not a url"/);
+    expectOneLineError(await cli(['export', traceFile, '--otlp', 'ftp://x/v1/traces']), 2, /must be http:\/\/ or https:\/\//);
+  }, 60_000);
 });
 
 describe('calibrate', () => {

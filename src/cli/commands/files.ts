@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { loadTrace, saveTrace } from '../../core/io/persist';
 import { CHROME_TRACE_EXT, exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
-import { exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
+import { collectorUrlProblem, exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
 import { exportPerfetto } from '../../exporters/perfetto';
 import { printReport, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
 import { CheckFailed, UsageError, out } from '../ui';
@@ -116,11 +116,15 @@ export const exportCommand: Command = {
   help: `Usage: mlx-trace export FILE [--otlp URL] [--service NAME]
 
 URL defaults to $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces,
-then http://localhost:4318/v1/traces. Exits 1 when spans could not be delivered.`,
+then http://localhost:4318/v1/traces. Exits 1 when spans could not be delivered (the line says how many and
+why: connection refused, HTTP 429, the export's deadline...), 2 for a URL that is not http(s).`,
   options: { otlp: { type: 'string' }, service: { type: 'string' } },
   async run(values, positionals) {
-    const trace = loadTrace(oneFile(positionals, 'export'));
+    const file = oneFile(positionals, 'export');
     const url = resolveOtlpUrl(values.otlp);
+    const problem = collectorUrlProblem(url);
+    if (problem) throw new UsageError(problem);
+    const trace = loadTrace(file);
     const r = await exportOtlp(trace, { url, serviceName: values.service });
     if (r.dropped > 0 || r.error) throw new CheckFailed(r.summary);
     out(r.summary);
