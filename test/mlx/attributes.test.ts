@@ -2,6 +2,7 @@
 // annotations all read a span's attributes through forEachSpanAttribute, so they name and value them alike.
 import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import {
@@ -63,6 +64,16 @@ describe('one attribute vocabulary', () => {
       }
     }
     expect(slices).toBe(trace.spans.length);
+  });
+
+  it('a body that throws ends its live span with ERROR status and the exception', () => {
+    exporter.reset();
+    expect(() => inst.withSpan('boom', () => {
+      throw new Error('model failed');
+    })).toThrow('model failed');
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'boom')!;
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'model failed' });
+    expect(span.events.map((e) => e.name)).toEqual(['exception']);
   });
 
   it('labels a span with its first output dtype, else its first input dtype, in every output', () => {
