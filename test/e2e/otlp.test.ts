@@ -424,6 +424,11 @@ describe('examples/jaeger/server.js', () => {
     const port = await closedPort();
     const { code, stderr } = await runExample({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '500' }, 3);
     expect(code, stderr).toBe(0);
+    // One line at shutdown says what the live path lost, and why.
+    const m = /^mlx-trace: sent 0 of ([\d,]+) MLX spans \(([\d,]+) dropped: (.+)\)$/m.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    expect(Number(m![1].replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(m![2]).toBe(m![1]);
   }, 30_000);
 
   it('sends a request span with eval, layer and primitive spans beneath it', async () => {
@@ -431,6 +436,9 @@ describe('examples/jaeger/server.js', () => {
     const { code, stderr } = await runExample({ OTEL_EXPORTER_OTLP_ENDPOINT: r.url.replace('/v1/traces', ''), OTEL_SERVICE_NAME: 'example-under-test' }, 1);
     expect(code, stderr).toBe(0);
     expect(r.errors).toEqual([]);
+    // Flushed completely at shutdown: every MLX span that ended reached the receiver.
+    const mlxSpans = r.requests.flatMap((q) => q.spans).filter((s) => s.attributes['mlx.kind'] !== undefined).length;
+    expect(stderr).toContain(`mlx-trace: sent ${mlxSpans.toLocaleString('en-US')} of ${mlxSpans.toLocaleString('en-US')} MLX spans (0 dropped)`);
 
     const spans = r.spans();
     const byId = new Map(spans.map((s) => [s.spanId, s]));
