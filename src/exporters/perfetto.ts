@@ -63,6 +63,8 @@ interface Stats {
  * The trace as encoded bytes, in batches: each chunk is a run of `Trace.packet` fields (tag 1, length,
  * TracePacket), so the concatenation of all chunks is one Trace message.
  */
+// Long by design: one generator keeps the writer, the interner and the open slice stacks of every lane as
+// locals of a single pass; its parts (descriptors, slices, counters) share those closures.
 export function* perfettoChunks(
   trace: Trace,
   options: PerfettoOptions = {},

@@ -89,6 +89,7 @@ const BATCH = 512;
  * thread's slices parent-before-child with flow events next to the slices they bind to, then the counter.
  * Yields every BATCH events so the caller can drain its buffer.
  */
+// One pass in output order; the batching bookkeeping makes it a little long, the decisions stay in one place.
 function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTraceStats, out: ChromeEmitter): Generator<void, void, undefined> {
   const layout = layoutTracks(trace);
   const counters = options.counters === false ? [] : counterSeries(trace).map(chromeCounter);

@@ -107,16 +107,11 @@ export function tensorList(x: readonly TensorInfo[] | undefined): readonly Tenso
   return Array.isArray(x) ? x : NO_TENSORS;
 }
 
-/** The dtype a span is labelled with: its first output's, else its first input's (an op without outputs). */
-export function spanDtype(s: Pick<Span, 'inputs' | 'outputs'>): string | undefined {
-  const d = (tensorList(s.outputs)[0] ?? tensorList(s.inputs)[0])?.dtype;
-  return d ? String(d) : undefined;
-}
-
 /**
  * Visits the span's attributes: the built-in ones it has, then each span.attrs entry except those naming a
  * built-in attribute the span has (the span's own fields win, in every output alike).
  */
+// One straight run over the fields, in output order: the list of attributes is this function.
 export function forEachSpanAttribute(s: AttributeSource, v: SpanAttributeVisitor): void {
   // Bit i set: SPAN_ATTRS entry i was visited.
   let has = 0b11111; // id, kind, device, thread, op
@@ -140,6 +135,7 @@ export function forEachSpanAttribute(s: AttributeSource, v: SpanAttributeVisitor
     v.tensors(A.outputs, outputs);
     has |= 1 << A.outputs.index;
   }
+  // The dtype a span is labelled with: its first output's, else its first input's (an op without outputs).
   const dtype = (outputs[0] ?? inputs[0])?.dtype;
   if (dtype) {
     v.string(A.dtype, String(dtype));
