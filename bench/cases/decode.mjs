@@ -8,7 +8,7 @@ const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 const mx = mlx.core;
 const sdk = require('../../dist/index.js');
-const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../../dist/llama.js');
+const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../../dist/demo.js');
 
 const now = () => Number(process.hrtime.bigint());
 const tick = () => new Promise((r) => setImmediate(r));
