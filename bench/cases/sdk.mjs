@@ -105,7 +105,7 @@ export default [
   {
     id: 'sdk.pipeline_ns_per_primitive',
     unit: 'ns',
-    goal: 1000,
+    goal: 500,
     better: 'lower',
     async run() {
       // 1M executed primitives built inside a layer: recording, takeTrace (layer attribution + cost
