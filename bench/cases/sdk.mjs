@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -194,11 +195,7 @@ export default [
         inst.disable();
         rmSync(dir, { recursive: true, force: true });
       }
-      const sorted = [...diffs].sort((a, b) => a - b);
-      const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
-      const record = kept.reduce((a, b) => a + b, 0) / kept.length;
-      const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
-      const sd = Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1));
+      const { trimmed: record, mean, ci95, median: recordMedian } = pairedStats(diffs);
       const take = median(rounds.map((r) => r.take));
       const save = median(rounds.map((r) => r.save));
       const saveJson = median(rounds.map((r) => r.saveJson));
@@ -213,8 +210,8 @@ export default [
           dropped: last.dropped,
           record_ns: Math.round(record),
           record_mean_ns: Math.round(mean),
-          record_mean_ci95_ns: Math.round((1.96 * sd) / Math.sqrt(diffs.length)),
-          record_median_ns: Math.round(median(diffs)),
+          record_mean_ci95_ns: Math.round(ci95),
+          record_median_ns: Math.round(recordMedian),
           take_ns: Math.round(take),
           save_ns: Math.round(save),
           first_read_ns: Math.round(read),
