@@ -66,3 +66,21 @@ export async function interleaved(inst, pairs, once, between = () => {}) {
   inst.disable();
   return { on, off, onCpu, offCpu };
 }
+
+/**
+ * A layer whose forward(x, n) builds n element-wise adds (n primitives), made after registration so
+ * it is instrumented, and its [4] input already evaluated.
+ */
+export function chainLayer(mlx) {
+  const mx = mlx.core;
+  class Chain extends mlx.nn.Module {
+    forward(x, n) {
+      let y = x;
+      for (let i = 0; i < n; i++) y = mx.add(y, x);
+      return y;
+    }
+  }
+  const x = mx.ones([4]);
+  mx.eval(x);
+  return { layer: new Chain(), x };
+}

@@ -2,7 +2,7 @@
 // asyncEval of step n+1 before item() of step n) and small evals of a few hundred primitives.
 // Every figure compares traced with untraced runs interleaved in one process (bench/lib.mjs).
 import { createRequire } from 'node:module';
-import { interleaved, pairedStats } from '../lib.mjs';
+import { chainLayer, interleaved, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -84,16 +84,7 @@ export default [
       // recording adds on the app's thread is in the difference: the wrappers, the drain, the span
       // objects of the eval and layer, the allocator hooks and tagging.
       const inst = sdk.registerMlxInstrumentation();
-      class Chain extends mlx.nn.Module {
-        forward(x, n) {
-          let y = x;
-          for (let i = 0; i < n; i++) y = mx.add(y, x);
-          return y;
-        }
-      }
-      const layer = new Chain();
-      const x = mx.ones([4]);
-      mx.eval(x);
+      const { layer, x } = chainLayer(mlx);
       const perEval = 300, evals = 100;
       const once = async () => {
         let ns = 0;

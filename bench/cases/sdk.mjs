@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pairedStats } from '../lib.mjs';
+import { chainLayer, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -115,17 +115,7 @@ export default [
       // allocator's frees are recorded too. Five rounds of 1M; take and save are their medians.
       const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
       const inst = sdk.registerMlxInstrumentation({ maxSpans: 3_000_000 });
-      const { nn } = mlx;
-      class Chain extends nn.Module {
-        forward(x, n) {
-          let y = x;
-          for (let i = 0; i < n; i++) y = mx.add(y, x);
-          return y;
-        }
-      }
-      const layer = new Chain();
-      const x = mx.ones([4]);
-      mx.eval(x);
+      const { layer, x } = chainLayer(mlx);
       const perEval = 5000, pairs = 200;
       const tick = () => new Promise((r) => setImmediate(r));
       const one = async () => {
