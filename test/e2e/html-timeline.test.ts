@@ -151,9 +151,12 @@ describe('timeline: large traces', () => {
 
 describe('timeline: axis and range read true at every zoom', () => {
   let file: string;
-  let trace: Trace;
+  /** The trace's first start and last end. */
+  let t0: number, t1: number;
   beforeAll(async () => {
-    trace = syntheticTrace({ steps: 6, blocks: 3, primitivesPerLayer: 6 });
+    const trace = syntheticTrace({ steps: 6, blocks: 3, primitivesPerLayer: 6 });
+    t0 = Math.min(...trace.spans.map((s) => s.start));
+    t1 = Math.max(...trace.spans.map((s) => s.end));
     file = await exportTo('axis.html', trace);
   });
 
@@ -174,8 +177,6 @@ describe('timeline: axis and range read true at every zoom', () => {
     const o = await open(file);
     try {
       const p = o.page;
-      const t0 = Math.min(...trace.spans.map((s) => s.start));
-      const t1 = Math.max(...trace.spans.map((s) => s.end));
       for (const width of [400, 3000, 40_000]) {
         const at = t0 + (t1 - t0) * 0.83;
         await p.evaluate(([s, e]) => (window as any).__mlxTrace.timeline.setView(s, e), [at, at + width]);
@@ -196,8 +197,6 @@ describe('timeline: axis and range read true at every zoom', () => {
     const o = await open(file);
     try {
       const p = o.page;
-      const t0 = Math.min(...trace.spans.map((s) => s.start));
-      const t1 = Math.max(...trace.spans.map((s) => s.end));
       const full = await range(p);
       expect(full.text).toMatch(/^Showing 0 ns – /);
       // 3 significant digits: equal to within the last digit.
