@@ -41,8 +41,8 @@ describe('exportHtml (document)', () => {
   });
 
   it('gives one clear error for input that is not a trace', async () => {
-    expect(() => exportHtml(null as unknown as Trace)).toThrow(/^exportHtml: expected an mlx-trace trace \(an object with a spans array\), got null$/);
-    expect(() => exportHtml({ schema: 'other/2', spans: [] } as unknown as Trace)).toThrow(/unsupported trace schema "other\/2"/);
+    expect(() => exportHtml(null as unknown as Trace)).toThrow(/^exportHtml: expected a Trace object, got null$/);
+    expect(() => exportHtml({ schema: 'other/2', spans: [] } as unknown as Trace)).toThrow(/^exportHtml: not an mlx-trace\/1 trace: its schema is "other\/2"$/);
     await expect(exportHtml(trace, '' as string)).rejects.toThrow(/output path must be a non-empty string/);
     await expect(exportHtml(trace, join(OUT, 'no-such-dir', 'x.html'))).rejects.toThrow(/ENOENT/);
   });

@@ -16,6 +16,7 @@ import { Interner, num, str, type AddColumn, type PackedColumn } from './common'
 import { packCounters, type PackedCounters } from './counters';
 import { packMemory, type PackedMemory } from './memory';
 import { packAdvice, packGeneration, packHeadMeta, packPasses } from './meta';
+import { readAdvice, readGeneration } from '../../../core/model/meta';
 import { PointedSpans } from './pointers';
 import { layoutRows } from './rows';
 import { scanSpans, type SpanScan } from './spans';
@@ -33,8 +34,8 @@ export function packTrace(trace: Trace): PackedTrace {
   const strings = new Interner();
   const spans: Span[] = Array.isArray(trace.spans) ? trace.spans : [];
   const meta = (trace.meta ?? {}) as Trace['meta'];
-  const advice = packAdvice((meta as Record<string, unknown>).advice);
-  const generation = packGeneration((meta as Record<string, unknown>).generation);
+  const advice = packAdvice(readAdvice(meta));
+  const generation = packGeneration(readGeneration(meta));
   const pointed = new PointedSpans(advice, generation !== null);
 
   const scan = scanSpans(spans, strings, pointed);
@@ -70,7 +71,7 @@ export function packTrace(trace: Trace): PackedTrace {
     skipped: scan.skipped,
     meta: packHeadMeta(meta, passes !== null),
     advice: advice.findings,
-    adviceRan: Array.isArray((meta as Record<string, unknown>).advice),
+    adviceRan: readAdvice(meta) !== null,
     generation,
     passes,
     counters: counters ? counters.heads : [],

@@ -5,13 +5,13 @@
  */
 import type { Trace } from '../../../core/model/trace';
 import { describeCeilings } from '../../../core/cost/calibrate';
+import { CORE_META_KEYS, PANEL_META_KEYS, PASS_META_KEYS, type StoredGeneration } from '../../../core/model/meta';
 import type { Head, HeadFinding, HeadGeneration, HeadPasses } from '../format';
 import { finiteNum, num, str } from './common';
 import type { PassTable } from './spans';
 
 /** Evidence spans located per finding (the advisor lists at most 500). */
 const EVIDENCE_CAP = 2000;
-const KNOWN_META = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason', 'advice', 'generation', 'passStats']);
 
 export interface PackedAdvice {
   findings: HeadFinding[];
@@ -35,31 +35,18 @@ export function packAdvice(advice: unknown): PackedAdvice {
   return { findings, ids };
 }
 
-/** trace.meta.generation as numbers (anything else becomes null), or null when the trace has none. */
-export function packGeneration(g: unknown): HeadGeneration | null {
-  if (!g || typeof g !== 'object') return null;
-  const r = g as Record<string, unknown>;
-  const lat = (r.tokenLatencyMs && typeof r.tokenLatencyMs === 'object' ? r.tokenLatencyMs : {}) as Record<string, unknown>;
-  return {
-    promptTokens: num(r.promptTokens),
-    generatedTokens: num(r.generatedTokens),
-    timeToFirstTokenMs: num(r.timeToFirstTokenMs),
-    prefillTokensPerSec: num(r.prefillTokensPerSec),
-    decodeTokensPerSec: num(r.decodeTokensPerSec),
-    tokenLatencyMs: { p50: num(lat.p50), p95: num(lat.p95), mean: num(lat.mean), min: num(lat.min), max: num(lat.max) },
-    prefill: -1,
-    tokens: [],
-    tokenSpans: [],
-  };
+/** trace.meta.generation as the head shows it, or null when the trace has none. */
+export function packGeneration(g: StoredGeneration | null): HeadGeneration | null {
+  return g && { ...g, prefill: -1, tokens: [], tokenSpans: [] };
 }
 
 /** Other scalar entries of meta, as key/value pairs (at most 50). */
 function packFacts(meta: Record<string, unknown>, multiPass: boolean): [string, string][] {
   const facts: [string, string][] = [];
   for (const [k, v] of Object.entries(meta)) {
-    if (KNOWN_META.has(k)) continue;
+    if (CORE_META_KEYS.has(k) || PANEL_META_KEYS.has(k)) continue;
     // The summary's Passes card says these.
-    if (multiPass && (k === 'passes' || k === 'warmup')) continue;
+    if (multiPass && PASS_META_KEYS.has(k)) continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') facts.push([k, String(v)]);
     if (facts.length >= 50) break;
   }
