@@ -4,8 +4,8 @@
  * pointers.ts).
  */
 import type { Trace } from '../../../core/model/trace';
-import { describeCeilings } from '../../../core/cost/calibrate';
 import { CORE_META_KEYS, PANEL_META_KEYS, PASS_META_KEYS, type StoredGeneration } from '../../../core/model/meta';
+import { describeCeilings } from '../../../core/cost/calibrate';
 import type { Head, HeadFinding, HeadGeneration, HeadPasses } from '../format';
 import { finiteNum, num, str } from './common';
 import type { PassTable } from './spans';
