@@ -343,6 +343,8 @@ Napi::Value SetLayout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value WatchSignals(const Napi::CallbackInfo& info);  // signals.cc
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("attach", Napi::Function::New(env, Attach));
@@ -363,6 +365,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("getLayout", Napi::Function::New(env, GetLayout));
   exports.Set("setLayout", Napi::Function::New(env, SetLayout));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignals));
   return exports;
 }
 

@@ -1,13 +1,15 @@
 /**
  * Preload: `node --require mlx-trace/register app.js` or `node --import mlx-trace/register app.mjs`.
- * Registers the instrumentation before the app runs and writes trace.json when the process exits
- * (to $MLX_TRACE_OUT, default ./mlx-trace). `mlx-trace run` uses it and renders the other files.
+ * Registers the instrumentation before the app runs and writes trace.json when the process exits or
+ * is ended by SIGINT, SIGTERM or SIGHUP (to $MLX_TRACE_OUT, default ./mlx-trace). `mlx-trace run`
+ * uses it and renders the other files.
  * In a distributed job (MLX_TRACE_RANK, MLX_RANK or an MPI rank set) it writes trace.rank-N.json with
  * meta.rank = N instead, so ranks sharing a folder do not overwrite each other.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
+import { handleEndingSignals } from './instrumentations/mlx/signals';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
 
@@ -19,17 +21,29 @@ const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop(
 const fileName = rankTraceFile(rank);
 let written = false;
 
-// 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
-process.on('exit', () => {
+/** Writes the trace once, synchronously (so it works from 'exit' and from a signal handler). */
+function writeTrace(): void {
   if (written) return;
   written = true;
   try {
+    const takenByApp = inst._takes;
+    const held = inst.recorder.mark();
+    const file = join(outDir, fileName);
+    if (takenByApp > 0 && held.spans + held.prims === 0) {
+      // The app took everything itself (a few allocator events may follow): an empty file here would
+      // only hide, or replace, the app's own.
+      process.stderr.write(`mlx-trace: no trace written to ${file}: the app took what was recorded with takeTrace() (${takenByApp} time${takenByApp === 1 ? '' : 's'}) and no span was recorded after\n`);
+      return;
+    }
     const trace = inst.takeTrace(name, rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid });
     mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, fileName);
     saveTrace(trace, file);
     if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${trace.spans.length} spans, timing: ${trace.meta.timing})\n`);
   } catch (e) {
     process.stderr.write(`mlx-trace: could not write the trace: ${(e as Error).message}\n`);
   }
-});
+}
+
+// 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
+process.on('exit', writeTrace);
+handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending));

@@ -34,6 +34,8 @@ export interface NativeBinding {
   tid(): number;
   stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
+  /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
+  watchSignals(signals: number[]): ArrayBuffer;
   setLayout(l: Partial<Record<'arraySize' | 'shape' | 'size' | 'dtype' | 'primitive' | 'inputs', number>>): void;
 }
 

@@ -8,7 +8,7 @@ import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opent
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { findMlx } from '../../core/record/load-mlx';
-import { openHookLayer, type HookLayer } from '../../core/record/native';
+import { loadBinding, openHookLayer, type HookLayer } from '../../core/record/native';
 import { loadPeaks } from '../../core/cost/calibrate';
 import { Recorder, type LiveSpan } from '../../core/record/recorder';
 import { FAST_FUNCTIONS } from '../../core/record/decode';
@@ -50,6 +50,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _instrumentedClasses = new Set<Function>();
   private _on = false;
   private _als = new AsyncLocalStorage<LiveSpan>();
+  /** How many times takeTrace() was called (the preload tells an app that took its trace itself). */
+  _takes = 0;
+  /** [number of an ending signal the JS thread has not handled], written by the native handler. */
+  private _pendingSignal: Int32Array | null = null;
+  private _onPendingSignal: ((signo: number) => void) | null = null;
 
   constructor(config: MlxInstrumentationConfig = {}) {
     // Enabled below, once this class's own fields exist.
@@ -119,6 +124,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   takeTrace(name = 'trace', meta: Record<string, unknown> = {}): Trace {
     const rec = this._ensureRecorder();
     this._bridge?.reset();
+    this._takes++;
     return rec.take(name, meta);
   }
 
@@ -139,6 +145,28 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   /** The recorder, created on first use even when MLX is absent (manual op timing). */
   get recorder(): Recorder {
     return this._ensureRecorder();
+  }
+
+  /**
+   * Has `onPending` called at the next eval or sync point after one of `signals` arrives, for an app
+   * whose JS thread is too busy to run signal listeners (the preload's Ctrl-C handling). Returns a
+   * function that marks the signal handled, or null when the native layer cannot watch signals.
+   */
+  _watchSignals(signals: number[], onPending: (signo: number) => void): (() => void) | null {
+    const binding = loadBinding().binding;
+    if (!binding || typeof binding.watchSignals !== 'function') return null;
+    const pending = new Int32Array(binding.watchSignals(signals));
+    this._pendingSignal = pending;
+    this._onPendingSignal = onPending;
+    return () => {
+      pending[0] = 0;
+    };
+  }
+
+  private _takePendingSignal(): void {
+    const signo = this._pendingSignal![0];
+    this._pendingSignal![0] = 0;
+    this._onPendingSignal?.(signo);
   }
 
   // ---- span plumbing ------------------------------------------------------------------------
@@ -263,6 +291,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const wrapEval = (name: string) =>
       this._patcher.wrap<AnyFn>(core, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
+          if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
           const span = rec.begin('eval', name, self._parentId());
           if (name === 'asyncEval') rec.markAsync(span);
@@ -278,6 +307,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (!proto) break;
       this._patcher.wrap<AnyFn>(proto, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
+          if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
           const span = rec.begin('sync', name, self._parentId());
           return self._runIn(span, () => orig.apply(this, args));
