@@ -10,10 +10,18 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
 import { handleEndingSignals } from './instrumentations/mlx/signals';
+import { otelFromEnv } from './instrumentations/mlx/otel-env';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
 
 const inst = registerMlxInstrumentation({ retainProfiles: true });
+// OTEL_EXPORTER_OTLP_ENDPOINT and the rest: spans go out live, as from any OTel-instrumented app.
+const env = otelFromEnv();
+if (env.problem) process.stderr.write(env.problem + '\n');
+const otel = env.otel;
+if (otel) inst._useEnvProvider(otel.provider);
+/** How long the end of the process waits for the last spans to reach the collector. */
+const FLUSH_MS = 2000;
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 const rank = distributedRank(process.env);
 const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);
@@ -46,4 +54,6 @@ function writeTrace(): void {
 
 // 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
 process.on('exit', writeTrace);
-handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending));
+handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.flush(FLUSH_MS) : undefined);
+// An app that ends by running out of work gets its last batch of spans sent (once: flushing schedules work).
+if (otel) process.once('beforeExit', () => void otel.flush(FLUSH_MS));

@@ -3,7 +3,7 @@
  * the op functions) and feeds a Recorder. All patching goes through one Patcher and is undone exactly
  * by disable().
  */
-import { context, trace as otelTrace, type TracerProvider } from '@opentelemetry/api';
+import { context, trace as otelTrace, TraceFlags, type Context, type TracerProvider } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
@@ -40,6 +40,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _recorder: Recorder | null = null;
   private _bridge: OtelBridge | null = null;
   private _provider: TracerProvider | undefined;
+  /** The provider the OTEL_* environment asks for (preload), used when the app registers none. */
+  private _envProvider: TracerProvider | undefined;
+  private _envBridge: OtelBridge | null = null;
+  /** Evals and sync points under unsampled spans in progress (native recording is off meanwhile). */
+  private _paused = 0;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
   private _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
@@ -137,6 +142,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
 
   /** Runs fn inside a user span (torch's record_function). Works with async functions. */
   withSpan<T>(name: string, fn: () => T, attrs?: Record<string, string | number | boolean>): T {
+    if (this._unsampled()) return fn();
     const rec = this._ensureRecorder();
     const span = rec.begin('user', name, this._parentId(), attrs);
     return this._runIn(span, fn);
@@ -190,11 +196,42 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   }
 
   private _otel(): OtelBridge | null {
-    if (this._bridge) return this._bridge;
+    // The environment's provider stands in until the app registers its own.
+    if (this._bridge !== null && this._bridge !== this._envBridge) return this._bridge;
     const provider = this._provider ?? globalProvider();
-    if (!provider) return null;
-    this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
-    return this._bridge;
+    if (provider) {
+      this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+      return this._bridge;
+    }
+    if (!this._envProvider) return null;
+    this._envBridge ??= new OtelBridge(this._envProvider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+    return (this._bridge = this._envBridge);
+  }
+
+  /** Sends spans to `provider` (the OTEL_* environment's) whenever neither config nor app names one. */
+  _useEnvProvider(provider: TracerProvider): void {
+    if (this._bridge !== null && this._bridge === this._envBridge) this._bridge = null;
+    this._envProvider = provider;
+    this._envBridge = null;
+  }
+
+  /** Whether the active OpenTelemetry span was left out by its sampler: then nothing under it is recorded. */
+  _unsampled(): boolean {
+    if (this._bridge === null) return false;
+    const span = otelTrace.getSpan(context.active());
+    return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0;
+  }
+
+  /** Runs an eval or sync point unrecorded: the native layer records nothing while it runs. */
+  private _untraced<T>(fn: () => T): T {
+    const hook = this._hook;
+    if (!hook) return fn();
+    if (this._paused++ === 0) hook.binding.setRecording(false);
+    try {
+      return fn();
+    } finally {
+      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(true);
+    }
   }
 
   _parentId(): number | null {
@@ -221,6 +258,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (ended) return;
       ended = true;
       rec.end(span);
+      if (err !== undefined && span.kind === 'user') span.attrs = { ...span.attrs, error: errorMessage(err) };
       unstack();
       if (span.kind === 'eval' || span.kind === 'sync') {
         rec.drain(span);
@@ -231,7 +269,21 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     try {
       // User regions carry their span across awaits (AsyncLocalStorage); the rest are synchronous.
       const body = span.kind === 'user' ? () => this._als.run(span, fn) : fn;
-      const out = bridge ? context.with(bridge.start(span), body) : body();
+      let out: T;
+      if (bridge) {
+        const ctx = bridge.start(span);
+        if (!sampled(ctx)) {
+          // Its sampler left this span out: the app runs as untraced, and so does all under it.
+          ended = true;
+          rec.discard(span);
+          unstack();
+          bridge.end(span);
+          return context.with(ctx, span.kind === 'eval' || span.kind === 'sync' ? () => this._untraced(fn) : fn);
+        }
+        out = context.with(ctx, body);
+      } else {
+        out = body();
+      }
       if (span.kind === 'user' && out && typeof (out as any).then === 'function') {
         unstack();
         return (out as any).then(
@@ -293,6 +345,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
+          if (self._unsampled()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('eval', name, self._parentId());
           if (name === 'asyncEval') rec.markAsync(span);
           return self._runIn(span, () => orig.apply(this, args));
@@ -309,6 +362,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
+          if (self._unsampled()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('sync', name, self._parentId());
           return self._runIn(span, () => orig.apply(this, args));
         },
@@ -384,7 +438,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const self = this;
     this._patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
       function (this: any, ...args: unknown[]) {
-        if (!self._on || !self._recorder) return orig.apply(this, args);
+        if (!self._on || !self._recorder || self._unsampled()) return orig.apply(this, args);
         return self._traceLayer(orig, this, args);
       },
     );
@@ -457,7 +511,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
         this._patcher.wrap<AnyFn>(ns, key, (orig) => {
           const wrapper = function (this: unknown, ...args: unknown[]) {
-            if (!self._on) return orig.apply(this, args);
+            if (!self._on || self._unsampled()) return orig.apply(this, args);
             const rec = self._recorder!;
             const start = rec.now();
             const out = orig.apply(this, args);
@@ -498,6 +552,15 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
     if (core.array?.prototype) patchNs(core.array.prototype, '', true);
   }
+}
+
+function sampled(ctx: Context): boolean {
+  const span = otelTrace.getSpan(ctx);
+  return span === undefined || (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function globalProvider(): TracerProvider | undefined {

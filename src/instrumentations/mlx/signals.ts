@@ -33,30 +33,35 @@ export type SignalWatch = (signals: number[], onPending: (signo: number) => void
 /**
  * Installs the handlers. `write` writes the trace (synchronously) and is called at most once by the
  * caller's own guard; it runs before the signal is raised again. `watch`, when given, also handles
- * signals that arrive while the JS thread is busy.
+ * signals that arrive while the JS thread is busy. `flush`, when given, runs (and is waited for) between
+ * the two when the event loop can run it: live OpenTelemetry spans still queued.
  */
-export function handleEndingSignals(write: () => void, watch?: SignalWatch): void {
+export function handleEndingSignals(write: () => void, watch?: SignalWatch, flush?: () => Promise<void>): void {
   const lastSeen = new Map<string, number>();
   let handled = () => {};
-  const end = (sig: EndingSignal) => {
-    // The app has its own handler: it decides what the signal does; 'exit' writes the trace.
-    if (process.listenerCount(sig) > 1) return;
-    write();
+  const raise = (sig: EndingSignal) => {
     for (const s of ENDING_SIGNALS) process.removeListener(s, onSignal);
     // No listener left: Node restores the default action, which ends the process with this signal.
     process.kill(process.pid, sig);
   };
+  // The app has its own handler: it decides what the signal does; 'exit' writes the trace.
+  const appHandles = (sig: EndingSignal) => process.listenerCount(sig) > 1;
   const onSignal = (sig: EndingSignal) => {
     lastSeen.set(sig, Date.now());
     handled();
-    end(sig);
+    if (appHandles(sig)) return;
+    write();
+    if (flush) void flush().then(() => raise(sig));
+    else raise(sig);
   };
   for (const s of ENDING_SIGNALS) process.on(s, onSignal);
   // After the listeners, so the native handler hands each signal on to Node's.
   const byNumber = new Map(ENDING_SIGNALS.map((s) => [constants.signals[s], s] as const));
   handled = watch?.([...byNumber.keys()], (signo) => {
     const sig = byNumber.get(signo);
-    if (sig) end(sig);
+    if (!sig || appHandles(sig)) return;
+    write();
+    raise(sig);
   }) ?? handled;
   listenForForwarded(lastSeen);
 }
