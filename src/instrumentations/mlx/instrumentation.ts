@@ -32,6 +32,9 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
 
 type AnyFn = (...args: any[]) => any;
 
+/** nn.Module methods an app reaches before its first forward: each adopts an uninstrumented model tree. */
+const MODULE_ENTRIES = ['parameters', 'trainableParameters', 'update', 'loadWeights', 'train', 'eval', 'apply', 'setDtype', 'freeze', 'unfreeze'];
+
 export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
   private _patcher = new Patcher();
   private _mlx: any = null;
@@ -318,6 +321,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         this._hook = null;
         this._fallbackReason = h.reason;
         this._diag.warn(`mlx-trace: JS-level timing only: ${h.reason}`);
+        sayNativeUnavailable(h.reason);
       } else {
         this._hook = h;
         this._fallbackReason = '';
@@ -414,6 +418,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!base) return;
     const Orig = base.Module;
     const self = this;
+    this._patchModuleEntries(Orig.prototype);
     class Module extends Orig {
       constructor(...args: unknown[]) {
         super(...args);
@@ -424,6 +429,60 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       }
     }
     this._patcher.set(base, 'Module', Module);
+  }
+
+  /**
+   * Classes defined before registration extend nn.Module as it was then, so their instances are
+   * never seen being built. The first time such a model's weights are reached (parameters(),
+   * update(), loadWeights() ... as every training and inference app does before its first forward),
+   * its whole tree is instrumented, as under the preload.
+   */
+  private _patchModuleEntries(proto: any): void {
+    const self = this;
+    for (const name of MODULE_ENTRIES) {
+      this._patcher.wrap<AnyFn>(proto, name, (orig) =>
+        function (this: any, ...args: unknown[]) {
+          if (self._on && !self._adopting && !self._instrumentedClasses.has(this?.constructor)) self._adoptTree(this);
+          return orig.apply(this, args);
+        },
+      );
+    }
+  }
+
+  private _adopting = false;
+  private _adoptTree(root: any): void {
+    this._adopting = true;
+    try {
+      this.instrumentModule(root);
+    } catch {
+      /* not a module tree we can walk: its layers stay as they are */
+    } finally {
+      this._adopting = false;
+    }
+  }
+
+  /** Layer classes whose root calls were checked for an uninstrumented caller (see _warnLoadOrder). */
+  private _orderChecked = new Set<Function>();
+  private _loadOrderWarned = false;
+
+  /**
+   * A layer ran with no layer around it. If the forward of an app class that was never instrumented
+   * called it (a model used before anything reached its weights), say once how to get its layers.
+   * One stack per layer class, the first time it runs as a root.
+   */
+  private _warnLoadOrder(module: any): void {
+    const ctor = module?.constructor;
+    if (this._loadOrderWarned || !ctor || this._orderChecked.has(ctor)) return;
+    this._orderChecked.add(ctor);
+    const known = new Set([...this._instrumentedClasses].map((c) => c.name));
+    for (const m of (new Error().stack ?? '').matchAll(/at (?:async )?([A-Za-z_$][\w$]*)\.forward \(/g)) {
+      if (known.has(m[1])) continue;
+      this._loadOrderWarned = true;
+      process.stderr.write(
+        `mlx-trace: layers of ${m[1]} are not traced (its class was defined before registerMlxInstrumentation()); call inst.instrumentModule(model) once after building the model\n`,
+      );
+      return;
+    }
   }
 
   _instrumentClass(ctor: Function): void {
@@ -451,7 +510,10 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (depth && this._stackModules[depth - 1] === module) return orig.apply(module, args);
     let parentLayer: LiveSpan | undefined;
     for (let i = depth - 1; i >= 0; i--) if (this._stack[i].kind === 'layer') { parentLayer = this._stack[i]; break; }
-    if (!parentLayer) this._ensurePaths(module);
+    if (!parentLayer) {
+      this._ensurePaths(module);
+      if (!this._paths.get(module)) this._warnLoadOrder(module);
+    }
     const hook = this._hook;
     // What the arguments' graphs hold was built by the caller, not by this layer.
     if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
@@ -552,6 +614,17 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
     if (core.array?.prototype) patchNs(core.array.prototype, '', true);
   }
+}
+
+// Once per process, whichever copy of this module (preload bundle, app bundle) registers first.
+const NATIVE_SAID = Symbol.for('mlx-trace.native-unavailable-said');
+
+/** One line on stderr: what timing the app gets instead, and why. */
+function sayNativeUnavailable(reason: string): void {
+  const g = globalThis as unknown as Record<symbol, boolean>;
+  if (g[NATIVE_SAID]) return;
+  g[NATIVE_SAID] = true;
+  process.stderr.write(`mlx-trace: per-primitive timing unavailable, timing at JS level (op build times, not run times): ${reason}\n`);
 }
 
 function sampled(ctx: Context): boolean {
