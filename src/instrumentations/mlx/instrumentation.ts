@@ -19,6 +19,7 @@ import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
 import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
 import { OpShapes, setMlxClasses } from './op-shapes';
+import { checkSchedule, StepSchedule } from './schedule';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -48,6 +49,9 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _envBridge: OtelBridge | null = null;
   /** Evals and sync points under unsampled spans in progress (native recording is off meanwhile). */
   private _paused = 0;
+  /** A schedule's step with recording off. */
+  private _idle = false;
+  private _schedule: StepSchedule | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
   private _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
@@ -68,6 +72,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     // Enabled below, once this class's own fields exist.
     super(PACKAGE_NAME, PACKAGE_VERSION, { ...DEFAULT_CONFIG, ...config, enabled: false });
     this._provider = config.tracerProvider;
+    // A bad schedule is refused before anything is patched.
+    if (config.schedule) {
+      checkSchedule(config.schedule);
+      if (typeof config.onTraceReady !== 'function') throw new TypeError('a schedule needs onTraceReady(trace), e.g. traceFiles("./traces")');
+    }
     if (config.enabled !== false) this.enable();
   }
 
@@ -100,6 +109,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     // The app usually required MLX before registering us: patch the copy it already has.
     const mlx = mlxModuleFromCache() ?? findMlx();
     if (mlx) this._patch(mlx);
+    this._startSchedule();
   }
 
   override disable(): void {
@@ -143,9 +153,40 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._paths.delete(model);
   }
 
+  /**
+   * Ends a step of the configured schedule (torch.profiler's prof.step()): recording turns on or off
+   * as the schedule says, and a finished window goes to onTraceReady. Without a schedule, does nothing.
+   */
+  step(): void {
+    this._schedule?.step();
+  }
+
+  private _startSchedule(): void {
+    const cfg = this.getConfig();
+    if (!cfg.schedule || this._schedule) return;
+    const ready = cfg.onTraceReady!;
+    this._schedule = new StepSchedule(
+      cfg.schedule,
+      {
+        setRecording: (on) => {
+          this._idle = !on;
+          if (this._paused === 0) this._hook?.binding.setRecording(on);
+        },
+        discard: () => void this._take('discarded', {}),
+        take: (name, meta) => this._take(name, meta),
+      },
+      ready,
+    );
+  }
+
+  private _take(name: string, meta: Record<string, unknown>): Trace {
+    this._bridge?.reset();
+    return this._ensureRecorder().take(name, meta);
+  }
+
   /** Runs fn inside a user span (torch's record_function). Works with async functions. */
   withSpan<T>(name: string, fn: () => T, attrs?: Record<string, string | number | boolean>): T {
-    if (this._unsampled()) return fn();
+    if (this._untracedNow()) return fn();
     const rec = this._ensureRecorder();
     const span = rec.begin('user', name, this._parentId(), attrs);
     return this._runIn(span, fn);
@@ -218,8 +259,12 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._envBridge = null;
   }
 
-  /** Whether the active OpenTelemetry span was left out by its sampler: then nothing under it is recorded. */
-  _unsampled(): boolean {
+  /**
+   * Whether nothing is recorded now: a schedule's step with recording off, or an active OpenTelemetry
+   * span its sampler left out (nothing under it is recorded).
+   */
+  _untracedNow(): boolean {
+    if (this._idle) return true;
     if (this._bridge === null) return false;
     const span = otelTrace.getSpan(context.active());
     return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0;
@@ -233,7 +278,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     try {
       return fn();
     } finally {
-      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(true);
+      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(!this._idle);
     }
   }
 
@@ -335,7 +380,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._recorder = null;
     const rec = this._ensureRecorder();
     if (old) rec.adopt(old);
-    this._hook?.binding.setRecording(true);
+    this._hook?.binding.setRecording(!this._idle);
     const build = this._hook?.buildState;
     if (build) {
       build[1] = 0;
@@ -349,7 +394,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
-          if (self._unsampled()) return self._untraced(() => orig.apply(this, args));
+          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('eval', name, self._parentId());
           if (name === 'asyncEval') rec.markAsync(span);
           return self._runIn(span, () => orig.apply(this, args));
@@ -366,7 +411,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
-          if (self._unsampled()) return self._untraced(() => orig.apply(this, args));
+          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('sync', name, self._parentId());
           return self._runIn(span, () => orig.apply(this, args));
         },
@@ -497,7 +542,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const self = this;
     this._patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
       function (this: any, ...args: unknown[]) {
-        if (!self._on || !self._recorder || self._unsampled()) return orig.apply(this, args);
+        if (!self._on || !self._recorder || self._untracedNow()) return orig.apply(this, args);
         return self._traceLayer(orig, this, args);
       },
     );
@@ -573,7 +618,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
         this._patcher.wrap<AnyFn>(ns, key, (orig) => {
           const wrapper = function (this: unknown, ...args: unknown[]) {
-            if (!self._on || self._unsampled()) return orig.apply(this, args);
+            if (!self._on || self._untracedNow()) return orig.apply(this, args);
             const rec = self._recorder!;
             const start = rec.now();
             const out = orig.apply(this, args);

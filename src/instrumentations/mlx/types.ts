@@ -1,6 +1,7 @@
 import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 import type { TracerProvider } from '@opentelemetry/api';
-import type { Peaks } from '../../core/model/trace';
+import type { Peaks, Trace } from '../../core/model/trace';
+import type { ScheduleOptions } from './schedule';
 
 export interface MlxInstrumentationConfig extends InstrumentationConfig {
   /**
@@ -35,4 +36,12 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   retainProfiles?: boolean;
   /** Send eval, layer and primitive spans to this provider (else the global one, if registered). */
   tracerProvider?: TracerProvider;
+  /**
+   * Record by steps, as torch.profiler does: the app calls `inst.step()` at the end of each step;
+   * `skipFirst` steps, then cycles of `wait` (off), `warmup` (recorded, dropped) and `active`
+   * (recorded, handed to onTraceReady as one trace), `repeat` times (0: always).
+   */
+  schedule?: ScheduleOptions;
+  /** Called with each trace a schedule finishes (see traceFiles() for rotating files in a folder). */
+  onTraceReady?: (trace: Trace) => void;
 }
