@@ -10,6 +10,7 @@ export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
 export { traceFiles } from './instrumentations/mlx/schedule';
 export type { ScheduleOptions, TraceFilesOptions } from './instrumentations/mlx/schedule';
+export type { FlightRecorderOptions } from './instrumentations/mlx/flight';
 export { profileGeneration } from './instrumentations/mlx/generation';
 export type { GenerationOptions, GenerationStats } from './instrumentations/mlx/generation';
 

@@ -11,10 +11,20 @@ import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
 import { handleEndingSignals } from './instrumentations/mlx/signals';
 import { otelFromEnv } from './instrumentations/mlx/otel-env';
+import { recordingFromEnv } from './instrumentations/mlx/env-config';
+import { traceFiles } from './instrumentations/mlx/schedule';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
 
-const inst = registerMlxInstrumentation({ retainProfiles: true });
+const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
+// MLX_TRACE_SCHEDULE / _KEEP / _FLIGHT: what to record, for how long.
+const recording = recordingFromEnv();
+for (const p of recording.problems) process.stderr.write(p + '\n');
+const inst = registerMlxInstrumentation({
+  retainProfiles: true,
+  ...(recording.schedule ? { schedule: recording.schedule, onTraceReady: traceFiles(outDir, { keep: recording.keep }) } : {}),
+  ...(recording.flightRecorder ? { flightRecorder: recording.flightRecorder } : {}),
+});
 // OTEL_EXPORTER_OTLP_ENDPOINT and the rest: spans go out live, as from any OTel-instrumented app.
 const env = otelFromEnv();
 if (env.problem) process.stderr.write(env.problem + '\n');
@@ -22,7 +32,6 @@ const otel = env.otel;
 if (otel) inst._useEnvProvider(otel.provider);
 /** How long the end of the process waits for the last spans to reach the collector. */
 const FLUSH_MS = 2000;
-const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 const rank = distributedRank(process.env);
 const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);
 // Ranks launched together (mlx.launch, mpirun) usually share a folder: one file each, for `mlx-trace merge`.
@@ -43,13 +52,35 @@ function writeTrace(): void {
       process.stderr.write(`mlx-trace: no trace written to ${file}: the app took what was recorded with takeTrace() (${takenByApp} time${takenByApp === 1 ? '' : 's'}) and no span was recorded after\n`);
       return;
     }
-    const trace = inst.takeTrace(name, rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid });
+    if (recording.schedule) {
+      // The schedule's windows are the trace: files in outDir, written as each window ended.
+      if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: the schedule's windows are in ${outDir} (trace.N.mlxtrace)\n`);
+      return;
+    }
     mkdirSync(outDir, { recursive: true });
-    saveTrace(trace, file);
-    if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${trace.spans.length} spans, timing: ${trace.meta.timing})\n`);
+    const extra = rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+    // Flight-recorder mode writes its ring: the last seconds or spans, not all the run.
+    let spans = held.spans + held.prims;
+    if (recording.flightRecorder) spans = inst.dump(file, name);
+    else saveTrace(inst.takeTrace(name, extra), file);
+    if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${spans} spans, timing: ${inst.timing})\n`);
   } catch (e) {
     process.stderr.write(`mlx-trace: could not write the trace: ${(e as Error).message}\n`);
   }
+}
+
+// SIGUSR2 in flight-recorder mode: the ring to flight.N.mlxtrace, and recording goes on.
+let dumps = 0;
+if (recording.flightRecorder) {
+  process.on('SIGUSR2', () => {
+    const file = join(outDir, `flight.${++dumps}.mlxtrace`);
+    try {
+      mkdirSync(outDir, { recursive: true });
+      process.stderr.write(`mlx-trace: dumped the flight recorder to ${file} (${inst.dump(file, `${name} flight ${dumps}`)} spans)\n`);
+    } catch (e) {
+      process.stderr.write(`mlx-trace: could not dump the flight recorder: ${(e as Error).message}\n`);
+    }
+  });
 }
 
 // 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.

@@ -177,3 +177,48 @@ describe('mlx-trace run', () => {
     expect(t.spans.some((s) => s.kind === 'primitive' && s.name === 'Matmul')).toBe(true);
   }, 60_000);
 });
+
+describe('what to record (MLX_TRACE_* variables)', () => {
+  it('MLX_TRACE_FLIGHT: SIGUSR2 dumps the ring, and the trace at the end is the ring too, both bounded', async () => {
+    const out = join(tmp, 'flight');
+    const p = start(['--require', join(dist, 'register.js'), LOOP], { MLX_TRACE_OUT: out, MLX_TRACE_FLIGHT: 'spans=400' });
+    const app = await p.ready;
+    // Well past the limit: each step records a few dozen spans.
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(app, 'SIGUSR2');
+    const dumped = join(out, 'flight.1.mlxtrace');
+    for (let i = 0; i < 200 && !existsSync(dumped); i++) await new Promise((r) => setTimeout(r, 50));
+    process.kill(app, 'SIGINT');
+    const r = await p.ended;
+    expect(r.signal, r.stderr).toBe('SIGINT');
+    expect(r.stderr).toMatch(/dumped the flight recorder to .*flight\.1\.mlxtrace/);
+    for (const f of [dumped, join(out, 'trace.json')]) {
+      const t = loadTrace(f);
+      expect(t.spans.length, f).toBeGreaterThan(0);
+      expect(t.spans.length, f).toBeLessThan(1000);
+      expect(t.spans.some((s) => s.kind === 'primitive' && s.name === 'AddMM'), f).toBe(true);
+    }
+    expect((loadTrace(dumped).meta.flightRecorder as { evicted: number }).evicted).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('MLX_TRACE_SCHEDULE under mlx-trace run: one file per window, the newest MLX_TRACE_KEEP kept, the newest rendered', async () => {
+    const out = join(tmp, 'schedule');
+    const r = await runCli(dist, ['run', '--no-report', '--out', out, LOOP, '--steps', '12'], {
+      env: { MLX_TRACE_SCHEDULE: 'wait=1,active=2', MLX_TRACE_KEEP: '2', MLX_TRACE_LIB: join(dist, 'index.js') },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.3.mlxtrace', 'trace.4.mlxtrace', 'trace.chrome.json']);
+    const t = loadTrace(join(out, 'trace.4.mlxtrace'));
+    expect(t.meta.steps).toEqual({ first: 10, last: 11 });
+    expect(t.spans.filter((s) => s.kind === 'eval')).toHaveLength(2);
+  }, 60_000);
+
+  it('a bad MLX_TRACE_* value is one line and the app is recorded as by default', async () => {
+    const out = join(tmp, 'bad-env');
+    const p = start(['--require', join(dist, 'register.js'), LOOP, '--steps', '3'], { MLX_TRACE_OUT: out, MLX_TRACE_FLIGHT: 'minutes=3' });
+    const r = await p.ended;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.split('\n').filter((l) => l.includes('MLX_TRACE_FLIGHT'))).toEqual(['mlx-trace: MLX_TRACE_FLIGHT="minutes=3" ignored: expected seconds=N and/or spans=N']);
+    expectAppTrace(join(out, 'trace.json'));
+  }, 60_000);
+});

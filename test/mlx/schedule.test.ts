@@ -83,3 +83,43 @@ describe('schedule', () => {
     expect(readdirSync(dir).sort()).toEqual(['trace.4.mlxtrace', 'trace.5.mlxtrace']);
   });
 });
+
+describe('flight recorder', () => {
+  const allLinked = (t: Trace) => {
+    const ids = new Set(t.spans.map((s) => s.id));
+    return t.spans.every((s) => (s.parentId === null || ids.has(s.parentId)) && (s.layerId == null || ids.has(s.layerId)));
+  };
+
+  it('keeps the last spans in a bounded ring however long it runs; dump() writes them', () => {
+    const inst = new MlxInstrumentation({ flightRecorder: { spans: 300 } });
+    const file = join(tmp, 'flight.mlxtrace');
+    try {
+      const perStep = (() => {
+        work(0);
+        return inst.recorder.held;
+      })();
+      inst.dump(join(tmp, 'warm.mlxtrace'));
+      for (let i = 0; i < 600; i++) work(i % 500);
+      const n = inst.dump(file, 'crash');
+      // At least the limit, at most the limit, one segment (a quarter) and the open one's steps.
+      expect(n).toBeGreaterThanOrEqual(300);
+      expect(n).toBeLessThanOrEqual(300 + 75 + 75 + perStep);
+    } finally {
+      inst.disable();
+    }
+    const t = loadTrace(file);
+    expect(t.name).toBe('crash');
+    const steps = stepsIn(t);
+    // The newest steps are there, in order, ending with the last one; the oldest are gone.
+    expect(steps[steps.length - 1]).toBe(599 % 500);
+    expect(steps).not.toContain(0);
+    expect((t.meta.flightRecorder as { evicted: number }).evicted).toBeGreaterThan(0);
+    expect(allLinked(t)).toBe(true);
+    for (let i = 1; i < t.spans.length; i++) expect(t.spans[i].id).toBeGreaterThan(t.spans[i - 1].id);
+  });
+
+  it('refuses a flight recorder without a limit, or with a schedule', () => {
+    expect(() => new MlxInstrumentation({ flightRecorder: {} })).toThrow(/flightRecorder needs seconds > 0 or spans > 0/);
+    expect(() => new MlxInstrumentation({ flightRecorder: { spans: 10 }, schedule: { active: 1 }, onTraceReady: () => {} })).toThrow(/give one/);
+  });
+});

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { CONTROL_FD_ENV, ENDING_SIGNALS } from '../../instrumentations/mlx/signals';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadTrace } from '../../core/io/persist';
@@ -23,7 +23,10 @@ mlx-trace run are passed on to the app, which writes its trace before it ends; t
 written as usual. A third such signal kills the app (SIGKILL). The same preload works by hand:
   node --require mlx-trace/register app.js     (CommonJS)
   node --import mlx-trace/register app.mjs     (ES modules)
-with MLX_TRACE_OUT=DIR for where trace.json goes.
+with MLX_TRACE_OUT=DIR for where trace.json goes. What to record, for how long (docs/long-running.md):
+  MLX_TRACE_SCHEDULE="wait=1,warmup=1,active=3"  windows by step (the app calls inst.step()), MLX_TRACE_KEEP=N files
+  MLX_TRACE_FLIGHT="seconds=60" or "spans=1000000"  keep only the last of the run (SIGUSR2 writes it)
+OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables send the spans live, as in any OTel app.
 
 Options:
   --out DIR      output folder (default: mlx-trace-run)
@@ -42,7 +45,9 @@ Options:
     const preload = isEsm ? ['--import', pathToFileURL(join(__dirname, 'register.mjs')).href] : ['--require', register];
     const code = await runChild(process.execPath, [...preload, script, ...args], { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1' });
     // The preload names the file by rank when the app runs as one rank of a distributed job.
-    const file = join(outDir, rankTraceFile(distributedRank(process.env)));
+    // Under MLX_TRACE_SCHEDULE the windows are the trace: the newest one is rendered.
+    const whole = join(outDir, rankTraceFile(distributedRank(process.env)));
+    const file = existsSync(whole) ? whole : newestWindow(outDir) ?? whole;
     if (!existsSync(file)) {
       err(`mlx-trace run: ${script} exited with code ${code} and left no trace`);
       return code || 1;
@@ -97,4 +102,10 @@ function runChild(node: string, argv: string[], env: NodeJS.ProcessEnv): Promise
       res(c ?? (sig ? 128 + (constants.signals[sig] ?? 0) : 1));
     });
   });
+}
+
+/** The newest trace.N.mlxtrace a schedule wrote to `dir`, if any. */
+function newestWindow(dir: string): string | null {
+  const n = Math.max(0, ...readdirSync(dir).map((f) => Number(/^trace\.(\d+)\.mlxtrace$/.exec(f)?.[1] ?? 0)));
+  return n > 0 ? join(dir, `trace.${n}.mlxtrace`) : null;
 }

@@ -20,6 +20,8 @@ import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
 import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
 import { OpShapes, setMlxClasses } from './op-shapes';
 import { checkSchedule, StepSchedule } from './schedule';
+import { checkFlight, FlightRing } from './flight';
+import { saveTrace } from '../../core/io/persist';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -52,6 +54,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   /** A schedule's step with recording off. */
   private _idle = false;
   private _schedule: StepSchedule | null = null;
+  private _flight: FlightRing | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
   private _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
@@ -76,7 +79,9 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (config.schedule) {
       checkSchedule(config.schedule);
       if (typeof config.onTraceReady !== 'function') throw new TypeError('a schedule needs onTraceReady(trace), e.g. traceFiles("./traces")');
+      if (config.flightRecorder) throw new TypeError('a schedule and flightRecorder are two ways of choosing what to keep: give one');
     }
+    if (config.flightRecorder) checkFlight(config.flightRecorder);
     if (config.enabled !== false) this.enable();
   }
 
@@ -110,6 +115,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const mlx = mlxModuleFromCache() ?? findMlx();
     if (mlx) this._patch(mlx);
     this._startSchedule();
+    this._startFlight();
   }
 
   override disable(): void {
@@ -177,6 +183,24 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       },
       ready,
     );
+  }
+
+  private _startFlight(): void {
+    const cfg = this.getConfig();
+    if (!cfg.flightRecorder || this._flight) return;
+    const rec = () => this._ensureRecorder();
+    this._flight = new FlightRing(cfg.flightRecorder, { now: () => rec().now(), held: () => rec().held, take: (name) => this._take(name, {}) });
+  }
+
+  /**
+   * Writes what is recorded to `path` (.mlxtrace or .json). In flight-recorder mode that is the ring
+   * (the last seconds or spans), which then starts afresh; otherwise everything since the last take,
+   * which stays for takeTrace(). Returns the number of spans written.
+   */
+  dump(path: string, name = 'dump'): number {
+    const trace = this._flight ? this._flight.dump(name) : this._ensureRecorder().take(name, {}, undefined, true);
+    saveTrace(trace, path);
+    return trace.spans.length;
   }
 
   private _take(name: string, meta: Record<string, unknown>): Trace {
@@ -311,6 +335,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (span.kind === 'eval' || span.kind === 'sync') {
         rec.drain(span);
         this._nextEpoch();
+        if (this._flight !== null) this._flight.tick();
       }
       bridge?.end(span, err);
     };

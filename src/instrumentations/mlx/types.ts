@@ -2,6 +2,7 @@ import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 import type { TracerProvider } from '@opentelemetry/api';
 import type { Peaks, Trace } from '../../core/model/trace';
 import type { ScheduleOptions } from './schedule';
+import type { FlightRecorderOptions } from './flight';
 
 export interface MlxInstrumentationConfig extends InstrumentationConfig {
   /**
@@ -44,4 +45,9 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   schedule?: ScheduleOptions;
   /** Called with each trace a schedule finishes (see traceFiles() for rotating files in a folder). */
   onTraceReady?: (trace: Trace) => void;
+  /**
+   * Flight-recorder mode: keep only the last `seconds` or `spans` of the recording in a bounded ring;
+   * `inst.dump(path)` writes it. Not with a schedule.
+   */
+  flightRecorder?: FlightRecorderOptions;
 }
