@@ -3,10 +3,9 @@
  * the op functions) and feeds a Recorder. All patching goes through one Patcher and is undone exactly
  * by disable().
  */
-import { context, trace as otelTrace, TraceFlags, type Context, type TracerProvider } from '@opentelemetry/api';
+import { context, trace as otelTrace, TraceFlags, type TracerProvider } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createRequire } from 'node:module';
 import { findMlx } from '../../core/record/load-mlx';
 import { loadBinding, openHookLayer, type HookLayer } from '../../core/record/native';
 import { loadPeaks } from '../../core/cost/calibrate';
@@ -17,8 +16,10 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
-import { OpShapes, setMlxClasses } from './op-shapes';
+import { arraysIn, baseModuleExports, errorMessage, globalProvider, mlxModuleFromCache, mlxVersion, sampled, sayNativeUnavailable } from './utils';
+import { setMlxClasses } from './op-shapes';
+import { patchOps } from './js-ops';
+import { LoadOrder } from './load-order';
 import { checkSchedule, StepSchedule } from './schedule';
 import { checkFlight, FlightRing } from './flight';
 import { saveTrace } from '../../core/io/persist';
@@ -35,15 +36,13 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
 
 type AnyFn = (...args: any[]) => any;
 
-/** nn.Module methods an app reaches before its first forward: each adopts an uninstrumented model tree. */
-const MODULE_ENTRIES = ['parameters', 'trainableParameters', 'update', 'loadWeights', 'train', 'eval', 'apply', 'setDtype', 'freeze', 'unfreeze'];
 
 export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
   private _patcher = new Patcher();
   private _mlx: any = null;
   private _hook: HookLayer | null = null;
   private _fallbackReason = '';
-  private _recorder: Recorder | null = null;
+  _recorder: Recorder | null = null;
   private _bridge: OtelBridge | null = null;
   private _provider: TracerProvider | undefined;
   /** The provider the OTEL_* environment asks for (preload), used when the app registers none. */
@@ -56,14 +55,15 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _schedule: StepSchedule | null = null;
   private _flight: FlightRing | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
-  private _stack: LiveSpan[] = [];
+  _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
   private _epoch = 1;
   private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
   /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
-  private _instrumentedClasses = new Set<Function>();
-  private _on = false;
+  _instrumentedClasses = new Set<Function>();
+  private _loadOrder = new LoadOrder(this);
+  _on = false;
   private _als = new AsyncLocalStorage<LiveSpan>();
   /** How many times takeTrace() was called (the preload tells an app that took its trace itself). */
   _takes = 0;
@@ -448,7 +448,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       this._patchLayers(mlx.nn);
       for (const c of [...this._instrumentedClasses]) this._instrumentClass(c);
     }
-    if (!this._hook) this._patchOps(core, cfg.syncEachOp === true);
+    if (!this._hook) patchOps(this, this._patcher, core, cfg.syncEachOp === true);
   }
 
   /** Marks the graph each mx.fast call builds, so fallback primitives are known for what they are. */
@@ -488,7 +488,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!base) return;
     const Orig = base.Module;
     const self = this;
-    this._patchModuleEntries(Orig.prototype);
+    this._loadOrder.patchEntries(this._patcher, Orig.prototype);
     class Module extends Orig {
       constructor(...args: unknown[]) {
         super(...args);
@@ -499,60 +499,6 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       }
     }
     this._patcher.set(base, 'Module', Module);
-  }
-
-  /**
-   * Classes defined before registration extend nn.Module as it was then, so their instances are
-   * never seen being built. The first time such a model's weights are reached (parameters(),
-   * update(), loadWeights() ... as every training and inference app does before its first forward),
-   * its whole tree is instrumented, as under the preload.
-   */
-  private _patchModuleEntries(proto: any): void {
-    const self = this;
-    for (const name of MODULE_ENTRIES) {
-      this._patcher.wrap<AnyFn>(proto, name, (orig) =>
-        function (this: any, ...args: unknown[]) {
-          if (self._on && !self._adopting && !self._instrumentedClasses.has(this?.constructor)) self._adoptTree(this);
-          return orig.apply(this, args);
-        },
-      );
-    }
-  }
-
-  private _adopting = false;
-  private _adoptTree(root: any): void {
-    this._adopting = true;
-    try {
-      this.instrumentModule(root);
-    } catch {
-      /* not a module tree we can walk: its layers stay as they are */
-    } finally {
-      this._adopting = false;
-    }
-  }
-
-  /** Layer classes whose root calls were checked for an uninstrumented caller (see _warnLoadOrder). */
-  private _orderChecked = new Set<Function>();
-  private _loadOrderWarned = false;
-
-  /**
-   * A layer ran with no layer around it. If the forward of an app class that was never instrumented
-   * called it (a model used before anything reached its weights), say once how to get its layers.
-   * One stack per layer class, the first time it runs as a root.
-   */
-  private _warnLoadOrder(module: any): void {
-    const ctor = module?.constructor;
-    if (this._loadOrderWarned || !ctor || this._orderChecked.has(ctor)) return;
-    this._orderChecked.add(ctor);
-    const known = new Set([...this._instrumentedClasses].map((c) => c.name));
-    for (const m of (new Error().stack ?? '').matchAll(/at (?:async )?([A-Za-z_$][\w$]*)\.forward \(/g)) {
-      if (known.has(m[1])) continue;
-      this._loadOrderWarned = true;
-      process.stderr.write(
-        `mlx-trace: layers of ${m[1]} are not traced (its class was defined before registerMlxInstrumentation()); call inst.instrumentModule(model) once after building the model\n`,
-      );
-      return;
-    }
   }
 
   _instrumentClass(ctor: Function): void {
@@ -582,7 +528,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     for (let i = depth - 1; i >= 0; i--) if (this._stack[i].kind === 'layer') { parentLayer = this._stack[i]; break; }
     if (!parentLayer) {
       this._ensurePaths(module);
-      if (!this._paths.get(module)) this._warnLoadOrder(module);
+      if (!this._paths.get(module)) this._loadOrder.checkRoot(module);
     }
     const hook = this._hook;
     // What the arguments' graphs hold was built by the caller, not by this layer.
@@ -624,116 +570,4 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const path = this._paths.get(module);
     return path ? `${path} (${cls})` : cls;
   }
-
-  /** JS-level mode: time every op as it is built (and, with syncEachOp, as it is forced to run). */
-  private _patchOps(core: any, syncEachOp: boolean): void {
-    const self = this;
-    const evalFn = core.eval;
-    // Functions of a namespace (mx.add), or with `method`, the array's own methods (a.reshape(),
-    // a.sum()), whose array is the first input and which record under the function's name.
-    const patchNs = (ns: any, prefix: string, method = false) => {
-      for (const key of method ? Object.getOwnPropertyNames(ns) : Object.keys(ns)) {
-        const fn = Object.getOwnPropertyDescriptor(ns, key)?.value;
-        if (typeof fn !== 'function' || NOT_OPS.has(prefix + key) || /^[A-Z]/.test(key)) continue;
-        if (method && NOT_ARRAY_OPS.has(key)) continue;
-        const name = prefix + key;
-        // One attrs object per op function, shared by its spans (they never change it).
-        const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
-        // The call's input and output infos, memoized by argument shapes (op-shapes.ts).
-        const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
-        this._patcher.wrap<AnyFn>(ns, key, (orig) => {
-          const wrapper = function (this: unknown, ...args: unknown[]) {
-            if (!self._on || self._untracedNow()) return orig.apply(this, args);
-            const rec = self._recorder!;
-            const start = rec.now();
-            const out = orig.apply(this, args);
-            if (syncEachOp) evalFn(...arraysIn(out));
-            const end = rec.now();
-            const stack = self._stack;
-            let top: LiveSpan | undefined;
-            let layer: LiveSpan | undefined;
-            if (stack.length > 0) {
-              top = stack[stack.length - 1];
-              for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') { layer = stack[i]; break; }
-            }
-            const io = shapes.io(method ? [this, ...args] : args, out);
-            rec.add({
-              parentId: top ? top.id : null,
-              kind: 'primitive',
-              name,
-              start,
-              end,
-              thread: rec.jsThread,
-              device: 'cpu',
-              inputs: io.inputs,
-              outputs: io.outputs,
-              layerId: layer ? layer.id : null,
-              layer: layer ? layer.name : null,
-              attrs,
-            });
-            return out;
-          };
-          // mx.array is a class as well as an op: `x instanceof mx.array` (node-mlx's nn.Module tells
-          // parameters from submodules that way) must still hold for the arrays it made.
-          if (typeof orig.prototype === 'object' && orig.prototype !== null) wrapper.prototype = orig.prototype;
-          return wrapper;
-        });
-      }
-    };
-    patchNs(core, '');
-    for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
-    if (core.array?.prototype) patchNs(core.array.prototype, '', true);
-  }
-}
-
-// Once per process, whichever copy of this module (preload bundle, app bundle) registers first.
-const NATIVE_SAID = Symbol.for('mlx-trace.native-unavailable-said');
-
-/** One line on stderr: what timing the app gets instead, and why. */
-function sayNativeUnavailable(reason: string): void {
-  const g = globalThis as unknown as Record<symbol, boolean>;
-  if (g[NATIVE_SAID]) return;
-  g[NATIVE_SAID] = true;
-  process.stderr.write(`mlx-trace: per-primitive timing unavailable, timing at JS level (op build times, not run times): ${reason}\n`);
-}
-
-function sampled(ctx: Context): boolean {
-  const span = otelTrace.getSpan(ctx);
-  return span === undefined || (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function globalProvider(): TracerProvider | undefined {
-  const p: any = otelTrace.getTracerProvider();
-  const delegate = typeof p.getDelegate === 'function' ? p.getDelegate() : p;
-  return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
-}
-
-
-function mlxVersion(mlx: any): string {
-  try {
-    const cache = requireCache();
-    for (const key of Object.keys(cache)) {
-      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (cache[key]!.exports as any).version;
-    }
-    const path = Object.keys(cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
-    if (path) return createRequire(path)('../package.json').version;
-  } catch {
-    /* unknown */
-  }
-  return mlx ? 'unknown' : 'none';
-}
-
-/** The exports object of node-mlx's nn/layers/base.js, whose Module property nn.Module reads through. */
-function baseModuleExports(Module: unknown): any {
-  const cache = requireCache();
-  for (const key of Object.keys(cache)) {
-    if (!/[\\/]nn[\\/]layers[\\/]base\.js$/.test(key)) continue;
-    const ex: any = cache[key]!.exports;
-    if (ex && ex.Module === Module) return ex;
-  }
-  return null;
 }
