@@ -11,13 +11,14 @@ namespace mlxtrace {
 namespace {
 
 constexpr int kMaxSignal = 65;
-int32_t* g_pending = nullptr;  // [0]: the latest ending signal's number, 0 once JS handled it
+// [0]: the latest ending signal's number, 0 once JS handled it. Static, so a signal that arrives
+// while the JS environment goes away still writes to memory that stays.
+int32_t g_pending[2];
 struct sigaction g_prev[kMaxSignal];
 bool g_installed[kMaxSignal];
-Napi::Reference<Napi::ArrayBuffer> g_buffer;
 
 void on_signal(int sig, siginfo_t* info, void* ctx) {
-  if (g_pending) __atomic_store_n(g_pending, sig, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_pending[0], sig, __ATOMIC_RELAXED);
   const struct sigaction& prev = g_prev[sig];
   if (prev.sa_flags & SA_SIGINFO) {
     if (prev.sa_sigaction) prev.sa_sigaction(sig, info, ctx);
@@ -32,16 +33,10 @@ void on_signal(int sig, siginfo_t* info, void* ctx) {
 
 }  // namespace
 
-// watchSignals([signo...]) -> ArrayBuffer of one int32, the pending signal's number. Install after the
+// watchSignals([signo...]) -> ArrayBuffer whose first int32 is the pending signal's number. Install after the
 // JS listeners (so libuv's handler is the one chained to); a signal already watched is left as it is.
 Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (g_buffer.IsEmpty()) {
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, sizeof(int32_t));
-    g_pending = static_cast<int32_t*>(buf.Data());
-    *g_pending = 0;
-    g_buffer = Napi::Persistent(buf);
-  }
   Napi::Array sigs = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < sigs.Length(); i++) {
     int sig = sigs.Get(i).As<Napi::Number>().Int32Value();
@@ -53,7 +48,8 @@ Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
     sigfillset(&sa.sa_mask);
     if (sigaction(sig, &sa, &g_prev[sig]) == 0) g_installed[sig] = true;
   }
-  return g_buffer.Value();
+  // A view of the static word, which JS reads at each eval (no copy, nothing to free).
+  return Napi::ArrayBuffer::New(env, g_pending, sizeof(g_pending));
 }
 
 }  // namespace mlxtrace

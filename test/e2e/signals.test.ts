@@ -112,7 +112,7 @@ describe('the preload (node --require mlx-trace/register)', () => {
 });
 
 describe('mlx-trace run', () => {
-  const files = ['report.html', 'trace.chrome.json', 'trace.json'];
+  const files = ['report.html', 'trace.chrome-trace.json', 'trace.json'];
   const run = (out: string, ...app: string[]) => start([join(dist, 'cli.js'), 'run', '--no-report', '--out', out, LOOP, ...app], {}, true);
 
   it('Ctrl-C to the whole group (terminal): the app writes its trace, run its files, and exits 130', async () => {
@@ -207,7 +207,7 @@ describe('what to record (MLX_TRACE_* variables)', () => {
       env: { MLX_TRACE_SCHEDULE: 'wait=1,active=2', MLX_TRACE_KEEP: '2', MLX_TRACE_LIB: join(dist, 'index.js') },
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.3.mlxtrace', 'trace.4.mlxtrace', 'trace.chrome.json']);
+    expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.3.mlxtrace', 'trace.4.mlxtrace', 'trace.chrome-trace.json']);
     const t = loadTrace(join(out, 'trace.4.mlxtrace'));
     expect(t.meta.steps).toEqual({ first: 10, last: 11 });
     expect(t.spans.filter((s) => s.kind === 'eval')).toHaveLength(2);

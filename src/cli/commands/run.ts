@@ -17,7 +17,7 @@ export const runCommand: Command = {
   help: `Usage: mlx-trace run [--out DIR] [--otlp URL] [--no-report] app.js [args...]
 
 Runs "node app.js args..." with mlx-trace preloaded, then writes DIR/trace.json,
-DIR/trace.chrome.json and DIR/report.html and prints the report. The app's exit code is kept
+DIR/trace.chrome-trace.json and DIR/report.html and prints the report. The app's exit code is kept
 when it fails (128 + the signal's number when a signal ended it). SIGINT, SIGTERM and SIGHUP sent to
 mlx-trace run are passed on to the app, which writes its trace before it ends; the files are then
 written as usual. A third such signal kills the app (SIGKILL). The same preload works by hand:
