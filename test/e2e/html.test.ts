@@ -237,7 +237,7 @@ describe('exportHtml (document)', () => {
       expect(html.includes(bad)).toBe(false);
     }
     // The title and heading carry the name escaped; the data carries it as JSON with < escaped.
-    expect(html).toContain('<h1>&#34;&#62;&#60;svg onload=alert(3)&#62;</h1>');
+    expect(html).toContain('<h1>&quot;&gt;&lt;svg onload=alert(3)&gt;</h1>');
     expect(html).toContain('\\u003cimg src=x onerror=alert(1)\\u003e');
     expect(html.match(/<\/script>/g)!.length).toBe(html.match(/<script[ >]/g)!.length);
   });

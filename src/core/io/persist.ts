@@ -27,7 +27,8 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { JsonObjectStream, ScanError } from './json-stream';
-import { ByteWriter, MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './rows';
+import { MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './rows';
+import { JsonBytes } from './json-bytes';
 import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryFromSource, writeBinaryTrace } from './binary';
 import { untouchedColumns } from '../record/taken-trace';
 import {
@@ -95,7 +96,7 @@ function headJson(trace: Trace, layout: string, notSaved: (detail: string) => Tr
 const ROWS_LAYOUT = ',"layout":"rows","spanFields":' + JSON.stringify(SPAN_FIELDS) + ',"memoryFields":' + JSON.stringify(MEMORY_FIELDS);
 
 /** The JSON row layout through `w`, after `head` (headJson with ROWS_LAYOUT). */
-function writeJsonTrace(w: ByteWriter, head: string, trace: Trace, checks: SaveChecks | null): void {
+function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveChecks | null): void {
   const rows = new RowEncoder(w);
   w.text(head + ',"spans":[');
   const spans = trace.spans;
@@ -147,7 +148,7 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
   }
   let ok = false;
   try {
-    const w = new ByteWriter((b) => writeAll(fd, b));
+    const w = new JsonBytes(1 << 20, (b) => writeAll(fd, b));
     const checks = validate && !source ? new SaveChecks(path, trace.spans) : null;
     if (source) writeBinaryFromSource(w, headJson(trace, '', notSaved) + '}', source);
     else if (format === 'binary') writeBinaryTrace(w, headJson(trace, '', notSaved) + '}', trace, checks);

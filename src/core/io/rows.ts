@@ -21,6 +21,7 @@
  * (shortest round-trip form, as JSON.stringify does).
  */
 import { putBytes, putNumber } from './number-bytes';
+import type { JsonBytes } from './json-bytes';
 import type { MemoryEvent, Span, TensorInfo } from '../model/trace';
 
 export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
@@ -28,50 +29,6 @@ export const MEMORY_FIELDS = ['t', 'delta', 'live', 'op'] as const;
 
 export const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
 export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
-
-/** Bytes out through a fixed buffer; `flush` is given every full buffer. */
-export class ByteWriter {
-  buf = Buffer.allocUnsafe(1 << 20);
-  off = 0;
-  constructor(private readonly flushTo: (b: Uint8Array) => void) {}
-
-  /** Room for `n` more bytes. */
-  room(n: number): void {
-    if (this.off + n <= this.buf.length) return;
-    this.flush();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-  }
-
-  flush(): void {
-    if (this.off > 0) this.flushTo(this.buf.subarray(0, this.off));
-    this.off = 0;
-  }
-
-  /** Bytes out without copying when there are many of them (a column of a binary block). */
-  chunk(b: Uint8Array): void {
-    if (b.length < 1 << 16) return this.bytes(b);
-    this.flush();
-    this.flushTo(b);
-  }
-
-  /** Text that is already JSON (keys, punctuation, JSON.stringify output). */
-  text(s: string): void {
-    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
-    this.room(s.length * 3);
-    this.off += this.buf.write(s, this.off, 'utf8');
-  }
-
-  /** Bytes prepared earlier (cached encodings). */
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.off = putBytes(this.buf, this.off, b);
-  }
-
-  byte(c: number): void {
-    this.room(1);
-    this.buf[this.off++] = c;
-  }
-}
 
 const COMMA = 44;
 const NULL = Buffer.from('null');
@@ -106,7 +63,7 @@ export class RowEncoder {
     layer: undefined as string | null | undefined,
   };
 
-  constructor(private readonly w: ByteWriter) {}
+  constructor(private readonly w: JsonBytes) {}
 
   /** Per string field, the last string and its encoding: kind, device and often name repeat row after row. */
   private lastStr: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];

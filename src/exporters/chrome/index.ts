@@ -21,7 +21,7 @@ import {
   type CounterSeries, counterSeries, type LaidTrack, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type TrackLayout,
 } from '../shared/track-layout';
 import { type ExportTarget, isExportTarget, openSink } from '../shared/sink';
-import { utf8, JsonBytes } from '../shared/json-bytes';
+import { utf8, JsonBytes } from '../../core/io/json-bytes';
 
 /** One Trace Event Format record, as written. */
 export interface ChromeTraceEvent {

@@ -25,8 +25,11 @@ import { installGeneration } from './client/generation';
 import { STYLES } from './styles';
 import type { PackedTrace } from './pack';
 
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text safe in HTML element content and in quoted attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s.replace(/[&<>"']/g, (ch) => HTML_ENTITIES[ch]);
 }
 
 /** JSON that cannot end its <script> element or open a comment there. */

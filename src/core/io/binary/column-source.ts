@@ -8,7 +8,7 @@
 import type { Cost } from '../../cost';
 import type { MemoryLog, PrimitiveLog, Signature } from '../../record/event-log';
 import type { Span } from '../../model/trace';
-import type { ByteWriter } from '../rows';
+import type { JsonBytes } from '../json-bytes';
 import { BLOCK, BYTES_NULL, FLOPS_NULL, HAS_LAYER, HAS_LAYER_ID, HAS_OP, LAYER_ID_NULL, LAYER_NULL, OP_NULL, OTHER_CHARS, PARENT_NULL, SPAN_OTHER, T_MEMORY, T_SPANS } from './layout';
 import { BinaryEncoder } from './encoder';
 
@@ -97,7 +97,7 @@ export function primitiveRowSpan(log: PrimitiveLog, p: number, origin: number, n
 }
 
 /** Writes a trace whose rows come from a RowSource: the file is the one writeBinaryTrace makes of the same spans, byte for byte. */
-export function writeBinaryFromSource(w: ByteWriter, traceJson: string, source: RowSource): void {
+export function writeBinaryFromSource(w: JsonBytes, traceJson: string, source: RowSource): void {
   const e = new ColumnEncoder(w, Math.max(source.spanCount, source.memoryCount), null);
   e.begin(traceJson, source.spanCount, source.memoryCount);
   e.spansFrom(source);

@@ -6,7 +6,8 @@
  */
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
 import { plainValidFields, type SaveChecks } from '../../model/checks';
-import { ByteWriter, MEMORY_KEYS, SPAN_KEYS, extras } from '../rows';
+import { MEMORY_KEYS, SPAN_KEYS, extras } from '../rows';
+import type { JsonBytes } from '../json-bytes';
 import { BAD_LIST, DefinitionTable } from './definitions';
 import {
   BLOCK, BLOCK_HEAD, BYTES_NULL, ENTRY, FLOPS_NULL, HAS_LAYER, HAS_LAYER_ID, HAS_OP, LAYER_ID_NULL, LAYER_NULL, MAGIC, MEMORY_NUMBERS,
@@ -22,7 +23,7 @@ const ZEROS = new Uint8Array(8);
  * top-level keys but spans and memory (made by the caller, which checked them); `checks` is null
  * when the caller asked not to validate.
  */
-export function writeBinaryTrace(w: ByteWriter, traceJson: string, trace: Trace, checks: SaveChecks | null): void {
+export function writeBinaryTrace(w: JsonBytes, traceJson: string, trace: Trace, checks: SaveChecks | null): void {
   const { spans, memory } = trace;
   const e = new BinaryEncoder(w, Math.max(spans.length, memory.length), checks);
   e.begin(traceJson, spans.length, memory.length);
@@ -81,7 +82,7 @@ export class BinaryEncoder {
    * at most); `checks` are the save's checks, or null when it does not validate.
    */
   constructor(
-    private readonly w: ByteWriter,
+    private readonly w: JsonBytes,
     rows: number,
     protected readonly checks: SaveChecks | null,
   ) {
