@@ -338,7 +338,7 @@ export async function exportChromeTrace(
     await sink.close();
   } catch (e) {
     // Let the sink settle; the one-line error is what the caller sees.
-    await sink.close().catch(() => {});
+    await sink.abort().catch(() => {});
     throw e;
   }
   return { events: stats.events, bytes: sink.bytes, spans: stats.spans, flows: stats.flows, overflowed: stats.overflowed, skipped: stats.skipped };
