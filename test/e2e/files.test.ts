@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../src/core/io/atomic-file';
 import { exportChromeTrace } from '../../src/exporters/chrome';
 import { exportPerfetto } from '../../src/exporters/perfetto';
 import { exportHtml } from '../../src/exporters/html';
-import { buildCli, ROOT, runCli, runProcess } from '../helpers/cli';
+import { buildCli, runCli, runProcess } from '../helpers/cli';
 import { syntheticTrace } from '../helpers/synthetic-trace';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-files-'));
@@ -202,4 +202,49 @@ describe('pipes and standard input', () => {
   });
 });
 
-void ROOT;
+describe('a .mlxtrace block length near 2^31 or 2^32', () => {
+  it('is truncated or corrupt, found without reserving the claimed size', () => {
+    const bin = join(dir, 'small.mlxtrace');
+    saveTrace(syntheticTrace({ steps: 1 }), bin);
+    const bytes = readFileSync(bin);
+    // Block 0 (the header) starts at byte 16; its length is bytes 8-11 of its head.
+    for (const length of [2 ** 31 - 7, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 7, 2 ** 32 - 1]) {
+      const bad = Buffer.from(bytes);
+      bad.writeUInt32LE(length, 16 + 8);
+      const f = join(dir, `len-${length}.mlxtrace`);
+      writeFileSync(f, bad);
+      const script = `const { loadTrace } = require(${JSON.stringify(join(dist, 'index.js'))});
+        let code = 'loaded';
+        try { loadTrace(${JSON.stringify(f)}); } catch (e) { code = e.code + ' ' + e.message; }
+        const peak = Number(/VmPeak:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]);
+        console.log(JSON.stringify({ code, peakMb: peak / 1024 }));`;
+      const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }));
+      expect(out.code, `length ${length}`).toMatch(new RegExp(`^(truncated|corrupt) ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (truncated|corrupt): block 0`));
+      // A Node process reserves about 1 GB of address space on its own; a 2-4 GB buffer would show.
+      expect(out.peakMb, `length ${length}`).toBeLessThan(1800);
+    }
+  }, 60_000);
+});
+
+describe('files nested deep', () => {
+  it('convert refuses a trace whose meta nests 10k deep at load, with one line; 1000 levels convert', async () => {
+    const deep = (n: number) => {
+      let v: unknown = 1;
+      for (let i = 0; i < n; i++) v = [v];
+      return v;
+    };
+    const shallowEnough = join(dir, 'deep-1000.json');
+    saveTrace({ ...trace, meta: { ...trace.meta, nested: deep(999) } }, shallowEnough);
+    const ok = await runCli(dist, ['convert', shallowEnough, '--to', 'mlxtrace', '-o', join(dir, 'deep-1000.mlxtrace')]);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(JSON.stringify(loadTrace(join(dir, 'deep-1000.mlxtrace')).meta.nested)).toBe(JSON.stringify(deep(999)));
+    // Written by hand: JSON.parse reads 10k levels, JSON.stringify of them runs out of stack.
+    const tooDeepFile = join(dir, 'deep-10k.json');
+    const text = readFileSync(input, 'utf8').replace('"meta":{', `"meta":{"nested":${'['.repeat(10_000)}1${']'.repeat(10_000)},`);
+    writeFileSync(tooDeepFile, text);
+    const r = await runCli(dist, ['convert', tooDeepFile, '--to', 'mlxtrace', '-o', join(dir, 'deep-10k.mlxtrace')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`mlx-trace convert: ${tooDeepFile}: 'meta' is nested deeper than 1000 levels`);
+  }, 60_000);
+});
