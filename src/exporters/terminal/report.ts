@@ -6,6 +6,7 @@
 import { reportSections } from './sections';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
+import { NO_LAYER } from '../../core/analysis/stats';
 import {
   type Colors,
   formatCount,
@@ -94,7 +95,6 @@ export interface ReportSummary {
 
 const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
 const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
-const NO_LAYER = '(no layer)';
 
 /**
  * The row a layer span or a primitive belongs to in 'layer' grouping: the layer span's name
