@@ -10,7 +10,7 @@ import type { Command } from './index';
 
 export const mergeCommand: Command = {
   summary: 'merge the traces of several processes (ranks of a distributed job) into one',
-  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome.json] [--ranks 0,1,...] [--name NAME]
+  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome-trace.json] [--ranks 0,1,...] [--name NAME]
 
 Each rank of a distributed job writes its own trace (the preload writes trace.rank-N.json when
 MLX_TRACE_RANK, MLX_RANK or an MPI rank is set). merge lines them up on their wall-clock origins,

@@ -75,5 +75,7 @@ export function otherData(trace: Trace, stats: ChromeTraceStats): Record<string,
     dropped: trace.dropped ?? 0,
     overflowedSpans: stats.overflowed,
     skippedSpans: stats.skipped,
+    // Present when something precedes the origin: every ts is then (ns since origin + timeShiftNs) / 1000.
+    ...(stats.shift > 0 ? { timeShiftNs: stats.shift } : {}),
   };
 }
