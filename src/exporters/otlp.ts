@@ -12,7 +12,8 @@
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
-import { TRACE_SCHEMA, type Trace } from '../core/model/trace';
+import type { Trace } from '../core/model/trace';
+import { isEpochNs, traceProblem } from '../core/model/checks';
 import { formatCount } from './terminal/format';
 import { DeadlineError, describeExportError, type ExportCallback, HttpStatusWatch, positive } from './otlp/errors';
 import { buildResource, isValidSpan, SpanFactory } from './otlp/spans';
@@ -125,13 +126,11 @@ function exportBatch(exporter: OTLPTraceExporter, batch: ReadableSpan[], guardMs
   });
 }
 
-function traceProblem(trace: unknown): string | null {
-  if (trace == null || typeof trace !== 'object') return 'not a trace';
-  const t = trace as Partial<Trace>;
-  if (t.schema !== TRACE_SCHEMA) return `not a trace (schema is ${JSON.stringify(t.schema)}, expected '${TRACE_SCHEMA}')`;
-  if (!Array.isArray(t.spans)) return 'not a trace (spans is not an array)';
-  const epoch = t.meta?.origin?.epochNs;
-  if (typeof epoch !== 'string' || !/^\d+$/.test(epoch)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
+/** Why `trace` cannot be sent: not a trace, or no wall-clock origin to date its spans by. */
+function otlpProblem(trace: unknown): string | null {
+  const p = traceProblem(trace);
+  if (p) return p;
+  if (!isEpochNs((trace as Trace).meta?.origin?.epochNs)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
   return null;
 }
 
@@ -159,7 +158,7 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     const bad = collectorUrlProblem(url);
     if (bad) return result(url, 0, total, bad);
     const parsed = new URL(url);
-    const problem = traceProblem(trace);
+    const problem = otlpProblem(trace);
     if (problem) return result(url, 0, total, problem);
 
     const deadlineMillis = positive(opts.deadlineMillis) ?? DEFAULT_DEADLINE_MS;

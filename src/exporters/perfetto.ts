@@ -14,7 +14,7 @@
  */
 import protobuf from 'protobufjs';
 import type { Trace } from '../core/model/trace';
-import { checkTrace } from './chrome';
+import { exportableTrace } from '../core/model/checks';
 import { type ExportTarget, isExportTarget, openSink } from './shared/sink';
 import { counterSeries, layoutTracks, processId, processName, timeShift, trackProcesses, type LaidTrack, type TrackLayout } from './shared/track-layout';
 import { AnnotationWriter, Interner } from './perfetto/annotations';
@@ -71,7 +71,7 @@ export function* perfettoChunks(
   stats?: Stats,
   pool?: { acquire(size: number): Uint8Array },
 ): Generator<Uint8Array, void, undefined> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   const st = stats ?? { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const { TracePacket, InternedData, tags: T } = perfettoSchema();
   const layout = layoutTracks(trace);
@@ -229,7 +229,7 @@ export function* perfettoChunks(
 
 /** Writes the trace as a .perfetto-trace to a path or a Writable (left open). */
 export async function exportPerfetto(trace: Trace, target: ExportTarget, options: PerfettoOptions = {}): Promise<PerfettoExportResult> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   if (!isExportTarget(target)) throw new TypeError('exportPerfetto: the target must be a file path or a writable stream');
   const stats: Stats = { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const sink = openSink(target, 'the Perfetto trace to');

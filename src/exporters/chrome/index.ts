@@ -16,6 +16,7 @@
  * backpressure, so memory stays flat for millions of events. It reads the trace model only.
  */
 import type { Span, Trace } from '../../core/model/trace';
+import { exportableTrace } from '../../core/model/checks';
 import { spanArgs } from '../../instrumentations/mlx/attributes';
 import { counterSeries, layoutTracks, processId, timeShift } from '../shared/track-layout';
 import { type ExportTarget, isExportTarget, openSink } from '../shared/sink';
@@ -181,7 +182,7 @@ export function* toChromeTraceEvents(
   options: ChromeTraceOptions = {},
   stats: ChromeTraceStats = newStats(),
 ): Generator<ChromeTraceEvent, void, undefined> {
-  checkTrace(trace, 'toChromeTraceEvents');
+  trace = exportableTrace(trace, 'toChromeTraceEvents');
   let batch: ChromeTraceEvent[] = [];
   const out: ChromeEmitter = {
     meta: (ev) => batch.push(ev),
@@ -209,7 +210,7 @@ export async function exportChromeTrace(
   target: ExportTarget,
   options: ChromeTraceOptions = {},
 ): Promise<ChromeExportResult> {
-  checkTrace(trace, 'exportChromeTrace');
+  trace = exportableTrace(trace, 'exportChromeTrace');
   if (!isExportTarget(target)) {
     throw new TypeError('exportChromeTrace: the target must be a file path or a writable stream');
   }
@@ -294,11 +295,3 @@ export async function exportChromeTrace(
   return { events: stats.events, bytes: sink.bytes, spans: stats.spans, flows: stats.flows, overflowed: stats.overflowed, skipped: stats.skipped };
 }
 
-/** A Trace-shaped object, or a TypeError naming what is wrong. */
-export function checkTrace(trace: unknown, fn: string): asserts trace is Trace {
-  const t = trace as Trace | null;
-  if (t == null || typeof t !== 'object') throw new TypeError(`${fn}: expected a Trace object, got ${t === null ? 'null' : typeof t}`);
-  if (!Array.isArray(t.spans)) throw new TypeError(`${fn}: the trace has no spans array (is it an mlx-trace/1 trace?)`);
-  if (t.memory != null && !Array.isArray(t.memory)) throw new TypeError(`${fn}: trace.memory must be an array`);
-  if (t.memory == null) (t as { memory: unknown[] }).memory ??= [];
-}
