@@ -8,6 +8,7 @@ export { registerMlxInstrumentation, activeInstrumentation, profile, withSpan, o
 export type { ProfileOptions, OpTimerInfo } from './instrumentations/mlx/api';
 export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
+export type { LiveHandle, LiveOptions } from './instrumentations/mlx/live';
 export { profileGeneration } from './instrumentations/mlx/generation';
 export type { GenerationOptions, GenerationStats } from './instrumentations/mlx/generation';
 

@@ -10,8 +10,11 @@ import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
+import { liveFromEnv } from './instrumentations/mlx/live';
 
 const inst = registerMlxInstrumentation({ retainProfiles: true });
+// MLX_TRACE_LIVE=PORT: a page that shows the app while it runs (mlx-trace run --live sets it).
+liveFromEnv(inst, process.env);
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 const rank = distributedRank(process.env);
 const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);

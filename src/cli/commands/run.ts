@@ -23,13 +23,21 @@ with MLX_TRACE_OUT=DIR for where trace.json goes.
 Options:
   --out DIR      output folder (default: mlx-trace-run)
   --otlp URL     also send the spans to an OTLP/HTTP collector (e.g. http://localhost:4318/v1/traces)
-  --no-report    do not print the report`,
-  options: { out: { type: 'string', short: 'o' }, otlp: { type: 'string' }, 'no-report': { type: 'boolean' } },
+  --no-report    do not print the report
+  --live         serve a page that shows the app while it runs (its URL is printed);
+                 the preload's MLX_TRACE_LIVE=PORT does the same
+  --port N       the live page's port (default: a free one)
+  --host ADDR    listen on ADDR instead of 127.0.0.1; the URL then carries a random token`,
+  options: {
+    out: { type: 'string', short: 'o' }, otlp: { type: 'string' }, 'no-report': { type: 'boolean' },
+    live: { type: 'boolean' }, port: { type: 'string' }, host: { type: 'string' },
+  },
   passThrough: true,
   async run(values, positionals) {
     const [script, ...args] = positionals;
     if (!script) throw new UsageError('name the script to run: mlx-trace run app.js');
     if (!existsSync(script)) throw new UsageError(`no such script: ${script}`);
+    const live = liveEnv(values);
     const outDir = resolve(values.out ?? 'mlx-trace-run');
     mkdirSync(outDir, { recursive: true });
     const register = join(__dirname, 'register.js');
@@ -38,7 +46,7 @@ Options:
     const code = await new Promise<number>((res) => {
       const child = spawn(process.execPath, [...preload, script, ...args], {
         stdio: 'inherit',
-        env: { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1' },
+        env: { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1', ...live },
       });
       child.on('exit', (c, sig) => res(c ?? (sig ? 128 : 1)));
     });
@@ -56,3 +64,13 @@ Options:
   },
 };
 
+/** --live [--port N] [--host ADDR] as the preload's variables. */
+function liveEnv(values: { live?: boolean; port?: string; host?: string }): Record<string, string> {
+  if (!values.live) {
+    if (values.port !== undefined || values.host !== undefined) throw new UsageError('--port and --host go with --live');
+    return {};
+  }
+  const port = values.port ?? '0';
+  if (!/^\d+$/.test(port) || Number(port) > 65535) throw new UsageError(`--port: expected a port number, got ${JSON.stringify(port)}`);
+  return { MLX_TRACE_LIVE: port, ...(values.host ? { MLX_TRACE_LIVE_HOST: values.host } : {}) };
+}

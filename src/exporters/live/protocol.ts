@@ -4,9 +4,12 @@
  * flushMs; the worker keeps the last seconds of chunks, serves the page and acknowledges each chunk
  * through a shared counter (the app's thread may be in a synchronous loop and read no message).
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { HostInfo, Peaks, SpanKind, TensorInfo } from '../../core/model/trace';
 
 export interface LiveOptions {
+  /** Name shown on the page and in saved files. @default the script's file name */
+  name?: string;
   /** TCP port; 0 picks a free one. @default 0 */
   port?: number;
   /** Address to listen on. Anything but 127.0.0.1 requires a random token in every URL. @default '127.0.0.1' */
@@ -84,13 +87,15 @@ export interface SessionInfo {
 }
 
 export type ToWorker =
-  | { type: 'start'; options: ResolvedLiveOptions; session: SessionInfo; token: string; acks: SharedArrayBuffer }
+  | { type: 'start'; options: ResolvedLiveOptions; session: SessionInfo; token: string; acks: SharedArrayBuffer; reply: MessagePort }
   | { type: 'chunk'; chunk: Chunk }
   | { type: 'end' }
   | { type: 'close' };
 
-export type FromWorker = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'closed' };
+export type FromWorker = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'ended' } | { type: 'closed' };
 
-/** Slots of the shared Int32Array: chunks the worker has taken in; set to 1 when the end was sent to every client. */
+/** Slots of the shared Int32Array: chunks the worker has taken in; 1 once the end went to every client; 1 listening, -1 failed. */
 export const ACK_CHUNKS = 0;
 export const ACK_ENDED = 1;
+export const ACK_READY = 2;
+export const ACK_SLOTS = 3;

@@ -181,7 +181,7 @@ export class LiveStore {
       }
       meta.generation = generationStats(rates.latencies);
     }
-    spans.sort((a, b) => a.start - b.start);
+    // Primitives come in time order per thread, JS-side spans sorted: the packer's per-lane sort is cheap on that.
     this.dirty = false;
     const trace: Trace = { schema: TRACE_SCHEMA, name, meta, spans, memory, dropped: this.recorderDropped + this.feedDropped };
     return { trace, rates };

@@ -19,6 +19,7 @@ import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
 import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
 import { OpShapes, setMlxClasses } from './op-shapes';
+import { startLive, type LiveHandle, type LiveOptions } from './live';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -120,6 +121,22 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const rec = this._ensureRecorder();
     this._bridge?.reset();
     return rec.take(name, meta);
+  }
+
+  /**
+   * Serves a page on 127.0.0.1 that shows this app while it runs (timeline of the last seconds,
+   * tokens/s, op and layer tables, memory, findings); returns its URL once it listens.
+   */
+  serveLive(options: LiveOptions = {}): LiveHandle {
+    const cfg = this.getConfig();
+    return startLive(this._ensureRecorder(), {
+      name: options.name ?? (process.argv[1]?.split(/[\\/]/).pop() || 'app'),
+      timing: this.timing,
+      fallbackReason: this._fallbackReason,
+      classes: [...(this._hook?.classes ?? [])],
+      peaks: cfg.peaks ?? loadPeaks(),
+      versions: { mlx: mlxVersion(this._mlx), mlxTrace: PACKAGE_VERSION },
+    }, options);
   }
 
   /** Instruments the classes of a model built before registration (one call, whole tree). */
