@@ -38,6 +38,9 @@ export interface WindowMessage {
   stats: WindowStats;
 }
 
+/** The stretch of the window the advisor reads. */
+const ADVICE_SPAN_NS = 2e9;
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class LiveServer {
@@ -171,7 +174,9 @@ export class LiveServer {
     if (now - this.lastAdvice >= Math.max(this.opts.adviceMs, 10 * this.windowMs.advise)) {
       this.lastAdvice = now;
       try {
-        this.findings = advise(w.trace);
+        // The advisor looks at the last ADVICE_SPAN_NS: its findings are about what the app does now.
+        const since = this.store.stats(0).latest - ADVICE_SPAN_NS;
+        this.findings = advise({ ...w.trace, spans: w.trace.spans.filter((s) => s.end >= since), memory: w.trace.memory.filter((m) => m.t >= since) });
       } catch {
         this.findings = [];
       }
@@ -232,10 +237,9 @@ export class LiveServer {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const w = this.store.dirty ? this.makeWindow() : null;
+    // No last window: the app is waiting for this at its exit, and the page keeps the window it has.
     const waits: Promise<void>[] = [];
     for (const c of this.clients) {
-      if (w) c.res.write(w);
       waits.push(new Promise((r) => c.res.end('event: end\ndata: {}\n\n', () => r())));
     }
     this.clients.clear();

@@ -16,6 +16,8 @@ interface Stored {
   /** Latest end time in the chunk (ns since origin). */
   tEnd: number;
   spans: number;
+  /** The chunk's primitives and JS-side spans as trace spans, made by the first window that needs them. */
+  objects: Span[] | null;
 }
 
 /** Rate series of a window: events per second in buckets of bucketNs, oldest first. */
@@ -79,7 +81,7 @@ export class LiveStore {
     this.recorderDropped = c.recorderDropped;
     this.feedDropped = c.feedDropped;
     const spans = c.n + c.spans.length;
-    this.chunks.push({ chunk: c, tEnd, spans });
+    this.chunks.push({ chunk: c, tEnd, spans, objects: null });
     this.retained += spans;
     this.dirty = true;
     this.evict();
@@ -118,32 +120,46 @@ export class LiveStore {
     return c;
   }
 
+  /** The chunk's spans as trace spans (each window after the first reuses them: a window costs what is new). */
+  private objects(st: Stored): Span[] {
+    if (st.objects) return st.objects;
+    const c = st.chunk;
+    const classes = this.session.classes;
+    const out: Span[] = new Array(c.n + c.spans.length);
+    for (let i = 0; i < c.n; i++) {
+      const cls = c.cls[i];
+      const nameOf = classes[cls] ?? `class#${cls}`;
+      const io = this.sigs.get(c.sig[i]) ?? [[], []];
+      const cost = this.cost(c.sig[i], cls, nameOf, io);
+      const layerId = c.layer[i];
+      out[i] = {
+        id: c.id[i], parentId: c.parent[i] === 0 ? null : c.parent[i], kind: 'primitive', name: nameOf, start: c.t0[i], end: Math.max(c.t0[i], c.t1[i]),
+        thread: c.thread[i], device: c.flags[i] & PRIM_GPU ? 'gpu' : 'cpu', inputs: io[0], outputs: io[1], flops: cost.flops, bytes: cost.bytes,
+        layerId: layerId === 0 ? null : layerId, layer: layerId === 0 ? null : this.layerNames.get(layerId) ?? null,
+      };
+    }
+    c.spans.forEach((s, k) => {
+      const o: Span = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
+      if (s.attrs) o.attrs = s.attrs;
+      out[c.n + k] = o;
+    });
+    return (st.objects = out);
+  }
+
   /** The last `windowNs` as a Trace (with token spans and generation stats), and its rate series. */
   window(name: string, extraMeta: Record<string, unknown> = {}): { trace: Trace; rates: RateSeries } {
     const from = this.latest - this.windowNs;
     const spans: Span[] = [];
     const js: WireSpan[] = [];
     const memory: MemoryEvent[] = [];
-    const classes = this.session.classes;
     let memBefore: MemoryEvent | null = null;
-    for (const { chunk: c, tEnd } of this.chunks) {
-      if (tEnd < from) {
+    for (const st of this.chunks) {
+      const c = st.chunk;
+      if (st.tEnd < from) {
         if (c.memN > 0) memBefore = { t: from, delta: 0, live: c.memLive[c.memN - 1] };
         continue;
       }
-      for (let i = 0; i < c.n; i++) {
-        if (c.t1[i] < from) continue;
-        const cls = c.cls[i];
-        const nameOf = classes[cls] ?? `class#${cls}`;
-        const io = this.sigs.get(c.sig[i]) ?? [[], []];
-        const cost = this.cost(c.sig[i], cls, nameOf, io);
-        const layerId = c.layer[i];
-        spans.push({
-          id: c.id[i], parentId: c.parent[i] === 0 ? null : c.parent[i], kind: 'primitive', name: nameOf, start: c.t0[i], end: Math.max(c.t0[i], c.t1[i]),
-          thread: c.thread[i], device: c.flags[i] & PRIM_GPU ? 'gpu' : 'cpu', inputs: io[0], outputs: io[1], flops: cost.flops, bytes: cost.bytes,
-          layerId: layerId === 0 ? null : layerId, layer: layerId === 0 ? null : this.layerNames.get(layerId) ?? null,
-        });
-      }
+      for (const o of this.objects(st)) if (o.end >= from) spans.push(o);
       for (const s of c.spans) if (s.end >= from) js.push(s);
       for (let i = 0; i < c.memN; i++) {
         const t = c.memT[i];
@@ -156,10 +172,6 @@ export class LiveStore {
     js.sort((a, b) => a.start - b.start);
     let nextId = 0;
     for (const s of spans) if (s.id >= nextId) nextId = s.id + 1;
-    for (const s of js) {
-      if (s.id >= nextId) nextId = s.id + 1;
-      spans.push({ id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null, ...(s.attrs ? { attrs: s.attrs } : {}) });
-    }
     const tokens = tokenBoundaries(js);
     const rates = rateSeries(js, tokens, from, this.latest);
     const meta: Trace['meta'] = {

@@ -40,7 +40,7 @@ parentPort?.on('message', (m: ToWorker) => {
       if (acks) Atomics.add(acks, ACK_CHUNKS, 1);
       return;
     case 'end':
-      // A stalled client must not hold the app's exit: half a second at most.
+      // A stalled client must not hold the app's exit: half a second at most once the worker is free.
       Promise.race([server?.end(), new Promise((r) => setTimeout(r, 500))]).then(() => answer({ type: 'ended' }, ACK_ENDED, 1));
       return;
     case 'close':

@@ -24,7 +24,7 @@ export interface LiveHandle {
 
 /** How long the app's thread waits for the worker to listen, and at exit for the page to get the end. */
 const START_WAIT_MS = 15_000;
-const END_WAIT_MS = 1_000;
+const END_WAIT_MS = 3_000;
 
 export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | 'host' | 'jsThread'>, options: LiveOptions = {}): LiveHandle {
   const opts = resolve(options);
