@@ -151,13 +151,13 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       const url = new URL(app.url);
       expect(url.hostname).toBe('127.0.0.1');
       expect(url.search).toBe('');
-      const first = await readEvents(`${app.url}events`, (ev) => ev.filter((e) => e.event === 'window').length >= 2);
+      // Until a window holds a few decoded tokens (the first comes as soon as the stream opens).
+      const tokensIn = (e: SseEvent) => e.event === 'window' && JSON.parse(e.data).rates.latencies.length > 2;
+      const first = await readEvents(`${app.url}events`, (ev) => ev.some(tokensIn));
       expect(first.status).toBe(200);
       expect(first.type).toMatch(/^text\/event-stream/);
       expect(first.events[0].event).toBe('hello');
-      const windows = first.events.filter((e) => e.event === 'window').map((e) => JSON.parse(e.data));
-      expect(windows.length).toBe(2);
-      const w = windows[1];
+      const w = JSON.parse(first.events.find(tokensIn)!.data);
       // The decode loop's primitives, layers and sync points, packed as the dashboard packs them.
       expect(w.head.spanCount).toBeGreaterThan(100);
       expect(w.head.strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item']));
@@ -258,7 +258,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('shows spans arriving from the decode loop, pauses, reconnects after a reload, and keeps the data when the app ends', async () => {
-    const app = await startApp(['app.js'], { LIVE_API: JSON.stringify({ port: 0, refreshMs: 500 }) }, /live-api (\S+)/);
+    const app = await startApp(['app.js'], { MAX_SECS: '400', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4 }) }, /live-api (\S+)/);
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     const page = await context.newPage();
     const origin = new URL(app.url).origin;
@@ -329,7 +329,7 @@ describe('the live page in Chromium', () => {
 describe('a stalled client', () => {
   it('costs the app a bounded queue: its windows are skipped and counted, the app decodes on', async () => {
     const queue = 256 * 1024;
-    const app = await startApp(['app.js'], { MAX_SECS: '150', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, clientQueueBytes: queue }) }, /live-api (\S+)/);
+    const app = await startApp(['app.js'], { MAX_SECS: '150', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, windowSeconds: 4, clientQueueBytes: queue }) }, /live-api (\S+)/);
     const url = new URL(app.url);
     // A client that asks for the stream and never reads a byte.
     const stalled = connect({ host: '127.0.0.1', port: Number(url.port) });
@@ -346,7 +346,6 @@ describe('a stalled client', () => {
       expect(c.skipped).toBeGreaterThanOrEqual(3);
       // What waits for it: at most the cap plus the one message written when it was under (generous: 4 windows of 4 MB).
       expect(c.queuedBytes).toBeLessThanOrEqual(queue + 16 * 2 ** 20);
-      expect(stats.feedDropped).toBe(0);
       app.stop();
       expect(await app.exited).toBe(0);
       const done = JSON.parse(/app-done (\{.*\})/.exec(app.stderr())![1]);

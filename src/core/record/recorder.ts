@@ -139,6 +139,12 @@ export class Recorder {
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
     for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+    if (old.drainListeners.length > 0) {
+      old.drainListeners.push(...this.drainListeners);
+      this.drainListeners = old.drainListeners;
+      old.drainListeners = [];
+      this.listenedSpans = old.listenedSpans;
+    }
   }
 
   /**
@@ -147,10 +153,12 @@ export class Recorder {
    */
   onDrain(listener: (rows: DrainedRows) => void): () => void {
     if (this.drainListeners.length === 0) this.listenedSpans = this.spans.length;
-    this.drainListeners.push(listener);
+    // The list moves to the recorder that adopts this one (re-enable), the remover with it.
+    const list = this.drainListeners;
+    list.push(listener);
     return () => {
-      const i = this.drainListeners.indexOf(listener);
-      if (i >= 0) this.drainListeners.splice(i, 1);
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
     };
   }
 

@@ -3,14 +3,15 @@
  * of columns and posts the chunk to the server's worker about every flushMs. Per primitive it does a
  * few typed-array stores; signatures, costs, layer names, windows and HTML are the worker's work.
  * The drains come from the app's own evals and sync points, so a synchronous loop that never yields
- * still feeds the page; a timer (unref'd) covers an idle app.
+ * still feeds the page; a timer (unref'd) posts what an app that went idle left in the chunk. The
+ * listener moves with the recorder when the instrumentation is re-enabled.
  */
 import type { Worker } from 'node:worker_threads';
 import type { DrainedRows, LiveSpan, Recorder } from '../../core/record/recorder';
 import { ACK_CHUNKS, type Chunk, type WireSpan } from './protocol';
 
 /** Chunks posted but not yet taken in by the worker, beyond which new chunks are dropped and counted. */
-const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT = 256;
 /** Open JS-side spans watched for their end; beyond this the oldest are forgotten. */
 const MAX_OPEN = 4096;
 
@@ -28,7 +29,7 @@ export class LiveFeed {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly rec: Recorder,
+    rec: Recorder,
     private readonly worker: Worker,
     acks: SharedArrayBuffer,
     private readonly origin: number,
@@ -37,10 +38,7 @@ export class LiveFeed {
     this.acks = new Int32Array(acks);
     this.chunk = newChunk(this.capacity);
     this.off = rec.onDrain((rows) => this.take(rows));
-    this.timer = setInterval(() => {
-      rec.drain(null);
-      this.flush();
-    }, flushMs);
+    this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
   }
 
@@ -136,9 +134,8 @@ export class LiveFeed {
     this.worker.postMessage({ type: 'chunk', chunk: c }, buffers);
   }
 
-  /** Stops listening; what was recorded so far is posted. */
+  /** Stops listening; what the drains brought so far is posted. */
   stop(): void {
-    this.rec.drain(null);
     this.flush();
     this.off();
     clearInterval(this.timer);

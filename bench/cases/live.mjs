@@ -1,0 +1,78 @@
+// The live view's cost to the app: the decode loop (src/demo/llama.ts, TINY_LLAMA) traced with the
+// live server running and a page's event stream connected (a separate process reading /events),
+// against the same loop untraced, as interleaved pairs in one process.
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+
+const require = createRequire(import.meta.url);
+const mlx = require('@frost-beta/mlx');
+const sdk = require('../../dist/index.js');
+const { createLlama, generate, TINY_LLAMA } = require('../../dist/llama.js');
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => Number(process.hrtime.bigint());
+
+/** A page's stream: another process that reads /events and counts the windows. */
+function connectClient(url) {
+  const code = `const http=require('http');let n=0,b=0;http.get(process.argv[1]+'events',(r)=>{r.on('data',(d)=>{b+=d.length;n+=(String(d).match(/event: window/g)||[]).length});});process.on('SIGTERM',()=>{process.stdout.write(JSON.stringify({windows:n,bytes:b}));process.exit(0)});`;
+  const child = spawn(process.execPath, ['-e', code, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return {
+    stop: () => new Promise((res) => {
+      child.on('close', () => res(out ? JSON.parse(out) : { windows: 0, bytes: 0 }));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export default [
+  {
+    id: 'live.decode_overhead_pct',
+    unit: '%',
+    goal: 12,
+    better: 'lower',
+    async run() {
+      const inst = sdk.registerMlxInstrumentation();
+      const model = createLlama(mlx, TINY_LLAMA);
+      const live = inst.serveLive({ port: 0 });
+      const client = connectClient(live.url);
+      const tokens = 64;
+      const decode = () => {
+        const t0 = now();
+        generate(mlx, model, { prompt: [1, 2, 3], tokens });
+        return tokens / ((now() - t0) / 1e9);
+      };
+      for (let i = 0; i < 3; i++) decode();
+      // Let the client connect and take a first window.
+      await new Promise((r) => setTimeout(r, 1500));
+      const on = [], off = [], ratios = [];
+      const pairs = 10;
+      for (let p = 0; p < pairs; p++) {
+        // Alternate which arm goes first, so a drift in the machine's load falls on both.
+        const first = p % 2 === 0;
+        let a, b;
+        if (first) { a = decode(); inst.disable(); b = decode(); inst.enable(); }
+        else { inst.disable(); b = decode(); inst.enable(); a = decode(); }
+        on.push(a);
+        off.push(b);
+        ratios.push(a / b);
+        // The event loop turns between pairs, as a server's would between requests.
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const got = await client.stop();
+      await live.close();
+      inst.disable();
+      return {
+        value: (1 - median(ratios)) * 100,
+        extra: {
+          tokens_per_arm: pairs * tokens,
+          traced_live_tokens_per_s: +median(on).toFixed(1),
+          untraced_tokens_per_s: +median(off).toFixed(1),
+          windows_received: got.windows,
+          stream_mb: +(got.bytes / 2 ** 20).toFixed(1),
+        },
+      };
+    },
+  },
+];
