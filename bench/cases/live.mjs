@@ -35,8 +35,6 @@ export default [
     async run() {
       const inst = sdk.registerMlxInstrumentation();
       const model = createLlama(mlx, TINY_LLAMA);
-      const live = inst.serveLive({ port: 0 });
-      const client = connectClient(live.url);
       const tokens = 64;
       const decode = () => {
         const t0 = now();
@@ -44,31 +42,42 @@ export default [
         return tokens / ((now() - t0) / 1e9);
       };
       for (let i = 0; i < 3; i++) decode();
-      // Let the client connect and take a first window.
+      inst.takeTrace();
+      /** Pairs of (traced, untraced) runs, alternating which goes first so a drift in load falls on both. */
+      const pairs = async (n) => {
+        const on = [], off = [], ratios = [];
+        for (let p = 0; p < n; p++) {
+          let a, b;
+          if (p % 2 === 0) { a = decode(); inst.disable(); b = decode(); inst.enable(); }
+          else { inst.disable(); b = decode(); inst.enable(); a = decode(); }
+          on.push(a);
+          off.push(b);
+          ratios.push(a / b);
+          inst.takeTrace();
+          // The event loop turns between pairs, as a server's would between requests.
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return { on: median(on), off: median(off), overhead: (1 - median(ratios)) * 100 };
+      };
+      const n = 8;
+      // Tracing alone, then with the live server and a page's stream.
+      const plain = await pairs(n);
+      const live = inst.serveLive({ port: 0 });
+      const client = connectClient(live.url);
       await new Promise((r) => setTimeout(r, 1500));
-      const on = [], off = [], ratios = [];
-      const pairs = 10;
-      for (let p = 0; p < pairs; p++) {
-        // Alternate which arm goes first, so a drift in the machine's load falls on both.
-        const first = p % 2 === 0;
-        let a, b;
-        if (first) { a = decode(); inst.disable(); b = decode(); inst.enable(); }
-        else { inst.disable(); b = decode(); inst.enable(); a = decode(); }
-        on.push(a);
-        off.push(b);
-        ratios.push(a / b);
-        // The event loop turns between pairs, as a server's would between requests.
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const withLive = await pairs(n);
       const got = await client.stop();
       await live.close();
       inst.disable();
       return {
-        value: (1 - median(ratios)) * 100,
+        value: withLive.overhead,
         extra: {
-          tokens_per_arm: pairs * tokens,
-          traced_live_tokens_per_s: +median(on).toFixed(1),
-          untraced_tokens_per_s: +median(off).toFixed(1),
+          tokens_per_arm: n * tokens,
+          traced_live_tokens_per_s: +withLive.on.toFixed(1),
+          untraced_tokens_per_s: +withLive.off.toFixed(1),
+          traced_without_live_overhead_pct: +plain.overhead.toFixed(1),
+          traced_without_live_tokens_per_s: +plain.on.toFixed(1),
+          untraced_tokens_per_s_before_live: +plain.off.toFixed(1),
           windows_received: got.windows,
           stream_mb: +(got.bytes / 2 ** 20).toFixed(1),
         },
