@@ -1,4 +1,5 @@
-// N-API surface of the hook layer. Everything here runs on the JS thread; the hot path is in hooks.cc.
+// N-API glue of the hook layer: argument and result conversion only. Everything here runs on a JS
+// thread; the hot path is in hooks.cc and alloc-hooks.cc.
 #include <napi.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -6,17 +7,22 @@
 #include <cstring>
 #include <vector>
 
+#include "alloc-hooks.h"
+#include "clock.h"
+#include "drain.h"
 #include "hooks.h"
+#include "image.h"
 #include "layout.h"
-#include "records.h"
+#include "ring.h"
+#include "selftest.h"
+#include "session.h"
 #include "tags.h"
 #include "wrap-hook.h"
 
 namespace mlxtrace {
 namespace {
 
-MlxImage g_img;
-bool g_open = false;
+const void* env_key(const Napi::CallbackInfo& info) { return static_cast<napi_env>(info.Env()); }
 
 const void* unwrap_array(Napi::Env env, Napi::Value v) {
   void* p = nullptr;
@@ -24,34 +30,18 @@ const void* unwrap_array(Napi::Env env, Napi::Value v) {
   return p;
 }
 
-// Undoes what Attach did: the wrap hook (tagging off first) and the slots.
-void detach_all() {
-  g_build.on = 0;
-  remove_wrap_hook();
-  detach();
-}
-
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
-  clock_init();
-  // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
-  if (attached()) detach_all();
   const std::string path = info[0].As<Napi::String>().Utf8Value();
-  // An addon stays loaded where it was: a re-enable need not read its symbols again (~1.3 ms).
-  if (!g_open || g_img.path != path) {
-    MlxImage img;
-    std::string err = open_image(path, img);
-    if (!err.empty()) {
-      r.Set("ok", false);
-      r.Set("reason", err);
-      return r;
-    }
-    g_img = img;
-    g_open = true;
+  std::string err = session_open(env_key(info), path);
+  if (!err.empty()) {
+    r.Set("ok", false);
+    r.Set("reason", err);
+    return r;
   }
   r.Set("ok", true);
-  const MlxImage& img = g_img;
+  const MlxImage& img = *session_image();
   Napi::Array names = Napi::Array::New(env, img.classes.size());
   for (size_t i = 0; i < img.classes.size(); i++) names.Set(uint32_t(i), img.classes[i].name);
   r.Set("classes", names);
@@ -62,22 +52,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Attach(const Napi::CallbackInfo& info) {
-  if (!g_open) return Napi::String::New(info.Env(), "no MLX addon opened");
   bool memory = info.Length() > 0 && info[0].ToBoolean();
-  std::string err = attach(g_img, memory);
-  // Without the wrap hook, layers are tagged by walking their graphs (TagGraph): not an error.
-  if (err.empty()) install_wrap_hook(g_img.napi_wrap_slot);
-  return Napi::String::New(info.Env(), err);
+  return Napi::String::New(info.Env(), session_attach(env_key(info), memory));
 }
 
 Napi::Value Detach(const Napi::CallbackInfo& info) {
-  g_recording.store(false);
-  detach_all();
+  session_detach(env_key(info));
   return info.Env().Undefined();
 }
 
-// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it.
+// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it; null
+// unless this environment holds the tag tables.
 Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
+  if (!session_tagging(env_key(info), false)) return info.Env().Null();
   return Napi::ArrayBuffer::New(info.Env(), &g_build, sizeof(g_build));
 }
 
@@ -85,7 +72,7 @@ Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
 // the wrap whose native object is the array it returned. True when arrays can be tagged as made.
 Napi::Value LearnArrayWrap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!wrap_hook_installed()) return Napi::Boolean::New(env, false);
+  if (!wrap_hook_installed() || !session_tagging(env_key(info), false)) return Napi::Boolean::New(env, false);
   learn_begin();
   Napi::Value v = info[0].As<Napi::Function>().Call({});
   const void* a = env.IsExceptionPending() ? nullptr : unwrap_array(env, v);
@@ -93,7 +80,7 @@ Napi::Value LearnArrayWrap(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetRecording(const Napi::CallbackInfo& info) {
-  g_recording.store(info[0].ToBoolean());
+  session_set_recording(env_key(info), info[0].ToBoolean());
   return info.Env().Undefined();
 }
 
@@ -103,82 +90,15 @@ Napi::Value SetCapacity(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Moves finished records out of every thread's ring into `recs` / `words` (caller-owned, with room
-// for rcap records and wcap words), resolving each primitive's layer and mx.fast tags. Stops early
-// when either is full: the rest stays in the rings for the next call. Returns records written.
-struct DrainOut {
-  size_t nrec = 0, nword = 0;
-  uint64_t dropped = 0;
-  bool more = false;
-};
-constexpr uint64_t kLookAhead = 8;
-DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
-  DrainOut o;
-  memory_drain_point();
-  clock_refresh();
-  // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
-  const bool any_fast = g_fast_used;
-  for (int i = 0, n = buffer_count(); i < n; i++) {
-    ThreadBuf* b = buffer_at(i);
-    const uint64_t rh = b->rhead.load(std::memory_order_acquire);
-    uint64_t rt = b->rtail.load(std::memory_order_relaxed);
-    uint64_t wt = b->wtail.load(std::memory_order_relaxed);
-    const uint64_t wmask = b->wcap - 1;
-    for (; rt < rh; rt++) {
-      // The tag lookups miss the cache (the eval ran through plenty of memory since the layer
-      // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
-      if (rt + kLookAhead < rh) {
-        const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if ((ahead.kind == kPrimCpu || ahead.kind == kPrimGpu) && ahead.ident) g_tags.prefetch(ahead.ident);
-      }
-      Rec r = b->recs[rt & (b->rcap - 1)];
-      if (o.nrec == rcap || o.nword + r.nwords > wcap) {
-        o.more = true;
-        break;
-      }
-      r.t0 = stamp_to_ns(r.t0);
-      r.t1 = stamp_to_ns(r.t1);
-      r.woff = uint32_t(o.nword);
-      const uint64_t at = wt & wmask;
-      if (at + r.nwords <= b->wcap) {
-        memcpy(words + o.nword, b->words + at, r.nwords * 4);
-      } else {
-        for (uint32_t k = 0; k < r.nwords; k++) words[o.nword + k] = b->words[(wt + k) & wmask];
-      }
-      o.nword += r.nwords;
-      wt += r.nwords;
-      if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
-        // A node runs once; its tags are used up here, so a later array that MLX places at the
-        // same address cannot inherit them.
-        TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
-        r.value = e ? int64_t(e->tag) : 0;
-        if (e) e->desc = 0;
-        TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
-        if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag & 7) << 1));
-        if (f) f->desc = 0;
-      }
-      recs[o.nrec++] = r;
-    }
-    b->wtail.store(wt, std::memory_order_release);
-    b->rtail.store(rt, std::memory_order_release);
-    o.dropped += b->dropped.exchange(0, std::memory_order_relaxed);
-  }
-  return o;
-}
-
 // drain(): everything in two new ArrayBuffers (tests and diagnostics).
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t nrec = 0, nword = 0;
-  for (int i = 0, n = buffer_count(); i < n; i++) {
-    ThreadBuf* b = buffer_at(i);
-    nrec += b->rhead.load(std::memory_order_acquire) - b->rtail.load(std::memory_order_relaxed);
-    nword += b->whead.load(std::memory_order_acquire) - b->wtail.load(std::memory_order_relaxed);
-  }
+  pending_counts(env_key(info), nrec, nword);
   // Records finished while we copy wait for the next drain.
   std::vector<Rec> recs(nrec);
   std::vector<uint32_t> words(nword);
-  DrainOut o = drain_into(recs.data(), nrec, words.data(), nword);
+  DrainOut o = drain_into(env_key(info), recs.data(), nrec, words.data(), nword);
   Napi::Object r = Napi::Object::New(env);
   auto rb = Napi::ArrayBuffer::New(env, o.nrec * sizeof(Rec));
   if (o.nrec) memcpy(rb.Data(), recs.data(), o.nrec * sizeof(Rec));
@@ -203,7 +123,7 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "drainInto: out needs 4 slots").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  DrainOut o = drain_into(static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
+  DrainOut o = drain_into(env_key(info), static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
                           wb.ByteLength() / 4);
   out[0] = double(o.nrec);
   out[1] = double(o.nword);
@@ -213,7 +133,8 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-  std::vector<uint64_t> s = g_open ? slot_snapshot(g_img) : std::vector<uint64_t>{};
+  const MlxImage* img = session_image();
+  std::vector<uint64_t> s = img ? slot_snapshot(*img) : std::vector<uint64_t>{};
   return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(s.data()), s.size() * 8);
 }
 
@@ -256,6 +177,8 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
   Napi::Array roots = info[0].As<Napi::Array>();
   uint32_t tag = info[1].As<Napi::Number>().Uint32Value();
   uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
+  // The tag tables belong to one thread (session.h); another thread's layers go untagged.
+  if (!session_tagging(env_key(info), true)) return Napi::Number::New(env, 0);
   const bool fast = info.Length() > 3 && info[3].IsArray();
   TagTable& table = fast ? g_fast : g_tags;
   if (fast) g_fast_used = true;
@@ -305,7 +228,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
-  r.Set("wrapHook", wrap_hook_installed() && array_wrap_known());
+  r.Set("wrapHook", wrap_hook_installed() && array_wrap_known() && session_tagging(env_key(info), false));
   r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());
   r.Set("recording", g_recording.load());
@@ -343,7 +266,12 @@ Napi::Value SetLayout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// The environment is going away (a worker's exit or terminate(), or the process's): release what
+// it holds, so nothing left behind points into it.
+void OnEnvExit(void* env) { session_env_exit(env); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  if (session_env_enter(static_cast<napi_env>(env))) napi_add_env_cleanup_hook(env, OnEnvExit, static_cast<napi_env>(env));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("attach", Napi::Function::New(env, Attach));
   exports.Set("detach", Napi::Function::New(env, Detach));

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 const sdk = require('../../dist/index.js');
-const { createLlama, generate, TINY_LLAMA } = require('../../dist/llama.js');
+const { createLlama, generate, TINY_LLAMA } = require('../../dist/demo.js');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint());

@@ -25,7 +25,7 @@ let work: string;
 const APP = (distDir: string) => `
 const { existsSync } = require('node:fs');
 const mlx = require('@frost-beta/mlx');
-const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'llama.js'))});
+const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'demo.js'))});
 if (process.env.LIVE_API) {
   const sdk = require(${JSON.stringify(join(distDir, 'index.js'))});
   const live = sdk.registerMlxInstrumentation().serveLive(JSON.parse(process.env.LIVE_API));

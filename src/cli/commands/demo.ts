@@ -14,7 +14,7 @@ export const demoCommand: Command = {
 
 Builds a small decoder-only transformer with random weights (d=${DEMO_CONFIG.dim}, ${DEMO_CONFIG.layers} layers,
 ${DEMO_CONFIG.heads} heads), runs a prompt through it and decodes tokens one at a time, traced by mlx-trace.
-Writes DIR/trace.json, DIR/trace.chrome.json (Perfetto, chrome://tracing) and DIR/report.html,
+Writes DIR/trace.json, DIR/trace.chrome-trace.json (Perfetto, chrome://tracing, speedscope) and DIR/report.html,
 and prints the report.
 
 Options:

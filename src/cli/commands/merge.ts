@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatDuration } from '../../exporters/terminal/format';
-import { mergeTraces, type RankInfo } from '../../core/analysis/merge';
+import { mergeTraces } from '../../core/analysis/merge';
+import { readRanks } from '../../core/model/meta';
 import { loadTrace, saveTrace } from '../../core/io/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { UsageError, out } from '../ui';
@@ -9,7 +10,7 @@ import type { Command } from './index';
 
 export const mergeCommand: Command = {
   summary: 'merge the traces of several processes (ranks of a distributed job) into one',
-  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome.json] [--ranks 0,1,...] [--name NAME]
+  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome-trace.json] [--ranks 0,1,...] [--name NAME]
 
 Each rank of a distributed job writes its own trace (the preload writes trace.rank-N.json when
 MLX_TRACE_RANK, MLX_RANK or an MPI rank is set). merge lines them up on their wall-clock origins,
@@ -38,7 +39,7 @@ Options:
     const target = resolve(values.out ?? 'merged.json');
     saveTrace(merged, target);
     out(`merged ${files.length} trace${files.length === 1 ? '' : 's'} (${merged.spans.length.toLocaleString('en-US')} spans) into ${target}`);
-    for (const r of merged.meta.ranks as RankInfo[]) {
+    for (const r of readRanks(merged.meta)) {
       const start = r.shiftNs === 0 ? 'started first' : `started ${formatDuration(r.shiftNs)} later`;
       out(`  rank ${r.rank}: ${r.name} · ${r.spans.toLocaleString('en-US')} spans · ${r.hostname} · ${start}`);
     }

@@ -2,7 +2,8 @@ import { isAbsolute, join, relative } from 'node:path';
 import { advise } from '../../core/analysis/advisor';
 import { saveTrace } from '../../core/io/persist';
 import type { Trace } from '../../core/model/trace';
-import { exportChromeTrace } from '../../exporters/chrome';
+import { readAdvice } from '../../core/model/meta';
+import { CHROME_TRACE_EXT, exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
 import { printReport } from '../../exporters/terminal/report';
 import { out } from '../ui';
@@ -11,14 +12,14 @@ import { out } from '../ui';
 export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean | string } = {}): Promise<void> {
   const files: Array<[string, string]> = [];
   // The advisor's findings travel with the trace: the dashboard's summary and the report show them.
-  if (!Array.isArray(trace.meta.advice)) trace.meta.advice = advise(trace);
+  if (readAdvice(trace.meta) === null) trace.meta.advice = advise(trace);
   // jsonWritten as a path: the trace is already saved there (the preload's trace.rank-N.json).
   const json = typeof opts.jsonWritten === 'string' ? opts.jsonWritten : join(dir, 'trace.json');
   if (!opts.jsonWritten) saveTrace(trace, json);
   files.push([json, 'the trace (mlx-trace view / html / convert / compare)']);
-  const chrome = join(dir, 'trace.chrome.json');
+  const chrome = join(dir, `trace${CHROME_TRACE_EXT}`);
   await exportChromeTrace(trace, chrome);
-  files.push([chrome, 'open in https://ui.perfetto.dev or chrome://tracing']);
+  files.push([chrome, 'open in https://ui.perfetto.dev, chrome://tracing or speedscope']);
   const html = join(dir, 'report.html');
   await exportHtml(trace, html);
   files.push([html, 'open in a browser: timeline, roofline, op table']);

@@ -14,7 +14,7 @@ export const runCommand: Command = {
   help: `Usage: mlx-trace run [--out DIR] [--otlp URL] [--no-report] app.js [args...]
 
 Runs "node app.js args..." with mlx-trace preloaded, then writes DIR/trace.json,
-DIR/trace.chrome.json and DIR/report.html and prints the report. The app's exit code is kept
+DIR/trace.chrome-trace.json and DIR/report.html and prints the report. The app's exit code is kept
 when it fails. The same preload works by hand:
   node --require mlx-trace/register app.js     (CommonJS)
   node --import mlx-trace/register app.mjs     (ES modules)

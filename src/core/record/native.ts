@@ -25,8 +25,11 @@ export interface NativeBinding {
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
   tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
-  /** The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place. */
-  buildState(): ArrayBuffer;
+  /**
+   * The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place; null
+   * unless this thread holds the tag tables (one thread of the process does).
+   */
+  buildState(): ArrayBuffer | null;
   /** Calls makeArray() and learns which napi_wrap calls are arrays; true when arrays are tagged as made. */
   learnArrayWrap(makeArray: () => unknown): boolean;
   peekDesc(arr: unknown, words: number): number[];
@@ -148,7 +151,7 @@ export function openHookLayer(mx: MlxCore, opts: { memory?: boolean; bufferEvent
     const opened = binding.open(path);
     if (!opened.ok) return { reason: opened.reason ?? 'unknown MLX addon' };
     // The checks' verdict holds for as long as the addon and the layout are the same: a re-enable
-    // runs no eval of its own (the checks' evals and the patching took ~5 ms per enable).
+    // runs no eval of its own.
     const key = `${path}\n${JSON.stringify(binding.getLayout())}`;
     const checked = verified.get(mx) === key;
     if (!checked) {
@@ -168,7 +171,8 @@ export function openHookLayer(mx: MlxCore, opts: { memory?: boolean; bufferEvent
       binding.learnArrayWrap(() => mx.ones([1]));
       verified.set(mx, key);
     }
-    const buildState = binding.stats().wrapHook ? new Uint32Array(binding.buildState()) : null;
+    const state = binding.stats().wrapHook ? binding.buildState() : null;
+    const buildState = state ? new Uint32Array(state) : null;
     return { binding, classes: opened.classes!, memory: !!opened.memory, jsThread: binding.tid(), buildState };
   } catch (e) {
     try {

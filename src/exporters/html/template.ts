@@ -16,7 +16,15 @@ import { open } from 'node:fs/promises';
 import { clientMain } from './client/main';
 import { makeUtil } from './client/util';
 import { buildModel } from './client/model';
-import { installTimeline } from './client/timeline';
+import { installTimeline } from './client/timeline/install';
+import { timelineLayout } from './client/timeline/layout';
+import { timelineView } from './client/timeline/view';
+import { timelineAxis } from './client/timeline/axis';
+import { timelineSpans } from './client/timeline/spans';
+import { timelineTracks } from './client/timeline/tracks';
+import { timelineDetails } from './client/timeline/details';
+import { timelineSelection } from './client/timeline/selection';
+import { timelineInput } from './client/timeline/input';
 import { installRoofline } from './client/roofline';
 import { installDonut } from './client/donut';
 import { installTable } from './client/table';
@@ -49,7 +57,9 @@ type PagePart = (...args: never[]) => unknown;
  */
 export function composeScript(main: PagePart, extra: Record<string, PagePart> = {}): string {
   const parts: Record<string, PagePart> = {
-    makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable, ...extra,
+    makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable,
+    timelineLayout, timelineView, timelineAxis, timelineSpans, timelineTracks, timelineDetails, timelineSelection, timelineInput,
+    ...extra,
   };
   const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
   const src = `"use strict";\n(${main.toString()})({\n${entries}\n});`;

@@ -12,6 +12,7 @@
  * Works on indices and typed arrays so millions of spans cost a few bytes each; the trace is not mutated.
  */
 import type { Device, Span, TensorInfo, Trace } from '../../core/model/trace';
+import { RANK_ATTR } from '../../core/analysis/merge';
 
 export interface LaidTrack {
   /** Index in TrackLayout.tracks. */
@@ -62,9 +63,6 @@ export interface TrackLayout {
 }
 
 const DEVICES: readonly Device[] = ['cpu', 'gpu'];
-
-/** The span attribute mergeTraces sets (src/core/merge.ts RANK_ATTR). */
-const RANK_ATTR = 'distributed.rank';
 
 /** A span's rank in a merged trace, or null. */
 export function spanRank(s: Span): number | null {
@@ -238,11 +236,6 @@ function threadName(device: Device, thread: number, host: boolean): string {
   return device === 'gpu' ? `gpu stream ${id}` : `worker ${id}`;
 }
 
-/** 'float32[2,8,64]' */
-export function tensorLabel(t: { shape: number[]; dtype: string }): string {
-  return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
-}
-
 interface LabelNode<T> {
   kids: Map<unknown, LabelNode<T>> | null;
   value: T | undefined;
@@ -320,4 +313,19 @@ export function counterSeries(trace: Trace): CounterSeries[] {
     });
   }
   return out;
+}
+
+/**
+ * What both exporters add to every time they write so that none is negative: 0, or minus the earliest time of
+ * the laid-out spans, the memory events (when written) and the counter samples. Perfetto's timestamps are
+ * unsigned and its JSON importer drops negative ts, so a span that starts before the trace origin shifts the
+ * whole trace instead.
+ */
+export function timeShift(trace: Trace, layout: TrackLayout, withMemory: boolean, counters: readonly CounterSeries[]): number {
+  const spans = trace.spans;
+  let first = 0;
+  for (let k = 0; k < layout.order.length; k++) first = Math.min(first, spans[layout.order[k]].start);
+  if (withMemory) for (const m of trace.memory) if (Number.isFinite(m.t)) first = Math.min(first, m.t);
+  for (const c of counters) if (c.t.length > 0) first = Math.min(first, c.t[0]);
+  return -first;
 }

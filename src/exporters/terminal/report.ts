@@ -4,7 +4,9 @@
  * printReport() writes it to stdout. Nothing here knows about MLX beyond the trace model.
  */
 import { reportSections } from './sections';
-import { type Device, type Span, type Trace, TRACE_SCHEMA } from '../../core/model/trace';
+import type { Device, Span, Trace } from '../../core/model/trace';
+import { traceProblem } from '../../core/model/checks';
+import { NO_LAYER } from '../../core/analysis/stats';
 import {
   type Colors,
   formatCount,
@@ -93,16 +95,6 @@ export interface ReportSummary {
 
 const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
 const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
-const NO_LAYER = '(no layer)';
-
-/** Why `trace` cannot be reported on, or null when it looks like a Trace. */
-function traceProblem(trace: unknown): string | null {
-  if (trace == null || typeof trace !== 'object') return 'not a trace (got ' + (trace === null ? 'null' : typeof trace) + ')';
-  const t = trace as Partial<Trace>;
-  if (t.schema !== TRACE_SCHEMA) return `not a trace (schema is ${JSON.stringify(t.schema)}, expected '${TRACE_SCHEMA}')`;
-  if (!Array.isArray(t.spans)) return 'not a trace (spans is not an array)';
-  return null;
-}
 
 /**
  * The row a layer span or a primitive belongs to in 'layer' grouping: the layer span's name

@@ -29,6 +29,7 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   syncEachOp: false,
   bufferEvents: 1 << 16,
   maxSpans: 2_000_000,
+  maxMemoryEvents: 2_000_000,
 };
 
 type AnyFn = (...args: any[]) => any;
@@ -169,6 +170,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         mlxVersion: mlxVersion(this._mlx),
         peaks: cfg.peaks ?? loadPeaks(),
         maxSpans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans!,
+        maxMemoryEvents: cfg.maxMemoryEvents ?? DEFAULT_CONFIG.maxMemoryEvents!,
         primitiveListener: () => {
           const bridge = this._otel();
           return bridge ? (s, parent) => bridge.primitive(s, parent) : null;

@@ -25,6 +25,11 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   bufferEvents?: number;
   /** Spans kept between two takeTrace() calls; more are dropped and counted. @default 2000000 */
   maxSpans?: number;
+  /**
+   * Memory events kept between two takeTrace() calls; more are dropped and counted (in
+   * `trace.dropped`, and apart in `trace.meta.droppedMemoryEvents`). @default 2000000
+   */
+  maxMemoryEvents?: number;
   /** Roofline peaks; by default those stored by `mlx-trace calibrate`, else a conservative guess. */
   peaks?: Peaks;
   /**

@@ -11,6 +11,7 @@
  */
 import { formatBytes, formatCount, formatDuration, makeColors, noColorRequested } from '../../../exporters/terminal/format';
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
+import { assertTrace } from '../../model/checks';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -1030,9 +1031,7 @@ const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, info:
  * changes nothing. Throws a TypeError with one line when `trace` is not a Trace.
  */
 export function advise(trace: Trace): Finding[] {
-  if (!trace || typeof trace !== 'object' || !Array.isArray(trace.spans)) {
-    throw new TypeError('advise: expected a Trace (an object with a spans array)');
-  }
+  assertTrace(trace, 'advise');
   const ix = buildIndex(trace);
   const findings = [
     ...typePromotion(ix),

@@ -93,7 +93,7 @@ export function clientMain(parts: ClientParts, data?: ClientData): void {
   app.expose('select', app.select);
 
   try {
-    app.expose('timeline', parts.installTimeline(app));
+    app.expose('timeline', parts.installTimeline(app, parts));
   } catch (e) {
     fail('timeline', e);
   }

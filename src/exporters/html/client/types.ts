@@ -3,7 +3,7 @@
  * text is embedded in the report (see ../template.ts), so the modules talk only through these shapes at run time.
  */
 import type { Head } from '../format';
-import type { TimelineHandle } from './timeline';
+import type { TimelineHandle, TimelineParts } from './timeline/types';
 
 export type Uints = Uint8Array | Uint16Array | Uint32Array;
 
@@ -108,6 +108,11 @@ export interface Model {
   wallTime: number;
   /** Sum of the table kind's span time. */
   tableTime: number;
+  /**
+   * The roofline's ceilings (null when the trace has none), whether they were measured on the recording machine,
+   * and how views say so: label (a few words), note (a sentence), text ('50.0 GFLOP/s · 10.0 GB/s (label)').
+   */
+  ceilings: { flops: number; bandwidth: number; measured: boolean; label: string; note: string; text: string } | null;
   str(id: number): string;
   kindOf(span: number): string;
   aggregate(by: GroupBy): AggRow[];
@@ -160,12 +165,12 @@ export interface Theme {
   token: string;
 }
 
-export interface ClientParts {
+export interface ClientParts extends TimelineParts {
   makeUtil: () => Util;
   buildModel: (head: Head, util: Util, columns?: Map<string, string>) => Model;
   installSummary: (app: App) => void;
   installGeneration: (app: App) => void;
-  installTimeline: (app: App) => TimelineHandle;
+  installTimeline: (app: App, parts: TimelineParts) => TimelineHandle;
   installRoofline: (app: App) => void;
   installDonut: (app: App) => void;
   installTable: (app: App) => void;
