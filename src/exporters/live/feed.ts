@@ -8,7 +8,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { DrainedRows, LiveSpan, Recorder } from '../../core/record/recorder';
-import { ACK_CHUNKS, type Chunk, type WireSpan } from './protocol';
+import { KIND_CODES } from '../html/format';
+import { ACK_CHUNKS, JS_FIELDS, type Chunk } from './protocol';
 
 /** Chunks posted but not yet taken in by the worker, beyond which new chunks are dropped and counted. */
 const MAX_IN_FLIGHT = 256;
@@ -24,6 +25,8 @@ export class LiveFeed {
   private sentSig = new Uint8Array(1024);
   private feedDropped = 0;
   private recorderDropped = 0;
+  /** The chunk's strings (span names, attrs as JSON) by number, each sent once per chunk (names such as 'token 7' would grow a session-wide table without end). */
+  private strings = new Map<string, number>();
   private readonly acks: Int32Array;
   private readonly off: () => void;
   private readonly timer: NodeJS.Timeout;
@@ -33,7 +36,7 @@ export class LiveFeed {
     private readonly worker: Worker,
     acks: SharedArrayBuffer,
     private readonly origin: number,
-    private readonly flushMs = 100,
+    private readonly flushMs = 250,
   ) {
     this.acks = new Int32Array(acks);
     this.chunk = newChunk(this.capacity);
@@ -80,7 +83,7 @@ export class LiveFeed {
     if (this.open.length > 0) this.closeEnded();
     for (let i = rows.spanFrom; i < rows.spans.length; i++) {
       const s = rows.spans[i];
-      if (s.end > 0) this.chunk.spans.push(this.wire(s));
+      if (s.end > 0) this.pushSpan(s);
       else if (this.open.push(s) > MAX_OPEN) this.open.shift();
     }
     this.recorderDropped = rows.dropped;
@@ -91,16 +94,37 @@ export class LiveFeed {
   private closeEnded(): void {
     let w = 0;
     for (const s of this.open) {
-      if (s.end > 0) this.chunk.spans.push(this.wire(s));
+      if (s.end > 0) this.pushSpan(s);
       else this.open[w++] = s;
     }
     this.open.length = w;
   }
 
-  private wire(s: LiveSpan): WireSpan {
-    const w: WireSpan = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start - this.origin, end: s.end - this.origin, thread: s.thread };
-    if (s.attrs) w.attrs = s.attrs as WireSpan['attrs'];
-    return w;
+  private str(x: string): number {
+    let k = this.strings.get(x);
+    if (k === undefined) {
+      this.strings.set(x, (k = this.strings.size));
+      this.chunk.strings.push(x);
+    }
+    return k;
+  }
+
+  private pushSpan(s: LiveSpan): void {
+    let c = this.chunk;
+    if ((c.jsN + 1) * JS_FIELDS > c.js.length) {
+      const js = new Float64Array(c.js.length * 2);
+      js.set(c.js);
+      c.js = js;
+    }
+    const a = c.js, k = c.jsN++ * JS_FIELDS;
+    a[k] = s.id;
+    a[k + 1] = s.parentId ?? 0;
+    a[k + 2] = s.start - this.origin;
+    a[k + 3] = s.end - this.origin;
+    a[k + 4] = s.thread;
+    a[k + 5] = KIND_CODES.indexOf(s.kind as (typeof KIND_CODES)[number]);
+    a[k + 6] = this.str(s.name);
+    a[k + 7] = s.attrs ? this.str(JSON.stringify(s.attrs)) : -1;
   }
 
   private newSig(sig: number, s: { inputs: Chunk['sigs'][0][1]; outputs: Chunk['sigs'][0][2] }): void {
@@ -113,25 +137,42 @@ export class LiveFeed {
     this.chunk.sigs.push([sig, s.inputs, s.outputs]);
   }
 
-  /** Posts the chunk to the worker (or drops it, counted, when the worker is that far behind). */
+  /**
+   * Posts what the chunk holds to the worker (or drops it, counted, when the worker is that far behind):
+   * copies of the used part of each column, so the chunk's own columns stay for the next 100 ms.
+   */
   flush(now = performance.now()): void {
     this.lastFlush = now;
     if (this.open.length > 0) this.closeEnded();
     const c = this.chunk;
-    if (c.n === 0 && c.memN === 0 && c.spans.length === 0 && c.recorderDropped === this.recorderDropped) return;
+    if (c.n === 0 && c.memN === 0 && c.jsN === 0 && c.recorderDropped === this.recorderDropped) return;
     c.recorderDropped = this.recorderDropped;
-    this.capacity = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, c.n))));
-    this.chunk = newChunk(this.capacity, Math.max(1024, c.memT.length));
     if (this.posted - Atomics.load(this.acks, ACK_CHUNKS) >= MAX_IN_FLIGHT) {
-      // Signatures must still reach the worker: keep them for the next chunk.
-      this.feedDropped += c.n + c.spans.length;
-      this.chunk.sigs = c.sigs;
+      // Signatures must still reach the worker: they stay for the next chunk.
+      this.feedDropped += c.n + c.jsN;
+      c.n = 0;
+      c.memN = 0;
+      c.jsN = 0;
+      c.strings = [];
+      this.strings.clear();
       return;
     }
-    c.feedDropped = this.feedDropped;
+    const n = c.n, m = c.memN;
+    const out: Chunk = {
+      n, id: c.id.slice(0, n), parent: c.parent.slice(0, n), t0: c.t0.slice(0, n), t1: c.t1.slice(0, n), layer: c.layer.slice(0, n),
+      thread: c.thread.slice(0, n), cls: c.cls.slice(0, n), flags: c.flags.slice(0, n), sig: c.sig.slice(0, n),
+      memN: m, memT: c.memT.slice(0, m), memLive: c.memLive.slice(0, m), jsN: c.jsN, js: c.js.slice(0, c.jsN * JS_FIELDS), strings: c.strings,
+      spans: [], sigs: c.sigs, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
+    };
+    c.n = 0;
+    c.memN = 0;
+    c.jsN = 0;
+    c.strings = [];
+    this.strings.clear();
+    c.sigs = [];
     this.posted++;
-    const buffers = [c.id, c.parent, c.t0, c.t1, c.layer, c.thread, c.cls, c.flags, c.sig, c.memT, c.memLive].map((a) => a.buffer as ArrayBuffer);
-    this.worker.postMessage({ type: 'chunk', chunk: c }, buffers);
+    const buffers = [out.id, out.parent, out.t0, out.t1, out.layer, out.thread, out.cls, out.flags, out.sig, out.memT, out.memLive, out.js].map((a) => a.buffer as ArrayBuffer);
+    this.worker.postMessage({ type: 'chunk', chunk: out }, buffers);
   }
 
   /** Stops listening; what the drains brought so far is posted. */
@@ -150,7 +191,9 @@ export class LiveFeed {
     c.memN = old.memN;
     c.memT.set(old.memT);
     c.memLive.set(old.memLive);
-    c.spans = old.spans;
+    c.jsN = old.jsN;
+    c.js = old.js;
+    c.strings = old.strings;
     c.sigs = old.sigs;
     return (this.chunk = c);
   }
@@ -171,6 +214,7 @@ function newChunk(n: number, mem = 1024): Chunk {
   return {
     n: 0, id: new Float64Array(n), parent: new Float64Array(n), t0: new Float64Array(n), t1: new Float64Array(n), layer: new Float64Array(n),
     thread: new Int32Array(n), cls: new Uint16Array(n), flags: new Uint8Array(n), sig: new Uint32Array(n),
-    memN: 0, memT: new Float64Array(mem), memLive: new Float64Array(mem), spans: [], sigs: [], recorderDropped: 0, feedDropped: 0,
+    memN: 0, memT: new Float64Array(mem), memLive: new Float64Array(mem), jsN: 0, js: new Float64Array(256 * JS_FIELDS), strings: [], spans: [], sigs: [],
+    recorderDropped: 0, feedDropped: 0,
   };
 }

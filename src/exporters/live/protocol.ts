@@ -66,6 +66,16 @@ export interface Chunk {
   memN: number;
   memT: Float64Array;
   memLive: Float64Array;
+  /**
+   * JS-side spans that ended, JS_FIELDS numbers each: id, parent id (0: none), start, end, thread, kind
+   * (KIND_CODES index), name and attrs as numbers of the chunk's strings (attrs as JSON, -1: none).
+   * Numbers, not objects: cloning objects into the worker is what would cost the app.
+   */
+  jsN: number;
+  js: Float64Array;
+  /** The strings `js` refers to. */
+  strings: string[];
+  /** The worker's decoding of `js` (made on arrival). */
   spans: WireSpan[];
   /** Signatures seen for the first time: number -> the arrays of a call. */
   sigs: [number, TensorInfo[], TensorInfo[]][];
@@ -95,6 +105,8 @@ export type ToWorker =
 export type FromWorker = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'ended' } | { type: 'closed' };
 
 /** Slots of the shared Int32Array: chunks the worker has taken in; 1 once the end went to every client; 1 listening, -1 failed. */
+export const JS_FIELDS = 8;
+
 export const ACK_CHUNKS = 0;
 export const ACK_ENDED = 1;
 export const ACK_READY = 2;

@@ -9,7 +9,8 @@
 import { estimateCost, type Cost } from '../../core/cost';
 import { percentileSorted } from '../../core/analysis/stats';
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from '../../core/model/trace';
-import type { Chunk, SessionInfo, WireSpan } from './protocol';
+import { KIND_CODES } from '../html/format';
+import { JS_FIELDS, type Chunk, type SessionInfo, type WireSpan } from './protocol';
 
 interface Stored {
   chunk: Chunk;
@@ -65,6 +66,7 @@ export class LiveStore {
 
   add(c: Chunk): void {
     for (const [id, inputs, outputs] of c.sigs) this.sigs.set(id, [inputs, outputs]);
+    c.spans = this.decodeSpans(c);
     let tEnd = 0;
     for (let i = 0; i < c.n; i++) if (c.t1[i] > tEnd) tEnd = c.t1[i];
     for (const s of c.spans) {
@@ -85,6 +87,21 @@ export class LiveStore {
     this.retained += spans;
     this.dirty = true;
     this.evict();
+  }
+
+  private decodeSpans(c: Chunk): WireSpan[] {
+    const out: WireSpan[] = new Array(c.jsN);
+    const a = c.js;
+    for (let i = 0; i < c.jsN; i++) {
+      const k = i * JS_FIELDS;
+      const w: WireSpan = {
+        id: a[k], parentId: a[k + 1] === 0 ? null : a[k + 1], start: a[k + 2], end: a[k + 3], thread: a[k + 4],
+        kind: KIND_CODES[a[k + 5]] ?? 'user', name: c.strings[a[k + 6]] ?? '?',
+      };
+      if (a[k + 7] >= 0) w.attrs = JSON.parse(c.strings[a[k + 7]] ?? '{}');
+      out[i] = w;
+    }
+    return out;
   }
 
   /** Drops chunks wholly older than the window (a second of slack), then the oldest beyond maxSpans. */

@@ -4,7 +4,8 @@
  * (clientMain with the message as its data), keeping the op table's search, grouping and category.
  * Pause stops the mounting so a window can be inspected; the newest message is shown on resume.
  * When the app ends the page says so and keeps the last window; a dropped connection reconnects.
- * Self-contained (no imports at run time): its source text is embedded in the page.
+ * Self-contained (no imports at run time): its source text is embedded in the page, so it is one function with
+ * its helpers inside, as the dashboard's views are.
  */
 import type { Head } from '../../html/format';
 import type { ClientData, ClientParts, Util } from '../../html/client/types';
