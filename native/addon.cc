@@ -266,6 +266,8 @@ Napi::Value SetLayout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value WatchSignals(const Napi::CallbackInfo& info);  // signals.cc
+
 // The environment is going away (a worker's exit or terminate(), or the process's): release what
 // it holds, so nothing left behind points into it.
 void OnEnvExit(void* env) { session_env_exit(env); }
@@ -291,6 +293,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("getLayout", Napi::Function::New(env, GetLayout));
   exports.Set("setLayout", Napi::Function::New(env, SetLayout));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignals));
   return exports;
 }
 

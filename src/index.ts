@@ -9,6 +9,9 @@ export type { ProfileOptions, OpTimerInfo } from './instrumentations/mlx/api';
 export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
 export type { LiveHandle, LiveOptions } from './instrumentations/mlx/live';
+export { traceFiles } from './instrumentations/mlx/schedule';
+export type { ScheduleOptions, TraceFilesOptions } from './instrumentations/mlx/schedule';
+export type { FlightRecorderOptions } from './instrumentations/mlx/flight';
 export { profileGeneration } from './instrumentations/mlx/generation';
 export type { GenerationOptions, GenerationStats } from './instrumentations/mlx/generation';
 

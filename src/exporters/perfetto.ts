@@ -240,7 +240,7 @@ export async function exportPerfetto(trace: Trace, target: ExportTarget, options
     await sink.close();
   } catch (e) {
     chunks.return();
-    await sink.close().catch(() => {});
+    await sink.abort().catch(() => {});
     throw e;
   }
   return { ...stats, bytes: sink.bytes };

@@ -10,7 +10,7 @@ import { passStats, summarize } from '../../src/core/analysis/stats';
 import { withCounters } from '../helpers/counters-fixture';
 import { syntheticTrace } from '../helpers/synthetic-trace';
 import { recordDashboardTraces, type DashboardTraces } from '../helpers/dashboard-traces';
-import { close3, closeF32, drawnPixels, parseDuration, SHOTS, useHtmlSession, viewRange } from '../helpers/html-browser';
+import { close3, closeF32, drawnPixels, parseDuration, SHOTS, useHtmlSession, viewRange, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -245,7 +245,7 @@ describe('dashboard: generation speed, pass statistics, counter tracks, findings
       const first = await p.evaluate(() => (window as any).__mlxTrace.timeline.view());
       await p.locator('#timeline canvas').focus();
       await p.keyboard.press('n');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.view())).not.toEqual(first);
       await p.screenshot({ path: join(SHOTS, 'finding-evidence.png'), fullPage: true });
 

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from '../helpers/synthetic-trace';
-import { mainTrace, SHOTS, useHtmlSession } from '../helpers/html-browser';
+import { mainTrace, SHOTS, useHtmlSession, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -45,7 +45,7 @@ describe('roofline', () => {
       await p.locator('#timeline canvas').focus();
       await p.keyboard.press('0');
       await p.keyboard.press('n');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await p.locator('.tl-details strong').textContent()).toBe(pts[1].label);
 
       // Escape in the timeline clears the selection everywhere.

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from '../helpers/synthetic-trace';
-import { drawnPixels, mainTrace, SHOTS, useHtmlSession, viewRange } from '../helpers/html-browser';
+import { drawnPixels, mainTrace, SHOTS, useHtmlSession, viewRange, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -39,12 +39,12 @@ describe('timeline', () => {
       expect(full.end).toBeGreaterThan(full.start);
       await canvas.focus();
       await p.keyboard.press('+');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const zoomed = await viewRange(p);
       expect(zoomed.end - zoomed.start).toBeLessThan((full.end - full.start) * 0.75);
 
       await p.keyboard.press('ArrowRight');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const panned = await viewRange(p);
       expect(panned.start).toBeGreaterThan(zoomed.start);
       expect(panned.end - panned.start).toBeCloseTo(zoomed.end - zoomed.start, 3);
@@ -53,7 +53,7 @@ describe('timeline', () => {
       const box = (await canvas.boundingBox())!;
       await p.mouse.move(box.x + box.width / 2, box.y + 60);
       await p.mouse.wheel(0, -400);
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const wheeled = await viewRange(p);
       expect(wheeled.end - wheeled.start).toBeLessThan(panned.end - panned.start);
 
@@ -61,13 +61,13 @@ describe('timeline', () => {
       await p.mouse.down();
       await p.mouse.move(box.x + box.width / 2 + 200, box.y + 60, { steps: 5 });
       await p.mouse.up();
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const dragged = await viewRange(p);
       expect(dragged.start).toBeLessThan(wheeled.start);
 
       await canvas.focus();
       await p.keyboard.press('0');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await viewRange(p)).toEqual(full);
       expect(o.errors).toEqual([]);
     } finally {
@@ -89,7 +89,7 @@ describe('timeline', () => {
         if (!at) {
           await p.locator('#timeline canvas').focus();
           await p.keyboard.press('+');
-          await p.waitForTimeout(30);
+          await nextFrame(p);
         }
       }
       expect(at).not.toBeNull();
@@ -138,7 +138,7 @@ describe('timeline: large traces', () => {
       expect((await drawnPixels(p, '#timeline canvas')).drawn).toBeGreaterThan(0);
       await p.locator('#timeline canvas').focus();
       for (let k = 0; k < 25; k++) await p.keyboard.press('+');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const r = await viewRange(p);
       expect(r.end - r.start).toBeGreaterThanOrEqual(10);
       expect((await drawnPixels(p, '#timeline canvas')).drawn).toBeGreaterThan(0);
@@ -151,9 +151,12 @@ describe('timeline: large traces', () => {
 
 describe('timeline: axis and range read true at every zoom', () => {
   let file: string;
-  let trace: Trace;
+  /** The trace's first start and last end. */
+  let t0: number, t1: number;
   beforeAll(async () => {
-    trace = syntheticTrace({ steps: 6, blocks: 3, primitivesPerLayer: 6 });
+    const trace = syntheticTrace({ steps: 6, blocks: 3, primitivesPerLayer: 6 });
+    t0 = Math.min(...trace.spans.map((s) => s.start));
+    t1 = Math.max(...trace.spans.map((s) => s.end));
     file = await exportTo('axis.html', trace);
   });
 
@@ -174,8 +177,6 @@ describe('timeline: axis and range read true at every zoom', () => {
     const o = await open(file);
     try {
       const p = o.page;
-      const t0 = Math.min(...trace.spans.map((s) => s.start));
-      const t1 = Math.max(...trace.spans.map((s) => s.end));
       for (const width of [400, 3000, 40_000]) {
         const at = t0 + (t1 - t0) * 0.83;
         await p.evaluate(([s, e]) => (window as any).__mlxTrace.timeline.setView(s, e), [at, at + width]);
@@ -196,8 +197,6 @@ describe('timeline: axis and range read true at every zoom', () => {
     const o = await open(file);
     try {
       const p = o.page;
-      const t0 = Math.min(...trace.spans.map((s) => s.start));
-      const t1 = Math.max(...trace.spans.map((s) => s.end));
       const full = await range(p);
       expect(full.text).toMatch(/^Showing 0 ns – /);
       // 3 significant digits: equal to within the last digit.
@@ -210,7 +209,7 @@ describe('timeline: axis and range read true at every zoom', () => {
       for (const key of ['+', '+', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight',
         'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight']) {
         await p.keyboard.press(key);
-        await p.waitForTimeout(20);
+        await nextFrame(p);
         const r = await range(p);
         expect(r.from, r.text).toBeGreaterThanOrEqual(0);
         expect(r.to, r.text).toBeLessThanOrEqual(r.total);

@@ -401,7 +401,7 @@ describe('exportChromeTrace', () => {
     const missing = join(dir, 'no', 'such', 'dir', 't.json');
     const err = await exportChromeTrace(trace, missing).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^cannot write the Chrome trace to .*t\.json: ENOENT/);
+    expect((err as Error).message).toMatch(/^cannot write the Chrome trace to .*t\.json: no such file or directory$/);
     expect((err as Error).message).not.toContain('\n');
     const broken = new PassThrough();
     broken.destroy(new Error('disk full'));

@@ -371,7 +371,7 @@ describe('exportPerfetto', () => {
     await expect(exportPerfetto(undefined as unknown as Trace, join(dir, 'x'))).rejects.toThrow(/^exportPerfetto: expected a Trace object, got undefined$/);
     await expect(exportPerfetto(makeSyntheticTrace({ primitives: 2 }), '')).rejects.toThrow(/file path or a writable stream/);
     const err = await exportPerfetto(makeSyntheticTrace({ primitives: 2 }), join(dir, 'missing', 'x.perfetto-trace')).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/^cannot write the Perfetto trace to .*x\.perfetto-trace: ENOENT/);
+    expect((err as Error).message).toMatch(/^cannot write the Perfetto trace to .*x\.perfetto-trace: no such file or directory$/);
   });
 });
 

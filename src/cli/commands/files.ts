@@ -7,6 +7,7 @@ import { exportPerfetto } from '../../exporters/perfetto';
 import { printReport, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
 import { CheckFailed, UsageError, out } from '../ui';
 import type { Command } from './index';
+import { writeOutput } from './outputs';
 
 const SORTS = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
 const GROUPS = ['op', 'layer', 'device'];
@@ -16,8 +17,11 @@ const baseName = (file: string) => file.replace(/(\.trace)?\.(json|mlxtrace)$/i,
 
 function oneFile(positionals: string[], cmd: string): string {
   if (positionals.length !== 1) throw new UsageError(`give one trace file: mlx-trace ${cmd} trace.json`);
-  return positionals[0];
+  return inputPath(positionals[0]);
 }
+
+/** A trace file argument: '-' reads standard input (a pipe: `cat t.json | mlx-trace view -`). */
+const inputPath = (p: string): string => (p === '-' ? '/dev/stdin' : p);
 
 function choice(v: string | undefined, allowed: string[], flag: string): string | undefined {
   if (v === undefined) return undefined;
@@ -60,7 +64,7 @@ op table, category donut and summary.`,
     const file = oneFile(positionals, 'html');
     const trace = loadTrace(file);
     const target = resolve(values.out ?? baseName(file) + '.html');
-    await exportHtml(trace, target);
+    await writeOutput(target, [file], () => exportHtml(trace, target));
     out(`wrote ${target}`);
     return 0;
   },
@@ -94,7 +98,7 @@ Without --to, OUT's extension says: .mlxtrace, .json, .chrome-trace.json, .perfe
   async run(values, positionals) {
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give one trace file (and where to write it): mlx-trace convert trace.json trace.mlxtrace');
     if (positionals.length === 2 && values.out !== undefined) throw new UsageError('give OUT or -o OUT, not both');
-    const file = positionals[0];
+    const file = inputPath(positionals[0]);
     const outFile = positionals[1] ?? values.out;
     const to = choice(values.to, FORMATS, '--to') ?? (outFile === undefined ? undefined : formatOf(outFile));
     if (!to) throw new UsageError('say what to convert to: --to chrome|perfetto|json|mlxtrace');
@@ -102,10 +106,11 @@ Without --to, OUT's extension says: .mlxtrace, .json, .chrome-trace.json, .perfe
     const base = baseName(file);
     const ext = { chrome: CHROME_TRACE_EXT, perfetto: '.perfetto-trace', json: '.converted.json', mlxtrace: /\.mlxtrace$/i.test(file) ? '.converted.mlxtrace' : '.mlxtrace' }[to];
     const target = resolve(outFile ?? base + ext);
-    if (to === 'chrome') await exportChromeTrace(trace, target);
-    else if (to === 'perfetto') await exportPerfetto(trace, target);
-    else if (to === 'mlxtrace') saveTrace(trace, target, { format: 'binary' });
-    else saveTrace(trace, target);
+    await writeOutput(target, [file], () => {
+      if (to === 'chrome') return exportChromeTrace(trace, target);
+      if (to === 'perfetto') return exportPerfetto(trace, target);
+      return saveTrace(trace, target, to === 'mlxtrace' ? { format: 'binary' } : {});
+    });
     out(`wrote ${target}`);
     return 0;
   },

@@ -7,7 +7,8 @@
  * Both measurements take the best of several timed repetitions after a warm-up: the best run is
  * the one least disturbed by other work, which is what a ceiling should be.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic-file';
 import { cpus, homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Peaks, Span } from '../model/trace';
@@ -171,9 +172,7 @@ export function savePeaks(peaks: Peaks | CalibratedPeaks, path: string = peaksFi
     ...('details' in peaks ? { details: peaks.details } : {}),
   };
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(file, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n');
   return path;
 }
 

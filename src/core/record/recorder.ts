@@ -107,6 +107,17 @@ export class Recorder {
     s.end = this.now();
   }
 
+  /** Spans held now (JS-side and primitives drained so far), without draining. */
+  get held(): number {
+    return this.spans.length + this.prims.length;
+  }
+
+  /** Forgets `s`, the span begun last (one its OTel sampler left out): nothing of it is kept. */
+  discard(s: LiveSpan): void {
+    if (this.spans[this.spans.length - 1] === s) this.spans.pop();
+    this.layerNames.delete(s.id);
+  }
+
   /** Adds a finished span (used by JS-level op timing and manual timers); takes ownership of `s`. */
   add(s: Omit<LiveSpan, 'id'>): LiveSpan {
     const span = s as LiveSpan;

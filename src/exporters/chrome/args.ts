@@ -6,7 +6,7 @@ import type { TensorInfo } from '../../core/model/trace';
 import {
   type AttributeSource, forEachSpanAttribute, SPAN_ATTR_LIST, type SpanAttr, type SpanAttributeVisitor, tensorLabel,
 } from '../../instrumentations/mlx/attributes';
-import { type JsonBytes, utf8 } from '../shared/json-bytes';
+import { type JsonBytes, utf8 } from '../../core/io/json-bytes';
 import { TensorListCache } from '../shared/track-layout';
 import { jsonValue } from './json';
 

@@ -20,7 +20,7 @@ import { exportableTrace } from '../../core/model/checks';
 import { spanArgs } from '../../instrumentations/mlx/attributes';
 import { counterSeries, layoutTracks, processId, timeShift } from '../shared/track-layout';
 import { type ExportTarget, isExportTarget, openSink } from '../shared/sink';
-import { utf8, JsonBytes } from '../shared/json-bytes';
+import { utf8, JsonBytes } from '../../core/io/json-bytes';
 import { ChromeArgsWriter } from './args';
 import { serializeEvent } from './json';
 import { type ChromeCounter, chromeCounter, laneTids, metadataEvents, otherData } from './metadata';
@@ -289,7 +289,7 @@ export async function exportChromeTrace(
     await sink.close();
   } catch (e) {
     // Let the sink settle; the one-line error is what the caller sees.
-    await sink.close().catch(() => {});
+    await sink.abort().catch(() => {});
     throw e;
   }
   return { events: stats.events, bytes: sink.bytes, spans: stats.spans, flows: stats.flows, overflowed: stats.overflowed, skipped: stats.skipped };

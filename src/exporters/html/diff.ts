@@ -19,6 +19,7 @@ import {
 } from '../../core/analysis/compare';
 import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../terminal/format';
 import { NO_LAYER } from '../../core/analysis/stats';
+import { escapeHtml } from './template';
 
 export interface DiffHtmlOptions {
   /** @default 0.05 */
@@ -32,9 +33,6 @@ export interface DiffHtmlOptions {
   maxRows?: number;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
-}
 
 const signed = (n: number, f: (n: number) => string) => (n > 0 ? '+' + f(n) : f(n));
 const sDur = (ns: number) => (ns === 0 ? '0' : signed(ns, formatDuration));
