@@ -89,6 +89,8 @@ export interface SessionInfo {
   timing: 'native' | 'js';
   fallbackReason: string;
   origin: { monotonicNs: number; epochNs: string };
+  /** process.hrtime at the origin, so the worker knows how far the app's time can have gone. */
+  originHrNs: number;
   classes: string[];
   peaks: Peaks;
   host: HostInfo;

@@ -79,6 +79,9 @@ export class LiveStore {
       if (live > this.peakBytes) this.peakBytes = live;
     }
     if (c.memN > 0) this.liveBytes = c.memLive[c.memN - 1];
+    // A time past now (a bad record) must not move the window off everything else.
+    const now = Number(process.hrtime.bigint()) - this.session.originHrNs + 1e9;
+    if (tEnd > now) tEnd = now;
     if (tEnd > this.latest) this.latest = tEnd;
     this.recorderDropped = c.recorderDropped;
     this.feedDropped = c.feedDropped;

@@ -26,14 +26,15 @@ export interface LiveHandle {
 const START_WAIT_MS = 15_000;
 const END_WAIT_MS = 3_000;
 
-export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | 'host' | 'jsThread'>, options: LiveOptions = {}): LiveHandle {
+export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | 'originHrNs' | 'host' | 'jsThread'>, options: LiveOptions = {}): LiveHandle {
   const opts = resolve(options);
   const token = opts.host === LIVE_DEFAULTS.host ? '' : randomBytes(16).toString('hex');
   const acksBuf = new SharedArrayBuffer(ACK_SLOTS * 4);
   const acks = new Int32Array(acksBuf);
   const origin = rec.now();
   const full: SessionInfo = {
-    ...session, origin: { monotonicNs: origin, epochNs: rec.toEpochNs(origin).toString() }, host: hostInfo(), jsThread: rec.jsThread,
+    ...session, origin: { monotonicNs: origin, epochNs: rec.toEpochNs(origin).toString() }, originHrNs: Number(process.hrtime.bigint()),
+    host: hostInfo(), jsThread: rec.jsThread,
   };
   const worker = startWorker();
   const { port1, port2 } = new MessageChannel();
