@@ -192,6 +192,23 @@ export function truncateMiddle(s: string, width: number): string {
   return chars.slice(0, head).join('') + '…' + (tail > 0 ? chars.slice(chars.length - tail).join('') : '');
 }
 
+/** Plain text broken at spaces into lines of at most `width` columns (a word longer than that is cut in the middle). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const w = truncateMiddle(word, width);
+    if (line && visibleWidth(line) + 1 + visibleWidth(w) > width) {
+      lines.push(line);
+      line = w;
+    } else {
+      line = line ? `${line} ${w}` : w;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 /** The terminal width to lay out for: the stream's columns when it is a TTY, else `fallback`. */
 export function terminalWidth(stream: (MaybeTty & { columns?: number }) | undefined = process.stdout, fallback = 100): number {
   const c = stream?.isTTY ? stream.columns : undefined;

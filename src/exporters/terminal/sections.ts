@@ -4,7 +4,7 @@
  */
 import { advise, formatFindings, type Finding } from '../../core/analysis/advisor';
 import type { Colors } from './format';
-import { formatPassStats } from '../../core/analysis/stats';
+import { formatPassStats } from './pass-stats';
 import type { Trace } from '../../core/model/trace';
 
 export interface SectionOptions {

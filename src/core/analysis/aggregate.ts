@@ -1,0 +1,386 @@
+/**
+ * The one aggregation every table reads (as torch's key_averages() and FunctionEventAvg.add()): primitives
+ * grouped by a key made of op / layer / shapes / device, summed per pass slot, plus the trace-wide totals that
+ * every "% of" column divides by. The terminal report, pass statistics, compare and the advisor all call it.
+ *
+ * Busy time is the time that forces MLX to run work: eval spans, each asyncEval until the work it launched has
+ * finished (its span, stretched to the end of the last primitive it owns), and sync points (item(), tolist()).
+ * It is the union of those intervals, so nested or overlapping spans count once. Coverage is the time inside
+ * busy time during which some primitive ran, over busy time: never above 100 %.
+ */
+import type { Device, Span, Trace } from '../model/trace';
+import { isForcing, layerResolver, NO_LAYER } from '../model/span-facts';
+import { passLayout, type PassLayout } from './passes';
+
+export type AggregateKey = 'op' | 'layer' | 'shapes' | 'device';
+
+export interface AggregateOptions {
+  /** The fields of a row's key, e.g. ['op'], ['layer'], ['layer', 'op', 'shapes']. */
+  by: readonly AggregateKey[];
+  /**
+   * 'measured': the measured passes of a multi-pass trace, one slot per pass (warm-up and spans outside the
+   * passes left out; a trace without passes is one slot). 'all': every span, in one slot. @default 'all'
+   */
+  passes?: 'measured' | 'all';
+}
+
+/** One row: the primitives that share a key. */
+export interface AggregateRow {
+  /** The key's fields joined by U+0000 (which names do not contain), in the order of `by`. */
+  key: string;
+  /** The fields; '' for fields not in the key. */
+  op: string;
+  layer: string;
+  device: string;
+  /** The row's first primitive: with 'shapes' in the key, its inputs and outputs stand for the row's. */
+  sample: Span;
+  calls: number;
+  totalNs: number;
+  /** totalNs per slot. */
+  slotNs: Float64Array;
+  /** Known FLOPs, the time of the primitives that have them (the base of FLOP/s), and how many do. */
+  flops: number;
+  flopsNs: number;
+  costed: number;
+  /** Known bytes moved, the time of the primitives that have them, and how many do. */
+  bytes: number;
+  bytesNs: number;
+  bytesKnown: number;
+  /** FLOPs and bytes over primitives with both known (the base of arithmetic intensity). */
+  intensityFlops: number;
+  intensityBytes: number;
+  /** Bytes of the outputs the row's primitives produce: the memory they allocate. */
+  outputBytes: number;
+  devices: Set<Device>;
+}
+
+/** A total per slot and its sum. */
+export interface SlotTotal {
+  ns: number;
+  slotNs: Float64Array;
+}
+
+export interface Aggregation {
+  layout: PassLayout;
+  slots: number;
+  /** Rows in the order their first primitive appears in the trace. */
+  rows: AggregateRow[];
+  primitiveCount: number;
+  primitive: SlotTotal;
+  /** Top-level eval spans (evals nested in evals count once, by the outer one): count and wall time. */
+  evalCount: number;
+  eval: SlotTotal;
+  /** Eval, asyncEval and sync spans counted in busy time. */
+  forcingCount: number;
+  /** The denominator of every "% of" column: see the file comment. */
+  busy: SlotTotal;
+  /** Time inside busy time with a primitive running; coverage is coveredNs / busy.ns. */
+  coveredNs: number;
+  /** Names of primitives without a cost (flops null), sorted. */
+  uncosted: string[];
+}
+
+/** Guard for parent walks: a cycle in bad data must not hang a view. */
+const MAX_DEPTH = 10_000;
+
+/** Group the primitives of `trace` by opts.by and total them, with the busy time they are measured against. */
+export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
+  const layout = opts.passes === 'measured' ? passLayout(trace) : ALL_IN_ONE;
+  const slots = layout.slots;
+  const by = new Set(opts.by);
+  const byOp = by.has('op'), byLayer = by.has('layer'), byShapes = by.has('shapes'), byDevice = by.has('device');
+  const layerOf = layerResolver(trace);
+  const hosts = new Map<number, Span>();
+  for (const s of trace.spans) if (s.kind !== 'primitive') hosts.set(s.id, s);
+
+  // Rows are found without building a string per span: maps keyed by the span's own strings, then an integer
+  // hash of the shapes with an exact check on collision. Row keys are made once per row.
+  const rows: AggregateRow[] = [];
+  const tree = new Map<string, Map<string, Map<string, Map<number, AggregateRow[]>>>>();
+  const find = (s: Span, layer: string): AggregateRow => {
+    const op = byOp ? s.name : '';
+    const device = byDevice ? s.device : '';
+    let l2 = tree.get(layer);
+    if (!l2) tree.set(layer, (l2 = new Map()));
+    let l3 = l2.get(op);
+    if (!l3) l2.set(op, (l3 = new Map()));
+    let l4 = l3.get(device);
+    if (!l4) l3.set(device, (l4 = new Map()));
+    const h = byShapes ? shapeHash(s) : 0;
+    let list = l4.get(h);
+    if (!list) l4.set(h, (list = []));
+    for (let i = 0; i < list.length; i++) if (!byShapes || sameShapes(list[i].sample, s)) return list[i];
+    const r = newRow(opts.by, op, layer, device, s, slots);
+    list.push(r);
+    rows.push(r);
+    return r;
+  };
+
+  const forcing = new ForcingSpans(hosts, layout);
+  const primitive = slotTotal(slots);
+  const evalT = slotTotal(slots);
+  let primitiveCount = 0;
+  let evalCount = 0;
+  const uncosted = new Set<string>();
+  for (const s of trace.spans) {
+    const slot = layout.slotOf(s);
+    if (slot < 0) continue;
+    const d = s.end - s.start;
+    if (s.kind === 'primitive') {
+      primitiveCount++;
+      primitive.slotNs[slot] += d;
+      if (s.flops == null) uncosted.add(s.name);
+      forcing.addPrimitive(s);
+      addPrimitive(find(s, byLayer ? layerOf(s) : ''), s, slot, d);
+    } else if (s.kind === 'eval' && isTopEval(s, hosts)) {
+      evalCount++;
+      evalT.slotNs[slot] += d;
+    }
+  }
+  sumSlots(primitive);
+  sumSlots(evalT);
+  const { busy, coveredNs } = forcing.finish(primitive);
+  return {
+    layout, slots, rows, primitiveCount, primitive, evalCount, eval: evalT, forcingCount: forcing.count, busy, coveredNs,
+    uncosted: [...uncosted].sort(),
+  };
+}
+
+/** Share of busy time: what every "% of" column shows (NaN when there is no busy time). */
+export function busyShare(ns: number, busyNs: number): number {
+  return busyNs > 0 ? ns / busyNs : NaN;
+}
+
+const ALL_IN_ONE: PassLayout = { multiPass: false, measured: [], warmup: [], slots: 1, slotOf: () => 0, passSpans: [] };
+
+function slotTotal(slots: number): SlotTotal {
+  return { ns: 0, slotNs: new Float64Array(slots) };
+}
+
+function sumSlots(t: SlotTotal): void {
+  let ns = 0;
+  for (let i = 0; i < t.slotNs.length; i++) ns += t.slotNs[i];
+  t.ns = ns;
+}
+
+function newRow(by: readonly AggregateKey[], op: string, layer: string, device: string, sample: Span, slots: number): AggregateRow {
+  const parts = by.map((k) => (k === 'op' ? op : k === 'layer' ? layer : k === 'device' ? device : shapeSignature(sample)));
+  return {
+    key: parts.join('\u0000'), op, layer, device, sample, calls: 0, totalNs: 0, slotNs: new Float64Array(slots),
+    flops: 0, flopsNs: 0, costed: 0, bytes: 0, bytesNs: 0, bytesKnown: 0, intensityFlops: 0, intensityBytes: 0,
+    outputBytes: 0, devices: new Set(),
+  };
+}
+
+/** FunctionEventAvg.add: one primitive into its row. */
+function addPrimitive(r: AggregateRow, s: Span, slot: number, d: number): void {
+  r.calls++;
+  r.totalNs += d;
+  r.slotNs[slot] += d;
+  r.devices.add(s.device);
+  if (s.flops != null) {
+    r.flops += s.flops;
+    r.flopsNs += d;
+    r.costed++;
+  }
+  if (s.bytes != null) {
+    r.bytes += s.bytes;
+    r.bytesNs += d;
+    r.bytesKnown++;
+  }
+  if (s.flops != null && s.bytes != null) {
+    r.intensityFlops += s.flops;
+    r.intensityBytes += s.bytes;
+  }
+  const outs = s.outputs;
+  if (outs) for (let i = 0; i < outs.length; i++) r.outputBytes += outs[i].bytes;
+}
+
+/** True for evals that no other eval encloses. */
+function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
+  let p = s.parentId != null ? hosts.get(s.parentId) : undefined;
+  for (let guard = 0; p && guard < MAX_DEPTH; guard++) {
+    if (p.kind === 'eval') return false;
+    p = p.parentId != null ? hosts.get(p.parentId) : undefined;
+  }
+  return true;
+}
+
+/**
+ * Busy time and coverage. Each forcing span's interval runs from its start to the later of its end and the end of
+ * the last primitive it owns (its nearest forcing ancestor): an asyncEval's work finishes after the call returns.
+ */
+class ForcingSpans {
+  count = 0;
+  private readonly index = new Map<number, number>();
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly slotOf: number[] = [];
+  private readonly primStarts: number[] = [];
+  private readonly primEnds: number[] = [];
+  private lastParent: number | null = null;
+  private lastOwner = -1;
+
+  constructor(
+    private readonly hosts: Map<number, Span>,
+    private readonly layout: PassLayout,
+  ) {
+    for (const s of hosts.values()) {
+      if (!isForcing(s)) continue;
+      const slot = layout.slotOf(s);
+      if (slot < 0) continue;
+      this.index.set(s.id, this.starts.length);
+      this.starts.push(s.start);
+      this.ends.push(Math.max(s.start, s.end));
+      this.slotOf.push(slot);
+    }
+    this.count = this.starts.length;
+  }
+
+  addPrimitive(s: Span): void {
+    const end = Math.max(s.start, s.end);
+    this.primStarts.push(s.start);
+    this.primEnds.push(end);
+    // Primitives of one eval come together: look the owner up once per run of them.
+    let k = this.lastOwner;
+    if (s.parentId !== this.lastParent || s.parentId == null) {
+      k = this.ownerOf(s);
+      this.lastParent = s.parentId;
+      this.lastOwner = k;
+    }
+    if (k >= 0 && end > this.ends[k]) this.ends[k] = end;
+  }
+
+  private ownerOf(s: Span): number {
+    let p = s.parentId != null ? this.hosts.get(s.parentId) : undefined;
+    for (let guard = 0; p && guard < MAX_DEPTH; guard++) {
+      if (isForcing(p)) return this.index.get(p.id) ?? -1;
+      p = p.parentId != null ? this.hosts.get(p.parentId) : undefined;
+    }
+    return -1;
+  }
+
+  /** `primitive`: the primitive time per slot, the busy time of a trace where nothing forced work. */
+  finish(primitive: SlotTotal): { busy: SlotTotal; coveredNs: number } {
+    const slots = this.layout.slots;
+    const busy = slotTotal(slots);
+    const prims = union(Float64Array.from(this.primStarts), Float64Array.from(this.primEnds));
+    if (this.count === 0) {
+      // A hand-made or JS-timed trace without evals: the primitives' own time is all there is.
+      busy.slotNs.set(primitive.slotNs);
+      busy.ns = primitive.ns;
+      return { busy, coveredNs: Math.min(prims.ns, busy.ns) };
+    }
+    for (let slot = 0; slot < slots; slot++) {
+      const st: number[] = [];
+      const en: number[] = [];
+      for (let k = 0; k < this.count; k++) if (this.slotOf[k] === slot) st.push(this.starts[k]), en.push(this.ends[k]);
+      busy.slotNs[slot] = union(Float64Array.from(st), Float64Array.from(en)).ns;
+    }
+    sumSlots(busy);
+    const all = union(Float64Array.from(this.starts), Float64Array.from(this.ends));
+    return { busy, coveredNs: overlap(prims, all) };
+  }
+}
+
+/** Disjoint runs in time order. */
+interface Runs {
+  lo: number[];
+  hi: number[];
+  ns: number;
+}
+
+/**
+ * The union of the intervals [starts[i], ends[i]] (ends[i] >= starts[i]) as disjoint runs. Both arrays are
+ * sorted in place, separately: at any time the intervals open are the starts before it minus the ends before
+ * it, so the runs follow from the two sorted lists (typed-array sorts, no comparator per interval).
+ */
+function union(starts: Float64Array, ends: Float64Array): Runs {
+  starts.sort();
+  ends.sort();
+  const out: Runs = { lo: [], hi: [], ns: 0 };
+  const n = starts.length;
+  let open = 0;
+  let runStart = 0;
+  let i = 0;
+  let j = 0;
+  while (j < n) {
+    if (i < n && starts[i] <= ends[j]) {
+      if (open++ === 0) runStart = starts[i];
+      i++;
+    } else {
+      if (--open === 0) {
+        out.lo.push(runStart);
+        out.hi.push(ends[j]);
+        out.ns += ends[j] - runStart;
+      }
+      j++;
+    }
+  }
+  return out;
+}
+
+/** Length of the intersection of two sets of disjoint runs. */
+function overlap(a: Runs, b: Runs): number {
+  let ns = 0;
+  let i = 0;
+  let j = 0;
+  while (i < a.lo.length && j < b.lo.length) {
+    const lo = Math.max(a.lo[i], b.lo[j]);
+    const hi = Math.min(a.hi[i], b.hi[j]);
+    if (hi > lo) ns += hi - lo;
+    if (a.hi[i] < b.hi[j]) i++;
+    else j++;
+  }
+  return ns;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shapes
+
+function shapeList(ts: readonly { shape: number[] }[]): string {
+  let s = '';
+  for (let i = 0; i < ts.length; i++) {
+    const sh = ts[i].shape;
+    // A scalar has shape []: 'scalar' keeps '8x64 scalar' readable.
+    s += (i ? ' ' : '') + (sh.length ? sh.join('x') : 'scalar');
+  }
+  return s;
+}
+
+/** Readable shape signature of a primitive, inputs then outputs: '8x64 64x64 → 8x64'. */
+export function shapeSignature(s: Pick<Span, 'inputs' | 'outputs'>): string {
+  return `${shapeList(s.inputs ?? []) || '-'} → ${shapeList(s.outputs ?? []) || '-'}`;
+}
+
+/** An integer hash of a span's input and output shapes (counts and dims), for matching rows without strings. */
+function shapeHash(s: Span): number {
+  // Masked to 30 bits so it stays a small integer for V8 (a larger one is boxed on every Map lookup).
+  return hashList(hashList(0x811c9dc5 | 0, s.inputs ?? []), s.outputs ?? []) & 0x3fffffff;
+}
+
+function hashList(h: number, list: readonly { shape: number[] }[]): number {
+  h = (Math.imul(h, 0x01000193) ^ (list.length + 0x9e37)) | 0;
+  for (let i = 0; i < list.length; i++) {
+    const sh = list[i].shape;
+    h = (Math.imul(h, 0x01000193) ^ (sh.length + 0x3c6e)) | 0;
+    for (let k = 0; k < sh.length; k++) h = (Math.imul(h, 0x01000193) ^ sh[k]) | 0;
+  }
+  return h;
+}
+
+function sameShapeList(x: readonly { shape: number[] }[], y: readonly { shape: number[] }[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i].shape;
+    const b = y[i].shape;
+    if (a === b) continue;
+    if (a.length !== b.length) return false;
+    for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
+const sameShapes = (a: Span, b: Span) => sameShapeList(a.inputs ?? [], b.inputs ?? []) && sameShapeList(a.outputs ?? [], b.outputs ?? []);
+
+export { NO_LAYER };
