@@ -44,8 +44,10 @@ export { formatPassStats } from './exporters/terminal/pass-stats';
 export type { PassStats, PassStatsRow, PassStatsOptions } from './core/analysis/stats';
 export { compareTraces, regressions } from './core/analysis/compare';
 export type { Comparison, CompareRow, CompareOptions, Regression, RegressionOptions } from './core/analysis/compare';
-export { advise, formatFindings } from './core/analysis/advisor';
-export type { Finding, Severity, AdviceRule, FormatFindingsOptions } from './core/analysis/advisor';
+export { advise } from './core/analysis/advisor';
+export type { Finding, Severity, AdviceRule } from './core/analysis/advisor';
+export { formatFindings } from './exporters/terminal/findings';
+export type { FormatFindingsOptions } from './exporters/terminal/findings';
 
 // Benchmarks of MLX itself, as traces.
 export { benchOps } from './bench/runner';
