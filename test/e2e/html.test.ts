@@ -14,6 +14,7 @@ import { exportHtml, renderHtml } from '../../src/exporters/html';
 import { packTrace } from '../../src/exporters/html/pack';
 import type { Span, Trace } from '../../src/core/model/trace';
 import type { Finding } from '../../src/core/analysis/advisor';
+import { layerResolver } from '../../src/core/model/span-facts';
 import { passStats, summarize } from '../../src/core/analysis/stats';
 import { syntheticTrace } from '../helpers/synthetic-trace';
 import { emptyTrace, withAdvice, xssTrace, XSS_LAYER, XSS_NAME, XSS_OP } from '../helpers/html-fixture';
@@ -451,7 +452,8 @@ describe('dashboard in Chromium', () => {
 
       await p.selectOption('#ops-group', 'layer');
       const layers = await tableLabels(p);
-      const expected = new Set(trace.spans.filter((s) => s.kind === 'primitive').map((s) => s.layer ?? '(no layer)'));
+      const layerOf = layerResolver(trace);
+      const expected = new Set(trace.spans.filter((s) => s.kind === 'primitive').map(layerOf));
       expect(new Set(layers)).toEqual(expected);
 
       await p.selectOption('#ops-group', 'device');
@@ -596,7 +598,8 @@ describe('dashboard safety and edge cases', () => {
     try {
       const p = o.page;
       await p.selectOption('#ops-group', 'layer');
-      expect(await tableLabels(p)).toContain(XSS_LAYER);
+      // The layer column names the layer span that built each primitive (span-facts layerOf).
+      expect(await tableLabels(p)).toContain(`${XSS_LAYER} (<i>Block</i>)`);
       await p.selectOption('#ops-group', 'op');
       expect(await tableLabels(p)).toContain(XSS_OP);
       expect(await p.locator('h1').textContent()).toBe(XSS_NAME);

@@ -6,6 +6,8 @@
  * (f64), a duration (f32), a sig index and a layer index.
  */
 import type { Span, TensorInfo, Trace } from '../../core/model/trace';
+import { layerResolver, NO_LAYER } from '../../core/model/span-facts';
+import { aggregate } from '../../core/analysis/aggregate';
 import { OP_CATEGORIES, OP_CATEGORY_LABELS, opCategory } from '../../core/model/categories';
 import {
   KIND_CODES, type ColumnDesc, type ColumnType, type Head, type HeadCounter, type HeadFinding, type HeadGeneration, type HeadMemory,
@@ -290,6 +292,7 @@ export function packTrace(trace: Trace): PackedTrace {
   };
   const layerIds = new Map<string, number>();
   const layers: number[] = [];
+  const layerOf = layerResolver(trace);
   // Consecutive spans often share a name or layer (the same string object): skip the hash lookup then.
   let lastName: unknown = undefined, lastNameId = 0, lastLayer: unknown = undefined, lastLayerId = 0;
   let n = 0;
@@ -354,15 +357,16 @@ export function packTrace(trace: Trace): PackedTrace {
       sigBytes.push(bytes);
     }
     let layer = 0;
-    if (s.layer === lastLayer) layer = lastLayerId;
-    else if (typeof s.layer === 'string' && s.layer) {
-      const l = layerIds.get(s.layer);
+    const layerName = kind === 2 ? layerOf(s) : NO_LAYER;
+    if (layerName === lastLayer) layer = lastLayerId;
+    else if (layerName !== NO_LAYER) {
+      const l = layerIds.get(layerName);
       if (l === undefined) {
         layer = layers.length + 1;
-        layerIds.set(s.layer, layer);
-        layers.push(strings.id(s.layer));
+        layerIds.set(layerName, layer);
+        layers.push(strings.id(layerName));
       } else layer = l;
-      lastLayer = s.layer;
+      lastLayer = layerName;
       lastLayerId = layer;
     }
     const pass = s.pass;
@@ -580,6 +584,7 @@ export function packTrace(trace: Trace): PackedTrace {
     adviceRan: Array.isArray((meta as Record<string, unknown>).advice),
     generation,
     passes,
+    busy: busyOf(trace),
     counters: counters ? counters.heads : [],
     strings: strings.list,
     t0,
@@ -597,4 +602,14 @@ export function packTrace(trace: Trace): PackedTrace {
     columns: columns.map((c) => c.desc),
   };
   return { head, columns };
+}
+
+/** Busy time over the measured passes, as the terminal report and statistics compute it; null for input it cannot read. */
+function busyOf(trace: Trace): Head['busy'] {
+  try {
+    const agg = aggregate(trace, { by: [], passes: 'measured' });
+    return { ns: agg.busy.ns, coveredNs: agg.coveredNs };
+  } catch {
+    return null;
+  }
 }
