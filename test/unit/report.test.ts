@@ -55,13 +55,16 @@ function merged(iv: [number, number][]): [number, number][] {
 
 /**
  * Busy time and the primitive time inside it, written plainly: eval and sync spans, each stretched to the end of
- * the primitives whose parent it is, merged; primitives merged and clipped to that.
+ * the primitives whose parent it is, and the primitives themselves, merged; primitives merged and clipped to that.
  */
 function busyTime(trace: Trace): { busy: number; covered: number } {
   const lastChildEnd = new Map<number, number>();
   for (const s of trace.spans) if (s.kind === 'primitive' && s.parentId != null) lastChildEnd.set(s.parentId, Math.max(lastChildEnd.get(s.parentId) ?? -Infinity, s.end));
-  const busy = merged(trace.spans.filter((s) => s.kind === 'eval' || s.kind === 'sync').map((s) => [s.start, Math.max(s.end, lastChildEnd.get(s.id) ?? -Infinity)]));
   const prims = merged(trace.spans.filter((s) => s.kind === 'primitive').map((s) => [s.start, s.end]));
+  const busy = merged([
+    ...trace.spans.filter((s) => s.kind === 'eval' || s.kind === 'sync').map((s): [number, number] => [s.start, Math.max(s.end, lastChildEnd.get(s.id) ?? -Infinity)]),
+    ...prims,
+  ]);
   let covered = 0;
   for (const [a, b] of prims) for (const [c, d] of busy) covered += Math.max(0, Math.min(b, d) - Math.max(a, c));
   return { busy: busy.reduce((t, [a, b]) => t + b - a, 0), covered };

@@ -4,9 +4,9 @@
  * every "% of" column divides by. The terminal report, pass statistics, compare and the advisor all call it.
  *
  * Busy time is the time that forces MLX to run work: eval spans, each asyncEval until the work it launched has
- * finished (its span, stretched to the end of the last primitive it owns), and sync points (item(), tolist()).
- * It is the union of those intervals, so nested or overlapping spans count once. Coverage is the time inside
- * busy time during which some primitive ran, over busy time: never above 100 %.
+ * finished (its span, stretched to the end of the last primitive it owns), sync points (item(), tolist()), and
+ * the primitives themselves. It is the union of those intervals, so nested or overlapping spans count once.
+ * Coverage is the time inside busy time during which some primitive ran, over busy time: never above 100 %.
  */
 import type { Device, Span, Trace } from '../model/trace';
 import { isForcing, layerResolver, NO_LAYER } from '../model/span-facts';
@@ -130,7 +130,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
       primitiveCount++;
       primitive.slotNs[slot] += d;
       if (s.flops == null) uncosted.add(s.name);
-      forcing.addPrimitive(s);
+      forcing.addPrimitive(s, slot);
       addPrimitive(find(s, byLayer ? layerOf(s) : ''), s, slot, d);
     } else if (s.kind === 'eval' && isTopEval(s, hosts)) {
       evalCount++;
@@ -139,7 +139,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   }
   sumSlots(primitive);
   sumSlots(evalT);
-  const { busy, coveredNs } = forcing.finish(primitive);
+  const { busy, coveredNs } = forcing.finish();
   return {
     layout, slots, rows, primitiveCount, primitive, evalCount, eval: evalT, forcingCount: forcing.count, busy, coveredNs,
     uncosted: [...uncosted].sort(),
@@ -209,6 +209,8 @@ function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
 /**
  * Busy time and coverage. Each forcing span's interval runs from its start to the later of its end and the end of
  * the last primitive it owns (its nearest forcing ancestor): an asyncEval's work finishes after the call returns.
+ * Every primitive's own interval counts too (a primitive runs only because something forced it), so a primitive
+ * is inside busy time even when the recorder gave it the wrong owner.
  */
 class ForcingSpans {
   count = 0;
@@ -216,8 +218,9 @@ class ForcingSpans {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private readonly slotOf: number[] = [];
-  private readonly primStarts: number[] = [];
-  private readonly primEnds: number[] = [];
+  /** Primitive intervals by slot. */
+  private readonly primStarts: number[][];
+  private readonly primEnds: number[][];
   private lastParent: number | null = null;
   private lastOwner = -1;
 
@@ -235,12 +238,14 @@ class ForcingSpans {
       this.slotOf.push(slot);
     }
     this.count = this.starts.length;
+    this.primStarts = Array.from({ length: layout.slots }, () => []);
+    this.primEnds = Array.from({ length: layout.slots }, () => []);
   }
 
-  addPrimitive(s: Span): void {
+  addPrimitive(s: Span, slot: number): void {
     const end = Math.max(s.start, s.end);
-    this.primStarts.push(s.start);
-    this.primEnds.push(end);
+    this.primStarts[slot].push(s.start);
+    this.primEnds[slot].push(end);
     // Primitives of one eval come together: look the owner up once per run of them.
     let k = this.lastOwner;
     if (s.parentId !== this.lastParent || s.parentId == null) {
@@ -260,26 +265,27 @@ class ForcingSpans {
     return -1;
   }
 
-  /** `primitive`: the primitive time per slot, the busy time of a trace where nothing forced work. */
-  finish(primitive: SlotTotal): { busy: SlotTotal; coveredNs: number } {
+  finish(): { busy: SlotTotal; coveredNs: number } {
     const slots = this.layout.slots;
     const busy = slotTotal(slots);
-    const prims = union(Float64Array.from(this.primStarts), Float64Array.from(this.primEnds));
-    if (this.count === 0) {
-      // A hand-made or JS-timed trace without evals: the primitives' own time is all there is.
-      busy.slotNs.set(primitive.slotNs);
-      busy.ns = primitive.ns;
-      return { busy, coveredNs: Math.min(prims.ns, busy.ns) };
+    const forcingStarts: number[][] = Array.from({ length: slots }, () => []);
+    const forcingEnds: number[][] = Array.from({ length: slots }, () => []);
+    for (let k = 0; k < this.count; k++) {
+      forcingStarts[this.slotOf[k]].push(this.starts[k]);
+      forcingEnds[this.slotOf[k]].push(this.ends[k]);
     }
+    let coveredNs = 0;
     for (let slot = 0; slot < slots; slot++) {
-      const st: number[] = [];
-      const en: number[] = [];
-      for (let k = 0; k < this.count; k++) if (this.slotOf[k] === slot) st.push(this.starts[k]), en.push(this.ends[k]);
-      busy.slotNs[slot] = union(Float64Array.from(st), Float64Array.from(en)).ns;
+      const ps = this.primStarts[slot];
+      const pe = this.primEnds[slot];
+      const prims = union(Float64Array.from(ps), Float64Array.from(pe));
+      const all = union(Float64Array.from([...forcingStarts[slot], ...ps]), Float64Array.from([...forcingEnds[slot], ...pe]));
+      busy.slotNs[slot] = all.ns;
+      // Every primitive lies inside busy time, so the time a primitive ran is the union of the primitives.
+      coveredNs += prims.ns;
     }
     sumSlots(busy);
-    const all = union(Float64Array.from(this.starts), Float64Array.from(this.ends));
-    return { busy, coveredNs: overlap(prims, all) };
+    return { busy, coveredNs };
   }
 }
 
@@ -318,21 +324,6 @@ function union(starts: Float64Array, ends: Float64Array): Runs {
     }
   }
   return out;
-}
-
-/** Length of the intersection of two sets of disjoint runs. */
-function overlap(a: Runs, b: Runs): number {
-  let ns = 0;
-  let i = 0;
-  let j = 0;
-  while (i < a.lo.length && j < b.lo.length) {
-    const lo = Math.max(a.lo[i], b.lo[j]);
-    const hi = Math.min(a.hi[i], b.hi[j]);
-    if (hi > lo) ns += hi - lo;
-    if (a.hi[i] < b.hi[j]) i++;
-    else j++;
-  }
-  return ns;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
