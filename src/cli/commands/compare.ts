@@ -28,6 +28,8 @@ import {
   truncateMiddle,
   visibleWidth,
   wrapText as wrap,
+  fitLayerName,
+  printable,
 } from '../../exporters/terminal/format';
 import { loadTrace } from '../../core/io/persist';
 import { NO_LAYER } from '../../core/model/span-facts';
@@ -112,15 +114,14 @@ function callsCell(r: CompareRow): string {
 
 const GAP = '  ';
 
-/** Names come from trace files: control characters (ANSI escapes included) must not reach the terminal. */
-const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-
 /**
  * The row's label in `width` columns. Shapes give way first, then the layer: the op name is what people scan
  * for, and truncateMiddle alone would cut it out of 'layer · op shapes'.
  */
 export function fitLabel(r: CompareRow, width: number): string {
   const len = (x: string) => [...x].length;
+  // By layer, the label is the layer: keep its leaf.
+  if (!r.op && r.layer) return fitLayerName(printable(r.label), width);
   if (len(r.label) <= width || !r.op || !r.shapes) return truncateMiddle(printable(r.label), width);
   const where = r.layer === NO_LAYER ? '' : printable(r.layer);
   const op = printable(r.op);
@@ -129,7 +130,7 @@ export function fitLabel(r: CompareRow, width: number): string {
   if (room >= 8) return `${where}${sep}${op} ${truncateMiddle(r.shapes, room)}`;
   const shapes = truncateMiddle(r.shapes, 8);
   const whereRoom = width - sep.length - len(op) - 1 - len(shapes);
-  if (where && whereRoom >= 4) return `${truncateMiddle(where, whereRoom)}${sep}${op} ${shapes}`;
+  if (where && whereRoom >= 4) return `${fitLayerName(where, whereRoom)}${sep}${op} ${shapes}`;
   return truncateMiddle(`${op} ${shapes}`, width);
 }
 

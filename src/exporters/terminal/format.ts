@@ -96,6 +96,48 @@ export function truncateMiddle(s: string, width: number): string {
   return chars.slice(0, head).join('') + '…' + (tail > 0 ? chars.slice(chars.length - tail).join('') : '');
 }
 
+/**
+ * Control characters (C0, DEL, C1, line and paragraph separators, bidirectional overrides) that reach a terminal
+ * from trace data: an ESC or CSI would let a name move the cursor, clear the screen, set the window title or
+ * write the clipboard (OSC 52); a bidi override reorders what is read.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from a trace (names, messages, meta) made safe to print: each control character becomes '?', so a
+ * sequence never reaches the terminal and a later cut cannot split one. Call it before measuring or cutting.
+ */
+export function printable(s: unknown): string {
+  const text = typeof s === 'string' ? s : String(s);
+  return text.replace(CONTROL, '?');
+}
+
+/**
+ * A layer name ('layers.11.self_attn.q_proj (Linear)') in `width` columns, keeping what tells rows apart: the
+ * leaf and its class stay whole, path segments before it shrink to their first character from the left
+ * ('l.11.s.q_proj (Linear)'; numbers stay whole), and only then is the start cut ('…q_proj (Linear)').
+ */
+export function fitLayerName(name: string, width: number): string {
+  if ([...name].length <= width) return name;
+  const m = /^(\S+?)((?: \([^()]*\))?)$/.exec(name);
+  if (!m || !m[1].includes('.')) return truncateStart(name, width);
+  const parts = m[1].split('.');
+  const suffix = m[2];
+  const text = () => parts.join('.') + suffix;
+  for (let i = 0; i < parts.length - 1 && [...text()].length > width; i++) {
+    if (!/^\d+$/.test(parts[i])) parts[i] = [...parts[i]][0] ?? '';
+  }
+  return truncateStart(text(), width);
+}
+
+/** Shorten plain text to `width` columns by cutting its start ('…q_proj (Linear)'): the end is the leaf. */
+export function truncateStart(s: string, width: number): string {
+  const chars = [...s];
+  if (chars.length <= width) return s;
+  if (width <= 0) return '';
+  return '…' + chars.slice(chars.length - (width - 1)).join('');
+}
+
 /** Plain text broken at spaces into lines of at most `width` columns (a word longer than that is cut in the middle). */
 export function wrapText(text: string, width: number): string[] {
   const lines: string[] = [];

@@ -13,6 +13,8 @@ import {
   padEndVisible,
   padStartVisible,
   terminalWidth,
+  fitLayerName,
+  printable,
   truncateMiddle,
   visibleWidth,
 } from './format';
@@ -56,13 +58,13 @@ export function formatPassStats(trace: Trace, opts: FormatPassStatsOptions = {})
   else out.push(c.bold(truncateMiddle(head, width)), truncateMiddle(warm, width));
 
   // Totals and rows share one table: 'calls' is per pass; time columns are per-pass totals.
-  type Line = { name: string; calls: string; s: SummaryStats; bold?: boolean };
+  type Line = { name: string; calls: string; s: SummaryStats; bold?: boolean; row?: boolean };
   const lines: Line[] = [];
   if (st.pass) lines.push({ name: 'pass (wall)', calls: '', s: st.pass, bold: true });
   lines.push({ name: 'eval', calls: '', s: st.eval, bold: true });
   lines.push({ name: 'primitives', calls: '', s: st.primitive, bold: true });
   const shown = st.rows.slice(0, top);
-  for (const r of shown) lines.push({ name: r.key, calls: formatCalls(r.calls), s: r.time });
+  for (const r of shown) lines.push({ name: printable(r.key), calls: formatCalls(r.calls), s: r.time, row: true });
 
   let cols = [{ title: 'calls/pass', priority: 4, cell: (l: Line) => l.calls }, ...STAT_COLS.map((k) => ({ title: k.title, priority: k.priority, cell: (l: Line) => formatDuration(k.pick(l.s)) }))];
   const GAP = '  ';
@@ -83,7 +85,8 @@ export function formatPassStats(trace: Trace, opts: FormatPassStatsOptions = {})
   out.push(c.bold(row(st.groupBy, cols.map((col) => col.title))));
   out.push(c.dim('-'.repeat(Math.min(width, nameWidth + used()))));
   for (const l of lines) {
-    const text = row(truncateMiddle(l.name, nameWidth), cols.map((col) => col.cell(l)));
+    const fit = l.row && st.groupBy === 'layer' ? fitLayerName : truncateMiddle;
+    const text = row(fit(l.name, nameWidth), cols.map((col) => col.cell(l)));
     out.push(l.bold ? c.bold(text) : text);
   }
   if (st.rows.length > shown.length) out.push(c.dim(`... ${formatCount(st.rows.length - shown.length)} more ${st.groupBy === 'op' ? 'ops' : 'layers'}`));

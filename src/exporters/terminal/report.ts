@@ -19,6 +19,8 @@ import {
   padStartVisible,
   shouldColor,
   terminalWidth,
+  fitLayerName,
+  printable,
   truncateMiddle,
   visibleWidth,
   wrapText,
@@ -101,8 +103,8 @@ export interface ReportSummary {
   rows: ReportRow[];
 }
 
-const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'compute', 'flops', 'name'];
-const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
+export const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'compute', 'flops', 'name'];
+export const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
 
 /** Why `trace` cannot be reported on, or null when it looks like a Trace. */
 function traceProblem(trace: unknown): string | null {
@@ -261,12 +263,13 @@ function columnsFor(groupBy: ReportGroupBy): Column[] {
     { title: 'GB/s', priority: 4, cell: (r) => orDash(r.bytesPerSec, (v) => formatSig(v / 1e9)) },
     { title: 'FLOP/B', priority: 3, cell: (r) => orDash(r.intensity, (v) => formatSig(v)) },
   );
-  if (groupBy !== 'device') cols.push({ title: 'device', priority: 2, cell: (r) => r.devices.join(',') || dash });
+  if (groupBy !== 'device') cols.push({ title: 'device', priority: 2, cell: (r) => printable(r.devices.join(',')) || dash });
   return cols;
 }
 
 const GAP = '  ';
 const MIN_NAME = 12;
+const MIN_LAYER_NAME = 36;
 const BUSY_LEGEND = 'busy time: evals, each asyncEval until its work finished, and item()/tolist(); % busy and coverage are shares of it.';
 
 /** Words joined by ', ' and wrapped to `width`, the first line starting with `lead`. */
@@ -303,10 +306,10 @@ function joinWrapped(parts: string[], width: number): string[] {
 }
 
 function headerLines(sum: ReportSummary, c: Colors, width: number): string[] {
-  const timing = sum.timing === 'js' && sum.fallbackReason ? `js (native hooks off: ${sum.fallbackReason})` : sum.timing;
+  const timing = printable(sum.timing === 'js' && sum.fallbackReason ? `js (native hooks off: ${sum.fallbackReason})` : sum.timing);
   const dropped = `${formatCount(sum.dropped)} dropped events`;
   return [
-    ...joinWrapped([c.bold(`mlx-trace report: ${sum.name}`), `timing: ${timing}`], width),
+    ...joinWrapped([c.bold(truncateMiddle(`mlx-trace report: ${printable(sum.name)}`, width)), truncateMiddle(`timing: ${timing}`, width)], width),
     ...joinWrapped(
       [
         `busy time ${formatDuration(sum.busyNs)} in ${formatCount(sum.forcingCount)} evals and syncs`,
@@ -343,13 +346,16 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
 
   const shown = sum.rows.slice(0, top);
   const nameTitle = sum.groupBy;
+  const names = shown.map((r) => printable(r.key));
   let cols = columnsFor(sum.groupBy);
   const cellText = shown.map((r) => cols.map((col) => col.cell(r)));
   let widths = cols.map((col, i) => Math.max(col.title.length, ...cellText.map((row) => visibleWidth(row[i]))));
-  const longestName = Math.max(nameTitle.length, ...shown.map((r) => [...r.key].length));
+  const longestName = Math.max(nameTitle.length, ...names.map((n) => [...n].length));
+  // Layer paths are long and differ late: they get room first, and lose their start, not their leaf.
+  const minName = sum.groupBy === 'layer' ? MIN_LAYER_NAME : MIN_NAME;
   const used = () => widths.reduce((a, w) => a + w + GAP.length, 0);
   // Drop the least important columns until the name column can have MIN_NAME characters.
-  while (cols.length > 2 && used() + Math.min(MIN_NAME, longestName) > width) {
+  while (cols.length > 2 && used() + Math.min(minName, longestName) > width) {
     let drop = 0;
     cols.forEach((col, i) => {
       if (col.priority < cols[drop].priority) drop = i;
@@ -364,19 +370,21 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
     padEndVisible(name, nameWidth) + cells.map((cell, i) => GAP + padStartVisible(cell, widths[i])).join('');
   out.push(c.bold(line(nameTitle, cols.map((col) => col.title))));
   out.push(c.dim('-'.repeat(Math.min(width, nameWidth + used()))));
-  shown.forEach((r, k) => out.push(line(truncateMiddle(r.key, nameWidth), cellText[k])));
+  const fit = sum.groupBy === 'layer' ? fitLayerName : truncateMiddle;
+  names.forEach((n, k) => out.push(line(fit(n, nameWidth), cellText[k])));
 
   if (sum.rows.length > shown.length) {
     const noun = sum.groupBy === 'op' ? 'ops' : sum.groupBy === 'layer' ? 'layers' : 'devices';
     out.push(c.dim(`... ${sum.rows.length - shown.length} more ${noun} not shown (top ${shown.length} of ${sum.rows.length} by ${sum.sortBy})`));
   }
   if (sum.groupBy === 'layer') {
-    out.push(c.dim('total/self/mean: layer wall time (graph building); compute: time of the primitives each layer built.'));
+    const legend = 'total/self/mean: layer wall time (graph building); compute: time of the primitives each layer built (sort with --sort compute|total).';
+    out.push(...wrapText(legend, width).map(c.dim));
   }
   out.push(...wrapText(BUSY_LEGEND, width).map(c.dim));
   if (sum.uncosted.length > 0) {
     out.push('');
-    out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted, width));
+    out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted.map((n) => truncateMiddle(printable(n), width - 2)), width));
   }
   out.push(...reportSections(trace, c, { advice: opts.advice, width, color: c.enabled }));
   return out.join('\n');

@@ -17,13 +17,15 @@ export interface SectionOptions {
 
 export function reportSections(trace: Trace, c: Colors, opts: SectionOptions): string[] {
   const out: string[] = [];
-  const gen = trace.meta.generation as
-    | { promptTokens: number; generatedTokens: number; timeToFirstTokenMs: number; prefillTokensPerSec: number; decodeTokensPerSec: number; tokenLatencyMs: { p50: number; p95: number } }
-    | undefined;
-  if (gen && typeof gen.timeToFirstTokenMs === 'number') {
+  const gen = trace.meta.generation as Record<string, unknown> | undefined;
+  if (gen && typeof gen === 'object' && typeof gen.timeToFirstTokenMs === 'number') {
+    // Read from a file: each figure is shown as a number or '-'.
+    const n = (v: unknown, digits = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '-');
+    const lat = (gen.tokenLatencyMs ?? {}) as Record<string, unknown>;
+    const decoded = typeof gen.generatedTokens === 'number' ? gen.generatedTokens - 1 : NaN;
     out.push('', c.bold('Generation'));
-    out.push(`  time to first token ${gen.timeToFirstTokenMs.toFixed(2)} ms (prompt of ${gen.promptTokens} tokens: ${gen.prefillTokensPerSec.toFixed(1)} tokens/s)`);
-    out.push(`  decode ${gen.decodeTokensPerSec.toFixed(1)} tokens/s over ${gen.generatedTokens - 1} tokens; per-token latency p50 ${gen.tokenLatencyMs.p50.toFixed(2)} ms, p95 ${gen.tokenLatencyMs.p95.toFixed(2)} ms`);
+    out.push(`  time to first token ${n(gen.timeToFirstTokenMs)} ms (prompt of ${n(gen.promptTokens, 0)} tokens: ${n(gen.prefillTokensPerSec, 1)} tokens/s)`);
+    out.push(`  decode ${n(gen.decodeTokensPerSec, 1)} tokens/s over ${n(decoded, 0)} tokens; per-token latency p50 ${n(lat.p50)} ms, p95 ${n(lat.p95)} ms`);
   }
   if (trace.spans.some((s) => s.pass !== undefined)) {
     const lines = formatPassStats(trace, { width: opts.width, color: opts.color });
