@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', register: 'src/register.ts', cli: 'src/cli/main.ts', demo: 'src/demo/transformer.ts' },
+  entry: { index: 'src/index.ts', register: 'src/register.ts', cli: 'src/cli/main.ts', demo: 'src/demo/index.ts' },
   format: ['cjs', 'esm'],
   dts: { entry: { index: 'src/index.ts' } },
   shims: true,

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <string>
 
-#include "records.h"
+#include "clock.h"
 
 namespace mlxtrace {
 

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "records.h"
+
 namespace mlxtrace {
 
 struct Layout {
@@ -39,7 +41,7 @@ inline int describe_array(const void* array, bool is_output, uint32_t* out) {
   }
   VecView sh = vec_at(d, g_layout.shape);
   int ndim = int((sh.end - sh.begin) / sizeof(int));
-  if (ndim < 0 || ndim > 12) ndim = 12;  // kMaxDims; deeper shapes are cut, flagged by the header
+  if (ndim < 0 || ndim > kMaxDims) ndim = kMaxDims;  // deeper shapes are cut
   uint32_t dval = *reinterpret_cast<const uint32_t*>(d + g_layout.dtype) & 0xFF;
   uint32_t isz = *(d + g_layout.dtype + 4);
   out[0] = uint32_t(ndim) | (dval << 8) | (isz << 16) | (uint32_t(is_output) << 24);

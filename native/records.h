@@ -1,79 +1,63 @@
-// Fixed-size event records and the per-thread buffers they are written into.
-// The hot path (a primitive ending, an allocation) is a few stores into a preallocated ring owned by
-// the running thread; JS drains all rings later and does every bit of formatting there.
+// The record layout: what one event looks like in a thread's ring and in a drained batch. This is
+// the one description of it; src/core/record/decode.ts reads the same bytes.
 #pragma once
-#include <atomic>
 #include <cstdint>
-#include <ctime>
 
 namespace mlxtrace {
 
 enum RecKind : uint8_t { kPrimCpu = 1, kPrimGpu = 2, kMalloc = 3, kFree = 4 };
 constexpr uint16_t kNoClass = 0xFFFF;
 
-// 48 bytes. Shapes live in a side ring of 32-bit words; a record says how many words follow it.
+// Rec.flags, bit by bit:
+//   bit 0     the array list was cut: more than kMaxArraysIn inputs or kMaxArraysOut outputs
+//   bits 1-3  mx.fast marker (0: none; else the index of the mx.fast function whose fallback graph
+//             built the primitive), written by the drain from the fast-function tag table
+//   bits 4-7  zero
+// Memory records carry no flags (0).
+constexpr uint8_t kFlagTruncated = 1u << 0;
+constexpr int kFlagFastShift = 1;
+constexpr uint8_t kFlagFastMask = 7u << kFlagFastShift;
+
+// 48 bytes, little-endian, byte offsets on the left:
+//    0  t0      begin: a stamp() while in the ring, CLOCK_MONOTONIC ns once drained
+//    8  t1      end (memory records: equal to t0)
+//   16  ident   primitive: ArrayDesc* of the first output (0 when it has none);
+//               memory: live bytes after the event
+//   24  value   primitive: in the ring 0, once drained the layer tag (span id of the innermost
+//               layer that built the output, 0 if none); memory: +bytes (malloc) / -bytes (free)
+//   32  tid     OS thread id of the thread that ran the event
+//   36  cls     primitive class index (image order); memory: class of the primitive running on
+//               that thread, kNoClass when none
+//   38  kind    RecKind
+//   39  nin     input arrays described in the side words
+//   40  nout    output arrays described in the side words
+//   41  flags   see above
+//   42  nwords  side words of this record
+//   44  woff    offset of those words in a drained batch (0 while in the ring)
 struct Rec {
-  uint64_t t0;       // begin: a stamp() while in the ring, CLOCK_MONOTONIC ns once drained
-  uint64_t t1;       // end
-  uint64_t ident;    // primitive: ArrayDesc* of the first output; memory: live bytes after the event
-  int64_t value;     // memory: +bytes / -bytes; primitive: layer tag resolved at drain time
-  uint32_t tid;      // OS thread id
-  uint16_t cls;      // primitive class index; memory: class of the primitive running on this thread
-  uint8_t kind;      // RecKind
-  uint8_t nin;       // input arrays described in the words
-  uint8_t nout;      // output arrays described in the words
-  uint8_t flags;     // bit0: array list truncated
-  uint16_t nwords;   // words of this record in the side ring
-  uint32_t woff;     // offset of those words in a drained batch (set by drain)
+  uint64_t t0;
+  uint64_t t1;
+  uint64_t ident;
+  int64_t value;
+  uint32_t tid;
+  uint16_t cls;
+  uint8_t kind;
+  uint8_t nin;
+  uint8_t nout;
+  uint8_t flags;
+  uint16_t nwords;
+  uint32_t woff;
 };
 static_assert(sizeof(Rec) == 48, "Rec must stay 48 bytes");
 
-// Per array in the side ring: header (ndim | dtype<<8 | itemsize<<16 | isOutput<<24),
-// ArrayDesc* low and high words, then ndim dims.
+// Side words of a primitive: per array, outputs first then inputs,
+//   word 0       header: bits 0-7 ndim, bits 8-15 dtype (MLX Dtype::Val), bits 16-23 itemsize,
+//                bit 24 is-output, bits 25-31 zero
+//   words 1, 2   ArrayDesc* low and high 32 bits (0, 0 for an array with no desc)
+//   words 3..    ndim dims, one word each
 constexpr int kMaxArraysIn = 16;
 constexpr int kMaxArraysOut = 8;
-constexpr int kMaxDims = 12;
-
-struct ThreadBuf {
-  Rec* recs = nullptr;
-  uint32_t* words = nullptr;
-  uint64_t rcap = 0, wcap = 0;  // powers of two
-  uint32_t tid = 0;
-  alignas(64) std::atomic<uint64_t> rhead{0};
-  std::atomic<uint64_t> whead{0};
-  alignas(64) std::atomic<uint64_t> rtail{0};
-  std::atomic<uint64_t> wtail{0};
-  alignas(64) std::atomic<uint64_t> dropped{0};
-};
-
-inline uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
-// The hot path stamps events with the TSC where it is invariant (one instruction, ~15 ns; a
-// clock_gettime costs ~60 ns in some VMs), and drain converts ticks to CLOCK_MONOTONIC ns.
-extern bool g_use_tsc;
-inline uint64_t stamp() {
-#if defined(__x86_64__)
-  if (g_use_tsc) return __builtin_ia32_rdtsc();
-#endif
-  return now_ns();
-}
-// clock.cc: converts a stamp to CLOCK_MONOTONIC ns; refresh() re-anchors (call before converting).
-void clock_init();
-void clock_refresh();
-uint64_t stamp_to_ns(uint64_t stamp);
-
-// recorder.cc
-ThreadBuf* thread_buf_slow();             // creates this thread's ring on first use
-extern thread_local ThreadBuf* t_buf;
-inline ThreadBuf* thread_buf() { return t_buf ? t_buf : thread_buf_slow(); }
-void set_buffer_capacity(uint64_t recs, uint64_t words);
-int buffer_count();
-ThreadBuf* buffer_at(int i);
-extern std::atomic<bool> g_recording;
-extern thread_local uint16_t t_current_cls;
+constexpr int kMaxDims = 12;  // deeper shapes are cut to this many dims
+constexpr int kMaxArrayWords = 3 + kMaxDims;
 
 }  // namespace mlxtrace

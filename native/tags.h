@@ -20,8 +20,8 @@ class TagTable {
     uint32_t tag;
     uint32_t epoch;
   };
-  // 4 MB of entries touched at random: on 4 KB pages nearly every lookup also missed the TLB
-  // (perf put the stall on the prefetch itself), so the table asks for 2 MB pages.
+  // 4 MB of entries touched at random: on 4 KB pages nearly every lookup would also miss the TLB,
+  // so the table asks for 2 MB pages.
   Entry* e = static_cast<Entry*>(table_memory(kSets * kWays * sizeof(Entry)));
   uint64_t evicted = 0;
 

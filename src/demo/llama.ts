@@ -15,6 +15,8 @@ export interface LlamaConfig {
   kvHeads: number;
   hidden: number;
   ropeBase: number;
+  /** RoPE on consecutive pairs (the original formulation) rather than on the two halves. @default false */
+  ropeTraditional?: boolean;
 }
 
 /** The small model of the decode-overhead benchmark: d=64, 2 layers, 4 heads over 2 KV heads. */
@@ -49,7 +51,7 @@ export function createLlama(mlx: any, cfg: LlamaConfig = TINY_LLAMA): Llama {
       this.kProj = new nn.Linear(cfg.dim, cfg.kvHeads * headDim, false);
       this.vProj = new nn.Linear(cfg.dim, cfg.kvHeads * headDim, false);
       this.oProj = new nn.Linear(cfg.heads * headDim, cfg.dim, false);
-      this.rope = new nn.RoPE(headDim, false, cfg.ropeBase);
+      this.rope = new nn.RoPE(headDim, cfg.ropeTraditional ?? false, cfg.ropeBase);
     }
     forward(x: any, mask: any, cache: LlamaCache) {
       const [B, L] = x.shape;

@@ -16,8 +16,13 @@ import { defaultResource, resourceFromAttributes, type Resource } from '@opentel
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
-import { TRACE_SCHEMA, type Span, type Trace } from '../core/model/trace';
+import type { Span, Trace } from '../core/model/trace';
+import { isEpochNs, traceProblem } from '../core/model/checks';
 import { formatCount } from './terminal/format';
+import {
+  ATTR_MLX_DROPPED_EVENTS, ATTR_MLX_FALLBACK_REASON, ATTR_MLX_KIND, ATTR_MLX_LINK, ATTR_MLX_PEAK_BANDWIDTH, ATTR_MLX_PEAK_FLOPS,
+  ATTR_MLX_SPAN_COUNT, ATTR_MLX_TIMING, ATTR_MLX_TRACE_VERSION, ATTR_MLX_VERSION, MLX_LINK_BUILT_BY, spanAttributes,
+} from '../instrumentations/mlx/attributes';
 
 export interface OtlpExportOptions {
   /**
@@ -146,32 +151,6 @@ function isValidSpan(s: unknown): s is Span {
   return Number.isFinite(x.id) && Number.isFinite(x.start) && Number.isFinite(x.end) && typeof x.name === 'string';
 }
 
-/** 'float32[64,256] float32[256,256]': the same format as the live OTel bridge, so both paths look alike in a viewer. */
-function shapes(ts: Span['inputs']): string {
-  let out = '';
-  for (let i = 0; i < ts.length; i++) out += (i ? ' ' : '') + ts[i].dtype + '[' + ts[i].shape.join(',') + ']';
-  return out;
-}
-
-/** The `mlx.*` attributes of one span. Units are in the names where they are not obvious (FLOP, bytes). */
-function spanAttributes(s: Span): Attributes {
-  // mlx.span_id is the id in the saved trace, to find the same span in a Chrome/Perfetto export of it.
-  const a: Attributes = { 'mlx.kind': s.kind, 'mlx.device': s.device, 'mlx.thread': s.thread, 'mlx.span_id': s.id };
-  if (s.kind === 'primitive') a['mlx.op'] = s.name;
-  if (s.flops != null) a['mlx.flops'] = s.flops;
-  if (s.bytes != null) a['mlx.bytes'] = s.bytes;
-  if (s.flops != null && s.bytes != null && s.bytes > 0) a['mlx.intensity'] = s.flops / s.bytes;
-  if (s.outputs?.length) a['mlx.shapes'] = shapes(s.outputs);
-  if (s.inputs?.length) a['mlx.input_shapes'] = shapes(s.inputs);
-  const dtype = s.outputs?.[0]?.dtype ?? s.inputs?.[0]?.dtype;
-  if (dtype) a['mlx.dtype'] = dtype;
-  if (s.layer) a['mlx.layer'] = s.layer;
-  if (s.pass !== undefined) a['mlx.pass'] = s.pass;
-  if (s.warmup !== undefined) a['mlx.warmup'] = s.warmup;
-  if (s.attrs) for (const k in s.attrs) a[k.startsWith('mlx.') ? k : `mlx.${k}`] = s.attrs[k];
-  return a;
-}
-
 function spanStatus(s: Span): ReadableSpan['status'] {
   const err = s.attrs?.error ?? s.attrs?.['error.message'];
   if (err === undefined || err === false || err === '') return UNSET;
@@ -262,22 +241,22 @@ class SpanFactory {
 
   root(trace: Trace, first: number, last: number): ReadableSpan {
     const attrs: Attributes = {
-      'mlx.kind': 'trace',
-      'mlx.timing': String(trace.meta.timing),
-      'mlx.dropped_events': trace.dropped ?? 0,
-      'mlx.span_count': trace.spans.length,
+      [ATTR_MLX_KIND]: 'trace',
+      [ATTR_MLX_TIMING]: String(trace.meta.timing),
+      [ATTR_MLX_DROPPED_EVENTS]: trace.dropped ?? 0,
+      [ATTR_MLX_SPAN_COUNT]: trace.spans.length,
     };
     if (trace.meta.peaks) {
-      attrs['mlx.peak.flops'] = trace.meta.peaks.flops;
-      attrs['mlx.peak.bandwidth'] = trace.meta.peaks.bandwidth;
+      attrs[ATTR_MLX_PEAK_FLOPS] = trace.meta.peaks.flops;
+      attrs[ATTR_MLX_PEAK_BANDWIDTH] = trace.meta.peaks.bandwidth;
     }
-    if (trace.meta.fallbackReason) attrs['mlx.fallback_reason'] = trace.meta.fallbackReason;
+    if (trace.meta.fallbackReason) attrs[ATTR_MLX_FALLBACK_REASON] = trace.meta.fallbackReason;
     const name = trace.name || 'mlx-trace';
     return new SavedSpan(name, this._ctx(0), undefined, this._clock.at(first), this._clock.at(last), attrs, UNSET, NO_LINKS, this._resource, this._scope);
   }
 }
 
-const BUILT_BY: Attributes = Object.freeze({ 'mlx.link': 'built-by' });
+const BUILT_BY: Attributes = Object.freeze({ [ATTR_MLX_LINK]: MLX_LINK_BUILT_BY });
 
 function buildResource(trace: Trace, serviceName: string): Resource {
   const attrs: Attributes = {
@@ -289,8 +268,8 @@ function buildResource(trace: Trace, serviceName: string): Resource {
   if (m.host?.arch) attrs['host.arch'] = m.host.arch;
   if (m.host?.platform) attrs['os.type'] = m.host.platform;
   if (m.versions?.node) attrs['process.runtime.version'] = m.versions.node;
-  if (m.versions?.mlx) attrs['mlx.version'] = m.versions.mlx;
-  if (m.versions?.mlxTrace) attrs['mlx.trace.version'] = m.versions.mlxTrace;
+  if (m.versions?.mlx) attrs[ATTR_MLX_VERSION] = m.versions.mlx;
+  if (m.versions?.mlxTrace) attrs[ATTR_MLX_TRACE_VERSION] = m.versions.mlxTrace;
   // defaultResource() adds telemetry.sdk.*; ours wins on conflicts (merge keeps the argument's values).
   return defaultResource().merge(resourceFromAttributes(attrs));
 }
@@ -345,13 +324,11 @@ function exportBatch(exporter: OTLPTraceExporter, batch: ReadableSpan[], guardMs
   });
 }
 
-function traceProblem(trace: unknown): string | null {
-  if (trace == null || typeof trace !== 'object') return 'not a trace';
-  const t = trace as Partial<Trace>;
-  if (t.schema !== TRACE_SCHEMA) return `not a trace (schema is ${JSON.stringify(t.schema)}, expected '${TRACE_SCHEMA}')`;
-  if (!Array.isArray(t.spans)) return 'not a trace (spans is not an array)';
-  const epoch = t.meta?.origin?.epochNs;
-  if (typeof epoch !== 'string' || !/^\d+$/.test(epoch)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
+/** Why `trace` cannot be sent: not a trace, or no wall-clock origin to date its spans by. */
+function otlpProblem(trace: unknown): string | null {
+  const p = traceProblem(trace);
+  if (p) return p;
+  if (!isEpochNs((trace as Trace).meta?.origin?.epochNs)) return 'the trace has no wall-clock origin (meta.origin.epochNs)';
   return null;
 }
 
@@ -385,7 +362,7 @@ export async function exportOtlp(trace: Trace, opts: OtlpExportOptions = {}): Pr
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       return result(url, 0, total, `collector URL must be http:// or https://, got ${JSON.stringify(url)}`);
     }
-    const problem = traceProblem(trace);
+    const problem = otlpProblem(trace);
     if (problem) return result(url, 0, total, problem);
 
     const timeoutMillis = resolveTimeout(opts.timeoutMillis);

@@ -12,14 +12,19 @@
  * The schema is proto/perfetto_trace.proto (a subset of Perfetto's protos, same field numbers), loaded
  * with protobufjs at first use. Packets are encoded in batches and streamed with backpressure.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import type { Span, TensorInfo, Trace } from '../core/model/trace';
-import { checkTrace, hasOwnArg } from './chrome';
+import type { Trace } from '../core/model/trace';
+import { exportableTrace } from '../core/model/checks';
 import { type ExportTarget, isExportTarget, openSink } from './shared/sink';
-import { counterSeries, layoutTracks, processId, processName, tensorLabel, TensorListCache, trackProcesses, type LaidTrack } from './shared/track-layout';
+import { counterSeries, layoutTracks, processId, processName, trackProcesses, type LaidTrack } from './shared/track-layout';
+import { AnnotationWriter, Interner } from './perfetto/annotations';
+import {
+  BATCH_PACKETS, fixed64, int64, type Packet, perfettoSchema, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, SEQUENCE_ID,
+  TYPE_COUNTER, TYPE_SLICE_BEGIN, TYPE_SLICE_END, uint64, UNIT_SIZE_BYTES,
+} from './perfetto/schema';
+
+export { perfettoSchema, TYPE_COUNTER, TYPE_SLICE_BEGIN, TYPE_SLICE_END };
+export type { PerfettoSchema } from './perfetto/schema';
 
 export interface PerfettoOptions {
   /** Flow arrows from layers to the primitives they built. @default true */
@@ -45,147 +50,6 @@ export interface PerfettoExportResult {
 /** Process ids, as in the Chrome export. */
 export const PERFETTO_PID = { cpu: 1, gpu: 2 } as const;
 
-/** TrackEvent.Type values (track_event.proto). */
-export const TYPE_SLICE_BEGIN = 1;
-export const TYPE_SLICE_END = 2;
-export const TYPE_COUNTER = 4;
-/** TracePacket.SequenceFlags (trace_packet.proto). */
-const SEQ_INCREMENTAL_STATE_CLEARED = 1;
-const SEQ_NEEDS_INCREMENTAL_STATE = 2;
-/** CounterDescriptor.Unit.UNIT_SIZE_BYTES (counter_descriptor.proto). */
-const UNIT_SIZE_BYTES = 3;
-
-const SEQUENCE_ID = 1;
-/** Packets per encoded batch handed to the stream. */
-const BATCH_PACKETS = 2048;
-
-export interface PerfettoSchema {
-  root: protobuf.Root;
-  Trace: protobuf.Type;
-  TracePacket: protobuf.Type;
-  InternedData: protobuf.Type;
-  /** Wire tags of the hot-path fields, read from the .proto so it stays the one source of field numbers. */
-  tags: ReturnType<typeof hotTags>;
-}
-
-let schema: PerfettoSchema | null = null;
-
-/** The Perfetto schema from the package's proto/ folder (found from src/ under vitest and from dist/). */
-export function perfettoSchema(): PerfettoSchema {
-  if (schema) return schema;
-  const path = findProto('perfetto_trace.proto');
-  const root = protobuf.parse(readFileSync(path, 'utf8'), { keepCase: true }).root;
-  schema = {
-    root,
-    Trace: root.lookupType('perfetto.protos.Trace'),
-    TracePacket: root.lookupType('perfetto.protos.TracePacket'),
-    InternedData: root.lookupType('perfetto.protos.InternedData'),
-    tags: hotTags(root),
-  };
-  return schema;
-}
-
-/** Wire types: varint, 64-bit (fixed64, double), length-delimited. */
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-
-/** tag = field number << 3 | wire type, for the fields written by hand on every event. */
-function hotTags(root: protobuf.Root) {
-  const f = (type: string, field: string, wire: number) => (root.lookupType(`perfetto.protos.${type}`).fields[field].id << 3) | wire;
-  return {
-    packet: f('Trace', 'packet', LEN),
-    timestamp: f('TracePacket', 'timestamp', VARINT),
-    sequenceId: f('TracePacket', 'trusted_packet_sequence_id', VARINT),
-    sequenceFlags: f('TracePacket', 'sequence_flags', VARINT),
-    internedData: f('TracePacket', 'interned_data', LEN),
-    trackEvent: f('TracePacket', 'track_event', LEN),
-    type: f('TrackEvent', 'type', VARINT),
-    trackUuid: f('TrackEvent', 'track_uuid', VARINT),
-    nameIid: f('TrackEvent', 'name_iid', VARINT),
-    categoryIids: f('TrackEvent', 'category_iids', VARINT),
-    counterValue: f('TrackEvent', 'counter_value', VARINT),
-    doubleCounterValue: f('TrackEvent', 'double_counter_value', I64),
-    flowIds: f('TrackEvent', 'flow_ids', I64),
-    terminatingFlowIds: f('TrackEvent', 'terminating_flow_ids', I64),
-    debugAnnotations: f('TrackEvent', 'debug_annotations', LEN),
-    annNameIid: f('DebugAnnotation', 'name_iid', VARINT),
-    annBool: f('DebugAnnotation', 'bool_value', VARINT),
-    annInt: f('DebugAnnotation', 'int_value', VARINT),
-    annDouble: f('DebugAnnotation', 'double_value', I64),
-    annString: f('DebugAnnotation', 'string_value', LEN),
-    annStringIid: f('DebugAnnotation', 'string_value_iid', VARINT),
-  };
-}
-
-function findProto(file: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let up = 0; up < 6; up++) {
-    const p = join(dir, 'proto', file);
-    if (existsSync(p)) return p;
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  throw new Error(`exportPerfetto: cannot find proto/${file} in the mlx-trace package (is the package installed completely?)`);
-}
-
-/** Plain objects in the shape of the .proto (snake_case keys), as protobufjs encodes them. */
-interface Packet {
-  timestamp?: number;
-  trusted_packet_sequence_id: number;
-  sequence_flags?: number;
-  interned_data?: Interned;
-  track_event?: Record<string, unknown>;
-  track_descriptor?: Record<string, unknown>;
-}
-interface Interned {
-  event_categories?: { iid: number; name: string }[];
-  event_names?: { iid: number; name: string }[];
-  debug_annotation_names?: { iid: number; name: string }[];
-  debug_annotation_string_values?: { iid: number; str: Uint8Array }[];
-}
-
-/** String -> iid tables of one sequence; new entries ride on the packet that first uses them. */
-class Interner {
-  private _names = new Map<string, number>();
-  private _cats = new Map<string, number>();
-  private _keys = new Map<string, number>();
-  private _values = new Map<string, number>();
-  private _pending: Interned | null = null;
-
-  private _get(map: Map<string, number>, s: string, field: keyof Interned): number {
-    let iid = map.get(s);
-    if (iid === undefined) {
-      iid = map.size + 1;
-      map.set(s, iid);
-      const p = (this._pending ??= {});
-      if (field === 'debug_annotation_string_values') (p[field] ??= []).push({ iid, str: Buffer.from(s, 'utf8') });
-      else (p[field] ??= []).push({ iid, name: s });
-    }
-    return iid;
-  }
-
-  name(s: string): number {
-    return this._get(this._names, s, 'event_names');
-  }
-  category(s: string): number {
-    return this._get(this._cats, s, 'event_categories');
-  }
-  key(s: string): number {
-    return this._get(this._keys, s, 'debug_annotation_names');
-  }
-  value(s: string): number {
-    return this._get(this._values, s, 'debug_annotation_string_values');
-  }
-  /** New entries since the last call, for the packet being built. */
-  take(): Interned | undefined {
-    const p = this._pending;
-    this._pending = null;
-    return p ?? undefined;
-  }
-}
-
 interface Stats {
   packets: number;
   events: number;
@@ -205,7 +69,7 @@ export function* perfettoChunks(
   stats?: Stats,
   pool?: { acquire(size: number): Uint8Array },
 ): Generator<Uint8Array, void, undefined> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   const st = stats ?? { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const { TracePacket, InternedData, tags: T } = perfettoSchema();
   const layout = layoutTracks(trace);
@@ -389,7 +253,7 @@ export function* perfettoChunks(
 
 /** Writes the trace as a .perfetto-trace to a path or a Writable (left open). */
 export async function exportPerfetto(trace: Trace, target: ExportTarget, options: PerfettoOptions = {}): Promise<PerfettoExportResult> {
-  checkTrace(trace, 'exportPerfetto');
+  trace = exportableTrace(trace, 'exportPerfetto');
   if (!isExportTarget(target)) throw new TypeError('exportPerfetto: the target must be a file path or a writable stream');
   const stats: Stats = { packets: 0, events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 };
   const sink = openSink(target, 'the Perfetto trace to');
@@ -411,24 +275,6 @@ export function toPerfetto(trace: Trace, options: PerfettoOptions = {}): Uint8Ar
   return Buffer.concat([...perfettoChunks(trace, options)]);
 }
 
-/** uint64 varint without protobufjs' LongBits allocation for values that fit 32 bits (same bytes on the wire). */
-function uint64(w: protobuf.Writer, v: number): void {
-  if (v >= 0 && v <= 0xffffffff) w.uint32(v);
-  else w.uint64(v);
-}
-
-/** int64 varint: non-negative values below 2^32 encode exactly as uint32. */
-function int64(w: protobuf.Writer, v: number): void {
-  if (v >= 0 && v <= 0xffffffff) w.uint32(v);
-  else w.int64(v);
-}
-
-/** fixed64: little-endian, so below 2^32 it is the 32-bit value then four zero bytes. */
-function fixed64(w: protobuf.Writer, v: number): void {
-  if (v >= 0 && v <= 0xffffffff) w.fixed32(v).fixed32(0);
-  else w.fixed64(v);
-}
-
 function sameGroup(a: LaidTrack, b: LaidTrack): boolean {
   return a.device === b.device && a.thread === b.thread && a.rank === b.rank;
 }
@@ -443,85 +289,3 @@ function trackUuids(tracks: LaidTrack[]): number[] {
   return tracks.map((t) => 16 + t.index);
 }
 
-/** Writes a slice's debug annotations (the Chrome export's args) straight into the writer. */
-class AnnotationWriter {
-  private readonly _labels = new TensorListCache<number>();
-  private readonly _makeLabel = (ts: readonly TensorInfo[]) => this._it.value(labels(ts));
-
-  constructor(
-    private readonly _t: PerfettoSchema['tags'],
-    private readonly _it: Interner,
-  ) {}
-
-  /** A shape list ('float32[8,64], float32[64,64]') as an interned string, without building it per span. */
-  private _shapes(w: protobuf.Writer, key: string, ts: readonly TensorInfo[]): void {
-    this._open(w, key);
-    uint64(w.uint32(this._t.annStringIid), this._labels.get(ts, this._makeLabel));
-    w.ldelim();
-  }
-
-  // Annotation names are a handful of constants: remember their iids instead of a Map lookup per use.
-  private readonly _keyIids: Record<string, number> = Object.create(null);
-
-  private _open(w: protobuf.Writer, key: string): void {
-    w.uint32(this._t.debugAnnotations).fork();
-    uint64(w.uint32(this._t.annNameIid), this._keyIids[key] ?? (this._keyIids[key] = this._it.key(key)));
-  }
-
-  num(w: protobuf.Writer, key: string, v: number): void {
-    this._open(w, key);
-    if (Number.isSafeInteger(v)) int64(w.uint32(this._t.annInt), v);
-    else w.uint32(this._t.annDouble).double(v);
-    w.ldelim();
-  }
-
-  /** A repeated string (shape lists, dtypes, layer paths): interned, written as its iid. */
-  str(w: protobuf.Writer, key: string, v: string): void {
-    this._open(w, key);
-    uint64(w.uint32(this._t.annStringIid), this._it.value(v));
-    w.ldelim();
-  }
-
-  bool(w: protobuf.Writer, key: string, v: boolean): void {
-    this._open(w, key);
-    w.uint32(this._t.annBool).bool(v);
-    w.ldelim();
-  }
-
-  span(w: protobuf.Writer, s: Span): void {
-    this.num(w, 'id', s.id);
-    if (s.parentId != null) this.num(w, 'parent', s.parentId);
-    const inputs = Array.isArray(s.inputs) ? s.inputs : [];
-    const outputs = Array.isArray(s.outputs) ? s.outputs : [];
-    if (inputs.length > 0) this._shapes(w, 'inputs', inputs);
-    if (outputs.length > 0) this._shapes(w, 'outputs', outputs);
-    const dtype = (outputs[0] ?? inputs[0])?.dtype;
-    if (dtype) this.str(w, 'dtype', String(dtype));
-    if (s.flops != null) this.num(w, 'flops', s.flops);
-    if (s.bytes != null) this.num(w, 'bytes', s.bytes);
-    if (s.flops != null && s.bytes) this.num(w, 'intensity', s.flops / s.bytes);
-    if (s.layer != null) this.str(w, 'layer', String(s.layer));
-    if (s.layerId != null) this.num(w, 'layerId', s.layerId);
-    if (s.pass != null) this.num(w, 'pass', s.pass);
-    if (s.warmup != null) this.bool(w, 'warmup', !!s.warmup);
-    if (s.attrs) {
-      for (const k in s.attrs) {
-        if (hasOwnArg(s, k)) continue;
-        const v = s.attrs[k];
-        if (typeof v === 'number') this.num(w, k, v);
-        else if (typeof v === 'boolean') this.bool(w, k, v);
-        else {
-          // Free-form values are often unique: written inline, not interned.
-          this._open(w, k);
-          w.uint32(this._t.annString).string(String(v));
-          w.ldelim();
-        }
-      }
-    }
-  }
-}
-
-/** 'float32[8,64], float32[64,64]': one interned string per distinct shape list. */
-function labels(ts: readonly TensorInfo[]): string {
-  return ts.map(tensorLabel).join(', ');
-}

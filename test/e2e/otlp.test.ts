@@ -248,7 +248,7 @@ describe('exportOtlp when the collector misbehaves (real sockets)', () => {
   it('bad input and bad URLs give a result, never a throw', async () => {
     const t = syntheticTrace({ steps: 1 });
     const bad = await exportOtlp(null as unknown as Trace, { url: 'http://127.0.0.1:1/v1/traces' });
-    expect(bad).toMatchObject({ sent: 0, dropped: 0, error: 'not a trace' });
+    expect(bad).toMatchObject({ sent: 0, dropped: 0, error: 'expected a Trace object, got null' });
     expect((await exportOtlp(t, { url: 'not a url' })).summary).toBe(
       `could not export to collector at not a url: invalid collector URL "not a url"; ${t.spans.length} spans dropped`,
     );

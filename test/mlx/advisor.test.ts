@@ -427,7 +427,7 @@ describe('advise and formatFindings', () => {
 
   it('rejects what is not a trace with one clear line', () => {
     for (const bad of [null, 42, {}, { spans: 'x' }]) {
-      expect(() => advise(bad as unknown as Trace)).toThrow(/^advise: expected a Trace/);
+      expect(() => advise(bad as unknown as Trace)).toThrow(/^advise: (expected a Trace object|not an mlx-trace\/1 trace)/);
     }
   });
 

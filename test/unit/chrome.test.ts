@@ -394,7 +394,7 @@ describe('exportChromeTrace', () => {
   it('rejects bad input and unwritable targets with one clear line', async () => {
     const trace = makeSyntheticTrace({ primitives: 10 });
     await expect(exportChromeTrace(null as unknown as Trace, join(dir, 'x.json'))).rejects.toThrow(/^exportChromeTrace: expected a Trace object, got null$/);
-    await expect(exportChromeTrace({ name: 'x' } as unknown as Trace, join(dir, 'x.json'))).rejects.toThrow(/no spans array/);
+    await expect(exportChromeTrace({ name: 'x' } as unknown as Trace, join(dir, 'x.json'))).rejects.toThrow(/^exportChromeTrace: not an mlx-trace\/1 trace: it has no spans array$/);
     await expect(exportChromeTrace(trace, 42 as unknown as string)).rejects.toThrow(/file path or a writable stream/);
     const missing = join(dir, 'no', 'such', 'dir', 't.json');
     const err = await exportChromeTrace(trace, missing).catch((e: Error) => e);

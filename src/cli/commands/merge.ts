@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatDuration } from '../../exporters/terminal/format';
-import { mergeTraces, type RankInfo } from '../../core/analysis/merge';
+import { mergeTraces } from '../../core/analysis/merge';
+import { readRanks } from '../../core/model/meta';
 import { loadTrace, saveTrace } from '../../core/io/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { UsageError, out } from '../ui';
@@ -38,7 +39,7 @@ Options:
     const target = resolve(values.out ?? 'merged.json');
     saveTrace(merged, target);
     out(`merged ${files.length} trace${files.length === 1 ? '' : 's'} (${merged.spans.length.toLocaleString('en-US')} spans) into ${target}`);
-    for (const r of merged.meta.ranks as RankInfo[]) {
+    for (const r of readRanks(merged.meta)) {
       const start = r.shiftNs === 0 ? 'started first' : `started ${formatDuration(r.shiftNs)} later`;
       out(`  rank ${r.rank}: ${r.name} · ${r.spans.toLocaleString('en-US')} spans · ${r.hostname} · ${start}`);
     }

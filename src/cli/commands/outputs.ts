@@ -2,6 +2,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { advise } from '../../core/analysis/advisor';
 import { saveTrace } from '../../core/io/persist';
 import type { Trace } from '../../core/model/trace';
+import { readAdvice } from '../../core/model/meta';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
 import { printReport } from '../../exporters/terminal/report';
@@ -11,7 +12,7 @@ import { out } from '../ui';
 export async function writeOutputs(trace: Trace, dir: string, opts: { report?: boolean; jsonWritten?: boolean | string } = {}): Promise<void> {
   const files: Array<[string, string]> = [];
   // The advisor's findings travel with the trace: the dashboard's summary and the report show them.
-  if (!Array.isArray(trace.meta.advice)) trace.meta.advice = advise(trace);
+  if (readAdvice(trace.meta) === null) trace.meta.advice = advise(trace);
   // jsonWritten as a path: the trace is already saved there (the preload's trace.rank-N.json).
   const json = typeof opts.jsonWritten === 'string' ? opts.jsonWritten : join(dir, 'trace.json');
   if (!opts.jsonWritten) saveTrace(trace, json);

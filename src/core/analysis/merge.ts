@@ -16,6 +16,8 @@
  * Pure function of its inputs: the traces given are not modified.
  */
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type Trace, type TraceMeta } from '../model/trace';
+import { isEpochNs } from '../model/checks';
+import { isRank, readRank, type RankInfo } from '../model/meta';
 
 /** The span attribute holding a span's rank (exported to OTLP as `mlx.distributed.rank`). */
 export const RANK_ATTR = 'distributed.rank';
@@ -27,26 +29,12 @@ export interface MergeOptions {
   name?: string;
 }
 
-/** What the merged trace's meta.ranks says about each input. */
-export interface RankInfo {
-  rank: number;
-  name: string;
-  hostname: string;
-  timing: string;
-  /** The rank's own wall-clock origin (ns since epoch, decimal string). */
-  originEpochNs: string;
-  /** How far its spans were moved to line up with the merged origin (ns). */
-  shiftNs: number;
-  /** Added to its span ids to keep them unique. */
-  idOffset: number;
-  spans: number;
-  dropped: number;
-}
+export type { RankInfo } from '../model/meta';
 
 /** The rank a trace says it is, or null: meta.rank, else the rank attribute its spans carry. */
 export function traceRank(trace: Trace): number | null {
-  const r = trace.meta?.rank;
-  if (isRank(r)) return r;
+  const r = readRank(trace.meta);
+  if (r !== null) return r;
   for (const s of trace.spans) {
     const a = s.attrs?.[RANK_ATTR];
     if (isRank(a)) return a;
@@ -68,10 +56,6 @@ export function rankTraceFile(rank: number | null): string {
   return rank === null ? 'trace.json' : `trace.rank-${rank}.json`;
 }
 
-function isRank(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
-}
-
 /** Merges the traces of several processes (ranks) into one. Throws a one-line Error for bad input. */
 export function mergeTraces(traces: Trace[], options: MergeOptions = {}): Trace {
   if (!Array.isArray(traces) || traces.length === 0) throw new Error('mergeTraces: give at least one trace');
@@ -90,7 +74,7 @@ export function mergeTraces(traces: Trace[], options: MergeOptions = {}): Trace 
 
   const epochs = traces.map((t, i) => {
     const e = t.meta?.origin?.epochNs;
-    if (typeof e !== 'string' || !/^\d+$/.test(e)) throw new Error(`mergeTraces: trace ${i + 1} (${t.name}) has no wall-clock origin (meta.origin.epochNs), so it cannot be lined up`);
+    if (!isEpochNs(e)) throw new Error(`mergeTraces: trace ${i + 1} (${t.name}) has no wall-clock origin (meta.origin.epochNs), so it cannot be lined up`);
     return BigInt(e);
   });
   let first = 0;

@@ -4,6 +4,7 @@
  * loading would refuse, so a saved file always loads.
  */
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type Trace } from './trace';
+import { CORE_META_KEYS } from './meta';
 
 export type TraceFileErrorCode =
   | 'not-found'
@@ -166,7 +167,7 @@ export function metaProblem(meta: unknown): string | null {
   const peaks = meta.peaks as Obj;
   p =
     checkField(origin, 'meta.origin', 'monotonicNs', isNum, 'a number') ??
-    checkField(origin, 'meta.origin', 'epochNs', (v) => isStr(v) && /^-?\d+$/.test(v as string), 'a decimal string') ??
+    checkField(origin, 'meta.origin', 'epochNs', isEpochNs, 'a decimal string') ??
     checkField(host, 'meta.host', 'platform', isStr, 'a string') ??
     checkField(host, 'meta.host', 'arch', isStr, 'a string') ??
     checkField(host, 'meta.host', 'cpuModel', isStr, 'a string') ??
@@ -183,14 +184,12 @@ export function metaProblem(meta: unknown): string | null {
   if (meta.fallbackReason !== undefined && !isStr(meta.fallbackReason)) return wrong('meta', 'fallbackReason', meta.fallbackReason, 'a string');
   // Extra facts are free-form, but must survive a save: JSON has no Infinity or NaN (1e999 parses to Infinity).
   for (const k in meta) {
-    if (META_KEYS.has(k)) continue;
+    if (CORE_META_KEYS.has(k)) continue;
     const bad = nonFinitePath(meta[k], `meta.${k}`, 0);
     if (bad) return `${bad} is not a finite number`;
   }
   return null;
 }
-
-const META_KEYS = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
 
 function nonFinitePath(v: unknown, path: string, depth: number): string | null {
   if (typeof v === 'number') return Number.isFinite(v) ? null : path;
@@ -268,6 +267,43 @@ export function rememberChecked(ts: readonly object[], ok: WeakSet<object>): voi
   ok.add(ts);
   for (const t of ts) ok.add(t);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Input of exporters and analyses: the one test of "is this a Trace" at every public entry.
+
+/**
+ * Why `trace` cannot be exported or analysed, in one line, or null. Only the shape readers rely on is
+ * checked (an object, this schema when it names one, a spans array, memory an array when present);
+ * span fields are the loader's business.
+ */
+export function traceProblem(trace: unknown): string | null {
+  if (trace === null || typeof trace !== 'object' || Array.isArray(trace)) {
+    return `expected a Trace object, got ${trace === null ? 'null' : Array.isArray(trace) ? 'an array' : typeof trace}`;
+  }
+  const t = trace as Partial<Trace>;
+  if (t.schema !== undefined && t.schema !== TRACE_SCHEMA) return `not an ${TRACE_SCHEMA} trace: its schema is ${show(t.schema)}`;
+  if (!Array.isArray(t.spans)) return `not an ${TRACE_SCHEMA} trace: it has no spans array`;
+  if (t.memory != null && !Array.isArray(t.memory)) return `not an ${TRACE_SCHEMA} trace: its memory is not an array`;
+  return null;
+}
+
+/** traceProblem as a TypeError whose message is '<who>: <problem>'. */
+export function assertTrace(trace: unknown, who: string): asserts trace is Trace {
+  const p = traceProblem(trace);
+  if (p) throw new TypeError(`${who}: ${p}`);
+}
+
+/**
+ * assertTrace, then the trace to read: the trace itself, or a shallow copy with `memory: []` when it
+ * has no memory events, so exporters never change the caller's object.
+ */
+export function exportableTrace(trace: unknown, who: string): Trace {
+  assertTrace(trace, who);
+  return trace.memory == null ? { ...trace, memory: [] } : trace;
+}
+
+/** A wall-clock origin as traces store it: nanoseconds since the Unix epoch as a decimal string (negative before 1970). */
+export const isEpochNs = (v: unknown): v is string => typeof v === 'string' && /^-?\d+$/.test(v);
 
 /** With `arrays` false, spans and memory are not looked at (a taken trace's unread columns). */
 export function headerProblem(trace: Trace, arrays = true): string | null {

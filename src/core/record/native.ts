@@ -148,7 +148,7 @@ export function openHookLayer(mx: MlxCore, opts: { memory?: boolean; bufferEvent
     const opened = binding.open(path);
     if (!opened.ok) return { reason: opened.reason ?? 'unknown MLX addon' };
     // The checks' verdict holds for as long as the addon and the layout are the same: a re-enable
-    // runs no eval of its own (the checks' evals and the patching took ~5 ms per enable).
+    // runs no eval of its own.
     const key = `${path}\n${JSON.stringify(binding.getLayout())}`;
     const checked = verified.get(mx) === key;
     if (!checked) {

@@ -16,7 +16,15 @@ import { open } from 'node:fs/promises';
 import { clientMain } from './client/main';
 import { makeUtil } from './client/util';
 import { buildModel } from './client/model';
-import { installTimeline } from './client/timeline';
+import { installTimeline } from './client/timeline/install';
+import { timelineLayout } from './client/timeline/layout';
+import { timelineView } from './client/timeline/view';
+import { timelineAxis } from './client/timeline/axis';
+import { timelineSpans } from './client/timeline/spans';
+import { timelineTracks } from './client/timeline/tracks';
+import { timelineDetails } from './client/timeline/details';
+import { timelineSelection } from './client/timeline/selection';
+import { timelineInput } from './client/timeline/input';
 import { installRoofline } from './client/roofline';
 import { installDonut } from './client/donut';
 import { installTable } from './client/table';
@@ -46,6 +54,7 @@ export function pageScript(): string {
   if (clientSource) return clientSource;
   const parts: Record<string, (...args: never[]) => unknown> = {
     makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable,
+    timelineLayout, timelineView, timelineAxis, timelineSpans, timelineTracks, timelineDetails, timelineSelection, timelineInput,
   };
   const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
   const src = `"use strict";\n(${clientMain.toString()})({\n${entries}\n});`;

@@ -12,6 +12,7 @@
  * Works on indices and typed arrays so millions of spans cost a few bytes each; the trace is not mutated.
  */
 import type { Device, Span, TensorInfo, Trace } from '../../core/model/trace';
+import { RANK_ATTR } from '../../core/analysis/merge';
 
 export interface LaidTrack {
   /** Index in TrackLayout.tracks. */
@@ -62,9 +63,6 @@ export interface TrackLayout {
 }
 
 const DEVICES: readonly Device[] = ['cpu', 'gpu'];
-
-/** The span attribute mergeTraces sets (src/core/merge.ts RANK_ATTR). */
-const RANK_ATTR = 'distributed.rank';
 
 /** A span's rank in a merged trace, or null. */
 export function spanRank(s: Span): number | null {
@@ -236,11 +234,6 @@ function threadName(device: Device, thread: number, host: boolean): string {
   const id = thread === 0 ? 'unknown' : String(thread);
   if (host) return `main (JS) ${id}`;
   return device === 'gpu' ? `gpu stream ${id}` : `worker ${id}`;
-}
-
-/** 'float32[2,8,64]' */
-export function tensorLabel(t: { shape: number[]; dtype: string }): string {
-  return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
 }
 
 interface LabelNode<T> {

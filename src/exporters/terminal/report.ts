@@ -4,7 +4,8 @@
  * printReport() writes it to stdout. Nothing here knows about MLX beyond the trace model.
  */
 import { reportSections } from './sections';
-import { type Device, type Span, type Trace, TRACE_SCHEMA } from '../../core/model/trace';
+import type { Device, Span, Trace } from '../../core/model/trace';
+import { traceProblem } from '../../core/model/checks';
 import { layerOf } from '../../core/model/span-facts';
 import { aggregate, busyShare, type AggregateRow } from '../../core/analysis/aggregate';
 import {
@@ -105,15 +106,6 @@ export interface ReportSummary {
 
 export const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'compute', 'flops', 'name'];
 export const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
-
-/** Why `trace` cannot be reported on, or null when it looks like a Trace. */
-function traceProblem(trace: unknown): string | null {
-  if (trace == null || typeof trace !== 'object') return 'not a trace (got ' + (trace === null ? 'null' : typeof trace) + ')';
-  const t = trace as Partial<Trace>;
-  if (t.schema !== TRACE_SCHEMA) return `not a trace (schema is ${JSON.stringify(t.schema)}, expected '${TRACE_SCHEMA}')`;
-  if (!Array.isArray(t.spans)) return 'not a trace (spans is not an array)';
-  return null;
-}
 
 /** A report row from an aggregate row; for 'op' and 'device' the primitives are the row's calls. */
 function toRow(a: AggregateRow | undefined, key: string, busyNs: number, layerWall?: LayerWall): ReportRow {

@@ -18,14 +18,8 @@ export interface GenerationOptions<T> {
   name?: string;
 }
 
-export interface GenerationStats {
-  promptTokens: number;
-  generatedTokens: number;
-  timeToFirstTokenMs: number;
-  prefillTokensPerSec: number;
-  decodeTokensPerSec: number;
-  tokenLatencyMs: { p50: number; p95: number; mean: number; min: number; max: number };
-}
+import type { GenerationStats } from '../../core/model/meta';
+export type { GenerationStats };
 
 /** Profiles one generation; the stats are also in trace.meta.generation. */
 export async function profileGeneration<T>(opts: GenerationOptions<T>): Promise<{ trace: Trace; stats: GenerationStats }> {

@@ -7,16 +7,13 @@ import { context, trace, type Context, type Link, type Span as OtelSpan, type Tr
 import { estimateCost } from '../../core/cost';
 import { distributedRank } from '../../core/analysis/merge';
 import type { LiveSpan, Recorder } from '../../core/record/recorder';
-import type { TensorInfo } from '../../core/model/trace';
+import { ATTR_MLX_DISTRIBUTED_RANK, ATTR_MLX_LINK, MLX_LINK_BUILT_BY, spanAttributes } from './attributes';
 
 const MAX_LAYER_LINKS = 100_000;
+const BUILT_BY: Attributes = Object.freeze({ [ATTR_MLX_LINK]: MLX_LINK_BUILT_BY });
 
 function hr(ns: bigint): HrTime {
   return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
-}
-
-export function shapesAttr(t: TensorInfo[]): string {
-  return t.map((x) => `${x.dtype}[${x.shape.join(',')}]`).join(' ');
 }
 
 export class OtelBridge {
@@ -35,11 +32,7 @@ export class OtelBridge {
       s.name,
       {
         startTime: hr(this.rec.toEpochNs(s.start)),
-        attributes: {
-          'mlx.kind': s.kind,
-          ...(s.kind === 'eval' ? { 'mlx.op': s.name } : {}),
-          ...(this.rank !== null ? { 'mlx.distributed.rank': this.rank } : {}),
-        },
+        attributes: this.attributes(s),
       },
       parent,
     );
@@ -63,27 +56,21 @@ export class OtelBridge {
     const cost = estimateCost(s.name, s.inputs, s.outputs);
     s.flops = cost.flops;
     s.bytes = cost.bytes;
-    const attributes: Attributes = {
-      'mlx.kind': 'primitive',
-      'mlx.op': s.name,
-      'mlx.device': s.device,
-      'mlx.thread': s.thread,
-      'mlx.shapes': shapesAttr(s.outputs),
-      'mlx.input_shapes': shapesAttr(s.inputs),
-    };
-    if (s.outputs[0]) attributes['mlx.dtype'] = s.outputs[0].dtype;
-    if (cost.flops != null) attributes['mlx.flops'] = cost.flops;
-    if (cost.bytes != null) attributes['mlx.bytes'] = cost.bytes;
-    if (cost.flops != null && cost.bytes) attributes['mlx.intensity'] = cost.flops / cost.bytes;
-    if (s.layer) attributes['mlx.layer'] = s.layer;
-    if (this.rank !== null) attributes['mlx.distributed.rank'] = this.rank;
+    const attributes = this.attributes(s);
     const links: Link[] = [];
     const layer = s.layerId ? this.layers.get(s.layerId) : undefined;
-    if (layer) links.push({ context: layer.spanContext(), attributes: { 'mlx.link': 'built-by' } });
+    if (layer) links.push({ context: layer.spanContext(), attributes: BUILT_BY });
     const parentSpan = parent ? this.open.get(parent.id) : undefined;
     const ctx = parentSpan ? trace.setSpan(context.active(), parentSpan) : context.active();
     const span = this.tracer.startSpan(s.name, { startTime: hr(this.rec.toEpochNs(s.start)), attributes, links }, ctx);
     span.end(hr(this.rec.toEpochNs(s.end)));
+  }
+
+  /** The span's `mlx.*` attributes, as the OTLP export of the saved trace writes them, plus this process's rank. */
+  private attributes(s: LiveSpan): Attributes {
+    const a = spanAttributes(s);
+    if (this.rank !== null && a[ATTR_MLX_DISTRIBUTED_RANK] === undefined) a[ATTR_MLX_DISTRIBUTED_RANK] = this.rank;
+    return a;
   }
 
   reset(): void {

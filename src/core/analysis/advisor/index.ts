@@ -10,6 +10,7 @@
  * runs plain primitives): they already are the recommended spelling and are never flagged.
  */
 import type { Trace } from '../../model/trace';
+import { assertTrace } from '../../model/checks';
 import { buildIndex } from './span-index';
 import type { Finding, Severity } from './types';
 import { typePromotion } from './type-promotion';
@@ -31,9 +32,7 @@ const SEVERITY_RANK: Record<Severity, number> = { critical: 0, warning: 1, info:
  * changes nothing. Throws a TypeError with one line when `trace` is not a Trace.
  */
 export function advise(trace: Trace): Finding[] {
-  if (!trace || typeof trace !== 'object' || !Array.isArray(trace.spans)) {
-    throw new TypeError('advise: expected a Trace (an object with a spans array)');
-  }
+  assertTrace(trace, 'advise');
   const ix = buildIndex(trace);
   const findings = [
     ...typePromotion(ix),

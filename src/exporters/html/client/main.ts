@@ -90,7 +90,7 @@ export function clientMain(parts: ClientParts): void {
   app.expose('select', app.select);
 
   try {
-    app.expose('timeline', parts.installTimeline(app));
+    app.expose('timeline', parts.installTimeline(app, parts));
   } catch (e) {
     fail('timeline', e);
   }

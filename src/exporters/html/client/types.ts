@@ -3,7 +3,7 @@
  * text is embedded in the report (see ../template.ts), so the modules talk only through these shapes at run time.
  */
 import type { Head } from '../format';
-import type { TimelineHandle } from './timeline';
+import type { TimelineHandle, TimelineParts } from './timeline/types';
 
 export type Uints = Uint8Array | Uint16Array | Uint32Array;
 
@@ -160,12 +160,12 @@ export interface Theme {
   token: string;
 }
 
-export interface ClientParts {
+export interface ClientParts extends TimelineParts {
   makeUtil: () => Util;
   buildModel: (head: Head, util: Util) => Model;
   installSummary: (app: App) => void;
   installGeneration: (app: App) => void;
-  installTimeline: (app: App) => TimelineHandle;
+  installTimeline: (app: App, parts: TimelineParts) => TimelineHandle;
   installRoofline: (app: App) => void;
   installDonut: (app: App) => void;
   installTable: (app: App) => void;

@@ -1,7 +1,9 @@
-#include <mutex>
-#include <unistd.h>
+#include "ring.h"
+
 #include <sys/syscall.h>
-#include "records.h"
+#include <unistd.h>
+
+#include <mutex>
 
 namespace mlxtrace {
 

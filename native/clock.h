@@ -1,0 +1,30 @@
+// Timestamps: the hot path stamps events cheaply; the drain turns stamps into CLOCK_MONOTONIC ns.
+#pragma once
+#include <cstdint>
+#include <ctime>
+
+namespace mlxtrace {
+
+inline uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// The TSC where it is invariant (one instruction, where a clock_gettime may be a system call in a
+// VM), else CLOCK_MONOTONIC ns.
+extern bool g_use_tsc;
+inline uint64_t stamp() {
+#if defined(__x86_64__)
+  if (g_use_tsc) return __builtin_ia32_rdtsc();
+#endif
+  return now_ns();
+}
+
+// clock_init() picks the stamp source once; clock_refresh() re-anchors ticks to ns (call before
+// converting a batch); stamp_to_ns() converts one stamp.
+void clock_init();
+void clock_refresh();
+uint64_t stamp_to_ns(uint64_t stamp);
+
+}  // namespace mlxtrace

@@ -1,0 +1,120 @@
+/**
+ * The optional sections of trace.meta, beside the fields every trace has (TraceMeta): each section's
+ * key, the shape writers store under it, and one reader that returns it checked, or null when the trace
+ * has none or it is not of that shape. Readers go through these; nothing parses trace.meta again.
+ * Writers set the same keys with the same values, so saved files do not change.
+ */
+import type { TraceMeta } from './trace';
+
+/** The fields every trace's meta has (loadTrace checks them); everything else is a section or a free fact. */
+export const CORE_META_KEYS: ReadonlySet<string> = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
+
+/** Sections that views show in their own panels, not as plain key/value facts. */
+export const PANEL_META_KEYS: ReadonlySet<string> = new Set(['advice', 'generation', 'passStats']);
+
+// ---- meta.advice: the advisor's findings, written by the CLI before export so every view shows the same list.
+
+export type AdviceSeverity = 'info' | 'warning' | 'critical';
+
+/** One stored finding (the advisor's Finding). */
+export interface AdviceFinding {
+  rule: string;
+  severity: AdviceSeverity;
+  /** What was seen, in plain language with the numbers that show it. */
+  message: string;
+  /** Ids of the spans that show the problem. */
+  evidence: number[];
+  /** What to change. */
+  suggestion: string;
+  /** Nanoseconds the fix could save by the rule's estimate. */
+  timeAtStake: number;
+}
+
+/**
+ * The stored findings as a list (entries are the writer's; views check each one they show), or null
+ * when the advisor has not run on this trace.
+ */
+export function readAdvice(meta: TraceMeta | undefined): readonly unknown[] | null {
+  const a = (meta as Record<string, unknown> | undefined)?.advice;
+  return Array.isArray(a) ? a : null;
+}
+
+// ---- meta.generation: profileGeneration's figures.
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  timeToFirstTokenMs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  tokenLatencyMs: { p50: number; p95: number; mean: number; min: number; max: number };
+}
+
+/** GenerationStats as read from a file: each figure a finite number, or null where the file has none. */
+export interface StoredGeneration {
+  promptTokens: number | null;
+  generatedTokens: number | null;
+  timeToFirstTokenMs: number | null;
+  prefillTokensPerSec: number | null;
+  decodeTokensPerSec: number | null;
+  tokenLatencyMs: { p50: number | null; p95: number | null; mean: number | null; min: number | null; max: number | null };
+}
+
+const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** meta.generation with every figure checked, or null when the trace has no generation section. */
+export function readGeneration(meta: TraceMeta | undefined): StoredGeneration | null {
+  const g = (meta as Record<string, unknown> | undefined)?.generation;
+  if (!g || typeof g !== 'object') return null;
+  const r = g as Record<string, unknown>;
+  const lat = (r.tokenLatencyMs && typeof r.tokenLatencyMs === 'object' ? r.tokenLatencyMs : {}) as Record<string, unknown>;
+  return {
+    promptTokens: finite(r.promptTokens),
+    generatedTokens: finite(r.generatedTokens),
+    timeToFirstTokenMs: finite(r.timeToFirstTokenMs),
+    prefillTokensPerSec: finite(r.prefillTokensPerSec),
+    decodeTokensPerSec: finite(r.decodeTokensPerSec),
+    tokenLatencyMs: { p50: finite(lat.p50), p95: finite(lat.p95), mean: finite(lat.mean), min: finite(lat.min), max: finite(lat.max) },
+  };
+}
+
+// ---- meta.rank / meta.ranks: distributed runs.
+
+/** A rank as traces store it: a non-negative whole number. */
+export const isRank = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** The rank a trace's meta names (the preload writes it), or null. */
+export function readRank(meta: TraceMeta | undefined): number | null {
+  const r = (meta as Record<string, unknown> | undefined)?.rank;
+  return isRank(r) ? r : null;
+}
+
+/** What a merged trace's meta.ranks says about each input. */
+export interface RankInfo {
+  rank: number;
+  name: string;
+  hostname: string;
+  timing: string;
+  /** The rank's own wall-clock origin (ns since epoch, decimal string). */
+  originEpochNs: string;
+  /** How far its spans were moved to line up with the merged origin (ns). */
+  shiftNs: number;
+  /** Added to its span ids to keep them unique. */
+  idOffset: number;
+  spans: number;
+  dropped: number;
+}
+
+/** A merged trace's ranks, or an empty list for a trace that is not a merge. */
+export function readRanks(meta: TraceMeta | undefined): readonly RankInfo[] {
+  const r = (meta as Record<string, unknown> | undefined)?.ranks;
+  return Array.isArray(r) ? r.filter((x): x is RankInfo => !!x && typeof x === 'object' && isRank((x as RankInfo).rank)) : [];
+}
+
+// ---- meta.passes / meta.warmup: profile()'s pass counts (also on each span as `pass` / `warmup`).
+
+/** Facts a multi-pass view shows in its own card rather than as key/value pairs. */
+export const PASS_META_KEYS: ReadonlySet<string> = new Set(['passes', 'warmup']);
+
+// ---- meta.passStats, meta.bench, meta.benchModel: written for the dashboard and for tools reading the
+// file (withPassStats, benchOps, benchModel); their shapes are those functions' result types.
