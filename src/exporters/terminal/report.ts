@@ -373,7 +373,7 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
     const legend = 'total/self/mean: layer wall time (graph building); compute: time of the primitives each layer built (sort with --sort compute|total).';
     out.push(...wrapText(legend, width).map(c.dim));
   }
-  out.push(...wrapText(BUSY_LEGEND, width).map(c.dim));
+  out.push('', ...wrapText(BUSY_LEGEND, width).map(c.dim));
   if (sum.uncosted.length > 0) {
     out.push('');
     out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted.map((n) => truncateMiddle(printable(n), width - 2)), width));
