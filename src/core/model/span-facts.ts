@@ -53,9 +53,9 @@ export function tensorLabel(t: Pick<TensorInfo, 'shape' | 'dtype'>): string {
   return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
 }
 
-/** FLOPs per byte moved, when both are known and bytes is not 0; else undefined. */
-export function intensityOf(s: Pick<Span, 'flops' | 'bytes'>): number | undefined {
-  return s.flops != null && s.bytes != null && s.bytes !== 0 ? s.flops / s.bytes : undefined;
+/** FLOPs per byte moved, when both are known and bytes is a number other than 0; else undefined. */
+export function intensityOf(s: { flops?: number | null; bytes?: number | null }): number | undefined {
+  return s.flops != null && s.bytes ? s.flops / s.bytes : undefined;
 }
 
 /** Spans that force MLX to run work: eval and asyncEval (kind 'eval') and sync points such as item() (kind 'sync'). */
