@@ -9,7 +9,7 @@
  * Coverage is the time inside busy time during which some primitive ran, over busy time: never above 100 %.
  */
 import type { Device, Span, Trace } from '../model/trace';
-import { isForcing, layerResolver, NO_LAYER } from '../model/span-facts';
+import { isForcing, layerResolver } from '../model/span-facts';
 import { passLayout, type PassLayout } from './passes';
 
 export type AggregateKey = 'op' | 'layer' | 'shapes' | 'device';
@@ -374,4 +374,3 @@ function sameShapeList(x: readonly { shape: number[] }[], y: readonly { shape: n
 
 const sameShapes = (a: Span, b: Span) => sameShapeList(a.inputs ?? [], b.inputs ?? []) && sameShapeList(a.outputs ?? [], b.outputs ?? []);
 
-export { NO_LAYER };
