@@ -97,7 +97,26 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   // hash of the shapes with an exact check on collision. Row keys are made once per row.
   const rows: AggregateRow[] = [];
   const tree = new Map<string, Map<string, Map<string, Map<number, AggregateRow[]>>>>();
+  // A key of one text field (the report's and statistics' common case) is one Map lookup; the last row is
+  // remembered, since neighbouring primitives often share it.
+  const single = !byShapes && Number(byOp) + Number(byLayer) + Number(byDevice) <= 1;
+  const flat = new Map<string, AggregateRow>();
+  let lastText: string | undefined;
+  let lastRow: AggregateRow | undefined;
   const find = (s: Span, layer: string): AggregateRow => {
+    if (single) {
+      const text = byOp ? s.name : byLayer ? layer : byDevice ? s.device : '';
+      if (text === lastText && lastRow) return lastRow;
+      let r = flat.get(text);
+      if (!r) {
+        r = newRow(opts.by, byOp ? text : '', byLayer ? text : '', byDevice ? text : '', s, slots);
+        flat.set(text, r);
+        rows.push(r);
+      }
+      lastText = text;
+      lastRow = r;
+      return r;
+    }
     const op = byOp ? s.name : '';
     const device = byDevice ? s.device : '';
     let l2 = tree.get(layer);
@@ -116,7 +135,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
     return r;
   };
 
-  const forcing = new ForcingSpans(hosts, layout);
+  const forcing = new ForcingSpans(hosts, layout, trace.spans.length);
   const primitive = slotTotal(slots);
   const evalT = slotTotal(slots);
   let primitiveCount = 0;
@@ -218,15 +237,18 @@ class ForcingSpans {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private readonly slotOf: number[] = [];
-  /** Primitive intervals by slot. */
-  private readonly primStarts: number[][];
-  private readonly primEnds: number[][];
+  /** Primitive intervals and slots, in trace order; sized for every span so adding allocates nothing. */
+  private readonly primStart: Float64Array;
+  private readonly primEnd: Float64Array;
+  private readonly primSlot: Int32Array;
+  private prims = 0;
   private lastParent: number | null = null;
   private lastOwner = -1;
 
   constructor(
     private readonly hosts: Map<number, Span>,
     private readonly layout: PassLayout,
+    spanCount: number,
   ) {
     for (const s of hosts.values()) {
       if (!isForcing(s)) continue;
@@ -238,22 +260,25 @@ class ForcingSpans {
       this.slotOf.push(slot);
     }
     this.count = this.starts.length;
-    this.primStarts = Array.from({ length: layout.slots }, () => []);
-    this.primEnds = Array.from({ length: layout.slots }, () => []);
+    this.primStart = new Float64Array(spanCount);
+    this.primEnd = new Float64Array(spanCount);
+    this.primSlot = new Int32Array(layout.slots > 1 ? spanCount : 0);
   }
 
   addPrimitive(s: Span, slot: number): void {
     const end = Math.max(s.start, s.end);
-    this.primStarts[slot].push(s.start);
-    this.primEnds[slot].push(end);
+    const k = this.prims++;
+    this.primStart[k] = s.start;
+    this.primEnd[k] = end;
+    if (this.primSlot.length) this.primSlot[k] = slot;
     // Primitives of one eval come together: look the owner up once per run of them.
-    let k = this.lastOwner;
+    let owner = this.lastOwner;
     if (s.parentId !== this.lastParent || s.parentId == null) {
-      k = this.ownerOf(s);
+      owner = this.ownerOf(s);
       this.lastParent = s.parentId;
-      this.lastOwner = k;
+      this.lastOwner = owner;
     }
-    if (k >= 0 && end > this.ends[k]) this.ends[k] = end;
+    if (owner >= 0 && end > this.ends[owner]) this.ends[owner] = end;
   }
 
   private ownerOf(s: Span): number {
@@ -268,25 +293,74 @@ class ForcingSpans {
   finish(): { busy: SlotTotal; coveredNs: number } {
     const slots = this.layout.slots;
     const busy = slotTotal(slots);
-    const forcingStarts: number[][] = Array.from({ length: slots }, () => []);
-    const forcingEnds: number[][] = Array.from({ length: slots }, () => []);
-    for (let k = 0; k < this.count; k++) {
-      forcingStarts[this.slotOf[k]].push(this.starts[k]);
-      forcingEnds[this.slotOf[k]].push(this.ends[k]);
-    }
     let coveredNs = 0;
+    const bySlot = this.primsBySlot();
     for (let slot = 0; slot < slots; slot++) {
-      const ps = this.primStarts[slot];
-      const pe = this.primEnds[slot];
-      const prims = union(Float64Array.from(ps), Float64Array.from(pe));
-      const all = union(Float64Array.from([...forcingStarts[slot], ...ps]), Float64Array.from([...forcingEnds[slot], ...pe]));
-      busy.slotNs[slot] = all.ns;
+      const [ps, pe] = bySlot[slot];
       // Every primitive lies inside busy time, so the time a primitive ran is the union of the primitives.
+      const prims = union(ps, pe);
       coveredNs += prims.ns;
+      // Busy time: the primitives' runs (few) and the forcing spans of this slot, merged.
+      const st: number[] = prims.lo.slice();
+      const en: number[] = prims.hi.slice();
+      for (let k = 0; k < this.count; k++) {
+        if (this.slotOf[k] !== slot) continue;
+        st.push(this.starts[k]);
+        en.push(this.ends[k]);
+      }
+      busy.slotNs[slot] = union(Float64Array.from(st), Float64Array.from(en)).ns;
     }
     sumSlots(busy);
     return { busy, coveredNs };
   }
+
+  /** The starts and ends of each slot's primitives: views when there is one slot, else one counting-sort pass. */
+  private primsBySlot(): [Float64Array, Float64Array][] {
+    const n = this.prims;
+    const slots = this.layout.slots;
+    if (this.primSlot.length === 0) return [[this.primStart.subarray(0, n), this.primEnd.subarray(0, n)]];
+    const offset = new Int32Array(slots + 1);
+    for (let k = 0; k < n; k++) offset[this.primSlot[k] + 1]++;
+    for (let i = 0; i < slots; i++) offset[i + 1] += offset[i];
+    const st = new Float64Array(n);
+    const en = new Float64Array(n);
+    const fill = offset.slice(0, slots);
+    for (let k = 0; k < n; k++) {
+      const at = fill[this.primSlot[k]]++;
+      st[at] = this.primStart[k];
+      en[at] = this.primEnd[k];
+    }
+    const out: [Float64Array, Float64Array][] = [];
+    for (let i = 0; i < slots; i++) out.push([st.subarray(offset[i], offset[i + 1]), en.subarray(offset[i], offset[i + 1])]);
+    return out;
+  }
+}
+
+/** The union of intervals already in start order (ends paired with their starts). */
+function unionInOrder(starts: Float64Array, ends: Float64Array): Runs {
+  const out: Runs = { lo: [], hi: [], ns: 0 };
+  const n = starts.length;
+  if (n === 0) return out;
+  let lo = starts[0];
+  let hi = ends[0];
+  for (let i = 1; i < n; i++) {
+    if (starts[i] > hi) {
+      out.lo.push(lo);
+      out.hi.push(hi);
+      out.ns += hi - lo;
+      lo = starts[i];
+      hi = ends[i];
+    } else if (ends[i] > hi) hi = ends[i];
+  }
+  out.lo.push(lo);
+  out.hi.push(hi);
+  out.ns += hi - lo;
+  return out;
+}
+
+function isAscending(a: Float64Array): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i] < a[i - 1]) return false;
+  return true;
 }
 
 /** Disjoint runs in time order. */
@@ -302,6 +376,8 @@ interface Runs {
  * it, so the runs follow from the two sorted lists (typed-array sorts, no comparator per interval).
  */
 function union(starts: Float64Array, ends: Float64Array): Runs {
+  // Recorded primitives mostly come in start order: then one sweep with the pairs as they are.
+  if (isAscending(starts)) return unionInOrder(starts, ends);
   starts.sort();
   ends.sort();
   const out: Runs = { lo: [], hi: [], ns: 0 };
