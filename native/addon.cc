@@ -15,14 +15,14 @@
 #include "layout.h"
 #include "ring.h"
 #include "selftest.h"
+#include "session.h"
 #include "tags.h"
 #include "wrap-hook.h"
 
 namespace mlxtrace {
 namespace {
 
-MlxImage g_img;
-bool g_open = false;
+const void* env_key(const Napi::CallbackInfo& info) { return static_cast<napi_env>(info.Env()); }
 
 const void* unwrap_array(Napi::Env env, Napi::Value v) {
   void* p = nullptr;
@@ -30,34 +30,18 @@ const void* unwrap_array(Napi::Env env, Napi::Value v) {
   return p;
 }
 
-// Undoes what Attach did: the wrap hook (tagging off first) and the slots.
-void detach_all() {
-  g_build.on = 0;
-  remove_wrap_hook();
-  detach();
-}
-
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
-  clock_init();
-  // Validation reads the vtables, which must hold MLX's own pointers, not our trampolines.
-  if (attached()) detach_all();
   const std::string path = info[0].As<Napi::String>().Utf8Value();
-  // An addon stays loaded where it was: a re-enable need not read its symbols again.
-  if (!g_open || g_img.path != path) {
-    MlxImage img;
-    std::string err = open_image(path, img);
-    if (!err.empty()) {
-      r.Set("ok", false);
-      r.Set("reason", err);
-      return r;
-    }
-    g_img = img;
-    g_open = true;
+  std::string err = session_open(env_key(info), path);
+  if (!err.empty()) {
+    r.Set("ok", false);
+    r.Set("reason", err);
+    return r;
   }
   r.Set("ok", true);
-  const MlxImage& img = g_img;
+  const MlxImage& img = *session_image();
   Napi::Array names = Napi::Array::New(env, img.classes.size());
   for (size_t i = 0; i < img.classes.size(); i++) names.Set(uint32_t(i), img.classes[i].name);
   r.Set("classes", names);
@@ -68,22 +52,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Attach(const Napi::CallbackInfo& info) {
-  if (!g_open) return Napi::String::New(info.Env(), "no MLX addon opened");
   bool memory = info.Length() > 0 && info[0].ToBoolean();
-  std::string err = attach(g_img, memory);
-  // Without the wrap hook, layers are tagged by walking their graphs (TagGraph): not an error.
-  if (err.empty()) install_wrap_hook(g_img.napi_wrap_slot);
-  return Napi::String::New(info.Env(), err);
+  return Napi::String::New(info.Env(), session_attach(env_key(info), memory));
 }
 
 Napi::Value Detach(const Napi::CallbackInfo& info) {
-  g_recording.store(false);
-  detach_all();
+  session_detach(env_key(info));
   return info.Env().Undefined();
 }
 
-// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it.
+// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it; null
+// unless this environment holds the tag tables.
 Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
+  if (!session_tagging(env_key(info), false)) return info.Env().Null();
   return Napi::ArrayBuffer::New(info.Env(), &g_build, sizeof(g_build));
 }
 
@@ -91,7 +72,7 @@ Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
 // the wrap whose native object is the array it returned. True when arrays can be tagged as made.
 Napi::Value LearnArrayWrap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!wrap_hook_installed()) return Napi::Boolean::New(env, false);
+  if (!wrap_hook_installed() || !session_tagging(env_key(info), false)) return Napi::Boolean::New(env, false);
   learn_begin();
   Napi::Value v = info[0].As<Napi::Function>().Call({});
   const void* a = env.IsExceptionPending() ? nullptr : unwrap_array(env, v);
@@ -99,7 +80,7 @@ Napi::Value LearnArrayWrap(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetRecording(const Napi::CallbackInfo& info) {
-  g_recording.store(info[0].ToBoolean());
+  session_set_recording(env_key(info), info[0].ToBoolean());
   return info.Env().Undefined();
 }
 
@@ -113,11 +94,11 @@ Napi::Value SetCapacity(const Napi::CallbackInfo& info) {
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t nrec = 0, nword = 0;
-  pending_counts(nrec, nword);
+  pending_counts(env_key(info), nrec, nword);
   // Records finished while we copy wait for the next drain.
   std::vector<Rec> recs(nrec);
   std::vector<uint32_t> words(nword);
-  DrainOut o = drain_into(recs.data(), nrec, words.data(), nword);
+  DrainOut o = drain_into(env_key(info), recs.data(), nrec, words.data(), nword);
   Napi::Object r = Napi::Object::New(env);
   auto rb = Napi::ArrayBuffer::New(env, o.nrec * sizeof(Rec));
   if (o.nrec) memcpy(rb.Data(), recs.data(), o.nrec * sizeof(Rec));
@@ -142,7 +123,7 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "drainInto: out needs 4 slots").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  DrainOut o = drain_into(static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
+  DrainOut o = drain_into(env_key(info), static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
                           wb.ByteLength() / 4);
   out[0] = double(o.nrec);
   out[1] = double(o.nword);
@@ -152,7 +133,8 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-  std::vector<uint64_t> s = g_open ? slot_snapshot(g_img) : std::vector<uint64_t>{};
+  const MlxImage* img = session_image();
+  std::vector<uint64_t> s = img ? slot_snapshot(*img) : std::vector<uint64_t>{};
   return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(s.data()), s.size() * 8);
 }
 
@@ -195,6 +177,8 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
   Napi::Array roots = info[0].As<Napi::Array>();
   uint32_t tag = info[1].As<Napi::Number>().Uint32Value();
   uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
+  // The tag tables belong to one thread (session.h); another thread's layers go untagged.
+  if (!session_tagging(env_key(info), true)) return Napi::Number::New(env, 0);
   const bool fast = info.Length() > 3 && info[3].IsArray();
   TagTable& table = fast ? g_fast : g_tags;
   if (fast) g_fast_used = true;
@@ -244,7 +228,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
-  r.Set("wrapHook", wrap_hook_installed() && array_wrap_known());
+  r.Set("wrapHook", wrap_hook_installed() && array_wrap_known() && session_tagging(env_key(info), false));
   r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());
   r.Set("recording", g_recording.load());
@@ -282,7 +266,14 @@ Napi::Value SetLayout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value WatchSignals(const Napi::CallbackInfo& info);  // signals.cc
+
+// The environment is going away (a worker's exit or terminate(), or the process's): release what
+// it holds, so nothing left behind points into it.
+void OnEnvExit(void* env) { session_env_exit(env); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  if (session_env_enter(static_cast<napi_env>(env))) napi_add_env_cleanup_hook(env, OnEnvExit, static_cast<napi_env>(env));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("attach", Napi::Function::New(env, Attach));
   exports.Set("detach", Napi::Function::New(env, Detach));
@@ -302,6 +293,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("getLayout", Napi::Function::New(env, GetLayout));
   exports.Set("setLayout", Napi::Function::New(env, SetLayout));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignals));
   return exports;
 }
 

@@ -88,8 +88,9 @@ void** g_free_where = nullptr;
 void record_memory(uint8_t kind, int64_t delta, int64_t live, uint64_t t = 0) {
   ThreadBuf* b = thread_buf();
   if (!b) return;
-  Rec* r = ring_reserve(b, 0);
-  if (!r) return;
+  Reservation res;
+  if (!ring_reserve(b, 0, res)) return;
+  Rec* r = res.rec;
   r->t0 = r->t1 = t ? t : stamp();
   r->ident = uint64_t(live);
   r->value = delta;
@@ -99,7 +100,7 @@ void record_memory(uint8_t kind, int64_t delta, int64_t live, uint64_t t = 0) {
   r->nin = r->nout = r->flags = 0;
   r->nwords = 0;
   r->woff = 0;
-  ring_commit(b, 0);
+  ring_commit(b, res, 0);
 }
 
 // Frees on the JS thread come in bursts (node-mlx frees arrays from GC finalizers: thousands at

@@ -1,64 +1,141 @@
 #include "drain.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "alloc-hooks.h"
 #include "clock.h"
+#include "owners.h"
 #include "ring.h"
+#include "session.h"
 #include "tags.h"
 
 namespace mlxtrace {
 namespace {
+
 // Records ahead of the one being copied whose tag entries are prefetched.
 constexpr uint64_t kLookAhead = 8;
+// What one user's queue holds at most; beyond it records are dropped and counted.
+constexpr size_t kQueueRecs = 1 << 16, kQueueWords = 1 << 20;
+
+inline bool is_primitive(const Rec& r) { return r.kind == kPrimCpu || r.kind == kPrimGpu; }
+
+// The layer and mx.fast tags of a primitive, from the tagging user's tables. A node runs once; its
+// tags are used up here, so a later array that MLX places at the same address cannot inherit them.
+inline void resolve_tags(Rec& r, bool any_fast) {
+  TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
+  r.value = e ? int64_t(e->tag) : 0;
+  if (e) e->desc = 0;
+  TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
+  if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
+  if (f) f->desc = 0;
+}
+
+// Copies n side words starting at ring position `from` into dst.
+inline void copy_ring_words(const ThreadBuf* b, uint64_t from, uint32_t n, uint32_t* dst) {
+  const uint64_t wmask = b->wcap - 1;
+  const uint64_t at = from & wmask;
+  if (at + n <= b->wcap) {
+    memcpy(dst, b->words + at, n * 4);
+  } else {
+    for (uint32_t k = 0; k < n; k++) dst[k] = b->words[(from + k) & wmask];
+  }
+}
+
+// Whose record this is: null when it is nobody's (its thread's user is not attached, or it began
+// before that user's recording last went on: a primitive still running when the user stopped).
+User* owner_of_record(const Rec& r, User* me, bool route) {
+  User* u = me;
+  if (route) {
+    const uint32_t mark = is_primitive(r) ? r.woff : 0;  // read by the trampoline
+    u = mark ? user_by_mark(mark) : default_user();
+  }
+  if (!u || r.t0 < u->since) return nullptr;
+  return u;
+}
+
+// Hands `me` what other users' drains queued for it; false when a buffer filled up first.
+bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, uint32_t* words, size_t wcap, DrainOut& o) {
+  for (; me->next < me->recs.size(); me->next++) {
+    Rec r = me->recs[me->next];
+    if (o.nrec == rcap || o.nword + r.nwords > wcap) return false;
+    if (r.nwords) memcpy(words + o.nword, me->words.data() + r.woff, r.nwords * 4);
+    r.woff = uint32_t(o.nword);
+    o.nword += r.nwords;
+    if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+    recs[o.nrec++] = r;
+  }
+  me->recs.clear();
+  me->words.clear();
+  me->next = 0;
+  return true;
+}
+
+// Queues a record (its times already in ns) for another user's drain.
+void queue_for(User* u, Rec r, const ThreadBuf* b, uint64_t wt) {
+  if (u->recs.size() >= kQueueRecs || u->words.size() + r.nwords > kQueueWords) {
+    u->dropped++;
+    return;
+  }
+  r.woff = uint32_t(u->words.size());
+  u->words.resize(u->words.size() + r.nwords);
+  copy_ring_words(b, wt, r.nwords, u->words.data() + r.woff);
+  u->recs.push_back(r);
+}
+
 }  // namespace
 
-DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
+DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
   DrainOut o;
+  std::lock_guard<std::mutex> lk(session_mutex());
+  User* me = user_of(env);
   memory_drain_point();
   clock_refresh();
+  const bool tagging = me && me == tagging_user();
   // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
-  const bool any_fast = g_fast_used;
-  for (int i = 0, n = buffer_count(); i < n; i++) {
+  const bool any_fast = tagging && g_fast_used;
+  // With one user and one JS thread making arrays, every record is that user's.
+  const bool route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
+  if (me) {
+    o.dropped += me->dropped;
+    me->dropped = 0;
+    if (!take_queue(me, tagging, any_fast, recs, rcap, words, wcap, o)) {
+      o.more = true;
+      return o;
+    }
+  }
+  for (int i = 0, n = buffer_count(); i < n && !o.more; i++) {
     ThreadBuf* b = buffer_at(i);
     const uint64_t rh = b->rhead.load(std::memory_order_acquire);
     uint64_t rt = b->rtail.load(std::memory_order_relaxed);
     uint64_t wt = b->wtail.load(std::memory_order_relaxed);
-    const uint64_t wmask = b->wcap - 1;
     for (; rt < rh; rt++) {
       // The tag lookups miss the cache (the eval ran through plenty of memory since the layer
       // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
       if (rt + kLookAhead < rh) {
         const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if ((ahead.kind == kPrimCpu || ahead.kind == kPrimGpu) && ahead.ident) g_tags.prefetch(ahead.ident);
+        if (tagging && is_primitive(ahead) && ahead.ident) g_tags.prefetch(ahead.ident);
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
-      if (o.nrec == rcap || o.nword + r.nwords > wcap) {
+      User* u = owner_of_record(r, me, route);
+      if (u == me && (o.nrec == rcap || o.nword + r.nwords > wcap)) {
         o.more = true;
         break;
       }
-      r.t0 = stamp_to_ns(r.t0);
-      r.t1 = stamp_to_ns(r.t1);
-      r.woff = uint32_t(o.nword);
-      const uint64_t at = wt & wmask;
-      if (at + r.nwords <= b->wcap) {
-        memcpy(words + o.nword, b->words + at, r.nwords * 4);
-      } else {
-        for (uint32_t k = 0; k < r.nwords; k++) words[o.nword + k] = b->words[(wt + k) & wmask];
+      if (u) {
+        r.t0 = stamp_to_ns(r.t0);
+        r.t1 = stamp_to_ns(r.t1);
       }
-      o.nword += r.nwords;
+      if (u == me) {
+        copy_ring_words(b, wt, r.nwords, words + o.nword);
+        r.woff = uint32_t(o.nword);
+        o.nword += r.nwords;
+        if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+        recs[o.nrec++] = r;
+      } else if (u) {
+        queue_for(u, r, b, wt);
+      }
       wt += r.nwords;
-      if (r.kind == kPrimCpu || r.kind == kPrimGpu) {
-        // A node runs once; its tags are used up here, so a later array that MLX places at the
-        // same address cannot inherit them.
-        TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
-        r.value = e ? int64_t(e->tag) : 0;
-        if (e) e->desc = 0;
-        TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
-        if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
-        if (f) f->desc = 0;
-      }
-      recs[o.nrec++] = r;
     }
     b->wtail.store(wt, std::memory_order_release);
     b->rtail.store(rt, std::memory_order_release);
@@ -67,8 +144,14 @@ DrainOut drain_into(Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
   return o;
 }
 
-void pending_counts(size_t& nrec, size_t& nword) {
+void pending_counts(const void* env, size_t& nrec, size_t& nword) {
+  std::lock_guard<std::mutex> lk(session_mutex());
+  User* me = user_of(env);
   nrec = nword = 0;
+  if (me) {
+    nrec += me->recs.size() - me->next;
+    nword += me->words.size();
+  }
   for (int i = 0, n = buffer_count(); i < n; i++) {
     ThreadBuf* b = buffer_at(i);
     nrec += b->rhead.load(std::memory_order_acquire) - b->rtail.load(std::memory_order_relaxed);

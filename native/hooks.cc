@@ -8,6 +8,7 @@
 #include "alloc-hooks.h"
 #include "clock.h"
 #include "layout.h"
+#include "owners.h"
 #include "patch.h"
 #include "ring.h"
 
@@ -38,7 +39,7 @@ inline void copy_words(ThreadBuf* b, uint64_t at, const uint32_t* src, int n) {
 
 // Writes the arrays' descriptions (outputs, then inputs) from side word `wh` on; returns the
 // words written. In place where they fit before the ring wraps, else through a copy.
-uint32_t write_arrays(ThreadBuf* b, uint64_t wh, VecView out, int nout, VecView in, int nin, uint64_t worst) {
+inline uint32_t write_arrays(ThreadBuf* b, uint64_t wh, VecView out, int nout, VecView in, int nin, uint64_t worst) {
   const size_t asz = g_layout.array_size;
   const uint64_t mask = b->wcap - 1;
   if ((wh & mask) + worst <= b->wcap) {
@@ -78,9 +79,10 @@ void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, cons
   if (nin > kMaxArraysIn) nin = kMaxArraysIn, flags |= kFlagTruncated;
   if (nout > kMaxArraysOut) nout = kMaxArraysOut, flags |= kFlagTruncated;
   const uint64_t worst = uint64_t(nin + nout) * kMaxArrayWords;
-  Rec* r = ring_reserve(b, worst);
-  if (!r) return;
-  const uint32_t nwords = write_arrays(b, b->whead.load(std::memory_order_relaxed), out, nout, in, nin, worst);
+  Reservation res;
+  if (!ring_reserve(b, worst, res)) return;
+  const uint32_t nwords = write_arrays(b, res.wh, out, nout, in, nin, worst);
+  Rec* r = res.rec;
   r->t0 = t0;
   r->t1 = t1;
   r->ident = nout ? reinterpret_cast<uint64_t>(desc_of(out.begin)) : 0;
@@ -92,8 +94,9 @@ void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, cons
   r->nout = uint8_t(nout);
   r->flags = flags;
   r->nwords = uint16_t(nwords);
-  r->woff = 0;
-  ring_commit(b, nwords);
+  // Read now, while the mark is fresh: it may be overwritten before the drain.
+  r->woff = r->ident && g_owners_on.load(std::memory_order_relaxed) ? owner_of(r->ident) : 0;
+  ring_commit(b, res, nwords);
 }
 
 template <int N, bool GPU>

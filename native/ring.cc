@@ -33,12 +33,22 @@ void set_buffer_capacity(uint64_t recs, uint64_t words) {
 }
 
 // One allocation per thread, the first time it records; never per event. Buffers outlive their
-// threads so that what a finished thread recorded can still be drained.
+// threads so that what a finished thread recorded can still be drained; a retired one that is
+// drained is taken over instead of allocating.
 ThreadBuf* thread_buf_slow() {
   if (t_buf) return t_buf;
   if (t_no_buf) return nullptr;
   std::lock_guard<std::mutex> lk(g_mu);
   int n = g_nbufs.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; i++) {
+    ThreadBuf* b = g_bufs[i];
+    if (!b->retired || b->rcap != g_rcap || b->wcap != g_wcap) continue;
+    if (b->rtail.load(std::memory_order_acquire) != b->rhead.load(std::memory_order_relaxed)) continue;
+    b->retired = false;
+    b->tid = uint32_t(syscall(SYS_gettid));
+    t_buf = b;
+    return b;
+  }
   if (n >= kMaxThreads) {
     t_no_buf = true;
     return nullptr;
@@ -53,6 +63,13 @@ ThreadBuf* thread_buf_slow() {
   g_nbufs.store(n + 1, std::memory_order_release);
   t_buf = b;
   return b;
+}
+
+void retire_thread_buf() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  t_no_buf = true;
+  if (t_buf) t_buf->retired = true;
+  t_buf = nullptr;
 }
 
 int buffer_count() { return g_nbufs.load(std::memory_order_acquire); }

@@ -21,31 +21,42 @@ struct ThreadBuf {
   alignas(64) std::atomic<uint64_t> rtail{0};
   std::atomic<uint64_t> wtail{0};
   alignas(64) std::atomic<uint64_t> dropped{0};
+  bool retired = false;  // its thread is gone: another thread may take it over once drained
 };
 
-// Claims the next record and room for up to max_words side words (written from whead on). Null
-// when either does not fit: the event is dropped and counted, nothing waits.
-inline Rec* ring_reserve(ThreadBuf* b, uint64_t max_words) {
-  const uint64_t rh = b->rhead.load(std::memory_order_relaxed);
-  const uint64_t wh = b->whead.load(std::memory_order_relaxed);
-  if (rh - b->rtail.load(std::memory_order_acquire) >= b->rcap ||
-      wh + max_words - b->wtail.load(std::memory_order_acquire) > b->wcap) {
+// A claim on the next record (rec) and on side words from position wh on.
+struct Reservation {
+  Rec* rec;
+  uint64_t rh, wh;
+};
+
+// Claims the next record and room for up to max_words side words. False when either does not
+// fit: the event is dropped and counted, nothing waits.
+inline bool ring_reserve(ThreadBuf* b, uint64_t max_words, Reservation& r) {
+  r.rh = b->rhead.load(std::memory_order_relaxed);
+  r.wh = b->whead.load(std::memory_order_relaxed);
+  if (r.rh - b->rtail.load(std::memory_order_acquire) >= b->rcap ||
+      r.wh + max_words - b->wtail.load(std::memory_order_acquire) > b->wcap) {
     b->dropped.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
+    return false;
   }
-  return &b->recs[rh & (b->rcap - 1)];
+  r.rec = &b->recs[r.rh & (b->rcap - 1)];
+  return true;
 }
 
-// Publishes the reserved record and the nwords side words written after whead.
-inline void ring_commit(ThreadBuf* b, uint32_t nwords) {
-  b->whead.store(b->whead.load(std::memory_order_relaxed) + nwords, std::memory_order_release);
-  b->rhead.store(b->rhead.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+// Publishes the reserved record and the nwords side words written from r.wh on.
+inline void ring_commit(ThreadBuf* b, const Reservation& r, uint32_t nwords) {
+  b->whead.store(r.wh + nwords, std::memory_order_release);
+  b->rhead.store(r.rh + 1, std::memory_order_release);
 }
 
 ThreadBuf* thread_buf_slow();  // creates this thread's ring on first use
 extern thread_local ThreadBuf* t_buf;
 inline ThreadBuf* thread_buf() { return t_buf ? t_buf : thread_buf_slow(); }
 void set_buffer_capacity(uint64_t recs, uint64_t words);
+// This thread is going away (a worker's exit): it records nothing more, and its ring goes to the
+// next new thread once drained, so threads that come and go do not pile up rings.
+void retire_thread_buf();
 int buffer_count();
 ThreadBuf* buffer_at(int i);
 

@@ -5,10 +5,12 @@
 #include "wrap-hook.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
+
+#include <atomic>
 
 #include "patch.h"
 #include "layout.h"
+#include "owners.h"
 #include "tags.h"
 
 namespace mlxtrace {
@@ -21,9 +23,9 @@ void* g_got_was = nullptr;
 // The finalizer node-mlx gives napi_wrap for an mlx::core::array (learned, never assumed): other
 // wrapped objects (streams, devices, functions) are not arrays.
 napi_finalize g_array_finalize = nullptr;
-// The thread that attached: the tag table is that thread's alone, and a worker thread's node-mlx
-// calls the same GOT entry.
-pthread_t g_js_thread;
+// The user whose thread holds the tag table (session.cc): every thread's node-mlx calls the same
+// GOT entry, and the table is that thread's alone.
+std::atomic<uint8_t> g_tagging_user{0};
 
 // While learning: the wraps seen, to find the one of the array JS got back.
 bool g_learning = false;
@@ -35,12 +37,17 @@ int g_nseen = 0;
 napi_status hook_wrap(napi_env env, napi_value js, void* native, napi_finalize fin, void* hint, napi_ref* result) {
   // The node's table entry is cold (the table is 4 MB): start loading it now, and napi_wrap's own
   // work hides the miss.
-  const bool mine = pthread_equal(pthread_self(), g_js_thread);
-  const bool array = mine && fin && fin == g_array_finalize;
-  if (array && g_build.on && native && desc_of(native)) g_tags.prefetch(reinterpret_cast<uint64_t>(desc_of(native)));
+  const bool array = fin && fin == g_array_finalize;
+  const bool mine = t_user && t_user == g_tagging_user.load(std::memory_order_relaxed);
+  if (array && mine && g_build.on && native && desc_of(native)) g_tags.prefetch(reinterpret_cast<uint64_t>(desc_of(native)));
   const napi_status s = g_real_wrap(env, js, native, fin, hint, result);
   if (array) {
-    if (g_build.on && s == napi_ok) tag_built(native);
+    if (s == napi_ok && native) {
+      // An array made by any other thread turns node marks on (owners.h), for every thread.
+      if (!mine && !g_owners_on.load(std::memory_order_relaxed)) g_owners_on.store(true);
+      if (g_owners_on.load(std::memory_order_relaxed)) mark_built(native);
+      if (mine && g_build.on) tag_built(native);
+    }
   } else if (mine && g_learning && g_nseen < kSeen) {
     g_seen_native[g_nseen] = native;
     g_seen_finalize[g_nseen++] = fin;
@@ -59,7 +66,6 @@ std::string install_wrap_hook(void** got) {
   if (!patch_pointer(got, reinterpret_cast<void*>(&hook_wrap))) return "cannot write mlx.node's GOT entry for napi_wrap";
   g_got = got;
   g_got_was = was;
-  g_js_thread = pthread_self();
   return "";
 }
 
@@ -70,6 +76,7 @@ void remove_wrap_hook() {
 }
 
 bool wrap_hook_installed() { return g_got != nullptr; }
+void set_tagging_user(uint8_t id) { g_tagging_user.store(id); }
 bool array_wrap_known() { return g_array_finalize != nullptr; }
 
 void learn_begin() {

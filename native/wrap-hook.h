@@ -2,6 +2,7 @@
 #pragma once
 #include <node_api.h>
 
+#include <cstdint>
 #include <string>
 
 namespace mlxtrace {
@@ -10,6 +11,8 @@ namespace mlxtrace {
 std::string install_wrap_hook(void** got);
 void remove_wrap_hook();
 bool wrap_hook_installed();
+// The user (session.h) whose thread's arrays are tagged with layers as they are made; 0: none.
+void set_tagging_user(uint8_t id);
 // Whether the finalizer of an array's wrap is known: only then are arrays tagged as they are made.
 bool array_wrap_known();
 // Learning which wraps are arrays: begin, let JS make one array, end with what napi_unwrap gives

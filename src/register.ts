@@ -1,35 +1,90 @@
 /**
  * Preload: `node --require mlx-trace/register app.js` or `node --import mlx-trace/register app.mjs`.
- * Registers the instrumentation before the app runs and writes trace.json when the process exits
- * (to $MLX_TRACE_OUT, default ./mlx-trace). `mlx-trace run` uses it and renders the other files.
+ * Registers the instrumentation before the app runs and writes trace.json when the process exits or
+ * is ended by SIGINT, SIGTERM or SIGHUP (to $MLX_TRACE_OUT, default ./mlx-trace). `mlx-trace run`
+ * uses it and renders the other files.
  * In a distributed job (MLX_TRACE_RANK, MLX_RANK or an MPI rank set) it writes trace.rank-N.json with
  * meta.rank = N instead, so ranks sharing a folder do not overwrite each other.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
+import { handleEndingSignals } from './instrumentations/mlx/signals';
+import { otelFromEnv } from './instrumentations/mlx/otel-env';
+import { recordingFromEnv } from './instrumentations/mlx/env-config';
+import { traceFiles } from './instrumentations/mlx/schedule';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
 
-const inst = registerMlxInstrumentation({ retainProfiles: true });
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
+// MLX_TRACE_SCHEDULE / _KEEP / _FLIGHT: what to record, for how long.
+const recording = recordingFromEnv();
+for (const p of recording.problems) process.stderr.write(p + '\n');
+const inst = registerMlxInstrumentation({
+  retainProfiles: true,
+  ...(recording.schedule ? { schedule: recording.schedule, onTraceReady: traceFiles(outDir, { keep: recording.keep }) } : {}),
+  ...(recording.flightRecorder ? { flightRecorder: recording.flightRecorder } : {}),
+});
+// OTEL_EXPORTER_OTLP_ENDPOINT and the rest: spans go out live, as from any OTel-instrumented app.
+const env = otelFromEnv();
+if (env.problem) process.stderr.write(env.problem + '\n');
+const otel = env.otel;
+if (otel) inst._useEnvProvider(otel.provider);
+/** How long the end of the process waits for the last spans to reach the collector. */
+const FLUSH_MS = 2000;
 const rank = distributedRank(process.env);
 const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);
 // Ranks launched together (mlx.launch, mpirun) usually share a folder: one file each, for `mlx-trace merge`.
 const fileName = rankTraceFile(rank);
 let written = false;
 
-// 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
-process.on('exit', () => {
+/** Writes the trace once, synchronously (so it works from 'exit' and from a signal handler). */
+function writeTrace(): void {
   if (written) return;
   written = true;
   try {
-    const trace = inst.takeTrace(name, rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid });
-    mkdirSync(outDir, { recursive: true });
+    const takenByApp = inst._takes;
+    const held = inst.recorder.mark();
     const file = join(outDir, fileName);
-    saveTrace(trace, file);
-    if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${trace.spans.length} spans, timing: ${trace.meta.timing})\n`);
+    if (takenByApp > 0 && held.spans + held.prims === 0) {
+      // The app took everything itself (a few allocator events may follow): an empty file here would
+      // only hide, or replace, the app's own.
+      process.stderr.write(`mlx-trace: no trace written to ${file}: the app took what was recorded with takeTrace() (${takenByApp} time${takenByApp === 1 ? '' : 's'}) and no span was recorded after\n`);
+      return;
+    }
+    if (recording.schedule) {
+      // The schedule's windows are the trace: files in outDir, written as each window ended.
+      if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: the schedule's windows are in ${outDir} (trace.N.mlxtrace)\n`);
+      return;
+    }
+    mkdirSync(outDir, { recursive: true });
+    const extra = rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+    // Flight-recorder mode writes its ring: the last seconds or spans, not all the run.
+    let spans = held.spans + held.prims;
+    if (recording.flightRecorder) spans = inst.dump(file, name);
+    else saveTrace(inst.takeTrace(name, extra), file);
+    if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${spans} spans, timing: ${inst.timing})\n`);
   } catch (e) {
     process.stderr.write(`mlx-trace: could not write the trace: ${(e as Error).message}\n`);
   }
-});
+}
+
+// SIGUSR2 in flight-recorder mode: the ring to flight.N.mlxtrace, and recording goes on.
+let dumps = 0;
+if (recording.flightRecorder) {
+  process.on('SIGUSR2', () => {
+    const file = join(outDir, `flight.${++dumps}.mlxtrace`);
+    try {
+      mkdirSync(outDir, { recursive: true });
+      process.stderr.write(`mlx-trace: dumped the flight recorder to ${file} (${inst.dump(file, `${name} flight ${dumps}`)} spans)\n`);
+    } catch (e) {
+      process.stderr.write(`mlx-trace: could not dump the flight recorder: ${(e as Error).message}\n`);
+    }
+  });
+}
+
+// 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
+process.on('exit', writeTrace);
+handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.flush(FLUSH_MS) : undefined);
+// An app that ends by running out of work gets its last batch of spans sent (once: flushing schedules work).
+if (otel) process.once('beforeExit', () => void otel.flush(FLUSH_MS));

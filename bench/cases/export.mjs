@@ -126,7 +126,7 @@ export default [
     run: () =>
       withDir(async (dir) => {
         const tr = getTrace();
-        const path = join(dir, 'trace.chrome.json');
+        const path = join(dir, 'trace.chrome-trace.json');
         await exportChromeTrace(tr, path); // warm-up: JIT, caches
         const runs = [];
         for (let i = 0; i < 3; i++) runs.push(await measured(() => exportChromeTrace(tr, path)));
@@ -158,7 +158,7 @@ export default [
         const runs = [];
         for (let i = 0; i < 3; i++) runs.push(await measured(() => exportPerfetto(tr, path)));
         const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
-        const json = await exportChromeTrace(tr, join(dir, 'trace.chrome.json'));
+        const json = await exportChromeTrace(tr, join(dir, 'trace.chrome-trace.json'));
         return {
           value: best.result.events / (best.ms / 1000),
           extra: {

@@ -16,11 +16,11 @@ import protobuf from 'protobufjs';
 import type { Trace } from '../core/model/trace';
 import { exportableTrace } from '../core/model/checks';
 import { type ExportTarget, isExportTarget, openSink } from './shared/sink';
-import { counterSeries, layoutTracks, processId, processName, trackProcesses, type LaidTrack } from './shared/track-layout';
+import { counterSeries, layoutTracks, processId, processName, timeShift, trackProcesses, type LaidTrack, type TrackLayout } from './shared/track-layout';
 import { AnnotationWriter, Interner } from './perfetto/annotations';
 import {
-  BATCH_PACKETS, fixed64, int64, type Packet, perfettoSchema, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, SEQUENCE_ID,
-  TYPE_COUNTER, TYPE_SLICE_BEGIN, TYPE_SLICE_END, uint64, UNIT_SIZE_BYTES,
+  BATCH_PACKETS, CHILD_ORDERING_EXPLICIT, fixed64, int64, type Packet, perfettoSchema, SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE, SEQUENCE_ID,
+  PROCESS_ORDERING_EXPLICIT, THREAD_ORDERING_EXPLICIT, TYPE_COUNTER, TYPE_SLICE_BEGIN, TYPE_SLICE_END, uint64, UNIT_SIZE_BYTES,
 } from './perfetto/schema';
 
 export { perfettoSchema, TYPE_COUNTER, TYPE_SLICE_BEGIN, TYPE_SLICE_END };
@@ -63,6 +63,8 @@ interface Stats {
  * The trace as encoded bytes, in batches: each chunk is a run of `Trace.packet` fields (tag 1, length,
  * TracePacket), so the concatenation of all chunks is one Trace message.
  */
+// Long by design: one generator keeps the writer, the interner and the open slice stacks of every lane as
+// locals of a single pass; its parts (descriptors, slices, counters) share those closures.
 export function* perfettoChunks(
   trace: Trace,
   options: PerfettoOptions = {},
@@ -104,40 +106,14 @@ export function* perfettoChunks(
     return out;
   };
 
-  // Timestamps are unsigned: shift everything if some event precedes the origin.
-  let base = 0;
-  for (const i of layout.order) base = Math.min(base, spans[i].start);
-  for (const m of trace.memory) if (Number.isFinite(m.t)) base = Math.min(base, m.t);
   const counters = options.counters === false ? [] : counterSeries(trace);
-  for (const c of counters) base = Math.min(base, c.t[0]);
-  const ts = (t: number) => Math.round(t - base);
-
-  // Tracks: process per device (per rank and device in a merged trace), thread track per OS thread
-  // (lane 0), named child tracks for the rest.
-  const uuids = trackUuids(layout.tracks);
-  const processes = trackProcesses(layout.tracks);
   const withMemory = options.memory !== false && trace.memory.length > 0;
-  if ((withMemory || counters.length > 0) && !processes.some((p) => p.pid === PERFETTO_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: PERFETTO_PID.cpu });
-  const merged = processes.some((p) => p.rank !== null);
-  for (const { rank, device, pid } of processes) {
-    const name = merged && rank === null ? `${trace.name || 'mlx'} (all ranks)` : processName(trace.name, rank, device);
-    put({
-      trusted_packet_sequence_id: SEQUENCE_ID,
-      track_descriptor: { uuid: processUuid(pid), process: { pid, process_name: name } },
-    });
-  }
-  const threadTracks = new Set<string>();
-  for (const t of layout.tracks) {
-    const pid = processId(t.rank, t.device);
-    // One thread track per tid in the whole trace: Perfetto reads a second one as tid reuse.
-    const asThread = t.lane === 0 && t.thread !== 0 && !threadTracks.has(String(t.thread));
-    if (asThread) threadTracks.add(String(t.thread));
-    put({
-      trusted_packet_sequence_id: SEQUENCE_ID,
-      track_descriptor: asThread
-        ? { uuid: uuids[t.index], thread: { pid, tid: t.thread, thread_name: t.name } }
-        : { uuid: uuids[t.index], parent_uuid: processUuid(pid), name: t.name, sibling_order_rank: t.sortIndex },
-    });
+  const shift = timeShift(trace, layout, withMemory, counters);
+  const ts = (t: number) => Math.round(t + shift);
+
+  const uuids = trackUuids(layout.tracks);
+  for (const track_descriptor of laneDescriptors(trace, layout, uuids, withMemory || counters.length > 0)) {
+    put({ trusted_packet_sequence_id: SEQUENCE_ID, track_descriptor });
   }
   const memoryUuid = uuids.length + 100;
   if (withMemory) {
@@ -264,7 +240,7 @@ export async function exportPerfetto(trace: Trace, target: ExportTarget, options
     await sink.close();
   } catch (e) {
     chunks.return();
-    await sink.close().catch(() => {});
+    await sink.abort().catch(() => {});
     throw e;
   }
   return { ...stats, bytes: sink.bytes };
@@ -279,13 +255,57 @@ function sameGroup(a: LaidTrack, b: LaidTrack): boolean {
   return a.device === b.device && a.thread === b.thread && a.rank === b.rank;
 }
 
-/** Track uuids: 1 and 2 are the process tracks, lanes count from 16. */
 /** A process track's uuid: 1 and 2 as always for one process; rank processes above every lane's uuid. */
 function processUuid(pid: number): number {
   return pid <= 2 ? pid : 0x1000000 + pid;
 }
 
+/** Lane track uuids count from 16 (1 and 2 are the process tracks). */
 function trackUuids(tracks: LaidTrack[]): number[] {
   return tracks.map((t) => 16 + t.index);
+}
+
+/** The uuid of the track holding a thread's overflow lanes: above every lane, process and counter uuid. */
+const laneGroupUuid = (group: number): number => 0x2000000 + group;
+
+/**
+ * Track descriptors of the processes and lanes. Process and thread tracks ignore child_ordering, so the root
+ * descriptor (uuid 0) orders them explicitly: processes by pid, threads by sortIndex (the JS thread first). A
+ * thread's overflow lanes (and the lanes of a thread without its own thread track) nest under one plain track
+ * per thread, whose child_ordering EXPLICIT keeps them in lane order.
+ */
+function laneDescriptors(trace: Trace, layout: TrackLayout, uuids: number[], cpuCounters: boolean): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [{ uuid: 0, process_ordering: PROCESS_ORDERING_EXPLICIT, thread_ordering: THREAD_ORDERING_EXPLICIT }];
+  const processes = trackProcesses(layout.tracks);
+  if (cpuCounters && !processes.some((p) => p.pid === PERFETTO_PID.cpu)) processes.unshift({ rank: null, device: 'cpu', pid: PERFETTO_PID.cpu });
+  const merged = processes.some((p) => p.rank !== null);
+  for (const { rank, device, pid } of processes) {
+    const name = merged && rank === null ? `${trace.name || 'mlx'} (all ranks)` : processName(trace.name, rank, device);
+    out.push({ uuid: processUuid(pid), process: { pid, process_name: name }, sibling_order_rank: pid });
+  }
+  const threadTracks = new Set<number>();
+  for (let g = 0; g < layout.tracks.length; ) {
+    // The lanes of one (rank, device, thread): consecutive in layout.tracks.
+    let e = g + 1;
+    while (e < layout.tracks.length && sameGroup(layout.tracks[g], layout.tracks[e])) e++;
+    const first = layout.tracks[g];
+    const pid = processId(first.rank, first.device);
+    let k = g;
+    // One thread track per tid in the whole trace: Perfetto reads a second one as tid reuse.
+    if (first.thread !== 0 && !threadTracks.has(first.thread)) {
+      threadTracks.add(first.thread);
+      out.push({ uuid: uuids[g], thread: { pid, tid: first.thread, thread_name: first.name }, sibling_order_rank: first.sortIndex });
+      k++;
+    }
+    if (e - k === 1 && k === g) out.push({ uuid: uuids[g], parent_uuid: processUuid(pid), name: first.name });
+    else if (e > k) {
+      const parent = laneGroupUuid(g);
+      const name = k === g ? first.name : `${first.name} (overlaps)`;
+      out.push({ uuid: parent, parent_uuid: processUuid(pid), name, child_ordering: CHILD_ORDERING_EXPLICIT });
+      for (; k < e; k++) out.push({ uuid: uuids[k], parent_uuid: parent, name: layout.tracks[k].name, sibling_order_rank: layout.tracks[k].lane });
+    }
+    g = e;
+  }
+  return out;
 }
 

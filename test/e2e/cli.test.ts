@@ -61,7 +61,7 @@ function mkdtemp(prefix: string): string {
 describe('demo', () => {
   it('profiles the decode loop, writes trace, Chrome trace and HTML, prints generation speed, the report and the file list', () => {
     expect(demo.code, demo.stderr).toBe(0);
-    expect(readdirSync(demoDir).sort()).toEqual(['report.html', 'trace.chrome.json', 'trace.json']);
+    expect(readdirSync(demoDir).sort()).toEqual(['report.html', 'trace.chrome-trace.json', 'trace.json']);
     // A real recording of the pipelined loop: native timing, asyncEval and item() spans, matmuls inside them.
     expect(trace.meta.timing).toBe('native');
     expect(trace.spans.filter((s) => s.kind === 'eval' && s.name === 'asyncEval').length).toBeGreaterThanOrEqual(32);
@@ -79,7 +79,7 @@ describe('demo', () => {
     expect(coverage).toBeGreaterThan(0);
     expect(coverage).toBeLessThanOrEqual(100);
 
-    const chrome = JSON.parse(readFileSync(join(demoDir, 'trace.chrome.json'), 'utf8'));
+    const chrome = JSON.parse(readFileSync(join(demoDir, 'trace.chrome-trace.json'), 'utf8'));
     expect(chrome.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(trace.spans.length);
     const html = readFileSync(join(demoDir, 'report.html'), 'utf8');
     expect(html.slice(0, 15).toLowerCase()).toBe('<!doctype html>');
@@ -87,7 +87,7 @@ describe('demo', () => {
     expect(demo.stdout).toContain(`mlx-trace report: ${trace.name}`);
     expect(demo.stdout).toMatch(/\nop\s+calls\s+total/);
     const list = demo.stdout.slice(demo.stdout.indexOf('Files written:'));
-    for (const f of ['trace.json', 'trace.chrome.json', 'report.html']) expect(list).toContain(join(demoDir, f));
+    for (const f of ['trace.json', 'trace.chrome-trace.json', 'report.html']) expect(list).toContain(join(demoDir, f));
     expect(demo.stdout).not.toContain(ESC);
   });
 });
@@ -104,7 +104,7 @@ describe('run', () => {
       expect(r.code, r.stderr).toBe(0);
       // The program's own output and arguments: everything after the script is the script's.
       expect(r.stdout).toContain('args ["alpha","--beta","-o","x"]');
-      expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.chrome.json', 'trace.json']);
+      expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.chrome-trace.json', 'trace.json']);
       expect(r.stdout).toContain('mlx-trace report:');
       const t = loadTrace(join(out, 'trace.json'));
       expect(t.meta.timing).toBe('native');
@@ -185,10 +185,10 @@ describe('html, convert', () => {
     const target = join(tmp, 'c.chrome.json');
     const r = await cli(['convert', traceFile, '--to', 'chrome', '-o', target]);
     expect(r.code, r.stderr).toBe(0);
-    const events = JSON.parse(readFileSync(target, 'utf8')).traceEvents as { ph: string; name: string; args?: { id?: number } }[];
+    const events = JSON.parse(readFileSync(target, 'utf8')).traceEvents as { ph: string; name: string; id?: number }[];
     const slices = events.filter((e) => e.ph === 'X');
     expect(slices).toHaveLength(trace.spans.length);
-    expect(new Set(slices.map((e) => e.args!.id))).toEqual(new Set(trace.spans.map((s) => s.id)));
+    expect(new Set(slices.map((e) => e.id))).toEqual(new Set(trace.spans.map((s) => s.id)));
   });
 
   it('convert --to perfetto writes a protobuf trace with every span as a slice', async () => {
@@ -262,6 +262,11 @@ describe('export', () => {
   it('exits 1 with one line when the collector is not there', async () => {
     const url = `http://127.0.0.1:${await closedPort()}/v1/traces`;
     expectOneLineError(await cli(['export', traceFile, '--otlp', url]), 1, /could not reach collector/, /dropped/);
+  }, 60_000);
+
+  it('exits 2 (usage) with one line for a collector URL that is not a URL', async () => {
+    expectOneLineError(await cli(['export', traceFile, '--otlp', 'not a url']), 2, /invalid collector URL "not a url"/);
+    expectOneLineError(await cli(['export', traceFile, '--otlp', 'ftp://x/v1/traces']), 2, /must be http:\/\/ or https:\/\//);
   }, 60_000);
 });
 

@@ -8,8 +8,9 @@ import type { Trace } from '../../src/core/model/trace';
 import type { Finding } from '../../src/core/analysis/advisor';
 import { passStats, summarize } from '../../src/core/analysis/stats';
 import { withCounters } from '../helpers/counters-fixture';
+import { syntheticTrace } from '../helpers/synthetic-trace';
 import { recordDashboardTraces, type DashboardTraces } from '../helpers/dashboard-traces';
-import { close3, closeF32, drawnPixels, parseDuration, SHOTS, useHtmlSession, viewRange } from '../helpers/html-browser';
+import { close3, closeF32, drawnPixels, parseDuration, SHOTS, useHtmlSession, viewRange, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -244,7 +245,7 @@ describe('dashboard: generation speed, pass statistics, counter tracks, findings
       const first = await p.evaluate(() => (window as any).__mlxTrace.timeline.view());
       await p.locator('#timeline canvas').focus();
       await p.keyboard.press('n');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.view())).not.toEqual(first);
       await p.screenshot({ path: join(SHOTS, 'finding-evidence.png'), fullPage: true });
 
@@ -260,6 +261,44 @@ describe('dashboard: generation speed, pass statistics, counter tracks, findings
       expect(o.requests).toEqual([]);
     } finally {
       await o.close();
+    }
+  });
+});
+
+describe('generation chart: labels', () => {
+  it('the p50 and p95 labels sit clear of every bar and of each other, wide and narrow', async () => {
+    // 16 decoded tokens whose last ones are slower than p95, as a cache that grows makes them: the bars reach past
+    // both percentile lines at the right end, where the labels used to be drawn.
+    const t = syntheticTrace({ steps: 1 });
+    const base = Math.max(...t.spans.map((s) => s.end)) + 1000;
+    const durs = Array.from({ length: 16 }, (_, k) => 1_000_000 + k * 60_000);
+    let at = base;
+    durs.forEach((d, k) => {
+      t.spans.push({ id: 900_000 + k, parentId: null, kind: 'user', name: `token ${k + 1}`, start: at, end: at + d, thread: t.spans[0].thread,
+        device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null, attrs: { phase: 'decode', token: k + 1 } });
+      at += d + 500;
+    });
+    const sorted = [...durs].sort((a, b) => a - b);
+    const pct = (q: number) => sorted[Math.round(q * (sorted.length - 1))] / 1e6;
+    t.meta.generation = { promptTokens: 8, generatedTokens: 17, timeToFirstTokenMs: 3, prefillTokensPerSec: 2000, decodeTokensPerSec: 800,
+      tokenLatencyMs: { p50: pct(0.5), p95: pct(0.95), mean: pct(0.5), min: sorted[0] / 1e6, max: sorted[15] / 1e6 } };
+    const file = await exportTo('generation-labels.html', t);
+    for (const width of [1280, 700, 390]) {
+      const o = await open(file, { width });
+      try {
+        const gen = await o.page.evaluate(() => ({ bars: (window as any).__mlxTrace.generation.bars(), labels: (window as any).__mlxTrace.generation.labels() }));
+        expect(gen.bars).toHaveLength(16);
+        expect(gen.labels.map((l: { text: string }) => l.text.split(' ')[0])).toEqual(['p50', 'p95']);
+        type Box = { x: number; y: number; w: number; h: number };
+        const meets = (a: Box, b: Box) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+        for (const l of gen.labels) {
+          for (const [k, b] of gen.bars.entries()) expect(meets(l, b.box), `${width}px: ${l.text} over bar ${k + 1}`).toBe(false);
+        }
+        expect(meets(gen.labels[0], gen.labels[1]), `${width}px: the labels overlap`).toBe(false);
+        expect(o.errors).toEqual([]);
+      } finally {
+        await o.close();
+      }
     }
   });
 });

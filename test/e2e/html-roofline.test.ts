@@ -4,7 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Trace } from '../../src/core/model/trace';
-import { mainTrace, SHOTS, useHtmlSession } from '../helpers/html-browser';
+import { syntheticTrace } from '../helpers/synthetic-trace';
+import { mainTrace, SHOTS, useHtmlSession, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -44,7 +45,7 @@ describe('roofline', () => {
       await p.locator('#timeline canvas').focus();
       await p.keyboard.press('0');
       await p.keyboard.press('n');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await p.locator('.tl-details strong').textContent()).toBe(pts[1].label);
 
       // Escape in the timeline clears the selection everywhere.
@@ -62,5 +63,69 @@ describe('roofline', () => {
     } finally {
       await o.close();
     }
+  });
+});
+
+describe('ceilings: every view that reads rates against them says where they come from', () => {
+  const withPeaks = (source: 'default' | 'calibrated') => {
+    const t = syntheticTrace({ steps: 2, blocks: 2 });
+    t.meta.peaks = source === 'default' ? { flops: 50e9, bandwidth: 10e9, source } : { flops: 5.86e9, bandwidth: 3.57e9, source };
+    return t;
+  };
+
+  /** What the summary card, the roofline note, the op table and the timeline's details say about the ceilings. */
+  async function said(file: string) {
+    const o = await open(file);
+    try {
+      const p = o.page;
+      const card = p.locator('#summary .card', { hasText: 'Peaks' });
+      const out = {
+        cardWarn: ((await card.getAttribute('class')) ?? '').includes('warn'),
+        card: (await card.textContent())!,
+        note: (await p.locator('#roofline .rf-note p').first().textContent())!,
+        noteWarn: ((await p.locator('#roofline .rf-note p').first().getAttribute('class')) ?? '').includes('warn'),
+        table: (await p.locator('#ops-status').textContent())!,
+        details: '',
+      };
+      // A primitive's details: its achieved rates and the ceilings beside them.
+      await p.locator('#timeline canvas').focus();
+      let at: { x: number; y: number } | null = null;
+      for (let k = 0; k < 12 && !at; k++) {
+        at = await p.evaluate(() => (window as any).__mlxTrace.timeline.locate('Matmul'));
+        if (!at) await p.keyboard.press('+');
+      }
+      await p.locator('#timeline canvas').scrollIntoViewIfNeeded();
+      const box = (await p.locator('#timeline canvas').boundingBox())!;
+      await p.mouse.click(box.x + at!.x, box.y + at!.y);
+      out.details = (await p.locator('.tl-details').textContent())!;
+      expect(o.errors).toEqual([]);
+      return out;
+    } finally {
+      await o.close();
+    }
+  }
+
+  it('default ceilings are flagged everywhere, with how to measure them', async () => {
+    const s = await said(await exportTo('ceilings-default.html', withPeaks('default')));
+    expect(s.cardWarn).toBe(true);
+    expect(s.card).toContain('50.0 GFLOP/s');
+    expect(s.card).toContain('defaults: run mlx-trace calibrate');
+    expect(s.noteWarn).toBe(true);
+    expect(s.note).toContain('not measured on this machine');
+    expect(s.note).toContain('mlx-trace calibrate');
+    expect(s.table).toContain('rates against ceilings of 50.0 GFLOP/s · 10.0 GB/s (defaults: run mlx-trace calibrate)');
+    expect(s.details).toMatch(/Achieved.*FLOP\/s/);
+    expect(s.details).toContain('Ceilings50.0 GFLOP/s · 10.0 GB/s (defaults: run mlx-trace calibrate)');
+  });
+
+  it('calibrated ceilings say they were measured on this machine, and nothing is flagged', async () => {
+    const s = await said(await exportTo('ceilings-calibrated.html', withPeaks('calibrated')));
+    expect(s.cardWarn).toBe(false);
+    expect(s.card).toContain('measured on this machine');
+    expect(s.noteWarn).toBe(false);
+    expect(s.note).toBe('Ceilings: 5.86 GFLOP/s compute, 3.57 GB/s bandwidth, measured on this machine (mlx-trace calibrate).');
+    expect(s.table).toContain('rates against ceilings of 5.86 GFLOP/s · 3.57 GB/s (measured on this machine)');
+    expect(s.details).toContain('Ceilings5.86 GFLOP/s · 3.57 GB/s (measured on this machine)');
+    for (const text of [s.card, s.note, s.table, s.details]) expect(text).not.toContain('default');
   });
 });

@@ -185,3 +185,76 @@ describe('summary: advisor state', () => {
     }
   });
 });
+
+describe('op table: messages and selection follow the controls', () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await exportTo('table-controls.html', syntheticTrace({ steps: 3, blocks: 2 }));
+  });
+
+  it('a bad regex is reported once, in the browser’s words', async () => {
+    const o = await open(file);
+    try {
+      const p = o.page;
+      await p.locator('#ops-search').fill('/(/');
+      const status = (await p.locator('#ops-status').textContent())!;
+      expect(status.match(/Invalid regular expression/g), status).toHaveLength(1);
+      expect(status).toMatch(/^Invalid regular expression: \/\(\/: /);
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('changing the grouping clears the selection in every view', async () => {
+    const o = await open(file);
+    try {
+      const p = o.page;
+      const row = p.locator('#ops-table tbody tr', { hasText: 'Matmul' }).first();
+      await row.click();
+      expect(await p.locator('#ops-status').textContent()).toContain('selected: Matmul');
+      expect((await p.evaluate(() => (window as any).__mlxTrace.timeline.highlighted())).length).toBeGreaterThan(0);
+      for (const g of ['layer', 'device', 'shapes', 'op']) {
+        await p.selectOption('#ops-group', g);
+        expect(await p.locator('#ops-status').textContent(), g).not.toContain('selected:');
+        expect(await p.evaluate(() => (window as any).__mlxTrace.selection()), g).toBeNull();
+        expect(await p.evaluate(() => (window as any).__mlxTrace.timeline.highlighted()), g).toEqual([]);
+        expect(await p.locator('#ops-table tbody tr.selected').count(), g).toBe(0);
+      }
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+});
+
+describe('summary cards', () => {
+  it('no card value wraps inside itself or spills out of its card, from a phone to a wide screen', async () => {
+    const t = syntheticTrace({ steps: 2 });
+    // The default ceilings (defaultPeaks), whose '50.0 GFLOP/s' is the longest value a card shows.
+    t.meta.peaks = { flops: 50e9, bandwidth: 10e9, source: 'default' };
+    const file = await exportTo('cards.html', t);
+    for (const width of [1280, 1100, 900, 760, 600, 480, 390, 340]) {
+      const o = await open(file, { width });
+      try {
+        const values = await o.page.$$eval('.cards .card-value', (els) => els.map((e) => {
+          const line = parseFloat(getComputedStyle(e).lineHeight);
+          const card = e.parentElement!.getBoundingClientRect();
+          const r = e.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(e);
+          const text = range.getBoundingClientRect();
+          return { text: e.textContent, lines: Math.round(r.height / line), overflow: text.right - card.right };
+        }));
+        expect(values.some((v) => v.text === '50.0 GFLOP/s')).toBe(true);
+        for (const v of values) {
+          expect(v.lines, `${width}px: ${v.text}`).toBe(1);
+          expect(v.overflow, `${width}px: ${v.text}`).toBeLessThanOrEqual(0);
+        }
+        expect(o.errors).toEqual([]);
+      } finally {
+        await o.close();
+      }
+    }
+  });
+});

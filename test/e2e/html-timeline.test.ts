@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from '../helpers/synthetic-trace';
-import { drawnPixels, mainTrace, SHOTS, useHtmlSession, viewRange } from '../helpers/html-browser';
+import { drawnPixels, mainTrace, SHOTS, useHtmlSession, viewRange, nextFrame } from '../helpers/html-browser';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -39,12 +39,12 @@ describe('timeline', () => {
       expect(full.end).toBeGreaterThan(full.start);
       await canvas.focus();
       await p.keyboard.press('+');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const zoomed = await viewRange(p);
       expect(zoomed.end - zoomed.start).toBeLessThan((full.end - full.start) * 0.75);
 
       await p.keyboard.press('ArrowRight');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const panned = await viewRange(p);
       expect(panned.start).toBeGreaterThan(zoomed.start);
       expect(panned.end - panned.start).toBeCloseTo(zoomed.end - zoomed.start, 3);
@@ -53,7 +53,7 @@ describe('timeline', () => {
       const box = (await canvas.boundingBox())!;
       await p.mouse.move(box.x + box.width / 2, box.y + 60);
       await p.mouse.wheel(0, -400);
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const wheeled = await viewRange(p);
       expect(wheeled.end - wheeled.start).toBeLessThan(panned.end - panned.start);
 
@@ -61,13 +61,13 @@ describe('timeline', () => {
       await p.mouse.down();
       await p.mouse.move(box.x + box.width / 2 + 200, box.y + 60, { steps: 5 });
       await p.mouse.up();
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const dragged = await viewRange(p);
       expect(dragged.start).toBeLessThan(wheeled.start);
 
       await canvas.focus();
       await p.keyboard.press('0');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       expect(await viewRange(p)).toEqual(full);
       expect(o.errors).toEqual([]);
     } finally {
@@ -89,7 +89,7 @@ describe('timeline', () => {
         if (!at) {
           await p.locator('#timeline canvas').focus();
           await p.keyboard.press('+');
-          await p.waitForTimeout(30);
+          await nextFrame(p);
         }
       }
       expect(at).not.toBeNull();
@@ -138,10 +138,84 @@ describe('timeline: large traces', () => {
       expect((await drawnPixels(p, '#timeline canvas')).drawn).toBeGreaterThan(0);
       await p.locator('#timeline canvas').focus();
       for (let k = 0; k < 25; k++) await p.keyboard.press('+');
-      await p.waitForTimeout(50);
+      await nextFrame(p);
       const r = await viewRange(p);
       expect(r.end - r.start).toBeGreaterThanOrEqual(10);
       expect((await drawnPixels(p, '#timeline canvas')).drawn).toBeGreaterThan(0);
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+});
+
+describe('timeline: axis and range read true at every zoom', () => {
+  let file: string;
+  /** The trace's first start and last end. */
+  let t0: number, t1: number;
+  beforeAll(async () => {
+    const trace = syntheticTrace({ steps: 6, blocks: 3, primitivesPerLayer: 6 });
+    t0 = Math.min(...trace.spans.map((s) => s.start));
+    t1 = Math.max(...trace.spans.map((s) => s.end));
+    file = await exportTo('axis.html', trace);
+  });
+
+  /** The page's time labels ('163.005 ms') as ns. */
+  const ns = (label: string) => {
+    const m = /^(-?[\d.]+) (ns|µs|ms|s)$/.exec(label);
+    if (!m) throw new Error(`not a time label: ${JSON.stringify(label)}`);
+    return Number(m[1]) * { ns: 1, µs: 1e3, ms: 1e6, s: 1e9 }[m[2] as 'ns'];
+  };
+  const range = async (p: import('playwright-core').Page) => {
+    const text = (await p.locator('#timeline .tl-range').textContent())!;
+    const m = /^Showing (.+) – (.+) \((.+) of (.+)\)$/.exec(text);
+    expect(m, text).not.toBeNull();
+    return { text, from: ns(m![1]), to: ns(m![2]), len: ns(m![3]), total: ns(m![4]) };
+  };
+
+  it('zoomed in far from the start, every tick has its own label and each label reads its own time', async () => {
+    const o = await open(file);
+    try {
+      const p = o.page;
+      for (const width of [400, 3000, 40_000]) {
+        const at = t0 + (t1 - t0) * 0.83;
+        await p.evaluate(([s, e]) => (window as any).__mlxTrace.timeline.setView(s, e), [at, at + width]);
+        const ticks: { t: number; label: string }[] = await p.evaluate(() => (window as any).__mlxTrace.timeline.ticks());
+        expect(ticks.length, `${width} ns`).toBeGreaterThan(3);
+        const labels = ticks.map((k) => k.label);
+        expect(new Set(labels).size, labels.join(' | ')).toBe(labels.length);
+        const step = ticks[1].t - ticks[0].t;
+        for (const k of ticks) expect(Math.abs(ns(k.label) - (k.t - t0)), `${k.label} at ${k.t - t0} ns`).toBeLessThan(step / 2);
+      }
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('the visible range stays inside the trace and its numbers add up, at full view, zoomed and panned to either end', async () => {
+    const o = await open(file);
+    try {
+      const p = o.page;
+      const full = await range(p);
+      expect(full.text).toMatch(/^Showing 0 ns – /);
+      // 3 significant digits: equal to within the last digit.
+      const near = (a: number, b: number) => Math.abs(a - b) <= Math.max(Math.abs(a), Math.abs(b)) * 0.006 + 1;
+      expect(near(full.total, t1 - t0), full.text).toBe(true);
+      expect(near(full.to, full.total), full.text).toBe(true);
+      expect(near(full.len, full.total), full.text).toBe(true);
+      const canvas = p.locator('#timeline canvas');
+      await canvas.focus();
+      for (const key of ['+', '+', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight',
+        'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight']) {
+        await p.keyboard.press(key);
+        await nextFrame(p);
+        const r = await range(p);
+        expect(r.from, r.text).toBeGreaterThanOrEqual(0);
+        expect(r.to, r.text).toBeLessThanOrEqual(r.total);
+        expect(near(r.len, r.to - r.from), r.text).toBe(true);
+        expect(near(r.total, t1 - t0), r.text).toBe(true);
+      }
       expect(o.errors).toEqual([]);
     } finally {
       await o.close();

@@ -245,6 +245,44 @@ describe('exportOtlp when the collector misbehaves (real sockets)', () => {
     expect(r.spans()).toHaveLength(21);
   });
 
+  it('slow collector: one deadline for the whole export, then says what was not sent', async () => {
+    const r = await receiver({ delayMs: 400 });
+    const trace = syntheticTrace({ steps: 12 });
+    const t0 = Date.now();
+    const res = await exportOtlp(trace, { url: r.url, batchSize: 10, concurrency: 2, deadlineMillis: 1_500 });
+    const took = Date.now() - t0;
+    // Each request takes 400 ms: within 1.5 s two workers get 2-3 batches each through, not all of them.
+    expect(took).toBeGreaterThanOrEqual(1_400);
+    expect(took).toBeLessThan(3_000);
+    expect(res.sent).toBeGreaterThan(0);
+    expect(res.sent % 10).toBe(0);
+    expect(res.sent).toBeLessThan(trace.spans.length);
+    expect(res.dropped).toBe(trace.spans.length - res.sent);
+    expect(res.error).toBe('deadline of 1,500 ms reached');
+    expect(res.summary).toBe(`export to collector at ${r.url} stopped: deadline of 1,500 ms reached; sent ${res.sent} spans, ${res.dropped} dropped`);
+  }, 15_000);
+
+  it('the deadline bounds a collector that never answers as well, whatever the request timeout', async () => {
+    const r = await receiver({ mode: 'hang' });
+    const trace = syntheticTrace({ steps: 2 });
+    const t0 = Date.now();
+    const res = await exportOtlp(trace, { url: r.url, timeoutMillis: 10_000, deadlineMillis: 700 });
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(res).toMatchObject({ sent: 0, dropped: trace.spans.length, error: 'deadline of 700 ms reached' });
+  }, 15_000);
+
+  for (const status of [429, 503]) {
+    it(`collector answering ${status}: says the HTTP status after the exporter's retries`, async () => {
+      const r = await receiver({ status });
+      const trace = syntheticTrace({ steps: 2 });
+      const res = await exportOtlp(trace, { url: r.url, timeoutMillis: 1_500, concurrency: 1 });
+      const text = status === 429 ? 'Too Many Requests' : 'Service Unavailable';
+      expect(res).toMatchObject({ sent: 0, dropped: trace.spans.length, error: `HTTP ${status} (${text}), still after retrying for 1500 ms` });
+      expect(res.summary).toBe(`could not export to collector at ${r.url}: HTTP ${status} (${text}), still after retrying for 1500 ms; ${trace.spans.length} spans dropped`);
+      expect(r.hits).toBeGreaterThanOrEqual(2); // retried
+    }, 15_000);
+  }
+
   it('bad input and bad URLs give a result, never a throw', async () => {
     const t = syntheticTrace({ steps: 1 });
     const bad = await exportOtlp(null as unknown as Trace, { url: 'http://127.0.0.1:1/v1/traces' });
@@ -386,6 +424,11 @@ describe('examples/jaeger/server.js', () => {
     const port = await closedPort();
     const { code, stderr } = await runExample({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '500' }, 3);
     expect(code, stderr).toBe(0);
+    // One line at shutdown says what the live path lost, and why.
+    const m = /^mlx-trace: sent 0 of ([\d,]+) MLX spans \(([\d,]+) dropped: (.+)\)$/m.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    expect(Number(m![1].replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(m![2]).toBe(m![1]);
   }, 30_000);
 
   it('sends a request span with eval, layer and primitive spans beneath it', async () => {
@@ -393,6 +436,9 @@ describe('examples/jaeger/server.js', () => {
     const { code, stderr } = await runExample({ OTEL_EXPORTER_OTLP_ENDPOINT: r.url.replace('/v1/traces', ''), OTEL_SERVICE_NAME: 'example-under-test' }, 1);
     expect(code, stderr).toBe(0);
     expect(r.errors).toEqual([]);
+    // Flushed completely at shutdown: every MLX span that ended reached the receiver.
+    const mlxSpans = r.requests.flatMap((q) => q.spans).filter((s) => s.attributes['mlx.kind'] !== undefined).length;
+    expect(stderr).toContain(`mlx-trace: sent ${mlxSpans.toLocaleString('en-US')} of ${mlxSpans.toLocaleString('en-US')} MLX spans (0 dropped)`);
 
     const spans = r.spans();
     const byId = new Map(spans.map((s) => [s.spanId, s]));

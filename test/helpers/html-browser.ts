@@ -138,3 +138,6 @@ export function parseDuration(text: string): number {
 export const close3 = (shown: number, want: number, what = '') => expect(Math.abs(shown - want), `${what}: shown ${shown}, want ${want}`).toBeLessThanOrEqual(Math.abs(want) * 0.006 + 1e-9);
 /** Durations travel as float32 and are summed in float64: equal to ~1e-6. */
 export const closeF32 = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(Math.abs(want) * 2e-6 + 1);
+
+/** Resolves after the page's next two animation frames: a redraw the last input scheduled has run by then. */
+export const nextFrame = (page: Page) => page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));

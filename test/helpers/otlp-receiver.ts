@@ -213,6 +213,10 @@ export interface ReceiverOptions {
   mode?: ReceiverMode;
   /** In mode 'ok': answer this many requests normally, then switch to 'error500' (a collector failing mid-export). */
   okRequests?: number;
+  /** In mode 'ok': answer every request with this HTTP status instead (429, 503: the collector is overloaded). */
+  status?: number;
+  /** In mode 'ok': answer each request this many ms after it arrived (a slow collector). */
+  delayMs?: number;
 }
 
 export async function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
@@ -244,6 +248,11 @@ export async function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<Otl
       res.writeHead(500, { 'content-type': 'text/plain' }).end('collector is broken (test)');
       return;
     }
+    if (opts.status !== undefined) {
+      res.writeHead(opts.status, { 'content-type': 'text/plain' }).end('collector is busy (test)');
+      return;
+    }
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
     const contentType = req.headers['content-type'] ?? '';
     try {
       const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;

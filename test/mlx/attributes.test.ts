@@ -2,6 +2,7 @@
 // annotations all read a span's attributes through forEachSpanAttribute, so they name and value them alike.
 import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import {
@@ -40,7 +41,7 @@ describe('one attribute vocabulary', () => {
     }
   });
 
-  it('Chrome args carry the same attributes as OTel, under their short keys', () => {
+  it('Chrome args carry the same attributes as OTel, under their short keys, except which occurrence it is', () => {
     const trace = record();
     const byId = new Map(trace.spans.map((s) => [s.id, s]));
     let slices = 0;
@@ -48,16 +49,31 @@ describe('one attribute vocabulary', () => {
       if (ev.ph !== 'X') continue;
       slices++;
       const args = ev.args!;
-      const s = byId.get(args.id as number)!;
+      const s = byId.get(ev.id as number)!;
       const otel = spanAttributes(s);
       for (const a of SPAN_ATTR_LIST) {
         if (a.key === null || a.otel === null) continue;
         const v = args[a.key];
+        // Which occurrence a span is stays out of Chrome args (speedscope's frame key).
+        if (a.instance) {
+          expect(v).toBeUndefined();
+          continue;
+        }
         if (a.type === 'tensors') expect(v === undefined ? undefined : (v as string[]).join(' ')).toBe(otel[a.otel]);
         else expect(v).toBe(otel[a.otel]);
       }
     }
     expect(slices).toBe(trace.spans.length);
+  });
+
+  it('a body that throws ends its live span with ERROR status and the exception', () => {
+    exporter.reset();
+    expect(() => inst.withSpan('boom', () => {
+      throw new Error('model failed');
+    })).toThrow('model failed');
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'boom')!;
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'model failed' });
+    expect(span.events.map((e) => e.name)).toEqual(['exception']);
   });
 
   it('labels a span with its first output dtype, else its first input dtype, in every output', () => {

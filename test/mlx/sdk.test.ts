@@ -12,18 +12,25 @@ const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 const { core: mx, nn } = mlx;
 
-// Defined BEFORE registration: needs instrumentModule().
-class EarlyMLP extends nn.Module {
-  fc1: any; fc2: any;
-  constructor() {
-    super();
-    this.fc1 = new nn.Linear(16, 32);
-    this.fc2 = new nn.Linear(32, 4);
-  }
-  forward(x: any) {
-    return this.fc2.forward(nn.relu(this.fc1.forward(x)));
-  }
+// Defined BEFORE registration: instrumented when its weights are reached, or by instrumentModule().
+// Two such classes (each with its own forward): one for each way of meeting it.
+function earlyClass(name: string) {
+  const cls = class extends nn.Module {
+    fc1: any; fc2: any;
+    constructor() {
+      super();
+      this.fc1 = new nn.Linear(16, 32);
+      this.fc2 = new nn.Linear(32, 4);
+    }
+    forward(x: any) {
+      return this.fc2.forward(nn.relu(this.fc1.forward(x)));
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: name });
+  return cls;
 }
+const EarlyMLP = earlyClass('EarlyMLP');
+const ForwardOnlyMLP = earlyClass('ForwardOnlyMLP');
 
 // The app's context manager, as NodeSDK would register it: OTel context follows async code.
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -106,20 +113,30 @@ describe('registerMlxInstrumentation', () => {
     for (const p of prims) expect(p.start).toBeGreaterThanOrEqual(layers[2].end);
   });
 
-  it('needs one instrumentModule() call for a model built before registration', () => {
+  it('instruments a model built before registration when its weights are first reached', () => {
     const m = new EarlyMLP();
     mx.eval(m.parameters());
     const x = mx.ones([3, 16]);
     mx.eval(x);
     inst.takeTrace();
     mx.eval(m.forward(x));
+    const t = inst.takeTrace();
+    expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['EarlyMLP', 'fc1 (Linear)', 'fc2 (Linear)']);
+  });
+
+  it('needs one instrumentModule() call for such a model whose forward comes first', () => {
+    const m = new ForwardOnlyMLP();
+    const x = mx.ones([3, 16]);
+    mx.eval(x);
+    inst.takeTrace();
+    mx.eval(m.forward(x));
     let t = inst.takeTrace();
-    // the Linear layers are built-in classes and are instrumented; EarlyMLP itself is not yet
+    // the Linear layers are built-in classes and are instrumented; the app's class is not yet
     expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['Linear', 'Linear']);
     inst.instrumentModule(m);
     mx.eval(m.forward(x));
     t = inst.takeTrace();
-    expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['EarlyMLP', 'fc1 (Linear)', 'fc2 (Linear)']);
+    expect(byKind(t, 'layer').map((l) => l.name)).toEqual(['ForwardOnlyMLP', 'fc1 (Linear)', 'fc2 (Linear)']);
   });
 
   it('records sync points (item, tolist) with their primitives', () => {

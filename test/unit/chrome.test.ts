@@ -5,6 +5,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportChromeTrace, toChromeTraceEvents, type ChromeTraceEvent, type ChromeTraceOptions } from '../../src/exporters/chrome';
+import { perfettoSchema, toPerfetto, TYPE_SLICE_BEGIN } from '../../src/exporters/perfetto';
 import type { Span, Trace } from '../../src/core/model/trace';
 import { makeSyntheticTrace, SYNTH_JS_THREAD, syntheticTrace } from '../helpers/synthetic-trace';
 import { recordRealOrMlp } from '../helpers/real-or-recorded';
@@ -162,7 +163,7 @@ describe('exportChromeTrace', () => {
 
     const byId = new Map(trace.spans.map((s) => [s.id, s]));
     for (const e of ev.filter((x) => x.ph === 'X')) {
-      const s = byId.get(e.args!.id as number)!;
+      const s = byId.get(e.id as number)!;
       expect(e.name).toBe(s.name);
       expect(e.tid).toBe(s.thread);
       expect(e.pid).toBe(s.kind === 'primitive' && s.device === 'gpu' ? 2 : 1);
@@ -179,11 +180,10 @@ describe('exportChromeTrace', () => {
     const prims = trace.spans.filter((s) => s.kind === 'primitive');
     const costed = prims.find((s) => s.name === 'Matmul')!;
     const uncosted = prims.find((s) => s.flops === null)!;
-    const x = (s: Span) => file.traceEvents.find((e) => e.ph === 'X' && e.args?.id === s.id)!;
+    const x = (s: Span) => file.traceEvents.find((e) => e.ph === 'X' && e.id === s.id)!;
 
     expect(x(costed).args).toMatchObject({
       kind: 'primitive',
-      parent: costed.parentId,
       inputs: costed.inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`),
       outputs: costed.outputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`),
       dtype: 'float32',
@@ -191,8 +191,9 @@ describe('exportChromeTrace', () => {
       bytes: costed.bytes,
       intensity: costed.flops! / costed.bytes!,
       layer: costed.layer,
-      layerId: costed.layerId,
     });
+    // Span ids stay out of args (speedscope keys frames by name + args): the slice's id is the span id.
+    for (const k of ['id', 'parent', 'layerId']) expect(x(costed).args).not.toHaveProperty(k);
     expect(x(costed).args!.inputs).toEqual(['float32[8,64]', 'float32[64,64]']);
     expect(x(uncosted).args).not.toHaveProperty('flops');
     expect(x(uncosted).args).not.toHaveProperty('intensity');
@@ -259,7 +260,7 @@ describe('exportChromeTrace', () => {
     expect(starts.length).toBe(prims.length);
     expect(ends.length).toBe(prims.length);
     expect(result.flows).toBe(prims.length);
-    const sliceOf = new Map(ev.filter((e) => e.ph === 'X').map((e) => [e.args!.id as number, e]));
+    const sliceOf = new Map(ev.filter((e) => e.ph === 'X').map((e) => [e.id as number, e]));
     for (const p of prims) {
       const s = starts.find((e) => e.id === p.id)!;
       const f = ends.find((e) => e.id === p.id)!;
@@ -283,13 +284,13 @@ describe('exportChromeTrace', () => {
     assertProperNesting(file.traceEvents);
     const offenders = trace.spans.filter((s) => s.name.startsWith('overlap '));
     for (const s of offenders) {
-      const e = file.traceEvents.find((x) => x.ph === 'X' && x.args?.id === s.id)!;
+      const e = file.traceEvents.find((x) => x.ph === 'X' && x.id === s.id)!;
       expect(e.tid).not.toBe(SYNTH_JS_THREAD);
       expect(metaName(file.traceEvents, 'thread_name', e.pid, e.tid)).toBe(`main (JS) ${SYNTH_JS_THREAD} (overlap 1)`);
     }
     // The overflow tid is not any real thread's.
     const real = new Set(trace.spans.map((s) => s.thread));
-    const overflowTids = new Set(file.traceEvents.filter((e) => e.ph === 'X' && (e.args?.id as number) > 0 && offenders.some((o) => o.id === e.args!.id)).map((e) => e.tid));
+    const overflowTids = new Set(file.traceEvents.filter((e) => e.ph === 'X' && (e.id as number) > 0 && offenders.some((o) => o.id === e.id)).map((e) => e.tid));
     for (const t of overflowTids) expect(real.has(t!)).toBe(false);
   });
 
@@ -317,17 +318,18 @@ describe('exportChromeTrace', () => {
     const { file } = await exportAndRead(trace, 'same.json');
     const fromGenerator = JSON.parse(JSON.stringify([...toChromeTraceEvents(trace)]));
     expect(file.traceEvents).toEqual(fromGenerator);
-    const e = file.traceEvents.find((x) => x.args?.id === odd.id)!;
+    const e = file.traceEvents.find((x) => x.ph === 'X' && x.id === odd.id)!;
     expect(e.name).toBe(odd.name);
     expect(e.args!['custom.key']).toBe('a"b');
-    expect(e.args!.id).toBe(odd.id);
+    expect(e.id).toBe(odd.id);
+    expect(e.args).not.toHaveProperty('id'); // not even from attrs
     expect(e.args!.flops).toBeNull();
-    expect(e.args!.warmup).toBe(false);
+    expect(e.args).not.toHaveProperty('warmup'); // the span's own warmup wins over attrs, and Chrome args leave it out
     const labelsSeen = trace.spans.filter((s) => s.kind === 'primitive').slice(1, 1 + lists.length)
-      .map((s) => file.traceEvents.find((x) => x.args?.id === s.id)!.args!.inputs);
+      .map((s) => file.traceEvents.find((x) => x.ph === 'X' && x.id === s.id)!.args!.inputs);
     expect(labelsSeen).toEqual([['float32[2,3]'], ['float32[2]', 'float32[3]'], ['float32[2,3]', 'float32[]'], ['float16[2,3]'], ['float32[]']]);
     expect(e.args!.toString).toBe('x');
-    expect(file.traceEvents.find((x) => x.args?.id === user.id)!.args).toMatchObject({ pass: 3, warmup: false });
+    expect(file.traceEvents.find((x) => x.ph === 'X' && x.id === user.id)!.args).toMatchObject({ pass: 3, warmup: false });
   });
 
   it('streams to a caller-owned Writable with backpressure and leaves it open', async () => {
@@ -384,7 +386,7 @@ describe('exportChromeTrace', () => {
   });
 
   it('gzips when the path ends in .gz', async () => {
-    const path = join(dir, 'trace.chrome.json.gz');
+    const path = join(dir, 'trace.chrome-trace.json.gz');
     const trace = makeSyntheticTrace({ primitives: 100 });
     const result = await exportChromeTrace(trace, path);
     const file = JSON.parse(gunzipSync(readFileSync(path)).toString('utf8')) as ChromeFile;
@@ -399,11 +401,31 @@ describe('exportChromeTrace', () => {
     const missing = join(dir, 'no', 'such', 'dir', 't.json');
     const err = await exportChromeTrace(trace, missing).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^cannot write the Chrome trace to .*t\.json: ENOENT/);
+    expect((err as Error).message).toMatch(/^cannot write the Chrome trace to .*t\.json: no such file or directory$/);
     expect((err as Error).message).not.toContain('\n');
     const broken = new PassThrough();
     broken.destroy(new Error('disk full'));
     await expect(exportChromeTrace(trace, broken)).rejects.toThrow(/disk full/);
+  });
+
+  it('shifts times before the origin as the Perfetto export does: nothing negative, same offsets', async () => {
+    const trace = makeSyntheticTrace({ primitives: 40, threads: 2 });
+    const root = trace.spans.find((s) => s.parentId === null)!;
+    root.start = -2500.5; // a root span may start before the origin; its children still nest
+    trace.memory[0].t = -1000;
+    const { file } = await exportAndRead(trace, 'negative.json');
+    const timed = file.traceEvents.filter((e) => e.ts !== undefined);
+    expect(Math.min(...timed.map((e) => e.ts!))).toBe(0);
+    expect((file as unknown as { otherData: { timeShiftNs: number } }).otherData.timeShiftNs).toBe(2500.5);
+    const slices = new Map(file.traceEvents.filter((e) => e.ph === 'X').map((e) => [e.id, e]));
+    for (const s of trace.spans) expect(slices.get(s.id)!.ts).toBeCloseTo((s.start + 2500.5) / 1000, 9);
+    // Perfetto: the same shift (rounded to its integer ns) on every slice begin.
+    const { Trace: T } = perfettoSchema();
+    const packets = (T.toObject(T.decode(toPerfetto(trace)), { longs: Number, defaults: false }) as { packet: { timestamp?: number; track_event?: { type?: number } }[] }).packet;
+    const begins = packets.filter((p) => p.track_event?.type === TYPE_SLICE_BEGIN).map((p) => p.timestamp ?? 0);
+    expect(Math.min(...begins)).toBe(0);
+    const chromeBegins = [...slices.values()].map((e) => Math.round(e.ts! * 1000)).sort((a, b) => a - b);
+    expect(begins.slice().sort((a, b) => a - b)).toEqual(chromeBegins);
   });
 
   it('skips spans with invalid times and still writes a valid file', async () => {

@@ -225,7 +225,7 @@ describe('three real processes, one rank each', () => {
 
   it('mlx-trace merge writes one trace: ranks, unique ids, spans inside the wall-clock window of the run', async () => {
     const out = join(dir, 'merged.json');
-    const chrome = join(dir, 'merged.chrome.json');
+    const chrome = join(dir, 'merged.chrome-trace.json');
     const r = await runCli(dist, ['merge', join(dir, 'rank0'), join(dir, 'rank1'), join(dir, 'rank2'), '-o', out, '--chrome', chrome]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^merged 3 traces \([\d,]+ spans\) into /);
@@ -277,7 +277,7 @@ describe('three real processes, one rank each', () => {
 
   it('the merged Chrome trace has a process per rank holding exactly that rank\'s spans', async () => {
     const { readFileSync } = await import('node:fs');
-    const events = JSON.parse(readFileSync(join(dir, 'merged.chrome.json'), 'utf8')).traceEvents as ChromeTraceEvent[];
+    const events = JSON.parse(readFileSync(join(dir, 'merged.chrome-trace.json'), 'utf8')).traceEvents as ChromeTraceEvent[];
     const { names, slices } = chromeProcesses(events);
     const merged = loadTrace(join(dir, 'merged.json'));
     for (let r = 0; r < RANKS; r++) {

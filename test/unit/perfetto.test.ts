@@ -31,6 +31,7 @@ interface Pkt {
     uuid: number; parent_uuid?: number; name?: string;
     process?: { pid: number; process_name: string }; thread?: { pid: number; tid: number; thread_name: string };
     counter?: { unit?: number; unit_name?: string };
+    child_ordering?: number; sibling_order_rank?: number; process_ordering?: number; thread_ordering?: number;
   };
   interned_data?: {
     event_names?: { iid: number; name: string }[]; event_categories?: { iid: number; name: string }[];
@@ -166,6 +167,30 @@ describe('exportPerfetto', () => {
     for (const c of counters) expect(c.v).toBe(distinct.get(c.t));
   });
 
+  it('orders tracks explicitly: processes by pid, threads JS first, overflow lanes in lane order under their thread', () => {
+    const trace = makeSyntheticTrace({ primitives: 300, threads: 3, device: 'mixed', evals: 3, overlaps: 3 });
+    const tracks = decode(toPerfetto(trace)).filter((p) => p.track_descriptor).map((p) => p.track_descriptor!);
+    const byUuid = new Map(tracks.map((t) => [Number(t.uuid), t]));
+    const root = byUuid.get(0)!;
+    expect([root.process_ordering, root.thread_ordering]).toEqual([1, 1]); // *_ORDERING_EXPLICIT
+    const procs = tracks.filter((t) => t.process);
+    expect(procs.map((t) => t.sibling_order_rank)).toEqual(procs.map((t) => t.process!.pid));
+    const threads = tracks.filter((t) => t.thread);
+    expect(threads[0].thread!.thread_name).toMatch(/^main \(JS\)/);
+    expect(threads.map((t) => t.sibling_order_rank)).toEqual(threads.map((t) => t.sibling_order_rank).sort((a, b) => a! - b!));
+    const ranked = tracks.filter((t) => t.sibling_order_rank != null && !t.thread && !t.process);
+    const lanes = ranked.filter((t) => / \(overlap \d+\)$/.test(t.name!));
+    expect(lanes.length).toBeGreaterThan(0);
+    // Every ranked child's parent is a plain track (Perfetto ignores child_ordering on process and thread
+    // tracks) that asks for EXPLICIT ordering.
+    for (const t of ranked) {
+      const parent = byUuid.get(Number(t.parent_uuid))!;
+      expect(parent.process ?? parent.thread).toBeUndefined();
+      expect(parent.child_ordering).toBe(3); // ChildTracksOrdering.EXPLICIT
+    }
+    for (const t of lanes) expect(t.sibling_order_rank).toBe(Number(/\(overlap (\d+)\)$/.exec(t.name!)![1]));
+  });
+
   it('links layers to the primitives they built with flow ids', () => {
     const trace = makeSyntheticTrace({ primitives: 60, threads: 2 });
     const { slices } = resolve(decode(toPerfetto(trace)));
@@ -270,8 +295,13 @@ describe('exportPerfetto', () => {
     expect(num(packets[0], 60)).toBeDefined(); // TracePacket.track_descriptor = 60
     expect(num(packets[0], 10)!.value).toBe(1); // trusted_packet_sequence_id = 10
     expect(num(packets[0], 13)!.value).toBe(1); // sequence_flags = 13, SEQ_INCREMENTAL_STATE_CLEARED
-    const proc = fields(num(packets[0], 60)!.value as Uint8Array);
+    const root = fields(num(packets[0], 60)!.value as Uint8Array);
+    expect(num(root, 1)!.value).toBe(0); // the root track descriptor, uuid 0
+    expect(num(root, 19)!.value).toBe(1); // process_ordering = 19, PROCESS_ORDERING_EXPLICIT
+    expect(num(root, 20)!.value).toBe(1); // thread_ordering = 20, THREAD_ORDERING_EXPLICIT
+    const proc = fields(num(packets[1], 60)!.value as Uint8Array);
     expect(num(proc, 1)).toBeDefined(); // TrackDescriptor.uuid = 1
+    expect(num(proc, 12)!.value).toBe(1); // sibling_order_rank = 12: the pid
     const pd = fields(num(proc, 3)!.value as Uint8Array); // process = 3
     expect(num(pd, 1)!.value).toBe(1); // ProcessDescriptor.pid = 1
     expect(Buffer.from(num(pd, 6)!.value as Uint8Array).toString()).toBe('synthetic (cpu)'); // process_name = 6
@@ -341,7 +371,7 @@ describe('exportPerfetto', () => {
     await expect(exportPerfetto(undefined as unknown as Trace, join(dir, 'x'))).rejects.toThrow(/^exportPerfetto: expected a Trace object, got undefined$/);
     await expect(exportPerfetto(makeSyntheticTrace({ primitives: 2 }), '')).rejects.toThrow(/file path or a writable stream/);
     const err = await exportPerfetto(makeSyntheticTrace({ primitives: 2 }), join(dir, 'missing', 'x.perfetto-trace')).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/^cannot write the Perfetto trace to .*x\.perfetto-trace: ENOENT/);
+    expect((err as Error).message).toMatch(/^cannot write the Perfetto trace to .*x\.perfetto-trace: no such file or directory$/);
   });
 });
 

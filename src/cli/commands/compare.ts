@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../core/io/atomic-file';
+import { writeOutput } from './outputs';
 import { basename, resolve } from 'node:path';
 import {
   compareTraces,
@@ -283,7 +284,7 @@ Exit codes: 0 no regression (or no --fail-on-regression), 1 regression, 2 bad us
     out(formatComparison(cmp, { threshold, minShare, top, width: terminalWidth(process.stdout, 100), colors: colors(), labelA, labelB }));
     if (values.html !== undefined) {
       const target = resolve(values.html);
-      writeFileSync(target, renderDiffHtml(cmp, { threshold, minShare, labelA, labelB }));
+      await writeOutput(target, [fileA, fileB], () => writeFileAtomic(target, renderDiffHtml(cmp, { threshold, minShare, labelA, labelB })));
       out(`wrote ${target}`);
     }
     if (gate !== undefined) {

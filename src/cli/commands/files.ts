@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { loadTrace, saveTrace } from '../../core/io/persist';
-import { exportChromeTrace } from '../../exporters/chrome';
+import { CHROME_TRACE_EXT, exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
-import { exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
+import { collectorUrlProblem, exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
 import { exportPerfetto } from '../../exporters/perfetto';
 import { GROUP_KEYS, printReport, SORT_KEYS, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
 import { CheckFailed, UsageError, out } from '../ui';
 import type { Command } from './index';
+import { writeOutput } from './outputs';
 
 const SORTS: string[] = [...SORT_KEYS];
 const GROUPS: string[] = [...GROUP_KEYS];
@@ -16,8 +17,11 @@ const baseName = (file: string) => file.replace(/(\.trace)?\.(json|mlxtrace)$/i,
 
 function oneFile(positionals: string[], cmd: string): string {
   if (positionals.length !== 1) throw new UsageError(`give one trace file: mlx-trace ${cmd} trace.json`);
-  return positionals[0];
+  return inputPath(positionals[0]);
 }
+
+/** A trace file argument: '-' reads standard input (a pipe: `cat t.json | mlx-trace view -`). */
+const inputPath = (p: string): string => (p === '-' ? '/dev/stdin' : p);
 
 function choice(v: string | undefined, allowed: string[], flag: string): string | undefined {
   if (v === undefined) return undefined;
@@ -61,7 +65,7 @@ op table, category donut and summary.`,
     const file = oneFile(positionals, 'html');
     const trace = loadTrace(file);
     const target = resolve(values.out ?? baseName(file) + '.html');
-    await exportHtml(trace, target);
+    await writeOutput(target, [file], () => exportHtml(trace, target));
     out(`wrote ${target}`);
     return 0;
   },
@@ -73,7 +77,7 @@ const FORMATS = ['chrome', 'perfetto', 'json', 'mlxtrace'];
 function formatOf(out: string): string | undefined {
   if (/\.mlxtrace$/i.test(out)) return 'mlxtrace';
   if (/\.(perfetto-trace|pftrace)$/i.test(out)) return 'perfetto';
-  if (/\.chrome\.json(\.gz)?$/i.test(out)) return 'chrome';
+  if (/\.chrome(-trace)?\.json(\.gz)?$/i.test(out)) return 'chrome';
   if (/\.json$/i.test(out)) return 'json';
   return undefined;
 }
@@ -89,24 +93,25 @@ export const convertCommand: Command = {
   mlxtrace   mlx-trace's own format in its binary layout (.mlxtrace): for big traces,
              several times faster to save and load, and smaller
 
-Without --to, OUT's extension says: .mlxtrace, .json, .chrome.json, .perfetto-trace.
+Without --to, OUT's extension says: .mlxtrace, .json, .chrome-trace.json, .perfetto-trace.
   mlx-trace convert trace.json trace.mlxtrace     and back: mlx-trace convert trace.mlxtrace trace.json`,
   options: { to: { type: 'string' }, out: { type: 'string', short: 'o' } },
   async run(values, positionals) {
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError('give one trace file (and where to write it): mlx-trace convert trace.json trace.mlxtrace');
     if (positionals.length === 2 && values.out !== undefined) throw new UsageError('give OUT or -o OUT, not both');
-    const file = positionals[0];
+    const file = inputPath(positionals[0]);
     const outFile = positionals[1] ?? values.out;
     const to = choice(values.to, FORMATS, '--to') ?? (outFile === undefined ? undefined : formatOf(outFile));
     if (!to) throw new UsageError('say what to convert to: --to chrome|perfetto|json|mlxtrace');
     const trace = loadTrace(file);
     const base = baseName(file);
-    const ext = { chrome: '.chrome.json', perfetto: '.perfetto-trace', json: '.converted.json', mlxtrace: /\.mlxtrace$/i.test(file) ? '.converted.mlxtrace' : '.mlxtrace' }[to];
+    const ext = { chrome: CHROME_TRACE_EXT, perfetto: '.perfetto-trace', json: '.converted.json', mlxtrace: /\.mlxtrace$/i.test(file) ? '.converted.mlxtrace' : '.mlxtrace' }[to];
     const target = resolve(outFile ?? base + ext);
-    if (to === 'chrome') await exportChromeTrace(trace, target);
-    else if (to === 'perfetto') await exportPerfetto(trace, target);
-    else if (to === 'mlxtrace') saveTrace(trace, target, { format: 'binary' });
-    else saveTrace(trace, target);
+    await writeOutput(target, [file], () => {
+      if (to === 'chrome') return exportChromeTrace(trace, target);
+      if (to === 'perfetto') return exportPerfetto(trace, target);
+      return saveTrace(trace, target, to === 'mlxtrace' ? { format: 'binary' } : {});
+    });
     out(`wrote ${target}`);
     return 0;
   },
@@ -117,11 +122,15 @@ export const exportCommand: Command = {
   help: `Usage: mlx-trace export FILE [--otlp URL] [--service NAME]
 
 URL defaults to $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces,
-then http://localhost:4318/v1/traces. Exits 1 when spans could not be delivered.`,
+then http://localhost:4318/v1/traces. Exits 1 when spans could not be delivered (the line says how many and
+why: connection refused, HTTP 429, the export's deadline...), 2 for a URL that is not http(s).`,
   options: { otlp: { type: 'string' }, service: { type: 'string' } },
   async run(values, positionals) {
-    const trace = loadTrace(oneFile(positionals, 'export'));
+    const file = oneFile(positionals, 'export');
     const url = resolveOtlpUrl(values.otlp);
+    const problem = collectorUrlProblem(url);
+    if (problem) throw new UsageError(problem);
+    const trace = loadTrace(file);
     const r = await exportOtlp(trace, { url, serviceName: values.service });
     if (r.dropped > 0 || r.error) throw new CheckFailed(r.summary);
     out(r.summary);

@@ -7,10 +7,11 @@ import { loadTrace, saveTrace } from '../../core/io/persist';
 import { exportChromeTrace } from '../../exporters/chrome';
 import { UsageError, out } from '../ui';
 import type { Command } from './index';
+import { writeOutput } from './outputs';
 
 export const mergeCommand: Command = {
   summary: 'merge the traces of several processes (ranks of a distributed job) into one',
-  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome.json] [--ranks 0,1,...] [--name NAME]
+  help: `Usage: mlx-trace merge FILE|DIR... [-o OUT] [--chrome OUT.chrome-trace.json] [--ranks 0,1,...] [--name NAME]
 
 Each rank of a distributed job writes its own trace (the preload writes trace.rank-N.json when
 MLX_TRACE_RANK, MLX_RANK or an MPI rank is set). merge lines them up on their wall-clock origins,
@@ -37,7 +38,7 @@ Options:
       throw new UsageError((e as Error).message.replace(/^mergeTraces: /, ''));
     }
     const target = resolve(values.out ?? 'merged.json');
-    saveTrace(merged, target);
+    await writeOutput(target, files, () => saveTrace(merged, target));
     out(`merged ${files.length} trace${files.length === 1 ? '' : 's'} (${merged.spans.length.toLocaleString('en-US')} spans) into ${target}`);
     for (const r of readRanks(merged.meta)) {
       const start = r.shiftNs === 0 ? 'started first' : `started ${formatDuration(r.shiftNs)} later`;
@@ -45,7 +46,7 @@ Options:
     }
     if (values.chrome) {
       const chrome = resolve(values.chrome);
-      await exportChromeTrace(merged, chrome);
+      await writeOutput(chrome, files, () => exportChromeTrace(merged, chrome));
       out(`wrote ${chrome} (one process per rank)`);
     }
     return 0;

@@ -7,16 +7,19 @@
  * Both measurements take the best of several timed repetitions after a warm-up: the best run is
  * the one least disturbed by other work, which is what a ceiling should be.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic-file';
 import { cpus, homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Peaks } from '../model/trace';
+import type { Peaks, Span } from '../model/trace';
 
 /** The few node-mlx functions calibration uses (`require('@frost-beta/mlx').core`). */
 export interface CalibrationMlx {
   random: { normal(shape: number[]): unknown };
   matmul(a: unknown, b: unknown): unknown;
   add(a: unknown, b: unknown): unknown;
+  /** Used by measurePeaksOnce's kernel timing only. */
+  sum?(a: unknown): unknown;
   eval(...arrays: unknown[]): void;
 }
 
@@ -48,8 +51,10 @@ export interface CalibratedPeaks extends Peaks {
 const MIN_REPS = 3;
 
 // node-mlx frees an array's buffer in its wrapper's finalizer, which only runs once the event loop
-// turns: inside this synchronous call every copy output stays allocated. The copy reps are capped
-// so that is at most (1 + 6) x copyBytes (~450 MB by default), all released right after return.
+// turns: inside this synchronous call every output stays allocated. The reps of each measurement
+// are capped so their outputs hold at most OUTPUT_CAP bytes, all released right after return.
+const OUTPUT_CAP = 7 * 64 * 2 ** 20;
+const maxReps = (outputBytes: number, atMost: number) => Math.max(MIN_REPS, Math.min(atMost, Math.floor(OUTPUT_CAP / outputBytes) - 1));
 
 /** Times fn at least MIN_REPS times and until the budget is spent (at most maxReps); best time in ns. */
 function bestOf(fn: () => void, budgetNs: number, maxReps: number): { bestNs: number; reps: number } {
@@ -99,7 +104,8 @@ export function calibratePeaks(mx: CalibrationMlx, opts: CalibrateOptions = {}):
     run = square(n);
     once = time(run);
   }
-  const mm = bestOf(run, budgetNs, 50);
+  // Small matrices get more reps: on a busy machine the best of many short runs is the one nobody interrupted.
+  const mm = bestOf(run, budgetNs, maxReps(n * n * 4, n <= 256 ? 400 : 50));
   const flops = (2 * n ** 3) / (mm.bestNs / 1e9);
 
   // Bandwidth ceiling: out = x + 0 reads x once and writes out once, so it moves 2·size bytes.
@@ -108,7 +114,7 @@ export function calibratePeaks(mx: CalibrationMlx, opts: CalibrateOptions = {}):
   mx.eval(x);
   const copy = () => mx.eval(mx.add(x, 0));
   copy(); // warm-up
-  const cp = bestOf(copy, budgetNs, 6);
+  const cp = bestOf(copy, budgetNs, maxReps(elems * 4, 200));
   const bytesMoved = 2 * elems * 4;
   const bandwidth = bytesMoved / (cp.bestNs / 1e9);
 
@@ -166,9 +172,7 @@ export function savePeaks(peaks: Peaks | CalibratedPeaks, path: string = peaksFi
     ...('details' in peaks ? { details: peaks.details } : {}),
   };
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(file, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n');
   return path;
 }
 
@@ -221,4 +225,137 @@ export function loadPeaks(path: string = peaksFilePath()): Peaks {
     // A broken file means "not calibrated"; `mlx-trace calibrate` rewrites it and readPeaksFile says what is wrong.
   }
   return defaultPeaks();
+}
+
+/** Wall-clock budget of measurePeaksOnce, in seconds: short enough to run unasked at the first profile. */
+export const AUTO_BUDGET_SECONDS = 2;
+
+export interface AutoPeaksOptions {
+  /** The config's `peaks` (MlxInstrumentationConfig.peaks): when given, nothing is measured and they are used. */
+  peaks?: Peaks;
+  /** Where stored peaks are read and new ones written. @default peaksFilePath() */
+  path?: string;
+  /** Looked at for MLX_TRACE_PEAKS=off and CI. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Total wall-clock budget in seconds, at most AUTO_BUDGET_SECONDS. @default AUTO_BUDGET_SECONDS */
+  budgetSeconds?: number;
+  /**
+   * Runs the work under the profiler and returns its primitive spans. With it, the ceilings are the best rates of
+   * the calibration kernels as the native hooks time them, the same clock every op of a trace is read with; without
+   * it, the kernels are timed from JavaScript around mx.eval, which adds the eval's own overhead to small kernels.
+   */
+  record?: (work: () => void) => Span[];
+}
+
+export interface AutoPeaksResult {
+  peaks: Peaks;
+  /** 'config', 'stored' (a calibration of this machine was on disk), 'measured' (just now, and stored) or 'skipped'. */
+  from: 'config' | 'stored' | 'measured' | 'skipped';
+  /** Why nothing was measured ('MLX_TRACE_PEAKS=off', 'CI', or why measuring or storing failed), for one log line. */
+  reason?: string;
+  /** Where the measured peaks were stored. */
+  path?: string;
+  /** Wall time of the measurement in ms. */
+  ms?: number;
+}
+
+const truthy = (v: string | undefined) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+
+/**
+ * The peaks for the first profile on a machine: the config's `peaks` if given; else a stored calibration of this
+ * machine; else, unless MLX_TRACE_PEAKS=off or CI is set (CI machines are shared and vary run to run), a brief
+ * measurement (within budgetSeconds, at most 2 s) that is stored where `mlx-trace calibrate` stores its figures, so
+ * it runs once per machine. Never throws: a failed measurement or a read-only config folder leaves the defaults
+ * (or the figures measured) and says why in `reason`.
+ *
+ * Meant to be called once before the first trace is recorded (at registration or by the demo), not on a hot path:
+ * `cfg.peaks ?? measurePeaksOnce(mlx.core).peaks`.
+ */
+export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions = {}): AutoPeaksResult {
+  if (opts.peaks) return { peaks: opts.peaks, from: 'config' };
+  const env = opts.env ?? process.env;
+  const path = opts.path ?? peaksFilePath(env);
+  if ((env.MLX_TRACE_PEAKS ?? '').toLowerCase() === 'off') return { peaks: loadPeaks(path), from: 'skipped', reason: 'MLX_TRACE_PEAKS=off' };
+  const stored = loadPeaks(path);
+  if (stored.source === 'calibrated') return { peaks: stored, from: 'stored' };
+  if (truthy(env.CI)) return { peaks: stored, from: 'skipped', reason: 'CI' };
+  const budget = Math.min(AUTO_BUDGET_SECONDS, Math.max(0, opts.budgetSeconds ?? AUTO_BUDGET_SECONDS));
+  const t0 = process.hrtime.bigint();
+  let measured: CalibratedPeaks | Peaks;
+  try {
+    if (opts.record) {
+      const p = kernelPeaks(mx, opts.record, budget);
+      if (p) measured = p;
+      else throw new Error('the profiler recorded no costed Matmul and Add spans');
+    } else
+    // Each measurement's timed reps get a fifth of the budget, the setup and warm-ups fit in the rest. Short runs
+    // (a 256 x 256 matmul, a 4 MiB copy), many of them: their best is what an undisturbed op reaches, as the short
+    // ops of a trace do, where one long run on a busy machine would measure the other processes too.
+      measured = calibratePeaks(mx, { seconds: budget / 5, matmulSize: 256, copyBytes: 4 * 2 ** 20 });
+  } catch (e) {
+    return { peaks: stored, from: 'skipped', reason: `measuring failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const peaks: Peaks = { flops: measured.flops, bandwidth: measured.bandwidth, source: 'calibrated' };
+  try {
+    return { peaks, from: 'measured', path: savePeaks(measured, path), ms };
+  } catch (e) {
+    return { peaks, from: 'measured', reason: `not stored: ${e instanceof Error ? e.message : String(e)}`, ms };
+  }
+}
+
+/**
+ * The best rates of short calibration kernels as the profiler times them: float32 matmuls (64 and 128 square) for
+ * FLOP/s and sums of two float32 vectors (32 and 64 KiB) for bytes/s, FLOPs and bytes from the cost model as for
+ * every op of a trace. Small on purpose: they run as a trace's ops do, from cache and in buffers the allocator
+ * reuses, so no op of the same kind can beat them; a big array's page faults and a long kernel's share of a busy
+ * machine would make the ceilings too low. Rounds alternate between the kernels until 40 % of the budget is spent;
+ * the best span of each kind is its ceiling. Null when the spans carry no costs.
+ */
+function kernelPeaks(mx: CalibrationMlx, record: (work: () => void) => Span[], budgetSeconds: number): Peaks | null {
+  const square = [64, 128].map((n) => [mx.random.normal([n, n]), mx.random.normal([n, n])]);
+  const vectors = [1 << 13, 1 << 14].map((n) => [mx.random.normal([n]), mx.random.normal([n])]);
+  mx.eval(...square.flat(), ...vectors.flat());
+  // Chains of four ending in a sum: every result is an intermediate whose buffer goes back to the allocator and
+  // comes out warm for the next one, as inside a model (results kept alive would each be fresh, page-faulting memory).
+  const sum = (v: unknown) => (mx.sum ? mx.sum(v) : v);
+  const chain = (op: (p: unknown, q: unknown) => unknown, p: unknown, q: unknown) => sum(op(op(op(op(p, q), q), q), q));
+  const work = () => {
+    for (const [a, b] of square) mx.eval(chain((p, q) => mx.matmul(p, q), a, b));
+    for (const [x, y] of vectors) mx.eval(chain((p, q) => mx.add(p, q), x, y));
+  };
+  work(); // warm-up
+  const until = process.hrtime.bigint() + BigInt(Math.round(budgetSeconds * 0.4e9));
+  let flops = 0, bandwidth = 0;
+  for (let round = 0; round < 8 || (process.hrtime.bigint() < until && round < 400); round++) {
+    for (const s of record(work)) {
+      const ns = s.end - s.start;
+      if (s.kind !== 'primitive' || !(ns > 0)) continue;
+      if (s.name === 'Matmul' && s.flops != null && s.flops > 0) flops = Math.max(flops, s.flops / (ns / 1e9));
+      if (s.name === 'Add' && s.bytes != null && s.bytes > 0) bandwidth = Math.max(bandwidth, s.bytes / (ns / 1e9));
+    }
+  }
+  return flops > 0 && bandwidth > 0 ? { flops, bandwidth, source: 'calibrated' } : null;
+}
+
+/** How every view names the origin of its roofline ceilings: one wording for the HTML report and the terminal. */
+export interface CeilingsWording {
+  /** Whether the ceilings were measured on the machine that recorded the trace. */
+  measured: boolean;
+  /** A few words for a card or a table line: 'measured on this machine' or 'defaults: run mlx-trace calibrate'. */
+  label: string;
+  /** A sentence for a chart's note: where the figures come from and, for defaults, how to measure them. */
+  note: string;
+}
+
+export function describeCeilings(peaks: Partial<Peaks> | null | undefined): CeilingsWording {
+  if (peaks?.source === 'calibrated') {
+    return { measured: true, label: 'measured on this machine', note: 'measured on this machine (mlx-trace calibrate)' };
+  }
+  return {
+    measured: false,
+    label: 'defaults: run mlx-trace calibrate',
+    note: 'defaults, not measured on this machine, so an op drawn above a roof says the guess is off, not the op. ' +
+      'Run `mlx-trace calibrate` once to measure them; traces recorded afterwards carry the measured ceilings',
+  };
 }

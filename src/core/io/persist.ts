@@ -24,15 +24,19 @@
  * limit is the heap needed for the loaded objects (a few hundred bytes per span; tensors are shared),
  * and any single span, memory event or 'meta' must stay under V8's string limit (~512 MB).
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { JsonObjectStream, ScanError } from './json-stream';
-import { ByteWriter, MEMORY_FIELDS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS } from './rows';
+import { MEMORY_FIELDS, MEMORY_KEYS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS, SPAN_KEYS } from './rows';
+import { JsonBytes } from './json-bytes';
+import { AtomicFile, ioReason } from './atomic-file';
+import { PipeTimeout, isSpecialFile, spoolToTempFile } from './pipe-input';
 import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryFromSource, writeBinaryTrace } from './binary';
 import { untouchedColumns } from '../record/taken-trace';
 import {
   IdCheck,
   SaveChecks,
+  extrasNestingProblem,
   TraceFileError,
   headerProblem,
   memoryProblem,
@@ -66,11 +70,6 @@ export interface SaveOptions {
   format?: 'json' | 'binary';
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += writeSync(fd, b, done, b.length - done);
-}
-
 /** Top-level keys of the file that are about the layout, not part of the Trace. */
 const LAYOUT_KEYS = new Set(['layout', 'spanFields', 'memoryFields']);
 
@@ -95,7 +94,7 @@ function headJson(trace: Trace, layout: string, notSaved: (detail: string) => Tr
 const ROWS_LAYOUT = ',"layout":"rows","spanFields":' + JSON.stringify(SPAN_FIELDS) + ',"memoryFields":' + JSON.stringify(MEMORY_FIELDS);
 
 /** The JSON row layout through `w`, after `head` (headJson with ROWS_LAYOUT). */
-function writeJsonTrace(w: ByteWriter, head: string, trace: Trace, checks: SaveChecks | null): void {
+function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveChecks | null): void {
   const rows = new RowEncoder(w);
   w.text(head + ',"spans":[');
   const spans = trace.spans;
@@ -119,8 +118,9 @@ function writeJsonTrace(w: ByteWriter, head: string, trace: Trace, checks: SaveC
 }
 
 /**
- * Writes the trace to `path`, streaming span by span through a 1 MB buffer, to a temporary file
- * renamed over `path` at the end (a crash never leaves half a trace under the real name). JSON, or
+ * Writes the trace to `path`, streaming span by span through a 1 MB buffer, through AtomicFile (a
+ * temporary file renamed over `path` once complete and synced: a crash or a full disk never leaves
+ * half a trace under the real name, nor costs the previous file). JSON, or
  * the binary layout for a path ending in .mlxtrace (or `format: 'binary'`).
  * Synchronous: `saveTrace(trace, 'trace.json')` needs no await. Throws TraceFileError.
  */
@@ -138,74 +138,42 @@ export function saveTrace(trace: Trace, path: string, opts: SaveOptions = {}): v
     if (order) throw new TraceFileError(path, 'unwritable', `cannot write: ${order}`);
   }
 
-  const tmp = `${path}.${process.pid}.tmp`;
-  let fd: number;
+  let file: AtomicFile;
   try {
-    fd = openSync(tmp, 'w');
+    file = new AtomicFile(path);
   } catch (e) {
     throw new TraceFileError(path, 'unwritable', `cannot write: ${ioReason(e)}`);
   }
-  let ok = false;
   try {
-    const w = new ByteWriter((b) => writeAll(fd, b));
+    const w = new JsonBytes(1 << 20, (b) => file.write(b));
     const checks = validate && !source ? new SaveChecks(path, trace.spans) : null;
     if (source) writeBinaryFromSource(w, headJson(trace, '', notSaved) + '}', source);
     else if (format === 'binary') writeBinaryTrace(w, headJson(trace, '', notSaved) + '}', trace, checks);
     else writeJsonTrace(w, headJson(trace, ROWS_LAYOUT, notSaved), trace, checks);
     w.flush();
-    ok = true;
+    file.commit();
   } catch (e) {
+    file.abandon();
     if (e instanceof TraceFileError) throw e;
     // A system error is the file's fault; anything else (a BigInt in meta...) is the trace's.
     if ((e as NodeJS.ErrnoException)?.code) throw new TraceFileError(path, 'unwritable', `cannot write: ${ioReason(e)}`);
     throw notSaved(e instanceof Error ? e.message.split('\n')[0] : String(e));
-  } finally {
-    closeSync(fd);
-    if (!ok) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already gone
-      }
-    }
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-    throw new TraceFileError(path, 'unwritable', `cannot write: ${ioReason(e)}`);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-function ioReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOSPC':
-      return 'no space left on the device';
-    default:
-      return code ?? (e instanceof Error ? e.message.split('\n')[0] : String(e));
-  }
-}
-
 const STREAMED = new Set(['spans', 'memory']);
 
 export interface LoadOptions {
   /** JSON read size in bytes (default 4 MB, less for small files). Tests use tiny chunks to cross every boundary. */
   chunkBytes?: number;
+  /**
+   * For a pipe or /dev/stdin: how long it may stay silent, in ms, before the load fails (a FIFO that
+   * no program writes to). @default 30000
+   */
+  pipeWaitMs?: number;
 }
 
 /**
@@ -215,9 +183,28 @@ export interface LoadOptions {
  * newer schema or layout, or a missing/wrong field ("trace.json: span 17 has no 'end'").
  */
 export function loadTrace(path: string, opts: LoadOptions = {}): Trace {
+  if (typeof path === 'string' && isSpecialFile(path)) {
+    // A pipe or a device: read to its end (or a timeout) into a temporary file, then loaded as any file.
+    let spooled: { file: string; remove: () => void };
+    try {
+      spooled = spoolToTempFile(path, opts.pipeWaitMs);
+    } catch (e) {
+      throw new TraceFileError(path, 'unreadable', `cannot read: ${e instanceof PipeTimeout ? e.message : ioReason(e)}`);
+    }
+    try {
+      return loadFile(path, spooled.file, opts);
+    } finally {
+      spooled.remove();
+    }
+  }
+  return loadFile(path, path, opts);
+}
+
+/** loadTrace of the file at `real`, whose errors name `path`. */
+function loadFile(path: string, real: string, opts: LoadOptions): Trace {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(real, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     throw new TraceFileError(path, code === 'ENOENT' ? 'not-found' : 'unreadable', code === 'ENOENT' ? 'no such file' : `cannot read: ${ioReason(e)}`);
@@ -284,14 +271,15 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
       }
     }
   };
+  // Rows' other keys are checked for nesting as they are decoded (withRest); objects' here.
   const checkSpan = (s: unknown, i: number) => {
-    const p = spanProblem(s, i);
+    const p = spanProblem(s, i) ?? (rowLayout ? null : extrasNestingProblem(s as Obj, SPAN_KEYS, `span ${i}`));
     if (p) fail('invalid-field', p);
     const dup = ids.problem((s as Span).id, i, idOf);
     if (dup) fail('invalid-field', dup);
   };
   const checkMemory = (m: unknown, i: number) => {
-    const p = memoryProblem(m, i);
+    const p = memoryProblem(m, i) ?? (rowLayout ? null : extrasNestingProblem(m as Obj, MEMORY_KEYS, `memory event ${i}`));
     if (p) fail('invalid-field', p);
   };
   const checkSchema = (v: unknown) => {

@@ -21,57 +21,20 @@
  * (shortest round-trip form, as JSON.stringify does).
  */
 import { putBytes, putNumber } from './number-bytes';
+import type { JsonBytes } from './json-bytes';
+import { MAX_NESTING, tooDeep } from '../model/checks';
 import type { MemoryEvent, Span, TensorInfo } from '../model/trace';
 
 export const SPAN_FIELDS = ['id', 'parentId', 'kind', 'name', 'start', 'end', 'thread', 'device', 'inputs', 'outputs', 'flops', 'bytes', 'layerId', 'layer'] as const;
 export const MEMORY_FIELDS = ['t', 'delta', 'live', 'op'] as const;
 
 export const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
+/**
+ * The fields of a 12-field row: a span with only one of layerId and layer keeps it among its other
+ * keys, so that the missing one does not come back as null.
+ */
+const ROW12_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS.slice(0, 12));
 export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
-
-/** Bytes out through a fixed buffer; `flush` is given every full buffer. */
-export class ByteWriter {
-  buf = Buffer.allocUnsafe(1 << 20);
-  off = 0;
-  constructor(private readonly flushTo: (b: Uint8Array) => void) {}
-
-  /** Room for `n` more bytes. */
-  room(n: number): void {
-    if (this.off + n <= this.buf.length) return;
-    this.flush();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-  }
-
-  flush(): void {
-    if (this.off > 0) this.flushTo(this.buf.subarray(0, this.off));
-    this.off = 0;
-  }
-
-  /** Bytes out without copying when there are many of them (a column of a binary block). */
-  chunk(b: Uint8Array): void {
-    if (b.length < 1 << 16) return this.bytes(b);
-    this.flush();
-    this.flushTo(b);
-  }
-
-  /** Text that is already JSON (keys, punctuation, JSON.stringify output). */
-  text(s: string): void {
-    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
-    this.room(s.length * 3);
-    this.off += this.buf.write(s, this.off, 'utf8');
-  }
-
-  /** Bytes prepared earlier (cached encodings). */
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.off = putBytes(this.buf, this.off, b);
-  }
-
-  byte(c: number): void {
-    this.room(1);
-    this.buf[this.off++] = c;
-  }
-}
 
 const COMMA = 44;
 const NULL = Buffer.from('null');
@@ -106,7 +69,7 @@ export class RowEncoder {
     layer: undefined as string | null | undefined,
   };
 
-  constructor(private readonly w: ByteWriter) {}
+  constructor(private readonly w: JsonBytes) {}
 
   /** Per string field, the last string and its encoding: kind, device and often name repeat row after row. */
   private lastStr: (string | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
@@ -194,7 +157,7 @@ export class RowEncoder {
       s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
     ) {
       o = putBytes(buf, o, t.bytes_.subarray(0, t.len));
-      this.endRow(s, o, s.layerId !== undefined || s.layer !== undefined);
+      this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
       return;
     }
     const tailStart = o;
@@ -213,7 +176,7 @@ export class RowEncoder {
     o = s.flops === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.flops);
     buf[o++] = COMMA;
     o = s.bytes === null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.bytes);
-    const hasLayer = s.layerId !== undefined || s.layer !== undefined;
+    const hasLayer = s.layerId !== undefined && s.layer !== undefined;
     if (hasLayer) {
       buf[o++] = COMMA;
       o = s.layerId == null ? putBytes(buf, o, NULL) : putNumber(buf, o, s.layerId);
@@ -242,7 +205,7 @@ export class RowEncoder {
     // Counting keys is much cheaper than walking them, and almost no span has any others.
     const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
     if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
-      const rest = extras(s, SPAN_KEYS);
+      const rest = extras(s, hasLayer ? SPAN_KEYS : ROW12_KEYS);
       if (rest) o = this.putText(',' + rest, o);
     }
     this.w.buf[o++] = 0x5d;
@@ -280,11 +243,17 @@ export class RowEncoder {
 /** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
 const ROW_ROOM = 512;
 
+/** JSON of the free-form value of key `k`; refuses one nested deeper than a load accepts (as loading would). */
+function freeJson(v: unknown, k: string): string | undefined {
+  if (typeof v === 'object' && v !== null && tooDeep(v)) throw new Error(`'${k}' is nested deeper than ${MAX_NESTING} levels`);
+  return JSON.stringify(v);
+}
+
 export function tensorJson(t: TensorInfo): string {
   let o = '{"shape":' + JSON.stringify(t.shape) + ',"dtype":' + JSON.stringify(t.dtype) + ',"bytes":' + JSON.stringify(t.bytes);
   for (const k in t) {
     if (k === 'shape' || k === 'dtype' || k === 'bytes') continue;
-    const j = JSON.stringify((t as unknown as Record<string, unknown>)[k]);
+    const j = freeJson((t as unknown as Record<string, unknown>)[k], k);
     if (j !== undefined) o += ',' + JSON.stringify(k) + ':' + j;
   }
   return o + '}';
@@ -295,7 +264,7 @@ export function extras(o: object, known: ReadonlySet<string>): string {
   let out = '';
   for (const k in o) {
     if (known.has(k)) continue;
-    const j = JSON.stringify((o as Record<string, unknown>)[k]);
+    const j = freeJson((o as Record<string, unknown>)[k], k);
     if (j !== undefined) out += (out ? ',' : '{') + JSON.stringify(k) + ':' + j;
   }
   return out ? out + '}' : '';
@@ -376,7 +345,7 @@ export class RowDecoder {
       if (layer instanceof Problem) return layer;
       s.layer = layer;
     }
-    return hasRest ? withRest(s, last as Record<string, unknown>, SPAN_KEYS) : s;
+    return hasRest ? withRest(s, last as Record<string, unknown>, fields === 14 ? SPAN_KEYS : ROW12_KEYS) : s;
   }
 
   memory(row: unknown[]): MemoryEvent | Problem {
@@ -403,6 +372,7 @@ export class RowDecoder {
 export function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
   for (const k in rest) {
     if (known.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
+    if (tooDeep(rest[k])) return new Problem(`has '${k}' nested deeper than ${MAX_NESTING} levels`);
     // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
     Object.defineProperty(o, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
   }

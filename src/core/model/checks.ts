@@ -60,6 +60,49 @@ export function show(v: unknown): string {
 export type Loc = string | (() => string);
 const at = (w: Loc): string => (typeof w === 'string' ? w : w());
 
+/**
+ * How deep objects and arrays may nest in a free-form value (meta, a trace's other keys, a span's,
+ * tensor's or memory event's other keys), the value itself being level 1. Loading refuses deeper
+ * values and saving refuses them too, so a file that loads also saves, and the writers' JSON.stringify
+ * never runs out of stack.
+ */
+export const MAX_NESTING = 1000;
+
+/** Whether `v` nests objects and arrays deeper than MAX_NESTING levels; found without recursion. */
+export function tooDeep(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const values: unknown[] = [v];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const x = values.pop() as object;
+    const d = depths.pop()!;
+    if (d > MAX_NESTING) return true;
+    const inner = Array.isArray(x) ? x : Object.values(x);
+    for (const y of inner) {
+      if (typeof y === 'object' && y !== null) {
+        values.push(y);
+        depths.push(d + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/** The problem with a free-form value at `where` nested too deeply, or null. */
+export function nestingProblem(v: unknown, where: string): string | null {
+  return tooDeep(v) ? `${where} is nested deeper than ${MAX_NESTING} levels` : null;
+}
+
+/** The first of `o`'s keys outside `known` whose value nests too deeply, as a problem, or null. */
+export function extrasNestingProblem(o: Obj, known: ReadonlySet<string>, where: Loc): string | null {
+  for (const k in o) {
+    if (known.has(k)) continue;
+    const v = o[k];
+    if (typeof v === 'object' && v !== null && tooDeep(v)) return `${at(where)}: '${k}' is nested deeper than ${MAX_NESTING} levels`;
+  }
+  return null;
+}
+
 const missing = (where: Loc, key: string) => `${at(where)} has no '${key}'`;
 export const wrong = (where: Loc, key: string, v: unknown, expected: string) => `${at(where)}: '${key}' is ${show(v)}, expected ${expected}`;
 
@@ -79,8 +122,10 @@ export function tensorProblem(t: unknown, where: Loc): string | null {
   if (!Array.isArray(shape)) return wrong(where, 'shape', shape, 'an array');
   for (let i = 0; i < shape.length; i++) if (!isCount(shape[i])) return wrong(where, 'shape', shape, 'an array of sizes');
   if (typeof t.dtype !== 'string') return t.dtype === undefined ? missing(where, 'dtype') : wrong(where, 'dtype', t.dtype, 'a string');
-  return checkField(t, where, 'bytes', isCount, 'a byte count');
+  return checkField(t, where, 'bytes', isCount, 'a byte count') ?? extrasNestingProblem(t, TENSOR_KEYS, where);
 }
+
+const TENSOR_KEYS: ReadonlySet<string> = new Set(['shape', 'dtype', 'bytes']);
 
 function tensorsProblem(s: Obj, where: Loc, key: 'inputs' | 'outputs'): string | null {
   const ts = s[key];
@@ -153,6 +198,8 @@ const isStr = (v: unknown) => typeof v === 'string';
 export function metaProblem(meta: unknown): string | null {
   if (meta === undefined) return "the trace has no 'meta'";
   if (!isObj(meta)) return `'meta' is ${show(meta)}, expected an object`;
+  const deep = nestingProblem(meta, "'meta'");
+  if (deep) return deep;
   let p =
     checkField(meta, 'meta', 'timing', (v) => v === 'native' || v === 'js', "'native' or 'js'") ??
     checkField(meta, 'meta', 'createdAt', isStr, 'a string') ??
@@ -314,8 +361,11 @@ export function headerProblem(trace: Trace, arrays = true): string | null {
   if (!isCount(trace.dropped)) return wrong('trace', 'dropped', trace.dropped, 'a count');
   if (arrays && !Array.isArray(trace.spans)) return wrong('trace', 'spans', trace.spans, 'an array');
   if (arrays && !Array.isArray(trace.memory)) return wrong('trace', 'memory', trace.memory, 'an array');
-  return metaProblem(trace.meta);
+  return metaProblem(trace.meta) ?? extrasNestingProblem(trace as unknown as Obj, TRACE_ARRAYS, 'trace');
 }
+
+/** A trace's two big arrays, left out of the nesting check of its other keys (a taken trace's are made on first read). */
+const TRACE_ARRAYS: ReadonlySet<string> = new Set(['spans', 'memory']);
 
 
 /** What is wrong with a loaded trace's name, meta or dropped (its schema is checked first, apart). */
@@ -325,7 +375,7 @@ export function traceHeaderProblem(o: Obj): string | null {
   if (mp) return mp;
   if (o.dropped === undefined) return "the trace has no 'dropped'";
   if (!isCount(o.dropped)) return wrong('trace', 'dropped', o.dropped, 'a count');
-  return null;
+  return extrasNestingProblem(o, TRACE_ARRAYS, 'trace');
 }
 
 /**

@@ -104,19 +104,49 @@ export function spanDuration(s: Span): number {
   return s.end - s.start;
 }
 
-/** Visit spans depth-first in start order, calling open on entry and close on exit (speedscope's forEachCall). */
+/**
+ * Visit spans depth-first in start order, calling open on entry and close on exit (speedscope's
+ * forEachCall). Every span is visited once, however deep the tree: spans caught in a cycle of
+ * parents (no root above them) are visited as roots of their own, in start order, after the others.
+ */
 export function forEachSpan(
   trace: Trace,
   open: (s: Span, depth: number) => void,
   close?: (s: Span, depth: number) => void,
 ): void {
   const children = childrenIndex(trace);
-  const visit = (s: Span, depth: number) => {
-    open(s, depth);
-    for (const c of children.get(s.id) ?? []) visit(c, depth + 1);
-    close?.(s, depth);
+  const seen = new Set<Span>();
+  // An explicit stack of (span, index of its next child): no recursion, so depth is not bounded by the call stack.
+  const stack: Span[] = [];
+  const next: number[] = [];
+  const walk = (root: Span) => {
+    seen.add(root);
+    open(root, 0);
+    stack.push(root);
+    next.push(0);
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const s = stack[top];
+      const kids = children.get(s.id);
+      const k = next[top]++;
+      if (kids !== undefined && k < kids.length) {
+        const c = kids[k];
+        if (seen.has(c)) continue;
+        seen.add(c);
+        open(c, stack.length);
+        stack.push(c);
+        next.push(0);
+      } else {
+        stack.pop();
+        next.pop();
+        close?.(s, top);
+      }
+    }
   };
-  for (const root of children.get(null) ?? []) visit(root, 0);
+  for (const root of children.get(null) ?? []) walk(root);
+  if (seen.size === trace.spans.length) return;
+  const rest = trace.spans.filter((s) => !seen.has(s)).sort((a, b) => a.start - b.start || b.end - a.end);
+  for (const s of rest) if (!seen.has(s)) walk(s);
 }
 
 /** Map parentId -> children sorted by start. Spans whose parent is missing count as roots. */

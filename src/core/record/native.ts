@@ -25,8 +25,11 @@ export interface NativeBinding {
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
   tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
-  /** The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place. */
-  buildState(): ArrayBuffer;
+  /**
+   * The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place; null
+   * unless this thread holds the tag tables (one thread of the process does).
+   */
+  buildState(): ArrayBuffer | null;
   /** Calls makeArray() and learns which napi_wrap calls are arrays; true when arrays are tagged as made. */
   learnArrayWrap(makeArray: () => unknown): boolean;
   peekDesc(arr: unknown, words: number): number[];
@@ -34,6 +37,8 @@ export interface NativeBinding {
   tid(): number;
   stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
+  /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
+  watchSignals(signals: number[]): ArrayBuffer;
   setLayout(l: Partial<Record<'arraySize' | 'shape' | 'size' | 'dtype' | 'primitive' | 'inputs', number>>): void;
 }
 
@@ -56,12 +61,20 @@ export function packageRoot(): string {
 
 let cached: { binding: NativeBinding | null; reason: string } | undefined;
 
+/** Where the hook layer runs: it reads ELF symbols and /proc/self/maps of the loaded MLX addon. */
+export const NATIVE_PLATFORMS = ['linux-x64', 'linux-arm64'];
+
 /** Loads build/Release/mlx_trace.node once. Never throws: a missing build is a reason, not a crash. */
 export function loadBinding(): { binding: NativeBinding | null; reason: string } {
   if (cached) return cached;
+  if (!NATIVE_PLATFORMS.includes(`${process.platform}-${process.arch}`)) {
+    cached = { binding: null, reason: `no native hook layer for ${process.platform}-${process.arch} (it exists for Linux x64 and arm64)` };
+    return cached;
+  }
   const file = process.env.MLX_TRACE_NATIVE ?? join(packageRoot(), 'build', 'Release', 'mlx_trace.node');
   if (!existsSync(file)) {
-    cached = { binding: null, reason: `native hook layer not built (${file} missing; run "npm run build:native")` };
+    // The fix as a user's app runs it: the install script builds the addon when cmake and g++ are there.
+    cached = { binding: null, reason: `native hook layer not built (${file} missing; install cmake and g++, then run "npm rebuild mlx-trace")` };
     return cached;
   }
   try {
@@ -168,7 +181,8 @@ export function openHookLayer(mx: MlxCore, opts: { memory?: boolean; bufferEvent
       binding.learnArrayWrap(() => mx.ones([1]));
       verified.set(mx, key);
     }
-    const buildState = binding.stats().wrapHook ? new Uint32Array(binding.buildState()) : null;
+    const state = binding.stats().wrapHook ? binding.buildState() : null;
+    const buildState = state ? new Uint32Array(state) : null;
     return { binding, classes: opened.classes!, memory: !!opened.memory, jsThread: binding.tid(), buildState };
   } catch (e) {
     try {

@@ -24,6 +24,8 @@ export interface RecorderOptions {
   peaks: Peaks;
   /** Upper bound on spans kept between takes; beyond it spans are dropped and counted. */
   maxSpans: number;
+  /** Upper bound on memory events kept between takes; beyond it they are dropped and counted. */
+  maxMemoryEvents: number;
   /**
    * Asked once per drain for a function to call with every drained primitive (the OTel bridge's);
    * without one, no span object is made while recording.
@@ -46,6 +48,8 @@ export class Recorder {
   private prims = new PrimitiveLog();
   private memRaw = new MemoryLog();
   private dropped = 0;
+  /** Memory events dropped at maxMemoryEvents (also counted in the trace's `dropped`). */
+  private memDropped = 0;
   private nextId = 1;
   private origin: number;
   private originEpochNs: bigint;
@@ -99,6 +103,17 @@ export class Recorder {
     s.end = this.now();
   }
 
+  /** Spans held now (JS-side and primitives drained so far), without draining. */
+  get held(): number {
+    return this.spans.length + this.prims.length;
+  }
+
+  /** Forgets `s`, the span begun last (one its OTel sampler left out): nothing of it is kept. */
+  discard(s: LiveSpan): void {
+    if (this.spans[this.spans.length - 1] === s) this.spans.pop();
+    this.layerNames.delete(s.id);
+  }
+
   /** Adds a finished span (used by JS-level op timing and manual timers); takes ownership of `s`. */
   add(s: Omit<LiveSpan, 'id'>): LiveSpan {
     const span = s as LiveSpan;
@@ -131,6 +146,7 @@ export class Recorder {
     this.memRaw = old.memRaw;
     mem.appendTo(this.memRaw);
     this.dropped += old.dropped;
+    this.memDropped += old.memDropped;
     this.nextId = Math.max(this.nextId, old.nextId);
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
@@ -162,7 +178,11 @@ export class Recorder {
       prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
       if (onPrimitive) onPrimitive(primitiveSpan(prims, prims.length - 1, hook.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
     };
-    const onMem = (t: number, delta: number, live: number, cls: number) => memRaw.push(t, delta, live, cls);
+    const maxMem = this.opts.maxMemoryEvents;
+    const onMem = (t: number, delta: number, live: number, cls: number) => {
+      if (memRaw.length >= maxMem) this.memDropped++;
+      else memRaw.push(t, delta, live, cls);
+    };
     for (;;) {
       hook.binding.drainInto(buf.records, buf.words, buf.out);
       const count = buf.out[0];
@@ -197,15 +217,17 @@ export class Recorder {
         versions: { mlx: this.opts.mlxVersion, node: process.version, mlxTrace: VERSION },
         peaks: this.opts.peaks,
         ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
+        ...(this.memDropped ? { droppedMemoryEvents: this.memDropped } : {}),
         ...extraMeta,
       },
-      dropped: this.dropped,
+      dropped: this.dropped + this.memDropped,
     } as const;
     if (keep || from) {
       const cols = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin, from?.spans, from?.prims, from?.memory);
       const trace: Trace = { schema: head.schema, name, meta: head.meta, spans: cols.spans(), memory: cols.memory(), dropped: head.dropped };
       if (keep) return trace;
       this.dropped = 0;
+      this.memDropped = 0;
       this.spans = this.spans.slice(0, from!.spans);
       this.prims = this.prims.slice(0, from!.prims);
       this.memRaw = this.memRaw.slice(0, from!.memory);
@@ -219,6 +241,7 @@ export class Recorder {
     };
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
+    this.memDropped = 0;
     this.spans = [];
     // Columns handed back by an earlier trace are reused: in this VM a fresh page costs a fault of
     // ~3 µs on first write (measured), ~55 ns per primitive for fresh 1M-row columns.

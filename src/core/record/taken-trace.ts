@@ -12,7 +12,7 @@ import { FAST_FUNCTIONS } from './decode';
 import { MemoryLog, PrimitiveLog, PRIM_FAST_SHIFT, PRIM_GPU, PRIM_TRUNCATED, timeOrder, type Signature } from './event-log';
 import type { LiveSpan } from './recorder';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
-import type { MemoryRows, PrimitiveRows, RowSource } from '../io/binary';
+import { primitiveRowSpan, type MemoryRows, type PrimitiveNames, type PrimitiveRows, type RowSource } from '../io/binary';
 import { extras, SPAN_KEYS } from '../io/rows';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
@@ -41,37 +41,35 @@ function attrsRest(attrs: Span['attrs']): string {
   return r;
 }
 
+/** The names of the classes in `classes` and of primitive flags (one per classes array). */
+class ClassNames implements PrimitiveNames {
+  constructor(private readonly classes: readonly string[]) {}
+
+  name(cls: number): string {
+    return this.classes[cls] ?? `class#${cls}`;
+  }
+
+  device(flags: number): Span['device'] {
+    return flags & PRIM_GPU ? 'gpu' : 'cpu';
+  }
+
+  attrs(flags: number): Span['attrs'] | undefined {
+    return primitiveAttrs(flags);
+  }
+}
+const namesByClasses = new WeakMap<readonly string[], ClassNames>();
+function namesOf(classes: readonly string[]): ClassNames {
+  let n = namesByClasses.get(classes);
+  if (!n) namesByClasses.set(classes, (n = new ClassNames(classes)));
+  return n;
+}
+
 /**
  * Primitive `p` of the log as a span: times relative to `origin` (0: absolute, for a live
  * listener), priced with `cost` (null: not yet), in the layer named `layer`.
  */
 export function primitiveSpan(log: PrimitiveLog, p: number, classes: readonly string[], origin: number, cost: Cost | null, layer: string | null): Span {
-  const cls = log.cls[p];
-  const parent = log.parent[p];
-  const layerId = log.layer[p];
-  const flags = log.flags[p];
-  const sig = log.sigAt(p);
-  const t0 = log.t0[p];
-  const t1 = log.t1[p];
-  const s: Span = {
-    id: log.id[p],
-    parentId: parent === 0 ? null : parent,
-    kind: 'primitive',
-    name: classes[cls] ?? `class#${cls}`,
-    start: t0 - origin,
-    end: (t1 > t0 ? t1 : t0) - origin,
-    thread: log.thread[p],
-    device: flags & PRIM_GPU ? 'gpu' : 'cpu',
-    inputs: sig.inputs,
-    outputs: sig.outputs,
-    flops: cost ? cost.flops : null,
-    bytes: cost ? cost.bytes : null,
-    layerId: layerId === 0 ? null : layerId,
-    layer,
-  };
-  const attrs = primitiveAttrs(flags);
-  if (attrs) s.attrs = attrs;
-  return s;
+  return primitiveRowSpan(log, p, origin, namesOf(classes), cost, layer);
 }
 
 /**
@@ -82,20 +80,27 @@ export function primitiveSpan(log: PrimitiveLog, p: number, classes: readonly st
 class TakenPrimitives implements PrimitiveRows {
   /** Cost per (signature, class): a trace repeats a few hundred of them. */
   private costs = new Map<Signature, Map<number, Cost>>();
+  private readonly names: ClassNames;
 
   constructor(
     readonly log: PrimitiveLog,
     readonly origin: number,
-    private readonly classes: readonly string[],
+    classes: readonly string[],
     private readonly layerNames: ReadonlyMap<number, string>,
-  ) {}
-
-  name(cls: number): string {
-    return this.classes[cls] ?? `class#${cls}`;
+  ) {
+    this.names = namesOf(classes);
   }
 
-  device(flags: number): string {
-    return flags & PRIM_GPU ? 'gpu' : 'cpu';
+  name(cls: number): string {
+    return this.names.name(cls);
+  }
+
+  device(flags: number): Span['device'] {
+    return this.names.device(flags);
+  }
+
+  attrs(flags: number): Span['attrs'] | undefined {
+    return this.names.attrs(flags);
   }
 
   rest(flags: number): string {
@@ -167,7 +172,7 @@ export class TakenColumns implements RowSource {
   spans(): Span[] {
     const out: Span[] = new Array(this.spanCount);
     let n = 0;
-    const { prims: log, classes, origin } = this;
+    const { prims: log, origin } = this;
     const rows = this.primitiveRows();
     let lastLayer = -1;
     let lastLayerName: string | null = null;
@@ -180,7 +185,7 @@ export class TakenColumns implements RowSource {
             lastLayer = layer;
             lastLayerName = rows.layer(layer);
           }
-          out[n++] = primitiveSpan(log, p, classes, origin, rows.cost(log.sigAt(p), log.cls[p]), lastLayerName);
+          out[n++] = primitiveRowSpan(log, p, origin, rows, rows.cost(log.sigAt(p), log.cls[p]), lastLayerName);
         }
       },
     );

@@ -6,7 +6,7 @@ import type { TensorInfo } from '../../core/model/trace';
 import {
   type AttributeSource, forEachSpanAttribute, SPAN_ATTR_LIST, type SpanAttr, type SpanAttributeVisitor, tensorLabel,
 } from '../../instrumentations/mlx/attributes';
-import { type JsonBytes, utf8 } from '../shared/json-bytes';
+import { type JsonBytes, utf8 } from '../../core/io/json-bytes';
 import { TensorListCache } from '../shared/track-layout';
 import { jsonValue } from './json';
 
@@ -30,8 +30,8 @@ export class ChromeArgsWriter implements SpanAttributeVisitor {
   /** `"dtype":"float32"` per distinct value, per attribute. */
   private readonly _strings = SPAN_ATTR_LIST.map(() => new Map<string, Uint8Array>());
 
-  /** @param identity write span ids (id, parent, layerId) among the args. */
-  constructor(private readonly _identity: boolean) {}
+  /** @param _instance write the attributes that tell occurrences apart (span ids, pass, warmup). */
+  constructor(private readonly _instance: boolean) {}
 
   write(j: JsonBytes, s: AttributeSource): void {
     this._j = j;
@@ -50,14 +50,14 @@ export class ChromeArgsWriter implements SpanAttributeVisitor {
   }
 
   number(a: SpanAttr, v: number): void {
-    if (a.key === null || (a.identity && !this._identity)) return;
+    if (a.key === null || (a.instance && !this._instance)) return;
     const j = this._sep();
     j.bytes(KEYS[a.index]);
     j.number(v);
   }
 
   string(a: SpanAttr, v: string): void {
-    if (a.key === null) return;
+    if (a.key === null || (a.instance && !this._instance)) return;
     const cache = this._strings[a.index];
     let b = cache.get(v);
     if (b === undefined) {
@@ -69,7 +69,7 @@ export class ChromeArgsWriter implements SpanAttributeVisitor {
   }
 
   boolean(a: SpanAttr, v: boolean): void {
-    if (a.key === null) return;
+    if (a.key === null || (a.instance && !this._instance)) return;
     const j = this._sep();
     j.bytes(KEYS[a.index]);
     j.bytes(v ? TRUE : FALSE);

@@ -18,15 +18,15 @@
 import type { Span, Trace } from '../../core/model/trace';
 import { exportableTrace } from '../../core/model/checks';
 import { spanArgs } from '../../instrumentations/mlx/attributes';
-import { counterSeries, layoutTracks, processId } from '../shared/track-layout';
+import { counterSeries, layoutTracks, processId, timeShift } from '../shared/track-layout';
 import { type ExportTarget, isExportTarget, openSink } from '../shared/sink';
-import { utf8, JsonBytes } from '../shared/json-bytes';
+import { utf8, JsonBytes } from '../../core/io/json-bytes';
 import { ChromeArgsWriter } from './args';
 import { serializeEvent } from './json';
 import { type ChromeCounter, chromeCounter, laneTids, metadataEvents, otherData } from './metadata';
-import { CHROME_PID, type ChromeExportResult, type ChromeTraceEvent, type ChromeTraceOptions, type ChromeTraceStats } from './types';
+import { CHROME_PID, CHROME_TRACE_EXT, type ChromeExportResult, type ChromeTraceEvent, type ChromeTraceOptions, type ChromeTraceStats } from './types';
 
-export { CHROME_PID, serializeEvent };
+export { CHROME_PID, CHROME_TRACE_EXT, serializeEvent };
 export type { ChromeExportResult, ChromeTraceEvent, ChromeTraceOptions, ChromeTraceStats };
 
 /** Every slice and flow shares one category: DevTools binds a flow to a slice by (ts, pid, tid, cat). */
@@ -38,7 +38,7 @@ const CHUNK_BYTES = 128 * 1024;
 const B = {
   sep: utf8(',\n'),
   name: utf8('{"name":'),
-  sliceMid: utf8(`,"ph":"X","cat":"${CAT}","ts":`),
+  sliceMid: utf8(`,"ph":"X","cat":"${CAT}","id":`),
   dur: utf8(',"dur":'),
   ts: utf8(',"ts":'),
   args: utf8(',"args":'),
@@ -50,7 +50,15 @@ const B = {
   counterPid: utf8(`,"pid":${CHROME_PID.cpu},"args":{"live_bytes":`),
 };
 
-const newStats = (): ChromeTraceStats => ({ events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0 });
+const newStats = (): ChromeTraceStats => ({ events: 0, spans: 0, flows: 0, overflowed: 0, skipped: 0, shift: 0 });
+
+/**
+ * Slice args describe what ran (shapes, dtype, cost, layer), not which occurrence: speedscope keys a frame by
+ * name + args, so a span id or pass number there would split one op into a frame per span. The span id is the
+ * slice's `id` instead (viewers ignore it on 'X' events), the parent is the enclosing slice and the building layer
+ * is the flow arrow's source; pass and warm-up stay in the Perfetto export and the trace.
+ */
+const SLICE_ARGS = { instance: false } as const;
 
 /**
  * Receives the events in output order. Two implementations: objects for toChromeTraceEvents, JSON text
@@ -58,12 +66,13 @@ const newStats = (): ChromeTraceStats => ({ events: 0, spans: 0, flows: 0, overf
  */
 interface ChromeEmitter {
   meta(ev: ChromeTraceEvent): void;
-  slice(s: Span, track: ChromeTrack): void;
+  /** Times are ns since the written origin (see timeShift). */
+  slice(s: Span, ts: number, track: ChromeTrack): void;
   flowStart(flowId: number, ts: number, track: ChromeTrack): void;
   flowEnd(flowId: number, ts: number, track: ChromeTrack): void;
   counter(ts: number, live: number): void;
   /** Sample k of a counter series. */
-  sample(series: ChromeCounter, k: number): void;
+  sample(series: ChromeCounter, k: number, ts: number): void;
 }
 
 /** A lane as written: its pid/tid, and `,"pid":1,"tid":4243` encoded once for the byte writer. */
@@ -81,6 +90,7 @@ const BATCH = 512;
  * thread's slices parent-before-child with flow events next to the slices they bind to, then the counter.
  * Yields every BATCH events so the caller can drain its buffer.
  */
+// One pass in output order; the batching bookkeeping makes it a little long, the decisions stay in one place.
 function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTraceStats, out: ChromeEmitter): Generator<void, void, undefined> {
   const layout = layoutTracks(trace);
   const counters = options.counters === false ? [] : counterSeries(trace).map(chromeCounter);
@@ -88,6 +98,9 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
   stats.skipped = layout.skipped;
   const tids = laneTids(layout);
   const spans = trace.spans;
+  const withMemory = options.memory !== false;
+  const shift = timeShift(trace, layout, withMemory, counters.map((c) => c.series));
+  stats.shift = shift;
   const lanes: ChromeTrack[] = layout.tracks.map((t) => {
     const pid = processId(t.rank, t.device);
     const tid = tids[t.index];
@@ -107,18 +120,19 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
     const i = order[k];
     const s = spans[i];
     const lane = lanes[trackOf[i]];
-    out.slice(s, lane);
+    const ts = s.start + shift;
+    out.slice(s, ts, lane);
     pending++;
     stats.spans++;
     if (wantFlows) {
       // Flow starts right after their layer's slice, at its ts: viewers bind them to it, not to a child.
       for (let f = builtStart[i]; f < builtStart[i + 1]; f++) {
-        out.flowStart(spans[builtBy[f]].id, s.start, lane);
+        out.flowStart(spans[builtBy[f]].id, ts, lane);
         pending++;
       }
       // Flow end right after the primitive's slice; bp 'e' binds it to the enclosing slice, the primitive.
       if (sourceOf[i] >= 0) {
-        out.flowEnd(s.id, s.start, lane);
+        out.flowEnd(s.id, ts, lane);
         pending++;
         stats.flows++;
       }
@@ -130,14 +144,14 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
     }
   }
 
-  if (options.memory !== false) {
+  if (withMemory) {
     const mem = trace.memory;
     for (let k = 0; k < mem.length; k++) {
       const m = mem[k];
       if (!Number.isFinite(m.t) || !Number.isFinite(m.live)) continue;
       // Several allocations in the same ns: only the last live value is visible anyway.
       if (k + 1 < mem.length && mem[k + 1].t === m.t) continue;
-      out.counter(m.t, m.live);
+      out.counter(m.t + shift, m.live);
       if (++pending >= BATCH) {
         stats.events += pending;
         pending = 0;
@@ -147,7 +161,7 @@ function* walkChrome(trace: Trace, options: ChromeTraceOptions, stats: ChromeTra
   }
   for (const c of counters) {
     for (let k = 0; k < c.series.t.length; k++) {
-      out.sample(c, k);
+      out.sample(c, k, c.series.t[k] + shift);
       if (++pending >= BATCH) {
         stats.events += pending;
         pending = 0;
@@ -172,12 +186,12 @@ export function* toChromeTraceEvents(
   let batch: ChromeTraceEvent[] = [];
   const out: ChromeEmitter = {
     meta: (ev) => batch.push(ev),
-    slice: (s, { pid, tid }) =>
-      batch.push({ name: String(s.name), ph: 'X', cat: CAT, ts: s.start / 1000, dur: (s.end - s.start) / 1000, pid, tid, args: spanArgs(s) }),
+    slice: (s, ts, { pid, tid }) =>
+      batch.push({ name: String(s.name), ph: 'X', cat: CAT, id: s.id, ts: ts / 1000, dur: (s.end - s.start) / 1000, pid, tid, args: spanArgs(s, SLICE_ARGS) }),
     flowStart: (id, ts, { pid, tid }) => batch.push({ name: FLOW_NAME, ph: 's', cat: CAT, id, ts: ts / 1000, pid, tid }),
     flowEnd: (id, ts, { pid, tid }) => batch.push({ name: FLOW_NAME, ph: 'f', bp: 'e', cat: CAT, id, ts: ts / 1000, pid, tid }),
     counter: (ts, live) => batch.push({ name: 'memory', ph: 'C', ts: ts / 1000, pid: CHROME_PID.cpu, args: { live_bytes: live } }),
-    sample: (c, k) => batch.push({ name: c.series.name, ph: 'C', ts: c.series.t[k] / 1000, pid: CHROME_PID.cpu, args: { [c.key]: c.series.v[k] } }),
+    sample: (c, k, ts) => batch.push({ name: c.series.name, ph: 'C', ts: ts / 1000, pid: CHROME_PID.cpu, args: { [c.key]: c.series.v[k] } }),
   };
   for (const _ of walkChrome(trace, options, stats, out)) {
     const ready = batch;
@@ -203,7 +217,7 @@ export async function exportChromeTrace(
   const stats = newStats();
   const sink = openSink(target, 'the Chrome trace to');
   const j = new JsonBytes();
-  const args = new ChromeArgsWriter(true);
+  const args = new ChromeArgsWriter(SLICE_ARGS.instance);
   // Each event is prefixed by its separator, so the text is valid JSON whatever the event count.
   j.raw('{"traceEvents":[\n');
   let first = true;
@@ -216,12 +230,14 @@ export async function exportChromeTrace(
       sep();
       j.bytes(utf8(serializeEvent(ev)));
     },
-    slice: (s, lane) => {
+    slice: (s, ts, lane) => {
       sep();
       j.bytes(B.name);
       j.string(String(s.name));
       j.bytes(B.sliceMid);
-      j.micros(s.start);
+      j.number(s.id);
+      j.bytes(B.ts);
+      j.micros(ts);
       j.bytes(B.dur);
       j.micros(s.end - s.start);
       j.bytes(lane.pidTid);
@@ -255,10 +271,10 @@ export async function exportChromeTrace(
       j.number(live);
       j.bytes(B.close2);
     },
-    sample: (c, k) => {
+    sample: (c, k, ts) => {
       sep();
       j.bytes(c.head);
-      j.micros(c.series.t[k]);
+      j.micros(ts);
       j.bytes(c.mid);
       j.number(c.series.v[k]);
       j.bytes(B.close2);
@@ -273,7 +289,7 @@ export async function exportChromeTrace(
     await sink.close();
   } catch (e) {
     // Let the sink settle; the one-line error is what the caller sees.
-    await sink.close().catch(() => {});
+    await sink.abort().catch(() => {});
     throw e;
   }
   return { events: stats.events, bytes: sink.bytes, spans: stats.spans, flows: stats.flows, overflowed: stats.overflowed, skipped: stats.skipped };

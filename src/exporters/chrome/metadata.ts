@@ -3,7 +3,7 @@
  * tid, the counter series' constant pieces, and the file's otherData.
  */
 import type { Trace } from '../../core/model/trace';
-import { utf8 } from '../shared/json-bytes';
+import { utf8 } from '../../core/io/json-bytes';
 import { type CounterSeries, type LaidTrack, processId, processName, trackProcesses, type TrackLayout } from '../shared/track-layout';
 import { CHROME_PID, type ChromeTraceEvent, type ChromeTraceStats } from './types';
 
@@ -75,5 +75,7 @@ export function otherData(trace: Trace, stats: ChromeTraceStats): Record<string,
     dropped: trace.dropped ?? 0,
     overflowedSpans: stats.overflowed,
     skippedSpans: stats.skipped,
+    // Present when something precedes the origin: every ts is then (ns since origin + timeShiftNs) / 1000.
+    ...(stats.shift > 0 ? { timeShiftNs: stats.shift } : {}),
   };
 }

@@ -11,7 +11,7 @@ export interface ChromeTraceEvent {
   pid: number;
   tid?: number;
   cat?: string;
-  /** Flow id, ph 's' / 'f'. */
+  /** Flow id for ph 's' / 'f'; the span id for a slice (ph 'X'). */
   id?: number;
   /** 'e': the flow end binds to the slice enclosing it. */
   bp?: 'e';
@@ -49,7 +49,15 @@ export interface ChromeTraceStats {
   flows: number;
   overflowed: number;
   skipped: number;
+  /** ns added to every time so that none is negative (0 unless something precedes the trace origin). */
+  shift: number;
 }
+
+/**
+ * The file name ending for Chrome trace files. speedscope picks its importer by name and sends '.chrome.json'
+ * to its DevTools-timeline importer, which cannot read this format; any other name reaches its trace-event importer.
+ */
+export const CHROME_TRACE_EXT = '.chrome-trace.json';
 
 /** Process ids: one per device. */
 export const CHROME_PID = { cpu: 1, gpu: 2 } as const;

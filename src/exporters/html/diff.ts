@@ -20,7 +20,12 @@ import {
   DEFAULT_REGRESSION_THRESHOLD,
 } from '../../core/analysis/compare';
 import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../terminal/format';
+<<<<<<< HEAD
 import { NO_LAYER } from '../../core/model/span-facts';
+=======
+import { NO_LAYER } from '../../core/analysis/stats';
+import { escapeHtml } from './template';
+>>>>>>> main
 
 export interface DiffHtmlOptions {
   /** @default 0.05 */
@@ -34,9 +39,6 @@ export interface DiffHtmlOptions {
   maxRows?: number;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
-}
 
 const signed = (n: number, f: (n: number) => string) => (n > 0 ? '+' + f(n) : f(n));
 const sDur = (ns: number) => (ns === 0 ? '0' : signed(ns, formatDuration));

@@ -99,7 +99,8 @@ export interface Head {
     fallbackReason: string | null;
     host: Record<string, string | number>;
     versions: Record<string, string>;
-    peaks: { flops: number; bandwidth: number; source: string };
+    /** The roofline's ceilings, where they come from, and how views say so (describeCeilings). */
+    peaks: { flops: number; bandwidth: number; source: string; measured: boolean; label: string; note: string };
     /** Other scalar facts from trace.meta (passes, warmup...), shown as key/value pairs. */
     facts: [string, string][];
   };

@@ -50,10 +50,10 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 #tip{position:fixed;display:none;z-index:30;pointer-events:none;max-width:min(380px,92vw);background:var(--tip-bg);color:var(--tip-fg);
 padding:7px 9px;border-radius:6px;font-size:12px;box-shadow:0 4px 14px rgba(0,0,0,.25)}
 #tip strong{display:block;overflow-wrap:anywhere}#tip dt{color:inherit;opacity:.7}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(172px,1fr));gap:8px}
 .card{border:1px solid var(--border);border-radius:6px;padding:8px 10px;min-width:0}
 .card-label{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-.card-value{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+.card-value{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
 .card-note{font-size:11.5px;color:var(--muted);overflow-wrap:anywhere}
 .card.warn{border-color:var(--warn)}.card.warn .card-value{color:var(--warn)}
 .summary-cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 24px}
@@ -75,7 +75,7 @@ padding:2px 8px;margin-top:2px;cursor:pointer}
 .tl-details .lead{margin:0 0 2px}
 .sev-high,.sev-error{border-left-color:#e15759}.sev-warning,.sev-warn,.sev-medium{border-left-color:var(--warn)}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(110px,auto) minmax(180px,1fr));gap:2px 12px;font-size:12px;margin:12px 0 0}
-.rf-note{font-size:12px;color:var(--muted)}.rf-note p{margin:6px 0 0;overflow-wrap:anywhere}
+.rf-note{font-size:12px;color:var(--muted)}.rf-note p{margin:6px 0 0;overflow-wrap:anywhere}.rf-note p.warn{color:var(--warn)}
 .donut{display:flex;flex-wrap:wrap;gap:12px;align-items:center}
 .donut .canvas-wrap{width:240px;max-width:100%}
 .legend{list-style:none;margin:0;padding:0;flex:1 1 180px;min-width:0}

@@ -12,7 +12,7 @@
  * styles and nothing else: no network requests, and no inline event handlers even if markup were ever injected.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { AtomicFile, ioReason } from '../../core/io/atomic-file';
 import { clientMain } from './client/main';
 import { makeUtil } from './client/util';
 import { buildModel } from './client/model';
@@ -33,8 +33,11 @@ import { installGeneration } from './client/generation';
 import { STYLES } from './styles';
 import type { PackedTrace } from './pack';
 
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text safe in HTML element content and in quoted attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s.replace(/[&<>"']/g, (ch) => HTML_ENTITIES[ch]);
 }
 
 /** JSON that cannot end its <script> element or open a comment there. */
@@ -169,11 +172,16 @@ export function renderDocument(packed: PackedTrace, options: DocumentOptions = {
  * text (which costs a full garbage collection of the caller's heap, trace included).
  */
 export async function writeDocument(path: string, packed: PackedTrace, options: DocumentOptions = {}): Promise<void> {
-  const fh = await open(path, 'w');
+  let fh: AtomicFile;
+  try {
+    fh = new AtomicFile(path);
+  } catch (e) {
+    throw new Error(`cannot write the HTML report to ${path}: ${ioReason(e)}`);
+  }
   try {
     let text: string[] = [];
     const flushText = async () => {
-      if (text.length) await fh.write(text.join(''), null, 'utf8');
+      if (text.length) await fh.writeAsync(Buffer.from(text.join(''), 'utf8'));
       text = [];
     };
     for (const part of renderDocumentParts(packed, options)) {
@@ -184,10 +192,12 @@ export async function writeDocument(path: string, packed: PackedTrace, options: 
       const step = 3 * 16 * 1024;
       let at = 0;
       for (let off = 0; off < raw.length; off += step) at += encoded.write(raw.subarray(off, off + step).toString('base64'), at, 'latin1');
-      await fh.write(encoded, 0, at);
+      await fh.writeAsync(encoded.subarray(0, at));
     }
     await flushText();
-  } finally {
-    await fh.close();
+    fh.commit();
+  } catch (e) {
+    fh.abandon();
+    throw (e as NodeJS.ErrnoException)?.code ? new Error(`cannot write the HTML report to ${path}: ${ioReason(e)}`) : e;
   }
 }

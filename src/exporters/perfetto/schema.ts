@@ -14,6 +14,10 @@ export const TYPE_COUNTER = 4;
 /** TracePacket.SequenceFlags (trace_packet.proto). */
 export const SEQ_INCREMENTAL_STATE_CLEARED = 1;
 export const SEQ_NEEDS_INCREMENTAL_STATE = 2;
+/** TrackDescriptor.ChildTracksOrdering.EXPLICIT, ProcessOrdering / ThreadOrdering EXPLICIT (track_descriptor.proto). */
+export const CHILD_ORDERING_EXPLICIT = 3;
+export const PROCESS_ORDERING_EXPLICIT = 1;
+export const THREAD_ORDERING_EXPLICIT = 1;
 /** CounterDescriptor.Unit.UNIT_SIZE_BYTES (counter_descriptor.proto). */
 export const UNIT_SIZE_BYTES = 3;
 

@@ -1,12 +1,13 @@
 /**
- * Where an exporter streams its output: a file path (created or truncated; '.gz' compresses) or a Writable
+ * Where an exporter streams its output: a file path (written through AtomicFile: a temporary file renamed over
+ * the path once complete, so a failure leaves the previous file as it was; '.gz' compresses) or a Writable
  * the caller owns. Writes honour backpressure, so memory stays flat however big the trace; errors come back
  * as one clear Error instead of an unhandled 'error' event.
  */
-import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { atomicWriteStream, ioReason } from '../../core/io/atomic-file';
 
 export type ExportTarget = string | NodeJS.WritableStream | Writable;
 
@@ -21,8 +22,10 @@ export interface Sink {
   writePooled(buf: Uint8Array, length: number): Promise<void>;
   /** A buffer of at least `size` bytes, reused from earlier writes when possible. */
   acquire(size: number): Uint8Array;
-  /** Flushes; closes the file when the sink opened it, leaves a caller's stream open. */
+  /** Flushes; puts the file in place when the sink opened it, leaves a caller's stream open. */
   close(): Promise<void>;
+  /** After a failure: removes the unfinished file the sink opened (the path keeps its old file); a caller's stream is left as it is. */
+  abort(): Promise<void>;
   /** Bytes handed to the stream so far (before compression). */
   readonly bytes: number;
 }
@@ -33,22 +36,33 @@ export function isExportTarget(x: unknown): x is ExportTarget {
 
 export function openSink(target: ExportTarget, what: string): Sink {
   if (typeof target === 'string') {
-    // A 1 MiB buffer lets the file system write while the next chunks are serialized.
-    const file = createWriteStream(target, { highWaterMark: 1 << 20 });
+    let file: Writable;
+    try {
+      // A 1 MiB buffer lets the file system write while the next chunks are serialized.
+      file = atomicWriteStream(target);
+    } catch (e) {
+      return new FailedSink(new Error(`cannot write ${what} ${target}: ${ioReason(e)}`));
+    }
+    const abort = async () => {
+      file.destroy(new Error('aborted'));
+    };
     if (target.endsWith('.gz')) {
       const gzip = createGzip();
       gzip.pipe(file);
-      // Surface file errors (ENOENT, EACCES) through the gzip stream we write to.
+      // Surface file errors (ENOENT, ENOSPC) through the gzip stream we write to.
       file.on('error', (e) => gzip.destroy(e));
       return new StreamSink(gzip, `${what} ${target}`, async () => {
         gzip.end();
         await finished(file);
+      }, async () => {
+        gzip.destroy();
+        await abort();
       });
     }
     return new StreamSink(file, `${what} ${target}`, async () => {
       file.end();
       await finished(file);
-    });
+    }, abort);
   }
   return new StreamSink(target as Writable, what, null);
 }
@@ -62,6 +76,7 @@ class StreamSink implements Sink {
     private readonly _stream: Writable,
     private readonly _label: string,
     private readonly _closeOwned: (() => Promise<void>) | null,
+    private readonly _abortOwned: (() => Promise<void>) | null = null,
   ) {
     // Keep the first error; later writes reject with it instead of throwing an unhandled 'error' event.
     _stream.on('error', (e: Error) => {
@@ -70,7 +85,8 @@ class StreamSink implements Sink {
   }
 
   private _fail(e: unknown): Error {
-    const msg = e instanceof Error ? e.message : String(e);
+    // A system error in a few words (the temporary file's name is no business of the user's).
+    const msg = (e as NodeJS.ErrnoException)?.code ? ioReason(e) : e instanceof Error ? e.message : String(e);
     return new Error(`cannot write ${this._label}: ${msg}`);
   }
 
@@ -135,4 +151,27 @@ class StreamSink implements Sink {
     }
     if (this._error) throw this._fail(this._error);
   }
+
+  async abort(): Promise<void> {
+    if (this._abortOwned) await this._abortOwned();
+  }
+}
+
+/** The sink of a file that could not be opened (a missing folder, no permission): every write reports why. */
+class FailedSink implements Sink {
+  readonly bytes = 0;
+  constructor(private readonly _error: Error) {}
+  write(): Promise<void> {
+    return Promise.reject(this._error);
+  }
+  writePooled(): Promise<void> {
+    return Promise.reject(this._error);
+  }
+  acquire(size: number): Uint8Array {
+    return new Uint8Array(size);
+  }
+  close(): Promise<void> {
+    return Promise.reject(this._error);
+  }
+  async abort(): Promise<void> {}
 }

@@ -314,3 +314,18 @@ export function counterSeries(trace: Trace): CounterSeries[] {
   }
   return out;
 }
+
+/**
+ * What both exporters add to every time they write so that none is negative: 0, or minus the earliest time of
+ * the laid-out spans, the memory events (when written) and the counter samples. Perfetto's timestamps are
+ * unsigned and its JSON importer drops negative ts, so a span that starts before the trace origin shifts the
+ * whole trace instead.
+ */
+export function timeShift(trace: Trace, layout: TrackLayout, withMemory: boolean, counters: readonly CounterSeries[]): number {
+  const spans = trace.spans;
+  let first = 0;
+  for (let k = 0; k < layout.order.length; k++) first = Math.min(first, spans[layout.order[k]].start);
+  if (withMemory) for (const m of trace.memory) if (Number.isFinite(m.t)) first = Math.min(first, m.t);
+  for (const c of counters) if (c.t.length > 0) first = Math.min(first, c.t[0]);
+  return -first;
+}

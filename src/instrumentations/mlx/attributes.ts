@@ -53,12 +53,15 @@ export interface SpanAttr {
   /** OpenTelemetry name; null where OTLP shows it otherwise (the parent span, a link). */
   readonly otel: string | null;
   readonly type: SpanAttrType;
-  /** A span id: it tells spans apart rather than describing one. */
-  readonly identity: boolean;
+  /**
+   * Which occurrence this is (a span id, the pass it ran in) rather than what ran: spans of the same op with the
+   * same shapes differ in it. Chrome args leave these out, so speedscope can aggregate (it keys frames by args).
+   */
+  readonly instance: boolean;
 }
 
-const attr = (index: number, key: string | null, otel: string | null, type: SpanAttrType, identity = false): SpanAttr =>
-  Object.freeze({ index, key, otel, type, identity });
+const attr = (index: number, key: string | null, otel: string | null, type: SpanAttrType, instance = false): SpanAttr =>
+  Object.freeze({ index, key, otel, type, instance });
 
 /** The built-in attributes, in the order forEachSpanAttribute visits them. */
 export const SPAN_ATTRS = Object.freeze({
@@ -76,8 +79,8 @@ export const SPAN_ATTRS = Object.freeze({
   intensity: attr(11, 'intensity', ATTR_MLX_INTENSITY, 'number'),
   layer: attr(12, 'layer', ATTR_MLX_LAYER, 'string'),
   layerId: attr(13, 'layerId', null, 'number', true),
-  pass: attr(14, 'pass', ATTR_MLX_PASS, 'number'),
-  warmup: attr(15, 'warmup', ATTR_MLX_WARMUP, 'boolean'),
+  pass: attr(14, 'pass', ATTR_MLX_PASS, 'number', true),
+  warmup: attr(15, 'warmup', ATTR_MLX_WARMUP, 'boolean', true),
 });
 const A = SPAN_ATTRS;
 export const SPAN_ATTR_LIST: readonly SpanAttr[] = Object.values(SPAN_ATTRS).sort((a, b) => a.index - b.index);
@@ -105,16 +108,11 @@ export function tensorList(x: readonly TensorInfo[] | undefined): readonly Tenso
   return Array.isArray(x) ? x : NO_TENSORS;
 }
 
-/** The dtype a span is labelled with: its first output's, else its first input's (an op without outputs). */
-export function spanDtype(s: Pick<Span, 'inputs' | 'outputs'>): string | undefined {
-  const d = (tensorList(s.outputs)[0] ?? tensorList(s.inputs)[0])?.dtype;
-  return d ? String(d) : undefined;
-}
-
 /**
  * Visits the span's attributes: the built-in ones it has, then each span.attrs entry except those naming a
  * built-in attribute the span has (the span's own fields win, in every output alike).
  */
+// One straight run over the fields, in output order: the list of attributes is this function.
 export function forEachSpanAttribute(s: AttributeSource, v: SpanAttributeVisitor): void {
   // Bit i set: SPAN_ATTRS entry i was visited.
   let has = 0b11111; // id, kind, device, thread, op
@@ -138,6 +136,7 @@ export function forEachSpanAttribute(s: AttributeSource, v: SpanAttributeVisitor
     v.tensors(A.outputs, outputs);
     has |= 1 << A.outputs.index;
   }
+  // The dtype a span is labelled with: its first output's, else its first input's (an op without outputs).
   const dtype = (outputs[0] ?? inputs[0])?.dtype;
   if (dtype) {
     v.string(A.dtype, String(dtype));
@@ -238,18 +237,18 @@ export function spanAttributes(s: AttributeSource): Attributes {
 }
 const EMPTY: Attributes = {};
 
-/** Fills a Chrome args object (short keys); `identity` false leaves span ids out. */
+/** Fills an args object (short keys); `instance` false leaves out the attributes that tell occurrences apart. */
 class ArgsObject implements SpanAttributeVisitor {
   out: Record<string, unknown> = {};
-  identity = true;
+  instance = true;
   number(a: SpanAttr, v: number): void {
-    if (a.key && (this.identity || !a.identity)) this.out[a.key] = v;
+    if (a.key && (this.instance || !a.instance)) this.out[a.key] = v;
   }
   string(a: SpanAttr, v: string): void {
-    if (a.key) this.out[a.key] = v;
+    if (a.key && (this.instance || !a.instance)) this.out[a.key] = v;
   }
   boolean(a: SpanAttr, v: boolean): void {
-    if (a.key) this.out[a.key] = v;
+    if (a.key && (this.instance || !a.instance)) this.out[a.key] = v;
   }
   tensors(a: SpanAttr, v: readonly TensorInfo[]): void {
     if (a.key) this.out[a.key] = v.map(tensorLabel);
@@ -261,10 +260,10 @@ class ArgsObject implements SpanAttributeVisitor {
 const argsObject = new ArgsObject();
 
 /** A span's attributes under their short keys (Chrome args, Perfetto annotation names). */
-export function spanArgs(s: AttributeSource, { identity = true }: { identity?: boolean } = {}): Record<string, unknown> {
+export function spanArgs(s: AttributeSource, { instance = true }: { instance?: boolean } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   argsObject.out = out;
-  argsObject.identity = identity;
+  argsObject.instance = instance;
   forEachSpanAttribute(s, argsObject);
   argsObject.out = {};
   return out;

@@ -3,12 +3,11 @@
  * the op functions) and feeds a Recorder. All patching goes through one Patcher and is undone exactly
  * by disable().
  */
-import { context, trace as otelTrace, type TracerProvider } from '@opentelemetry/api';
+import { context, trace as otelTrace, TraceFlags, type TracerProvider } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createRequire } from 'node:module';
 import { findMlx } from '../../core/record/load-mlx';
-import { openHookLayer, type HookLayer } from '../../core/record/native';
+import { loadBinding, openHookLayer, type HookLayer } from '../../core/record/native';
 import { loadPeaks } from '../../core/cost/calibrate';
 import { Recorder, type LiveSpan } from '../../core/record/recorder';
 import { FAST_FUNCTIONS } from '../../core/record/decode';
@@ -17,8 +16,13 @@ import { OtelBridge } from './otel-bridge';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, jsOpCostName, mlxModuleFromCache, primitiveOrder, requireCache, NOT_ARRAY_OPS, NOT_OPS } from './utils';
-import { OpShapes, setMlxClasses } from './op-shapes';
+import { arraysIn, baseModuleExports, errorMessage, globalProvider, mlxModuleFromCache, mlxVersion, sampled, sayNativeUnavailable } from './utils';
+import { setMlxClasses } from './op-shapes';
+import { patchOps } from './js-ops';
+import { LoadOrder } from './load-order';
+import { checkSchedule, StepSchedule } from './schedule';
+import { checkFlight, FlightRing } from './flight';
+import { saveTrace } from '../../core/io/persist';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -28,33 +32,57 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   syncEachOp: false,
   bufferEvents: 1 << 16,
   maxSpans: 2_000_000,
+  maxMemoryEvents: 2_000_000,
 };
 
 type AnyFn = (...args: any[]) => any;
+
 
 export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
   private _patcher = new Patcher();
   private _mlx: any = null;
   private _hook: HookLayer | null = null;
   private _fallbackReason = '';
-  private _recorder: Recorder | null = null;
+  _recorder: Recorder | null = null;
   private _bridge: OtelBridge | null = null;
   private _provider: TracerProvider | undefined;
+  /** The provider the OTEL_* environment asks for (preload), used when the app registers none. */
+  private _envProvider: TracerProvider | undefined;
+  private _envBridge: OtelBridge | null = null;
+  /** Evals and sync points under unsampled spans in progress (native recording is off meanwhile). */
+  private _paused = 0;
+  /** A schedule's step with recording off. */
+  private _idle = false;
+  private _schedule: StepSchedule | null = null;
+  private _flight: FlightRing | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
-  private _stack: LiveSpan[] = [];
+  _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
   private _epoch = 1;
   private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
   /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
-  private _instrumentedClasses = new Set<Function>();
-  private _on = false;
+  _instrumentedClasses = new Set<Function>();
+  private _loadOrder = new LoadOrder(this);
+  _on = false;
   private _als = new AsyncLocalStorage<LiveSpan>();
+  /** How many times takeTrace() was called (the preload tells an app that took its trace itself). */
+  _takes = 0;
+  /** [number of an ending signal the JS thread has not handled], written by the native handler. */
+  private _pendingSignal: Int32Array | null = null;
+  private _onPendingSignal: ((signo: number) => void) | null = null;
 
   constructor(config: MlxInstrumentationConfig = {}) {
     // Enabled below, once this class's own fields exist.
     super(PACKAGE_NAME, PACKAGE_VERSION, { ...DEFAULT_CONFIG, ...config, enabled: false });
     this._provider = config.tracerProvider;
+    // A bad schedule is refused before anything is patched.
+    if (config.schedule) {
+      checkSchedule(config.schedule);
+      if (typeof config.onTraceReady !== 'function') throw new TypeError('a schedule needs onTraceReady(trace), e.g. traceFiles("./traces")');
+      if (config.flightRecorder) throw new TypeError('a schedule and flightRecorder are two ways of choosing what to keep: give one');
+    }
+    if (config.flightRecorder) checkFlight(config.flightRecorder);
     if (config.enabled !== false) this.enable();
   }
 
@@ -87,6 +115,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     // The app usually required MLX before registering us: patch the copy it already has.
     const mlx = mlxModuleFromCache() ?? findMlx();
     if (mlx) this._patch(mlx);
+    this._startSchedule();
+    this._startFlight();
   }
 
   override disable(): void {
@@ -119,6 +149,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   takeTrace(name = 'trace', meta: Record<string, unknown> = {}): Trace {
     const rec = this._ensureRecorder();
     this._bridge?.reset();
+    this._takes++;
     return rec.take(name, meta);
   }
 
@@ -129,8 +160,58 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._paths.delete(model);
   }
 
+  /**
+   * Ends a step of the configured schedule (torch.profiler's prof.step()): recording turns on or off
+   * as the schedule says, and a finished window goes to onTraceReady. Without a schedule, does nothing.
+   */
+  step(): void {
+    this._schedule?.step();
+  }
+
+  private _startSchedule(): void {
+    const cfg = this.getConfig();
+    if (!cfg.schedule || this._schedule) return;
+    const ready = cfg.onTraceReady!;
+    this._schedule = new StepSchedule(
+      cfg.schedule,
+      {
+        setRecording: (on) => {
+          this._idle = !on;
+          if (this._paused === 0) this._hook?.binding.setRecording(on);
+        },
+        discard: () => void this._take('discarded', {}),
+        take: (name, meta) => this._take(name, meta),
+      },
+      ready,
+    );
+  }
+
+  private _startFlight(): void {
+    const cfg = this.getConfig();
+    if (!cfg.flightRecorder || this._flight) return;
+    const rec = () => this._ensureRecorder();
+    this._flight = new FlightRing(cfg.flightRecorder, { now: () => rec().now(), held: () => rec().held, take: (name) => this._take(name, {}) });
+  }
+
+  /**
+   * Writes what is recorded to `path` (.mlxtrace or .json). In flight-recorder mode that is the ring
+   * (the last seconds or spans), which then starts afresh; otherwise everything since the last take,
+   * which stays for takeTrace(). Returns the number of spans written.
+   */
+  dump(path: string, name = 'dump'): number {
+    const trace = this._flight ? this._flight.dump(name) : this._ensureRecorder().take(name, {}, undefined, true);
+    saveTrace(trace, path);
+    return trace.spans.length;
+  }
+
+  private _take(name: string, meta: Record<string, unknown>): Trace {
+    this._bridge?.reset();
+    return this._ensureRecorder().take(name, meta);
+  }
+
   /** Runs fn inside a user span (torch's record_function). Works with async functions. */
   withSpan<T>(name: string, fn: () => T, attrs?: Record<string, string | number | boolean>): T {
+    if (this._untracedNow()) return fn();
     const rec = this._ensureRecorder();
     const span = rec.begin('user', name, this._parentId(), attrs);
     return this._runIn(span, fn);
@@ -139,6 +220,28 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   /** The recorder, created on first use even when MLX is absent (manual op timing). */
   get recorder(): Recorder {
     return this._ensureRecorder();
+  }
+
+  /**
+   * Has `onPending` called at the next eval or sync point after one of `signals` arrives, for an app
+   * whose JS thread is too busy to run signal listeners (the preload's Ctrl-C handling). Returns a
+   * function that marks the signal handled, or null when the native layer cannot watch signals.
+   */
+  _watchSignals(signals: number[], onPending: (signo: number) => void): (() => void) | null {
+    const binding = loadBinding().binding;
+    if (!binding || typeof binding.watchSignals !== 'function') return null;
+    const pending = new Int32Array(binding.watchSignals(signals));
+    this._pendingSignal = pending;
+    this._onPendingSignal = onPending;
+    return () => {
+      pending[0] = 0;
+    };
+  }
+
+  private _takePendingSignal(): void {
+    const signo = this._pendingSignal![0];
+    this._pendingSignal![0] = 0;
+    this._onPendingSignal?.(signo);
   }
 
   // ---- span plumbing ------------------------------------------------------------------------
@@ -152,6 +255,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         mlxVersion: mlxVersion(this._mlx),
         peaks: cfg.peaks ?? loadPeaks(),
         maxSpans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans!,
+        maxMemoryEvents: cfg.maxMemoryEvents ?? DEFAULT_CONFIG.maxMemoryEvents!,
         primitiveListener: () => {
           const bridge = this._otel();
           return bridge ? (s, parent) => bridge.primitive(s, parent) : null;
@@ -162,11 +266,46 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   }
 
   private _otel(): OtelBridge | null {
-    if (this._bridge) return this._bridge;
+    // The environment's provider stands in until the app registers its own.
+    if (this._bridge !== null && this._bridge !== this._envBridge) return this._bridge;
     const provider = this._provider ?? globalProvider();
-    if (!provider) return null;
-    this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
-    return this._bridge;
+    if (provider) {
+      this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+      return this._bridge;
+    }
+    if (!this._envProvider) return null;
+    this._envBridge ??= new OtelBridge(this._envProvider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+    return (this._bridge = this._envBridge);
+  }
+
+  /** Sends spans to `provider` (the OTEL_* environment's) whenever neither config nor app names one. */
+  _useEnvProvider(provider: TracerProvider): void {
+    if (this._bridge !== null && this._bridge === this._envBridge) this._bridge = null;
+    this._envProvider = provider;
+    this._envBridge = null;
+  }
+
+  /**
+   * Whether nothing is recorded now: a schedule's step with recording off, or an active OpenTelemetry
+   * span its sampler left out (nothing under it is recorded).
+   */
+  _untracedNow(): boolean {
+    if (this._idle) return true;
+    if (this._bridge === null) return false;
+    const span = otelTrace.getSpan(context.active());
+    return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0;
+  }
+
+  /** Runs an eval or sync point unrecorded: the native layer records nothing while it runs. */
+  private _untraced<T>(fn: () => T): T {
+    const hook = this._hook;
+    if (!hook) return fn();
+    if (this._paused++ === 0) hook.binding.setRecording(false);
+    try {
+      return fn();
+    } finally {
+      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(!this._idle);
+    }
   }
 
   _parentId(): number | null {
@@ -193,17 +332,33 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (ended) return;
       ended = true;
       rec.end(span);
+      if (err !== undefined && span.kind === 'user') span.attrs = { ...span.attrs, error: errorMessage(err) };
       unstack();
       if (span.kind === 'eval' || span.kind === 'sync') {
         rec.drain(span);
         this._nextEpoch();
+        if (this._flight !== null) this._flight.tick();
       }
       bridge?.end(span, err);
     };
     try {
       // User regions carry their span across awaits (AsyncLocalStorage); the rest are synchronous.
       const body = span.kind === 'user' ? () => this._als.run(span, fn) : fn;
-      const out = bridge ? context.with(bridge.start(span), body) : body();
+      let out: T;
+      if (bridge) {
+        const ctx = bridge.start(span);
+        if (!sampled(ctx)) {
+          // Its sampler left this span out: the app runs as untraced, and so does all under it.
+          ended = true;
+          rec.discard(span);
+          unstack();
+          bridge.end(span);
+          return context.with(ctx, span.kind === 'eval' || span.kind === 'sync' ? () => this._untraced(fn) : fn);
+        }
+        out = context.with(ctx, body);
+      } else {
+        out = body();
+      }
       if (span.kind === 'user' && out && typeof (out as any).then === 'function') {
         unstack();
         return (out as any).then(
@@ -238,6 +393,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         this._hook = null;
         this._fallbackReason = h.reason;
         this._diag.warn(`mlx-trace: JS-level timing only: ${h.reason}`);
+        sayNativeUnavailable(h.reason);
       } else {
         this._hook = h;
         this._fallbackReason = '';
@@ -251,7 +407,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._recorder = null;
     const rec = this._ensureRecorder();
     if (old) rec.adopt(old);
-    this._hook?.binding.setRecording(true);
+    this._hook?.binding.setRecording(!this._idle);
     const build = this._hook?.buildState;
     if (build) {
       build[1] = 0;
@@ -263,7 +419,9 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const wrapEval = (name: string) =>
       this._patcher.wrap<AnyFn>(core, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
+          if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
+          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('eval', name, self._parentId());
           if (name === 'asyncEval') rec.markAsync(span);
           return self._runIn(span, () => orig.apply(this, args));
@@ -278,7 +436,9 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (!proto) break;
       this._patcher.wrap<AnyFn>(proto, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
+          if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
+          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('sync', name, self._parentId());
           return self._runIn(span, () => orig.apply(this, args));
         },
@@ -290,7 +450,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       this._patchLayers(mlx.nn);
       for (const c of [...this._instrumentedClasses]) this._instrumentClass(c);
     }
-    if (!this._hook) this._patchOps(core, cfg.syncEachOp === true);
+    if (!this._hook) patchOps(this, this._patcher, core, cfg.syncEachOp === true);
   }
 
   /** Marks the graph each mx.fast call builds, so fallback primitives are known for what they are. */
@@ -330,6 +490,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!base) return;
     const Orig = base.Module;
     const self = this;
+    this._loadOrder.patchEntries(this._patcher, Orig.prototype);
     class Module extends Orig {
       constructor(...args: unknown[]) {
         super(...args);
@@ -354,7 +515,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const self = this;
     this._patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
       function (this: any, ...args: unknown[]) {
-        if (!self._on || !self._recorder) return orig.apply(this, args);
+        if (!self._on || !self._recorder || self._untracedNow()) return orig.apply(this, args);
         return self._traceLayer(orig, this, args);
       },
     );
@@ -367,7 +528,10 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (depth && this._stackModules[depth - 1] === module) return orig.apply(module, args);
     let parentLayer: LiveSpan | undefined;
     for (let i = depth - 1; i >= 0; i--) if (this._stack[i].kind === 'layer') { parentLayer = this._stack[i]; break; }
-    if (!parentLayer) this._ensurePaths(module);
+    if (!parentLayer) {
+      this._ensurePaths(module);
+      if (!this._paths.get(module)) this._loadOrder.checkRoot(module);
+    }
     const hook = this._hook;
     // What the arguments' graphs hold was built by the caller, not by this layer.
     if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
@@ -408,96 +572,4 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     const path = this._paths.get(module);
     return path ? `${path} (${cls})` : cls;
   }
-
-  /** JS-level mode: time every op as it is built (and, with syncEachOp, as it is forced to run). */
-  private _patchOps(core: any, syncEachOp: boolean): void {
-    const self = this;
-    const evalFn = core.eval;
-    // Functions of a namespace (mx.add), or with `method`, the array's own methods (a.reshape(),
-    // a.sum()), whose array is the first input and which record under the function's name.
-    const patchNs = (ns: any, prefix: string, method = false) => {
-      for (const key of method ? Object.getOwnPropertyNames(ns) : Object.keys(ns)) {
-        const fn = Object.getOwnPropertyDescriptor(ns, key)?.value;
-        if (typeof fn !== 'function' || NOT_OPS.has(prefix + key) || /^[A-Z]/.test(key)) continue;
-        if (method && NOT_ARRAY_OPS.has(key)) continue;
-        const name = prefix + key;
-        // One attrs object per op function, shared by its spans (they never change it).
-        const attrs = Object.freeze({ phase: syncEachOp ? 'forced-eval' : 'build', costOp: jsOpCostName(name) });
-        // The call's input and output infos, memoized by argument shapes (op-shapes.ts).
-        const shapes = new OpShapes((inputs) => primitiveOrder(name, inputs));
-        this._patcher.wrap<AnyFn>(ns, key, (orig) => {
-          const wrapper = function (this: unknown, ...args: unknown[]) {
-            if (!self._on) return orig.apply(this, args);
-            const rec = self._recorder!;
-            const start = rec.now();
-            const out = orig.apply(this, args);
-            if (syncEachOp) evalFn(...arraysIn(out));
-            const end = rec.now();
-            const stack = self._stack;
-            let top: LiveSpan | undefined;
-            let layer: LiveSpan | undefined;
-            if (stack.length > 0) {
-              top = stack[stack.length - 1];
-              for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') { layer = stack[i]; break; }
-            }
-            const io = shapes.io(method ? [this, ...args] : args, out);
-            rec.add({
-              parentId: top ? top.id : null,
-              kind: 'primitive',
-              name,
-              start,
-              end,
-              thread: rec.jsThread,
-              device: 'cpu',
-              inputs: io.inputs,
-              outputs: io.outputs,
-              layerId: layer ? layer.id : null,
-              layer: layer ? layer.name : null,
-              attrs,
-            });
-            return out;
-          };
-          // mx.array is a class as well as an op: `x instanceof mx.array` (node-mlx's nn.Module tells
-          // parameters from submodules that way) must still hold for the arrays it made.
-          if (typeof orig.prototype === 'object' && orig.prototype !== null) wrapper.prototype = orig.prototype;
-          return wrapper;
-        });
-      }
-    };
-    patchNs(core, '');
-    for (const sub of ['fast', 'linalg', 'fft', 'random']) if (core[sub]) patchNs(core[sub], sub + '.');
-    if (core.array?.prototype) patchNs(core.array.prototype, '', true);
-  }
-}
-
-function globalProvider(): TracerProvider | undefined {
-  const p: any = otelTrace.getTracerProvider();
-  const delegate = typeof p.getDelegate === 'function' ? p.getDelegate() : p;
-  return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
-}
-
-
-function mlxVersion(mlx: any): string {
-  try {
-    const cache = requireCache();
-    for (const key of Object.keys(cache)) {
-      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (cache[key]!.exports as any).version;
-    }
-    const path = Object.keys(cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
-    if (path) return createRequire(path)('../package.json').version;
-  } catch {
-    /* unknown */
-  }
-  return mlx ? 'unknown' : 'none';
-}
-
-/** The exports object of node-mlx's nn/layers/base.js, whose Module property nn.Module reads through. */
-function baseModuleExports(Module: unknown): any {
-  const cache = requireCache();
-  for (const key of Object.keys(cache)) {
-    if (!/[\\/]nn[\\/]layers[\\/]base\.js$/.test(key)) continue;
-    const ex: any = cache[key]!.exports;
-    if (ex && ex.Module === Module) return ex;
-  }
-  return null;
 }

@@ -3,7 +3,7 @@
  * under the app's active context; primitives become children of their eval with the times the hook
  * layer measured (monotonic ns mapped to epoch once per trace window).
  */
-import { context, trace, type Context, type Link, type Span as OtelSpan, type Tracer, type HrTime, type Attributes } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Context, type Link, type Span as OtelSpan, type Tracer, type HrTime, type Attributes } from '@opentelemetry/api';
 import { estimateCost } from '../../core/cost';
 import { distributedRank } from '../../core/analysis/merge';
 import type { LiveSpan, Recorder } from '../../core/record/recorder';
@@ -48,7 +48,11 @@ export class OtelBridge {
     const span = this.open.get(s.id);
     if (!span) return;
     this.open.delete(s.id);
-    if (error) span.recordException(error as Error);
+    if (error) {
+      // A thrown body fails its span: the exception as an event, and ERROR status as OTel's spec asks.
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    }
     span.end(hr(this.rec.toEpochNs(s.end)));
   }
 

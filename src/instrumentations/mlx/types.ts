@@ -1,6 +1,8 @@
 import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 import type { TracerProvider } from '@opentelemetry/api';
-import type { Peaks } from '../../core/model/trace';
+import type { Peaks, Trace } from '../../core/model/trace';
+import type { ScheduleOptions } from './schedule';
+import type { FlightRecorderOptions } from './flight';
 
 export interface MlxInstrumentationConfig extends InstrumentationConfig {
   /**
@@ -25,6 +27,11 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   bufferEvents?: number;
   /** Spans kept between two takeTrace() calls; more are dropped and counted. @default 2000000 */
   maxSpans?: number;
+  /**
+   * Memory events kept between two takeTrace() calls; more are dropped and counted (in
+   * `trace.dropped`, and apart in `trace.meta.droppedMemoryEvents`). @default 2000000
+   */
+  maxMemoryEvents?: number;
   /** Roofline peaks; by default those stored by `mlx-trace calibrate`, else a conservative guess. */
   peaks?: Peaks;
   /**
@@ -35,4 +42,17 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
   retainProfiles?: boolean;
   /** Send eval, layer and primitive spans to this provider (else the global one, if registered). */
   tracerProvider?: TracerProvider;
+  /**
+   * Record by steps, as torch.profiler does: the app calls `inst.step()` at the end of each step;
+   * `skipFirst` steps, then cycles of `wait` (off), `warmup` (recorded, dropped) and `active`
+   * (recorded, handed to onTraceReady as one trace), `repeat` times (0: always).
+   */
+  schedule?: ScheduleOptions;
+  /** Called with each trace a schedule finishes (see traceFiles() for rotating files in a folder). */
+  onTraceReady?: (trace: Trace) => void;
+  /**
+   * Flight-recorder mode: keep only the last `seconds` or `spans` of the recording in a bounded ring;
+   * `inst.dump(path)` writes it. Not with a schedule.
+   */
+  flightRecorder?: FlightRecorderOptions;
 }

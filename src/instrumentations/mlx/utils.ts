@@ -1,3 +1,4 @@
+import { trace as otelTrace, TraceFlags, type Context, type TracerProvider } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
 import type { TensorInfo } from '../../core/model/trace';
 import { isMlxArray, setMlxClasses } from './op-shapes';
@@ -62,6 +63,58 @@ export function mlxModuleFromCache(): any {
         return ex;
       }
     }
+  }
+  return null;
+}
+
+// Once per process, whichever copy of this module (preload bundle, app bundle) registers first.
+const NATIVE_SAID = Symbol.for('mlx-trace.native-unavailable-said');
+
+/** One line on stderr: what timing the app gets instead, and why. */
+export function sayNativeUnavailable(reason: string): void {
+  const g = globalThis as unknown as Record<symbol, boolean>;
+  if (g[NATIVE_SAID]) return;
+  g[NATIVE_SAID] = true;
+  process.stderr.write(`mlx-trace: per-primitive timing unavailable, timing at JS level (op build times, not run times): ${reason}\n`);
+}
+
+export function sampled(ctx: Context): boolean {
+  const span = otelTrace.getSpan(ctx);
+  return span === undefined || (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function globalProvider(): TracerProvider | undefined {
+  const p: any = otelTrace.getTracerProvider();
+  const delegate = typeof p.getDelegate === 'function' ? p.getDelegate() : p;
+  return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
+}
+
+
+export function mlxVersion(mlx: any): string {
+  try {
+    const cache = requireCache();
+    for (const key of Object.keys(cache)) {
+      if (/[\\/]@frost-beta[\\/]mlx[\\/]package\.json$/.test(key)) return (cache[key]!.exports as any).version;
+    }
+    const path = Object.keys(cache).find((k) => /[\\/]@frost-beta[\\/]mlx[\\/]lib[\\/]index\.js$/.test(k));
+    if (path) return createRequire(path)('../package.json').version;
+  } catch {
+    /* unknown */
+  }
+  return mlx ? 'unknown' : 'none';
+}
+
+/** The exports object of node-mlx's nn/layers/base.js, whose Module property nn.Module reads through. */
+export function baseModuleExports(Module: unknown): any {
+  const cache = requireCache();
+  for (const key of Object.keys(cache)) {
+    if (!/[\\/]nn[\\/]layers[\\/]base\.js$/.test(key)) continue;
+    const ex: any = cache[key]!.exports;
+    if (ex && ex.Module === Module) return ex;
   }
   return null;
 }

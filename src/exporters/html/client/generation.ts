@@ -47,10 +47,18 @@ export function installGeneration(app: App): void {
   for (const i of spans) if (m.dur[i] > maxDur) maxDur = m.dur[i];
   for (const v of [lat.p95, lat.max]) if (v != null && v * 1e6 > maxDur && v * 1e6 < maxDur * 3) maxDur = v * 1e6;
   const top = maxDur > 0 ? maxDur * 1.12 : 1;
-  const H = 150, ML = 52, MR = 12, MT = 10, MB = 24;
+  const H = 150, ML = 52, MT = 10, MB = 24;
+  // The right margin holds the percentile labels, so they never cover a bar; set at each draw from their width.
+  let MR = 12;
+  const percentiles = ([['p50', lat.p50], ['p95', lat.p95]] as [string, number | null][])
+    .filter((p): p is [string, number] => p[1] != null && p[1] * 1e6 <= top)
+    .map(([label, v]) => ({ text: `${label} ${ms(v)}`, ns: v * 1e6 }));
   let W = 300;
   let focus = -1;
   let sel: Selection | null = null;
+  /** The percentile labels' boxes as last drawn. */
+  let labelBoxes: { text: string; x: number; y: number; w: number; h: number }[] = [];
+  const LABEL_H = 12;
   const xOf = (k: number) => ML + (k / N) * (W - ML - MR);
   const yOf = (ns: number) => MT + (1 - ns / top) * (H - MT - MB);
 
@@ -62,6 +70,8 @@ export function installGeneration(app: App): void {
     ctx.fillStyle = th.bg;
     ctx.fillRect(0, 0, W, H);
     ctx.font = '10px system-ui, sans-serif';
+    MR = 12;
+    for (const p of percentiles) MR = Math.max(MR, ctx.measureText(p.text).width + 10);
     // y axis: three gridlines.
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
@@ -84,26 +94,27 @@ export function installGeneration(app: App): void {
       ctx.fillRect(xOf(k) + gap / 2, y, Math.max(1, bw - gap), H - MB - y);
     }
     ctx.globalAlpha = 1;
-    // Percentile lines from the generation stats.
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'bottom';
-    for (const [label, v] of [['p50', lat.p50], ['p95', lat.p95]] as [string, number | null][]) {
-      if (v == null || v * 1e6 > top) continue;
-      const y = Math.round(yOf(v * 1e6)) + 0.5;
+    // Percentile lines from the generation stats, labelled in the right margin; labels closer than a line height are
+    // pushed apart (p95 up), the lines stay where their values are.
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    labelBoxes = [];
+    let above = Infinity;
+    for (const p of percentiles) {
+      const y = Math.round(yOf(p.ns)) + 0.5;
       ctx.strokeStyle = th.fg;
       ctx.setLineDash([4, 3]);
       ctx.lineWidth = 1;
       ctx.beginPath();
       ctx.moveTo(ML, y);
-      ctx.lineTo(W - MR, y);
+      ctx.lineTo(W - MR + 2, y);
       ctx.stroke();
       ctx.setLineDash([]);
-      // A halo in the background color keeps the label readable over the bars.
-      ctx.strokeStyle = th.bg;
-      ctx.lineWidth = 3;
-      ctx.strokeText(`${label} ${ms(v)}`, W - MR - 2, y - 2);
+      const ly = Math.max(MT, Math.min(y, above - LABEL_H));
+      above = ly;
       ctx.fillStyle = th.fg;
-      ctx.fillText(`${label} ${ms(v)}`, W - MR - 2, y - 2);
+      ctx.fillText(p.text, W - MR + 6, ly);
+      labelBoxes.push({ text: p.text, x: W - MR + 6, y: ly - LABEL_H / 2, w: ctx.measureText(p.text).width, h: LABEL_H });
     }
     // x axis: token numbers at a readable spacing.
     ctx.fillStyle = th.grid;
@@ -160,7 +171,9 @@ export function installGeneration(app: App): void {
   app.onTheme(draw);
   util.onWidth(canvas.parentElement!, draw);
   app.expose('generation', {
-    bars: () => Array.from(spans, (i, k) => ({ token: gen.tokens[k], span: i, durNs: m.dur[i], x: xOf(k) + (W - ML - MR) / N / 2, y: (yOf(m.dur[i]) + H - MB) / 2 })),
+    bars: () => Array.from(spans, (i, k) => ({ token: gen.tokens[k], span: i, durNs: m.dur[i], x: xOf(k) + (W - ML - MR) / N / 2, y: (yOf(m.dur[i]) + H - MB) / 2,
+      box: { x: xOf(k), y: yOf(m.dur[i]), w: (W - ML - MR) / N, h: H - MB - yOf(m.dur[i]) } })),
+    labels: () => labelBoxes,
   });
   draw();
 }

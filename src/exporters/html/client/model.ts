@@ -6,7 +6,7 @@
 import type { Head } from '../format';
 import type { AggRow, GroupBy, Model, Uints, Util } from './types';
 
-export function buildModel(head: Head, _util: Util): Model {
+export function buildModel(head: Head, util: Util): Model {
   const fromBase64 = (s: string): Uint8Array => {
     // Native decoder where the browser has one (Chrome 140+, Firefox 133+, Safari 18.2+); atob elsewhere.
     const U = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
@@ -189,8 +189,16 @@ export function buildModel(head: Head, _util: Util): Model {
     return rowsOut;
   };
 
+  // The roofline's ceilings as every view names them: the figures and where they come from.
+  const pk = head.meta.peaks;
+  const ceilings = pk.flops > 0 && pk.bandwidth > 0
+    ? { flops: pk.flops, bandwidth: pk.bandwidth, measured: pk.measured, label: pk.label, note: pk.note,
+      text: `${util.fmtRate(pk.flops, 'FLOP/s')} · ${util.fmtRate(pk.bandwidth, 'B/s')} (${pk.label})` }
+    : null;
+
   return {
     head,
+    ceilings,
     n,
     start,
     dur,

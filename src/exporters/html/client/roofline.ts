@@ -35,7 +35,7 @@ export function installRoofline(app: App): void {
 
   const notes: string[] = [];
   if (!hasPeaks) notes.push('This trace has no compute or bandwidth peaks, so the ceilings are not drawn.');
-  else notes.push(`Ceilings: ${util.fmtRate(peakF, 'FLOP/s')} compute, ${util.fmtRate(peakB, 'B/s')} bandwidth (${head.meta.peaks.source}).`);
+  else notes.push(`Ceilings: ${util.fmtRate(peakF, 'FLOP/s')} compute, ${util.fmtRate(peakB, 'B/s')} bandwidth, ${head.meta.peaks.note}.`);
   if (pts.length === 0) notes.push('No op has both a FLOP count and a byte count, so there is nothing to plot.');
   const list = (names: Set<string>) => {
     const all = [...names];
@@ -43,7 +43,10 @@ export function installRoofline(app: App): void {
   };
   if (zero.size) notes.push(`Not plotted, no FLOPs or no bytes to put on log axes (data movement, views): ${list(zero)}.`);
   if (uncosted.size) notes.push(`Not plotted, no cost formula: ${list(uncosted)}.`);
-  note.replaceChildren(...notes.map((t) => util.el('p', {}, t)));
+  // The ceilings' sentence comes first; it is a warning while they are defaults.
+  const guessed = hasPeaks && !head.meta.peaks.measured;
+  note.replaceChildren(...notes.map((t, k) => util.el('p', k === 0 && guessed ? { class: 'warn' } : {}, t)));
+  const dflt = guessed ? ' (default)' : '';
 
   const log = Math.log10;
   let xs = pts.map((p) => p.x), ys = pts.map((p) => p.y);
@@ -134,9 +137,9 @@ export function installRoofline(app: App): void {
       ctx.fillStyle = th.fg;
       ctx.textBaseline = 'bottom';
       ctx.textAlign = 'right';
-      const compute = `compute ${util.fmtRate(peakF, 'FLOP/s')}`;
+      const compute = `compute ${util.fmtRate(peakF, 'FLOP/s')}${dflt}`;
       if (W - MR - 4 - ctx.measureText(compute).width > rx + 10) ctx.fillText(compute, W - MR - 4, ry - 4);
-      const bw = `bandwidth ${util.fmtRate(peakB, 'B/s')}`;
+      const bw = `bandwidth ${util.fmtRate(peakB, 'B/s')}${dflt}`;
       const bwWidth = ctx.measureText(bw).width;
       const ax0 = ML, ay0 = py(peakB * 10 ** x0);
       const len = Math.hypot(rx - ax0, ry - ay0);
@@ -184,7 +187,7 @@ export function installRoofline(app: App): void {
     rows.push(['Calls', util.fmtCount(p.row.calls)], ['Total', util.fmtNs(p.row.total)]);
     rows.push(['Intensity', `${p.x.toPrecision(3)} FLOP/B`]);
     rows.push(['Achieved', `${util.fmtRate(p.y, 'FLOP/s')} · ${util.fmtRate(p.row.bytes / (p.row.bytesTime / 1e9), 'B/s')}`]);
-    if (hasPeaks) rows.push(['Of roof', `${util.fmtPct(p.y / roof)} (${p.x < ridge ? 'memory-bound' : 'compute-bound'})`]);
+    if (hasPeaks) rows.push(['Of roof', `${util.fmtPct(p.y / roof)} (${p.x < ridge ? 'memory-bound' : 'compute-bound'})${guessed ? ', of a default roof' : ''}`]);
     return rows;
   }
 
@@ -236,7 +239,9 @@ export function installRoofline(app: App): void {
   app.onTheme(draw);
   util.onWidth(canvas.parentElement!, draw);
   app.expose('roofline', {
-    points: () => pts.map((p) => ({ label: p.row.label, detail: p.row.detail, key: p.row.key, x: p.px, y: p.py, r: p.r })),
+    points: () => pts.map((p) => ({ label: p.row.label, detail: p.row.detail, key: p.row.key, x: p.px, y: p.py, r: p.r, intensity: p.x, flopsPerSec: p.y,
+      calls: p.row.calls, total: p.row.total })),
+    ceilings: () => (hasPeaks ? { flops: peakF, bandwidth: peakB, measured: head.meta.peaks.measured } : null),
   });
   draw();
 }

@@ -1,6 +1,6 @@
 /**
  * The summary: headline numbers (wall and eval time, coverage, timing mode, dropped events, peak memory, the
- * roofline's peaks, passes of a multi-pass profile), the top ops, the advisor's findings (trace.meta.advice, each
+ * roofline's peaks and whether they were measured, passes of a multi-pass profile), the top ops, the advisor's findings (trace.meta.advice, each
  * with a button that selects its evidence spans) and the host facts. All as text nodes.
  * Self-contained (no imports at run time): its source text is embedded in the report.
  */
@@ -32,8 +32,10 @@ export function installSummary(app: App): void {
     card('Timing', head.meta.timing, timingNote, head.meta.timing !== 'native'),
     card('Spans', util.fmtCount(head.spanCount), `${util.fmtCount(dropped)} dropped${head.skipped ? `, ${util.fmtCount(head.skipped)} malformed skipped` : ''}`, dropped > 0 || head.skipped > 0),
     card('Peak memory', mem ? util.fmtBytes(mem.peak) : 'not recorded', mem ? `${util.fmtCount(mem.sourceCount)} allocator events` : 'no allocator events'),
+    // Default ceilings are flagged: every achieved rate is read against them.
     card('Peaks', head.meta.peaks.flops > 0 ? util.fmtRate(head.meta.peaks.flops, 'FLOP/s') : '–',
-      head.meta.peaks.bandwidth > 0 ? `${util.fmtRate(head.meta.peaks.bandwidth, 'B/s')} · ${head.meta.peaks.source}` : 'no bandwidth peak'),
+      head.meta.peaks.bandwidth > 0 ? `${util.fmtRate(head.meta.peaks.bandwidth, 'B/s')} · ${head.meta.peaks.label}` : 'no bandwidth peak',
+      !!m.ceilings && !m.ceilings.measured),
   );
   const passes = head.passes;
   if (passes) {

@@ -67,7 +67,9 @@ export function installTable(app: App): void {
         return (s) => rx.test(s);
       } catch (e) {
         search.setAttribute('aria-invalid', 'true');
-        throw new Error(`Invalid regular expression: ${(e as Error).message}`);
+        // Chromium's message already starts with these words; others' may not.
+        const msg = (e as Error).message;
+        throw new Error(/^invalid regular expression/i.test(msg) ? msg : `Invalid regular expression: ${msg}`);
       }
     }
     const low = q.toLowerCase();
@@ -184,6 +186,7 @@ export function installTable(app: App): void {
         ? `; ${util.fmtCount(w)} warm-up pass${w === 1 ? '' : 'es'} left out of the statistics and totals` : ''}`);
     }
     if (g === 'layer' && m.tableKind === 2) parts.push(`each layer's row is the time of the ${head.kinds[m.tableKind]}s it built`);
+    if (m.ceilings) parts.push(`rates against ceilings of ${m.ceilings.text}`);
     if (rows.length > shown.length) parts.push(`showing the first ${util.fmtCount(MAX_ROWS)}: refine the search to see others`);
     if (selection) parts.push(`selected: ${selection.label}`);
     status.textContent = parts.join(' · ');
@@ -191,7 +194,8 @@ export function installTable(app: App): void {
   }
 
   search.addEventListener('input', render);
-  group.addEventListener('change', render);
+  // A selection belongs to the grouping it was made in: a new grouping starts with none.
+  group.addEventListener('change', () => { if (selection) app.select(null); else render(); });
   catSel.addEventListener('change', render);
   search.addEventListener('keydown', (e) => { if (e.key === 'Escape') { search.value = ''; render(); } });
 

@@ -108,6 +108,11 @@ export interface Model {
   wallTime: number;
   /** Sum of the table kind's span time. */
   tableTime: number;
+  /**
+   * The roofline's ceilings (null when the trace has none), whether they were measured on the recording machine,
+   * and how views say so: label (a few words), note (a sentence), text ('50.0 GFLOP/s · 10.0 GB/s (label)').
+   */
+  ceilings: { flops: number; bandwidth: number; measured: boolean; label: string; note: string; text: string } | null;
   str(id: number): string;
   kindOf(span: number): string;
   aggregate(by: GroupBy): AggRow[];

@@ -16,6 +16,7 @@ export function makeUtil(): Util {
   };
   const fmtNs = (ns: number) => {
     if (!Number.isFinite(ns)) return '–';
+    if (ns === 0) return '0 ns';
     const a = Math.abs(ns);
     const sign = ns < 0 ? '-' : '';
     if (a < 1e3) return `${sign}${a < 10 ? a.toFixed(1) : a.toFixed(0)} ns`;

@@ -5,6 +5,7 @@
  */
 import type { Trace } from '../../../core/model/trace';
 import { CORE_META_KEYS, PANEL_META_KEYS, PASS_META_KEYS, type StoredGeneration } from '../../../core/model/meta';
+import { describeCeilings } from '../../../core/cost/calibrate';
 import type { Head, HeadFinding, HeadGeneration, HeadPasses } from '../format';
 import { finiteNum, num, str } from './common';
 import type { PassTable } from './spans';
@@ -68,6 +69,7 @@ export function packHeadMeta(meta: Trace['meta'], multiPass: boolean): Head['met
       flops: num(meta.peaks?.flops) ?? 0,
       bandwidth: num(meta.peaks?.bandwidth) ?? 0,
       source: str(meta.peaks?.source, 'unknown'),
+      ...describeCeilings(meta.peaks),
     },
     facts: packFacts(meta as Record<string, unknown>, multiPass),
   };

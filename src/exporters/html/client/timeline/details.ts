@@ -52,6 +52,7 @@ export function timelineDetails(st: TimelineState, root: HTMLElement): TimelineD
       if (f === f && b === b && b > 0) rows.push(['Intensity', `${(f / b).toFixed(2)} FLOP/B`]);
       const secs = m.dur[i] / 1e9;
       if (secs > 0 && f === f) rows.push(['Achieved', `${util.fmtRate(f / secs, 'FLOP/s')}${b === b ? ` · ${util.fmtRate(b / secs, 'B/s')}` : ''}`]);
+      if (secs > 0 && f === f && m.ceilings) rows.push(['Ceilings', m.ceilings.text]);
     }
     rows.push(['Lane', `${lane.device} · thread ${lane.thread}`]);
     const pass = m.passOf(i);
