@@ -12,19 +12,12 @@ export const demoCommand: Command = {
   summary: 'profile LLM-style generation (a small Llama decode loop) and write trace, Chrome trace and HTML report',
   help: `Usage: mlx-trace demo [--out DIR] [--prompt N] [--tokens N]
 
-<<<<<<< HEAD
 Builds a small Llama-style decoder with random weights (d=${DEMO_LLAMA.dim}, ${DEMO_LLAMA.layers} layers,
 ${DEMO_LLAMA.heads} heads over ${DEMO_LLAMA.kvHeads} KV heads, RoPE, KV cache, gated MLP) and generates tokens
 the way LLM clients on node-mlx do: top-p sampling, asyncEval of step n+1 before item() of step n. Traced by
 mlx-trace, it prints time to first token, decode tokens/s and the report, whose coverage is the share of busy
 time (evals, asyncEval work, item() waits) during which a primitive ran.
 Writes DIR/trace.json, DIR/trace.chrome-trace.json (Perfetto, chrome://tracing, speedscope) and DIR/report.html.
-=======
-Builds a small decoder-only transformer with random weights (d=${DEMO_CONFIG.dim}, ${DEMO_CONFIG.layers} layers,
-${DEMO_CONFIG.heads} heads), runs a prompt through it and decodes tokens one at a time, traced by mlx-trace.
-Writes DIR/trace.json, DIR/trace.chrome-trace.json (Perfetto, chrome://tracing, speedscope) and DIR/report.html,
-and prints the report.
->>>>>>> main
 
 Options:
   --out DIR      output folder (default: mlx-trace-demo)

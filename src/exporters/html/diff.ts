@@ -20,12 +20,8 @@ import {
   DEFAULT_REGRESSION_THRESHOLD,
 } from '../../core/analysis/compare';
 import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../terminal/format';
-<<<<<<< HEAD
 import { NO_LAYER } from '../../core/model/span-facts';
-=======
-import { NO_LAYER } from '../../core/analysis/stats';
 import { escapeHtml } from './template';
->>>>>>> main
 
 export interface DiffHtmlOptions {
   /** @default 0.05 */
