@@ -300,15 +300,15 @@ class ForcingSpans {
       // Every primitive lies inside busy time, so the time a primitive ran is the union of the primitives.
       const prims = union(ps, pe);
       coveredNs += prims.ns;
-      // Busy time: the primitives' runs (few) and the forcing spans of this slot, merged.
-      const st: number[] = prims.lo.slice();
-      const en: number[] = prims.hi.slice();
+      // Busy time: the primitives' runs (in time order already) and the forcing spans of this slot, merged.
+      const st: number[] = [];
+      const en: number[] = [];
       for (let k = 0; k < this.count; k++) {
         if (this.slotOf[k] !== slot) continue;
         st.push(this.starts[k]);
         en.push(this.ends[k]);
       }
-      busy.slotNs[slot] = union(Float64Array.from(st), Float64Array.from(en)).ns;
+      busy.slotNs[slot] = unionWithRuns(prims, st, en);
     }
     sumSlots(busy);
     return { busy, coveredNs };
@@ -356,6 +356,41 @@ function unionInOrder(starts: Float64Array, ends: Float64Array): Runs {
   out.hi.push(hi);
   out.ns += hi - lo;
   return out;
+}
+
+/**
+ * The length of the union of disjoint runs in time order and some more intervals in any order: the extra
+ * intervals (forcing spans: far fewer than primitives) are put in start order and merged into the runs' order,
+ * so the runs themselves are never sorted again.
+ */
+function unionWithRuns(runs: Runs, starts: number[], ends: number[]): number {
+  const order = Array.from(starts.keys()).sort((a, b) => starts[a] - starts[b]);
+  const n = runs.lo.length;
+  const k = order.length;
+  let ns = 0;
+  let lo = 0;
+  let hi = 0;
+  let open = false;
+  for (let i = 0, j = 0; i < n || j < k; ) {
+    let s: number, e: number;
+    if (j >= k || (i < n && runs.lo[i] <= starts[order[j]])) {
+      s = runs.lo[i];
+      e = runs.hi[i++];
+    } else {
+      s = starts[order[j]];
+      e = Math.max(s, ends[order[j++]]);
+    }
+    if (!open) {
+      lo = s;
+      hi = e;
+      open = true;
+    } else if (s > hi) {
+      ns += hi - lo;
+      lo = s;
+      hi = e;
+    } else if (e > hi) hi = e;
+  }
+  return open ? ns + (hi - lo) : 0;
 }
 
 function isAscending(a: Float64Array): boolean {
