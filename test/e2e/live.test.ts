@@ -28,7 +28,9 @@ const mlx = require('@frost-beta/mlx');
 const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'demo.js'))});
 if (process.env.LIVE_API) {
   const sdk = require(${JSON.stringify(join(distDir, 'index.js'))});
-  const live = sdk.registerMlxInstrumentation().serveLive(JSON.parse(process.env.LIVE_API));
+  // The app runs for minutes and never takes its trace: a bounded recording (here the flight recorder), as a
+  // long-running app needs, keeps the recorder from filling up and dropping what the page would show.
+  const live = sdk.registerMlxInstrumentation({ flightRecorder: { seconds: 10 } }).serveLive(JSON.parse(process.env.LIVE_API));
   process.stderr.write('live-api ' + live.url + '\\n');
 }
 const model = createLlama(mlx, TINY_LLAMA);
