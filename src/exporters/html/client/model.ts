@@ -121,7 +121,7 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string>
 
   const str = (id: number) => head.strings[id] ?? '';
 
-  // Same definitions as src/core/stats.ts summarize(): linear-interpolated percentiles, sample std.
+  // Same definitions as src/core/analysis/passes.ts summarize(): linear-interpolated percentiles, sample std.
   const summarize = (values: ArrayLike<number>) => {
     const k = values.length;
     if (k === 0) return { mean: 0, p50: 0, p95: 0, std: 0 };

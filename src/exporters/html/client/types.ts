@@ -99,7 +99,7 @@ export interface Model {
   passOf(span: number): { pass: number; warmup: boolean } | null;
   /** The trace's span id, for spans the report carries ids for (evidence, tokens); else null. */
   spanId(span: number): number | null;
-  /** mean, p50, p95 (linear interpolation, as src/core/stats.ts) and sample std of some values. */
+  /** mean, p50, p95 (linear interpolation, as src/core/analysis/passes.ts) and sample std of some values. */
   summarize(values: ArrayLike<number>): PassSummary;
   /** Kind code of the spans the table counts: primitives, or when a trace has none, layers. */
   tableKind: number;
