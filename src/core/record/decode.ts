@@ -80,7 +80,7 @@ function tensorAt(w: Uint32Array, p: number): TensorInfo {
   let n = 1;
   for (let d = 0; d < ndim; d++) n *= shape[d] = w[p + 3 + d];
   // The info is frozen (spans share it); its shape array is not: reads of a frozen array's elements
-  // cost the cost model a third more (measured), and a shared shape is no one's to change anyway.
+  // cost the cost model more (V8 reads them slower), and a shared shape is no one's to change anyway.
   return (node.info = Object.freeze({ shape, dtype, bytes: n * item }));
 }
 
@@ -151,7 +151,7 @@ const sigKey = new Uint32Array(1 + (16 + 8) * 13);
 /**
  * The signature of class `cls` last seen, tried first: an op class mostly repeats its shapes (the
  * same layer, step after step), and comparing the words costs less than hashing them and probing
- * the map (~30 ns of ~45 per record, measured).
+ * the map.
  */
 const lastByClass: (SigEntry | undefined)[] = [];
 
@@ -220,7 +220,7 @@ function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: n
   }
   const e: SigEntry = {
     // Shared by every span of this signature, and not frozen: V8 reads a frozen array's elements
-    // at half the speed (the cost model, measured), and the trace model asks readers not to write.
+    // slower (the cost model reads them per span), and the trace model asks readers not to write.
     inputs,
     outputs,
     id: -1,

@@ -14,7 +14,7 @@ export interface Signature {
 
 /**
  * Every Signature a log has held, by number. A log keeps the number in a typed column: storing the
- * object in a JS array grew and copied that array as it filled, ~25 ns per primitive (measured).
+ * object in a JS array would grow and copy that array as it fills.
  */
 const signatures: Signature[] = [];
 
@@ -42,8 +42,8 @@ const MIN_CAPACITY = 1024;
 
 /**
  * The capacity of the log that follows one which held `used` entries: a program that takes a
- * trace every N primitives then records the next N without growing (measured: growing from 1024 by
- * doubling cost ~65 ns per primitive in allocation, zero-filling and copying); a much smaller window
+ * trace every N primitives then records the next N without growing (growing by doubling allocates,
+ * zero-fills and copies); a much smaller window
  * gives the memory back.
  */
 function keptCapacity(capacity: number, used: number): number {

@@ -333,7 +333,7 @@ export class Recorder {
       return trace;
     }
     // The whole window goes to the trace, which makes its arrays when they are first read; the next
-    // window starts with columns of the same room (growing them cost ~65 ns per primitive).
+    // window starts with columns of the same room (growing them allocates, zero-fills and copies).
     const taken = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin);
     taken.onRelease = (prims, mem) => {
       if (!spareColumns || spareColumns.prims.id.length < prims.id.length) spareColumns = { prims, mem };
@@ -343,8 +343,8 @@ export class Recorder {
     this.memDropped = 0;
     this.spans = [];
     this.listenedSpans = 0;
-    // Columns handed back by an earlier trace are reused: in this VM a fresh page costs a fault of
-    // ~3 µs on first write (measured), ~55 ns per primitive for fresh 1M-row columns.
+    // Columns handed back by an earlier trace are reused: every fresh page of new columns costs a page
+    // fault on first write.
     const spare = spareColumns;
     spareColumns = null;
     const fits = spare !== null && spare.prims.id.length >= this.prims.length && spare.mem.t.length >= this.memRaw.length;

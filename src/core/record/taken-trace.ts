@@ -1,10 +1,9 @@
 /**
  * What Recorder.take() hands out: the recorder's columns for one window, turned into trace-model
  * spans and memory events, and the Trace around them whose two arrays are made the first time
- * they are read. Saving a 1M-primitive trace to .mlxtrace used to make two million objects only to
- * read them back (measured: ~450-750 ns per primitive of take, most of it garbage collection);
- * saveTrace now writes a trace whose arrays were never read straight from the columns (RowSource),
- * to the same bytes. Read `trace.spans` or `trace.memory` and they are ordinary arrays from then on.
+ * they are read. Making span objects is most of the cost of a take (allocation and garbage
+ * collection), so saveTrace writes a trace whose arrays were never read straight from the columns
+ * (RowSource), to the same bytes as from objects. Read `trace.spans` or `trace.memory` and they are ordinary arrays from then on.
  */
 import { inspect } from 'node:util';
 import { estimateCost, type Cost } from '../cost';

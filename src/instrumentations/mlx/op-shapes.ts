@@ -1,12 +1,11 @@
 /**
- * Shapes and dtypes of JS-level op calls without asking node-mlx: every getter is a native call of
- * 300-1400 ns on the CPU build (a.shape the dearest), so reading one output's shape and dtype cost
- * half of what building a small op costs.
+ * Shapes and dtypes of JS-level op calls without asking node-mlx: every getter is a native call
+ * (a.shape the dearest), so reading one output's shape and dtype costs about half of what building a
+ * small op costs (bench: js.wrap_ns_per_op).
  *
  * Per-array info: each array's TensorInfo is kept on the array under a symbol (`a[INFO]`), set once,
- * invisible to for-in, Object.keys and JSON. It replaced a WeakMap because it measured faster: the
- * js.wrap benchmark (2000 chained adds) costs 250-430 ns per op with the symbol property and 780-910 ns
- * with the same code on a WeakMap (hashing on get and set, ephemeron work in every GC).
+ * invisible to for-in, Object.keys and JSON. A symbol property rather than a WeakMap: a WeakMap hashes
+ * on every get and set and adds ephemeron work to every GC, which js.wrap_ns_per_op shows.
  * TensorInfo objects are interned: one frozen object per (dtype, shape).
  *
  * The memo (OpShapes, one per op function) and why it is exact: MLX infers an op's output shapes and
