@@ -405,3 +405,19 @@ describe('core/format (shared by the report, the CLI and the other exporters)', 
     expect(makeColors(true).bold('x')).toMatch(ANSI);
   });
 });
+
+describe('formatReport: what the rates are measured against', () => {
+  it('explains a fused Compiled kernel once instead of listing it without a cost formula, and says where the ceilings come from', () => {
+    const t = syntheticTrace();
+    const prim = t.spans.find((s) => s.kind === 'primitive')!;
+    t.spans.push({ ...prim, id: 1e6, name: 'Compiled', flops: null }, { ...prim, id: 1e6 + 1, name: 'MysteryOp', flops: null });
+    const text = formatReport(t, { color: false, width: 200 });
+    expect(text).toMatch(/^Compiled: a kernel fused by mx\.compile .*its FLOPs are unknown and its bytes are counted\.$/m);
+    const unlisted = /^no cost formula for: (.*)$/m.exec(text)?.[1] ?? '';
+    expect(unlisted).toContain('MysteryOp');
+    expect(unlisted).not.toContain('Compiled');
+    expect(text).toContain("The roofline's ceilings are defaults, not measured on this machine");
+    t.meta.peaks = { flops: 5e9, bandwidth: 3e9, source: 'calibrated' };
+    expect(formatReport(t, { color: false, width: 200 })).toContain("The roofline's ceilings are measured on this machine");
+  });
+});

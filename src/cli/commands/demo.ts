@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { registerMlxInstrumentation } from '../../instrumentations/mlx/api';
+import { measurePeaksOnce } from '../../core/cost/calibrate';
 import { generationStats } from '../../instrumentations/mlx/generation';
 import { createLlama, DEMO_LLAMA, generate } from '../../demo/llama';
 import { loadMlx } from '../../core/record/load-mlx';
@@ -37,6 +38,20 @@ Options:
     // One short untraced warm-up: the first evals of a process pay one-off set-up costs.
     generate(mlx, model, { prompt, tokens: 2 });
     inst.takeTrace();
+    // The roofline's ceilings of this machine, measured once (at most 2 s, stored for the next run; skipped under
+    // CI or MLX_TRACE_PEAKS=off), timed by the hooks as every op of the trace is: against default ceilings the
+    // dashboard would place ops above roofs they cannot pass.
+    const ceilings = inst.timing === 'native'
+      ? measurePeaksOnce(mlx.core, {
+          record: (work) => {
+            work();
+            return inst.takeTrace().spans.filter((s) => s.kind === 'primitive');
+          },
+        })
+      : null;
+    if (ceilings?.from === 'measured') {
+      out(`measured this machine's ceilings in ${Math.round(ceilings.ms ?? 0)} ms: ${(ceilings.peaks.flops / 1e9).toFixed(1)} GFLOP/s, ${(ceilings.peaks.bandwidth / 1e9).toFixed(1)} GB/s (stored in ${ceilings.path}; MLX_TRACE_PEAKS=off skips this)`);
+    }
 
     const progress = new Progress('decoding', tokens);
     const now = () => Number(process.hrtime.bigint());
@@ -59,6 +74,7 @@ Options:
     const stats = generationStats(promptLen, ttft, latency);
     const trace = inst.takeTrace(`demo llama d=${DEMO_LLAMA.dim} x${DEMO_LLAMA.layers}: ${promptLen}-token prompt, ${tokens} tokens`, { generation: stats });
     inst.disable();
+    if (ceilings) trace.meta.peaks = ceilings.peaks;
     mkdirSync(outDir, { recursive: true });
     out(`generated ${stats.generatedTokens} tokens: time to first token ${stats.timeToFirstTokenMs.toFixed(2)} ms, decode ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`);
     await writeOutputs(trace, outDir, { report: true });

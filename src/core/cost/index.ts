@@ -480,6 +480,17 @@ export function estimateCost(op: string, inputs: TensorInfo[], outputs: TensorIn
   return { flops: flops == null || Number.isFinite(flops) ? flops : null, bytes: bytes == null || Number.isFinite(bytes) ? bytes : null };
 }
 
+/**
+ * Why a primitive the cost model knows has no FLOPs, when the reason is the op's and not its shapes: a bare
+ * "Compiled" is a kernel mx.compile fused (node-mlx compiles nn.silu, nn.gelu, nn.relu...), and MLX does not
+ * name the ops inside it. Null for any other op.
+ */
+export function unknownFlopsReason(op: string): string | null {
+  return op === 'Compiled'
+    ? 'a kernel fused by mx.compile (node-mlx compiles nn.silu, nn.gelu, nn.relu, ...); MLX does not name the ops it fused, so its FLOPs are unknown and its bytes are counted'
+    : null;
+}
+
 /** The reason line of the formula used for op, or null when there is none. */
 export function costReason(op: string): string | null {
   const key = resolveOpName(op);

@@ -4,6 +4,8 @@
  * printReport() writes it to stdout. Nothing here knows about MLX beyond the trace model.
  */
 import { reportSections } from './sections';
+import { describeCeilings } from '../../core/cost/calibrate';
+import { unknownFlopsReason } from '../../core/cost';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
 import { layerOf } from '../../core/model/span-facts';
@@ -374,9 +376,16 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
     out.push(...wrapText(legend, width).map(c.dim));
   }
   out.push('', ...wrapText(BUSY_LEGEND, width).map(c.dim));
-  if (sum.uncosted.length > 0) {
+  // Rates are achieved rates; where the roofline's ceilings come from decides what they can be compared with.
+  const ceilings = describeCeilings(trace.meta?.peaks);
+  out.push(...wrapText(`GFLOP/s and GB/s are achieved rates. The roofline's ceilings are ${ceilings.note}.`, width).map(ceilings.measured ? c.dim : c.yellow));
+  // Ops the model knows but cannot price are explained once each; ops it has no formula for are listed.
+  const explained = sum.uncosted.filter((n) => unknownFlopsReason(n) != null);
+  const unknown = sum.uncosted.filter((n) => unknownFlopsReason(n) == null);
+  for (const n of explained) out.push('', ...wrapText(`${printable(n)}: ${unknownFlopsReason(n)}.`, width).map(c.dim));
+  if (unknown.length > 0) {
     out.push('');
-    out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted.map((n) => truncateMiddle(printable(n), width - 2)), width));
+    out.push(...wrapList(c.yellow('no cost formula for:'), unknown.map((n) => truncateMiddle(printable(n), width - 2)), width));
   }
   out.push(...reportSections(trace, c, { advice: opts.advice, width, color: c.enabled }));
   return out.join('\n');
