@@ -18,6 +18,11 @@ export interface StreamOptions {
   name?: string;
 }
 
+/** The streamed file's name for a whole-trace JSON name (trace.json -> trace.mlxtrace, trace.rank-N.json -> trace.rank-N.mlxtrace). */
+export function streamTraceFile(jsonName: string): string {
+  return jsonName.replace(/\.json$/, '') + '.mlxtrace';
+}
+
 export function checkStream(o: StreamOptions): void {
   if (!o || typeof o.path !== 'string' || o.path === '') throw new TypeError(`stream needs a path (got ${JSON.stringify(o)})`);
   if (o.flushMs !== undefined && !(o.flushMs > 0)) throw new TypeError(`stream.flushMs must be > 0 (got ${o.flushMs})`);
