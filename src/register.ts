@@ -9,7 +9,7 @@
  * In a distributed job (MLX_TRACE_RANK, MLX_RANK or an MPI rank set) it writes trace.rank-N.mlxtrace
  * (or .json) with meta.rank = N instead, so ranks sharing a folder do not overwrite each other.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
 import { handleEndingSignals } from './instrumentations/mlx/signals';
@@ -52,12 +52,16 @@ function writeTrace(): void {
   written = true;
   try {
     const extra = rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+    const takenByApp = inst._takes;
     if (inst.streamPath !== null) {
       const spans = inst.endStream(extra);
-      if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${inst.streamPath} (${spans} spans, timing: ${inst.timing})\n`);
+      if (spans === 0 && takenByApp > 0) {
+        // As below: the app took everything itself, and an empty file would only hide its own.
+        unlinkSync(inst.streamPath);
+        process.stderr.write(`mlx-trace: no trace written to ${inst.streamPath}: the app took what was recorded with takeTrace() (${takenByApp} time${takenByApp === 1 ? '' : 's'}) and no span was recorded after\n`);
+      } else if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${inst.streamPath} (${spans} spans, timing: ${inst.timing})\n`);
       return;
     }
-    const takenByApp = inst._takes;
     const held = inst.recorder.mark();
     const file = join(outDir, jsonFile);
     if (takenByApp > 0 && held.spans + held.prims === 0) {
