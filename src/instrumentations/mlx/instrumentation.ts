@@ -227,6 +227,11 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     return this._stream?.path ?? null;
   }
 
+  /** Spans written to the stream so far (0 when not streaming). */
+  get streamedSpans(): number {
+    return this._stream?.spans ?? 0;
+  }
+
   /**
    * Ends the stream (config `stream`): writes what is held and the end block (with `meta` added to
    * the trace's meta), and gives the file its final name. Returns the spans written, or -1 when not
