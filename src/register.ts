@@ -35,7 +35,7 @@ const inst = registerMlxInstrumentation({
   retainProfiles: true,
   ...(recording.schedule ? { schedule: recording.schedule, onTraceReady: traceFiles(outDir, { keep: recording.keep }) } : {}),
   ...(recording.flightRecorder ? { flightRecorder: recording.flightRecorder } : {}),
-  ...(streamFile ? { stream: { path: join(outDir, streamFile), name } } : {}),
+  ...(streamFile ? { stream: { path: join(outDir, streamFile), name, meta: traceMeta() } } : {}),
 });
 // OTEL_EXPORTER_OTLP_ENDPOINT and the rest: spans go out live, as from any OTel-instrumented app.
 const env = otelFromEnv();
@@ -46,15 +46,20 @@ if (otel) inst._useEnvProvider(otel.provider);
 const FLUSH_MS = 2000;
 let written = false;
 
+/** What the preload adds to the trace's meta: the app's command line, and its rank in a distributed job. */
+function traceMeta(): Record<string, unknown> {
+  return rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+}
+
 /** Writes the trace once, synchronously (so it works from 'exit' and from a signal handler). */
 function writeTrace(): void {
   if (written) return;
   written = true;
   try {
-    const extra = rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+    const extra = traceMeta();
     const takenByApp = inst._takes;
     if (inst.streamPath !== null) {
-      const spans = inst.endStream(extra);
+      const spans = inst.endStream();
       if (spans === 0 && takenByApp > 0) {
         // As below: the app took everything itself, and an empty file would only hide its own.
         unlinkSync(inst.streamPath);

@@ -16,6 +16,8 @@ export interface StreamOptions {
   flushSpans?: number;
   /** The trace's name. @default 'trace' */
   name?: string;
+  /** Keys added to the trace's meta. */
+  meta?: Record<string, unknown>;
 }
 
 /** The streamed file's name for a whole-trace JSON name (trace.json -> trace.mlxtrace, trace.rank-N.json -> trace.rank-N.mlxtrace). */
@@ -44,7 +46,7 @@ export class TraceStream {
   ) {
     checkStream(opts);
     this.flushSpans = opts.flushSpans ?? 65536;
-    const head = rec().traceHead(opts.name ?? 'trace', { streamed: true });
+    const head = rec().traceHead(opts.name ?? 'trace', { ...opts.meta, streamed: true });
     const { schema, name, meta, dropped, ...rest } = head;
     this.writer = new TraceStreamWriter(opts.path, JSON.stringify({ schema, name, meta, dropped, ...rest }));
     this.timer = setInterval(() => this.flush(), opts.flushMs ?? 500);
