@@ -8,6 +8,7 @@ export { registerMlxInstrumentation, activeInstrumentation, profile, withSpan, o
 export type { ProfileOptions, OpTimerInfo } from './instrumentations/mlx/api';
 export { MlxInstrumentation } from './instrumentations/mlx';
 export type { MlxInstrumentationConfig } from './instrumentations/mlx';
+export type { LiveHandle, LiveOptions } from './instrumentations/mlx/live';
 export { traceFiles } from './instrumentations/mlx/schedule';
 export type { ScheduleOptions, TraceFilesOptions } from './instrumentations/mlx/schedule';
 export type { FlightRecorderOptions } from './instrumentations/mlx/flight';

@@ -19,6 +19,7 @@ import { traceFiles } from './instrumentations/mlx/schedule';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
 import { streamTraceFile } from './instrumentations/mlx/stream';
+import { liveFromEnv } from './instrumentations/mlx/live';
 
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 // MLX_TRACE_SCHEDULE / _KEEP / _FLIGHT: what to record, for how long.
@@ -42,6 +43,8 @@ const env = otelFromEnv();
 if (env.problem) process.stderr.write(env.problem + '\n');
 const otel = env.otel;
 if (otel) inst._useEnvProvider(otel.provider);
+// MLX_TRACE_LIVE=PORT: a page that shows the app while it runs (mlx-trace run --live sets it).
+liveFromEnv(inst, process.env);
 /** How long the end of the process waits for the last spans to reach the collector. */
 const FLUSH_MS = 2000;
 let written = false;

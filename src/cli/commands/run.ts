@@ -35,19 +35,27 @@ OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables send the spans live, 
 Options:
   --out DIR      output folder (default: mlx-trace-run)
   --otlp URL     also send the spans to an OTLP/HTTP collector (e.g. http://localhost:4318/v1/traces)
-  --no-report    do not print the report`,
-  options: { out: { type: 'string', short: 'o' }, otlp: { type: 'string' }, 'no-report': { type: 'boolean' } },
+  --no-report    do not print the report
+  --live         serve a page that shows the app while it runs (its URL is printed);
+                 the preload's MLX_TRACE_LIVE=PORT does the same
+  --port N       the live page's port (default: a free one)
+  --host ADDR    listen on ADDR instead of 127.0.0.1; the URL then carries a random token`,
+  options: {
+    out: { type: 'string', short: 'o' }, otlp: { type: 'string' }, 'no-report': { type: 'boolean' },
+    live: { type: 'boolean' }, port: { type: 'string' }, host: { type: 'string' },
+  },
   passThrough: true,
   async run(values, positionals) {
     const [script, ...args] = positionals;
     if (!script) throw new UsageError('name the script to run: mlx-trace run app.js');
     if (!existsSync(script)) throw new UsageError(`no such script: ${script}`);
+    const live = liveEnv(values);
     const outDir = resolve(values.out ?? 'mlx-trace-run');
     mkdirSync(outDir, { recursive: true });
     const register = join(__dirname, 'register.js');
     const isEsm = /\.mjs$/.test(script);
     const preload = isEsm ? ['--import', pathToFileURL(join(__dirname, 'register.mjs')).href] : ['--require', register];
-    const code = await runChild(process.execPath, [...preload, script, ...args], { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1' });
+    const code = await runChild(process.execPath, [...preload, script, ...args], { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1', ...live });
     // The preload names the file by rank when the app runs as one rank of a distributed job.
     // Under MLX_TRACE_SCHEDULE the windows are the trace: the newest one is rendered.
     const json = rankTraceFile(distributedRank(process.env));
@@ -117,4 +125,15 @@ function runChild(node: string, argv: string[], env: NodeJS.ProcessEnv): Promise
 function newestWindow(dir: string): string | null {
   const n = Math.max(0, ...readdirSync(dir).map((f) => Number(/^trace\.(\d+)\.mlxtrace$/.exec(f)?.[1] ?? 0)));
   return n > 0 ? join(dir, `trace.${n}.mlxtrace`) : null;
+}
+
+/** --live [--port N] [--host ADDR] as the preload's variables. */
+function liveEnv(values: { live?: boolean; port?: string; host?: string }): Record<string, string> {
+  if (!values.live) {
+    if (values.port !== undefined || values.host !== undefined) throw new UsageError('--port and --host go with --live');
+    return {};
+  }
+  const port = values.port ?? '0';
+  if (!/^\d+$/.test(port) || Number(port) > 65535) throw new UsageError(`--port: expected a port number, got ${JSON.stringify(port)}`);
+  return { MLX_TRACE_LIVE: port, ...(values.host ? { MLX_TRACE_LIVE_HOST: values.host } : {}) };
 }

@@ -58,6 +58,10 @@ export class Recorder {
   private layerNames = new Map<number, string>();
   /** The latest asyncEval, parent of primitives that ran outside a synchronous eval. */
   private pendingAsync: LiveSpan | null = null;
+  /** Listeners of drains (the live view's feed); none in the common case, and then no work is done. */
+  private drainListeners: ((rows: DrainedRows) => void)[] = [];
+  /** JS-side spans already handed to drain listeners. */
+  private listenedSpans = 0;
 
   /** Class index of MLX's Synchronizer (eval's completion marker), -1 if the hook layer has none. */
   private readonly synchronizerClass: number;
@@ -152,6 +156,37 @@ export class Recorder {
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
     for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+    if (old.drainListeners.length > 0) {
+      old.drainListeners.push(...this.drainListeners);
+      this.drainListeners = old.drainListeners;
+      old.drainListeners = [];
+      this.listenedSpans = old.listenedSpans;
+    }
+  }
+
+  /**
+   * Calls `listener` after each drain with the rows it added (and the JS-side spans begun since the
+   * previous call), read-only and valid only during the call. Returns the function that removes it.
+   */
+  onDrain(listener: (rows: DrainedRows) => void): () => void {
+    if (this.drainListeners.length === 0) this.listenedSpans = this.spans.length;
+    // The list moves to the recorder that adopts this one (re-enable), the remover with it.
+    const list = this.drainListeners;
+    list.push(listener);
+    return () => {
+      const i = list.indexOf(listener);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  private notifyDrain(primFrom: number, memFrom: number): void {
+    const spanFrom = Math.min(this.listenedSpans, this.spans.length);
+    this.listenedSpans = this.spans.length;
+    const rows: DrainedRows = {
+      prims: this.prims, primFrom, memory: this.memRaw, memFrom, spans: this.spans, spanFrom,
+      classes: this.opts.hook?.classes ?? [], dropped: this.dropped,
+    };
+    for (const f of this.drainListeners) f(rows);
   }
 
   markAsync(s: LiveSpan): void {
@@ -161,7 +196,13 @@ export class Recorder {
   /** Pulls the native layer's events; primitives that began inside `evalSpan` become its children. */
   drain(evalSpan: LiveSpan | null): void {
     const hook = this.opts.hook;
-    if (!hook) return;
+    const primFrom = this.prims.length;
+    const memFrom = this.memRaw.length;
+    if (hook) this.drainNative(hook, evalSpan);
+    if (this.drainListeners.length > 0) this.notifyDrain(primFrom, memFrom);
+  }
+
+  private drainNative(hook: HookLayer, evalSpan: LiveSpan | null): void {
     const buf = (drainBuffers ??= new DrainBuffers());
     const prims = this.prims;
     const memRaw = this.memRaw;
@@ -292,6 +333,7 @@ export class Recorder {
     this.dropped = 0;
     this.memDropped = 0;
     this.spans = [];
+    this.listenedSpans = 0;
     // Columns handed back by an earlier trace are reused: in this VM a fresh page costs a fault of
     // ~3 µs on first write (measured), ~55 ns per primitive for fresh 1M-row columns.
     const spare = spareColumns;
@@ -305,6 +347,23 @@ export class Recorder {
     this.originEpochNs = epochNsNow();
     return trace;
   }
+}
+
+/** What one drain added, as drain listeners see it (the recorder's own columns: copy what you keep). */
+export interface DrainedRows {
+  /** Primitives added: rows primFrom .. prims.length. */
+  readonly prims: PrimitiveLog;
+  readonly primFrom: number;
+  /** Memory events added: rows memFrom .. memory.length. */
+  readonly memory: MemoryLog;
+  readonly memFrom: number;
+  /** JS-side spans begun since the previous call: spans[spanFrom ..] (some may still be open: end 0). */
+  readonly spans: readonly LiveSpan[];
+  readonly spanFrom: number;
+  /** Primitive class names by the prims.cls column. */
+  readonly classes: readonly string[];
+  /** Spans dropped since the last take (the recorder was full). */
+  readonly dropped: number;
 }
 
 export interface Mark {

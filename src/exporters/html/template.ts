@@ -52,55 +52,37 @@ export function scriptJson(value: unknown): string {
 
 let clientSource: string | null = null;
 
-/** The page script: clientMain called with the other client functions. Built once per process. */
-export function pageScript(): string {
-  if (clientSource) return clientSource;
-  const parts: Record<string, (...args: never[]) => unknown> = {
-    makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable,
-    timelineLayout, timelineView, timelineAxis, timelineSpans, timelineTracks, timelineDetails, timelineSelection, timelineInput,
-  };
-  const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
-  const src = `"use strict";\n(${clientMain.toString()})({\n${entries}\n});`;
-  if (/<\/script|<!--/i.test(src)) throw new Error('mlx-trace: the report script contains a sequence that would break its <script> element');
-  return (clientSource = src);
-}
-
-export interface DocumentOptions {
-  title?: string;
-}
+type PagePart = (...args: never[]) => unknown;
 
 /**
- * The document in order: markup as strings, each column as its raw bytes (to be written as base64 by the consumer,
- * so a file can be written without building 20+ MB strings).
+ * A page script: `main` called with the dashboard's client functions and `extra` ones, from their source text
+ * (the live view's page is its own main over the same parts).
  */
-export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string | ArrayBufferView> {
-  const { head } = packed;
-  const script = pageScript();
+export function composeScript(main: PagePart, extra: Record<string, PagePart> = {}): string {
+  const parts: Record<string, PagePart> = {
+    makeUtil, buildModel, installSummary, installGeneration, installTimeline, installRoofline, installDonut, installTable,
+    timelineLayout, timelineView, timelineAxis, timelineSpans, timelineTracks, timelineDetails, timelineSelection, timelineInput,
+    ...extra,
+  };
+  const entries = Object.entries(parts).map(([k, f]) => `${k}: ${f.toString()}`).join(',\n');
+  const src = `"use strict";\n(${main.toString()})({\n${entries}\n});`;
+  if (/<\/script|<!--/i.test(src)) throw new Error('mlx-trace: the report script contains a sequence that would break its <script> element');
+  return src;
+}
+
+/** The page script: clientMain called with the other client functions. Built once per process. */
+export function pageScript(): string {
+  return (clientSource ??= composeScript(clientMain));
+}
+
+/** The dashboard's Content-Security-Policy for a page whose one script has this hash; `connect` allows requests to the page's own origin. */
+export function contentSecurityPolicy(script: string, connect = false): string {
   const hash = createHash('sha256').update(script, 'utf8').digest('base64');
-  const csp = `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'`;
-  const title = escapeHtml(options.title ?? head.name);
-  const created = head.meta.createdAt ? ` · recorded ${escapeHtml(head.meta.createdAt)}` : '';
-  const version = escapeHtml(head.meta.versions.mlxTrace ?? '');
-  yield `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="generator" content="mlx-trace${version ? ` ${version}` : ''}">
-<title>${title} · mlx-trace</title>
-<link rel="icon" href="data:,">
-<style>${STYLES}</style>
-</head>
-<body>
-<a class="skip" href="#ops">Skip to the op table</a>
-<header class="top">
-<div><h1>${title}</h1><p class="sub">mlx-trace profile${created}</p></div>
-<nav aria-label="Views"><a href="#summary">Summary</a><a href="#timeline">Timeline</a><a href="#roofline">Roofline</a><a href="#categories">Categories</a><a href="#ops">Ops</a></nav>
-</header>
-<div id="errors" role="alert" hidden></div>
-<noscript><p style="padding:0 16px">This report draws its views with JavaScript; please allow scripts for this file.</p></noscript>
-<main>
+  return `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; img-src data:;${connect ? " connect-src 'self';" : ''} base-uri 'none'; form-action 'none'`;
+}
+
+/** The views' markup (summary, timeline, roofline, categories, ops), which the client functions fill. */
+export const VIEWS_MARKUP = `<main>
 <section id="summary" aria-labelledby="h-summary">
 <h2 id="h-summary">Summary</h2>
 <div class="cards"></div>
@@ -147,7 +129,43 @@ export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptio
 <div class="table-wrap"><table id="ops-table" aria-labelledby="h-ops"><thead></thead><tbody></tbody><tfoot></tfoot></table></div>
 </section>
 </main>
-<footer>Made by mlx-trace${version ? ` ${version}` : ''}. This file is self-contained: it makes no network requests.</footer>
+`;
+
+export interface DocumentOptions {
+  title?: string;
+}
+
+/**
+ * The document in order: markup as strings, each column as its raw bytes (to be written as base64 by the consumer,
+ * so a file can be written without building 20+ MB strings).
+ */
+export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string | ArrayBufferView> {
+  const { head } = packed;
+  const script = pageScript();
+  const csp = contentSecurityPolicy(script);
+  const title = escapeHtml(options.title ?? head.name);
+  const created = head.meta.createdAt ? ` · recorded ${escapeHtml(head.meta.createdAt)}` : '';
+  const version = escapeHtml(head.meta.versions.mlxTrace ?? '');
+  yield `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="generator" content="mlx-trace${version ? ` ${version}` : ''}">
+<title>${title} · mlx-trace</title>
+<link rel="icon" href="data:,">
+<style>${STYLES}</style>
+</head>
+<body>
+<a class="skip" href="#ops">Skip to the op table</a>
+<header class="top">
+<div><h1>${title}</h1><p class="sub">mlx-trace profile${created}</p></div>
+<nav aria-label="Views"><a href="#summary">Summary</a><a href="#timeline">Timeline</a><a href="#roofline">Roofline</a><a href="#categories">Categories</a><a href="#ops">Ops</a></nav>
+</header>
+<div id="errors" role="alert" hidden></div>
+<noscript><p style="padding:0 16px">This report draws its views with JavaScript; please allow scripts for this file.</p></noscript>
+${VIEWS_MARKUP}<footer>Made by mlx-trace${version ? ` ${version}` : ''}. This file is self-contained: it makes no network requests.</footer>
 <script type="application/json" id="mlx-trace-head">${scriptJson(head)}</script>
 `;
   for (const c of packed.columns) {

@@ -24,6 +24,7 @@ import { checkSchedule, StepSchedule } from './schedule';
 import { checkFlight, FlightRing } from './flight';
 import { checkStream, TraceStream } from './stream';
 import { saveTrace } from '../../core/io/persist';
+import { startLive, type LiveHandle, type LiveOptions } from './live';
 
 const DEFAULT_CONFIG: MlxInstrumentationConfig = {
   enabled: true,
@@ -158,6 +159,22 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     this._bridge?.reset();
     this._takes++;
     return rec.take(name, meta);
+  }
+
+  /**
+   * Serves a page on 127.0.0.1 that shows this app while it runs (timeline of the last seconds,
+   * tokens/s, op and layer tables, memory, findings); returns its URL once it listens.
+   */
+  serveLive(options: LiveOptions = {}): LiveHandle {
+    const cfg = this.getConfig();
+    return startLive(this._ensureRecorder(), {
+      name: options.name ?? (process.argv[1]?.split(/[\\/]/).pop() || 'app'),
+      timing: this.timing,
+      fallbackReason: this._fallbackReason,
+      classes: [...(this._hook?.classes ?? [])],
+      peaks: cfg.peaks ?? loadPeaks(),
+      versions: { mlx: mlxVersion(this._mlx), mlxTrace: PACKAGE_VERSION },
+    }, options);
   }
 
   /** Instruments the classes of a model built before registration (one call, whole tree). */

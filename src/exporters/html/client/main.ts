@@ -5,9 +5,10 @@
  * Self-contained (no imports at run time): its source text is embedded in the report.
  */
 import type { Head } from '../format';
-import type { App, ClientParts, GroupBy, Selection, Theme } from './types';
+import type { App, ClientData, ClientParts, GroupBy, Selection, Theme } from './types';
 
-export function clientMain(parts: ClientParts): void {
+/** With `data` (the live view), the head and columns come from it, not from the page, and the views are mounted anew. */
+export function clientMain(parts: ClientParts, data?: ClientData): void {
   const w = window as unknown as { __mlxTrace: Record<string, unknown>; __mlxTraceReady?: boolean };
   const t0 = performance.now();
   w.__mlxTrace = {};
@@ -26,14 +27,14 @@ export function clientMain(parts: ClientParts): void {
 
   let head: Head;
   try {
-    head = JSON.parse(document.getElementById('mlx-trace-head')?.textContent ?? '') as Head;
+    head = data ? data.head : (JSON.parse(document.getElementById('mlx-trace-head')?.textContent ?? '') as Head);
     if (!head || head.v !== 1) throw new Error('this report was written by a newer mlx-trace');
   } catch (e) {
     fail('report data', e);
     return;
   }
-  const util = parts.makeUtil();
-  const model = parts.buildModel(head, util);
+  const util = data?.util ?? parts.makeUtil();
+  const model = parts.buildModel(head, util, data?.columns);
   w.__mlxTrace.decodeMs = performance.now() - t0;
 
   const selectListeners: ((s: Selection | null) => void)[] = [];
@@ -48,11 +49,13 @@ export function clientMain(parts: ClientParts): void {
       kind: head.kinds.map((k) => v(`--k-${k}`)),
     };
   };
-  const dark = window.matchMedia('(prefers-color-scheme: dark)');
-  dark.addEventListener('change', () => {
-    theme = null;
-    for (const f of themeListeners) f();
-  });
+  // Views mounted anew (live) read the theme when mounted; a listener per mount would keep every old model alive.
+  if (!data) {
+    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      theme = null;
+      for (const f of themeListeners) f();
+    });
+  }
   let current: Selection | null = null;
   const app: App = {
     head,

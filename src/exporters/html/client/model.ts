@@ -6,7 +6,8 @@
 import type { Head } from '../format';
 import type { AggRow, GroupBy, Model, Uints, Util } from './types';
 
-export function buildModel(head: Head, util: Util): Model {
+/** Columns come from the page's <script id="mlx-col-…"> elements, or as base64 text in `columns` (the live view). */
+export function buildModel(head: Head, util: Util, columns?: Map<string, string>): Model {
   const fromBase64 = (s: string): Uint8Array => {
     // Native decoder where the browser has one (Chrome 140+, Firefox 133+, Safari 18.2+); atob elsewhere.
     const U = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
@@ -18,8 +19,8 @@ export function buildModel(head: Head, util: Util): Model {
   };
   const cols = new Map<string, ArrayBufferView>();
   for (const c of head.columns) {
-    const node = document.getElementById(`mlx-col-${c.id}`);
-    const bytes = fromBase64(node ? (node.textContent ?? '').trim() : '');
+    const node = columns ? null : document.getElementById(`mlx-col-${c.id}`);
+    const bytes = fromBase64(columns ? columns.get(c.id) ?? '' : node ? (node.textContent ?? '').trim() : '');
     // Each decode owns a fresh buffer at offset 0, so 8-byte views are aligned. Columns are little-endian, as is
     // every machine that runs a browser today.
     const buf = bytes.buffer as ArrayBuffer;

@@ -167,11 +167,19 @@ export interface Theme {
 
 export interface ClientParts extends TimelineParts {
   makeUtil: () => Util;
-  buildModel: (head: Head, util: Util) => Model;
+  buildModel: (head: Head, util: Util, columns?: Map<string, string>) => Model;
   installSummary: (app: App) => void;
   installGeneration: (app: App) => void;
   installTimeline: (app: App, parts: TimelineParts) => TimelineHandle;
   installRoofline: (app: App) => void;
   installDonut: (app: App) => void;
   installTable: (app: App) => void;
+}
+
+/** A head and its columns (base64 by column id) handed to clientMain instead of the page's own (the live view). */
+export interface ClientData {
+  head: Head;
+  columns: Map<string, string>;
+  /** Kept across mounts, so its tooltip element is made once. */
+  util?: Util;
 }

@@ -1,0 +1,220 @@
+/**
+ * The app-thread side of the live view: a drain listener that copies each drain's rows into a chunk
+ * of columns and posts the chunk to the server's worker about every flushMs. Per primitive it does a
+ * few typed-array stores; signatures, costs, layer names, windows and HTML are the worker's work.
+ * The drains come from the app's own evals and sync points, so a synchronous loop that never yields
+ * still feeds the page; a timer (unref'd) posts what an app that went idle left in the chunk. The
+ * listener moves with the recorder when the instrumentation is re-enabled.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { DrainedRows, LiveSpan, Recorder } from '../../core/record/recorder';
+import { KIND_CODES } from '../html/format';
+import { ACK_CHUNKS, JS_FIELDS, type Chunk } from './protocol';
+
+/** Chunks posted but not yet taken in by the worker, beyond which new chunks are dropped and counted. */
+const MAX_IN_FLIGHT = 256;
+/** Open JS-side spans watched for their end; beyond this the oldest are forgotten. */
+const MAX_OPEN = 4096;
+
+export class LiveFeed {
+  private chunk: Chunk;
+  private capacity = 4096;
+  private posted = 0;
+  private lastFlush = 0;
+  private open: LiveSpan[] = [];
+  private sentSig = new Uint8Array(1024);
+  private feedDropped = 0;
+  private recorderDropped = 0;
+  /** The chunk's strings (span names, attrs as JSON) by number, each sent once per chunk (names such as 'token 7' would grow a session-wide table without end). */
+  private strings = new Map<string, number>();
+  private readonly acks: Int32Array;
+  private readonly off: () => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    rec: Recorder,
+    private readonly worker: Worker,
+    acks: SharedArrayBuffer,
+    private readonly origin: number,
+    private readonly flushMs = 250,
+  ) {
+    this.acks = new Int32Array(acks);
+    this.chunk = newChunk(this.capacity);
+    this.off = rec.onDrain((rows) => this.take(rows));
+    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer.unref();
+  }
+
+  private take(rows: DrainedRows): void {
+    const o = this.origin;
+    const p = rows.prims;
+    const pn = p.length - rows.primFrom;
+    if (pn > 0) {
+      let c = this.chunk;
+      if (c.n + pn > this.capacity) c = this.grow(c.n + pn);
+      let k = c.n;
+      for (let i = rows.primFrom; i < p.length; i++, k++) {
+        c.id[k] = p.id[i];
+        c.parent[k] = p.parent[i];
+        c.t0[k] = p.t0[i] - o;
+        c.t1[k] = p.t1[i] - o;
+        c.layer[k] = p.layer[i];
+        c.thread[k] = p.thread[i];
+        c.cls[k] = p.cls[i];
+        c.flags[k] = p.flags[i];
+        const sig = p.sigId[i];
+        c.sig[k] = sig;
+        if (sig >= this.sentSig.length || this.sentSig[sig] === 0) this.newSig(sig, p.sigAt(i));
+      }
+      c.n = k;
+    }
+    const m = rows.memory;
+    const mn = m.length - rows.memFrom;
+    if (mn > 0) {
+      let c = this.chunk;
+      if (c.memN + mn > c.memT.length) c = this.growMem(c.memN + mn);
+      let k = c.memN;
+      for (let i = rows.memFrom; i < m.length; i++, k++) {
+        c.memT[k] = m.t[i] - o;
+        c.memLive[k] = m.live[i];
+      }
+      c.memN = k;
+    }
+    if (this.open.length > 0) this.closeEnded();
+    for (let i = rows.spanFrom; i < rows.spans.length; i++) {
+      const s = rows.spans[i];
+      if (s.end > 0) this.pushSpan(s);
+      else if (this.open.push(s) > MAX_OPEN) this.open.shift();
+    }
+    this.recorderDropped = rows.dropped;
+    const now = performance.now();
+    if (now - this.lastFlush >= this.flushMs || this.chunk.n >= 1 << 16) this.flush(now);
+  }
+
+  private closeEnded(): void {
+    let w = 0;
+    for (const s of this.open) {
+      if (s.end > 0) this.pushSpan(s);
+      else this.open[w++] = s;
+    }
+    this.open.length = w;
+  }
+
+  private str(x: string): number {
+    let k = this.strings.get(x);
+    if (k === undefined) {
+      this.strings.set(x, (k = this.strings.size));
+      this.chunk.strings.push(x);
+    }
+    return k;
+  }
+
+  private pushSpan(s: LiveSpan): void {
+    let c = this.chunk;
+    if ((c.jsN + 1) * JS_FIELDS > c.js.length) {
+      const js = new Float64Array(c.js.length * 2);
+      js.set(c.js);
+      c.js = js;
+    }
+    const a = c.js, k = c.jsN++ * JS_FIELDS;
+    a[k] = s.id;
+    a[k + 1] = s.parentId ?? 0;
+    a[k + 2] = s.start - this.origin;
+    a[k + 3] = s.end - this.origin;
+    a[k + 4] = s.thread;
+    a[k + 5] = KIND_CODES.indexOf(s.kind as (typeof KIND_CODES)[number]);
+    a[k + 6] = this.str(s.name);
+    a[k + 7] = s.attrs ? this.str(JSON.stringify(s.attrs)) : -1;
+  }
+
+  private newSig(sig: number, s: { inputs: Chunk['sigs'][0][1]; outputs: Chunk['sigs'][0][2] }): void {
+    if (sig >= this.sentSig.length) {
+      const grown = new Uint8Array(Math.max(sig + 1, this.sentSig.length * 2));
+      grown.set(this.sentSig);
+      this.sentSig = grown;
+    }
+    this.sentSig[sig] = 1;
+    this.chunk.sigs.push([sig, s.inputs, s.outputs]);
+  }
+
+  /**
+   * Posts what the chunk holds to the worker (or drops it, counted, when the worker is that far behind):
+   * copies of the used part of each column, so the chunk's own columns stay for the next 100 ms.
+   */
+  flush(now = performance.now()): void {
+    this.lastFlush = now;
+    if (this.open.length > 0) this.closeEnded();
+    const c = this.chunk;
+    if (c.n === 0 && c.memN === 0 && c.jsN === 0 && c.recorderDropped === this.recorderDropped) return;
+    c.recorderDropped = this.recorderDropped;
+    if (this.posted - Atomics.load(this.acks, ACK_CHUNKS) >= MAX_IN_FLIGHT) {
+      // Signatures must still reach the worker: they stay for the next chunk.
+      this.feedDropped += c.n + c.jsN;
+      c.n = 0;
+      c.memN = 0;
+      c.jsN = 0;
+      c.strings = [];
+      this.strings.clear();
+      return;
+    }
+    const n = c.n, m = c.memN;
+    const out: Chunk = {
+      n, id: c.id.slice(0, n), parent: c.parent.slice(0, n), t0: c.t0.slice(0, n), t1: c.t1.slice(0, n), layer: c.layer.slice(0, n),
+      thread: c.thread.slice(0, n), cls: c.cls.slice(0, n), flags: c.flags.slice(0, n), sig: c.sig.slice(0, n),
+      memN: m, memT: c.memT.slice(0, m), memLive: c.memLive.slice(0, m), jsN: c.jsN, js: c.js.slice(0, c.jsN * JS_FIELDS), strings: c.strings,
+      spans: [], sigs: c.sigs, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
+    };
+    c.n = 0;
+    c.memN = 0;
+    c.jsN = 0;
+    c.strings = [];
+    this.strings.clear();
+    c.sigs = [];
+    this.posted++;
+    const buffers = [out.id, out.parent, out.t0, out.t1, out.layer, out.thread, out.cls, out.flags, out.sig, out.memT, out.memLive, out.js].map((a) => a.buffer as ArrayBuffer);
+    this.worker.postMessage({ type: 'chunk', chunk: out }, buffers);
+  }
+
+  /** Stops listening; what the drains brought so far is posted. */
+  stop(): void {
+    this.flush();
+    this.off();
+    clearInterval(this.timer);
+  }
+
+  private grow(n: number): Chunk {
+    const old = this.chunk;
+    this.capacity = 2 ** Math.ceil(Math.log2(n));
+    const c = newChunk(this.capacity, old.memT.length);
+    c.n = old.n;
+    for (const k of ['id', 'parent', 't0', 't1', 'layer', 'thread', 'cls', 'flags', 'sig'] as const) (c[k] as Float64Array).set(old[k] as Float64Array);
+    c.memN = old.memN;
+    c.memT.set(old.memT);
+    c.memLive.set(old.memLive);
+    c.jsN = old.jsN;
+    c.js = old.js;
+    c.strings = old.strings;
+    c.sigs = old.sigs;
+    return (this.chunk = c);
+  }
+
+  private growMem(n: number): Chunk {
+    const c = this.chunk;
+    const size = 2 ** Math.ceil(Math.log2(n));
+    const t = new Float64Array(size), l = new Float64Array(size);
+    t.set(c.memT);
+    l.set(c.memLive);
+    c.memT = t;
+    c.memLive = l;
+    return c;
+  }
+}
+
+function newChunk(n: number, mem = 1024): Chunk {
+  return {
+    n: 0, id: new Float64Array(n), parent: new Float64Array(n), t0: new Float64Array(n), t1: new Float64Array(n), layer: new Float64Array(n),
+    thread: new Int32Array(n), cls: new Uint16Array(n), flags: new Uint8Array(n), sig: new Uint32Array(n),
+    memN: 0, memT: new Float64Array(mem), memLive: new Float64Array(mem), jsN: 0, js: new Float64Array(256 * JS_FIELDS), strings: [], spans: [], sigs: [],
+    recorderDropped: 0, feedDropped: 0,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Messages between the app's thread (the feed) and the live server's worker thread. The feed copies
+ * what each drain added into a chunk of columns and posts it, its buffers transferred, about every
+ * flushMs; the worker keeps the last seconds of chunks, serves the page and acknowledges each chunk
+ * through a shared counter (the app's thread may be in a synchronous loop and read no message).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { HostInfo, Peaks, SpanKind, TensorInfo } from '../../core/model/trace';
+
+export interface LiveOptions {
+  /** Name shown on the page and in saved files. @default the script's file name */
+  name?: string;
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Address to listen on. Anything but 127.0.0.1 requires a random token in every URL. @default '127.0.0.1' */
+  host?: string;
+  /** Seconds of the timeline the page shows and the saves hold. @default 10 */
+  windowSeconds?: number;
+  /** How often the page gets a new window, in ms. @default 1000 */
+  refreshMs?: number;
+  /** Bytes a client may have waiting before its windows are skipped (and counted). @default 8 MiB */
+  clientQueueBytes?: number;
+  /** Spans the server keeps at most (the oldest go first). @default 1_000_000 */
+  maxSpans?: number;
+  /** How often the advisor looks at the window, in ms. @default 5000 */
+  adviceMs?: number;
+}
+
+export const LIVE_DEFAULTS = {
+  port: 0,
+  host: '127.0.0.1',
+  windowSeconds: 10,
+  refreshMs: 1000,
+  clientQueueBytes: 8 * 2 ** 20,
+  maxSpans: 1_000_000,
+  adviceMs: 5000,
+} as const;
+
+export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]: (typeof LIVE_DEFAULTS)[K] extends string ? string : number };
+
+/** A JS-side span (eval, layer, sync point, user region), times in ns since the session's origin. */
+export interface WireSpan {
+  id: number;
+  parentId: number | null;
+  kind: SpanKind;
+  name: string;
+  start: number;
+  end: number;
+  thread: number;
+  attrs?: Record<string, string | number | boolean>;
+}
+
+/** Primitives and memory events of one flush, as columns (times in ns since the session's origin). */
+export interface Chunk {
+  n: number;
+  id: Float64Array;
+  parent: Float64Array;
+  t0: Float64Array;
+  t1: Float64Array;
+  /** The layer span id the primitive was built in (0: none); the worker names it from the layer spans. */
+  layer: Float64Array;
+  thread: Int32Array;
+  cls: Uint16Array;
+  flags: Uint8Array;
+  sig: Uint32Array;
+  memN: number;
+  memT: Float64Array;
+  memLive: Float64Array;
+  /**
+   * JS-side spans that ended, JS_FIELDS numbers each: id, parent id (0: none), start, end, thread, kind
+   * (KIND_CODES index), name and attrs as numbers of the chunk's strings (attrs as JSON, -1: none).
+   * Numbers, not objects: cloning objects into the worker is what would cost the app.
+   */
+  jsN: number;
+  js: Float64Array;
+  /** The strings `js` refers to. */
+  strings: string[];
+  /** The worker's decoding of `js` (made on arrival). */
+  spans: WireSpan[];
+  /** Signatures seen for the first time: number -> the arrays of a call. */
+  sigs: [number, TensorInfo[], TensorInfo[]][];
+  /** Spans the recorder dropped so far, and chunks the feed dropped because the worker was behind. */
+  recorderDropped: number;
+  feedDropped: number;
+}
+
+export interface SessionInfo {
+  name: string;
+  timing: 'native' | 'js';
+  fallbackReason: string;
+  origin: { monotonicNs: number; epochNs: string };
+  /** process.hrtime at the origin, so the worker knows how far the app's time can have gone. */
+  originHrNs: number;
+  classes: string[];
+  peaks: Peaks;
+  host: HostInfo;
+  versions: Record<string, string>;
+  jsThread: number;
+}
+
+export type ToWorker =
+  | { type: 'start'; options: ResolvedLiveOptions; session: SessionInfo; token: string; acks: SharedArrayBuffer; reply: MessagePort }
+  | { type: 'chunk'; chunk: Chunk }
+  | { type: 'end' }
+  | { type: 'close' };
+
+export type FromWorker = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'ended' } | { type: 'closed' };
+
+/** Slots of the shared Int32Array: chunks the worker has taken in; 1 once the end went to every client; 1 listening, -1 failed. */
+export const JS_FIELDS = 8;
+
+export const ACK_CHUNKS = 0;
+export const ACK_ENDED = 1;
+export const ACK_READY = 2;
+export const ACK_SLOTS = 3;

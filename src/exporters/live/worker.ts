@@ -1,0 +1,53 @@
+/**
+ * The live server's thread. It takes the feed's chunks, keeps the last seconds, and serves the page,
+ * so neither a page nor packing a window ever runs on the app's thread, and the page moves while
+ * the app's thread is in a synchronous loop. Replies go through the shared counters and a
+ * MessagePort the app's thread reads synchronously (it waits for 'listening' before it returns).
+ */
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { LiveServer } from './server';
+import { LiveStore } from './store';
+import { ACK_CHUNKS, ACK_ENDED, ACK_READY, type FromWorker, type ToWorker } from './protocol';
+
+let server: LiveServer | null = null;
+let store: LiveStore | null = null;
+let acks: Int32Array | null = null;
+let reply: MessagePort | null = null;
+
+const answer = (m: FromWorker, slot: number, value: number) => {
+  reply?.postMessage(m);
+  if (acks) {
+    Atomics.store(acks, slot, value);
+    Atomics.notify(acks, slot);
+  }
+};
+
+parentPort?.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'start': {
+      acks = new Int32Array(m.acks);
+      reply = m.reply;
+      store = new LiveStore(m.session, m.options.windowSeconds * 1e9, m.options.maxSpans);
+      server = new LiveServer(store, m.options, m.token);
+      server.listen().then(
+        (url) => answer({ type: 'listening', url }, ACK_READY, 1),
+        (e: Error) => answer({ type: 'error', message: e.message }, ACK_READY, -1),
+      );
+      return;
+    }
+    case 'chunk':
+      store?.add(m.chunk);
+      if (acks) Atomics.add(acks, ACK_CHUNKS, 1);
+      return;
+    case 'end':
+      // A stalled client must not hold the app's exit: half a second at most once the worker is free.
+      Promise.race([server?.end(), new Promise((r) => setTimeout(r, 500))]).then(() => answer({ type: 'ended' }, ACK_ENDED, 1));
+      return;
+    case 'close':
+      (server?.close() ?? Promise.resolve()).then(() => {
+        parentPort?.postMessage({ type: 'closed' } satisfies FromWorker);
+        parentPort?.close();
+      });
+      return;
+  }
+});
