@@ -1,4 +1,5 @@
-// Shared by benchmark cases: the envelope of a generated trace.
+// Shared by benchmark cases: the envelope of a generated trace, paired traced/untraced timing.
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** A Trace around generated spans and memory events, with fixed metadata so runs compare. */
 export function benchTrace(spans, memory) {
@@ -11,4 +12,75 @@ export function benchTrace(spans, memory) {
       peaks: { flops: 1e11, bandwidth: 2e10, source: 'default' },
     },
   };
+}
+
+/**
+ * Traced/untraced pairs measured next to each other (order alternating): the 10%-trimmed mean of the
+ * differences (a garbage collection that lands in one side of a pair does not decide it), the plain
+ * mean with its 95% interval, and the median.
+ */
+export function pairedStats(diffs) {
+  const sorted = [...diffs].sort((a, b) => a - b);
+  const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
+  const trimmed = kept.reduce((a, b) => a + b, 0) / kept.length;
+  const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+  const sd = diffs.length > 1 ? Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1)) : 0;
+  return { trimmed, mean, ci95: (1.96 * sd) / Math.sqrt(diffs.length), median: sorted[Math.floor(sorted.length / 2)], pairs: diffs.length };
+}
+
+/**
+ * CPU time of every thread of this process so far, in ns (/proc/self/task/N/schedstat): on a
+ * machine shared with other work, the CPU a run used says more than its wall time, which also
+ * holds the time it waited for a core.
+ */
+export function cpuNs() {
+  let sum = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      sum += Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return sum;
+}
+
+/**
+ * Runs `pairs` traced/untraced pairs of `once()` (which returns the ns it took), the traced side in
+ * turn first and second; enable()/disable() (and `between`, e.g. a takeTrace) run outside the timing.
+ * Returns both sides' wall times, and CPU times of the whole process, in pair order.
+ */
+export async function interleaved(inst, pairs, once, between = () => {}) {
+  const on = [], off = [], onCpu = [], offCpu = [];
+  for (let k = 0; k < pairs; k++) {
+    const order = k & 1 ? ['on', 'off'] : ['off', 'on'];
+    for (const side of order) {
+      if (side === 'on') inst.enable(); else inst.disable();
+      const c0 = cpuNs();
+      const ns = await once();
+      (side === 'on' ? onCpu : offCpu).push(cpuNs() - c0);
+      (side === 'on' ? on : off).push(ns);
+      if (side === 'on') between();
+    }
+  }
+  inst.disable();
+  return { on, off, onCpu, offCpu };
+}
+
+/**
+ * A layer whose forward(x, n) builds n element-wise adds (n primitives), made after registration so
+ * it is instrumented, and its [4] input already evaluated.
+ */
+export function chainLayer(mlx) {
+  const mx = mlx.core;
+  class Chain extends mlx.nn.Module {
+    forward(x, n) {
+      let y = x;
+      for (let i = 0; i < n; i++) y = mx.add(y, x);
+      return y;
+    }
+  }
+  const x = mx.ones([4]);
+  mx.eval(x);
+  return { layer: new Chain(), x };
 }

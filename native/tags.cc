@@ -37,14 +37,16 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
   while (!stack.empty()) {
     const uint8_t* d = stack.back();
     stack.pop_back();
+    uint64_t key = reinterpret_cast<uint64_t>(d);
+    TagTable::Entry* e = table.find(key);
+    // Looked up before the node is read: a launched node may be changing on the stream thread.
+    if (e && (e->epoch == epoch || e->epoch == kLaunched)) continue;
     if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
-    uint64_t key = reinterpret_cast<uint64_t>(d);
-    TagTable::Entry* e = table.find(key);
-    if (e && e->epoch == epoch) continue;
-    table.put(key, tag, epoch);
+    if (e && epoch == kLaunched) e->epoch = kLaunched;
+    else table.put(key, tag, epoch);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
@@ -58,6 +60,8 @@ void tag_built(const void* array) {
   if (!d) return;
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
+  // The node is new: an entry at its address (launched or not) is a dead node's.
+  if (TagTable::Entry* e = g_tags.find(reinterpret_cast<uint64_t>(d))) e->epoch = 0;
   stack.push_back(static_cast<const uint8_t*>(d));
   g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0);
 }

@@ -56,11 +56,15 @@ extern TagTable g_tags;    // layer that built each node
 extern TagTable g_fast;    // mx.fast function whose fallback graph holds each node (1..7)
 extern bool g_fast_used;   // set once g_fast holds a tag
 
+// The epoch of a node an asyncEval launched: its graph may be running on the stream thread, so no
+// walk reads it or tags it again (the entry goes when the drain meets the node's record).
+constexpr uint32_t kLaunched = 0xFFFFFFFFu;
 // Roots for tag_walk, filled by the caller.
 std::vector<const uint8_t*>& walk_stack();
 
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
-// already tagged in this epoch and at `stops`. Returns how many nodes it tagged.
+// already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
+// graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
 uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see

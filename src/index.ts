@@ -43,12 +43,15 @@ export { opCategory } from './core/model/categories';
 export type { OpCategory } from './core/model/categories';
 export { calibratePeaks, loadPeaks, savePeaks } from './core/cost/calibrate';
 export type { CalibrateOptions, CalibratedPeaks } from './core/cost/calibrate';
-export { passStats, withPassStats, formatPassStats } from './core/analysis/stats';
+export { passStats, withPassStats } from './core/analysis/stats';
+export { formatPassStats } from './exporters/terminal/pass-stats';
 export type { PassStats, PassStatsRow, PassStatsOptions } from './core/analysis/stats';
 export { compareTraces, regressions } from './core/analysis/compare';
 export type { Comparison, CompareRow, CompareOptions, Regression, RegressionOptions } from './core/analysis/compare';
-export { advise, formatFindings } from './core/analysis/advisor';
-export type { Finding, Severity, AdviceRule, FormatFindingsOptions } from './core/analysis/advisor';
+export { advise } from './core/analysis/advisor';
+export type { Finding, Severity, AdviceRule } from './core/analysis/advisor';
+export { formatFindings } from './exporters/terminal/findings';
+export type { FormatFindingsOptions } from './exporters/terminal/findings';
 
 // Benchmarks of MLX itself, as traces.
 export { benchOps } from './bench/runner';

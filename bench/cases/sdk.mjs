@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chainLayer, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -105,7 +106,7 @@ export default [
   {
     id: 'sdk.pipeline_ns_per_primitive',
     unit: 'ns',
-    goal: 1000,
+    goal: 500,
     better: 'lower',
     async run() {
       // 1M executed primitives built inside a layer: recording, takeTrace (layer attribution + cost
@@ -114,17 +115,7 @@ export default [
       // allocator's frees are recorded too. Five rounds of 1M; take and save are their medians.
       const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
       const inst = sdk.registerMlxInstrumentation({ maxSpans: 3_000_000 });
-      const { nn } = mlx;
-      class Chain extends nn.Module {
-        forward(x, n) {
-          let y = x;
-          for (let i = 0; i < n; i++) y = mx.add(y, x);
-          return y;
-        }
-      }
-      const layer = new Chain();
-      const x = mx.ones([4]);
-      mx.eval(x);
+      const { layer, x } = chainLayer(mlx);
       const perEval = 5000, pairs = 200;
       const tick = () => new Promise((r) => setImmediate(r));
       const one = async () => {
@@ -194,11 +185,7 @@ export default [
         inst.disable();
         rmSync(dir, { recursive: true, force: true });
       }
-      const sorted = [...diffs].sort((a, b) => a - b);
-      const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
-      const record = kept.reduce((a, b) => a + b, 0) / kept.length;
-      const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
-      const sd = Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1));
+      const { trimmed: record, mean, ci95, median: recordMedian } = pairedStats(diffs);
       const take = median(rounds.map((r) => r.take));
       const save = median(rounds.map((r) => r.save));
       const saveJson = median(rounds.map((r) => r.saveJson));
@@ -213,8 +200,8 @@ export default [
           dropped: last.dropped,
           record_ns: Math.round(record),
           record_mean_ns: Math.round(mean),
-          record_mean_ci95_ns: Math.round((1.96 * sd) / Math.sqrt(diffs.length)),
-          record_median_ns: Math.round(median(diffs)),
+          record_mean_ci95_ns: Math.round(ci95),
+          record_median_ns: Math.round(recordMedian),
           take_ns: Math.round(take),
           save_ns: Math.round(save),
           first_read_ns: Math.round(read),

@@ -59,17 +59,25 @@ function mkdtemp(prefix: string): string {
 }
 
 describe('demo', () => {
-  it('profiles the transformer, writes trace, Chrome trace and HTML, prints the report and the file list', () => {
+  it('profiles the decode loop, writes trace, Chrome trace and HTML, prints generation speed, the report and the file list', () => {
     expect(demo.code, demo.stderr).toBe(0);
     expect(readdirSync(demoDir).sort()).toEqual(['report.html', 'trace.chrome-trace.json', 'trace.json']);
-    // A real recording: native timing, prefill and decode spans, matmuls inside evals.
+    // A real recording of the pipelined loop: native timing, asyncEval and item() spans, matmuls inside them.
     expect(trace.meta.timing).toBe('native');
-    expect(trace.spans.some((s) => s.kind === 'user' && s.name === 'prefill')).toBe(true);
-    expect(trace.spans.filter((s) => s.kind === 'user' && /^token \d+$/.test(s.name)).length).toBe(16);
+    expect(trace.spans.filter((s) => s.kind === 'eval' && s.name === 'asyncEval').length).toBeGreaterThanOrEqual(32);
+    expect(trace.spans.filter((s) => s.kind === 'sync' && s.name === 'item').length).toBe(32);
     const byId = new Map(trace.spans.map((s) => [s.id, s]));
     const matmuls = trace.spans.filter((s) => s.kind === 'primitive' && s.name === 'Matmul');
     expect(matmuls.length).toBeGreaterThan(0);
-    for (const m of matmuls) expect(byId.get(m.parentId!)?.kind).toBe('eval');
+    for (const m of matmuls) expect(['eval', 'sync']).toContain(byId.get(m.parentId!)?.kind);
+    // Generation speed, in the trace and on stdout; coverage as a share of busy time.
+    const gen = trace.meta.generation as { generatedTokens: number; timeToFirstTokenMs: number; decodeTokensPerSec: number };
+    expect(gen.generatedTokens).toBe(32);
+    expect(gen.timeToFirstTokenMs).toBeGreaterThan(0);
+    expect(demo.stdout).toContain(`generated 32 tokens: time to first token ${gen.timeToFirstTokenMs.toFixed(2)} ms, decode ${gen.decodeTokensPerSec.toFixed(1)} tokens/s`);
+    const coverage = Number(/coverage ([\d.]+)%/.exec(demo.stdout)![1]);
+    expect(coverage).toBeGreaterThan(0);
+    expect(coverage).toBeLessThanOrEqual(100);
 
     const chrome = JSON.parse(readFileSync(join(demoDir, 'trace.chrome-trace.json'), 'utf8'));
     expect(chrome.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(trace.spans.length);

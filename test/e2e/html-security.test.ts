@@ -106,7 +106,8 @@ describe('dashboard safety', () => {
     try {
       const p = o.page;
       await p.selectOption('#ops-group', 'layer');
-      expect(await tableLabels(p)).toContain(XSS_LAYER);
+      // The layer column names the layer span that built each primitive (span-facts layerOf).
+      expect(await tableLabels(p)).toContain(`${XSS_LAYER} (<i>Block</i>)`);
       await p.selectOption('#ops-group', 'op');
       expect(await tableLabels(p)).toContain(XSS_OP);
       expect(await p.locator('h1').textContent()).toBe(XSS_NAME);

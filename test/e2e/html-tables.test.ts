@@ -8,6 +8,7 @@ import type { Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from '../helpers/synthetic-trace';
 import { emptyTrace } from '../helpers/html-fixture';
 import { mainTrace, SHOTS, tableLabels, useHtmlSession } from '../helpers/html-browser';
+import { layerResolver } from '../../src/core/model/span-facts';
 
 const { open, exportTo } = useHtmlSession();
 
@@ -61,7 +62,8 @@ describe('op table', () => {
 
       await p.selectOption('#ops-group', 'layer');
       const layers = await tableLabels(p);
-      const expected = new Set(trace.spans.filter((s) => s.kind === 'primitive').map((s) => s.layer ?? '(no layer)'));
+      const layerOf = layerResolver(trace);
+      const expected = new Set(trace.spans.filter((s) => s.kind === 'primitive').map(layerOf));
       expect(new Set(layers)).toEqual(expected);
 
       await p.selectOption('#ops-group', 'device');

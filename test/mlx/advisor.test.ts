@@ -3,7 +3,8 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
-import { advise, formatFindings, type AdviceRule, type Finding } from '../../src/core/analysis/advisor';
+import { advise, type AdviceRule, type Finding } from '../../src/core/analysis/advisor';
+import { formatFindings } from '../../src/exporters/terminal/findings';
 import type { Span, Trace } from '../../src/core/model/trace';
 import { createTransformer, nextToken } from '../../src/demo/transformer';
 import { syntheticTrace } from '../helpers/synthetic-trace';

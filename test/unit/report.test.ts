@@ -42,6 +42,34 @@ function evalTime(trace: Trace): number {
   return trace.spans.filter((s) => s.kind === 'eval').reduce((a, s) => a + (s.end - s.start), 0);
 }
 
+/** Merged [start, end] intervals, by a plain sort. */
+function merged(iv: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of [...iv].sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/**
+ * Busy time and the primitive time inside it, written plainly: eval and sync spans, each stretched to the end of
+ * the primitives whose parent it is, and the primitives themselves, merged; primitives merged and clipped to that.
+ */
+function busyTime(trace: Trace): { busy: number; covered: number } {
+  const lastChildEnd = new Map<number, number>();
+  for (const s of trace.spans) if (s.kind === 'primitive' && s.parentId != null) lastChildEnd.set(s.parentId, Math.max(lastChildEnd.get(s.parentId) ?? -Infinity, s.end));
+  const prims = merged(trace.spans.filter((s) => s.kind === 'primitive').map((s) => [s.start, s.end]));
+  const busy = merged([
+    ...trace.spans.filter((s) => s.kind === 'eval' || s.kind === 'sync').map((s): [number, number] => [s.start, Math.max(s.end, lastChildEnd.get(s.id) ?? -Infinity)]),
+    ...prims,
+  ]);
+  let covered = 0;
+  for (const [a, b] of prims) for (const [c, d] of busy) covered += Math.max(0, Math.min(b, d) - Math.max(a, c));
+  return { busy: busy.reduce((t, [a, b]) => t + b - a, 0), covered };
+}
+
 /** Table rows as cells: lines after the dashed rule, split on runs of 2+ spaces. */
 function tableRows(text: string): Map<string, string[]> {
   const lines = stripAnsi(text).split('\n');
@@ -49,7 +77,7 @@ function tableRows(text: string): Map<string, string[]> {
   const header = lines[start - 1].trim().split(/\s{2,}/);
   const rows = new Map<string, string[]>();
   for (const l of lines.slice(start + 1)) {
-    if (l === '' || l.startsWith('...') || l.startsWith('total/self')) break;
+    if (l === '' || l.startsWith('...') || l.startsWith('total/self') || l.startsWith('busy time')) break;
     const cells = l.trim().split(/\s{2,}/);
     expect(cells.length).toBe(header.length);
     rows.set(cells[0], cells);
@@ -84,7 +112,7 @@ function checkOpTable(trace: Trace) {
   const rows = tableRows(text);
   const col = headerIndex(text);
   const expected = expectedByOp(trace, (s) => s.name);
-  const evalNs = evalTime(trace);
+  const { busy: busyNs, covered } = busyTime(trace);
   expect(rows.size).toBe(expected.size);
   for (const [name, e] of expected) {
     const cells = rows.get(name)!;
@@ -93,8 +121,8 @@ function checkOpTable(trace: Trace) {
     expectDurationCell(cells[col('total')], e.total);
     expectDurationCell(cells[col('self')], e.total); // primitives have no child spans
     expectDurationCell(cells[col('mean')], e.total / e.calls);
-    const pct = (e.total / evalNs) * 100;
-    if (evalNs > 0) expect(cells[col('% eval')]).toBe(pct > 0 && pct < 0.05 ? '<0.1%' : `${pct.toFixed(1)}%`);
+    const pct = (e.total / busyNs) * 100;
+    if (busyNs > 0) expect(cells[col('% busy')]).toBe(pct > 0 && pct < 0.05 ? '<0.1%' : `${pct.toFixed(1)}%`);
     if (e.flopsNs > 0) expectNumberCell(cells[col('GFLOP/s')], e.flops / (e.flopsNs / 1e9) / 1e9);
     else expect(cells[col('GFLOP/s')]).toBe('-');
     if (e.bytesNs > 0) expectNumberCell(cells[col('GB/s')], e.bytes / (e.bytesNs / 1e9) / 1e9);
@@ -110,7 +138,7 @@ function checkOpTable(trace: Trace) {
   expect(m, plain).not.toBeNull();
   expectDurationCell(m[1], primNs);
   expect(Number(m[2].replace(/,/g, ''))).toBe(trace.spans.filter((s) => s.kind === 'primitive').length);
-  if (evalNs > 0) expect(plain).toContain(`coverage ${((primNs / evalNs) * 100).toFixed(1)}%`);
+  if (busyNs > 0) expect(plain).toContain(`coverage ${((covered / busyNs) * 100).toFixed(1)}%`);
   expect(plain).toContain(`${trace.dropped.toLocaleString('en-US')} dropped events`);
   expect(plain).toContain(`timing: ${trace.meta.timing}`);
 }
@@ -200,6 +228,7 @@ describe('formatReport on a synthetic trace', () => {
     expect([outer.totalNs, outer.selfNs, outer.computeNs]).toEqual([10_000, 8_000, 0]);
     expect([inner.totalNs, inner.selfNs, inner.computeNs, inner.flops]).toEqual([2_000, 2_000, 4_000, 10]);
     expect(sum.evalNs).toBe(5_000);
+    expect(sum.busyNs).toBe(5_000);
     expect(sum.coverage).toBe(0.8);
   });
 
@@ -253,7 +282,7 @@ describe('formatReport on a synthetic trace', () => {
       expect(out).toMatch(/^mlx-trace: cannot make a report: (expected a Trace object|not an mlx-trace\/1 trace)/);
     }
     expect(formatReport(trace, { sortBy: 'speed' as never })).toBe(
-      "mlx-trace: cannot make a report: unknown sortBy \"speed\" (use total, self, mean, calls, flops, name)",
+      "mlx-trace: cannot make a report: unknown sortBy \"speed\" (use total, self, mean, calls, compute, flops, name)",
     );
     expect(formatReport(trace, { groupBy: 'thread' as ReportGroupBy })).toMatch(/unknown groupBy "thread"/);
   });

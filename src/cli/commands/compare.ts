@@ -13,6 +13,8 @@ import {
   type Regression,
   type RegressionOptions,
   type RowVerdict,
+  DEFAULT_MIN_SHARE,
+  DEFAULT_REGRESSION_THRESHOLD,
 } from '../../core/analysis/compare';
 import {
   type Colors,
@@ -26,9 +28,12 @@ import {
   terminalWidth,
   truncateMiddle,
   visibleWidth,
+  wrapText as wrap,
+  fitLayerName,
+  printable,
 } from '../../exporters/terminal/format';
 import { loadTrace } from '../../core/io/persist';
-import { NO_LAYER } from '../../core/analysis/stats';
+import { NO_LAYER } from '../../core/model/span-facts';
 import { renderDiffHtml } from '../../exporters/html/diff';
 import { CheckFailed, UsageError, colors, out } from '../ui';
 import type { Command } from './index';
@@ -110,15 +115,14 @@ function callsCell(r: CompareRow): string {
 
 const GAP = '  ';
 
-/** Names come from trace files: control characters (ANSI escapes included) must not reach the terminal. */
-const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-
 /**
  * The row's label in `width` columns. Shapes give way first, then the layer: the op name is what people scan
  * for, and truncateMiddle alone would cut it out of 'layer · op shapes'.
  */
 export function fitLabel(r: CompareRow, width: number): string {
   const len = (x: string) => [...x].length;
+  // By layer, the label is the layer: keep its leaf.
+  if (!r.op && r.layer) return fitLayerName(printable(r.label), width);
   if (len(r.label) <= width || !r.op || !r.shapes) return truncateMiddle(printable(r.label), width);
   const where = r.layer === NO_LAYER ? '' : printable(r.layer);
   const op = printable(r.op);
@@ -127,7 +131,7 @@ export function fitLabel(r: CompareRow, width: number): string {
   if (room >= 8) return `${where}${sep}${op} ${truncateMiddle(r.shapes, room)}`;
   const shapes = truncateMiddle(r.shapes, 8);
   const whereRoom = width - sep.length - len(op) - 1 - len(shapes);
-  if (where && whereRoom >= 4) return `${truncateMiddle(where, whereRoom)}${sep}${op} ${shapes}`;
+  if (where && whereRoom >= 4) return `${fitLayerName(where, whereRoom)}${sep}${op} ${shapes}`;
   return truncateMiddle(`${op} ${shapes}`, width);
 }
 
@@ -136,8 +140,8 @@ export function formatComparison(cmp: Comparison, opts: FormatComparisonOptions)
   const c = opts.colors;
   const width = Math.max(40, Math.floor(opts.width ?? 100));
   const top = Math.max(0, Math.floor(opts.top ?? 20));
-  const threshold = opts.threshold ?? 0.05;
-  const minShare = opts.minShare ?? 0.01;
+  const threshold = opts.threshold ?? DEFAULT_REGRESSION_THRESHOLD;
+  const minShare = opts.minShare ?? DEFAULT_MIN_SHARE;
   const lines: string[] = [];
 
   const side = (label: string | undefined, s: Comparison['a']) =>
@@ -150,6 +154,7 @@ export function formatComparison(cmp: Comparison, opts: FormatComparisonOptions)
   const totals: [string, CompareTotal | null, (n: number) => string, boolean][] = [
     ['primitive time', cmp.totals.primitiveNs, formatDuration, true],
     ['eval time', cmp.totals.evalNs, formatDuration, true],
+    ['busy time', cmp.totals.busyNs, formatDuration, false],
     ['pass time', cmp.totals.passNs, formatDuration, false],
     ['peak memory', cmp.totals.peakMemoryBytes, formatBytes, false],
     ['FLOPs', cmp.totals.flops, (n) => formatSI(n, 'FLOP'), false],
@@ -223,22 +228,6 @@ export function formatComparison(cmp: Comparison, opts: FormatComparisonOptions)
   return lines.join('\n');
 }
 
-/** Plain text broken at spaces into lines of at most `width` columns (a word longer than that is cut in the middle). */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(' ')) {
-    const w = truncateMiddle(word, width);
-    if (line && visibleWidth(line) + 1 + visibleWidth(w) > width) {
-      lines.push(line);
-      line = w;
-    } else {
-      line = line ? `${line} ${w}` : w;
-    }
-  }
-  if (line) lines.push(line);
-  return lines;
-}
 
 const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
 
@@ -280,7 +269,7 @@ Exit codes: 0 no regression (or no --fail-on-regression), 1 regression, 2 bad us
   async run(values, positionals) {
     if (positionals.length !== 2) throw new UsageError('give two trace files: mlx-trace compare A.json B.json');
     const gate = values['fail-on-regression'] !== undefined ? parsePercent(values['fail-on-regression'], '--fail-on-regression') : undefined;
-    const minShare = values['min-share'] !== undefined ? parsePercent(values['min-share'], '--min-share') : 0.01;
+    const minShare = values['min-share'] !== undefined ? parsePercent(values['min-share'], '--min-share') : DEFAULT_MIN_SHARE;
     const top = values.top === undefined ? 20 : Number(values.top);
     if (!Number.isInteger(top) || top < 0) throw new UsageError(`--top must be a whole number, not "${values.top}"`);
     const groupBy = (values['group-by'] ?? 'detail') as CompareGroupBy;
@@ -289,7 +278,7 @@ Exit codes: 0 no regression (or no --fail-on-regression), 1 regression, 2 bad us
     const a = loadTrace(fileA);
     const b = loadTrace(fileB);
     const cmp = compareTraces(a, b, { groupBy });
-    const threshold = gate ?? 0.05;
+    const threshold = gate ?? DEFAULT_REGRESSION_THRESHOLD;
     const labelA = basename(fileA) === basename(fileB) ? fileA : basename(fileA);
     const labelB = basename(fileA) === basename(fileB) ? fileB : basename(fileB);
     out(formatComparison(cmp, { threshold, minShare, top, width: terminalWidth(process.stdout, 100), colors: colors(), labelA, labelB }));

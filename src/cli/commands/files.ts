@@ -4,13 +4,13 @@ import { CHROME_TRACE_EXT, exportChromeTrace } from '../../exporters/chrome';
 import { exportHtml } from '../../exporters/html';
 import { collectorUrlProblem, exportOtlp, resolveOtlpUrl } from '../../exporters/otlp';
 import { exportPerfetto } from '../../exporters/perfetto';
-import { printReport, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
+import { GROUP_KEYS, printReport, SORT_KEYS, type ReportGroupBy, type ReportSortBy } from '../../exporters/terminal/report';
 import { CheckFailed, UsageError, out } from '../ui';
 import type { Command } from './index';
 import { writeOutput } from './outputs';
 
-const SORTS = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
-const GROUPS = ['op', 'layer', 'device'];
+const SORTS: string[] = [...SORT_KEYS];
+const GROUPS: string[] = [...GROUP_KEYS];
 
 /** A trace file's name without its extension (.json, .trace.json, .mlxtrace). */
 const baseName = (file: string) => file.replace(/(\.trace)?\.(json|mlxtrace)$/i, '');
@@ -31,11 +31,12 @@ function choice(v: string | undefined, allowed: string[], flag: string): string 
 
 export const viewCommand: Command = {
   summary: 'print the report of a saved trace',
-  help: `Usage: mlx-trace view FILE [--sort total|self|mean|calls|flops|name] [--group-by op|layer|device] [--top N] [--advice]
+  help: `Usage: mlx-trace view FILE [--sort ${SORT_KEYS.join('|')}] [--group-by ${GROUP_KEYS.join('|')}] [--top N] [--advice]
 
 Options:
   --advice         add the advisor's findings: what to fix, with the time at stake
-  --sort KEY       column to sort by (default: total)
+  --sort KEY       column to sort by (default: compute, the time of the primitives each layer built, with
+                   --group-by layer; total elsewhere). By layer, total is the layers' graph-building wall time
   --group-by KEY   one row per op, per layer or per device (default: op)
   --top N          rows to show (default: 20)`,
   options: { sort: { type: 'string' }, 'group-by': { type: 'string' }, top: { type: 'string' }, advice: { type: 'boolean' } },

@@ -4,8 +4,17 @@
  * mean over its measured passes and the spread across passes is the noise a regression must clear.
  * Pure functions of two Traces; the CLI (`mlx-trace compare`) and the HTML diff view read the result.
  */
-import type { Span, TensorInfo, Trace } from '../model/trace';
-import { NO_LAYER, passLayout, perPassTotals, spanIndex, summarize, type SummaryStats } from './stats';
+import type { Trace } from '../model/trace';
+import { NO_LAYER } from '../model/span-facts';
+import { aggregate, busyShare, shapeSignature, type AggregateKey, type AggregateRow } from './aggregate';
+import { summarize, type SummaryStats } from './passes';
+
+export { shapeSignature } from './aggregate';
+
+/** Growth beyond the noise that counts as a regression, as a fraction of A's time, unless a caller says otherwise. */
+export const DEFAULT_REGRESSION_THRESHOLD = 0.05;
+/** Rows under this share of busy time (in A and in B) are too small to judge, unless a caller says otherwise. */
+export const DEFAULT_MIN_SHARE = 0.01;
 
 export type CompareGroupBy = 'detail' | 'op' | 'layer';
 
@@ -69,7 +78,7 @@ export interface CompareRow {
   deltaMemoryBytes: number;
   /** Half-width of the noise band around deltaNs, ns (0 when neither side has several passes). */
   noiseNs: number;
-  /** The row's largest share of its trace's primitive time (A or B): what minShare is tested against. */
+  /** The row's largest share of its trace's busy time per pass (A or B): what minShare is tested against. */
   share: number;
 }
 
@@ -106,6 +115,8 @@ export interface Comparison {
     primitiveNs: CompareTotal;
     /** Top-level eval time per pass. */
     evalNs: CompareTotal;
+    /** Busy time per pass: evals, asyncEval work and sync points (aggregate.ts), the base of every share. */
+    busyNs: CompareTotal;
     /** Wall time of profile()'s pass spans; null unless both traces have them. */
     passNs: CompareTotal | null;
     /** Peak live bytes from the allocator events, within the measured passes when there are any. */
@@ -115,125 +126,32 @@ export interface Comparison {
   };
 }
 
-interface SideAcc {
-  layer: string;
-  op: string;
-  /** The first span of the row: its shapes stand for the row's (rows are matched on them exactly). */
-  sample: Span;
-  time: Float64Array;
-  calls: number;
-  flops: number;
-  costed: boolean;
-  bytes: number;
-  bytesKnown: boolean;
-  memory: number;
-}
-
 interface SideSummary {
   info: TraceSideInfo;
-  rows: Map<string, SideAcc>;
+  rows: Map<string, AggregateRow>;
   slots: number;
   primitive: SummaryStats;
   eval: SummaryStats;
+  busy: SummaryStats;
   pass: SummaryStats | null;
   peak: number;
   flops: number;
   bytes: number;
 }
 
-function shapeList(ts: TensorInfo[]): string {
-  let s = '';
-  for (let i = 0; i < ts.length; i++) {
-    const sh = ts[i].shape;
-    // A scalar has shape []: show it as 'scalar' so '8x64 scalar' stays readable.
-    s += (i ? ' ' : '') + (sh.length ? sh.join('x') : 'scalar');
-  }
-  return s;
-}
-
-/** Readable shape signature of a primitive, inputs then outputs: '8x64 64x64 → 8x64'. */
-export function shapeSignature(s: Pick<Span, 'inputs' | 'outputs'>): string {
-  return `${shapeList(s.inputs) || '-'} → ${shapeList(s.outputs) || '-'}`;
-}
-
-/** An integer hash of a span's input and output shapes (counts and dims), for matching rows without strings. */
-function shapeHash(s: Span): number {
-  // Two calls rather than a loop over [inputs, outputs]: no array allocated per span.
-  // Masked to 30 bits so it stays a small integer for V8 (a larger one is boxed on every Map lookup).
-  return hashList(hashList(0x811c9dc5 | 0, s.inputs), s.outputs) & 0x3fffffff;
-}
-
-function hashList(h: number, list: TensorInfo[]): number {
-  h = (Math.imul(h, 0x01000193) ^ (list.length + 0x9e37)) | 0;
-  for (let i = 0; i < list.length; i++) {
-    const sh = list[i].shape;
-    h = (Math.imul(h, 0x01000193) ^ (sh.length + 0x3c6e)) | 0;
-    for (let k = 0; k < sh.length; k++) h = (Math.imul(h, 0x01000193) ^ sh[k]) | 0;
-  }
-  return h;
-}
-
-function sameShapeList(x: TensorInfo[], y: TensorInfo[]): boolean {
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) {
-    const a = x[i].shape;
-    const b = y[i].shape;
-    if (a === b) continue;
-    if (a.length !== b.length) return false;
-    for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
-  }
-  return true;
-}
-
-const sameShapes = (a: Span, b: Span) => sameShapeList(a.inputs, b.inputs) && sameShapeList(a.outputs, b.outputs);
+const KEYS: Record<CompareGroupBy, readonly AggregateKey[]> = { detail: ['layer', 'op', 'shapes'], op: ['op'], layer: ['layer'] };
 
 function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
-  const layout = passLayout(trace);
-  const idx = spanIndex(trace);
-  const n = layout.slots;
-  // Rows are found without building a string per span (that was most of the time on 100k spans): maps keyed by
-  // the span's own layer and op strings, then an integer hash of the shapes with an exact check on collision.
-  // The row keys are made once per row, at the end.
-  const accs: SideAcc[] = [];
-  const tree = new Map<string, Map<string, Map<number, SideAcc[]>>>();
-  const newAcc = (layer: string, op: string, sample: Span): SideAcc => {
-    const a: SideAcc = { layer, op, sample, time: new Float64Array(n), calls: 0, flops: 0, costed: false, bytes: 0, bytesKnown: false, memory: 0 };
-    accs.push(a);
-    return a;
-  };
-  const find = (s: Span): SideAcc => {
-    const layer = groupBy === 'op' ? '' : idx.layerPath(s);
-    const op = groupBy === 'layer' ? '' : s.name;
-    let byOp = tree.get(layer);
-    if (!byOp) tree.set(layer, (byOp = new Map()));
-    let byShape = byOp.get(op);
-    if (!byShape) byOp.set(op, (byShape = new Map()));
-    const h = groupBy === 'detail' ? shapeHash(s) : 0;
-    let list = byShape.get(h);
-    if (!list) byShape.set(h, (list = []));
-    for (let i = 0; i < list.length; i++) if (groupBy !== 'detail' || sameShapes(list[i].sample, s)) return list[i];
-    const a = newAcc(layer, op, s);
-    list.push(a);
-    return a;
-  };
+  const agg = aggregate(trace, { by: KEYS[groupBy], passes: 'measured' });
+  const { layout, slots: n } = agg;
   let flops = 0;
   let bytes = 0;
-  const { evalNs, primNs } = perPassTotals(trace, layout, idx, (s, slot, d) => {
-    const a = find(s);
-    a.time[slot] += d;
-    a.calls++;
-    if (s.flops != null) {
-      a.flops += s.flops;
-      a.costed = true;
-      flops += s.flops;
-    }
-    if (s.bytes != null) {
-      a.bytes += s.bytes;
-      a.bytesKnown = true;
-      bytes += s.bytes;
-    }
-    for (const o of s.outputs) a.memory += o.bytes;
-  });
+  const rows = new Map<string, AggregateRow>();
+  for (const a of agg.rows) {
+    flops += a.flops;
+    bytes += a.bytes;
+    rows.set(a.key, a);
+  }
 
   // Peak live bytes: within the measured passes' time window when the passes are known (warm-up allocations such
   // as one-time initialisation are not what a comparison is about), otherwise over the whole trace.
@@ -250,12 +168,6 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
   let peak = 0;
   for (const m of trace.memory ?? []) if (m.t >= lo && m.t <= hi && m.live > peak) peak = m.live;
 
-  const rows = new Map<string, SideAcc>();
-  for (const a of accs) {
-    // \u0000 does not occur in names by accident, so keys never collide across fields.
-    const key = groupBy === 'detail' ? `${a.layer}\u0000${a.op}\u0000${shapeSignature(a.sample)}` : groupBy === 'op' ? a.op : a.layer;
-    rows.set(key, a);
-  }
   return {
     info: {
       name: trace.name,
@@ -265,8 +177,9 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
     },
     rows,
     slots: n,
-    primitive: summarize(primNs),
-    eval: summarize(evalNs),
+    primitive: summarize(agg.primitive.slotNs),
+    eval: summarize(agg.eval.slotNs),
+    busy: summarize(agg.busy.slotNs),
     pass: layout.passSpans.length ? summarize(layout.passSpans.map((s) => s.end - s.start)) : null,
     peak,
     flops: flops / n,
@@ -274,8 +187,8 @@ function summarizeSide(trace: Trace, groupBy: CompareGroupBy): SideSummary {
   };
 }
 
-function toSide(acc: SideAcc, slots: number): CompareSide {
-  const st = summarize(acc.time);
+function toSide(acc: AggregateRow, slots: number): CompareSide {
+  const st = summarize(acc.slotNs);
   const calls = acc.calls / slots;
   return {
     calls,
@@ -283,9 +196,9 @@ function toSide(acc: SideAcc, slots: number): CompareSide {
     stdNs: st.std,
     passes: slots,
     perCallNs: calls > 0 ? st.mean / calls : 0,
-    flops: acc.costed ? acc.flops / slots : null,
-    bytes: acc.bytesKnown ? acc.bytes / slots : null,
-    memoryBytes: acc.memory / slots,
+    flops: acc.costed > 0 ? acc.flops / slots : null,
+    bytes: acc.bytesKnown > 0 ? acc.bytes / slots : null,
+    memoryBytes: acc.outputBytes / slots,
   };
 }
 
@@ -318,8 +231,8 @@ export function compareTraces(a: Trace, b: Trace, opts: CompareOptions = {}): Co
   const sigmas = opts.noiseSigmas ?? 2;
   const A = summarizeSide(a, groupBy);
   const B = summarizeSide(b, groupBy);
-  const totA = A.primitive.mean;
-  const totB = B.primitive.mean;
+  const busyA = A.busy.mean;
+  const busyB = B.busy.mean;
 
   const rows: CompareRow[] = [];
   const keys = new Set<string>([...A.rows.keys(), ...B.rows.keys()]);
@@ -348,7 +261,7 @@ export function compareTraces(a: Trace, b: Trace, opts: CompareOptions = {}): Co
       deltaBytes: (sb?.bytes ?? 0) - (sa?.bytes ?? 0),
       deltaMemoryBytes: (sb?.memoryBytes ?? 0) - (sa?.memoryBytes ?? 0),
       noiseNs: noiseBand(sa?.stdNs ?? 0, sa?.passes ?? 1, sb?.stdNs ?? 0, sb?.passes ?? 1, sigmas),
-      share: Math.max(totA > 0 ? ta / totA : 0, totB > 0 ? tb / totB : 0),
+      share: Math.max(busyShare(ta, busyA) || 0, busyShare(tb, busyB) || 0),
     });
   }
   rows.sort((x, y) => Math.abs(y.deltaNs) - Math.abs(x.deltaNs) || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
@@ -364,6 +277,7 @@ export function compareTraces(a: Trace, b: Trace, opts: CompareOptions = {}): Co
     totals: {
       primitiveNs: statTotal(A.primitive, B.primitive, sigmas),
       evalNs: statTotal(A.eval, B.eval, sigmas),
+      busyNs: statTotal(A.busy, B.busy, sigmas),
       passNs: A.pass && B.pass ? statTotal(A.pass, B.pass, sigmas) : null,
       peakMemoryBytes: total(A.peak, B.peak),
       flops: total(A.flops, B.flops),
@@ -378,7 +292,7 @@ export function compareTraces(a: Trace, b: Trace, opts: CompareOptions = {}): Co
 export interface RegressionOptions {
   /** Growth beyond the noise that counts, as a fraction of A's time (0.05 = 5%). @default 0.05 */
   threshold?: number;
-  /** Rows below this share of total primitive time (in A and in B) are ignored. @default 0.01 */
+  /** Rows below this share of busy time (in A and in B) are ignored. @default 0.01 */
   minShare?: number;
 }
 
@@ -390,8 +304,8 @@ export type RowVerdict = 'regressed' | 'improved' | 'unchanged' | 'added' | 'rem
  * rows under minShare (ignored by the gate), else 'unchanged'.
  */
 export function rowVerdict(row: CompareRow, opts: RegressionOptions = {}): RowVerdict {
-  const threshold = opts.threshold ?? 0.05;
-  const minShare = opts.minShare ?? 0.01;
+  const threshold = opts.threshold ?? DEFAULT_REGRESSION_THRESHOLD;
+  const minShare = opts.minShare ?? DEFAULT_MIN_SHARE;
   if (row.presence === 'onlyA') return 'removed';
   if (row.presence === 'onlyB') return 'added';
   if (row.share < minShare) return 'small';
@@ -400,7 +314,7 @@ export function rowVerdict(row: CompareRow, opts: RegressionOptions = {}): RowVe
 
 /** Verdict of a total; totals are never 'small'. */
 export function totalVerdict(t: CompareTotal, opts: RegressionOptions = {}): 'regressed' | 'improved' | 'unchanged' {
-  return movement(t.a, t.delta, t.noise, opts.threshold ?? 0.05);
+  return movement(t.a, t.delta, t.noise, opts.threshold ?? DEFAULT_REGRESSION_THRESHOLD);
 }
 
 function movement(base: number, delta: number, noise: number, threshold: number): 'regressed' | 'improved' | 'unchanged' {

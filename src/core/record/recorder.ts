@@ -56,8 +56,18 @@ export class Recorder {
   private originEpochNs: bigint;
   /** Layers by span id, so a primitive's tag can be turned into a layer path. */
   private layerNames = new Map<number, string>();
-  /** The latest asyncEval, parent of primitives that ran outside a synchronous eval. */
-  private pendingAsync: LiveSpan | null = null;
+  /** The first span id of this window (ids below it were taken with an earlier trace). */
+  private layerFloor = 1;
+  /**
+   * asyncEval spans whose work has not been seen to complete, oldest first. MLX runs the work of
+   * each eval call in call order on its stream and ends it with a Synchronizer: a Synchronizer
+   * completes the oldest, and a primitive that ran outside a synchronous span belongs to it.
+   */
+  private launched: LiveSpan[] = [];
+  private launchedHead = 0;
+  /** The latest asyncEval, owner of such a primitive when no launch is pending (no Synchronizer class). */
+  private lastAsync: LiveSpan | null = null;
+  private readonly asyncSpans = new WeakSet<LiveSpan>();
   /** Listeners of drains (the live view's feed); none in the common case, and then no work is done. */
   private drainListeners: ((rows: DrainedRows) => void)[] = [];
   /** JS-side spans already handed to drain listeners. */
@@ -95,8 +105,8 @@ export class Recorder {
       end: 0,
       thread: this.jsThread,
       device: 'cpu',
-      inputs: [],
-      outputs: [],
+      inputs: NO_TENSORS,
+      outputs: NO_TENSORS,
     };
     if (attrs) s.attrs = attrs;
     this.push(s);
@@ -156,6 +166,7 @@ export class Recorder {
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
     for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+    this.layerFloor = Math.min(this.layerFloor, old.layerFloor);
     if (old.drainListeners.length > 0) {
       old.drainListeners.push(...this.drainListeners);
       this.drainListeners = old.drainListeners;
@@ -189,11 +200,74 @@ export class Recorder {
     for (const f of this.drainListeners) f(rows);
   }
 
+  /** `s` is an asyncEval: its span ends when the work it launched completes (known at drain). */
   markAsync(s: LiveSpan): void {
-    this.pendingAsync = s;
+    this.asyncSpans.add(s);
+    this.lastAsync = s;
+    if (this.launched.length - this.launchedHead >= MAX_LAUNCHED) this.launchedHead++;
+    if (this.launchedHead > 0 && this.launchedHead * 2 >= this.launched.length) {
+      this.launched = this.launched.slice(this.launchedHead);
+      this.launchedHead = 0;
+    }
+    this.launched.push(s);
   }
 
-  /** Pulls the native layer's events; primitives that began inside `evalSpan` become its children. */
+  /**
+   * The span that owns a primitive that ran over [t0, t1]: the synchronous eval or sync point being
+   * drained if it ran inside it (the program waited for it there), else the asyncEval that launched
+   * it, whose end then reaches the primitive's.
+   */
+  private owner(t0: number, t1: number): LiveSpan | null {
+    const sync = this.drainSync;
+    if (sync && t0 >= sync.start && t1 <= sync.end) return sync;
+    const evalSpan = this.drainSpan;
+    const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
+    const owner = head && head.start <= t0 ? head : this.lastAsync && this.lastAsync.start <= t0 ? this.lastAsync : null;
+    if (!owner) return evalSpan;
+    if (t1 > owner.end) owner.end = t1;
+    return owner;
+  }
+
+  /** A Synchronizer ran over [t0, t1]: the oldest launched asyncEval's work is complete. */
+  private completed(t0: number, t1: number): void {
+    const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
+    if (!head || head.start > t0) return; // a synchronous eval's own
+    if (t1 > head.end) head.end = t1;
+    this.launchedHead++;
+    if (this.launchedHead === this.launched.length) {
+      this.launched.length = 0;
+      this.launchedHead = 0;
+    }
+  }
+
+  /** The span being drained and the live listener, for onPrim (no closure made per drain). */
+  private drainSpan: LiveSpan | null = null;
+  /** drainSpan when it is synchronous (not an asyncEval): the program waited in it. */
+  private drainSync: LiveSpan | null = null;
+  private drainListener: ((span: LiveSpan, evalSpan: LiveSpan | null) => void) | null = null;
+
+  private readonly onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature): void => {
+    // An eval's completion marker, not work the program asked for.
+    if (cls === this.synchronizerClass) return this.completed(t0, t1);
+    if (this.full()) {
+      this.dropped++;
+      return;
+    }
+    const parent = this.owner(t0, t1);
+    // Tags are layer span ids; one below the window's first id is a layer of a window taken already.
+    const layer = layerTag >= this.layerFloor ? layerTag : 0;
+    const prims = this.prims;
+    prims.push(this.nextId++, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
+    const listener = this.drainListener;
+    if (listener) listener(primitiveSpan(prims, prims.length - 1, this.opts.hook!.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
+  };
+
+  private readonly onMem = (t: number, delta: number, live: number, cls: number): void => {
+    if (this.memRaw.length >= this.opts.maxMemoryEvents) this.memDropped++;
+    else this.memRaw.push(t, delta, live, cls);
+  };
+
+  /** Pulls the native layer's events; see owner() for the span each primitive goes under. */
   drain(evalSpan: LiveSpan | null): void {
     const hook = this.opts.hook;
     const primFrom = this.prims.length;
@@ -204,35 +278,19 @@ export class Recorder {
 
   private drainNative(hook: HookLayer, evalSpan: LiveSpan | null): void {
     const buf = (drainBuffers ??= new DrainBuffers());
-    const prims = this.prims;
-    const memRaw = this.memRaw;
-    const sync = this.synchronizerClass;
-    const onPrimitive = this.opts.primitiveListener?.() ?? null;
-    const onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature) => {
-      if (cls === sync) return; // eval's own completion marker, not work the program asked for
-      if (this.full()) {
-        this.dropped++;
-        return;
-      }
-      const parent = evalSpan && t0 >= evalSpan.start ? evalSpan : this.pendingAsync ?? evalSpan;
-      const layer = layerTag > 0 && this.layerNames.has(layerTag) ? layerTag : 0;
-      const id = this.nextId++;
-      prims.push(id, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
-      if (onPrimitive) onPrimitive(primitiveSpan(prims, prims.length - 1, hook.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
-    };
-    const maxMem = this.opts.maxMemoryEvents;
-    const onMem = (t: number, delta: number, live: number, cls: number) => {
-      if (memRaw.length >= maxMem) this.memDropped++;
-      else memRaw.push(t, delta, live, cls);
-    };
+    this.drainSpan = evalSpan;
+    this.drainSync = evalSpan && !this.asyncSpans.has(evalSpan) ? evalSpan : null;
+    this.drainListener = this.opts.primitiveListener?.() ?? null;
     for (;;) {
       hook.binding.drainInto(buf.records, buf.words, buf.out);
       const count = buf.out[0];
       this.dropped += buf.out[2];
-      if (count > 0) decodeColumns(buf.views, count, onPrim, onMem);
+      if (count > 0) decodeColumns(buf.views, count, this.onPrim, this.onMem);
       if (!buf.out[3]) break;
       if (count === 0) buf.grow();
     }
+    this.drainSpan = this.drainSync = null;
+    this.drainListener = null;
   }
 
   /** Span ids below this began before the flush before the last: their layer names may go (flush()). */
@@ -342,7 +400,10 @@ export class Recorder {
     this.prims = fits ? spare.prims.reset() : this.prims.emptyLike();
     this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
     this.layerNames = new Map();
-    this.pendingAsync = null;
+    this.layerFloor = this.nextId;
+    this.launched = [];
+    this.launchedHead = 0;
+    this.lastAsync = null;
     this.origin = this.now();
     this.originEpochNs = epochNsNow();
     return trace;
@@ -371,6 +432,12 @@ export interface Mark {
   prims: number;
   memory: number;
 }
+
+/** The arrays of an eval, layer, sync or user span: none, one list shared by all (readers do not write). */
+const NO_TENSORS: Span['inputs'] = [];
+
+/** asyncEvals whose completion is awaited at most; an older one is taken as complete. */
+const MAX_LAUNCHED = 1024;
 
 /** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
 let drainBuffers: DrainBuffers | undefined;

@@ -16,9 +16,11 @@ import {
   type CompareTotal,
   type Comparison,
   type RowVerdict,
+  DEFAULT_MIN_SHARE,
+  DEFAULT_REGRESSION_THRESHOLD,
 } from '../../core/analysis/compare';
 import { formatBytes, formatCount, formatDuration, formatPercent, formatSI } from '../terminal/format';
-import { NO_LAYER } from '../../core/analysis/stats';
+import { NO_LAYER } from '../../core/model/span-facts';
 import { escapeHtml } from './template';
 
 export interface DiffHtmlOptions {
@@ -147,8 +149,8 @@ const SCRIPT_HASH = 'sha256-' + createHash('sha256').update(SCRIPT).digest('base
 
 /** The diff view as one HTML document (a string). */
 export function renderDiffHtml(cmp: Comparison, opts: DiffHtmlOptions = {}): string {
-  const threshold = opts.threshold ?? 0.05;
-  const minShare = opts.minShare ?? 0.01;
+  const threshold = opts.threshold ?? DEFAULT_REGRESSION_THRESHOLD;
+  const minShare = opts.minShare ?? DEFAULT_MIN_SHARE;
   const maxRows = Math.max(0, Math.floor(opts.maxRows ?? 5000));
   const labelA = opts.labelA ?? cmp.a.name;
   const labelB = opts.labelB ?? cmp.b.name;

@@ -109,6 +109,11 @@ export interface Head {
   adviceRan: boolean;
   generation: HeadGeneration | null;
   passes: HeadPasses | null;
+  /**
+   * Busy time of the measured spans (core/analysis/aggregate.ts: evals, asyncEval work, syncs) and the primitive
+   * time inside it: the base of every share and of coverage. Null when it could not be computed.
+   */
+  busy: { ns: number; coveredNs: number } | null;
   counters: HeadCounter[];
   /** Interned strings: op names, shape and dtype descriptions, layer paths. */
   strings: string[];

@@ -6,7 +6,8 @@
 import { reportSections } from './sections';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
-import { NO_LAYER } from '../../core/analysis/stats';
+import { layerOf } from '../../core/model/span-facts';
+import { aggregate, busyShare, type AggregateRow } from '../../core/analysis/aggregate';
 import {
   type Colors,
   formatCount,
@@ -19,15 +20,22 @@ import {
   padStartVisible,
   shouldColor,
   terminalWidth,
+  fitLayerName,
+  printable,
   truncateMiddle,
   visibleWidth,
+  wrapText,
 } from './format';
 
-export type ReportSortBy = 'total' | 'self' | 'mean' | 'calls' | 'flops' | 'name';
+export type ReportSortBy = 'total' | 'self' | 'mean' | 'calls' | 'compute' | 'flops' | 'name';
 export type ReportGroupBy = 'op' | 'layer' | 'device';
 
 export interface ReportOptions {
-  /** Column to sort rows by; 'name' sorts A-Z, the others largest first. @default 'total' */
+  /**
+   * Column to sort rows by; 'name' sorts A-Z, the others largest first. 'compute' is the time of the primitives
+   * a row accounts for (for layers: the primitives the layer built; 'total' is then graph-building wall time).
+   * @default 'compute' for groupBy 'layer', else 'total'
+   */
   sortBy?: ReportSortBy;
   /** One row per primitive op name, per layer (the layer that built the primitives) or per device. @default 'op' */
   groupBy?: ReportGroupBy;
@@ -54,8 +62,8 @@ export interface ReportRow {
   meanNs: number;
   /** Primitive time the row accounts for: equal to totalNs for 'op'/'device'; for 'layer', time of the primitives it built. */
   computeNs: number;
-  /** computeNs / eval wall time (NaN when the trace has no eval time). */
-  evalFraction: number;
+  /** computeNs / busy time (aggregate.ts; NaN when the trace has no busy time). */
+  busyFraction: number;
   /** Primitives in the row, and how many of them have a cost (flops not null). */
   primitives: number;
   /** Sum of known flops, and the time of the primitives whose flops are known (the base of FLOP/s). */
@@ -82,9 +90,12 @@ export interface ReportSummary {
   /** Top-level eval spans (evals nested in evals are counted once, by the outer one). */
   evalCount: number;
   evalNs: number;
+  /** Eval, asyncEval and sync spans, and busy time: the union of their intervals (aggregate.ts). */
+  forcingCount: number;
+  busyNs: number;
   primitiveCount: number;
   primitiveNs: number;
-  /** primitiveNs / evalNs: how much of eval time the primitive spans explain. NaN without evals. */
+  /** Time a primitive ran inside busy time, over busy time (0..1). NaN without busy time. */
   coverage: number;
   dropped: number;
   /** Primitive names with flops === null, sorted. */
@@ -93,61 +104,65 @@ export interface ReportSummary {
   rows: ReportRow[];
 }
 
-const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'flops', 'name'];
-const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
+export const SORT_KEYS: readonly ReportSortBy[] = ['total', 'self', 'mean', 'calls', 'compute', 'flops', 'name'];
+export const GROUP_KEYS: readonly ReportGroupBy[] = ['op', 'layer', 'device'];
 
-/**
- * The row a layer span or a primitive belongs to in 'layer' grouping: the layer span's name
- * ('layers.0.attention (Attention)'), reached from a primitive through layerId; a primitive whose layer span is
- * not in the trace falls back to its `layer` field.
- */
-function layerKey(s: Span, byId: Map<number, Span>): string {
-  if (s.kind === 'layer') return s.name;
-  const builder = s.layerId != null ? byId.get(s.layerId) : undefined;
-  if (builder && builder.kind === 'layer') return builder.name;
-  return s.layer || NO_LAYER;
-}
-
-interface Acc {
-  key: string;
-  calls: number;
-  totalNs: number;
-  selfNs: number;
-  computeNs: number;
-  primitives: number;
-  flops: number;
-  flopsNs: number;
-  bytes: number;
-  bytesNs: number;
-  intensityFlops: number;
-  intensityBytes: number;
-  devices: Set<Device>;
-}
-
-function newAcc(key: string): Acc {
+/** A report row from an aggregate row; for 'op' and 'device' the primitives are the row's calls. */
+function toRow(a: AggregateRow | undefined, key: string, busyNs: number, layerWall?: LayerWall): ReportRow {
+  const computeNs = a?.totalNs ?? 0;
+  const calls = layerWall ? layerWall.calls : a?.calls ?? 0;
+  const totalNs = layerWall ? layerWall.totalNs : computeNs;
+  const devices = new Set<Device>(a?.devices);
+  for (const d of layerWall?.devices ?? []) devices.add(d);
   return {
-    key, calls: 0, totalNs: 0, selfNs: 0, computeNs: 0, primitives: 0,
-    flops: 0, flopsNs: 0, bytes: 0, bytesNs: 0, intensityFlops: 0, intensityBytes: 0, devices: new Set(),
+    key,
+    calls,
+    totalNs,
+    selfNs: layerWall ? layerWall.selfNs : computeNs,
+    meanNs: calls > 0 ? totalNs / calls : NaN,
+    computeNs,
+    busyFraction: busyShare(computeNs, busyNs),
+    primitives: a?.calls ?? 0,
+    flops: a?.flops ?? 0,
+    flopsNs: a?.flopsNs ?? 0,
+    bytes: a?.bytes ?? 0,
+    bytesNs: a?.bytesNs ?? 0,
+    flopsPerSec: a && a.flopsNs > 0 ? a.flops / (a.flopsNs / 1e9) : NaN,
+    bytesPerSec: a && a.bytesNs > 0 ? a.bytes / (a.bytesNs / 1e9) : NaN,
+    intensity: a && a.intensityBytes > 0 ? a.intensityFlops / a.intensityBytes : NaN,
+    devices: [...devices].sort(),
   };
 }
 
-function addPrimitive(a: Acc, s: Span): void {
-  const d = s.end - s.start;
-  a.computeNs += d;
-  a.primitives++;
-  a.devices.add(s.device);
-  if (s.flops != null) {
-    a.flops += s.flops;
-    a.flopsNs += d;
+/** Layer spans of one row: forward calls, wall time, and wall time minus child layers. */
+interface LayerWall {
+  calls: number;
+  totalNs: number;
+  selfNs: number;
+  devices: Set<Device>;
+}
+
+/** Wall time of the layer spans, by layer (span-facts layerOf: a layer span is its own layer). */
+function layerWalls(trace: Trace): Map<string, LayerWall> {
+  const layers = new Map<number, Span>();
+  for (const s of trace.spans) if (s.kind === 'layer') layers.set(s.id, s);
+  // Only child layers count against a layer's self time: layers have no other timed children.
+  const childNs = new Map<number, number>();
+  for (const s of layers.values()) {
+    if (s.parentId != null && layers.has(s.parentId)) childNs.set(s.parentId, (childNs.get(s.parentId) ?? 0) + (s.end - s.start));
   }
-  if (s.bytes != null) {
-    a.bytes += s.bytes;
-    a.bytesNs += d;
+  const out = new Map<string, LayerWall>();
+  for (const s of layers.values()) {
+    const key = layerOf(s);
+    let w = out.get(key);
+    if (!w) out.set(key, (w = { calls: 0, totalNs: 0, selfNs: 0, devices: new Set() }));
+    const d = s.end - s.start;
+    w.calls++;
+    w.totalNs += d;
+    w.selfNs += Math.max(0, d - (childNs.get(s.id) ?? 0));
+    w.devices.add(s.device);
   }
-  if (s.flops != null && s.bytes != null) {
-    a.intensityFlops += s.flops;
-    a.intensityBytes += s.bytes;
-  }
+  return out;
 }
 
 /** Group, sum and sort: the numbers behind the table. Throws on input that is not a trace (formatReport does not). */
@@ -155,93 +170,22 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
   const problem = traceProblem(trace);
   if (problem) throw new Error(problem);
   const groupBy = opts.groupBy ?? 'op';
-  const sortBy = opts.sortBy ?? 'total';
+  const sortBy = opts.sortBy ?? (groupBy === 'layer' ? 'compute' : 'total');
   if (!GROUP_KEYS.includes(groupBy)) throw new Error(`unknown groupBy ${JSON.stringify(groupBy)} (use ${GROUP_KEYS.join(', ')})`);
   if (!SORT_KEYS.includes(sortBy)) throw new Error(`unknown sortBy ${JSON.stringify(sortBy)} (use ${SORT_KEYS.join(', ')})`);
 
-  const byId = new Map<number, Span>();
-  for (const s of trace.spans) byId.set(s.id, s);
-
-  // Time of each span's direct children, for self time. For layers only child layers count:
-  // the brief is "layer wall time minus child layers", and layers have no other timed children.
-  const childNs = new Map<number, number>();
-  for (const s of trace.spans) {
-    if (s.parentId == null) continue;
-    const parent = byId.get(s.parentId);
-    if (!parent) continue;
-    if (parent.kind === 'layer' && s.kind !== 'layer') continue;
-    childNs.set(parent.id, (childNs.get(parent.id) ?? 0) + (s.end - s.start));
+  const agg = aggregate(trace, { by: [groupBy] });
+  const busyNs = agg.busy.ns;
+  const keyOf = (a: AggregateRow) => (groupBy === 'op' ? a.op : groupBy === 'layer' ? a.layer : a.device);
+  let rows: ReportRow[];
+  if (groupBy === 'layer') {
+    const walls = layerWalls(trace);
+    const byKey = new Map(agg.rows.map((a) => [a.layer, a]));
+    const keys = new Set<string>([...byKey.keys(), ...walls.keys()]);
+    rows = [...keys].map((k) => toRow(byKey.get(k), k, busyNs, walls.get(k) ?? { calls: 0, totalNs: 0, selfNs: 0, devices: new Set() }));
+  } else {
+    rows = agg.rows.map((a) => toRow(a, keyOf(a), busyNs));
   }
-
-  const insideEval = (s: Span): boolean => {
-    // Walk up; a cycle in bad data must not hang the report, so bound the walk.
-    let p = s.parentId != null ? byId.get(s.parentId) : undefined;
-    for (let guard = 0; p && guard < 10_000; guard++) {
-      if (p.kind === 'eval') return true;
-      p = p.parentId != null ? byId.get(p.parentId) : undefined;
-    }
-    return false;
-  };
-
-  let evalCount = 0;
-  let evalNs = 0;
-  let primitiveCount = 0;
-  let primitiveNs = 0;
-  const uncosted = new Set<string>();
-  const groups = new Map<string, Acc>();
-  const acc = (key: string) => {
-    let a = groups.get(key);
-    if (!a) groups.set(key, (a = newAcc(key)));
-    return a;
-  };
-
-  for (const s of trace.spans) {
-    const d = s.end - s.start;
-    if (s.kind === 'eval') {
-      if (!insideEval(s)) {
-        evalCount++;
-        evalNs += d;
-      }
-    } else if (s.kind === 'primitive') {
-      primitiveCount++;
-      primitiveNs += d;
-      if (s.flops == null) uncosted.add(s.name);
-      if (groupBy === 'layer') {
-        addPrimitive(acc(layerKey(s, byId)), s);
-      } else {
-        const a = acc(groupBy === 'op' ? s.name : s.device);
-        a.calls++;
-        a.totalNs += d;
-        a.selfNs += Math.max(0, d - (childNs.get(s.id) ?? 0));
-        addPrimitive(a, s);
-      }
-    } else if (s.kind === 'layer' && groupBy === 'layer') {
-      const a = acc(layerKey(s, byId));
-      a.calls++;
-      a.totalNs += d;
-      a.selfNs += Math.max(0, d - (childNs.get(s.id) ?? 0));
-      a.devices.add(s.device);
-    }
-  }
-
-  const rows: ReportRow[] = [...groups.values()].map((a) => ({
-    key: a.key,
-    calls: a.calls,
-    totalNs: a.totalNs,
-    selfNs: a.selfNs,
-    meanNs: a.calls > 0 ? a.totalNs / a.calls : NaN,
-    computeNs: a.computeNs,
-    evalFraction: evalNs > 0 ? a.computeNs / evalNs : NaN,
-    primitives: a.primitives,
-    flops: a.flops,
-    flopsNs: a.flopsNs,
-    bytes: a.bytes,
-    bytesNs: a.bytesNs,
-    flopsPerSec: a.flopsNs > 0 ? a.flops / (a.flopsNs / 1e9) : NaN,
-    bytesPerSec: a.bytesNs > 0 ? a.bytes / (a.bytesNs / 1e9) : NaN,
-    intensity: a.intensityBytes > 0 ? a.intensityFlops / a.intensityBytes : NaN,
-    devices: [...a.devices].sort(),
-  }));
   rows.sort(rowComparator(sortBy));
 
   return {
@@ -250,13 +194,15 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
     sortBy,
     timing: String(trace.meta?.timing ?? 'unknown'),
     fallbackReason: trace.meta?.fallbackReason,
-    evalCount,
-    evalNs,
-    primitiveCount,
-    primitiveNs,
-    coverage: evalNs > 0 ? primitiveNs / evalNs : NaN,
+    evalCount: agg.evalCount,
+    evalNs: agg.eval.ns,
+    forcingCount: agg.forcingCount,
+    busyNs,
+    primitiveCount: agg.primitiveCount,
+    primitiveNs: agg.primitive.ns,
+    coverage: busyNs > 0 ? agg.coveredNs / busyNs : NaN,
     dropped: typeof trace.dropped === 'number' ? trace.dropped : 0,
-    uncosted: [...uncosted].sort(),
+    uncosted: agg.uncosted,
     rows,
   };
 }
@@ -270,6 +216,7 @@ function rowComparator(sortBy: ReportSortBy): (a: ReportRow, b: ReportRow) => nu
     case 'self': return desc((r) => r.selfNs);
     case 'mean': return desc((r) => r.meanNs);
     case 'calls': return desc((r) => r.calls);
+    case 'compute': return desc((r) => r.computeNs);
     case 'flops': return desc((r) => r.flops);
     case 'name': return byName;
     default: {
@@ -303,17 +250,19 @@ function columnsFor(groupBy: ReportGroupBy): Column[] {
     cols.push({ title: 'compute', priority: 8, cell: (r) => formatDuration(r.computeNs) });
   }
   cols.push(
-    { title: '% eval', priority: 8, cell: (r) => orDash(r.evalFraction, formatPercent) },
+    { title: '% busy', priority: 8, cell: (r) => orDash(r.busyFraction, formatPercent) },
     { title: 'GFLOP/s', priority: 7, cell: (r) => orDash(r.flopsPerSec, (v) => formatSig(v / 1e9)) },
     { title: 'GB/s', priority: 4, cell: (r) => orDash(r.bytesPerSec, (v) => formatSig(v / 1e9)) },
     { title: 'FLOP/B', priority: 3, cell: (r) => orDash(r.intensity, (v) => formatSig(v)) },
   );
-  if (groupBy !== 'device') cols.push({ title: 'device', priority: 2, cell: (r) => r.devices.join(',') || dash });
+  if (groupBy !== 'device') cols.push({ title: 'device', priority: 2, cell: (r) => printable(r.devices.join(',')) || dash });
   return cols;
 }
 
 const GAP = '  ';
 const MIN_NAME = 12;
+const MIN_LAYER_NAME = 36;
+const BUSY_LEGEND = 'busy time: evals, each asyncEval until its work finished, and item()/tolist(); % busy and coverage are shares of it.';
 
 /** Words joined by ', ' and wrapped to `width`, the first line starting with `lead`. */
 function wrapList(lead: string, items: string[], width: number): string[] {
@@ -349,13 +298,13 @@ function joinWrapped(parts: string[], width: number): string[] {
 }
 
 function headerLines(sum: ReportSummary, c: Colors, width: number): string[] {
-  const timing = sum.timing === 'js' && sum.fallbackReason ? `js (native hooks off: ${sum.fallbackReason})` : sum.timing;
+  const timing = printable(sum.timing === 'js' && sum.fallbackReason ? `js (native hooks off: ${sum.fallbackReason})` : sum.timing);
   const dropped = `${formatCount(sum.dropped)} dropped events`;
   return [
-    ...joinWrapped([c.bold(`mlx-trace report: ${sum.name}`), `timing: ${timing}`], width),
+    ...joinWrapped([c.bold(truncateMiddle(`mlx-trace report: ${printable(sum.name)}`, width)), truncateMiddle(`timing: ${timing}`, width)], width),
     ...joinWrapped(
       [
-        `eval time ${formatDuration(sum.evalNs)} in ${formatCount(sum.evalCount)} evals`,
+        `busy time ${formatDuration(sum.busyNs)} in ${formatCount(sum.forcingCount)} evals and syncs`,
         `primitive time ${formatDuration(sum.primitiveNs)} in ${formatCount(sum.primitiveCount)} primitives`,
         `coverage ${orDash(sum.coverage, formatPercent)}`,
         sum.dropped > 0 ? c.yellow(dropped) : dropped,
@@ -389,13 +338,16 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
 
   const shown = sum.rows.slice(0, top);
   const nameTitle = sum.groupBy;
+  const names = shown.map((r) => printable(r.key));
   let cols = columnsFor(sum.groupBy);
   const cellText = shown.map((r) => cols.map((col) => col.cell(r)));
   let widths = cols.map((col, i) => Math.max(col.title.length, ...cellText.map((row) => visibleWidth(row[i]))));
-  const longestName = Math.max(nameTitle.length, ...shown.map((r) => [...r.key].length));
+  const longestName = Math.max(nameTitle.length, ...names.map((n) => [...n].length));
+  // Layer paths are long and differ late: they get room first, and lose their start, not their leaf.
+  const minName = sum.groupBy === 'layer' ? MIN_LAYER_NAME : MIN_NAME;
   const used = () => widths.reduce((a, w) => a + w + GAP.length, 0);
   // Drop the least important columns until the name column can have MIN_NAME characters.
-  while (cols.length > 2 && used() + Math.min(MIN_NAME, longestName) > width) {
+  while (cols.length > 2 && used() + Math.min(minName, longestName) > width) {
     let drop = 0;
     cols.forEach((col, i) => {
       if (col.priority < cols[drop].priority) drop = i;
@@ -410,18 +362,21 @@ export function formatReport(trace: Trace, opts: ReportOptions = {}): string {
     padEndVisible(name, nameWidth) + cells.map((cell, i) => GAP + padStartVisible(cell, widths[i])).join('');
   out.push(c.bold(line(nameTitle, cols.map((col) => col.title))));
   out.push(c.dim('-'.repeat(Math.min(width, nameWidth + used()))));
-  shown.forEach((r, k) => out.push(line(truncateMiddle(r.key, nameWidth), cellText[k])));
+  const fit = sum.groupBy === 'layer' ? fitLayerName : truncateMiddle;
+  names.forEach((n, k) => out.push(line(fit(n, nameWidth), cellText[k])));
 
   if (sum.rows.length > shown.length) {
     const noun = sum.groupBy === 'op' ? 'ops' : sum.groupBy === 'layer' ? 'layers' : 'devices';
     out.push(c.dim(`... ${sum.rows.length - shown.length} more ${noun} not shown (top ${shown.length} of ${sum.rows.length} by ${sum.sortBy})`));
   }
   if (sum.groupBy === 'layer') {
-    out.push(c.dim('total/self/mean: layer wall time (graph building); compute: time of the primitives each layer built.'));
+    const legend = 'total/self/mean: layer wall time (graph building); compute: time of the primitives each layer built (sort with --sort compute|total).';
+    out.push(...wrapText(legend, width).map(c.dim));
   }
+  out.push('', ...wrapText(BUSY_LEGEND, width).map(c.dim));
   if (sum.uncosted.length > 0) {
     out.push('');
-    out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted, width));
+    out.push(...wrapList(c.yellow('no cost formula for:'), sum.uncosted.map((n) => truncateMiddle(printable(n), width - 2)), width));
   }
   out.push(...reportSections(trace, c, { advice: opts.advice, width, color: c.enabled }));
   return out.join('\n');

@@ -2,9 +2,10 @@
  * Sections the terminal report adds below its table when the trace has them: generation speed,
  * multi-pass statistics and the advisor's findings.
  */
-import { advise, formatFindings, type Finding } from '../../core/analysis/advisor';
+import { advise, type Finding } from '../../core/analysis/advisor';
+import { formatFindings } from './findings';
 import type { Colors } from './format';
-import { formatPassStats } from '../../core/analysis/stats';
+import { formatPassStats } from './pass-stats';
 import type { Trace } from '../../core/model/trace';
 import { readAdvice, readGeneration } from '../../core/model/meta';
 

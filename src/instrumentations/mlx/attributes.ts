@@ -10,6 +10,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { Span, TensorInfo } from '../../core/model/trace';
 import { RANK_ATTR } from '../../core/analysis/merge';
+import { intensityOf, tensorLabel } from '../../core/model/span-facts';
 
 export const ATTR_MLX_SPAN_ID = 'mlx.span_id';
 export const ATTR_MLX_KIND = 'mlx.kind';
@@ -150,8 +151,9 @@ export function forEachSpanAttribute(s: AttributeSource, v: SpanAttributeVisitor
     v.number(A.bytes, bytes);
     has |= 1 << A.bytes.index;
   }
-  if (flops != null && bytes) {
-    v.number(A.intensity, flops / bytes);
+  const intensity = intensityOf(s);
+  if (intensity !== undefined) {
+    v.number(A.intensity, intensity);
     has |= 1 << A.intensity.index;
   }
   if (s.layer != null) {
@@ -202,10 +204,7 @@ export function shapesAttr(ts: readonly TensorInfo[]): string {
   return out;
 }
 
-/** 'float32[2,8,64]' */
-export function tensorLabel(t: { shape: number[]; dtype: string }): string {
-  return `${t.dtype}[${Array.isArray(t.shape) ? t.shape.join(',') : ''}]`;
-}
+export { tensorLabel } from '../../core/model/span-facts';
 
 /** Fills an OTel attribute object; one instance is reused, pointed at a fresh object per span. */
 class OtelAttributes implements SpanAttributeVisitor {

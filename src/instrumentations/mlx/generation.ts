@@ -3,7 +3,7 @@
  * span per phase and per token so the trace shows where each token's time went.
  */
 import { activeInstrumentation, registerMlxInstrumentation } from './api';
-import { percentileSorted } from '../../core/analysis/stats';
+import { percentileSorted } from '../../core/analysis/passes';
 import type { Trace } from '../../core/model/trace';
 
 export interface GenerationOptions<T> {
@@ -37,26 +37,34 @@ export async function profileGeneration<T>(opts: GenerationOptions<T>): Promise<
       tok = await inst.withSpan(`token ${i}`, () => opts.decodeStep(tok, i), { phase: 'decode', token: i });
       lat.push(now() - s);
     }
-    const decodeNs = lat.reduce((a, b) => a + b, 0);
-    const sorted = [...lat].sort((a, b) => a - b);
-    const ms = (ns: number) => +(ns / 1e6).toFixed(4);
-    const stats: GenerationStats = {
-      promptTokens: opts.promptTokens,
-      generatedTokens: opts.tokens + 1,
-      timeToFirstTokenMs: ms(ttft),
-      prefillTokensPerSec: +(opts.promptTokens / (ttft / 1e9)).toFixed(2),
-      decodeTokensPerSec: lat.length ? +(lat.length / (decodeNs / 1e9)).toFixed(2) : 0,
-      tokenLatencyMs: {
-        p50: ms(percentileSorted(sorted, 0.5)),
-        p95: ms(percentileSorted(sorted, 0.95)),
-        mean: ms(decodeNs / Math.max(1, lat.length)),
-        min: ms(sorted[0] ?? NaN),
-        max: ms(sorted[sorted.length - 1] ?? NaN),
-      },
-    };
+    const stats = generationStats(opts.promptTokens, ttft, lat);
     const trace = inst.recorder.take(opts.name ?? 'generation', { generation: stats }, mark, inst.getConfig().retainProfiles === true);
     return { trace, stats };
   } finally {
     if (owned) inst.disable();
   }
+}
+
+/**
+ * Generation speed from the time to the first token and each later token's latency (ns): what profileGeneration
+ * and `mlx-trace demo` report, and what trace.meta.generation holds.
+ */
+export function generationStats(promptTokens: number, ttftNs: number, latencyNs: readonly number[]): GenerationStats {
+  const decodeNs = latencyNs.reduce((a, b) => a + b, 0);
+  const sorted = [...latencyNs].sort((a, b) => a - b);
+  const ms = (ns: number) => +(ns / 1e6).toFixed(4);
+  return {
+    promptTokens,
+    generatedTokens: latencyNs.length + 1,
+    timeToFirstTokenMs: ms(ttftNs),
+    prefillTokensPerSec: +(promptTokens / (ttftNs / 1e9)).toFixed(2),
+    decodeTokensPerSec: latencyNs.length ? +(latencyNs.length / (decodeNs / 1e9)).toFixed(2) : 0,
+    tokenLatencyMs: {
+      p50: ms(percentileSorted(sorted, 0.5)),
+      p95: ms(percentileSorted(sorted, 0.95)),
+      mean: ms(decodeNs / Math.max(1, latencyNs.length)),
+      min: ms(sorted[0] ?? NaN),
+      max: ms(sorted[sorted.length - 1] ?? NaN),
+    },
+  };
 }

@@ -39,6 +39,8 @@ const DEFAULT_CONFIG: MlxInstrumentationConfig = {
 
 type AnyFn = (...args: any[]) => any;
 
+/** The epoch tagGraph marks a launched graph with (native/tags.h kLaunched). */
+const LAUNCHED_EPOCH = 0xffffffff;
 
 export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationConfig> {
   private _patcher = new Patcher();
@@ -64,6 +66,8 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _epoch = 1;
   private _fastEpoch = 1;
   private _paths = new WeakMap<object, string>();
+  /** Each layer's span name, made once (its path and class) until the paths change. */
+  private _names = new WeakMap<object, string>();
   /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
   _instrumentedClasses = new Set<Function>();
   private _loadOrder = new LoadOrder(this);
@@ -182,6 +186,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!model || typeof model.modules !== 'function') throw new TypeError('instrumentModule expects an nn.Module');
     for (const m of model.modules()) this._instrumentClass(m.constructor);
     this._paths.delete(model);
+    this._names = new WeakMap();
   }
 
   /**
@@ -445,6 +450,53 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     }
   }
 
+  /**
+   * Runs orig.apply(thisArg, args) inside `span`, synchronously: evals, sync points and layers, the
+   * hot path of every traced call, so without an OTel bridge it makes no closure (with one, _runIn
+   * does it all). With `build` (the wrap hook's state), arrays made meanwhile are tagged with the
+   * span (a layer). An eval or sync point drains the hook layer as it returns.
+   */
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown {
+    if (this._otel()) {
+      if (!build) return this._runIn(span, () => orig.apply(thisArg, args), module);
+      return this._runIn(span, () => {
+        const outer = build[1];
+        build[1] = span.id;
+        try {
+          return orig.apply(thisArg, args);
+        } finally {
+          build[1] = outer;
+        }
+      }, module);
+    }
+    const rec = this._recorder!;
+    const stack = this._stack;
+    stack.push(span);
+    this._stackModules.push(module);
+    const outer = build ? build[1] : 0;
+    if (build) build[1] = span.id;
+    try {
+      return orig.apply(thisArg, args);
+    } finally {
+      if (build) build[1] = outer;
+      rec.end(span);
+      // Its own entry: the top, unless the body left a span open (an async user region).
+      const i = stack[stack.length - 1] === span ? stack.length - 1 : stack.lastIndexOf(span);
+      if (i === stack.length - 1) {
+        stack.pop();
+        this._stackModules.pop();
+      } else if (i >= 0) {
+        stack.splice(i, 1);
+        this._stackModules.splice(i, 1);
+      }
+      if (span.kind !== 'layer') {
+        rec.drain(span);
+        this._nextEpoch();
+        if (this._flight !== null) this._flight.tick();
+      }
+    }
+  }
+
   // ---- patching -----------------------------------------------------------------------------
 
   private _patch(mlx: any): void {
@@ -483,6 +535,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     }
 
     const self = this;
+    const tagLaunched = cfg.layers !== false;
     const wrapEval = (name: string) =>
       this._patcher.wrap<AnyFn>(core, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
@@ -490,8 +543,12 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
           if (!self._on) return orig.apply(this, args);
           if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('eval', name, self._parentId());
-          if (name === 'asyncEval') rec.markAsync(span);
-          return self._runIn(span, () => orig.apply(this, args));
+          if (name === 'asyncEval') {
+            rec.markAsync(span);
+            // Its graph is about to run on the stream thread: no later walk may read or re-tag it.
+            if (tagLaunched) self._hook?.binding.tagGraph(arraysIn(args), 0, LAUNCHED_EPOCH);
+          }
+          return self._call(span, orig, this, args);
         },
       );
     wrapEval('eval');
@@ -507,7 +564,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
           if (!self._on) return orig.apply(this, args);
           if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
           const span = rec.begin('sync', name, self._parentId());
-          return self._runIn(span, () => orig.apply(this, args));
+          return self._call(span, orig, this, args);
         },
       );
     }
@@ -600,22 +657,13 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (!this._paths.get(module)) this._loadOrder.checkRoot(module);
     }
     const hook = this._hook;
-    // What the arguments' graphs hold was built by the caller, not by this layer.
-    if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
-    const span = rec.begin('layer', this._layerName(module), this._parentId());
     const build = hook?.buildState;
-    if (build) {
-      // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
-      const outer = build[1];
-      build[1] = span.id;
-      return this._runIn(span, () => {
-        try {
-          return orig.apply(module, args);
-        } finally {
-          build[1] = outer;
-        }
-      }, module);
-    }
+    // What the arguments' graphs hold was built by the caller, not by this layer (tagged as made
+    // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
+    if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, this._epoch);
+    const span = rec.begin('layer', this._layerName(module), this._parentId());
+    // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
+    if (build) return this._call(span, orig, module, args, module, build);
     return this._runIn(span, () => orig.apply(module, args), module, (out) => {
       if (hook) hook.binding.tagGraph(arraysIn(out), span.id, this._epoch);
     });
@@ -632,11 +680,16 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (this._paths.has(root) || typeof root.namedModules !== 'function') return;
     for (const [name, m] of root.namedModules()) if (!this._paths.has(m) || name) this._paths.set(m, name);
     this._paths.set(root, '');
+    this._names = new WeakMap();
   }
 
   private _layerName(module: any): string {
+    const known = this._names.get(module);
+    if (known !== undefined) return known;
     const cls = module?.constructor?.name ?? 'Module';
     const path = this._paths.get(module);
-    return path ? `${path} (${cls})` : cls;
+    const name = path ? `${path} (${cls})` : cls;
+    this._names.set(module, name);
+    return name;
   }
 }

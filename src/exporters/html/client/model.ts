@@ -116,6 +116,8 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string>
   if (curE > curS) evalTime += curE - curS;
   const wallTime = Math.max(0, head.t1 - head.t0);
   if (evalTime <= 0) evalTime = passes ? tableTime || wallTime : wallTime;
+  // Busy time (evals, asyncEval work, syncs) from the packer: the same base as the terminal report's shares.
+  if (head.busy && head.busy.ns > 0) evalTime = head.busy.ns;
 
   const str = (id: number) => head.strings[id] ?? '';
 

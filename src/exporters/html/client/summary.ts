@@ -27,8 +27,8 @@ export function installSummary(app: App): void {
     : head.meta.fallbackReason ? `native hooks not used: ${head.meta.fallbackReason}` : 'timed from JavaScript';
   cards.replaceChildren(
     card('Wall time', util.fmtNs(m.wallTime), 'first span to last'),
-    card('Eval time', util.fmtNs(m.evalTime), `time inside evaluations${measured}`),
-    card('Coverage', util.fmtPct(m.tableTime / m.evalTime), `${kind} time / eval time${measured}`),
+    card('Busy time', util.fmtNs(m.evalTime), `evals, asyncEval work, item()/tolist()${measured}`),
+    card('Coverage', util.fmtPct(head.busy && head.busy.ns > 0 ? head.busy.coveredNs / head.busy.ns : m.tableTime / m.evalTime), `${kind} time inside busy time${measured}`),
     card('Timing', head.meta.timing, timingNote, head.meta.timing !== 'native'),
     card('Spans', util.fmtCount(head.spanCount), `${util.fmtCount(dropped)} dropped${head.skipped ? `, ${util.fmtCount(head.skipped)} malformed skipped` : ''}`, dropped > 0 || head.skipped > 0),
     card('Peak memory', mem ? util.fmtBytes(mem.peak) : 'not recorded', mem ? `${util.fmtCount(mem.sourceCount)} allocator events` : 'no allocator events'),

@@ -32,7 +32,7 @@ export function installTable(app: App): void {
     { id: 'total', label: 'Total', title: 'Total time', num: true, value: (r) => r.total, text: (r) => util.fmtNs(r.total) },
     { id: 'self', label: 'Self', title: 'Time not spent in nested spans', num: true, value: (r) => r.self, text: (r) => util.fmtNs(r.self) },
     { id: 'mean', label: 'Mean', title: 'Mean time per call', num: true, value: (r) => r.total / r.calls, text: (r) => util.fmtNs(r.total / r.calls) },
-    { id: 'pct', label: '%', title: 'Share of eval time', num: true, value: (r) => r.total / m.evalTime, text: (r) => util.fmtPct(r.total / m.evalTime) },
+    { id: 'pct', label: '%', title: 'Share of busy time', num: true, value: (r) => r.total / m.evalTime, text: (r) => util.fmtPct(r.total / m.evalTime) },
     { id: 'gflops', label: 'GFLOP/s', title: 'Achieved GFLOP/s (calls with a cost formula)', num: true, value: (r) => rate(r.flops, r.flopsTime), text: (r) => fixed(rate(r.flops, r.flopsTime)) },
     { id: 'gbs', label: 'GB/s', title: 'Achieved GB/s (calls with a byte count)', num: true, value: (r) => rate(r.bytes, r.bytesTime), text: (r) => fixed(rate(r.bytes, r.bytesTime)) },
     { id: 'ai', label: 'FLOP/B', title: 'Arithmetic intensity: FLOPs per byte moved', num: true, value: intensity, text: (r) => fixed(intensity(r)) },

@@ -20,6 +20,7 @@ import { readAdvice, readGeneration } from '../../../core/model/meta';
 import { PointedSpans } from './pointers';
 import { layoutRows } from './rows';
 import { scanSpans, type SpanScan } from './spans';
+import { aggregate } from '../../../core/analysis/aggregate';
 
 export type { PackedColumn } from './common';
 export { MEMORY_POINT_CAP } from './memory';
@@ -74,6 +75,7 @@ export function packTrace(trace: Trace): PackedTrace {
     adviceRan: readAdvice(meta) !== null,
     generation,
     passes,
+    busy: busyOf(trace),
     counters: counters ? counters.heads : [],
     strings: strings.list,
     t0,
@@ -91,6 +93,16 @@ export function packTrace(trace: Trace): PackedTrace {
     columns: columns.map((c) => c.desc),
   };
   return { head, columns };
+}
+
+/** Busy time over the measured passes, as the terminal report and statistics compute it; null for input it cannot read. */
+function busyOf(trace: Trace): Head['busy'] {
+  try {
+    const agg = aggregate(trace, { by: [], passes: 'measured' });
+    return { ns: agg.busy.ns, coveredNs: agg.coveredNs };
+  } catch {
+    return null;
+  }
 }
 
 /** The spans' time range; without spans, the memory curve's, else the counters'. */

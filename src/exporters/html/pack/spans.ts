@@ -4,6 +4,7 @@
  * counted and left out; the rest get compact indexes 0..n-1 in trace order.
  */
 import type { Span } from '../../../core/model/trace';
+import { layerResolver, NO_LAYER } from '../../../core/model/span-facts';
 import { KIND_CODES } from '../format';
 import { str, type Interner } from './common';
 import type { PointedSpans } from './pointers';
@@ -123,6 +124,9 @@ export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpan
   const sigs = new SignatureTable(strings);
   const layers = new LayerTable(strings);
   const passes = new PassTable(N);
+  // A primitive's layer by the one rule (span-facts layerOf); other kinds have none.
+  const layerName = layerResolver({ spans });
+  const PRIMITIVE = KIND_INDEX.get('primitive')!;
   // Consecutive spans often share a name (the same string object): skip the hash lookup then.
   let lastName: unknown = undefined, lastNameId = 0;
   let n = 0;
@@ -139,7 +143,8 @@ export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpan
       lastName = s.name;
     }
     sigOf[n] = sigs.of(s, kind, lastNameId);
-    layerOf[n] = layers.of(s.layer);
+    const ln = kind === PRIMITIVE ? layerName(s) : NO_LAYER;
+    layerOf[n] = layers.of(ln === NO_LAYER ? undefined : ln);
     passes.note(s, n, kind, st, en);
     pointed.note(s, n, kind, st);
     start[n] = st;

@@ -1,0 +1,116 @@
+/**
+ * Passes and their sample statistics: which spans belong to which measured pass of profile(fn, { passes, warmup }),
+ * and count/mean/p50/p95/min/max/std of per-pass samples. Pure functions of a Trace (markPasses marks spans).
+ */
+import { childrenIndex, type Span, type Trace } from '../model/trace';
+
+/** Summary of a set of samples (one per measured pass). */
+export interface SummaryStats {
+  /** Samples: measured passes. */
+  n: number;
+  mean: number;
+  /** Percentiles with linear interpolation between closest ranks (numpy's default). */
+  p50: number;
+  p95: number;
+  min: number;
+  max: number;
+  /** Sample standard deviation (n - 1 in the denominator); 0 for a single sample. */
+  std: number;
+}
+
+/**
+ * count/mean/p50/p95/min/max/std of `values`. All zeros for no values, so results stay finite
+ * (saveTrace rejects NaN in meta).
+ */
+export function summarize(values: ArrayLike<number>): SummaryStats {
+  const n = values.length;
+  if (n === 0) return { n: 0, mean: 0, p50: 0, p95: 0, min: 0, max: 0, std: 0 };
+  const sorted = Float64Array.from(values).sort();
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += sorted[i];
+  const mean = sum / n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (sorted[i] - mean) ** 2;
+  return {
+    n,
+    mean,
+    p50: percentileSorted(sorted, 0.5),
+    p95: percentileSorted(sorted, 0.95),
+    min: sorted[0],
+    max: sorted[n - 1],
+    std: n > 1 ? Math.sqrt(sq / (n - 1)) : 0,
+  };
+}
+
+/** Percentile q (0..1) of ascending samples, interpolating linearly between ranks. */
+export function percentileSorted(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return 0;
+  const pos = (n - 1) * Math.min(1, Math.max(0, q));
+  const lo = Math.floor(pos);
+  const hi = Math.min(n - 1, lo + 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Gives each pass span (a user span with attrs.pass), and everything beneath it, the pass number and warm-up flag. */
+export function markPasses(trace: Trace): void {
+  const kids = childrenIndex(trace);
+  const mark = (s: Span, pass: number, warm: boolean) => {
+    s.pass = pass;
+    s.warmup = warm;
+    for (const k of kids.get(s.id) ?? []) mark(k, pass, warm);
+  };
+  for (const s of trace.spans) {
+    if (s.kind === 'user' && typeof s.attrs?.pass === 'number') mark(s, s.attrs.pass, !!s.attrs.warmup);
+  }
+}
+
+/** Which spans count, and in which slot: the measured passes of a multi-pass profile, or the whole trace as one. */
+export interface PassLayout {
+  /** True when spans carry `pass` (profile with passes + warmup > 1). */
+  multiPass: boolean;
+  /** Measured pass numbers, ascending (empty when !multiPass). */
+  measured: number[];
+  /** Warm-up pass numbers, ascending. */
+  warmup: number[];
+  /** Slots to spread samples over: measured.length, or 1 for a trace without passes. */
+  slots: number;
+  /** Slot of a span (index into measured), or -1 for spans outside the measured passes (warm-up, or no pass). */
+  slotOf(s: Span): number;
+  /** The pass spans (user spans that profile() opened per pass), by slot; empty when there are none. */
+  passSpans: Span[];
+}
+
+/** The passes of a trace. A trace without `pass` marks is one pass holding every span. */
+export function passLayout(trace: Trace): PassLayout {
+  const measuredSet = new Set<number>();
+  const warmSet = new Set<number>();
+  for (const s of trace.spans) {
+    if (typeof s.pass !== 'number') continue;
+    (s.warmup ? warmSet : measuredSet).add(s.pass);
+  }
+  if (measuredSet.size === 0 && warmSet.size === 0) {
+    return { multiPass: false, measured: [], warmup: [], slots: 1, slotOf: () => 0, passSpans: [] };
+  }
+  const measured = [...measuredSet].sort((x, y) => x - y);
+  const warmup = [...warmSet].sort((x, y) => x - y);
+  const slot = new Map<number, number>();
+  measured.forEach((p, i) => slot.set(p, i));
+  const passSpans: Span[] = [];
+  for (const s of trace.spans) {
+    // profile() opens one top-level user span per pass, with the pass number in attrs.
+    if (s.kind === 'user' && !s.warmup && typeof s.attrs?.pass === 'number' && s.attrs.pass === s.pass) {
+      const i = slot.get(s.pass);
+      if (i !== undefined && passSpans[i] === undefined) passSpans[i] = s;
+    }
+  }
+  const complete = passSpans.length === measured.length && passSpans.every(Boolean);
+  return {
+    multiPass: true,
+    measured,
+    warmup,
+    slots: Math.max(1, measured.length),
+    slotOf: (s) => (typeof s.pass === 'number' && !s.warmup ? slot.get(s.pass) ?? -1 : -1),
+    passSpans: complete ? passSpans : [],
+  };
+}
