@@ -294,8 +294,8 @@ export class Recorder {
   }
 
   /** Span ids below this began before the flush before the last: their layer names may go (flush()). */
-  private layerFloor = 0;
-  private nextFloor = 0;
+  private namesFloor = 0;
+  private nextNamesFloor = 0;
 
   /**
    * Streaming: hands what is finished (spans that ended, every primitive and memory event drained)
@@ -319,15 +319,15 @@ export class Recorder {
     this.memRaw.reset();
     this.dropped = 0;
     this.memDropped = 0;
-    const floor = this.layerFloor;
+    const floor = this.namesFloor;
     const openIds = new Set(open.map((s) => s.id));
     // Insertion order is id order: the old names come first.
     for (const id of this.layerNames.keys()) {
       if (id >= floor) break;
       if (!openIds.has(id)) this.layerNames.delete(id);
     }
-    this.layerFloor = this.nextFloor;
-    this.nextFloor = this.nextId;
+    this.namesFloor = this.nextNamesFloor;
+    this.nextNamesFloor = this.nextId;
     return out;
   }
 

@@ -493,6 +493,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         rec.drain(span);
         this._nextEpoch();
         if (this._flight !== null) this._flight.tick();
+        else if (this._stream !== null) this._stream.tick();
       }
     }
   }
