@@ -1,12 +1,15 @@
 /**
  * Preload: `node --require mlx-trace/register app.js` or `node --import mlx-trace/register app.mjs`.
- * Registers the instrumentation before the app runs and writes trace.json when the process exits or
- * is ended by SIGINT, SIGTERM or SIGHUP (to $MLX_TRACE_OUT, default ./mlx-trace). `mlx-trace run`
- * uses it and renders the other files.
- * In a distributed job (MLX_TRACE_RANK, MLX_RANK or an MPI rank set) it writes trace.rank-N.json with
- * meta.rank = N instead, so ranks sharing a folder do not overwrite each other.
+ * Registers the instrumentation before the app runs and streams the trace to trace.mlxtrace as the
+ * app runs (docs/long-running.md: memory stays flat), ending the file when the process exits or is
+ * ended by SIGINT, SIGTERM or SIGHUP (in $MLX_TRACE_OUT, default ./mlx-trace); until then it grows as
+ * trace.mlxtrace.partial, which a killed process leaves behind and loadTrace reads. MLX_TRACE_STREAM=0
+ * keeps everything in memory and writes trace.json at the end instead. `mlx-trace run` uses it and
+ * renders the other files.
+ * In a distributed job (MLX_TRACE_RANK, MLX_RANK or an MPI rank set) it writes trace.rank-N.mlxtrace
+ * (or .json) with meta.rank = N instead, so ranks sharing a folder do not overwrite each other.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { registerMlxInstrumentation } from './instrumentations/mlx/api';
 import { handleEndingSignals } from './instrumentations/mlx/signals';
@@ -15,16 +18,25 @@ import { recordingFromEnv } from './instrumentations/mlx/env-config';
 import { traceFiles } from './instrumentations/mlx/schedule';
 import { saveTrace } from './core/io/persist';
 import { distributedRank, rankTraceFile } from './core/analysis/merge';
+import { streamTraceFile } from './instrumentations/mlx/stream';
 import { liveFromEnv } from './instrumentations/mlx/live';
 
 const outDir = resolve(process.env.MLX_TRACE_OUT || 'mlx-trace');
 // MLX_TRACE_SCHEDULE / _KEEP / _FLIGHT: what to record, for how long.
 const recording = recordingFromEnv();
 for (const p of recording.problems) process.stderr.write(p + '\n');
+const rank = distributedRank(process.env);
+const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);
+// Ranks launched together (mlx.launch, mpirun) usually share a folder: one file each, for `mlx-trace merge`.
+const jsonFile = rankTraceFile(rank);
+// The whole run streams to a file as it goes, unless a schedule or flight recorder chooses what to keep.
+const streamFile = !recording.schedule && !recording.flightRecorder && process.env.MLX_TRACE_STREAM !== '0' ? streamTraceFile(jsonFile) : null;
+if (streamFile) mkdirSync(outDir, { recursive: true });
 const inst = registerMlxInstrumentation({
   retainProfiles: true,
   ...(recording.schedule ? { schedule: recording.schedule, onTraceReady: traceFiles(outDir, { keep: recording.keep }) } : {}),
   ...(recording.flightRecorder ? { flightRecorder: recording.flightRecorder } : {}),
+  ...(streamFile ? { stream: { path: join(outDir, streamFile), name, meta: traceMeta() } } : {}),
 });
 // OTEL_EXPORTER_OTLP_ENDPOINT and the rest: spans go out live, as from any OTel-instrumented app.
 const env = otelFromEnv();
@@ -35,20 +47,31 @@ if (otel) inst._useEnvProvider(otel.provider);
 liveFromEnv(inst, process.env);
 /** How long the end of the process waits for the last spans to reach the collector. */
 const FLUSH_MS = 2000;
-const rank = distributedRank(process.env);
-const name = (process.env.MLX_TRACE_NAME || process.argv[1]?.split(/[\\/]/).pop() || 'app') + (rank === null ? '' : ` rank ${rank}`);
-// Ranks launched together (mlx.launch, mpirun) usually share a folder: one file each, for `mlx-trace merge`.
-const fileName = rankTraceFile(rank);
 let written = false;
+
+/** What the preload adds to the trace's meta: the app's command line, and its rank in a distributed job. */
+function traceMeta(): Record<string, unknown> {
+  return rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
+}
 
 /** Writes the trace once, synchronously (so it works from 'exit' and from a signal handler). */
 function writeTrace(): void {
   if (written) return;
   written = true;
   try {
+    const extra = traceMeta();
     const takenByApp = inst._takes;
+    if (inst.streamPath !== null) {
+      const spans = inst.endStream();
+      if (spans === 0 && takenByApp > 0) {
+        // As below: the app took everything itself, and an empty file would only hide its own.
+        unlinkSync(inst.streamPath);
+        process.stderr.write(`mlx-trace: no trace written to ${inst.streamPath}: the app took what was recorded with takeTrace() (${takenByApp} time${takenByApp === 1 ? '' : 's'}) and no span was recorded after\n`);
+      } else if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${inst.streamPath} (${spans} spans, timing: ${inst.timing})\n`);
+      return;
+    }
     const held = inst.recorder.mark();
-    const file = join(outDir, fileName);
+    const file = join(outDir, jsonFile);
     if (takenByApp > 0 && held.spans + held.prims === 0) {
       // The app took everything itself (a few allocator events may follow): an empty file here would
       // only hide, or replace, the app's own.
@@ -61,7 +84,6 @@ function writeTrace(): void {
       return;
     }
     mkdirSync(outDir, { recursive: true });
-    const extra = rank === null ? { argv: process.argv.slice(1) } : { argv: process.argv.slice(1), rank, pid: process.pid };
     // Flight-recorder mode writes its ring: the last seconds or spans, not all the run.
     let spans = held.spans + held.prims;
     if (recording.flightRecorder) spans = inst.dump(file, name);

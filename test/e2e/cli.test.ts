@@ -104,9 +104,9 @@ describe('run', () => {
       expect(r.code, r.stderr).toBe(0);
       // The program's own output and arguments: everything after the script is the script's.
       expect(r.stdout).toContain('args ["alpha","--beta","-o","x"]');
-      expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.chrome-trace.json', 'trace.json']);
+      expect(readdirSync(out).sort()).toEqual(['report.html', 'trace.chrome-trace.json', 'trace.mlxtrace']);
       expect(r.stdout).toContain('mlx-trace report:');
-      const t = loadTrace(join(out, 'trace.json'));
+      const t = loadTrace(join(out, 'trace.mlxtrace'));
       expect(t.meta.timing).toBe('native');
       expect(t.name).toBe(script);
       // The layers the program built (nn.Module forwards), and the ops they built, attributed to them.
@@ -126,7 +126,7 @@ describe('run', () => {
     const r = await cli(['run', '--no-report', '--out', out, join(FIXTURES, 'mlx-app.js'), '--exit-code', '3']);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/exited with code 3/);
-    expect(loadTrace(join(out, 'trace.json')).spans.length).toBeGreaterThan(0);
+    expect(loadTrace(join(out, 'trace.mlxtrace')).spans.length).toBeGreaterThan(0);
     expect(r.stdout).not.toContain('mlx-trace report:');
   }, 60_000);
 

@@ -49,7 +49,7 @@ describe('an ES module app that imports its model before registering', () => {
     const out = join(tmp, 'preload');
     const r = await runProcess(process.execPath, ['--import', pathToFileURL(join(dist, 'register.mjs')).href, APP], { env: { MLX_TRACE_OUT: out } });
     expect(r.code, r.stderr).toBe(0);
-    preload = layerTree(loadTrace(join(out, 'trace.json')));
+    preload = layerTree(loadTrace(join(out, 'trace.mlxtrace')));
   }, 60_000);
 
   it('the preload sees the whole tree: custom blocks, paths, primitives built by each', () => {

@@ -212,7 +212,7 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       const last = await tail;
       expect(last.events.map((e) => e.event)).toContain('end');
       expect(await app.exited).toBe(0);
-      expect(existsSync(join(out, 'trace.json'))).toBe(true);
+      expect(existsSync(join(out, 'trace.mlxtrace'))).toBe(true);
     } finally {
       app.stop();
       app.proc.kill('SIGKILL');

@@ -34,7 +34,7 @@ it('the preload, then the app registering (and re-enabling) too: one line naming
   expect(lines.filter((l) => /unavailable/.test(l))).toHaveLength(1);
   expect(lines[0]).toMatch(/^mlx-trace: per-primitive timing unavailable, timing at JS level .*not built .*npm rebuild mlx-trace/);
   expect(r.stderr).not.toContain('build:native');
-  const t = loadTrace(join(out, 'trace.json'));
+  const t = loadTrace(join(out, 'trace.mlxtrace'));
   expect(t.meta.timing).toBe('js');
   expect(t.meta.fallbackReason).toMatch(/npm rebuild mlx-trace/);
 }, 60_000);

@@ -75,7 +75,7 @@ describe('OTEL_* environment variables', () => {
     // A throwing span: status ERROR with the message, live and in the saved trace.
     const bad = spans.find((s) => s.name === 'bad request')!;
     expect(bad.status).toEqual({ code: 2, message: 'bad input: shape [3]' });
-    const saved = loadTrace(join(out, 'trace.json')).spans.find((s) => s.name === 'bad request')!;
+    const saved = loadTrace(join(out, 'trace.mlxtrace')).spans.find((s) => s.name === 'bad request')!;
     expect(saved.attrs?.error).toBe('bad input: shape [3]');
   }, 60_000);
 
@@ -99,7 +99,7 @@ describe('OTEL_* environment variables', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('handled: bad input');
     expect(r0.spans()).toEqual([]);
-    const t = loadTrace(join(out, 'trace.json'));
+    const t = loadTrace(join(out, 'trace.mlxtrace'));
     expect(t.spans.map((s) => `${s.kind} ${s.name}`)).toEqual([]);
   }, 60_000);
 });

@@ -56,7 +56,7 @@ describe('package', () => {
       env: { ...process.env, MLX_TRACE_OUT: dir, MLX_TRACE_QUIET: '1' },
     }).trim();
     expect(out).toBe('native Matmul');
-    const saved = loadTrace(join(dir, 'trace.json'));
+    const saved = loadTrace(join(dir, 'trace.mlxtrace'));
     expect(saved.spans.filter((s) => s.kind === 'primitive').map((s) => s.name)).toContain('Matmul');
     expect(saved.spans.some((s) => s.kind === 'user' && s.name === 'mine')).toBe(true);
   });

@@ -85,8 +85,8 @@ describe('the preload (node --require mlx-trace/register)', () => {
       process.kill(pid, sig);
       const r = await p.ended;
       expect(r.signal, r.stderr).toBe(sig);
-      expect(r.stderr).toMatch(/mlx-trace: wrote .*trace\.json/);
-      expectAppTrace(join(out, 'trace.json'));
+      expect(r.stderr).toMatch(/mlx-trace: wrote .*trace\.mlxtrace /);
+      expectAppTrace(join(out, 'trace.mlxtrace'));
     }, 60_000);
   }
 
@@ -96,7 +96,7 @@ describe('the preload (node --require mlx-trace/register)', () => {
     process.kill(await p.ready, 'SIGINT');
     const r = await p.ended;
     expect(r.signal, r.stderr).toBe('SIGINT');
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
   }, 60_000);
 
   it("leaves SIGINT to the app's own handler and writes the trace when the app exits", async () => {
@@ -107,12 +107,12 @@ describe('the preload (node --require mlx-trace/register)', () => {
     expect(r.signal, r.stderr).toBe(null);
     expect(r.code, r.stderr).toBe(5);
     expect(count(r.stdout, 'app: SIGINT')).toBe(1);
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
   }, 60_000);
 });
 
 describe('mlx-trace run', () => {
-  const files = ['report.html', 'trace.chrome-trace.json', 'trace.json'];
+  const files = ['report.html', 'trace.chrome-trace.json', 'trace.mlxtrace'];
   const run = (out: string, ...app: string[]) => start([join(dist, 'cli.js'), 'run', '--no-report', '--out', out, LOOP, ...app], {}, true);
 
   it('Ctrl-C to the whole group (terminal): the app writes its trace, run its files, and exits 130', async () => {
@@ -124,7 +124,7 @@ describe('mlx-trace run', () => {
     const r = await p.ended;
     expect(r.code, r.stderr).toBe(128 + constants.signals.SIGINT);
     expect(readdirSync(out).sort()).toEqual(files);
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
     expect(alive(app)).toBe(false);
   }, 90_000);
 
@@ -137,7 +137,7 @@ describe('mlx-trace run', () => {
     expect(r.code, r.stderr).toBe(128 + constants.signals.SIGTERM);
     expect(alive(app), 'the app outlived mlx-trace run').toBe(false);
     expect(readdirSync(out).sort()).toEqual(files);
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
   }, 90_000);
 
   it('SIGTERM to the run process alone ends a synchronous loop too (the app does not answer on the pipe)', async () => {
@@ -149,7 +149,7 @@ describe('mlx-trace run', () => {
     expect(r.code, r.stderr).toBe(128 + constants.signals.SIGTERM);
     expect(alive(app)).toBe(false);
     expect(readdirSync(out).sort()).toEqual(files);
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
   }, 90_000);
 
   for (const target of ['group', 'parent'] as const) {
@@ -162,7 +162,7 @@ describe('mlx-trace run', () => {
       expect(r.code, r.stderr).toBe(5);
       expect(count(r.stdout, 'app: SIGINT')).toBe(1);
       expect(readdirSync(out).sort()).toEqual(files);
-      expectAppTrace(join(out, 'trace.json'));
+      expectAppTrace(join(out, 'trace.mlxtrace'));
       expect(alive(app)).toBe(false);
     }, 90_000);
   }
@@ -219,6 +219,6 @@ describe('what to record (MLX_TRACE_* variables)', () => {
     const r = await p.ended;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr.split('\n').filter((l) => l.includes('MLX_TRACE_FLIGHT'))).toEqual(['mlx-trace: MLX_TRACE_FLIGHT="minutes=3" ignored: expected seconds=N and/or spans=N']);
-    expectAppTrace(join(out, 'trace.json'));
+    expectAppTrace(join(out, 'trace.mlxtrace'));
   }, 60_000);
 });

@@ -200,7 +200,7 @@ describe('three real processes, one rank each', () => {
     windowEndNs = wallNs();
     outs.forEach((o, r) => {
       workStart[r] = BigInt(/work-start-ns (\d+)/.exec(o)![1]);
-      rankFiles[r] = join(dir, `rank${r}`, `trace.rank-${r}.json`);
+      rankFiles[r] = join(dir, `rank${r}`, `trace.rank-${r}.mlxtrace`);
     });
   }, 240_000);
 
@@ -209,7 +209,7 @@ describe('three real processes, one rank each', () => {
     if (dist) rmSync(dist, { recursive: true, force: true });
   });
 
-  it('each process wrote trace.rank-N.json carrying its rank', () => {
+  it('each process wrote trace.rank-N.mlxtrace carrying its rank', () => {
     for (let r = 0; r < RANKS; r++) {
       expect(existsSync(rankFiles[r]), rankFiles[r]).toBe(true);
       const t = loadTrace(rankFiles[r]);

@@ -449,11 +449,21 @@ describe('loadTrace errors', () => {
       name: 'a newer layout version',
       content: () => {
         const b = Buffer.from(good);
-        b.writeUInt32LE(2, 8);
+        b.writeUInt32LE(3, 8);
         return b;
       },
       code: 'future-version',
-      message: 'written in binary layout version 2, and this version of mlx-trace reads version 1: upgrade mlx-trace to open it',
+      message: 'written in binary layout version 3, and this version of mlx-trace reads version 2: upgrade mlx-trace to open it',
+    },
+    {
+      name: 'a version 1 file marked as layout version 2 (streamed) without a streamed header',
+      content: () => {
+        const b = Buffer.from(good);
+        b.writeUInt32LE(2, 8);
+        return b;
+      },
+      code: 'corrupt',
+      message: /^corrupt: block 0 \(the header of a streamed file, layout version 2\) is not/,
     },
     {
       name: 'an unknown block type',

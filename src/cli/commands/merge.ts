@@ -53,17 +53,20 @@ Options:
   },
 };
 
-/** A file stays a file; a folder becomes its trace.rank-*.json files (in rank order), else its trace.json. */
+/**
+ * A file stays a file; a folder becomes its trace.rank-*.mlxtrace or .json files (in rank order),
+ * else its trace.mlxtrace or trace.json (the preload streams to .mlxtrace; MLX_TRACE_STREAM=0 writes .json).
+ */
 function expandInput(p: string): string[] {
   if (!existsSync(p) || !statSync(p).isDirectory()) return [p];
   const rankFiles = readdirSync(p)
-    .map((f) => /^trace\.rank-(\d+)\.json$/.exec(f))
+    .map((f) => /^trace\.rank-(\d+)\.(mlxtrace|json)$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
     .sort((a, b) => Number(a[1]) - Number(b[1]))
     .map((m) => join(p, m[0]));
   if (rankFiles.length > 0) return rankFiles;
-  if (existsSync(join(p, 'trace.json'))) return [join(p, 'trace.json')];
-  throw new UsageError(`${p} is a folder with no trace.json or trace.rank-N.json in it`);
+  for (const f of ['trace.mlxtrace', 'trace.json']) if (existsSync(join(p, f))) return [join(p, f)];
+  throw new UsageError(`${p} is a folder with no trace.mlxtrace, trace.json or trace.rank-N file in it`);
 }
 
 function parseRanks(text: string, count: number): number[] {

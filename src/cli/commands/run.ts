@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { CONTROL_FD_ENV, ENDING_SIGNALS } from '../../instrumentations/mlx/signals';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadTrace } from '../../core/io/persist';
@@ -10,20 +10,24 @@ import { distributedRank, rankTraceFile } from '../../core/analysis/merge';
 import { exportOtlp } from '../../exporters/otlp';
 import { UsageError, err, out } from '../ui';
 import { writeOutputs } from './outputs';
+import { streamTraceFile } from '../../instrumentations/mlx/stream';
+import { PARTIAL } from '../../core/io/binary/stream-writer';
 import type { Command } from './index';
 
 export const runCommand: Command = {
   summary: 'profile any Node program with no change to it (preloads mlx-trace/register)',
   help: `Usage: mlx-trace run [--out DIR] [--otlp URL] [--no-report] app.js [args...]
 
-Runs "node app.js args..." with mlx-trace preloaded, then writes DIR/trace.json,
-DIR/trace.chrome-trace.json and DIR/report.html and prints the report. The app's exit code is kept
+Runs "node app.js args..." with mlx-trace preloaded, which streams the trace to DIR/trace.mlxtrace as
+the app runs (memory stays flat; MLX_TRACE_STREAM=0 keeps it in memory and writes DIR/trace.json at
+the end), then writes DIR/trace.chrome-trace.json and DIR/report.html and prints the report. An app
+killed outright leaves DIR/trace.mlxtrace.partial, which is read up to its last complete block. The app's exit code is kept
 when it fails (128 + the signal's number when a signal ended it). SIGINT, SIGTERM and SIGHUP sent to
 mlx-trace run are passed on to the app, which writes its trace before it ends; the files are then
 written as usual. A third such signal kills the app (SIGKILL). The same preload works by hand:
   node --require mlx-trace/register app.js     (CommonJS)
   node --import mlx-trace/register app.mjs     (ES modules)
-with MLX_TRACE_OUT=DIR for where trace.json goes. What to record, for how long (docs/long-running.md):
+with MLX_TRACE_OUT=DIR for where trace.mlxtrace goes. What to record, for how long (docs/long-running.md):
   MLX_TRACE_SCHEDULE="wait=1,warmup=1,active=3"  windows by step (the app calls inst.step()), MLX_TRACE_KEEP=N files
   MLX_TRACE_FLIGHT="seconds=60" or "spans=1000000"  keep only the last of the run (SIGUSR2 writes it)
 OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables send the spans live, as in any OTel app.
@@ -54,13 +58,18 @@ Options:
     const code = await runChild(process.execPath, [...preload, script, ...args], { ...process.env, MLX_TRACE_OUT: outDir, MLX_TRACE_QUIET: '1', ...live });
     // The preload names the file by rank when the app runs as one rank of a distributed job.
     // Under MLX_TRACE_SCHEDULE the windows are the trace: the newest one is rendered.
-    const whole = join(outDir, rankTraceFile(distributedRank(process.env)));
-    const file = existsSync(whole) ? whole : newestWindow(outDir) ?? whole;
+    const json = rankTraceFile(distributedRank(process.env));
+    const streamed = join(outDir, streamTraceFile(json));
+    const whole = join(outDir, json);
+    // The newest: a killed app leaves its .partial beside an earlier run's complete file.
+    const found = [streamed, streamed + PARTIAL, whole].filter((f) => existsSync(f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    const file = found[0] ?? newestWindow(outDir) ?? whole;
     if (!existsSync(file)) {
       err(`mlx-trace run: ${script} exited with code ${code} and left no trace`);
       return code || 1;
     }
     const trace = loadTrace(file);
+    if (typeof trace.meta.truncated === 'string') err(`mlx-trace run: ${file}: ${trace.meta.truncated}`);
     await writeOutputs(trace, outDir, { report: !values['no-report'], jsonWritten: file });
     if (values.otlp) out(`OTLP: ${(await exportOtlp(trace, { url: values.otlp })).summary}`);
     if (code !== 0) err(`mlx-trace run: ${script} exited with code ${code}`);

@@ -8,6 +8,7 @@ import { decodeColumns, DrainBuffers, type InternedSignature } from './decode';
 import { MemoryLog, PrimitiveLog } from './event-log';
 import { lazyTrace, primitiveSpan, TakenColumns } from './taken-trace';
 import type { HookLayer } from './native';
+import type { RowSource } from '../io/binary';
 import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from '../model/trace';
 import { VERSION } from './version';
 
@@ -292,6 +293,69 @@ export class Recorder {
     this.drainListener = null;
   }
 
+  /** Span ids below this began before the flush before the last: their layer names may go (flush()). */
+  private namesFloor = 0;
+  private nextNamesFloor = 0;
+
+  /**
+   * Streaming: hands what is finished (spans that ended, every primitive and memory event drained)
+   * to `write` as a RowSource, on the recorder's one time origin, then lets it go; spans still open
+   * stay for a later flush. The columns are reused, so memory stays flat between flushes. Layer
+   * names live for two flushes (a primitive runs at the eval after the forward that built it) and
+   * as long as their layer is open. With `all`, open spans go too (ending where they began, as in
+   * take()): the recording's last flush. Returns the spans and memory events written and the drops counted
+   * since the last flush.
+   */
+  flush(write: (source: RowSource) => void, all = false): { spans: number; memory: number; dropped: number } {
+    this.drain(null);
+    const done: LiveSpan[] = [];
+    const open: LiveSpan[] = [];
+    for (const s of this.spans) (s.end === 0 && !all ? open : done).push(s);
+    const cols = new TakenColumns(done, this.prims, this.memRaw, this.layerNames, this.opts.hook?.classes ?? [], this.origin);
+    const out = { spans: cols.spanCount, memory: cols.memoryCount, dropped: this.dropped + this.memDropped };
+    if (out.spans + out.memory > 0) write(cols);
+    this.spans = open;
+    this.prims.reset();
+    this.memRaw.reset();
+    this.dropped = 0;
+    this.memDropped = 0;
+    const floor = this.namesFloor;
+    const openIds = new Set(open.map((s) => s.id));
+    // Insertion order is id order: the old names come first.
+    for (const id of this.layerNames.keys()) {
+      if (id >= floor) break;
+      if (!openIds.has(id)) this.layerNames.delete(id);
+    }
+    this.namesFloor = this.nextNamesFloor;
+    this.nextNamesFloor = this.nextId;
+    return out;
+  }
+
+  /** The recording's time origin (monotonic ns and epoch ns), which flush() keeps. */
+  get originInfo(): { monotonicNs: number; epochNs: string } {
+    return { monotonicNs: this.origin, epochNs: this.originEpochNs.toString() };
+  }
+
+  /** The trace's top-level keys but spans and memory, as take() makes them (dropped: those counted so far). */
+  traceHead(name: string, extraMeta: Record<string, unknown> = {}): Omit<Trace, 'spans' | 'memory'> {
+    return {
+      schema: TRACE_SCHEMA,
+      name,
+      meta: {
+        timing: this.timing,
+        createdAt: new Date().toISOString(),
+        origin: this.originInfo,
+        host: hostInfo(),
+        versions: { mlx: this.opts.mlxVersion, node: process.version, mlxTrace: VERSION },
+        peaks: this.opts.peaks,
+        ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
+        ...(this.memDropped ? { droppedMemoryEvents: this.memDropped } : {}),
+        ...extraMeta,
+      },
+      dropped: this.dropped + this.memDropped,
+    };
+  }
+
   /** A point to take from later, leaving what came before for the next full take. */
   mark(): Mark {
     this.drain(null);
@@ -305,22 +369,7 @@ export class Recorder {
   take(name: string, extraMeta: Record<string, unknown> = {}, from?: Mark, keep = false): Trace {
     this.drain(null);
     const classes = this.opts.hook?.classes ?? [];
-    const head = {
-      schema: TRACE_SCHEMA,
-      name,
-      meta: {
-        timing: this.timing,
-        createdAt: new Date().toISOString(),
-        origin: { monotonicNs: this.origin, epochNs: this.originEpochNs.toString() },
-        host: hostInfo(),
-        versions: { mlx: this.opts.mlxVersion, node: process.version, mlxTrace: VERSION },
-        peaks: this.opts.peaks,
-        ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
-        ...(this.memDropped ? { droppedMemoryEvents: this.memDropped } : {}),
-        ...extraMeta,
-      },
-      dropped: this.dropped + this.memDropped,
-    } as const;
+    const head = this.traceHead(name, extraMeta);
     if (keep || from) {
       const cols = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin, from?.spans, from?.prims, from?.memory);
       const trace: Trace = { schema: head.schema, name, meta: head.meta, spans: cols.spans(), memory: cols.memory(), dropped: head.dropped };

@@ -22,6 +22,7 @@ import { patchOps } from './js-ops';
 import { LoadOrder } from './load-order';
 import { checkSchedule, StepSchedule } from './schedule';
 import { checkFlight, FlightRing } from './flight';
+import { checkStream, TraceStream } from './stream';
 import { saveTrace } from '../../core/io/persist';
 import { startLive, type LiveHandle, type LiveOptions } from './live';
 
@@ -58,6 +59,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
   private _idle = false;
   private _schedule: StepSchedule | null = null;
   private _flight: FlightRing | null = null;
+  private _stream: TraceStream | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
   _stack: LiveSpan[] = [];
   private _stackModules: unknown[] = [];
@@ -88,6 +90,10 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
       if (config.flightRecorder) throw new TypeError('a schedule and flightRecorder are two ways of choosing what to keep: give one');
     }
     if (config.flightRecorder) checkFlight(config.flightRecorder);
+    if (config.stream) {
+      checkStream(config.stream);
+      if (config.schedule || config.flightRecorder) throw new TypeError('stream writes the whole recording: not with a schedule or flightRecorder');
+    }
     if (config.enabled !== false) this.enable();
   }
 
@@ -122,6 +128,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (mlx) this._patch(mlx);
     this._startSchedule();
     this._startFlight();
+    this._startStream();
   }
 
   override disable(): void {
@@ -213,6 +220,48 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
     if (!cfg.flightRecorder || this._flight) return;
     const rec = () => this._ensureRecorder();
     this._flight = new FlightRing(cfg.flightRecorder, { now: () => rec().now(), held: () => rec().held, take: (name) => this._take(name, {}) });
+  }
+
+  private _startStream(): void {
+    const cfg = this.getConfig();
+    if (!cfg.stream || this._stream) return;
+    try {
+      this._stream = new TraceStream(cfg.stream, () => this._ensureRecorder());
+    } catch (e) {
+      // Recording goes on in memory, as without a stream.
+      process.stderr.write(`mlx-trace: cannot stream the trace to ${cfg.stream.path}: ${errorMessage(e)}\n`);
+      return;
+    }
+    // A process that ends normally leaves a complete file (exit handlers are synchronous, as end() is).
+    process.once('exit', () => this._endStreamQuietly());
+  }
+
+  private _endStreamQuietly(): void {
+    try {
+      this.endStream();
+    } catch (e) {
+      process.stderr.write(`mlx-trace: could not finish the trace stream: ${errorMessage(e)}\n`);
+    }
+  }
+
+  /** The streamed trace's final path (config `stream`), or null when not streaming. */
+  get streamPath(): string | null {
+    return this._stream?.path ?? null;
+  }
+
+  /** Spans written to the stream so far (0 when not streaming). */
+  get streamedSpans(): number {
+    return this._stream?.spans ?? 0;
+  }
+
+  /**
+   * Ends the stream (config `stream`): writes what is held and the end block (with `meta` added to
+   * the trace's meta), and gives the file its final name. Returns the spans written, or -1 when not
+   * streaming. Recording then goes on in memory, for takeTrace().
+   */
+  endStream(meta: Record<string, unknown> = {}): number {
+    if (!this._stream) return -1;
+    return this._stream.end(meta);
   }
 
   /**
@@ -360,6 +409,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         rec.drain(span);
         this._nextEpoch();
         if (this._flight !== null) this._flight.tick();
+        else if (this._stream !== null) this._stream.tick();
       }
       bridge?.end(span, err);
     };
@@ -443,6 +493,7 @@ export class MlxInstrumentation extends InstrumentationBase<MlxInstrumentationCo
         rec.drain(span);
         this._nextEpoch();
         if (this._flight !== null) this._flight.tick();
+        else if (this._stream !== null) this._stream.tick();
       }
     }
   }

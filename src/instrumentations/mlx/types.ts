@@ -3,6 +3,7 @@ import type { TracerProvider } from '@opentelemetry/api';
 import type { Peaks, Trace } from '../../core/model/trace';
 import type { ScheduleOptions } from './schedule';
 import type { FlightRecorderOptions } from './flight';
+import type { StreamOptions } from './stream';
 
 export interface MlxInstrumentationConfig extends InstrumentationConfig {
   /**
@@ -55,4 +56,12 @@ export interface MlxInstrumentationConfig extends InstrumentationConfig {
    * `inst.dump(path)` writes it. Not with a schedule.
    */
   flightRecorder?: FlightRecorderOptions;
+  /**
+   * Streaming recording: what is recorded goes to a .mlxtrace file as the app runs (a flush every
+   * `flushMs` ms or `flushSpans` spans) and is let go, so memory stays flat; `inst.endStream()` (or the
+   * process's exit) writes the end. The file grows as `path + ".partial"` and gets its name at the end;
+   * a killed process leaves the .partial file, which loadTrace reads up to its last complete block.
+   * Not with a schedule or flightRecorder.
+   */
+  stream?: StreamOptions;
 }

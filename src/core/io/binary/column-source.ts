@@ -105,8 +105,8 @@ export function writeBinaryFromSource(w: JsonBytes, traceJson: string, source: R
   e.end();
 }
 
-/** The encoder with the column path. */
-class ColumnEncoder extends BinaryEncoder {
+/** The encoder with the column path (saveTrace's, and the streaming writer's across its flushes). */
+export class ColumnEncoder extends BinaryEncoder {
   /** Spans from a source that has no objects for most of them (the recorder's columns, trusted). */
   spansFrom(source: RowSource): void {
     source.eachSpan(

@@ -24,7 +24,7 @@ import {
 import {
   BLOCK, BLOCK_HEAD, BYTES_NULL, FLOPS_NULL, HAS_LAYER, HAS_LAYER_ID, HAS_OP, LAYER_ID_NULL, LAYER_NULL, MEMORY_FLAGS, MEMORY_NUMBERS,
   MEMORY_OTHER, MEMORY_VALUES, OP_NULL, PARENT_NULL, PREAMBLE, SPAN_NUMBERS, SPAN_OTHER, SPAN_VALUES, T_DEFS, T_END, T_HEADER, T_MEMORY,
-  T_SPANS, VERSION, pad8,
+  T_SPANS, STREAM_VERSION, VERSION, pad8,
 } from './layout';
 import { binaryByteOrderProblem, crc32, isBinaryTrace, unpackColumns } from './packing';
 import { DefinitionList } from './definitions';
@@ -46,6 +46,10 @@ class BinaryDecoder {
 
   private spanTotal = 0;
   private memoryTotal = 0;
+  /** A streamed file (layout version 2 with a streamed header): counts in the end block, a cut tail is read up to it. */
+  private streamed = false;
+  /** Where the last complete block ends. */
+  private complete = 0;
   private readonly spans: Span[] = [];
   private readonly memory: MemoryEvent[] = [];
   private readonly ids = new IdCheck();
@@ -91,12 +95,26 @@ class BinaryDecoder {
     if (!isBinaryTrace(pre.subarray(0, 8))) this.fail('not-a-trace', 'not an mlx-trace file');
     const dv = new DataView(pre.buffer, 0, PREAMBLE);
     const version = dv.getUint32(8, true);
-    if (version > VERSION) {
-      this.fail('future-version', `written in binary layout version ${version}, and this version of mlx-trace reads version ${VERSION}: upgrade mlx-trace to open it`);
+    if (version > STREAM_VERSION) {
+      this.fail('future-version', `written in binary layout version ${version}, and this version of mlx-trace reads version ${STREAM_VERSION}: upgrade mlx-trace to open it`);
     }
     if (version === 0) this.fail('corrupt', 'corrupt: binary layout version 0 does not exist (bytes 8-11)');
     if (dv.getUint32(12, true) !== 0) this.fail('corrupt', 'corrupt: bytes 12-15 are not zero');
     this.pos = PREAMBLE;
+    this.streamed = version === STREAM_VERSION;
+    let trace: Obj | null = null;
+    try {
+      return this.blocks((t) => (trace = t));
+    } catch (e) {
+      // A streamed file cut after its header (its writer was killed): what its complete blocks hold.
+      if (!(e instanceof TraceFileError) || e.code !== 'truncated' || !this.streamed || trace === null) throw e;
+      return this.cut(trace, e.detail);
+    }
+  }
+
+  /** The blocks after the preamble, up to the end block; `header` gets the header's trace as soon as it is read. */
+  private blocks(header: (trace: Obj) => void): Trace {
+    const size = this.size;
     let trace: Obj | null = null;
     for (;;) {
       const k = this.blockNo;
@@ -126,6 +144,8 @@ class BinaryDecoder {
           this.fail('corrupt', `corrupt: block 0 is ${what}, not the header`);
         }
         trace = this.header(payload, length);
+        header(trace);
+        this.complete = this.pos;
         continue;
       }
       switch (type) {
@@ -139,7 +159,8 @@ class BinaryDecoder {
           this.memoryBlock(payload, length, count, k, what);
           break;
         case T_END:
-          if (count !== 0 || length !== 0) this.fail('corrupt', `corrupt: block ${k} (the end) is not empty`);
+          if (this.streamed) this.trailer(trace!, payload, length, count, k);
+          else if (count !== 0 || length !== 0) this.fail('corrupt', `corrupt: block ${k} (the end) is not empty`);
           if (this.spans.length !== this.spanTotal || this.memory.length !== this.memoryTotal) {
             this.fail('corrupt', `corrupt: the file ends at block ${k}, ${this.missing()}`);
           }
@@ -151,7 +172,33 @@ class BinaryDecoder {
         default:
           this.refuseUnknown(type, k);
       }
+      this.complete = this.pos;
     }
+  }
+
+  /**
+   * The end block of a streamed file: {"spans":S,"memory":M,"dropped":D,"meta":{...}}, the totals
+   * (checked against what the blocks held), the final dropped count and meta keys, applied to `trace`.
+   * Its counts then stand as the header's would, for the checks of the end block that follow.
+   */
+  private trailer(trace: Obj, payload: Uint8Array, length: number, count: number, k: number): void {
+    if (count !== 0) this.fail('corrupt', `corrupt: block ${k} (the end) has count ${count}, not 0`);
+    const t = length === 0 ? null : this.json(payload, length, k, 'the end');
+    if (!isObj(t) || !isCount(t.spans) || !isCount(t.memory) || !isCount(t.dropped) || !isObj(t.meta)) {
+      this.fail('corrupt', `corrupt: block ${k} (the end of a streamed file) is not {"spans":count,"memory":count,"dropped":count,"meta":{...}}`);
+    }
+    this.spanTotal = t.spans;
+    this.memoryTotal = t.memory;
+    trace.dropped = t.dropped;
+    const meta = trace.meta as Obj;
+    for (const key of Object.keys(t.meta)) Object.defineProperty(meta, key, { value: t.meta[key], enumerable: true, writable: true, configurable: true });
+  }
+
+  /** A streamed file whose tail was cut: the trace its complete blocks hold, with meta.truncated saying so in one line. */
+  private cut(trace: Obj, detail: string): Trace {
+    const meta = trace.meta as Obj;
+    meta.truncated = `the tail was cut (the recording was not finished): read ${this.spans.length} spans and ${this.memory.length} memory events up to byte ${this.complete} of ${this.size} (${detail.replace(/^truncated: /, '')})`;
+    return this.finish(trace);
   }
 
   /** Refuses a block type this version does not know (a newer writer's), if `type` is one. */
@@ -181,7 +228,7 @@ class BinaryDecoder {
   private missing(): string {
     const s = this.spanTotal - this.spans.length;
     const m = this.memoryTotal - this.memory.length;
-    if (s === 0 && m === 0) return 'before the end block';
+    if ((s === 0 && m === 0) || this.spanTotal === Infinity) return 'before the end block';
     return `with ${s} of ${this.spanTotal} spans and ${m} of ${this.memoryTotal} memory events missing`;
   }
 
@@ -195,10 +242,15 @@ class BinaryDecoder {
 
   private header(payload: Uint8Array, length: number): Obj {
     const h = this.json(payload, length, 0, 'the header');
-    if (!isObj(h) || !isCount(h.spans) || !isCount(h.memory) || !isObj(h.trace)) {
+    if (this.streamed) {
+      // A streamed file's counts come in its end block; until then the blocks are bounded by the file's size.
+      if (!isObj(h) || h.streamed !== true || Object.hasOwn(h, 'spans') || Object.hasOwn(h, 'memory') || !isObj(h.trace)) {
+        this.fail('corrupt', 'corrupt: block 0 (the header of a streamed file, layout version 2) is not {"streamed":true,"trace":{...}}');
+      }
+    } else if (!isObj(h) || !isCount(h.spans) || !isCount(h.memory) || !isObj(h.trace)) {
       this.fail('corrupt', 'corrupt: block 0 (the header) is not {"spans":count,"memory":count,"trace":{...}}');
     }
-    const trace = h.trace;
+    const trace = h.trace as Obj;
     if (!Object.hasOwn(trace, 'schema')) this.fail('not-a-trace', "not an mlx-trace file: it has no 'schema' field");
     const sp = schemaProblem(trace.schema);
     if (sp) this.fail(sp.code, sp.detail);
@@ -206,8 +258,8 @@ class BinaryDecoder {
     if (p) this.fail('invalid-field', p);
     if (Object.hasOwn(trace, 'spans') || Object.hasOwn(trace, 'memory')) this.fail('corrupt', "corrupt: the header's trace holds 'spans' or 'memory'");
     // Nothing is made from these counts: spans and events arrive in blocks, each bounded by the file's size.
-    this.spanTotal = h.spans;
-    this.memoryTotal = h.memory;
+    this.spanTotal = this.streamed ? Infinity : (h.spans as number);
+    this.memoryTotal = this.streamed ? Infinity : (h.memory as number);
     return trace;
   }
 

@@ -11,8 +11,8 @@ import type { JsonBytes } from '../json-bytes';
 import { BAD_LIST, DefinitionTable } from './definitions';
 import {
   BLOCK, BLOCK_HEAD, BYTES_NULL, ENTRY, FLOPS_NULL, HAS_LAYER, HAS_LAYER_ID, HAS_OP, LAYER_ID_NULL, LAYER_NULL, MAGIC, MEMORY_NUMBERS,
-  MEMORY_OTHER, MEMORY_VALUES, OP_NULL, OTHER_CHARS, PARENT_NULL, PREAMBLE, SPAN_NUMBERS, SPAN_OTHER, SPAN_VALUES, T_DEFS, T_END, T_HEADER,
-  T_MEMORY, T_SPANS, VERSION, pad8,
+  MEMORY_OTHER, MEMORY_VALUES, OP_NULL, OTHER_CHARS, PARENT_NULL, PREAMBLE, SPAN_NUMBERS, SPAN_OTHER, SPAN_VALUES, STREAM_VERSION, T_DEFS, T_END,
+  T_HEADER, T_MEMORY, T_SPANS, VERSION, pad8,
 } from './layout';
 import { crc32, offsets16, offsets32, offsets8, padded, plan, planned } from './packing';
 
@@ -95,19 +95,24 @@ export class BinaryEncoder {
 
   /**
    * The preamble and the header block: `traceJson` is the JSON of the trace's top-level keys but
-   * spans and memory, and `spans` and `memory` the counts of rows the blocks after it will hold.
+   * spans and memory, and `spans` and `memory` the counts of rows the blocks after it will hold;
+   * null for a streamed file (layout version 2), whose end block carries the counts.
    */
-  begin(traceJson: string, spans: number, memory: number): void {
+  begin(traceJson: string, spans: number | null, memory: number | null): void {
     const preamble = Buffer.alloc(PREAMBLE);
     preamble.set(MAGIC, 0);
-    preamble.writeUInt32LE(VERSION, 8);
+    preamble.writeUInt32LE(spans === null ? STREAM_VERSION : VERSION, 8);
     this.w.bytes(preamble);
-    this.block(T_HEADER, 0, [Buffer.from(`{"spans":${spans},"memory":${memory},"trace":${traceJson}}`, 'utf8')]);
+    const counts = spans === null ? '"streamed":true' : `"spans":${spans},"memory":${memory}`;
+    this.block(T_HEADER, 0, [Buffer.from(`{${counts},"trace":${traceJson}}`, 'utf8')]);
   }
 
-  /** The end block, after the rows; hands the buffers on to the next save. */
-  end(): void {
-    this.block(T_END, 0, []);
+  /**
+   * The end block, after the rows (with `trailer`, the JSON a streamed file ends with); hands the
+   * buffers on to the next save.
+   */
+  end(trailer?: string): void {
+    this.block(T_END, 0, trailer === undefined ? [] : [Buffer.from(trailer, 'utf8')]);
     spare = new WeakRef(this.buffers);
   }
 

@@ -31,6 +31,19 @@
  *   4 memory       count n memory events in 4 columns: the values t, delta, live, the number op.
  *   5 end          last; count 0, empty: the file is complete.
  *
+ * Streamed files (layout version 2, written by a recording as it goes, stream-writer.ts): the same
+ * blocks, except that the counts are not known when the header is written and the end block says them:
+ *   header  {"streamed":true,"trace":{...}} (no "spans" nor "memory"); the trace's "dropped" is 0;
+ *   blocks  definitions, spans and memory blocks in any order, as flushes wrote them (each spans
+ *           block's spans are in id order, and so are the blocks' ids one after another);
+ *   end     count 0, payload UTF-8 JSON {"spans":S,"memory":M,"dropped":D,"meta":{...}}: the totals,
+ *           the trace's final "dropped", and keys added to its meta at the end (or {}).
+ * A streamed file grows under its final name plus ".partial" and is renamed once its end block is
+ * written. A streamed file cut anywhere after its header (the process was killed) reads up to its
+ * last complete block, and the trace's meta.truncated says where it was cut; a version 1 file cut
+ * anywhere is 'truncated'. Version 1 files are unchanged, so readers of version 1 read them as before
+ * and refuse a streamed file with "upgrade mlx-trace".
+ *
  * The payload of a spans or memory block:
  *   - a table of 16 bytes per column: base f64, width u32, 0 u32;
  *   - each column: n elements of `width` bytes, then zero bytes up to a multiple of 8. Element j is
@@ -54,8 +67,10 @@
 
 /** The first 8 bytes of every file. */
 export const MAGIC: Uint8Array = Buffer.from('MLXTRACE', 'latin1');
-/** The layout version this code writes and the newest it reads. */
+/** The layout version of files written whole (saveTrace). */
 export const VERSION = 1;
+/** The layout version of streamed files, and the newest this code reads. */
+export const STREAM_VERSION = 2;
 /** Bytes before the first block: magic, version, reserved. */
 export const PREAMBLE = 16;
 /** Bytes of a block's head: type, count, length, CRC-32. */
