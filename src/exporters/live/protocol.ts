@@ -20,7 +20,10 @@ export interface LiveOptions {
   refreshMs?: number;
   /** Bytes a client may have waiting before its windows are skipped (and counted). @default 8 MiB */
   clientQueueBytes?: number;
-  /** Spans the server keeps at most (the oldest go first). @default 1_000_000 */
+  /**
+   * Spans the server keeps at most (the oldest go first, counted as evicted): every refresh packs the whole
+   * window, and the server must answer a page, and the app's exit, well within a second. @default 200_000
+   */
   maxSpans?: number;
   /** How often the advisor looks at the window, in ms. @default 5000 */
   adviceMs?: number;
@@ -32,7 +35,7 @@ export const LIVE_DEFAULTS = {
   windowSeconds: 10,
   refreshMs: 1000,
   clientQueueBytes: 8 * 2 ** 20,
-  maxSpans: 1_000_000,
+  maxSpans: 200_000,
   adviceMs: 5000,
 } as const;
 
