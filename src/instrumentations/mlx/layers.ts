@@ -1,0 +1,136 @@
+/**
+ * Layer spans: node-mlx runs a layer through its class's `forward`, so every nn.Module subclass's
+ * forward is wrapped to open a layer span, named by the module's path in its model and its class.
+ * Classes an app defines later extend a subclass of nn.Module that instruments them as they are
+ * built; load-order.ts handles those defined before registration.
+ */
+import type { HookLayer } from '../../core/record/native';
+import type { LiveSpan, Recorder } from '../../core/record/recorder';
+import { LoadOrder } from './load-order';
+import type { Patcher } from './patcher';
+import { arraysIn, baseModuleExports } from './utils';
+
+type AnyFn = (...args: any[]) => any;
+
+/** What layer tracing reads of the instrumentation. */
+export interface LayersHost {
+  _on: boolean;
+  _recorder: Recorder | null;
+  _hook: HookLayer | null;
+  _epoch: number;
+  _stack: LiveSpan[];
+  _stackModules: unknown[];
+  /** Every class whose forward is wrapped, so a re-enable wraps them again (disable unwraps all). */
+  _instrumentedClasses: Set<Function>;
+  _untracedNow(): boolean;
+  _parentId(): number | null;
+  _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown;
+  instrumentModule(model: unknown): void;
+}
+
+export class Layers {
+  private paths = new WeakMap<object, string>();
+  /** Each layer's span name, made once (its path and class) until the paths change. */
+  private names = new WeakMap<object, string>();
+  private loadOrder: LoadOrder;
+
+  constructor(private readonly host: LayersHost, private readonly patcher: Patcher) {
+    this.loadOrder = new LoadOrder(host);
+  }
+
+  /** Wraps the forward of every layer class node-mlx exports, and of every class defined from now on. */
+  patch(nn: any): void {
+    for (const key of Object.keys(nn)) {
+      const v = nn[key];
+      if (typeof v === 'function' && v.prototype instanceof nn.Module) this.instrumentClass(v);
+    }
+    // Classes the app defines from now on extend our subclass, which instruments them when the
+    // first instance is built; a model built before registration takes instrumentModule().
+    const base = baseModuleExports(nn.Module);
+    if (!base) return;
+    const Orig = base.Module;
+    const host = this.host;
+    this.loadOrder.patchEntries(this.patcher, Orig.prototype);
+    const layers = this;
+    class Module extends Orig {
+      constructor(...args: unknown[]) {
+        super(...args);
+        if (host._on) layers.instrumentClass(new.target);
+      }
+      static [Symbol.hasInstance](o: unknown): boolean {
+        return this === Module ? o instanceof Orig : Function.prototype[Symbol.hasInstance].call(this, o);
+      }
+    }
+    this.patcher.set(base, 'Module', Module);
+  }
+
+  instrumentClass(ctor: Function): void {
+    const classes = this.host._instrumentedClasses;
+    if (!ctor || (classes.has(ctor) && this.patcher.isWrapped(ctor.prototype?.forward))) return;
+    classes.add(ctor);
+    for (let p = ctor.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      if (Object.prototype.hasOwnProperty.call(p, 'forward')) this.wrapForward(p);
+    }
+  }
+
+  /** Forgets `model`'s paths and every layer name: its tree is walked again at its next forward. */
+  forget(model: object): void {
+    this.paths.delete(model);
+    this.names = new WeakMap();
+  }
+
+  private wrapForward(proto: object): void {
+    const host = this.host;
+    const layers = this;
+    this.patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
+      function (this: any, ...args: unknown[]) {
+        if (!host._on || !host._recorder || host._untracedNow()) return orig.apply(this, args);
+        return layers.trace(orig, this, args);
+      },
+    );
+  }
+
+  private trace(orig: AnyFn, module: any, args: unknown[]): unknown {
+    const host = this.host;
+    const rec = host._recorder!;
+    const stack = host._stack;
+    const depth = stack.length;
+    // super.forward() from an overriding class: one layer, not two.
+    if (depth && host._stackModules[depth - 1] === module) return orig.apply(module, args);
+    let parentLayer: LiveSpan | undefined;
+    for (let i = depth - 1; i >= 0; i--) if (stack[i].kind === 'layer') { parentLayer = stack[i]; break; }
+    if (!parentLayer) {
+      this.ensurePaths(module);
+      if (!this.paths.get(module)) this.loadOrder.checkRoot(module);
+    }
+    const hook = host._hook;
+    const build = hook?.buildState;
+    // What the arguments' graphs hold was built by the caller, not by this layer (tagged as made
+    // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
+    if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, host._epoch);
+    const span = rec.begin('layer', this.layerName(module), host._parentId());
+    // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
+    if (build) return host._call(span, orig, module, args, module, build);
+    return host._runIn(span, () => orig.apply(module, args), module, (out) => {
+      if (hook) hook.binding.tagGraph(arraysIn(out), span.id, host._epoch);
+    });
+  }
+
+  private ensurePaths(root: any): void {
+    if (this.paths.has(root) || typeof root.namedModules !== 'function') return;
+    for (const [name, m] of root.namedModules()) if (!this.paths.has(m) || name) this.paths.set(m, name);
+    this.paths.set(root, '');
+    this.names = new WeakMap();
+  }
+
+  private layerName(module: any): string {
+    const known = this.names.get(module);
+    if (known !== undefined) return known;
+    const cls = module?.constructor?.name ?? 'Module';
+    const path = this.paths.get(module);
+    const name = path ? `${path} (${cls})` : cls;
+    this.names.set(module, name);
+    return name;
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The span runtime MlxInstrumentation is built on: the stack of open JS-side spans, running a call
+ * inside a span (the hot path of every traced eval, sync point and layer), sampling and the OTel
+ * bridge, and the recorder they feed. Patching and the public surface live in instrumentation.ts.
+ */
+import { context, trace as otelTrace, TraceFlags, type TracerProvider } from '@opentelemetry/api';
+import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { HookLayer } from '../../core/record/native';
+import { loadPeaks } from '../../core/cost/calibrate';
+import { Recorder, type LiveSpan } from '../../core/record/recorder';
+import { OtelBridge } from './otel-bridge';
+import type { MlxInstrumentationConfig } from './types';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
+import { errorMessage, globalProvider, mlxVersion, sampled } from './utils';
+import type { FlightRing } from './flight';
+import type { TraceStream } from './stream';
+
+export const DEFAULT_CONFIG: MlxInstrumentationConfig = {
+  enabled: true,
+  native: true,
+  memory: true,
+  layers: true,
+  syncEachOp: false,
+  bufferEvents: 1 << 16,
+  maxSpans: 2_000_000,
+  maxMemoryEvents: 2_000_000,
+};
+
+type AnyFn = (...args: any[]) => any;
+
+export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentationConfig> {
+  protected _mlx: any = null;
+  /** The hook layer while attached (layers.ts reads it). */
+  _hook: HookLayer | null = null;
+  protected _fallbackReason = '';
+  _recorder: Recorder | null = null;
+  protected _bridge: OtelBridge | null = null;
+  protected _provider: TracerProvider | undefined;
+  /** The provider the OTEL_* environment asks for (preload), used when the app registers none. */
+  private _envProvider: TracerProvider | undefined;
+  private _envBridge: OtelBridge | null = null;
+  /** Evals and sync points under unsampled spans in progress (native recording is off meanwhile). */
+  protected _paused = 0;
+  /** A schedule's step with recording off. */
+  protected _idle = false;
+  protected _flight: FlightRing | null = null;
+  protected _stream: TraceStream | null = null;
+  /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
+  _stack: LiveSpan[] = [];
+  _stackModules: unknown[] = [];
+  /** The current eval's epoch: graph tags made from now on belong to it (layers.ts reads it). */
+  _epoch = 1;
+  private _als = new AsyncLocalStorage<LiveSpan>();
+
+  protected _ensureRecorder(): Recorder {
+    if (!this._recorder) {
+      const cfg = this.getConfig();
+      this._recorder = new Recorder({
+        hook: this._hook,
+        fallbackReason: this._hook ? undefined : this._fallbackReason || undefined,
+        mlxVersion: mlxVersion(this._mlx),
+        peaks: cfg.peaks ?? loadPeaks(),
+        maxSpans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans!,
+        maxMemoryEvents: cfg.maxMemoryEvents ?? DEFAULT_CONFIG.maxMemoryEvents!,
+        primitiveListener: () => {
+          const bridge = this._otel();
+          return bridge ? (s, parent) => bridge.primitive(s, parent) : null;
+        },
+      });
+    }
+    return this._recorder;
+  }
+
+  protected _otel(): OtelBridge | null {
+    // The environment's provider stands in until the app registers its own.
+    if (this._bridge !== null && this._bridge !== this._envBridge) return this._bridge;
+    const provider = this._provider ?? globalProvider();
+    if (provider) {
+      this._bridge = new OtelBridge(provider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+      return this._bridge;
+    }
+    if (!this._envProvider) return null;
+    this._envBridge ??= new OtelBridge(this._envProvider.getTracer(PACKAGE_NAME, PACKAGE_VERSION), this._ensureRecorder());
+    return (this._bridge = this._envBridge);
+  }
+
+  /** Sends spans to `provider` (the OTEL_* environment's) whenever neither config nor app names one. */
+  _useEnvProvider(provider: TracerProvider): void {
+    if (this._bridge !== null && this._bridge === this._envBridge) this._bridge = null;
+    this._envProvider = provider;
+    this._envBridge = null;
+  }
+
+  /**
+   * Whether nothing is recorded now: a schedule's step with recording off, or an active OpenTelemetry
+   * span its sampler left out (nothing under it is recorded).
+   */
+  _untracedNow(): boolean {
+    if (this._idle) return true;
+    if (this._bridge === null) return false;
+    const span = otelTrace.getSpan(context.active());
+    return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0;
+  }
+
+  /** Runs an eval or sync point unrecorded: the native layer records nothing while it runs. */
+  protected _untraced<T>(fn: () => T): T {
+    const hook = this._hook;
+    if (!hook) return fn();
+    if (this._paused++ === 0) hook.binding.setRecording(false);
+    try {
+      return fn();
+    } finally {
+      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(!this._idle);
+    }
+  }
+
+  _parentId(): number | null {
+    const top = this._stack[this._stack.length - 1];
+    if (top) return top.id;
+    return this._als.getStore()?.id ?? null;
+  }
+
+  /** Runs fn with span open (and its OTel twin active); ends it when fn returns, throws or settles. */
+  _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T {
+    const rec = this._recorder!;
+    const bridge = this._otel();
+    this._stack.push(span);
+    this._stackModules.push(module);
+    let ended = false;
+    const unstack = () => {
+      const i = this._stack.lastIndexOf(span);
+      if (i >= 0) {
+        this._stack.splice(i, 1);
+        this._stackModules.splice(i, 1);
+      }
+    };
+    const finish = (err?: unknown) => {
+      if (ended) return;
+      ended = true;
+      rec.end(span);
+      if (err !== undefined && span.kind === 'user') span.attrs = { ...span.attrs, error: errorMessage(err) };
+      unstack();
+      if (span.kind === 'eval' || span.kind === 'sync') {
+        rec.drain(span);
+        this._nextEpoch();
+        if (this._flight !== null) this._flight.tick();
+        else if (this._stream !== null) this._stream.tick();
+      }
+      bridge?.end(span, err);
+    };
+    try {
+      // User regions carry their span across awaits (AsyncLocalStorage); the rest are synchronous.
+      const body = span.kind === 'user' ? () => this._als.run(span, fn) : fn;
+      let out: T;
+      if (bridge) {
+        const ctx = bridge.start(span);
+        if (!sampled(ctx)) {
+          // Its sampler left this span out: the app runs as untraced, and so does all under it.
+          ended = true;
+          rec.discard(span);
+          unstack();
+          bridge.end(span);
+          return context.with(ctx, span.kind === 'eval' || span.kind === 'sync' ? () => this._untraced(fn) : fn);
+        }
+        out = context.with(ctx, body);
+      } else {
+        out = body();
+      }
+      if (span.kind === 'user' && out && typeof (out as any).then === 'function') {
+        unstack();
+        return (out as any).then(
+          (v: unknown) => (finish(), v),
+          (e: unknown) => {
+            finish(e);
+            throw e;
+          },
+        );
+      }
+      after?.(out);
+      finish();
+      return out;
+    } catch (e) {
+      finish(e);
+      throw e;
+    }
+  }
+
+  /**
+   * Runs orig.apply(thisArg, args) inside `span`, synchronously: evals, sync points and layers, the
+   * hot path of every traced call, so without an OTel bridge it makes no closure (with one, _runIn
+   * does it all). With `build` (the wrap hook's state), arrays made meanwhile are tagged with the
+   * span (a layer). An eval or sync point drains the hook layer as it returns.
+   */
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown {
+    if (this._otel()) {
+      if (!build) return this._runIn(span, () => orig.apply(thisArg, args), module);
+      return this._runIn(span, () => {
+        const outer = build[1];
+        build[1] = span.id;
+        try {
+          return orig.apply(thisArg, args);
+        } finally {
+          build[1] = outer;
+        }
+      }, module);
+    }
+    const rec = this._recorder!;
+    const stack = this._stack;
+    stack.push(span);
+    this._stackModules.push(module);
+    const outer = build ? build[1] : 0;
+    if (build) build[1] = span.id;
+    try {
+      return orig.apply(thisArg, args);
+    } finally {
+      if (build) build[1] = outer;
+      rec.end(span);
+      // Its own entry: the top, unless the body left a span open (an async user region).
+      const i = stack[stack.length - 1] === span ? stack.length - 1 : stack.lastIndexOf(span);
+      if (i === stack.length - 1) {
+        stack.pop();
+        this._stackModules.pop();
+      } else if (i >= 0) {
+        stack.splice(i, 1);
+        this._stackModules.splice(i, 1);
+      }
+      if (span.kind !== 'layer') {
+        rec.drain(span);
+        this._nextEpoch();
+        if (this._flight !== null) this._flight.tick();
+        else if (this._stream !== null) this._stream.tick();
+      }
+    }
+  }
+
+  /** An eval or sync point ended: tags from now on belong to the next one. */
+  protected _nextEpoch(): void {
+    this._epoch++;
+    const build = this._hook?.buildState;
+    if (build) build[2] = this._epoch;
+  }
+}
