@@ -1,15 +1,12 @@
 /**
  * The one aggregation every table reads (as torch's key_averages() and FunctionEventAvg.add()): primitives
  * grouped by a key made of op / layer / shapes / device, summed per pass slot, plus the trace-wide totals that
- * every "% of" column divides by. The terminal report, pass statistics, compare and the advisor all call it.
- *
- * Busy time is the time that forces MLX to run work: eval spans, each asyncEval until the work it launched has
- * finished (its span, stretched to the end of the last primitive it owns), sync points (item(), tolist()), and
- * the primitives themselves. It is the union of those intervals, so nested or overlapping spans count once.
- * Coverage is the time inside busy time during which some primitive ran, over busy time: never above 100 %.
+ * every "% of" column divides by: busy time and coverage (busy.ts). The terminal report, pass statistics, compare
+ * and the advisor all call it. One pass over the spans does the grouping, the totals and the busy time.
  */
 import type { Device, Span, Trace } from '../model/trace';
-import { isForcing, layerResolver } from '../model/span-facts';
+import { layerResolver } from '../model/span-facts';
+import { BusyTime, Doubles, MAX_DEPTH } from './busy';
 import { passLayout, type PassLayout } from './passes';
 
 export type AggregateKey = 'op' | 'layer' | 'shapes' | 'device';
@@ -22,6 +19,11 @@ export interface AggregateOptions {
    * passes left out; a trace without passes is one slot). 'all': every span, in one slot. @default 'all'
    */
   passes?: 'measured' | 'all';
+  /**
+   * false: only the trace-wide totals (counts, busy time, coverage, uncosted names); `rows` stays empty and the
+   * primitives' costs and tensors are not read. @default true
+   */
+  rows?: boolean;
 }
 
 /** One row: the primitives that share a key. */
@@ -72,7 +74,7 @@ export interface Aggregation {
   eval: SlotTotal;
   /** Eval, asyncEval and sync spans counted in busy time. */
   forcingCount: number;
-  /** The denominator of every "% of" column: see the file comment. */
+  /** The denominator of every "% of" column: see busy.ts. */
   busy: SlotTotal;
   /** Time inside busy time with a primitive running; coverage is coveredNs / busy.ns. */
   coveredNs: number;
@@ -80,88 +82,58 @@ export interface Aggregation {
   uncosted: string[];
 }
 
-/** Guard for parent walks: a cycle in bad data must not hang a view. */
-const MAX_DEPTH = 10_000;
-
 /** Group the primitives of `trace` by opts.by and total them, with the busy time they are measured against. */
 export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   const layout = opts.passes === 'measured' ? passLayout(trace) : ALL_IN_ONE;
   const slots = layout.slots;
-  const by = new Set(opts.by);
-  const byOp = by.has('op'), byLayer = by.has('layer'), byShapes = by.has('shapes'), byDevice = by.has('device');
-  const layerOf = layerResolver(trace);
+  const slotOf = layout.slotOf;
+  const table = opts.rows === false ? null : new RowTable(opts.by, slots);
+  const layerOf = table?.byLayer ? layerResolver(trace) : null;
+  const busyTime = new BusyTime(slots);
+  // Every non-primitive span by id, for the parent walks of evals and of primitives' owners.
   const hosts = new Map<number, Span>();
-  for (const s of trace.spans) if (s.kind !== 'primitive') hosts.set(s.id, s);
-
-  // Rows are found without building a string per span: maps keyed by the span's own strings, then an integer
-  // hash of the shapes with an exact check on collision. Row keys are made once per row.
-  const rows: AggregateRow[] = [];
-  const tree = new Map<string, Map<string, Map<string, Map<number, AggregateRow[]>>>>();
-  // A key of one text field (the report's and statistics' common case) is one Map lookup; the last row is
-  // remembered, since neighbouring primitives often share it.
-  const single = !byShapes && Number(byOp) + Number(byLayer) + Number(byDevice) <= 1;
-  const flat = new Map<string, AggregateRow>();
-  let lastText: string | undefined;
-  let lastRow: AggregateRow | undefined;
-  const find = (s: Span, layer: string): AggregateRow => {
-    if (single) {
-      const text = byOp ? s.name : byLayer ? layer : byDevice ? s.device : '';
-      if (text === lastText && lastRow) return lastRow;
-      let r = flat.get(text);
-      if (!r) {
-        r = newRow(opts.by, byOp ? text : '', byLayer ? text : '', byDevice ? text : '', s, slots);
-        flat.set(text, r);
-        rows.push(r);
-      }
-      lastText = text;
-      lastRow = r;
-      return r;
-    }
-    const op = byOp ? s.name : '';
-    const device = byDevice ? s.device : '';
-    let l2 = tree.get(layer);
-    if (!l2) tree.set(layer, (l2 = new Map()));
-    let l3 = l2.get(op);
-    if (!l3) l2.set(op, (l3 = new Map()));
-    let l4 = l3.get(device);
-    if (!l4) l3.set(device, (l4 = new Map()));
-    const h = byShapes ? shapeHash(s) : 0;
-    let list = l4.get(h);
-    if (!list) l4.set(h, (list = []));
-    for (let i = 0; i < list.length; i++) if (!byShapes || sameShapes(list[i].sample, s)) return list[i];
-    const r = newRow(opts.by, op, layer, device, s, slots);
-    list.push(r);
-    rows.push(r);
-    return r;
-  };
-
-  const forcing = new ForcingSpans(hosts, layout, trace.spans.length);
+  const evals: Span[] = [];
   const primitive = slotTotal(slots);
-  const evalT = slotTotal(slots);
   let primitiveCount = 0;
-  let evalCount = 0;
   const uncosted = new Set<string>();
-  for (const s of trace.spans) {
-    const slot = layout.slotOf(s);
+  let lastUncosted: string | undefined;
+  const spans = trace.spans;
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
+    if (s.kind !== 'primitive') {
+      hosts.set(s.id, s);
+      if (s.kind === 'eval') evals.push(s);
+      continue;
+    }
+    const slot = slotOf(s);
     if (slot < 0) continue;
     const d = s.end - s.start;
-    if (s.kind === 'primitive') {
-      primitiveCount++;
-      primitive.slotNs[slot] += d;
-      if (s.flops == null) uncosted.add(s.name);
-      forcing.addPrimitive(s, slot);
-      addPrimitive(find(s, byLayer ? layerOf(s) : ''), s, slot, d);
-    } else if (s.kind === 'eval' && isTopEval(s, hosts)) {
-      evalCount++;
-      evalT.slotNs[slot] += d;
-    }
+    primitiveCount++;
+    primitive.slotNs[slot] += d;
+    if (s.flops == null && s.name !== lastUncosted) uncosted.add((lastUncosted = s.name));
+    busyTime.addPrimitive(s, slot);
+    table?.add(s, i, slot, d, layerOf ? layerOf(s) : '');
   }
   sumSlots(primitive);
+
+  const evalT = slotTotal(slots);
+  let evalCount = 0;
+  for (const s of evals) {
+    const slot = slotOf(s);
+    if (slot < 0 || !isTopEval(s, hosts)) continue;
+    evalCount++;
+    evalT.slotNs[slot] += s.end - s.start;
+  }
   sumSlots(evalT);
-  const { busy, coveredNs } = forcing.finish();
+
+  const unordered = new Map<number, [Float64Array, Float64Array]>();
+  for (const slot of busyTime.slotsOutOfOrder()) unordered.set(slot, primitivesOfSlot(spans, slotOf, slot));
+  const done = busyTime.finish(hosts, slotOf, unordered);
+  const busy: SlotTotal = { ns: 0, slotNs: done.busy };
+  sumSlots(busy);
   return {
-    layout, slots, rows, primitiveCount, primitive, evalCount, eval: evalT, forcingCount: forcing.count, busy, coveredNs,
-    uncosted: [...uncosted].sort(),
+    layout, slots, rows: table ? table.rows(spans) : [], primitiveCount, primitive, evalCount, eval: evalT,
+    forcingCount: done.forcingCount, busy, coveredNs: done.coveredNs, uncosted: [...uncosted].sort(),
   };
 }
 
@@ -182,39 +154,6 @@ function sumSlots(t: SlotTotal): void {
   t.ns = ns;
 }
 
-function newRow(by: readonly AggregateKey[], op: string, layer: string, device: string, sample: Span, slots: number): AggregateRow {
-  const parts = by.map((k) => (k === 'op' ? op : k === 'layer' ? layer : k === 'device' ? device : shapeSignature(sample)));
-  return {
-    key: parts.join('\u0000'), op, layer, device, sample, calls: 0, totalNs: 0, slotNs: new Float64Array(slots),
-    flops: 0, flopsNs: 0, costed: 0, bytes: 0, bytesNs: 0, bytesKnown: 0, intensityFlops: 0, intensityBytes: 0,
-    outputBytes: 0, devices: new Set(),
-  };
-}
-
-/** FunctionEventAvg.add: one primitive into its row. */
-function addPrimitive(r: AggregateRow, s: Span, slot: number, d: number): void {
-  r.calls++;
-  r.totalNs += d;
-  r.slotNs[slot] += d;
-  r.devices.add(s.device);
-  if (s.flops != null) {
-    r.flops += s.flops;
-    r.flopsNs += d;
-    r.costed++;
-  }
-  if (s.bytes != null) {
-    r.bytes += s.bytes;
-    r.bytesNs += d;
-    r.bytesKnown++;
-  }
-  if (s.flops != null && s.bytes != null) {
-    r.intensityFlops += s.flops;
-    r.intensityBytes += s.bytes;
-  }
-  const outs = s.outputs;
-  if (outs) for (let i = 0; i < outs.length; i++) r.outputBytes += outs[i].bytes;
-}
-
 /** True for evals that no other eval encloses. */
 function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
   let p = s.parentId != null ? hosts.get(s.parentId) : undefined;
@@ -225,216 +164,210 @@ function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
   return true;
 }
 
-/**
- * Busy time and coverage. Each forcing span's interval runs from its start to the later of its end and the end of
- * the last primitive it owns (its nearest forcing ancestor): an asyncEval's work finishes after the call returns.
- * Every primitive's own interval counts too (a primitive runs only because something forced it), so a primitive
- * is inside busy time even when the recorder gave it the wrong owner.
- */
-class ForcingSpans {
-  count = 0;
-  private readonly index = new Map<number, number>();
-  private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
-  private readonly slotOf: number[] = [];
-  /** Primitive intervals and slots, in trace order; sized for every span so adding allocates nothing. */
-  private readonly primStart: Float64Array;
-  private readonly primEnd: Float64Array;
-  private readonly primSlot: Int32Array;
-  private prims = 0;
-  private lastParent: number | null = null;
-  private lastOwner = -1;
+/** Starts and ends (at least the start) of one slot's primitives, in trace order. */
+function primitivesOfSlot(spans: readonly Span[], slotOf: (s: Span) => number, slot: number): [Float64Array, Float64Array] {
+  const st = new Doubles();
+  const en = new Doubles();
+  for (const s of spans) {
+    if (s.kind !== 'primitive' || slotOf(s) !== slot) continue;
+    st.push(s.start);
+    en.push(Math.max(s.start, s.end));
+  }
+  return [st.a.subarray(0, st.n), en.a.subarray(0, en.n)];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows: each key field is interned to a small integer (op, layer and device names through a Map, shapes through
+// an integer hash with an exact check), the ids of a span's key find its row in one open-addressing table, and the
+// sums live in one Float64Array. Nothing is allocated per primitive; row objects are made once per row, at the end.
+
+/** Field offsets of a row's sums; the slot times follow them. */
+const CALLS = 0, TOTAL = 1, FLOPS = 2, FLOPS_NS = 3, COSTED = 4, BYTES = 5, BYTES_NS = 6, BYTES_KNOWN = 7;
+const INT_FLOPS = 8, INT_BYTES = 9, OUT_BYTES = 10, SLOT0 = 11;
+
+/** Strings to small integers, remembering the last one (neighbouring primitives often share a name). */
+class Interner {
+  private readonly ids = new Map<unknown, number>();
+  private last: unknown = undefined;
+  private lastId = -1;
+  id(v: unknown): number {
+    if (v === this.last && this.lastId >= 0) return this.lastId;
+    let id = this.ids.get(v);
+    if (id === undefined) this.ids.set(v, (id = this.ids.size));
+    this.last = v;
+    this.lastId = id;
+    return id;
+  }
+}
+
+/** Shape signatures to small integers without building a string: a hash, then an exact check on collision. */
+class ShapeInterner {
+  private readonly first = new Map<number, number>();
+  private readonly next: number[] = [];
+  private readonly samples: Span[] = [];
+  id(s: Span): number {
+    const h = shapeHash(s);
+    const head = this.first.get(h);
+    for (let id = head ?? -1; id >= 0; id = this.next[id]) if (sameShapes(this.samples[id], s)) return id;
+    const id = this.samples.length;
+    this.samples.push(s);
+    this.next.push(head ?? -1);
+    this.first.set(h, id);
+    return id;
+  }
+}
+
+class RowTable {
+  readonly byOp: boolean;
+  readonly byLayer: boolean;
+  readonly byDevice: boolean;
+  readonly byShapes: boolean;
+  private readonly ops = new Interner();
+  private readonly layers = new Interner();
+  private readonly deviceIds = new Interner();
+  private readonly shapes = new ShapeInterner();
+  private readonly stride: number;
+  private count = 0;
+  /** Per row: its key's ids (op, layer, device, shapes) and the index of its first span. */
+  private keyIds = new Int32Array(4 * 64);
+  private sampleAt = new Int32Array(64);
+  private sums: Float64Array;
+  /** Open addressing: row + 1 per cell, 0 when empty; the size is a power of two at least twice the rows. */
+  private cells = new Int32Array(256);
+  /** Devices each row ran on, in first-seen order, and the last one added (a row's primitives mostly share one). */
+  private readonly devices: Set<Device>[] = [];
+  private readonly lastDevice: Device[] = [];
+  private readonly layerNames: string[] = [];
+  private last = -1;
 
   constructor(
-    private readonly hosts: Map<number, Span>,
-    private readonly layout: PassLayout,
-    spanCount: number,
+    private readonly by: readonly AggregateKey[],
+    private readonly slots: number,
   ) {
-    for (const s of hosts.values()) {
-      if (!isForcing(s)) continue;
-      const slot = layout.slotOf(s);
-      if (slot < 0) continue;
-      this.index.set(s.id, this.starts.length);
-      this.starts.push(s.start);
-      this.ends.push(Math.max(s.start, s.end));
-      this.slotOf.push(slot);
-    }
-    this.count = this.starts.length;
-    this.primStart = new Float64Array(spanCount);
-    this.primEnd = new Float64Array(spanCount);
-    this.primSlot = new Int32Array(layout.slots > 1 ? spanCount : 0);
+    const set = new Set(by);
+    this.byOp = set.has('op');
+    this.byLayer = set.has('layer');
+    this.byDevice = set.has('device');
+    this.byShapes = set.has('shapes');
+    this.stride = SLOT0 + slots;
+    this.sums = new Float64Array(64 * this.stride);
   }
 
-  addPrimitive(s: Span, slot: number): void {
-    const end = Math.max(s.start, s.end);
-    const k = this.prims++;
-    this.primStart[k] = s.start;
-    this.primEnd[k] = end;
-    if (this.primSlot.length) this.primSlot[k] = slot;
-    // Primitives of one eval come together: look the owner up once per run of them.
-    let owner = this.lastOwner;
-    if (s.parentId !== this.lastParent || s.parentId == null) {
-      owner = this.ownerOf(s);
-      this.lastParent = s.parentId;
-      this.lastOwner = owner;
+  /** FunctionEventAvg.add: one primitive (spans[index]) into its row. */
+  add(s: Span, index: number, slot: number, d: number, layer: string): void {
+    const r = this.find(s, index, layer);
+    const sums = this.sums;
+    const b = r * this.stride;
+    sums[b + CALLS]++;
+    sums[b + TOTAL] += d;
+    sums[b + SLOT0 + slot] += d;
+    if (s.device !== this.lastDevice[r]) {
+      this.devices[r].add(s.device);
+      this.lastDevice[r] = s.device;
     }
-    if (owner >= 0 && end > this.ends[owner]) this.ends[owner] = end;
+    const flops = s.flops;
+    const bytes = s.bytes;
+    if (flops != null) {
+      sums[b + FLOPS] += flops;
+      sums[b + FLOPS_NS] += d;
+      sums[b + COSTED]++;
+    }
+    if (bytes != null) {
+      sums[b + BYTES] += bytes;
+      sums[b + BYTES_NS] += d;
+      sums[b + BYTES_KNOWN]++;
+    }
+    if (flops != null && bytes != null) {
+      sums[b + INT_FLOPS] += flops;
+      sums[b + INT_BYTES] += bytes;
+    }
+    const outs = s.outputs;
+    if (outs) for (let i = 0; i < outs.length; i++) sums[b + OUT_BYTES] += outs[i].bytes;
   }
 
-  private ownerOf(s: Span): number {
-    let p = s.parentId != null ? this.hosts.get(s.parentId) : undefined;
-    for (let guard = 0; p && guard < MAX_DEPTH; guard++) {
-      if (isForcing(p)) return this.index.get(p.id) ?? -1;
-      p = p.parentId != null ? this.hosts.get(p.parentId) : undefined;
+  private find(s: Span, index: number, layer: string): number {
+    const op = this.byOp ? this.ops.id(s.name) : 0;
+    const ly = this.byLayer ? this.layers.id(layer) : 0;
+    const dv = this.byDevice ? this.deviceIds.id(s.device) : 0;
+    const sh = this.byShapes ? this.shapes.id(s) : 0;
+    const k = this.keyIds;
+    let r = this.last;
+    if (r >= 0 && k[4 * r] === op && k[4 * r + 1] === ly && k[4 * r + 2] === dv && k[4 * r + 3] === sh) return r;
+    const mask = this.cells.length - 1;
+    let at = mix(op, ly, dv, sh) & mask;
+    for (;;) {
+      r = this.cells[at] - 1;
+      if (r < 0) break;
+      if (k[4 * r] === op && k[4 * r + 1] === ly && k[4 * r + 2] === dv && k[4 * r + 3] === sh) return (this.last = r);
+      at = (at + 1) & mask;
     }
-    return -1;
+    r = this.newRow(op, ly, dv, sh, index, layer);
+    this.cells[at] = r + 1;
+    if (2 * this.count > this.cells.length) this.rehash();
+    return (this.last = r);
   }
 
-  finish(): { busy: SlotTotal; coveredNs: number } {
-    const slots = this.layout.slots;
-    const busy = slotTotal(slots);
-    let coveredNs = 0;
-    const bySlot = this.primsBySlot();
-    for (let slot = 0; slot < slots; slot++) {
-      const [ps, pe] = bySlot[slot];
-      // Every primitive lies inside busy time, so the time a primitive ran is the union of the primitives.
-      const prims = union(ps, pe);
-      coveredNs += prims.ns;
-      // Busy time: the primitives' runs (in time order already) and the forcing spans of this slot, merged.
-      const st: number[] = [];
-      const en: number[] = [];
-      for (let k = 0; k < this.count; k++) {
-        if (this.slotOf[k] !== slot) continue;
-        st.push(this.starts[k]);
-        en.push(this.ends[k]);
-      }
-      busy.slotNs[slot] = unionWithRuns(prims, st, en);
+  private newRow(op: number, ly: number, dv: number, sh: number, index: number, layer: string): number {
+    const r = this.count++;
+    if (r === this.sampleAt.length) {
+      this.keyIds = grown(this.keyIds, 2 * this.keyIds.length);
+      this.sampleAt = grown(this.sampleAt, 2 * r);
+      this.sums = grown(this.sums, 2 * this.sums.length);
     }
-    sumSlots(busy);
-    return { busy, coveredNs };
+    this.keyIds.set([op, ly, dv, sh], 4 * r);
+    this.sampleAt[r] = index;
+    this.devices.push(new Set());
+    this.layerNames.push(layer);
+    return r;
   }
 
-  /** The starts and ends of each slot's primitives: views when there is one slot, else one counting-sort pass. */
-  private primsBySlot(): [Float64Array, Float64Array][] {
-    const n = this.prims;
-    const slots = this.layout.slots;
-    if (this.primSlot.length === 0) return [[this.primStart.subarray(0, n), this.primEnd.subarray(0, n)]];
-    const offset = new Int32Array(slots + 1);
-    for (let k = 0; k < n; k++) offset[this.primSlot[k] + 1]++;
-    for (let i = 0; i < slots; i++) offset[i + 1] += offset[i];
-    const st = new Float64Array(n);
-    const en = new Float64Array(n);
-    const fill = offset.slice(0, slots);
-    for (let k = 0; k < n; k++) {
-      const at = fill[this.primSlot[k]]++;
-      st[at] = this.primStart[k];
-      en[at] = this.primEnd[k];
+  private rehash(): void {
+    const cells = new Int32Array(2 * this.cells.length);
+    const mask = cells.length - 1;
+    const k = this.keyIds;
+    for (let r = 0; r < this.count; r++) {
+      let at = mix(k[4 * r], k[4 * r + 1], k[4 * r + 2], k[4 * r + 3]) & mask;
+      while (cells[at] !== 0) at = (at + 1) & mask;
+      cells[at] = r + 1;
     }
-    const out: [Float64Array, Float64Array][] = [];
-    for (let i = 0; i < slots; i++) out.push([st.subarray(offset[i], offset[i + 1]), en.subarray(offset[i], offset[i + 1])]);
+    this.cells = cells;
+  }
+
+  /** The rows, in the order their first primitive appears. */
+  rows(spans: readonly Span[]): AggregateRow[] {
+    const out: AggregateRow[] = [];
+    const sums = this.sums;
+    for (let r = 0; r < this.count; r++) {
+      const sample = spans[this.sampleAt[r]];
+      const b = r * this.stride;
+      const op = this.byOp ? sample.name : '';
+      const layer = this.byLayer ? this.layerNames[r] : '';
+      const device = this.byDevice ? sample.device : '';
+      const key = this.by.map((f) => (f === 'op' ? op : f === 'layer' ? layer : f === 'device' ? device : shapeSignature(sample))).join('\u0000');
+      out.push({
+        key, op, layer, device, sample, calls: sums[b + CALLS], totalNs: sums[b + TOTAL],
+        slotNs: sums.slice(b + SLOT0, b + SLOT0 + this.slots), flops: sums[b + FLOPS], flopsNs: sums[b + FLOPS_NS],
+        costed: sums[b + COSTED], bytes: sums[b + BYTES], bytesNs: sums[b + BYTES_NS], bytesKnown: sums[b + BYTES_KNOWN],
+        intensityFlops: sums[b + INT_FLOPS], intensityBytes: sums[b + INT_BYTES], outputBytes: sums[b + OUT_BYTES],
+        devices: this.devices[r],
+      });
+    }
     return out;
   }
 }
 
-/** The union of intervals already in start order (ends paired with their starts). */
-function unionInOrder(starts: Float64Array, ends: Float64Array): Runs {
-  const out: Runs = { lo: [], hi: [], ns: 0 };
-  const n = starts.length;
-  if (n === 0) return out;
-  let lo = starts[0];
-  let hi = ends[0];
-  for (let i = 1; i < n; i++) {
-    if (starts[i] > hi) {
-      out.lo.push(lo);
-      out.hi.push(hi);
-      out.ns += hi - lo;
-      lo = starts[i];
-      hi = ends[i];
-    } else if (ends[i] > hi) hi = ends[i];
-  }
-  out.lo.push(lo);
-  out.hi.push(hi);
-  out.ns += hi - lo;
-  return out;
+function mix(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ c, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15) ^ d, 0x165667b1);
+  return h ^ (h >>> 16);
 }
 
-/**
- * The length of the union of disjoint runs in time order and some more intervals in any order: the extra
- * intervals (forcing spans: far fewer than primitives) are put in start order and merged into the runs' order,
- * so the runs themselves are never sorted again.
- */
-function unionWithRuns(runs: Runs, starts: number[], ends: number[]): number {
-  const order = Array.from(starts.keys()).sort((a, b) => starts[a] - starts[b]);
-  const n = runs.lo.length;
-  const k = order.length;
-  let ns = 0;
-  let lo = 0;
-  let hi = 0;
-  let open = false;
-  for (let i = 0, j = 0; i < n || j < k; ) {
-    let s: number, e: number;
-    if (j >= k || (i < n && runs.lo[i] <= starts[order[j]])) {
-      s = runs.lo[i];
-      e = runs.hi[i++];
-    } else {
-      s = starts[order[j]];
-      e = Math.max(s, ends[order[j++]]);
-    }
-    if (!open) {
-      lo = s;
-      hi = e;
-      open = true;
-    } else if (s > hi) {
-      ns += hi - lo;
-      lo = s;
-      hi = e;
-    } else if (e > hi) hi = e;
-  }
-  return open ? ns + (hi - lo) : 0;
-}
-
-function isAscending(a: Float64Array): boolean {
-  for (let i = 1; i < a.length; i++) if (a[i] < a[i - 1]) return false;
-  return true;
-}
-
-/** Disjoint runs in time order. */
-interface Runs {
-  lo: number[];
-  hi: number[];
-  ns: number;
-}
-
-/**
- * The union of the intervals [starts[i], ends[i]] (ends[i] >= starts[i]) as disjoint runs. Both arrays are
- * sorted in place, separately: at any time the intervals open are the starts before it minus the ends before
- * it, so the runs follow from the two sorted lists (typed-array sorts, no comparator per interval).
- */
-function union(starts: Float64Array, ends: Float64Array): Runs {
-  // Recorded primitives mostly come in start order: then one sweep with the pairs as they are.
-  if (isAscending(starts)) return unionInOrder(starts, ends);
-  starts.sort();
-  ends.sort();
-  const out: Runs = { lo: [], hi: [], ns: 0 };
-  const n = starts.length;
-  let open = 0;
-  let runStart = 0;
-  let i = 0;
-  let j = 0;
-  while (j < n) {
-    if (i < n && starts[i] <= ends[j]) {
-      if (open++ === 0) runStart = starts[i];
-      i++;
-    } else {
-      if (--open === 0) {
-        out.lo.push(runStart);
-        out.hi.push(ends[j]);
-        out.ns += ends[j] - runStart;
-      }
-      j++;
-    }
-  }
-  return out;
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -85,9 +85,20 @@ export interface PassLayout {
 export function passLayout(trace: Trace): PassLayout {
   const measuredSet = new Set<number>();
   const warmSet = new Set<number>();
+  // profile() opens one top-level user span per pass, with the pass number in attrs: the candidates, in trace order.
+  const candidates: Span[] = [];
+  // Neighbouring spans mostly share a pass: each distinct (pass, warm-up) pair is added once per run of it.
+  let lastPass: unknown = undefined;
+  let lastWarm: unknown = undefined;
   for (const s of trace.spans) {
-    if (typeof s.pass !== 'number') continue;
-    (s.warmup ? warmSet : measuredSet).add(s.pass);
+    const pass = s.pass;
+    if (typeof pass !== 'number') continue;
+    if (pass !== lastPass || s.warmup !== lastWarm) {
+      (s.warmup ? warmSet : measuredSet).add(pass);
+      lastPass = pass;
+      lastWarm = s.warmup;
+    }
+    if (s.kind === 'user' && !s.warmup && s.attrs?.pass === pass) candidates.push(s);
   }
   if (measuredSet.size === 0 && warmSet.size === 0) {
     return { multiPass: false, measured: [], warmup: [], slots: 1, slotOf: () => 0, passSpans: [] };
@@ -97,12 +108,9 @@ export function passLayout(trace: Trace): PassLayout {
   const slot = new Map<number, number>();
   measured.forEach((p, i) => slot.set(p, i));
   const passSpans: Span[] = [];
-  for (const s of trace.spans) {
-    // profile() opens one top-level user span per pass, with the pass number in attrs.
-    if (s.kind === 'user' && !s.warmup && typeof s.attrs?.pass === 'number' && s.attrs.pass === s.pass) {
-      const i = slot.get(s.pass);
-      if (i !== undefined && passSpans[i] === undefined) passSpans[i] = s;
-    }
+  for (const s of candidates) {
+    const i = slot.get(s.pass!);
+    if (i !== undefined && passSpans[i] === undefined) passSpans[i] = s;
   }
   const complete = passSpans.length === measured.length && passSpans.every(Boolean);
   return {
@@ -110,7 +118,24 @@ export function passLayout(trace: Trace): PassLayout {
     measured,
     warmup,
     slots: Math.max(1, measured.length),
-    slotOf: (s) => (typeof s.pass === 'number' && !s.warmup ? slot.get(s.pass) ?? -1 : -1),
+    slotOf: slotFinder(measured, slot),
     passSpans: complete ? passSpans : [],
+  };
+}
+
+/**
+ * The slot of a span: its index among the measured passes, or -1. Pass numbers are small non-negative integers
+ * (profile() counts them from 0), looked up in an array; any other number goes through the map.
+ */
+function slotFinder(measured: number[], slot: Map<number, number>): (s: Span) => number {
+  const max = measured[measured.length - 1];
+  const small = measured.every((p) => Number.isInteger(p) && p >= 0) && max < 65_536;
+  if (!small) return (s) => (typeof s.pass === 'number' && !s.warmup ? slot.get(s.pass) ?? -1 : -1);
+  const table = new Int32Array(max + 1).fill(-1);
+  measured.forEach((p, i) => (table[p] = i));
+  return (s) => {
+    const p = s.pass;
+    if (typeof p !== 'number' || s.warmup) return -1;
+    return p >= 0 && p <= max && (p | 0) === p ? table[p] : -1;
   };
 }

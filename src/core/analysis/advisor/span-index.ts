@@ -131,45 +131,71 @@ export function buildIndex(trace: Trace): Index {
   const opCache = new Map<string, Op>();
   const layerOf = layerResolver(trace);
   let upcasts = false;
-  let lastParent: number | null | undefined = undefined;
+  // Primitives of one eval, built by one layer, come together: the eval, its layer map and the group are looked
+  // up once per run of them, and an op name once per run of one name.
+  // NaN equals nothing, so the first primitive always looks its eval up.
+  let lastParent: number | null | undefined = NaN;
+  let lastEval: EvalInfo | undefined;
   let lastLayers: Map<number | string | null, Group> | undefined;
+  let lastKey: number | string | null | undefined = undefined;
+  let lastGroup: Group | undefined;
+  let lastName: string | undefined;
+  let lastOp: Op = Op.Other;
+  // Whether the lists come in start order is checked as they are filled (the primitive just added is at hand).
+  const unsorted = new Set<Group>();
+  let primsSorted = true;
+  let lastPrimStart = -Infinity;
   for (const s of trace.spans) {
     if (s.kind !== 'primitive') continue;
     const dur = Math.max(0, s.end - s.start);
-    const ev = s.parentId != null ? evalsById.get(s.parentId) : undefined;
-    if (ev) {
-      ev.prims++;
-      ev.primNs += dur;
+    if (s.parentId !== lastParent) {
+      lastParent = s.parentId;
+      lastEval = s.parentId != null ? evalsById.get(s.parentId) : undefined;
+      lastLayers = byEval.get(s.parentId);
+      if (!lastLayers) byEval.set(s.parentId, (lastLayers = new Map()));
+      lastKey = undefined;
+    }
+    if (lastEval) {
+      lastEval.prims++;
+      lastEval.primNs += dur;
     }
     const name = opName(s);
-    let op = opCache.get(name);
-    if (op === undefined) opCache.set(name, (op = OP_BY_NAME[name] ?? Op.Other));
+    let op: Op = lastOp;
+    if (name !== lastName) {
+      const known = opCache.get(name);
+      if (known === undefined) opCache.set(name, (op = OP_BY_NAME[name] ?? Op.Other));
+      else op = known;
+      lastName = name;
+      lastOp = op;
+    }
     const fast = !!s.attrs?.fast;
     const p: Prim = { span: s, name, op, dur, layer: layerOf(s), fast };
     if (!fast) {
+      if (s.start < lastPrimStart) primsSorted = false;
+      lastPrimStart = s.start;
       prims.push(p);
       if (op === Op.Compiled) compiled.push(p);
       else if (op === Op.AsType && !upcasts) upcasts = HALF.has(s.inputs?.[0]?.dtype) && s.outputs?.[0]?.dtype === 'float32';
     }
-    // Primitives of one eval come together: look the eval's layer map up once per run of them.
-    let layers = s.parentId === lastParent ? lastLayers : byEval.get(s.parentId);
-    if (!layers) byEval.set(s.parentId, (layers = new Map()));
-    lastParent = s.parentId;
-    lastLayers = layers;
     const lk = s.layerId ?? s.layer ?? null;
-    let g = layers.get(lk);
-    if (!g) {
-      layers.set(lk, (g = []));
-      groups.push(g);
+    if (lk !== lastKey || !lastGroup) {
+      lastGroup = lastLayers!.get(lk);
+      if (!lastGroup) {
+        lastLayers!.set(lk, (lastGroup = []));
+        groups.push(lastGroup);
+      }
+      lastKey = lk;
     }
-    g.push(p);
+    const n = lastGroup.length;
+    if (n && s.start < lastGroup[n - 1].span.start) unsorted.add(lastGroup);
+    lastGroup.push(p);
   }
   const byStart = (a: Prim, b: Prim) => a.span.start - b.span.start;
-  for (const g of groups) if (!isSorted(g)) g.sort(byStart);
-  if (!isSorted(prims)) prims.sort(byStart);
+  for (const g of unsorted) g.sort(byStart);
+  if (!primsSorted) prims.sort(byStart);
   if (!isSorted(compiled)) compiled.sort(byStart);
   evals.sort((a, b) => a.span.start - b.span.start);
-  const busyNs = aggregate(trace, { by: [] }).busy.ns;
+  const busyNs = aggregate(trace, { by: [], rows: false }).busy.ns;
   return { trace, groups, evals, compiled, prims, upcasts, busyNs, jsTiming: trace.meta?.timing === 'js' };
 }
 

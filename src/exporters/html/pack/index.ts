@@ -98,7 +98,7 @@ export function packTrace(trace: Trace): PackedTrace {
 /** Busy time over the measured passes, as the terminal report and statistics compute it; null for input it cannot read. */
 function busyOf(trace: Trace): Head['busy'] {
   try {
-    const agg = aggregate(trace, { by: [], passes: 'measured' });
+    const agg = aggregate(trace, { by: [], passes: 'measured', rows: false });
     return { ns: agg.busy.ns, coveredNs: agg.coveredNs };
   } catch {
     return null;
