@@ -20,7 +20,7 @@ export interface AggregateOptions {
    */
   passes?: 'measured' | 'all';
   /**
-   * false: only the trace-wide totals (counts, busy time, coverage, uncosted names); `rows` stays empty and the
+   * false: only the time totals (counts, busy time, coverage); `rows` and `uncosted` stay empty, and the
    * primitives' costs and tensors are not read. @default true
    */
   rows?: boolean;
@@ -89,7 +89,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   const slotOf = layout.slotOf;
   const table = opts.rows === false ? null : new RowTable(opts.by, slots);
   const layerOf = table?.byLayer ? layerResolver(trace) : null;
-  const busyTime = new BusyTime(slots);
+  const busyTime = new BusyTime(slots, trace.spans.length);
   // Every non-primitive span by id, for the parent walks of evals and of primitives' owners.
   const hosts = new Map<number, Span>();
   const evals: Span[] = [];
@@ -110,7 +110,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
     const d = s.end - s.start;
     primitiveCount++;
     primitive.slotNs[slot] += d;
-    if (s.flops == null && s.name !== lastUncosted) uncosted.add((lastUncosted = s.name));
+    if (table && s.flops == null && s.name !== lastUncosted) uncosted.add((lastUncosted = s.name));
     busyTime.addPrimitive(s, slot);
     table?.add(s, i, slot, d, layerOf ? layerOf(s) : '');
   }

@@ -36,8 +36,8 @@ export class Doubles {
 
 /** One slot's primitives as disjoint runs in time order, built while they arrive in start order. */
 class SlotRuns {
-  readonly lo = new Doubles();
-  readonly hi = new Doubles();
+  readonly lo: Doubles;
+  readonly hi: Doubles;
   ns = 0;
   /** The run still open, and the start of the last primitive added. */
   private runLo = 0;
@@ -46,6 +46,12 @@ class SlotRuns {
   private open = false;
   /** Set when a primitive starts before the one added last: the runs are then rebuilt from sorted intervals. */
   outOfOrder = false;
+
+  /** `capacity`: the runs expected (at most the slot's primitives), so that the lists rarely grow. */
+  constructor(capacity: number) {
+    this.lo = new Doubles(capacity);
+    this.hi = new Doubles(capacity);
+  }
 
   add(start: number, end: number): void {
     if (start < this.lastStart) this.outOfOrder = true;
@@ -111,8 +117,10 @@ export class BusyTime {
   private readonly ownerEnd = new Doubles(64);
   private lastParent: number | null = null;
 
-  constructor(slots: number) {
-    for (let i = 0; i < slots; i++) this.runs.push(new SlotRuns());
+  /** `spans`: the trace's span count, which bounds the primitives and so the runs of every slot together. */
+  constructor(slots: number, spans: number) {
+    const capacity = Math.max(16, Math.ceil(spans / slots));
+    for (let i = 0; i < slots; i++) this.runs.push(new SlotRuns(capacity));
   }
 
   addPrimitive(s: Span, slot: number): void {

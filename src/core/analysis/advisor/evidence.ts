@@ -26,10 +26,10 @@ export function evidenceOf(spans: Span[]): number[] {
 }
 
 /**
- * Layer names (span-facts layerOf) of some primitives, most frequent first, as 'a, b and 3 more'. With
- * `weights`, prims[i] stands for weights[i] primitives of its layer (one per pattern match).
+ * Layer names (`layerOf`: the index's span-facts resolver) of some primitives, most frequent first, as 'a, b and
+ * 3 more'. With `weights`, prims[i] stands for weights[i] primitives of its layer (one per pattern match).
  */
-export function layerList(prims: Prim[], weights?: number[], max = 3): string {
+export function layerList(layerOf: (s: Span) => string, prims: Prim[], weights?: number[], max = 3): string {
   const counts = new Map<string, number>();
   let lastName: string | undefined;
   let run = 0;
@@ -38,7 +38,7 @@ export function layerList(prims: Prim[], weights?: number[], max = 3): string {
     if (lastName !== undefined && lastName !== NO_LAYER) counts.set(lastName, (counts.get(lastName) ?? 0) + run);
   };
   for (let i = 0; i < prims.length; i++) {
-    const l = prims[i].layer;
+    const l = layerOf(prims[i].span);
     const w = weights ? weights[i] : 1;
     if (l === lastName) {
       run += w;

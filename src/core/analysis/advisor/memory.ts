@@ -103,7 +103,7 @@ export function largeTemporaries(ix: Index): Finding[] {
   if (temps.length === 0) return [];
   let atStake = 0;
   for (const p of temps) atStake += p.dur;
-  const where = layerList(temps);
+  const where = layerList(ix.layerOf, temps);
   return [
     {
       rule: 'large-temporary',

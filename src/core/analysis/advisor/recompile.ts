@@ -51,7 +51,7 @@ export function recompiles(ix: Index): Finding[] {
   if (again.length === 0) return [];
   let atStake = 0;
   for (const p of again) atStake += p.dur;
-  const where = layerList(again);
+  const where = layerList(ix.layerOf, again);
   const why =
     shapeChanges.length > 0 && sameShapes === 0
       ? `its input shapes changed (${shapeChanges[0]})`

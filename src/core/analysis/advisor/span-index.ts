@@ -84,8 +84,6 @@ export interface Prim {
   name: string;
   op: Op;
   dur: number;
-  /** The layer that built it (span-facts layerOf; NO_LAYER when none). */
-  layer: string;
   /** From an mx.fast fallback graph (attrs.fast): never reported, never a pattern's anchor. */
   fast: boolean;
 }
@@ -109,6 +107,8 @@ export interface Index {
   prims: Prim[];
   /** Whether any (not fast-marked) AsType turns half-precision data into float32. */
   upcasts: boolean;
+  /** The layer that built a primitive (span-facts layerOf; NO_LAYER when none), resolved when a finding asks. */
+  layerOf: (s: Span) => string;
   /** Busy time (aggregate.ts): evals, asyncEval work and sync points, each instant once; the base of every share. */
   busyNs: number;
   jsTiming: boolean;
@@ -129,7 +129,6 @@ export function buildIndex(trace: Trace): Index {
   const compiled: Prim[] = [];
   const prims: Prim[] = [];
   const opCache = new Map<string, Op>();
-  const layerOf = layerResolver(trace);
   let upcasts = false;
   // Primitives of one eval, built by one layer, come together: the eval, its layer map and the group are looked
   // up once per run of them, and an op name once per run of one name.
@@ -169,7 +168,7 @@ export function buildIndex(trace: Trace): Index {
       lastOp = op;
     }
     const fast = !!s.attrs?.fast;
-    const p: Prim = { span: s, name, op, dur, layer: layerOf(s), fast };
+    const p: Prim = { span: s, name, op, dur, fast };
     if (!fast) {
       if (s.start < lastPrimStart) primsSorted = false;
       lastPrimStart = s.start;
@@ -196,7 +195,10 @@ export function buildIndex(trace: Trace): Index {
   if (!isSorted(compiled)) compiled.sort(byStart);
   evals.sort((a, b) => a.span.start - b.span.start);
   const busyNs = aggregate(trace, { by: [], rows: false }).busy.ns;
-  return { trace, groups, evals, compiled, prims, upcasts, busyNs, jsTiming: trace.meta?.timing === 'js' };
+  // Only findings name layers: the layer spans are indexed when the first one asks.
+  let resolve: ((s: Span) => string) | undefined;
+  const layerOf = (s: Span) => (resolve ??= layerResolver(trace))(s);
+  return { trace, groups, evals, compiled, prims, upcasts, layerOf, busyNs, jsTiming: trace.meta?.timing === 'js' };
 }
 
 function isSorted(a: Prim[]): boolean {

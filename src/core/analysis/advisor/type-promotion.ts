@@ -85,7 +85,7 @@ export function typePromotion(ix: Index): Finding[] {
   for (const p of slowOps) opNs += p.dur;
   // Half precision moves half the bytes: assume the float32 ops would take half as long, the casts nothing.
   const atStake = castNs + opNs / 2;
-  const where = layerList([...casts, ...slowOps]);
+  const where = layerList(ix.layerOf, [...casts, ...slowOps]);
   return [
     {
       rule: 'type-promotion',

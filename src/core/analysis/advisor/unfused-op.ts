@@ -113,6 +113,7 @@ export function unfusedOps(ix: Index): Finding[] {
     }
     // One primitive per match stands for its layer: all of a match comes from one group.
     const where = layerList(
+      ix.layerOf,
       list.map((m) => m.group[m.idx[0]]),
       list.map((m) => m.idx.length),
     );
