@@ -33,6 +33,17 @@ describe('busy time', () => {
     expect(sum.rows.find((r) => r.key === 'Matmul')!.busyFraction).toBe(350 / 900);
   });
 
+  it('an asyncEval stretches to the end of its last primitive, gaps between its primitives included', () => {
+    const t = traceOf([
+      mk({ id: 1, kind: 'eval', name: 'asyncEval', start: 0, end: 100 }),
+      mk({ id: 2, kind: 'primitive', name: 'Matmul', start: 50, end: 200, parentId: 1 }),
+      mk({ id: 3, kind: 'user', name: 'step', start: 250, end: 260 }),
+      mk({ id: 4, kind: 'primitive', name: 'Add', start: 300, end: 400, parentId: 1 }),
+    ]);
+    const a = aggregate(t, { by: [] });
+    expect([a.busy.ns, a.coveredNs]).toEqual([400, 250]);
+  });
+
   it('a primitive whose owner started after it ran still lies inside busy time', () => {
     const t = traceOf([
       mk({ id: 1, kind: 'sync', name: 'item', start: 0, end: 100 }),
