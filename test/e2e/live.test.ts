@@ -5,14 +5,14 @@
  * real headless Chromium: spans arriving, pause, reload, the app's exit, and a stalled client.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { get, request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { baseEnv, buildCli, ROOT } from '../helpers/cli';
+import { buildCli, ROOT, runProcess, startProcess } from '../helpers/cli';
 import { loadTrace } from '../../src/core/io/persist';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
@@ -53,25 +53,17 @@ interface App {
   stop(): void;
 }
 
-/** Starts `node args` and waits for the live URL on its stderr. */
-function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
+/** Starts `node args` and waits (90 s at most) for the live URL on its stderr. */
+async function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
   const stop = join(work, `stop-${Math.random().toString(36).slice(2)}`);
-  const proc = spawn(process.execPath, args, { cwd: work, env: baseEnv({ ...env, STOP: stop }), stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stdout!.resume();
-  const exited = new Promise<number>((r) => proc.on('close', (c) => r(c ?? 1)));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`no live URL in 90 s; stderr:\n${err}`)); }, 90_000);
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = urlLine.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        res({ proc, url: m[1], stderr: () => err, exited, stop: () => writeFileSync(stop, '') });
-      }
-    });
-    proc.on('close', () => rej(new Error(`the app exited before serving; stderr:\n${err}`)));
-  });
+  const p = startProcess(process.execPath, args, { cwd: work, env: { ...env, STOP: stop }, limitMs: 30 * 60_000 });
+  const noUrl = setTimeout(() => p.child.kill('SIGKILL'), 90_000);
+  try {
+    const m = await p.until(urlLine, 1, 'stderr');
+    return { proc: p.child, url: m[1], stderr: p.stderr, exited: p.ended.then((r) => r.code ?? 1), stop: () => writeFileSync(stop, '') };
+  } finally {
+    clearTimeout(noUrl);
+  }
 }
 
 interface SseEvent { event: string; data: string }
@@ -239,13 +231,8 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       app.stop();
       await app.exited;
     }
-    const bad = await new Promise<string>((r) => {
-      const p = spawn(process.execPath, ['--require', join(dist, 'register.js'), '-e', 'console.log("app ran")'], { cwd: work, env: baseEnv({ MLX_TRACE_LIVE: 'yes', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'bad') }) });
-      let all = '';
-      p.stdout.on('data', (d) => (all += d));
-      p.stderr.on('data', (d) => (all += d));
-      p.on('close', (c) => r(`${all}exit ${c}`));
-    });
+    const r = await runProcess(process.execPath, ['--require', join(dist, 'register.js'), '-e', 'console.log("app ran")'], { cwd: work, env: { MLX_TRACE_LIVE: 'yes', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'bad') } });
+    const bad = `${r.stdout}${r.stderr}exit ${r.code}`;
     expect(bad).toContain('MLX_TRACE_LIVE must be a port number');
     expect(bad).toContain('app ran');
     expect(bad).toContain('exit 0');

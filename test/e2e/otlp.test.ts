@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { startProcess } from '../helpers/cli';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -388,32 +388,19 @@ const distCjs = join(here, '../../dist/index.js');
 const distHasInstrumentation = existsSync(distCjs) && readFileSync(distCjs, 'utf8').includes('registerMlxInstrumentation');
 /** Start the example server with `env`, POST /predict `requests` times, stop it with SIGTERM; exit code and stderr. */
 async function runExample(env: Record<string, string>, requests: number): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [join(here, '../../examples/jaeger/server.js')], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c) => (stderr += c));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const p = startProcess(process.execPath, [join(here, '../../examples/jaeger/server.js')], { env: { PORT: '0', ...env } });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (c) => {
-        out += c;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-    });
+    const [, url] = await p.until(/listening on (http:\/\/\S+)/);
     for (let i = 0; i < requests; i++) {
       const resp = await fetch(url + '?batch=4', { method: 'POST' });
       expect(resp.status).toBe(200);
       expect((await resp.json()).classes).toHaveLength(4);
     }
   } finally {
-    child.kill('SIGTERM'); // the server's shutdown flushes the batch processor
+    p.child.kill('SIGTERM'); // the server's shutdown flushes the batch processor
   }
-  return { code: await exited, stderr };
+  const r = await p.ended;
+  return { code: r.code, stderr: r.stderr };
 }
 
 describe('examples/jaeger/server.js', () => {

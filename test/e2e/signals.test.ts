@@ -3,13 +3,12 @@
  * `mlx-trace run` write the trace (and run's files) and exit as the app did; the run parent never
  * leaves the app running behind it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTrace } from '../../src/core/io/persist';
-import { baseEnv, buildCli, FIXTURES, ROOT, runCli } from '../helpers/cli';
+import { buildCli, FIXTURES, runCli, startProcess } from '../helpers/cli';
 
 const LOOP = join(FIXTURES, 'mlx-loop.js');
 let dist: string;
@@ -25,34 +24,13 @@ afterAll(() => {
   if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
-interface Ended {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A running process whose output is collected; `ready` resolves with the app's pid once it printed "ready <pid>". */
+/** A running node process; `ready` resolves with the app's pid once it printed "ready <pid>". */
 function start(args: string[], env: Record<string, string> = {}, detached = false) {
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached });
-  let stdout = '';
-  let stderr = '';
-  let onReady: (pid: number) => void;
-  const ready = new Promise<number>((r) => (onReady = r));
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-    const m = stdout.match(/ready (\d+)/);
-    if (m) onReady(Number(m[1]));
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => (detached ? process.kill(-child.pid!, 'SIGKILL') : child.kill('SIGKILL')), 90_000);
-  const ended = new Promise<Ended>((r) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      r({ code, signal, stdout, stderr });
-    }),
-  );
-  return { pid: child.pid!, ready, ended };
+  const p = startProcess(process.execPath, args, { env, detached, limitMs: 90_000 });
+  const ready = p.until(/ready (\d+)/).then((m) => Number(m[1]));
+  // A test that waits only for the end leaves `ready` unread: that it rejects when the app ended first is no error.
+  ready.catch(() => {});
+  return { pid: p.pid, ready, ended: p.ended };
 }
 
 function alive(pid: number): boolean {

@@ -4,14 +4,13 @@
  * line, that the tail was cut; a normal exit leaves the complete file with what takeTrace would have
  * given; a long loop keeps its RSS flat; the preload and `mlx-trace run` stream by default.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTrace } from '../../src/core/io/persist';
 import type { Trace } from '../../src/core/model/trace';
-import { baseEnv, buildCli, FIXTURES, ROOT } from '../helpers/cli';
+import { buildCli, FIXTURES, startProcess } from '../helpers/cli';
 
 const LOOP = join(FIXTURES, 'stream-loop.js');
 const MLX_LOOP = join(FIXTURES, 'mlx-loop.js');
@@ -28,47 +27,8 @@ afterAll(() => {
   if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
-interface Ended {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * A running process; `until(re, n)` resolves once its stdout matched `re` n times. Killed after
- * `limitMs` whatever happens, so a hung child fails the test rather than the run.
- */
-function start(args: string[], env: Record<string, string>, limitMs = 180_000) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const waiters: Array<{ re: RegExp; n: number; done: () => void }> = [];
-  const check = () => {
-    for (const w of waiters.splice(0)) {
-      if ((stdout.match(new RegExp(w.re.source, 'g')) ?? []).length >= w.n) w.done();
-      else waiters.push(w);
-    }
-  };
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-    check();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
-  const ended = new Promise<Ended>((r) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      r({ code, signal, stdout, stderr });
-    }),
-  );
-  const until = (re: RegExp, n = 1) =>
-    new Promise<void>((done) => {
-      waiters.push({ re, n, done });
-      check();
-    });
-  return { child, ended, until, stdout: () => stdout };
-}
+/** A running node process, killed after `limitMs` whatever happens. */
+const start = (args: string[], env: Record<string, string>, limitMs = 180_000) => startProcess(process.execPath, args, { env, limitMs });
 
 const loopEnv = (path: string) => ({ MLX_TRACE_LIB: join(dist, 'index.js'), STREAM_PATH: path });
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { profile, registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
 import { createLlama, generate, TINY_LLAMA } from '../../src/demo/llama';
-import { aggregate, shapeSignature, type AggregateKey, type Aggregation } from '../../src/core/analysis/aggregate';
+import { aggregate, shapeSignature, type AggregateKey, type AggregateRow, type Aggregation } from '../../src/core/analysis/aggregate';
 import { passLayout } from '../../src/core/analysis/passes';
 import { isForcing, layerOf } from '../../src/core/model/span-facts';
 import type { Span, Trace } from '../../src/core/model/trace';
@@ -18,26 +18,8 @@ import type { Span, Trace } from '../../src/core/model/trace';
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 
-interface RefRow {
-  key: string;
-  op: string;
-  layer: string;
-  device: string;
-  sample: number;
-  calls: number;
-  totalNs: number;
-  slotNs: number[];
-  flops: number;
-  flopsNs: number;
-  costed: number;
-  bytes: number;
-  bytesNs: number;
-  bytesKnown: number;
-  intensityFlops: number;
-  intensityBytes: number;
-  outputBytes: number;
-  devices: string[];
-}
+/** A row in plain terms: the sample as its span id, slot times as an array, devices sorted. */
+type RefRow = Omit<AggregateRow, 'sample' | 'slotNs' | 'devices'> & { sample: number; slotNs: number[]; devices: string[] };
 
 /** Length of the union of closed intervals, by sorting them all and merging. */
 function unionNs(iv: [number, number][]): number {
