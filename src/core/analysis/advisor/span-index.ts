@@ -4,7 +4,7 @@
  * rule makes one linear pass. Busy time, the base of every severity share, comes from the one aggregation.
  */
 import type { Span, TensorInfo, Trace } from '../../model/trace';
-import { layerResolver } from '../../model/span-facts';
+import { layerOf as layerOfSpan } from '../../model/span-facts';
 import { aggregate } from '../aggregate';
 
 export const HALF = new Set<string | undefined>(['float16', 'bfloat16']);
@@ -107,7 +107,7 @@ export interface Index {
   prims: Prim[];
   /** Whether any (not fast-marked) AsType turns half-precision data into float32. */
   upcasts: boolean;
-  /** The layer that built a primitive (span-facts layerOf; NO_LAYER when none), resolved when a finding asks. */
+  /** The layer that built a primitive (span-facts layerOf; NO_LAYER when none). */
   layerOf: (s: Span) => string;
   /** Busy time (aggregate.ts): evals, asyncEval work and sync points, each instant once; the base of every share. */
   busyNs: number;
@@ -117,12 +117,14 @@ export interface Index {
 export function buildIndex(trace: Trace): Index {
   const evalsById = new Map<number, EvalInfo>();
   const evals: EvalInfo[] = [];
+  // Layer spans by id, for the layer a finding names (span-facts layerOf).
+  const layers = new Map<number, Span>();
   for (const s of trace.spans) {
     if (s.kind === 'eval' || s.kind === 'sync') {
       const e = { span: s, prims: 0, primNs: 0 };
       evalsById.set(s.id, e);
       evals.push(e);
-    }
+    } else if (s.kind === 'layer') layers.set(s.id, s);
   }
   const byEval = new Map<number | null, Map<number | string | null, Group>>();
   const groups: Group[] = [];
@@ -195,9 +197,8 @@ export function buildIndex(trace: Trace): Index {
   if (!isSorted(compiled)) compiled.sort(byStart);
   evals.sort((a, b) => a.span.start - b.span.start);
   const busyNs = aggregate(trace, { by: [], rows: false }).busy.ns;
-  // Only findings name layers: the layer spans are indexed when the first one asks.
-  let resolve: ((s: Span) => string) | undefined;
-  const layerOf = (s: Span) => (resolve ??= layerResolver(trace))(s);
+  const layerSpan = (id: number) => layers.get(id);
+  const layerOf = (s: Span) => layerOfSpan(s, layerSpan);
   return { trace, groups, evals, compiled, prims, upcasts, layerOf, busyNs, jsTiming: trace.meta?.timing === 'js' };
 }
 
