@@ -137,7 +137,8 @@ std::vector<const uint8_t*>& walk_stack();
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
 // already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
 // graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops);
+// `now` is the stamp (clock.h) the entries it makes start their lifetime at.
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open
