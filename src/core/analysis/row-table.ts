@@ -7,6 +7,9 @@
 import type { Device, Span } from '../model/trace';
 import type { AggregateKey, AggregateRow } from './aggregate';
 
+/** Stands for "no device added yet": equal to no span's device, not even a missing one. */
+const NO_DEVICE = Symbol('no device');
+
 /** Field offsets of a row's sums; the slot times follow them. */
 const CALLS = 0, TOTAL = 1, FLOPS = 2, FLOPS_NS = 3, COSTED = 4, BYTES = 5, BYTES_NS = 6, BYTES_KNOWN = 7;
 const INT_FLOPS = 8, INT_BYTES = 9, OUT_BYTES = 10, SLOT0 = 11;
@@ -62,7 +65,7 @@ export class RowTable {
   private cells = new Int32Array(256);
   /** Devices each row ran on, in first-seen order, and the last one added (a row's primitives mostly share one). */
   private readonly devices: Set<Device>[] = [];
-  private readonly lastDevice: Device[] = [];
+  private readonly lastDevice: unknown[] = [];
   private readonly layerNames: string[] = [];
   private last = -1;
 
@@ -143,6 +146,7 @@ export class RowTable {
     this.keyIds.set([op, ly, dv, sh], 4 * r);
     this.sampleAt[r] = index;
     this.devices.push(new Set());
+    this.lastDevice.push(NO_DEVICE);
     this.layerNames.push(layer);
     return r;
   }
