@@ -27,6 +27,11 @@ export interface AggregateOptions {
    * primitives' costs and tensors are not read. @default true
    */
   rows?: boolean;
+  /**
+   * Called with every primitive counted (in a measured pass, with 'measured'), in trace order, during the one
+   * pass over the spans: a caller indexes the primitives its own way without a pass of its own.
+   */
+  onPrimitive?: (s: Span) => void;
 }
 
 /** One row: the primitives that share a key. */
@@ -100,6 +105,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   let primitiveCount = 0;
   const uncosted = new Set<string>();
   let lastUncosted: string | undefined;
+  const visit = opts.onPrimitive;
   const spans = trace.spans;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
@@ -116,6 +122,7 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
     if (table && s.flops == null && s.name !== lastUncosted) uncosted.add((lastUncosted = s.name));
     busyTime.addPrimitive(s, slot);
     table?.add(s, i, slot, d, layerOf ? layerOf(s) : '');
+    if (visit) visit(s);
   }
   sumSlots(primitive);
 

@@ -126,80 +126,98 @@ export function buildIndex(trace: Trace): Index {
       evals.push(e);
     } else if (s.kind === 'layer') layers.set(s.id, s);
   }
-  const byEval = new Map<number | null, Map<number | string | null, Group>>();
-  const groups: Group[] = [];
-  const compiled: Prim[] = [];
-  const prims: Prim[] = [];
-  const opCache = new Map<string, Op>();
-  let upcasts = false;
-  // Primitives of one eval, built by one layer, come together: the eval, its layer map and the group are looked
-  // up once per run of them, and an op name once per run of one name.
-  // NaN equals nothing, so the first primitive always looks its eval up.
-  let lastParent: number | null | undefined = NaN;
-  let lastEval: EvalInfo | undefined;
-  let lastLayers: Map<number | string | null, Group> | undefined;
-  let lastKey: number | string | null | undefined = undefined;
-  let lastGroup: Group | undefined;
-  let lastName: string | undefined;
-  let lastOp: Op = Op.Other;
-  // Whether the lists come in start order is checked as they are filled (the primitive just added is at hand).
-  const unsorted = new Set<Group>();
-  let primsSorted = true;
-  let lastPrimStart = -Infinity;
-  for (const s of trace.spans) {
-    if (s.kind !== 'primitive') continue;
+  // The primitives are indexed during the aggregation's pass, which also gives busy time.
+  const b = new PrimIndexer(evalsById);
+  const busyNs = aggregate(trace, { by: [], rows: false, onPrimitive: (s) => b.add(s) }).busy.ns;
+  const { groups, compiled, prims, upcasts } = b.finish();
+  evals.sort((x, y) => x.span.start - y.span.start);
+  const layerSpan = (id: number) => layers.get(id);
+  const layerOf = (s: Span) => layerOfSpan(s, layerSpan);
+  return { trace, groups, evals, compiled, prims, upcasts, layerOf, busyNs, jsTiming: trace.meta?.timing === 'js' };
+}
+
+/**
+ * Primitives, in trace order, into groups by eval and layer (each eval's count and time added up on the way).
+ * Primitives of one eval, built by one layer, come together: the eval, its layer map and the group are looked up
+ * once per run of them, and an op name once per run of one name. Whether the lists come in start order is checked
+ * as they fill (the primitive just added is at hand), so only lists out of order are sorted.
+ */
+class PrimIndexer {
+  private readonly byEval = new Map<number | null, Map<number | string | null, Group>>();
+  private readonly groups: Group[] = [];
+  private readonly compiled: Prim[] = [];
+  private readonly prims: Prim[] = [];
+  private readonly opCache = new Map<string, Op>();
+  private upcasts = false;
+  /** NaN equals nothing, so the first primitive always looks its eval up. */
+  private lastParent: number | null | undefined = NaN;
+  private lastEval: EvalInfo | undefined;
+  private lastLayers = new Map<number | string | null, Group>();
+  private lastKey: number | string | null | undefined = undefined;
+  private lastGroup: Group | undefined;
+  private lastName: string | undefined;
+  private lastOp: Op = Op.Other;
+  private readonly unsorted = new Set<Group>();
+  private primsSorted = true;
+  private lastPrimStart = -Infinity;
+
+  constructor(private readonly evalsById: Map<number, EvalInfo>) {}
+
+  add(s: Span): void {
     const dur = Math.max(0, s.end - s.start);
-    if (s.parentId !== lastParent) {
-      lastParent = s.parentId;
-      lastEval = s.parentId != null ? evalsById.get(s.parentId) : undefined;
-      lastLayers = byEval.get(s.parentId);
-      if (!lastLayers) byEval.set(s.parentId, (lastLayers = new Map()));
-      lastKey = undefined;
+    if (s.parentId !== this.lastParent) {
+      this.lastParent = s.parentId;
+      this.lastEval = s.parentId != null ? this.evalsById.get(s.parentId) : undefined;
+      let layers = this.byEval.get(s.parentId);
+      if (!layers) this.byEval.set(s.parentId, (layers = new Map()));
+      this.lastLayers = layers;
+      this.lastKey = undefined;
     }
-    if (lastEval) {
-      lastEval.prims++;
-      lastEval.primNs += dur;
+    if (this.lastEval) {
+      this.lastEval.prims++;
+      this.lastEval.primNs += dur;
     }
     const name = opName(s);
-    let op: Op = lastOp;
-    if (name !== lastName) {
-      const known = opCache.get(name);
-      if (known === undefined) opCache.set(name, (op = OP_BY_NAME[name] ?? Op.Other));
+    let op = this.lastOp;
+    if (name !== this.lastName) {
+      const known = this.opCache.get(name);
+      if (known === undefined) this.opCache.set(name, (op = OP_BY_NAME[name] ?? Op.Other));
       else op = known;
-      lastName = name;
-      lastOp = op;
+      this.lastName = name;
+      this.lastOp = op;
     }
     const fast = !!s.attrs?.fast;
     const p: Prim = { span: s, name, op, dur, fast };
     if (!fast) {
-      if (s.start < lastPrimStart) primsSorted = false;
-      lastPrimStart = s.start;
-      prims.push(p);
-      if (op === Op.Compiled) compiled.push(p);
-      else if (op === Op.AsType && !upcasts) upcasts = HALF.has(s.inputs?.[0]?.dtype) && s.outputs?.[0]?.dtype === 'float32';
+      if (s.start < this.lastPrimStart) this.primsSorted = false;
+      this.lastPrimStart = s.start;
+      this.prims.push(p);
+      if (op === Op.Compiled) this.compiled.push(p);
+      else if (op === Op.AsType && !this.upcasts) this.upcasts = HALF.has(s.inputs?.[0]?.dtype) && s.outputs?.[0]?.dtype === 'float32';
     }
     const lk = s.layerId ?? s.layer ?? null;
-    if (lk !== lastKey || !lastGroup) {
-      lastGroup = lastLayers!.get(lk);
-      if (!lastGroup) {
-        lastLayers!.set(lk, (lastGroup = []));
-        groups.push(lastGroup);
+    let g = this.lastGroup;
+    if (lk !== this.lastKey || !g) {
+      g = this.lastLayers.get(lk);
+      if (!g) {
+        this.lastLayers.set(lk, (g = []));
+        this.groups.push(g);
       }
-      lastKey = lk;
+      this.lastGroup = g;
+      this.lastKey = lk;
     }
-    const n = lastGroup.length;
-    if (n && s.start < lastGroup[n - 1].span.start) unsorted.add(lastGroup);
-    lastGroup.push(p);
+    const n = g.length;
+    if (n && s.start < g[n - 1].span.start) this.unsorted.add(g);
+    g.push(p);
   }
-  const byStart = (a: Prim, b: Prim) => a.span.start - b.span.start;
-  for (const g of unsorted) g.sort(byStart);
-  if (!primsSorted) prims.sort(byStart);
-  if (!isSorted(compiled)) compiled.sort(byStart);
-  evals.sort((a, b) => a.span.start - b.span.start);
-  const busyNs = aggregate(trace, { by: [], rows: false }).busy.ns;
-  const layerSpan = (id: number) => layers.get(id);
-  const layerOf = (s: Span) => layerOfSpan(s, layerSpan);
-  return { trace, groups, evals, compiled, prims, upcasts, layerOf, busyNs, jsTiming: trace.meta?.timing === 'js' };
+
+  finish(): Pick<Index, 'groups' | 'compiled' | 'prims' | 'upcasts'> {
+    const byStart = (a: Prim, b: Prim) => a.span.start - b.span.start;
+    for (const g of this.unsorted) g.sort(byStart);
+    if (!this.primsSorted) this.prims.sort(byStart);
+    if (!isSorted(this.compiled)) this.compiled.sort(byStart);
+    return { groups: this.groups, compiled: this.compiled, prims: this.prims, upcasts: this.upcasts };
+  }
 }
 
 function isSorted(a: Prim[]): boolean {
