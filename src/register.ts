@@ -120,6 +120,6 @@ if (recording.flightRecorder) {
 // First among them: the stream's own end (registered with the instrumentation) would end it without the live
 // OTLP counts.
 process.prependListener('exit', writeTrace);
-handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.flush(FLUSH_MS) : undefined);
+handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.close(FLUSH_MS) : undefined);
 // An app that ends by running out of work gets its last batch of spans sent (once: flushing schedules work).
 if (otel) process.once('beforeExit', () => void otel.flush(FLUSH_MS));

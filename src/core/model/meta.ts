@@ -134,7 +134,10 @@ export interface OtlpLiveDelivery {
   dropped: number;
   /** Spans that ended while the queue was full, so never queued. */
   queueFull: number;
-  /** Spans still queued when the process ended (the flush at shutdown ran out of time, or never ran). */
+  /**
+   * Spans not sent before the process ended: still queued (the flush at shutdown ran out of time, or never ran:
+   * a process.exit() in the app), or ended while a signal's last flush ran.
+   */
   unsent: number;
   /** Spans in exports that failed (collector down, refused, timed out). */
   exportFailed: number;

@@ -69,6 +69,9 @@ export class MlxBatchSpanProcessor implements SpanProcessor {
   private failed = 0;
   private inFlight = 0;
   private lastError = '';
+  /** Set by close(): spans ending from then on are counted as not sent, so the last flush can finish. */
+  private closing = false;
+  private endedClosing = 0;
   private idleWaiters: (() => void)[] = [];
 
   /**
@@ -95,6 +98,10 @@ export class MlxBatchSpanProcessor implements SpanProcessor {
     if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
     const mine = span.instrumentationScope.name === this.scope;
     if (mine) this.ended++;
+    if (this.closing) {
+      if (mine) this.endedClosing++;
+      return;
+    }
     if (this.forwarded - this.handed >= this.maxQueue) {
       if (mine) this.queueFull++;
       return;
@@ -122,6 +129,15 @@ export class MlxBatchSpanProcessor implements SpanProcessor {
     });
   }
 
+  /**
+   * The last flush of a process about to end (a signal): spans ending from now on are not queued (they are
+   * counted as not sent), so no new export starts and the wait covers every one in flight.
+   */
+  close(timeoutMs: number): Promise<boolean> {
+    this.closing = true;
+    return this.flush(timeoutMs);
+  }
+
   shutdown(): Promise<void> {
     return this.batch.shutdown();
   }
@@ -130,7 +146,7 @@ export class MlxBatchSpanProcessor implements SpanProcessor {
   stats(): OtlpLiveDelivery {
     const exportFailed = this.failed;
     const unanswered = this.mineHanded - this.delivered - this.failed;
-    const unsent = this.mineForwarded - this.mineHanded;
+    const unsent = this.mineForwarded - this.mineHanded + this.endedClosing;
     return {
       spans: this.ended,
       sent: this.delivered,
@@ -149,7 +165,7 @@ export class MlxBatchSpanProcessor implements SpanProcessor {
     const n = (x: number) => x.toLocaleString('en-US');
     const why = [
       s.queueFull > 0 ? `${n(s.queueFull)} queue full` : '',
-      s.unsent > 0 ? `${n(s.unsent)} still queued at exit` : '',
+      s.unsent > 0 ? `${n(s.unsent)} not sent before exit` : '',
       s.exportFailed > 0 ? `${n(s.exportFailed)} in failed exports (${s.error})` : '',
       s.unanswered > 0 ? `${n(s.unanswered)} in exports unanswered at exit` : '',
     ].filter(Boolean);

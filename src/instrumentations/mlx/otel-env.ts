@@ -25,6 +25,8 @@ export interface EnvOtel {
   provider: BasicTracerProvider;
   /** Sends what is queued; resolves within `timeoutMs` whatever the collector does (true when all was answered). */
   flush(timeoutMs: number): Promise<boolean>;
+  /** The last flush before a signal ends the process: spans ending meanwhile are not queued, only counted. */
+  close(timeoutMs: number): Promise<boolean>;
   /** What the live path delivered and lost so far (meta.otlpLive). */
   delivery(): OtlpLiveDelivery;
   /** One plain line saying what was sent and what was lost, and why. */
@@ -55,5 +57,5 @@ export function otelFromEnv(env: NodeJS.ProcessEnv = process.env): { otel: EnvOt
   // Parent and child spans find each other through the active context, which needs a manager; an
   // app's own SDK registering one later finds this equivalent one in place.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  return { otel: { provider, flush: (ms) => processor.flush(ms), delivery: () => processor.stats(), summary: () => processor.summary() } };
+  return { otel: { provider, flush: (ms) => processor.flush(ms), close: (ms) => processor.close(ms), delivery: () => processor.stats(), summary: () => processor.summary() } };
 }
