@@ -108,12 +108,13 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   r.Set("words", wb);
   r.Set("count", double(o.nrec));
   r.Set("dropped", double(o.dropped));
+  r.Set("generation", double(o.generation));
   return r;
 }
 
 // drainInto(records, words, out): fills the caller's two ArrayBuffers, which the SDK keeps from one
 // drain to the next, so a drain allocates nothing; out (Float64Array) gets [records, words,
-// dropped, more]. Call again while more is 1.
+// dropped, more, signature generation]. Call again while more is 1.
 Napi::Value DrainInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto rb = info[0].As<Napi::ArrayBuffer>();
@@ -129,6 +130,7 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
   out[1] = double(o.nword);
   out[2] = double(o.dropped);
   out[3] = o.more ? 1 : 0;
+  if (out.ElementLength() > 4) out[4] = double(o.generation);
   return env.Undefined();
 }
 

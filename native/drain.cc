@@ -8,6 +8,7 @@
 #include "owners.h"
 #include "ring.h"
 #include "session.h"
+#include "signatures.h"
 #include "tags.h"
 
 namespace mlxtrace {
@@ -29,6 +30,11 @@ inline void resolve_tags(Rec& r, bool any_fast) {
   TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
   if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
   if (f) f->desc = 0;
+}
+
+// Once its tags are read, a primitive's ident becomes the number of its signature (records.h).
+inline void number_signature(Rec& r, const uint32_t* words) {
+  r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
 }
 
 // Copies n side words starting at ring position `from` into dst.
@@ -63,6 +69,7 @@ bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, u
     r.woff = uint32_t(o.nword);
     o.nword += r.nwords;
     if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+    if (is_primitive(r)) number_signature(r, words + r.woff);
     recs[o.nrec++] = r;
   }
   me->recs.clear();
@@ -91,6 +98,8 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
   User* me = user_of(env);
   memory_drain_point();
   clock_refresh();
+  signatures_drain_start();
+  o.generation = signature_generation();
   const bool tagging = me && me == tagging_user();
   // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
   const bool any_fast = tagging && g_fast_used;
@@ -114,7 +123,10 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
       // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
       if (rt + kLookAhead < rh) {
         const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if (tagging && is_primitive(ahead) && ahead.ident) g_tags.prefetch(ahead.ident);
+        if (tagging && is_primitive(ahead) && ahead.ident) {
+          g_tags.prefetch(ahead.ident);
+          if (any_fast) g_fast.prefetch(ahead.ident);
+        }
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
       User* u = owner_of_record(r, me, route);
@@ -130,7 +142,10 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         copy_ring_words(b, wt, r.nwords, words + o.nword);
         r.woff = uint32_t(o.nword);
         o.nword += r.nwords;
-        if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+        if (is_primitive(r)) {
+          if (tagging) resolve_tags(r, any_fast);
+          number_signature(r, words + r.woff);
+        }
         recs[o.nrec++] = r;
       } else if (u) {
         queue_for(u, r, b, wt);

@@ -8,17 +8,37 @@
 
 namespace mlxtrace {
 
+namespace {
+constexpr size_t kHuge = 2u << 20;
+}  // namespace
+
 void* table_memory(size_t bytes) {
-  constexpr size_t kHuge = 2u << 20;
+  if (bytes < kHuge) {
+    void* p = calloc(1, bytes);
+    if (!p) abort();  // a table is needed whatever happens; without one there is nothing to record
+    return p;
+  }
   void* p = mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    p = calloc(1, bytes);  // a table is needed whatever the kernel says; only its speed suffers
-    if (!p) abort();
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // unaligned: only its speed suffers
+    if (p == MAP_FAILED) abort();
     return p;
   }
   void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1));
+  // The slack around the aligned part goes back at once, so table_free knows the mapping.
+  const size_t head = static_cast<uint8_t*>(aligned) - static_cast<uint8_t*>(p);
+  if (head) munmap(p, head);
+  if (kHuge - head) munmap(static_cast<uint8_t*>(aligned) + bytes, kHuge - head);
   madvise(aligned, bytes, MADV_HUGEPAGE);
   return aligned;
+}
+
+void table_free(void* p, size_t bytes) {
+  if (bytes < kHuge) {
+    free(p);
+    return;
+  }
+  munmap(p, bytes);
 }
 
 TagTable g_tags;

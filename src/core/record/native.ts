@@ -19,8 +19,8 @@ export interface NativeBinding {
   detach(): void;
   setRecording(on: boolean): void;
   setCapacity(records: number, words: number): void;
-  drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number };
-  /** Fills the two buffers; out = [records, words, dropped, more (1: call again)]. */
+  drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number; generation: number };
+  /** Fills the two buffers; out = [records, words, dropped, more (1: call again), signature generation]. */
   drainInto(records: ArrayBuffer, words: ArrayBuffer, out: Float64Array): void;
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
