@@ -199,7 +199,7 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
     const void* a = unwrap_array(env, roots.Get(i));
     if (a && desc_of(a)) roots_out.push_back(static_cast<const uint8_t*>(desc_of(a)));
   }
-  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops);
+  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops, stamp());
   return Napi::Number::New(env, tagged);
 }
 
@@ -230,6 +230,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
+  r.Set("tagTableBytes", double(g_tags.bytes() + g_fast.bytes()));
   r.Set("wrapHook", wrap_hook_installed() && array_wrap_known() && session_tagging(env_key(info), false));
   r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());

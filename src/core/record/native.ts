@@ -35,7 +35,7 @@ export interface NativeBinding {
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
   tid(): number;
-  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
+  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; tagTableBytes: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
   /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
   watchSignals(signals: number[]): ArrayBuffer;
