@@ -34,9 +34,9 @@ constexpr uint8_t kFlagFastMask = 7u << kFlagFastShift;
 //   40  nout    output arrays described in the side words
 //   41  flags   see above
 //   42  nwords  side words of this record
-//   44  woff    in the ring: primitive: the owner mark of its first output's node when it ran
-//               (owners.h; 0: none read), memory: 0; once drained: the offset of the record's
-//               side words in the batch
+//   44  woff    in the ring: primitive: the owner mark of its first output's node when it ran,
+//               else of its first marked input (owners.h; 0: none, or marks are off), memory: 0;
+//               once drained: the offset of the record's side words in the batch
 struct Rec {
   uint64_t t0;
   uint64_t t1;
