@@ -53,7 +53,10 @@ interface App {
   stop(): void;
 }
 
-/** Starts `node args` and waits for the live URL on its stderr. */
+/**
+ * Starts `node args` and waits for the live URL on its stderr: on a whole line (a pipe may hand over
+ * 'http://127.0.0.1:4' before the rest of the port), and then for the server to answer.
+ */
 function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
   const stop = join(work, `stop-${Math.random().toString(36).slice(2)}`);
   const proc = spawn(process.execPath, args, { cwd: work, env: baseEnv({ ...env, STOP: stop }), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -63,11 +66,15 @@ function startApp(args: string[], env: Record<string, string>, urlLine: RegExp):
   return new Promise((res, rej) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`no live URL in 90 s; stderr:\n${err}`)); }, 90_000);
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      const waiting = !urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
       err += d;
-      const m = urlLine.exec(err);
+      const m = waiting && urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
       if (m) {
         clearTimeout(timer);
-        res({ proc, url: m[1], stderr: () => err, exited, stop: () => writeFileSync(stop, '') });
+        const app = { proc, url: m[1], stderr: () => err, exited, stop: () => writeFileSync(stop, '') };
+        const stats = new URL(m[1]);
+        stats.pathname = '/stats';
+        fetchText(stats.href).then((r) => (r.status === 200 ? res(app) : rej(new Error(`the live server answered ${r.status} to /stats`))), rej);
       }
     });
     proc.on('close', () => rej(new Error(`the app exited before serving; stderr:\n${err}`)));

@@ -5,7 +5,7 @@
  * through a shared counter (the app's thread may be in a synchronous loop and read no message).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { HostInfo, Peaks, SpanKind, TensorInfo } from '../../core/model/trace';
+import type { HostInfo, Peaks, Span, TensorInfo } from '../../core/model/trace';
 
 export interface LiveOptions {
   /** Name shown on the page and in saved files. @default the script's file name */
@@ -41,17 +41,8 @@ export const LIVE_DEFAULTS = {
 
 export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]: (typeof LIVE_DEFAULTS)[K] extends string ? string : number };
 
-/** A JS-side span (eval, layer, sync point, user region), times in ns since the session's origin. */
-export interface WireSpan {
-  id: number;
-  parentId: number | null;
-  kind: SpanKind;
-  name: string;
-  start: number;
-  end: number;
-  thread: number;
-  attrs?: Record<string, string | number | boolean>;
-}
+/** A JS-side span (eval, layer, sync point, user region) as the worker decodes it: a trace Span without device, arrays and costs. */
+export type WireSpan = Pick<Span, 'id' | 'parentId' | 'kind' | 'name' | 'start' | 'end' | 'thread' | 'attrs'>;
 
 /** Primitives and memory events of one flush, as columns (times in ns since the session's origin). */
 export interface Chunk {
