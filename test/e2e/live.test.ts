@@ -28,9 +28,8 @@ const mlx = require('@frost-beta/mlx');
 const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'demo.js'))});
 if (process.env.LIVE_API) {
   const sdk = require(${JSON.stringify(join(distDir, 'index.js'))});
-  // The app runs for minutes and never takes its trace: a bounded recording (here the flight recorder), as a
-  // long-running app needs, keeps the recorder from filling up and dropping what the page would show.
-  const live = sdk.registerMlxInstrumentation({ flightRecorder: { seconds: 10 } }).serveLive(JSON.parse(process.env.LIVE_API));
+  // The app runs for minutes and never takes its trace: serveLive bounds the recording to what the page needs.
+  const live = sdk.registerMlxInstrumentation(JSON.parse(process.env.LIVE_CONFIG || '{}')).serveLive(JSON.parse(process.env.LIVE_API));
   process.stderr.write('live-api ' + live.url + '\\n');
 }
 const model = createLlama(mlx, TINY_LLAMA);
@@ -335,6 +334,38 @@ describe('the live page in Chromium', () => {
       app.proc.kill('SIGKILL');
     }
   }, 400_000);
+});
+
+describe('an app that never takes its trace', () => {
+  it('records only what the live window needs: past the recorder\'s maxSpans nothing is dropped and the windows keep moving', async () => {
+    // A low maxSpans stands for the default's two million: unbounded, the recorder would be full after it.
+    const maxSpans = 20_000;
+    const app = await startApp(['app.js'], { MAX_SECS: '200', LIVE_CONFIG: JSON.stringify({ maxSpans }), LIVE_API: JSON.stringify({ port: 0, refreshMs: 250, windowSeconds: 2 }) }, /live-api (\S+)/);
+    const stats = async () => JSON.parse((await fetchText(`${app.url}stats`)).body.toString('utf8'));
+    try {
+      expect((await fetchText(app.url)).body.toString('utf8')).toContain('the app set no bound, so recording keeps the last 2 s or 20,000 spans');
+      let s: any = null;
+      for (let i = 0; i < 150 && !(s?.receivedSpans > 5 * maxSpans); i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        s = await stats();
+      }
+      expect(s.receivedSpans).toBeGreaterThan(5 * maxSpans);
+      expect(s.recorderDropped).toBe(0);
+      // Still moving: newer spans arrive and the window holds them.
+      await new Promise((r) => setTimeout(r, 1500));
+      const later = await stats();
+      expect(later.receivedSpans).toBeGreaterThan(s.receivedSpans);
+      expect(later.latest).toBeGreaterThan(s.latest);
+      expect(later.recorderDropped).toBe(0);
+      const w = await readEvents(`${app.url}events`, (ev) => ev.some((e) => e.event === 'window'));
+      expect(w.events.some((e) => e.event === 'window')).toBe(true);
+      app.stop();
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.stop();
+      app.proc.kill('SIGKILL');
+    }
+  }, 300_000);
 });
 
 describe('a stalled client', () => {

@@ -90,6 +90,8 @@ export interface SessionInfo {
   host: HostInfo;
   versions: Record<string, string>;
   jsThread: number;
+  /** What the app's recording keeps, as a line for the page ('' when it keeps everything). */
+  recording: string;
 }
 
 export type ToWorker =

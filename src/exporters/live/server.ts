@@ -110,7 +110,7 @@ export class LiveServer {
   }
 
   private sendPage(res: ServerResponse): void {
-    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, refreshMs: this.opts.refreshMs });
+    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, refreshMs: this.opts.refreshMs, recording: this.store.session.recording });
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(this.page);
   }
 

@@ -32,6 +32,8 @@ export interface RateSeries {
 
 export interface WindowStats {
   spans: number;
+  /** Spans taken in since the server started. */
+  receivedSpans: number;
   retainedSpans: number;
   recorderDropped: number;
   feedDropped: number;
@@ -46,6 +48,7 @@ const PRIM_GPU = 1;
 export class LiveStore {
   private chunks: Stored[] = [];
   private retained = 0;
+  private received = 0;
   private evicted = 0;
   private sigs = new Map<number, [TensorInfo[], TensorInfo[]]>();
   private costs = new Map<number, Cost>();
@@ -88,6 +91,7 @@ export class LiveStore {
     const spans = c.n + c.spans.length;
     this.chunks.push({ chunk: c, tEnd, spans, objects: null });
     this.retained += spans;
+    this.received += spans;
     this.dirty = true;
     this.evict();
   }
@@ -128,7 +132,7 @@ export class LiveStore {
 
   stats(windowSpans: number): WindowStats {
     return {
-      spans: windowSpans, retainedSpans: this.retained, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
+      spans: windowSpans, receivedSpans: this.received, retainedSpans: this.retained, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
       evictedSpans: this.evicted, liveBytes: this.liveBytes, peakBytes: this.peakBytes, latest: this.latest,
     };
   }
