@@ -159,21 +159,33 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       const url = new URL(app.url);
       expect(url.hostname).toBe('127.0.0.1');
       expect(url.search).toBe('');
-      // Until a window holds a few decoded tokens (the first comes as soon as the stream opens).
-      const tokensIn = (e: SseEvent) => e.event === 'window' && JSON.parse(e.data).rates.latencies.length > 2;
-      const first = await readEvents(`${app.url}events`, (ev) => ev.some(tokensIn));
+      // Until the window holds a few decoded tokens, and a few batches came (the first as soon as the stream opens).
+      const tokensIn = (e: SseEvent) => e.event === 'batch' && JSON.parse(e.data).rates.latencies.length > 2;
+      const first = await readEvents(`${app.url}events`, (ev) => ev.some(tokensIn) && ev.filter((e) => e.event === 'batch').length >= 3);
       expect(first.status).toBe(200);
       expect(first.type).toMatch(/^text\/event-stream/);
       expect(first.events[0].event).toBe('hello');
-      const w = JSON.parse(first.events.find(tokensIn)!.data);
-      // The decode loop's primitives, layers and sync points, packed as the dashboard packs them.
-      expect(w.head.spanCount).toBeGreaterThan(100);
-      expect(w.head.strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item']));
-      expect(Object.keys(w.cols)).toEqual(expect.arrayContaining(['start', 'dur', 'sig']));
+      const batches = first.events.filter((e) => e.event === 'batch').map((e) => JSON.parse(e.data));
+      // The first batch is the whole window; the next ones only what arrived since, numbered in the same tables.
+      expect(batches.map((b) => b.reset)).toEqual([true, ...batches.slice(1).map(() => false)]);
+      expect(batches[0].session.name).toBe('app.js');
+      const strings = batches.flatMap((b) => b.tables.strings);
+      expect(new Set(strings).size).toBe(strings.length);
+      // The decode loop's primitives, layers and sync points, and the token spans the server finds.
+      expect(strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item', 'token']));
+      const spans = batches.reduce((a, b) => a + b.n, 0);
+      expect(spans).toBeGreaterThan(100);
+      for (const b of batches) {
+        expect(Buffer.from(b.cols.start, 'base64').length).toBe(8 * b.n);
+        expect(Buffer.from(b.cols.lane, 'base64').length).toBe(2 * b.n);
+        expect(b.to).toBeGreaterThan(b.from);
+      }
+      // Batches follow each other in time: a later one starts no earlier than the earlier one.
+      const starts = batches.map((b) => new Float64Array(new Uint8Array(Buffer.from(b.cols.start, 'base64')).buffer).reduce((m, x) => Math.min(m, x), Infinity));
+      expect(starts[batches.length - 1]).toBeGreaterThanOrEqual(starts[1]);
+      const w = batches.find((b) => b.rates.latencies.length > 2);
       expect(w.rates.what).toBe('tokens');
-      expect(w.rates.latencies.length).toBeGreaterThan(2);
-      expect(w.head.generation.decodeTokensPerSec).toBeGreaterThan(0);
-      expect(w.stats.spans).toBe(w.head.spanCount);
+      expect(w.stats.spans).toBeGreaterThan(100);
 
       // Only the loopback: the machine's other address refuses, and a Host that is not the loopback is turned away.
       const other = otherAddress();
@@ -237,7 +249,7 @@ describe('mlx-trace run --live (plain HTTP)', () => {
         expect((await fetchText(`${base}${path}?token=${'0'.repeat(32)}`)).status).toBe(403);
       }
       expect((await fetchText(`${base}/?token=${token}`)).status).toBe(200);
-      const ev = await readEvents(`${base}/events?token=${token}`, (e) => e.some((x) => x.event === 'window'));
+      const ev = await readEvents(`${base}/events?token=${token}`, (e) => e.some((x) => x.event === 'batch'));
       expect(ev.status).toBe(200);
       // The page carries the token on to /events and the saves (from its own URL).
       expect((await fetchText(`${base}/?token=${token}`)).body.toString('utf8')).toMatch(/URLSearchParams\(location\.search\)\.get\(["']token["']\)/);
@@ -276,19 +288,23 @@ describe('the live page in Chromium', () => {
     const errors: string[] = [];
     page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) outside.push(r.url()); });
     page.on('pageerror', (e) => errors.push(e.message));
-    type LiveState = { windows: number; mounted: number; spans: number; state: string; what: string; paused: boolean; skipped: number };
+    type LiveState = { batches: number; applied: number; spans: number; state: string; what: string; paused: boolean; skipped: number };
     const live = () => page.evaluate(() => (window as unknown as { __mlxLive: LiveState }).__mlxLive);
+    const viewOf = () => page.evaluate(() => {
+      const c = document.querySelector('#timeline canvas') as HTMLCanvasElement;
+      return { start: Number(c.dataset.viewStart), end: Number(c.dataset.viewEnd) };
+    });
     try {
       await page.goto(app.url);
-      await page.waitForFunction(() => (window as any).__mlxLive.mounted >= 1, null, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as any).__mlxLive.applied >= 1, null, { timeout: 120_000 });
       const a = await live();
-      await page.waitForFunction((n) => (window as any).__mlxLive.mounted > n && (window as any).__mlxLive.spans > 0, a.mounted, { timeout: 120_000 });
+      await page.waitForFunction((n) => (window as any).__mlxLive.applied > n && (window as any).__mlxLive.spans > 0, a.applied, { timeout: 120_000 });
       const b = await live();
       expect(b.state).toBe('live');
       expect(b.what).toBe('tokens');
       // The window fills: more spans in view than in the first one.
       expect(b.spans).toBeGreaterThan(a.spans);
-      // The dashboard's views, mounted on the window: the timeline drew a range, the op table has rows.
+      // The dashboard's views, on the window: the timeline drew a range, the op table has rows.
       await page.waitForSelector('html[data-ready="all"]');
       const drawn = await page.evaluate(() => {
         const c = document.querySelector('#timeline canvas') as HTMLCanvasElement;
@@ -300,19 +316,46 @@ describe('the live page in Chromium', () => {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, 'live.png') });
 
-      // Paused, new windows arrive but the views stay; on resume the newest is shown.
+      // Updates happen in place: the op table grouped by layer stays so, with its search, and its views are not
+      // mounted anew (the same elements); the timeline scrolls on with the newest time.
+      await page.selectOption('#ops-group', 'layer');
+      await page.fill('#ops-search', 'layers');
+      const marked = await page.evaluate(() => { (document.getElementById('ops-table') as any).__mark = 1; (document.querySelector('#timeline canvas') as any).__mark = 1; return true; });
+      expect(marked).toBe(true);
+      const v0 = await viewOf();
+      const g0 = await live();
+      await page.waitForFunction((n) => (window as any).__mlxLive.applied >= n + 2, g0.applied, { timeout: 120_000 });
+      const kept = await page.evaluate(() => ({
+        group: (document.getElementById('ops-group') as HTMLSelectElement).value,
+        search: (document.getElementById('ops-search') as HTMLInputElement).value,
+        same: (document.getElementById('ops-table') as any).__mark === 1 && (document.querySelector('#timeline canvas') as any).__mark === 1,
+        labels: Array.from(document.querySelectorAll('#ops-table tbody td.name .label'), (e) => e.textContent),
+        status: document.getElementById('ops-status')!.textContent,
+      }));
+      expect(kept).toMatchObject({ group: 'layer', search: 'layers', same: true });
+      expect(kept.labels.length).toBeGreaterThan(0);
+      for (const l of kept.labels) expect(l).toMatch(/layers/);
+      expect(kept.status).toMatch(/each layer's row/);
+      const v1 = await viewOf();
+      expect(v1.end).toBeGreaterThan(v0.end);
+      await page.fill('#ops-search', '');
+      await page.selectOption('#ops-group', 'op');
+
+      // Paused, new batches arrive but the views stay; on resume the newest is shown.
       await page.click('#live-pause');
       const p0 = await live();
-      await page.waitForFunction((n) => (window as any).__mlxLive.windows >= n + 2, p0.windows, { timeout: 120_000 });
+      const pv = await viewOf();
+      await page.waitForFunction((n) => (window as any).__mlxLive.batches >= n + 2, p0.batches, { timeout: 120_000 });
       const p1 = await live();
       expect(p1.state).toBe('paused');
-      expect(p1.mounted).toBe(p0.mounted);
+      expect(p1.applied).toBe(p0.applied);
+      expect(await viewOf()).toEqual(pv);
       await page.click('#live-pause');
-      expect((await live()).mounted).toBeGreaterThan(p1.mounted);
+      expect((await live()).applied).toBeGreaterThan(p1.applied);
 
       // A reload connects again and gets a window at once.
       await page.reload();
-      await page.waitForFunction(() => (window as any).__mlxLive.mounted >= 1 && (window as any).__mlxLive.state === 'live', null, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as any).__mlxLive.applied >= 1 && (window as any).__mlxLive.state === 'live', null, { timeout: 120_000 });
 
       // The app ends: the page says so and keeps what it shows.
       const before = await live();
@@ -322,7 +365,7 @@ describe('the live page in Chromium', () => {
       await page.waitForTimeout(1500);
       const after = await live();
       expect(after.spans).toBeGreaterThan(0);
-      expect(after.mounted).toBeGreaterThanOrEqual(before.mounted);
+      expect(after.applied).toBeGreaterThanOrEqual(before.applied);
       expect(await page.locator('#live-status').textContent()).toMatch(/^ended/);
       expect(await page.evaluate(() => document.querySelectorAll('#ops-table tbody tr').length)).toBeGreaterThan(3);
       await page.screenshot({ path: join(SHOTS, 'live-ended.png') });
@@ -357,8 +400,8 @@ describe('an app that never takes its trace', () => {
       expect(later.receivedSpans).toBeGreaterThan(s.receivedSpans);
       expect(later.latest).toBeGreaterThan(s.latest);
       expect(later.recorderDropped).toBe(0);
-      const w = await readEvents(`${app.url}events`, (ev) => ev.some((e) => e.event === 'window'));
-      expect(w.events.some((e) => e.event === 'window')).toBe(true);
+      const w = await readEvents(`${app.url}events`, (ev) => ev.some((e) => e.event === 'batch'));
+      expect(JSON.parse(w.events.find((e) => e.event === 'batch')!.data).n).toBeGreaterThan(0);
       app.stop();
       expect(await app.exited).toBe(0);
     } finally {

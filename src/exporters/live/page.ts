@@ -9,6 +9,8 @@ import { VERSION } from '../../core/record/version';
 import { clientMain } from '../html/client/main';
 import { liveMain } from './client/main';
 import { liveRate } from './client/rate';
+import { liveStore } from './client/store';
+import { groupByLane, nestLanes } from '../html/pack/rows';
 
 const LIVE_STYLES = `
 .live-bar{display:flex;flex-wrap:wrap;align-items:center;gap:8px 12px}
@@ -26,7 +28,7 @@ let script: string | null = null;
 
 /** The live page's script: liveMain over the dashboard's client functions. */
 export function liveScript(): string {
-  return (script ??= composeScript(liveMain, { clientMain, liveRate }));
+  return (script ??= composeScript(liveMain, { clientMain, liveRate, liveStore, groupByLane, nestLanes }));
 }
 
 export function livePage(config: { name: string; windowSeconds: number; refreshMs: number; recording: string }): string {
