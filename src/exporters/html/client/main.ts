@@ -11,7 +11,7 @@ import type { App, ClientData, ClientParts, GroupBy, Selection, Theme } from './
  * With `data` (the live view), the head and columns come from it, not from the page, and the returned function takes
  * the next data: the model and head change in place, the timeline lays its rows out anew and keeps its view, the op
  * table keeps its search, grouping and sort, and the views that summarise the whole window are installed anew in
- * their own sections. A selection by group stays (group keys are the session's); one of explicit spans is let go.
+ * their own sections (every few seconds). A selection by group stays (group keys are the session's); one of explicit spans is let go.
  */
 export function clientMain(parts: ClientParts, data?: ClientData): ((next: ClientData) => void) | null {
   const w = window as unknown as { __mlxTrace: Record<string, unknown>; __mlxTraceReady?: boolean };
@@ -122,6 +122,9 @@ export function clientMain(parts: ClientParts, data?: ClientData): ((next: Clien
   const pristine = new Map<string, Node>();
   const aborts = new Map<string, AbortController>();
   let installed = false;
+  // Views that summarise the whole data are installed anew at most every SUMMARY_MS, and at most a tenth of the time.
+  const SUMMARY_MS = 2000;
+  let summarisedAt = 0, summaryCost = 0;
   const install = (sections: Set<string> | null) => {
     for (const [name, section, fn] of views) {
       if (sections && !sections.has(section)) continue;
@@ -154,7 +157,8 @@ export function clientMain(parts: ClientParts, data?: ClientData): ((next: Clien
     for (const f of dataListeners) {
       try { f(); } catch (e) { fail('update', e); }
     }
-    if (installed) {
+    if (installed && (next.final || performance.now() - summarisedAt >= Math.max(SUMMARY_MS, 10 * summaryCost))) {
+      const t2 = performance.now();
       const sections = new Set(pristine.keys());
       for (const section of sections) {
         aborts.get(section)?.abort();
@@ -167,6 +171,8 @@ export function clientMain(parts: ClientParts, data?: ClientData): ((next: Clien
         list.length = k;
       }
       install(sections);
+      summarisedAt = performance.now();
+      summaryCost = summarisedAt - t2;
     }
     app.select(current);
     w.__mlxTrace.updateMs = performance.now() - t1;

@@ -188,4 +188,6 @@ export interface ClientData {
   columns: Map<string, string | ArrayBufferView>;
   /** Kept across mounts, so its tooltip element is made once. */
   util?: Util;
+  /** The last data (the live app ended): every view shows it, however recently it was updated. */
+  final?: boolean;
 }

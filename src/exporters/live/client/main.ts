@@ -84,7 +84,7 @@ export function liveMain(parts: LiveParts): void {
   function apply() {
     const t0 = performance.now();
     pending = false;
-    const data: ClientData = { ...store.layout(), util };
+    const data: ClientData = { ...store.layout(), util, final: ended };
     state.spans = data.head.spanCount;
     if (update) update(data);
     else update = parts.clientMain(parts, data);
@@ -124,7 +124,7 @@ export function liveMain(parts: LiveParts): void {
   es.addEventListener('end', () => {
     ended = true;
     es.close();
-    if (pending && !paused) apply();
+    if (!paused) apply();
     for (const a of saves) a.setAttribute('aria-disabled', 'true');
     describe();
   });

@@ -142,8 +142,10 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
   function findings(idCol: F64): HeadFinding[] {
     if (!advice) return [];
     const wanted = new Map<number, number>();
-    for (const ids of advice.ids) for (const x of ids) wanted.set(x, -1);
-    if (wanted.size) for (let p = 0; p < idCol.length; p++) if (wanted.has(idCol[p])) wanted.set(idCol[p], p);
+    let lo = Infinity, hi = -Infinity;
+    for (const ids of advice.ids) for (const x of ids) { wanted.set(x, -1); if (x < lo) lo = x; if (x > hi) hi = x; }
+    // A range test first: most spans are outside the evidence's ids.
+    if (wanted.size) for (let p = 0; p < idCol.length; p++) { const x = idCol[p]; if (x >= lo && x <= hi && wanted.has(x)) wanted.set(x, p); }
     return advice.findings.map((f, k) => ({
       ...f, spans: advice!.ids[k].map((x) => wanted.get(x) ?? -1).filter((p) => p >= 0).sort((a, b) => a - b),
     }));
