@@ -11,7 +11,8 @@ import type { App, ClientData, ClientParts, GroupBy, Selection, Theme } from './
  * With `data` (the live view), the head and columns come from it, not from the page, and the returned function takes
  * the next data: the model and head change in place, the timeline lays its rows out anew and keeps its view, the op
  * table keeps its search, grouping and sort, and the views that summarise the whole window are installed anew in
- * their own sections (every few seconds). A selection by group stays (group keys are the session's); one of explicit spans is let go.
+ * their own sections (every few seconds). One function past the usual length: its source text is the page's, and the
+ * update shares the install's listeners and sections. A selection by group stays (group keys are the session's); one of explicit spans is let go.
  */
 export function clientMain(parts: ClientParts, data?: ClientData): ((next: ClientData) => void) | null {
   const w = window as unknown as { __mlxTrace: Record<string, unknown>; __mlxTraceReady?: boolean };
