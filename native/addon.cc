@@ -108,12 +108,13 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   r.Set("words", wb);
   r.Set("count", double(o.nrec));
   r.Set("dropped", double(o.dropped));
+  r.Set("generation", double(o.generation));
   return r;
 }
 
 // drainInto(records, words, out): fills the caller's two ArrayBuffers, which the SDK keeps from one
 // drain to the next, so a drain allocates nothing; out (Float64Array) gets [records, words,
-// dropped, more]. Call again while more is 1.
+// dropped, more, signature generation]. Call again while more is 1.
 Napi::Value DrainInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto rb = info[0].As<Napi::ArrayBuffer>();
@@ -129,6 +130,7 @@ Napi::Value DrainInto(const Napi::CallbackInfo& info) {
   out[1] = double(o.nword);
   out[2] = double(o.dropped);
   out[3] = o.more ? 1 : 0;
+  if (out.ElementLength() > 4) out[4] = double(o.generation);
   return env.Undefined();
 }
 
@@ -197,7 +199,7 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
     const void* a = unwrap_array(env, roots.Get(i));
     if (a && desc_of(a)) roots_out.push_back(static_cast<const uint8_t*>(desc_of(a)));
   }
-  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops);
+  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops, stamp());
   return Napi::Number::New(env, tagged);
 }
 
@@ -228,6 +230,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
+  r.Set("tagTableBytes", double(g_tags.bytes() + g_fast.bytes()));
   r.Set("wrapHook", wrap_hook_installed() && array_wrap_known() && session_tagging(env_key(info), false));
   r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());

@@ -8,27 +8,34 @@
 #include "owners.h"
 #include "ring.h"
 #include "session.h"
+#include "signatures.h"
 #include "tags.h"
 
 namespace mlxtrace {
 namespace {
 
 // Records ahead of the one being copied whose tag entries are prefetched.
-constexpr uint64_t kLookAhead = 8;
+constexpr uint64_t kLookAhead = 24;
 // What one user's queue holds at most; beyond it records are dropped and counted.
 constexpr size_t kQueueRecs = 1 << 16, kQueueWords = 1 << 20;
 
 inline bool is_primitive(const Rec& r) { return r.kind == kPrimCpu || r.kind == kPrimGpu; }
 
-// The layer and mx.fast tags of a primitive, from the tagging user's tables. A node runs once; its
-// tags are used up here, so a later array that MLX places at the same address cannot inherit them.
-inline void resolve_tags(Rec& r, bool any_fast) {
-  TagTable::Entry* e = r.ident ? g_tags.find(r.ident) : nullptr;
+// The layer and mx.fast tags of a primitive that started at stamp t0, from the tagging user's
+// tables: the entries of the node that lived at its address then (tags.h). A node runs once; its
+// entries are used up here.
+inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast) {
+  TagTable::Entry* e = r.ident ? g_tags.find_at(r.ident, t0) : nullptr;
   r.value = e ? int64_t(e->tag) : 0;
   if (e) e->desc = 0;
-  TagTable::Entry* f = any_fast && r.ident ? g_fast.find(r.ident) : nullptr;
+  TagTable::Entry* f = any_fast && r.ident ? g_fast.find_at(r.ident, t0) : nullptr;
   if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
   if (f) f->desc = 0;
+}
+
+// Once its tags are read, a primitive's ident becomes the number of its signature (records.h).
+inline void number_signature(Rec& r, const uint32_t* words) {
+  r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
 }
 
 // Copies n side words starting at ring position `from` into dst.
@@ -62,7 +69,12 @@ bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, u
     if (r.nwords) memcpy(words + o.nword, me->words.data() + r.woff, r.nwords * 4);
     r.woff = uint32_t(o.nword);
     o.nword += r.nwords;
-    if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+    if (is_primitive(r)) {
+      // A queued primitive carries its start stamp in value (queue_for).
+      if (tagging) resolve_tags(r, uint64_t(r.value), any_fast);
+      else r.value = 0;
+      number_signature(r, words + r.woff);
+    }
     recs[o.nrec++] = r;
   }
   me->recs.clear();
@@ -91,6 +103,8 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
   User* me = user_of(env);
   memory_drain_point();
   clock_refresh();
+  signatures_drain_start();
+  o.generation = signature_generation();
   const bool tagging = me && me == tagging_user();
   // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
   const bool any_fast = tagging && g_fast_used;
@@ -114,7 +128,10 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
       // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
       if (rt + kLookAhead < rh) {
         const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if (tagging && is_primitive(ahead) && ahead.ident) g_tags.prefetch(ahead.ident);
+        if (tagging && is_primitive(ahead) && ahead.ident) {
+          g_tags.prefetch(ahead.ident);
+          if (any_fast) g_fast.prefetch(ahead.ident);
+        }
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
       User* u = owner_of_record(r, me, route);
@@ -122,6 +139,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         o.more = true;
         break;
       }
+      const uint64_t started = r.t0;
       if (u) {
         r.t0 = stamp_to_ns(r.t0);
         r.t1 = stamp_to_ns(r.t1);
@@ -130,9 +148,13 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         copy_ring_words(b, wt, r.nwords, words + o.nword);
         r.woff = uint32_t(o.nword);
         o.nword += r.nwords;
-        if (tagging && is_primitive(r)) resolve_tags(r, any_fast);
+        if (is_primitive(r)) {
+          if (tagging) resolve_tags(r, started, any_fast);
+          number_signature(r, words + r.woff);
+        }
         recs[o.nrec++] = r;
       } else if (u) {
+        if (is_primitive(r)) r.value = int64_t(started);  // its tags are read at that user's drain
         queue_for(u, r, b, wt);
       }
       wt += r.nwords;

@@ -94,8 +94,8 @@ void record_primitive(uint8_t kind, uint16_t cls, uint64_t t0, uint64_t t1, cons
   r->nout = uint8_t(nout);
   r->flags = flags;
   r->nwords = uint16_t(nwords);
-  // Read now, while the mark is fresh: it may be overwritten before the drain.
-  r->woff = r->ident && g_owners_on.load(std::memory_order_relaxed) ? owner_of(r->ident) : 0;
+  // Read now: the node may be gone by the drain, and its mark with it.
+  r->woff = r->ident && g_owners_on.load(std::memory_order_relaxed) ? owner_when_run(r->ident, in) : 0;
   ring_commit(b, res, nwords);
 }
 

@@ -21,7 +21,8 @@ constexpr uint8_t kFlagFastMask = 7u << kFlagFastShift;
 // 48 bytes, little-endian, byte offsets on the left:
 //    0  t0      begin: a stamp() while in the ring, CLOCK_MONOTONIC ns once drained
 //    8  t1      end (memory records: equal to t0)
-//   16  ident   primitive: ArrayDesc* of the first output (0 when it has none);
+//   16  ident   primitive: in the ring the ArrayDesc* of the first output (0 when it has none),
+//               once drained the number of its signature (signatures.h; kNoSignature: none);
 //               memory: live bytes after the event
 //   24  value   primitive: in the ring 0, once drained the layer tag (span id of the innermost
 //               layer that built the output, 0 if none); memory: +bytes (malloc) / -bytes (free)
@@ -33,9 +34,9 @@ constexpr uint8_t kFlagFastMask = 7u << kFlagFastShift;
 //   40  nout    output arrays described in the side words
 //   41  flags   see above
 //   42  nwords  side words of this record
-//   44  woff    in the ring: primitive: the owner mark of its first output's node when it ran
-//               (owners.h; 0: none read), memory: 0; once drained: the offset of the record's
-//               side words in the batch
+//   44  woff    in the ring: primitive: the owner mark of its first output's node when it ran,
+//               else of its first marked input (owners.h; 0: none, or marks are off), memory: 0;
+//               once drained: the offset of the record's side words in the batch
 struct Rec {
   uint64_t t0;
   uint64_t t1;

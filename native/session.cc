@@ -53,6 +53,7 @@ void pin_this_addon() {
 void detach_all() {
   g_build.on = 0;
   remove_wrap_hook();
+  owners_off();
   detach();
 }
 
@@ -127,6 +128,8 @@ std::string session_open(const void* env, const std::string& path) {
   if (!err.empty()) return err;
   g_img = img;
   g_open = true;
+  // Without it node marks still work, only less exactly (owners.h): not an error.
+  owners_prepare(path, base);
   return "";
 }
 
@@ -147,6 +150,7 @@ std::string session_attach(const void* env, bool memory) {
     // Without the wrap hook, layers are tagged by walking their graphs (TagGraph): not an error.
     install_wrap_hook(g_img.napi_wrap_slot);
   }
+  owners_allow();
   me.id = id;
   me.mark = make_mark(id, ++g_generation[id]);
   g_by_id[id] = &me;

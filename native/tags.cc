@@ -4,21 +4,42 @@
 
 #include <cstdlib>
 
+#include "clock.h"
 #include "layout.h"
 
 namespace mlxtrace {
 
+namespace {
+constexpr size_t kHuge = 2u << 20;
+}  // namespace
+
 void* table_memory(size_t bytes) {
-  constexpr size_t kHuge = 2u << 20;
+  if (bytes < kHuge) {
+    void* p = calloc(1, bytes);
+    if (!p) abort();  // a table is needed whatever happens; without one there is nothing to record
+    return p;
+  }
   void* p = mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    p = calloc(1, bytes);  // a table is needed whatever the kernel says; only its speed suffers
-    if (!p) abort();
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // unaligned: only its speed suffers
+    if (p == MAP_FAILED) abort();
     return p;
   }
   void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1));
+  // The slack around the aligned part goes back at once, so table_free knows the mapping.
+  const size_t head = static_cast<uint8_t*>(aligned) - static_cast<uint8_t*>(p);
+  if (head) munmap(p, head);
+  if (kHuge - head) munmap(static_cast<uint8_t*>(aligned) + bytes, kHuge - head);
   madvise(aligned, bytes, MADV_HUGEPAGE);
   return aligned;
+}
+
+void table_free(void* p, size_t bytes) {
+  if (bytes < kHuge) {
+    free(p);
+    return;
+  }
+  munmap(p, bytes);
 }
 
 TagTable g_tags;
@@ -31,7 +52,7 @@ std::vector<const uint8_t*>& walk_stack() {
   return stack;
 }
 
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops) {
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now) {
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
@@ -46,7 +67,7 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
     if (e && epoch == kLaunched) e->epoch = kLaunched;
-    else table.put(key, tag, epoch);
+    else table.put(key, tag, epoch, now);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
@@ -61,9 +82,11 @@ void tag_built(const void* array) {
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   // The node is new: an entry at its address (launched or not) is a dead node's.
-  if (TagTable::Entry* e = g_tags.find(reinterpret_cast<uint64_t>(d))) e->epoch = 0;
+  const uint64_t now = stamp();
+  g_tags.retire(reinterpret_cast<uint64_t>(d), now);
+  if (g_fast_used) g_fast.retire(reinterpret_cast<uint64_t>(d), now);
   stack.push_back(static_cast<const uint8_t*>(d));
-  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0);
+  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0, now);
 }
 
 }  // namespace mlxtrace

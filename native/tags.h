@@ -7,49 +7,121 @@
 
 namespace mlxtrace {
 
-// Zeroed memory for a table, 2 MB aligned and offered to transparent huge pages.
+// Zeroed memory for a table; from 2 MB up, 2 MB aligned and offered to transparent huge pages
+// (a big table touched at random would otherwise miss the TLB on nearly every lookup).
 void* table_memory(size_t bytes);
+// Gives back what table_memory(bytes) returned.
+void table_free(void* p, size_t bytes);
 
-// ArrayDesc* -> tag, four-way set associative, fixed size; an entry from an older epoch (eval) is
-// the first to be replaced.
+// ArrayDesc* -> tag, four-way set associative. MLX reuses a freed node's address for the next
+// node it makes, and a node's record is drained after its node may be gone, so an entry also holds
+// its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
+// that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
+// start, so a node made meanwhile at the same address neither lends its tag to the earlier one nor
+// loses its own. The table starts small enough to stay in the cache (a node's entry goes when its
+// primitive is drained) and doubles when it would otherwise evict a live entry of the current
+// epoch, up to kMaxSets; a dead entry is the first to go, then the oldest epoch.
 class TagTable {
  public:
-  static constexpr uint32_t kSets = 1 << 16, kWays = 4;
+  static constexpr uint32_t kMinSets = 1 << 12, kMaxSets = 1 << 16, kWays = 4;
+  static constexpr uint64_t kAlive = ~0ull;
   struct Entry {
-    uint64_t desc;
+    uint64_t desc;  // 0: empty
     uint32_t tag;
     uint32_t epoch;
+    uint64_t born, died;  // died: kAlive while its node lives
   };
-  // 4 MB of entries touched at random: on 4 KB pages nearly every lookup would also miss the TLB,
-  // so the table asks for 2 MB pages.
-  Entry* e = static_cast<Entry*>(table_memory(kSets * kWays * sizeof(Entry)));
   uint64_t evicted = 0;
 
-  void prefetch(uint64_t d) const { __builtin_prefetch(&e[set(d)], 1); }
+  TagTable() : sets_(kMinSets), e_(static_cast<Entry*>(table_memory(bytes(kMinSets)))) {}
+
+  size_t bytes() const { return bytes(sets_); }
+  void prefetch(uint64_t d) const {
+    const Entry* s = &e_[set(d)];
+    __builtin_prefetch(s, 1);
+    __builtin_prefetch(s + kWays - 1, 1);
+  }
+  // The live entry of d (its current node's), valid until the next put().
   Entry* find(uint64_t d) {
-    Entry* s = &e[set(d)];
+    Entry* s = &e_[set(d)];
     for (uint32_t w = 0; w < kWays; w++)
-      if (s[w].desc == d) return &s[w];
+      if (s[w].desc == d && s[w].died == kAlive) return &s[w];
     return nullptr;
   }
-  void put(uint64_t d, uint32_t tag, uint32_t epoch) {
-    Entry* s = &e[set(d)];
-    Entry* victim = &s[0];
-    for (uint32_t w = 0; w < kWays; w++) {
-      if (s[w].desc == d || s[w].desc == 0) {
-        victim = &s[w];
-        break;
+  // The entry of the node at d that was alive at stamp t (a primitive's start), or null.
+  Entry* find_at(uint64_t d, uint64_t t) {
+    Entry* s = &e_[set(d)];
+    for (uint32_t w = 0; w < kWays; w++)
+      if (s[w].desc == d && s[w].born <= t && t < s[w].died) return &s[w];
+    return nullptr;
+  }
+  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains.
+  void retire(uint64_t d, uint64_t now) {
+    if (Entry* e = find(d)) e->died = now;
+  }
+  // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
+  // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
+  // retire()) or this node's under its earlier tag, and either way a primitive that starts from
+  // now on is this node's.
+  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now) {
+    if (Entry* e = find(d)) {
+      if (e->epoch == epoch) {
+        e->tag = tag;
+        return;
       }
-      if (s[w].epoch < victim->epoch) victim = &s[w];
+      e->died = now;
     }
-    if (victim->desc && victim->desc != d && victim->epoch == epoch) evicted++;
-    *victim = Entry{d, tag, epoch};
+    for (;;) {
+      Entry* s = &e_[set(d)];
+      Entry* victim = nullptr;
+      for (uint32_t w = 0; w < kWays && !victim; w++)
+        if (s[w].desc == 0) victim = &s[w];
+      if (!victim) victim = oldest(s);
+      if (victim->died == kAlive && victim->epoch == epoch) {
+        if (sets_ < kMaxSets) {
+          grow();
+          continue;
+        }
+        evicted++;
+      }
+      *victim = Entry{d, tag, epoch, now, kAlive};
+      return;
+    }
   }
 
  private:
+  static size_t bytes(uint32_t sets) { return size_t(sets) * kWays * sizeof(Entry); }
   // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
   // after another) share cache lines of the table instead of missing the cache once each.
-  static uint32_t set(uint64_t d) { return uint32_t(((d >> 6) ^ (d >> 22)) & (kSets - 1)) * kWays; }
+  uint32_t set(uint64_t d) const { return uint32_t(((d >> 6) ^ (d >> 22)) & (sets_ - 1)) * kWays; }
+  // The entry a full set gives up: the dead one that died first, else the oldest epoch.
+  static Entry* oldest(Entry* s) {
+    Entry* v = &s[0];
+    for (uint32_t w = 1; w < kWays; w++) {
+      const bool dead = s[w].died != kAlive, vdead = v->died != kAlive;
+      if (dead != vdead ? dead : dead ? s[w].died < v->died : s[w].epoch < v->epoch) v = &s[w];
+    }
+    return v;
+  }
+  // Twice the sets, every entry moved over (one that finds its new set full is dropped and
+  // counted: four ways hold it in all but pathological address patterns).
+  void grow() {
+    Entry* old = e_;
+    const uint32_t n = sets_;
+    sets_ = n * 2;
+    e_ = static_cast<Entry*>(table_memory(bytes(sets_)));
+    for (size_t i = 0; i < size_t(n) * kWays; i++) {
+      if (!old[i].desc) continue;
+      Entry* s = &e_[set(old[i].desc)];
+      uint32_t w = 0;
+      while (w < kWays && s[w].desc) w++;
+      if (w < kWays) s[w] = old[i];
+      else evicted++;
+    }
+    table_free(old, bytes(n));
+  }
+  uint32_t sets_;
+  Entry* e_;
 };
 
 extern TagTable g_tags;    // layer that built each node
@@ -65,7 +137,8 @@ std::vector<const uint8_t*>& walk_stack();
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
 // already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
 // graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops);
+// `now` is the stamp (clock.h) the entries it makes start their lifetime at.
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open

@@ -44,7 +44,7 @@ napi_status hook_wrap(napi_env env, napi_value js, void* native, napi_finalize f
   if (array) {
     if (s == napi_ok && native) {
       // An array made by any other thread turns node marks on (owners.h), for every thread.
-      if (!mine && !g_owners_on.load(std::memory_order_relaxed)) g_owners_on.store(true);
+      if (!mine && !g_owners_on.load(std::memory_order_relaxed)) owners_turn_on(native);
       if (g_owners_on.load(std::memory_order_relaxed)) mark_built(native);
       if (mine && g_build.on) tag_built(native);
     }

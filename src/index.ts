@@ -12,6 +12,9 @@ export type { LiveHandle, LiveOptions } from './instrumentations/mlx/live';
 export { traceFiles } from './instrumentations/mlx/schedule';
 export type { ScheduleOptions, TraceFilesOptions } from './instrumentations/mlx/schedule';
 export type { FlightRecorderOptions } from './instrumentations/mlx/flight';
+export { MlxBatchSpanProcessor } from './instrumentations/mlx/otel-delivery';
+export type { MlxBatchSizing } from './instrumentations/mlx/otel-delivery';
+export type { OtlpLiveDelivery } from './core/model/meta';
 export { profileGeneration } from './instrumentations/mlx/generation';
 export type { GenerationOptions, GenerationStats } from './instrumentations/mlx/generation';
 

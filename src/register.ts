@@ -59,10 +59,10 @@ function writeTrace(): void {
   if (written) return;
   written = true;
   try {
-    const extra = traceMeta();
+    const extra = { ...traceMeta(), ...otelMeta() };
     const takenByApp = inst._takes;
     if (inst.streamPath !== null) {
-      const spans = inst.endStream();
+      const spans = inst.endStream(otelMeta());
       if (spans === 0 && takenByApp > 0) {
         // As below: the app took everything itself, and an empty file would only hide its own.
         unlinkSync(inst.streamPath);
@@ -92,7 +92,15 @@ function writeTrace(): void {
     if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${spans} spans, timing: ${inst.timing})\n`);
   } catch (e) {
     process.stderr.write(`mlx-trace: could not write the trace: ${(e as Error).message}\n`);
+  } finally {
+    // What the live OTLP path lost, once, whatever became of the trace file.
+    if (otel && otel.delivery().dropped > 0) process.stderr.write(otel.summary() + '\n');
   }
+}
+
+/** meta.otlpLive: what the live OTLP path delivered and lost, when OTEL_* sends spans live. */
+function otelMeta(): Record<string, unknown> {
+  return otel ? { otlpLive: otel.delivery() } : {};
 }
 
 // SIGUSR2 in flight-recorder mode: the ring to flight.N.mlxtrace, and recording goes on.
@@ -110,7 +118,9 @@ if (recording.flightRecorder) {
 }
 
 // 'exit' handlers must be synchronous; saveTrace is, so a process.exit() in the app loses nothing.
-process.on('exit', writeTrace);
-handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.flush(FLUSH_MS) : undefined);
+// First among them: the stream's own end (registered with the instrumentation) would end it without the live
+// OTLP counts.
+process.prependListener('exit', writeTrace);
+handleEndingSignals(writeTrace, (signals, onPending) => inst._watchSignals(signals, onPending), otel ? () => otel.close(FLUSH_MS) : undefined);
 // An app that ends by running out of work gets its last batch of spans sent (once: flushing schedules work).
 if (otel) process.once('beforeExit', () => void otel.flush(FLUSH_MS));

@@ -10,82 +10,21 @@
 const http = require('node:http');
 const { trace, SpanKind, SpanStatusCode } = require('@opentelemetry/api');
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
-const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
-const { registerMlxInstrumentation } = require('mlx-trace');
-
-/**
- * Counts the spans of one instrumentation scope that end, and those the exporter delivers: the difference is
- * what the pipeline lost (queue full, collector down or slow, shutdown before the last batch went out).
- * Use it as a span processor placed before the batch processor, and wrap the exporter with wrap().
- */
-class DeliveryCount {
-  constructor(scope) {
-    this.scope = scope;
-    this.ended = 0;
-    this.delivered = 0;
-    this.failed = 0;
-    this.lastError = '';
-  }
-  onStart() {}
-  onEnd(span) {
-    if (span.instrumentationScope.name === this.scope) this.ended++;
-  }
-  forceFlush() {
-    return Promise.resolve();
-  }
-  shutdown() {
-    return Promise.resolve();
-  }
-  wrap(exporter) {
-    return {
-      export: (spans, done) => {
-        let n = 0;
-        for (const s of spans) if (s.instrumentationScope.name === this.scope) n++;
-        exporter.export(spans, (result) => {
-          if (result.code === 0) this.delivered += n; // ExportResultCode.SUCCESS
-          else {
-            this.failed += n;
-            this.lastError = (result.error && result.error.message) || 'export failed';
-          }
-          done(result);
-        });
-      },
-      forceFlush: () => (exporter.forceFlush ? exporter.forceFlush() : Promise.resolve()),
-      shutdown: () => exporter.shutdown(),
-    };
-  }
-  /** One line: 'mlx-trace: sent 1,234 of 1,234 MLX spans (0 dropped)', with the reason when some were lost. */
-  summary() {
-    const n = (x) => x.toLocaleString('en-US');
-    const lost = this.ended - this.delivered;
-    const why = lost === 0 ? '' : this.failed > 0 ? `: ${this.lastError}` : ': queue full or not flushed';
-    return `mlx-trace: sent ${n(this.delivered)} of ${n(this.ended)} MLX spans (${n(lost)} dropped${why})`;
-  }
-}
+const { registerMlxInstrumentation, MlxBatchSpanProcessor } = require('mlx-trace');
 
 // 1. The OTel SDK. register() installs the AsyncLocalStorage context manager, which is what makes the request
-//    span the parent of the MLX spans. The batch processor exports in the background; when the collector is
-//    down it drops spans once its queue is full instead of growing without bound.
-//
-//    Sizing for MLX: a request makes a span per primitive, tens of thousands per second under load. The
-//    processor sends one batch at a time, so a large batch and a short delay keep up with that rate, and the
-//    queue holds a few seconds of it. At shutdown it sends every queued batch at once: the exporter's
-//    concurrencyLimit must allow that many requests, else it refuses the rest ('Concurrent export limit reached').
-const QUEUE = 131072;
-const BATCH = 4096;
-const delivery = new DeliveryCount('mlx-trace');
+//    span the parent of the MLX spans. mlx-trace's batch processor exports in the background, sized for MLX's
+//    span rate (a span per primitive, tens of thousands per second under load; OTEL_BSP_* overrides it), and
+//    counts what it loses: when the collector is down or slow it drops spans once its queue is full instead of
+//    growing without bound. At shutdown it sends every queued batch at once, so the exporter must allow that
+//    many requests together (concurrencyLimit), else it refuses the rest.
+const sizing = MlxBatchSpanProcessor.sizing();
+const mlxBatch = new MlxBatchSpanProcessor(new OTLPTraceExporter({ concurrencyLimit: sizing.concurrencyLimit }), sizing);
 const provider = new NodeTracerProvider({
   resource: resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME || 'mlx-model-server' }),
-  spanProcessors: [
-    delivery,
-    new BatchSpanProcessor(delivery.wrap(new OTLPTraceExporter({ concurrencyLimit: QUEUE / BATCH + 1 })), {
-      maxQueueSize: QUEUE,
-      maxExportBatchSize: BATCH,
-      scheduledDelayMillis: 200,
-    }),
-  ],
+  spanProcessors: [mlxBatch],
 });
 provider.register();
 
@@ -153,16 +92,17 @@ server.listen(port, process.env.HOST || '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${actual}/predict`);
 });
 
+/** How long the shutdown waits for the last spans to reach the collector. */
+const FLUSH_MS = 5000;
+
 async function shutdown() {
   server.close();
   inst.disable();
-  try {
-    await provider.shutdown(); // flushes the spans still queued, every batch
-  } catch (err) {
-    // A collector that is down or refuses the last batch must not turn a clean exit into a crash.
-    console.error(`could not flush the last spans: ${err && err.message ? err.message : err}`);
-  }
-  console.error(delivery.summary());
+  // Every queued batch, answered or failed within FLUSH_MS; a collector that is down or slow must not turn a
+  // clean exit into a crash or a hang.
+  await mlxBatch.flush(FLUSH_MS);
+  // One line: 'mlx-trace: sent 1,234 of 1,234 MLX spans (0 dropped)', with the reasons when some were lost.
+  console.error(mlxBatch.summary());
   process.exit(0);
 }
 process.on('SIGINT', shutdown);

@@ -167,4 +167,20 @@ describe('the decode loop under the instrumentation', () => {
       expect(Math.abs(sum.coverage * sum.busyNs - union)).toBeLessThanOrEqual(union * 1e-9 + 1);
     }
   });
+  it("a primitive keeps the layer of the node that ran it, though MLX reuses its address for the next step's nodes before the drain", () => {
+    // Step n's nodes are freed as they run while the JS thread builds step n+1 (its embedding first)
+    // at the same addresses; the drain comes later, at item(). Sampling runs outside any layer, and
+    // only the embedding's own lookup (Gather, Reshape) runs inside Embedding.
+    for (const t of [trace, demo]) {
+      const layerOf = layerResolver(t);
+      const misplaced: string[] = [];
+      for (const s of t.spans) {
+        if (s.kind !== 'primitive') continue;
+        const layer = layerOf(s);
+        if (['ArgSort', 'Scan', 'Select', 'Greater', 'ArgReduce'].includes(s.name) && layer !== NO_LAYER) misplaced.push(`${s.name} in ${layer}`);
+        if (layer.includes('(Embedding)') && !['Gather', 'Reshape'].includes(s.name)) misplaced.push(`${s.name} in ${layer}`);
+      }
+      expect(misplaced).toEqual([]);
+    }
+  });
 });

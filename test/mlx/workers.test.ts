@@ -67,9 +67,7 @@ describe('mlx-trace in worker threads', () => {
     expectMainOnly(out.main, 50);
   });
 
-  // Skipped: a known defect, not fixed yet (issue 16 item 2). In about one run in three, one of a worker's
-  // Broadcast primitives lands in one of main's evals; the exact counts below catch it. Unskip with the fix.
-  it.skip("with only main instrumented, a worker's primitives never land under main's evals", async () => {
+  it("with only main instrumented, a worker's primitives never land under main's evals", async () => {
     const out = await scenario('concurrent', 'main');
     expect(out.worker).toBeNull();
     expectMainOnly(out.main, 450);
@@ -85,9 +83,15 @@ describe('mlx-trace in worker threads', () => {
     expect(w.orphans).toBe(0);
   });
 
-  // Skipped: a known defect, not fixed yet (issue 16 item 2). In about one run in three, one of a worker's
-  // Broadcast primitives lands in one of main's evals; the exact counts below catch it. Unskip with the fix.
-  it.skip('workers that come and go one after another leave no rings behind and no primitive in main\'s evals', async () => {
+  it("a worker's inner nodes at reused addresses (its graphs freed as it goes) never land in main's trace", async () => {
+    const out = await scenario('reuse');
+    // The worker's Add of a vector and a scalar puts a Broadcast in each graph: none may show here.
+    expectMainOnly(out.main, 50);
+    expect(out.main.evals).toEqual({ [MAIN_EVAL]: 50, 'Broadcast,Broadcast,Full,Full': 1 });
+    expect(out.main.ops.Broadcast).toBe(2);
+  });
+
+  it('workers that come and go one after another leave no rings behind and no primitive in main\'s evals', async () => {
     const out = await scenario('many', '12');
     // Each worker's thread recorded into a ring; the next worker takes it over once it is drained.
     expect(out.threadsAfter).toBe(out.threadsBefore);

@@ -1,11 +1,13 @@
 /**
- * The roofline's two ceilings for this machine, measured with MLX itself: peak FLOP/s from a large
- * float32 matmul and memory bandwidth from a large element-wise copy. Stored once per machine in
- * $XDG_CONFIG_HOME/mlx-trace/peaks.json (~/.config/... without XDG) so every trace can carry the
- * figures it was drawn with; defaultPeaks() stands in until `mlx-trace calibrate` has run.
+ * The roofline's two ceilings for this machine, measured with MLX itself: peak FLOP/s and memory
+ * bandwidth. Stored once per machine in $XDG_CONFIG_HOME/mlx-trace/peaks.json (~/.config/... without
+ * XDG) so every trace can carry the figures it was drawn with; defaultPeaks() stands in until
+ * `mlx-trace calibrate` (or the first profile, measurePeaksOnce) has measured them.
  *
- * Both measurements take the best of several timed repetitions after a warm-up: the best run is
- * the one least disturbed by other work, which is what a ceiling should be.
+ * The method (measurePeaks): short float32 matmuls and vector adds run under the profiler, and the
+ * ceilings are the best rates of their primitive spans, timed by the native hooks as every op of a
+ * trace is, with FLOPs and bytes from the same cost model. calibratePeaks, the older public function,
+ * times large kernels from JavaScript around mx.eval instead; its figures include the eval's own cost.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic-file';
@@ -18,10 +20,32 @@ export interface CalibrationMlx {
   random: { normal(shape: number[]): unknown };
   matmul(a: unknown, b: unknown): unknown;
   add(a: unknown, b: unknown): unknown;
-  /** Used by measurePeaksOnce's kernel timing only. */
+  /** Ends measurePeaks' kernel chains (a chain's last result is then an intermediate too). */
   sum?(a: unknown): unknown;
   eval(...arrays: unknown[]): void;
 }
+
+/** The kernel spans measurePeaks took its ceilings from. */
+export interface KernelDetails {
+  /** Timed rounds; each runs every kernel once. */
+  rounds: number;
+  /** The fastest Matmul span per FLOP: its time and FLOPs, and how many Matmul spans were timed. */
+  matmul: { spans: number; bestNs: number; flops: number };
+  /** The fastest Add span per byte: its time and bytes moved, and how many Add spans were timed. */
+  add: { spans: number; bestNs: number; bytes: number };
+}
+
+export interface MeasuredPeaks extends Peaks {
+  details: KernelDetails;
+}
+
+export interface MeasureOptions {
+  /** Seconds of timed rounds (at least 8 rounds run, whatever the budget; setup and a warm-up come on top). @default 1 */
+  seconds?: number;
+}
+
+/** Runs `work` under the profiler and returns the spans it recorded (the primitives are what count). */
+export type RecordSpans = (work: () => void) => Span[];
 
 export interface CalibrateOptions {
   /**
@@ -78,8 +102,11 @@ const time = (fn: () => void): number => {
 };
 
 /**
- * Measures this machine's peak FLOP/s and memory bandwidth with MLX. Runs on MLX's default device
- * (the CPU in a CPU build). Takes about 2 x `seconds` plus the warm-ups.
+ * Measures this machine's peak FLOP/s and memory bandwidth with MLX, timing a large float32 matmul and
+ * a large copy from JavaScript around mx.eval, without the profiler. Runs on MLX's default device (the
+ * CPU in a CPU build). Takes about 2 x `seconds` plus the warm-ups. Its figures include each eval's own
+ * cost, so small ops of a trace can read above them: `mlx-trace calibrate` and the first profile measure
+ * with measurePeaks, which the profiler times.
  */
 export function calibratePeaks(mx: CalibrationMlx, opts: CalibrateOptions = {}): CalibratedPeaks {
   const seconds = opts.seconds ?? 1;
@@ -146,7 +173,8 @@ export interface PeaksFile {
   peaks: Peaks;
   measuredAt: string;
   host: { cpuModel: string; cpus: number; hostname: string; platform: string; arch: string };
-  details?: CalibrationDetails;
+  /** What the figures were taken from: measurePeaks' kernel spans, or calibratePeaks' timed runs. */
+  details?: KernelDetails | CalibrationDetails;
 }
 
 /** $XDG_CONFIG_HOME/mlx-trace/peaks.json, or ~/.config/mlx-trace/peaks.json. */
@@ -162,7 +190,7 @@ function thisHost(): PeaksFile['host'] {
 }
 
 /** Writes the peaks (with the machine they were measured on) to peaks.json; returns the path. */
-export function savePeaks(peaks: Peaks | CalibratedPeaks, path: string = peaksFilePath()): string {
+export function savePeaks(peaks: Peaks | MeasuredPeaks | CalibratedPeaks, path: string = peaksFilePath()): string {
   const { flops, bandwidth, source } = peaks;
   const file: PeaksFile = {
     schema: PEAKS_SCHEMA,
@@ -240,11 +268,10 @@ export interface AutoPeaksOptions {
   /** Total wall-clock budget in seconds, at most AUTO_BUDGET_SECONDS. @default AUTO_BUDGET_SECONDS */
   budgetSeconds?: number;
   /**
-   * Runs the work under the profiler and returns its primitive spans. With it, the ceilings are the best rates of
-   * the calibration kernels as the native hooks time them, the same clock every op of a trace is read with; without
-   * it, the kernels are timed from JavaScript around mx.eval, which adds the eval's own overhead to small kernels.
+   * Runs the work under the profiler and returns its spans: the ceilings are the best rates of the calibration
+   * kernels as the native hooks time them (measurePeaks), the same clock every op of a trace is read with.
    */
-  record?: (work: () => void) => Span[];
+  record: RecordSpans;
 }
 
 export interface AutoPeaksResult {
@@ -271,7 +298,7 @@ const truthy = (v: string | undefined) => v !== undefined && v !== '' && v !== '
  * Meant to be called once before the first trace is recorded (at registration or by the demo), not on a hot path:
  * `cfg.peaks ?? measurePeaksOnce(mlx.core).peaks`.
  */
-export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions = {}): AutoPeaksResult {
+export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions): AutoPeaksResult {
   if (opts.peaks) return { peaks: opts.peaks, from: 'config' };
   const env = opts.env ?? process.env;
   const path = opts.path ?? peaksFilePath(env);
@@ -281,17 +308,10 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions = {}
   if (truthy(env.CI)) return { peaks: stored, from: 'skipped', reason: 'CI' };
   const budget = Math.min(AUTO_BUDGET_SECONDS, Math.max(0, opts.budgetSeconds ?? AUTO_BUDGET_SECONDS));
   const t0 = process.hrtime.bigint();
-  let measured: CalibratedPeaks | Peaks;
+  let measured: MeasuredPeaks;
   try {
-    if (opts.record) {
-      const p = kernelPeaks(mx, opts.record, budget);
-      if (p) measured = p;
-      else throw new Error('the profiler recorded no costed Matmul and Add spans');
-    } else
-    // Each measurement's timed reps get a fifth of the budget, the setup and warm-ups fit in the rest. Short runs
-    // (a 256 x 256 matmul, a 4 MiB copy), many of them: their best is what an undisturbed op reaches, as the short
-    // ops of a trace do, where one long run on a busy machine would measure the other processes too.
-      measured = calibratePeaks(mx, { seconds: budget / 5, matmulSize: 256, copyBytes: 4 * 2 ** 20 });
+    // The timed rounds get 40 % of the budget; setup and the warm-up fit in the rest.
+    measured = measurePeaks(mx, opts.record, { seconds: budget * 0.4 });
   } catch (e) {
     return { peaks: stored, from: 'skipped', reason: `measuring failed: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -305,14 +325,17 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions = {}
 }
 
 /**
- * The best rates of short calibration kernels as the profiler times them: float32 matmuls (64 and 128 square) for
- * FLOP/s and sums of two float32 vectors (32 and 64 KiB) for bytes/s, FLOPs and bytes from the cost model as for
- * every op of a trace. Small on purpose: they run as a trace's ops do, from cache and in buffers the allocator
- * reuses, so no op of the same kind can beat them; a big array's page faults and a long kernel's share of a busy
- * machine would make the ceilings too low. Rounds alternate between the kernels until 40 % of the budget is spent;
- * the best span of each kind is its ceiling. Null when the spans carry no costs.
+ * This machine's ceilings: the best rates of short calibration kernels as the profiler times them (`record` runs
+ * the work under it): float32 matmuls (64 and 128 square) for FLOP/s and sums of two float32 vectors (32 and 64 KiB)
+ * for bytes/s, FLOPs and bytes from the cost model as for every op of a trace. Small on purpose: they run as a
+ * trace's ops do, from cache and in buffers the allocator reuses, so no op of the same kind can beat them; a big
+ * array's page faults and a long kernel's share of a busy machine would make the ceilings too low. Rounds alternate
+ * between the kernels for `seconds` (at least 8 rounds); the best span of each kind is its ceiling. Throws when the
+ * spans carry no costed Matmul and Add (the native hook layer is not in use).
  */
-function kernelPeaks(mx: CalibrationMlx, record: (work: () => void) => Span[], budgetSeconds: number): Peaks | null {
+export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: MeasureOptions = {}): MeasuredPeaks {
+  const seconds = opts.seconds ?? 1;
+  if (!(Number.isFinite(seconds) && seconds >= 0)) throw new RangeError(`measurePeaks: seconds must be a number >= 0, got ${seconds}`);
   const square = [64, 128].map((n) => [mx.random.normal([n, n]), mx.random.normal([n, n])]);
   const vectors = [1 << 13, 1 << 14].map((n) => [mx.random.normal([n]), mx.random.normal([n])]);
   mx.eval(...square.flat(), ...vectors.flat());
@@ -325,17 +348,28 @@ function kernelPeaks(mx: CalibrationMlx, record: (work: () => void) => Span[], b
     for (const [x, y] of vectors) mx.eval(chain((p, q) => mx.add(p, q), x, y));
   };
   work(); // warm-up
-  const until = process.hrtime.bigint() + BigInt(Math.round(budgetSeconds * 0.4e9));
-  let flops = 0, bandwidth = 0;
-  for (let round = 0; round < 8 || (process.hrtime.bigint() < until && round < 400); round++) {
+  const until = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
+  let flops = 0, bandwidth = 0, rounds = 0;
+  const matmul = { spans: 0, bestNs: 0, flops: 0 };
+  const add = { spans: 0, bestNs: 0, bytes: 0 };
+  for (; rounds < 8 || (process.hrtime.bigint() < until && rounds < 400); rounds++) {
     for (const s of record(work)) {
       const ns = s.end - s.start;
       if (s.kind !== 'primitive' || !(ns > 0)) continue;
-      if (s.name === 'Matmul' && s.flops != null && s.flops > 0) flops = Math.max(flops, s.flops / (ns / 1e9));
-      if (s.name === 'Add' && s.bytes != null && s.bytes > 0) bandwidth = Math.max(bandwidth, s.bytes / (ns / 1e9));
+      if (s.name === 'Matmul' && s.flops != null && s.flops > 0) {
+        matmul.spans++;
+        const rate = s.flops / (ns / 1e9);
+        if (rate > flops) [flops, matmul.bestNs, matmul.flops] = [rate, ns, s.flops];
+      }
+      if (s.name === 'Add' && s.bytes != null && s.bytes > 0) {
+        add.spans++;
+        const rate = s.bytes / (ns / 1e9);
+        if (rate > bandwidth) [bandwidth, add.bestNs, add.bytes] = [rate, ns, s.bytes];
+      }
     }
   }
-  return flops > 0 && bandwidth > 0 ? { flops, bandwidth, source: 'calibrated' } : null;
+  if (!(flops > 0 && bandwidth > 0)) throw new Error('the profiler recorded no costed Matmul and Add spans');
+  return { flops, bandwidth, source: 'calibrated', details: { rounds, matmul, add } };
 }
 
 /** How every view names the origin of its roofline ceilings: one wording for the HTML report and the terminal. */

@@ -34,8 +34,6 @@ import { PipeTimeout, isSpecialFile, spoolToTempFile } from './pipe-input';
 import { binaryByteOrderProblem, isBinaryTrace, readBinaryTrace, writeBinaryFromSource, writeBinaryTrace } from './binary';
 import { untouchedColumns } from '../record/taken-trace';
 import {
-  IdCheck,
-  SaveChecks,
   extrasNestingProblem,
   TraceFileError,
   headerProblem,
@@ -49,6 +47,7 @@ import {
   type Obj,
   type TraceFileErrorCode,
 } from '../model/checks';
+import { IdCheck, SaveChecks } from '../model/span-checks';
 
 export { TraceFileError, memoryProblem, metaProblem, spanProblem };
 export type { TraceFileErrorCode };

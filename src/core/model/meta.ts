@@ -118,3 +118,42 @@ export const PASS_META_KEYS: ReadonlySet<string> = new Set(['passes', 'warmup'])
 
 // ---- meta.passStats, meta.bench, meta.benchModel: written for the dashboard and for tools reading the
 // file (withPassStats, benchOps, benchModel); their shapes are those functions' result types.
+
+// ---- meta.otlpLive: what the live OpenTelemetry path (the preload's OTEL_* provider) delivered and lost.
+
+/**
+ * The live OTLP pipeline's count of MLX spans, as the preload writes it when OTEL_* sends spans live.
+ * `spans` = `sent` + `dropped`; `dropped` = `queueFull` + `unsent` + `exportFailed` + `unanswered`.
+ */
+export interface OtlpLiveDelivery {
+  /** MLX spans that ended and went to the batch processor. */
+  spans: number;
+  /** Spans in exports the collector accepted. */
+  sent: number;
+  /** Spans the collector never accepted. */
+  dropped: number;
+  /** Spans that ended while the queue was full, so never queued. */
+  queueFull: number;
+  /**
+   * Spans not sent before the process ended: still queued (the flush at shutdown ran out of time, or never ran:
+   * a process.exit() in the app), or ended while a signal's last flush ran.
+   */
+  unsent: number;
+  /** Spans in exports that failed (collector down, refused, timed out). */
+  exportFailed: number;
+  /** Spans in exports still unanswered when the process ended. */
+  unanswered: number;
+  /** The last export error, when one failed. */
+  error?: string;
+}
+
+/** meta.otlpLive with every count checked, or null when the trace has none (no live OTLP path). */
+export function readOtlpLive(meta: TraceMeta | undefined): OtlpLiveDelivery | null {
+  const o = (meta as Record<string, unknown> | undefined)?.otlpLive;
+  if (!o || typeof o !== 'object') return null;
+  const r = o as Record<string, unknown>;
+  const count = (x: unknown) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : null);
+  const n = { spans: count(r.spans), sent: count(r.sent), dropped: count(r.dropped), queueFull: count(r.queueFull), unsent: count(r.unsent), exportFailed: count(r.exportFailed), unanswered: count(r.unanswered) };
+  if (Object.values(n).some((v) => v === null)) return null;
+  return { ...(n as Record<keyof typeof n, number>), ...(typeof r.error === 'string' ? { error: r.error } : {}) };
+}

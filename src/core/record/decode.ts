@@ -40,6 +40,8 @@ export interface Batch {
   words: ArrayBuffer;
   count: number;
   dropped: number;
+  /** The drain's signature generation (native/signatures.h). */
+  generation: number;
 }
 
 
@@ -96,6 +98,7 @@ export function decodeBatch(
   withIds = false,
 ): void {
   const v = recordViews(batch.records, batch.words);
+  useSignatureGeneration(batch.generation);
   const noIds: number[] = [];
   decodeColumns(
     v,
@@ -154,6 +157,31 @@ const sigKey = new Uint32Array(1 + (16 + 8) * 13);
  * the map.
  */
 const lastByClass: (SigEntry | undefined)[] = [];
+
+/**
+ * Signatures by the number the drain gave them (native/signatures.h), for the generation
+ * `numbersOf`: a record whose number is known costs one array read here.
+ */
+let byNumber: (SigEntry | undefined)[] = [];
+let numbersOf = -1;
+/** A record the drain could not number. */
+const NO_NUMBER = 0xffffffff;
+
+/** The drain's signature generation of the batch about to be decoded: numbers of another one are void. */
+export function useSignatureGeneration(generation: number): void {
+  if (generation !== numbersOf) {
+    byNumber = [];
+    numbersOf = generation;
+  }
+}
+
+function numberedSignature(num: number, w: Uint32Array, p: number, nin: number, nout: number, cls: number): SigEntry {
+  if (num === NO_NUMBER) return signatureOf(w, p, nin, nout, cls);
+  const known = byNumber[num];
+  if (known !== undefined) return known;
+  // Numbers come dense from 0: the array stays packed unless a batch starts mid-generation.
+  return (byNumber[num] = signatureOf(w, p, nin, nout, cls));
+}
 
 function signatureOf(w: Uint32Array, p: number, nin: number, nout: number, cls: number): SigEntry {
   const last = lastByClass[cls];
@@ -249,8 +277,8 @@ function recordViews(records: ArrayBuffer, words: ArrayBuffer): RecordViews {
 export class DrainBuffers {
   records = new ArrayBuffer(RECORD_BYTES * (1 << 14));
   words = new ArrayBuffer(4 * (1 << 16));
-  /** [records, words, dropped, more] of the last drainInto. */
-  readonly out = new Float64Array(4);
+  /** [records, words, dropped, more, signature generation] of the last drainInto. */
+  readonly out = new Float64Array(5);
   views = recordViews(this.records, this.words);
 
   /** One record needed more room than there is. */
@@ -292,7 +320,7 @@ export function decodeColumns(
       u32[q + 8],
       flags,
       u32[q + 6] + i32[q + 7] * 4294967296,
-      signatureOf(w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40], cls),
+      numberedSignature(u32[q + 4], w, u32[q + 11], u8[q * 4 + 39], u8[q * 4 + 40], cls),
       i,
     );
   }

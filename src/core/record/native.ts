@@ -19,8 +19,8 @@ export interface NativeBinding {
   detach(): void;
   setRecording(on: boolean): void;
   setCapacity(records: number, words: number): void;
-  drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number };
-  /** Fills the two buffers; out = [records, words, dropped, more (1: call again)]. */
+  drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number; generation: number };
+  /** Fills the two buffers; out = [records, words, dropped, more (1: call again), signature generation]. */
   drainInto(records: ArrayBuffer, words: ArrayBuffer, out: Float64Array): void;
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
@@ -35,7 +35,7 @@ export interface NativeBinding {
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
   tid(): number;
-  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
+  stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; tagTableBytes: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
   /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
   watchSignals(signals: number[]): ArrayBuffer;

@@ -4,7 +4,7 @@
  * hook layer; the patching of MLX lives in src/instrumentations/mlx.
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
-import { decodeColumns, DrainBuffers, type InternedSignature } from './decode';
+import { decodeColumns, DrainBuffers, useSignatureGeneration, type InternedSignature } from './decode';
 import { MemoryLog, PrimitiveLog } from './event-log';
 import { lazyTrace, primitiveSpan, TakenColumns } from './taken-trace';
 import type { HookLayer } from './native';
@@ -285,7 +285,10 @@ export class Recorder {
       hook.binding.drainInto(buf.records, buf.words, buf.out);
       const count = buf.out[0];
       this.dropped += buf.out[2];
-      if (count > 0) decodeColumns(buf.views, count, this.onPrim, this.onMem);
+      if (count > 0) {
+        useSignatureGeneration(buf.out[4]);
+        decodeColumns(buf.views, count, this.onPrim, this.onMem);
+      }
       if (!buf.out[3]) break;
       if (count === 0) buf.grow();
     }

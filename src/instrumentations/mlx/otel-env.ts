@@ -2,7 +2,9 @@
  * OpenTelemetry from the standard environment variables, for the preload (and so `mlx-trace run`).
  * Each variable is read by the SDK package that owns it, as in any OTel-instrumented Node app:
  * - OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _HEADERS, _COMPRESSION, _TIMEOUT: the OTLP exporters;
- * - OTEL_TRACES_SAMPLER, _ARG and the span limits: BasicTracerProvider; OTEL_BSP_*: BatchSpanProcessor;
+ * - OTEL_TRACES_SAMPLER, _ARG and the span limits: BasicTracerProvider;
+ * - OTEL_BSP_MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE, _SCHEDULE_DELAY: MlxBatchSpanProcessor (otel-delivery.ts),
+ *   whose defaults are sized for MLX's span rate, and which counts what it drops;
  * - OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: the resources package's envDetector, merged over its
  *   host (host.arch amd64/arm64), os (os.type) and process detectors.
  * Only the exporter's choice is made here, from OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf by
@@ -15,12 +17,20 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { OTLPTraceExporter as OTLPJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type { OtlpLiveDelivery } from '../../core/model/meta';
+import { MlxBatchSpanProcessor } from './otel-delivery';
 
 export interface EnvOtel {
   provider: BasicTracerProvider;
-  /** Sends what is queued; resolves within `timeoutMs` whatever the collector does. */
-  flush(timeoutMs: number): Promise<void>;
+  /** Sends what is queued; resolves within `timeoutMs` whatever the collector does (true when all was answered). */
+  flush(timeoutMs: number): Promise<boolean>;
+  /** The last flush before a signal ends the process: spans ending meanwhile are not queued, only counted. */
+  close(timeoutMs: number): Promise<boolean>;
+  /** What the live path delivered and lost so far (meta.otlpLive). */
+  delivery(): OtlpLiveDelivery;
+  /** One plain line saying what was sent and what was lost, and why. */
+  summary(): string;
 }
 
 /**
@@ -37,20 +47,15 @@ export function otelFromEnv(env: NodeJS.ProcessEnv = process.env): { otel: EnvOt
   if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
     return { otel: null, problem: `mlx-trace: OTLP protocol "${protocol}" is not supported here; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json` };
   }
-  const exporter = protocol === 'http/json' ? new OTLPJsonExporter() : new OTLPProtoExporter();
+  // A flush sends every queued batch at once: the exporter must accept that many requests together.
+  const sizing = MlxBatchSpanProcessor.sizing(env);
+  const exporterConfig = { concurrencyLimit: sizing.concurrencyLimit };
+  const exporter = protocol === 'http/json' ? new OTLPJsonExporter(exporterConfig) : new OTLPProtoExporter(exporterConfig);
+  const processor = new MlxBatchSpanProcessor(exporter, sizing);
   const resource = defaultResource().merge(detectResources({ detectors: [hostDetector, osDetector, processDetector, envDetector] }));
-  const provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
   // Parent and child spans find each other through the active context, which needs a manager; an
   // app's own SDK registering one later finds this equivalent one in place.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const flush = (timeoutMs: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-      provider.forceFlush().then(
-        () => (clearTimeout(timer), resolve()),
-        () => (clearTimeout(timer), resolve()),
-      );
-    });
-  return { otel: { provider, flush } };
+  return { otel: { provider, flush: (ms) => processor.flush(ms), close: (ms) => processor.close(ms), delivery: () => processor.stats(), summary: () => processor.summary() } };
 }

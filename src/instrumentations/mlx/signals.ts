@@ -33,10 +33,10 @@ export type SignalWatch = (signals: number[], onPending: (signo: number) => void
 /**
  * Installs the handlers. `write` writes the trace (synchronously) and is called at most once by the
  * caller's own guard; it runs before the signal is raised again. `watch`, when given, also handles
- * signals that arrive while the JS thread is busy. `flush`, when given, runs (and is waited for) between
- * the two when the event loop can run it: live OpenTelemetry spans still queued.
+ * signals that arrive while the JS thread is busy. `flush`, when given, runs (and is waited for) before
+ * both when the event loop can run it: live OpenTelemetry spans still queued.
  */
-export function handleEndingSignals(write: () => void, watch?: SignalWatch, flush?: () => Promise<void>): void {
+export function handleEndingSignals(write: () => void, watch?: SignalWatch, flush?: () => Promise<unknown>): void {
   const lastSeen = new Map<string, number>();
   let handled = () => {};
   const raise = (sig: EndingSignal) => {
@@ -50,9 +50,10 @@ export function handleEndingSignals(write: () => void, watch?: SignalWatch, flus
     lastSeen.set(sig, Date.now());
     handled();
     if (appHandles(sig)) return;
-    write();
-    if (flush) void flush().then(() => raise(sig));
-    else raise(sig);
+    // The flush first (it is bounded), so the trace's meta counts what the live spans' delivery lost.
+    const end = () => (write(), raise(sig));
+    if (flush) void flush().then(end, end);
+    else end();
   };
   for (const s of ENDING_SIGNALS) process.on(s, onSignal);
   // After the listeners, so the native handler hands each signal on to Node's.

@@ -7,12 +7,10 @@ import { readSync } from 'node:fs';
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
 import { MEMORY_KEYS, Problem, SPAN_KEYS, withRest } from '../rows';
 import {
-  IdCheck,
   TraceFileError,
   isCount,
   isObj,
   memoryProblem,
-  plainValidSpan,
   schemaProblem,
   show,
   spanProblem,
@@ -21,6 +19,7 @@ import {
   type Obj,
   type TraceFileErrorCode,
 } from '../../model/checks';
+import { IdCheck, plainValidSpan } from '../../model/span-checks';
 import {
   BLOCK, BLOCK_HEAD, BYTES_NULL, FLOPS_NULL, HAS_LAYER, HAS_LAYER_ID, HAS_OP, LAYER_ID_NULL, LAYER_NULL, MEMORY_FLAGS, MEMORY_NUMBERS,
   MEMORY_OTHER, MEMORY_VALUES, OP_NULL, PARENT_NULL, PREAMBLE, SPAN_NUMBERS, SPAN_OTHER, SPAN_VALUES, T_DEFS, T_END, T_HEADER, T_MEMORY,

@@ -4,7 +4,8 @@
  * them while writing, DefinitionList collects them while reading.
  */
 import type { TensorInfo } from '../../model/trace';
-import { isCount, isObj, show, tensorProblem, type SaveChecks } from '../../model/checks';
+import { isCount, isObj, show, tensorProblem } from '../../model/checks';
+import type { SaveChecks } from '../../model/span-checks';
 import { tensorJson } from '../rows';
 
 /** The list number that says a list failed the save's checks (bit 31: tested with int32 bit operations). */

@@ -5,7 +5,8 @@
  * from the recorder's columns.
  */
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
-import { plainValidFields, type SaveChecks } from '../../model/checks';
+import {  } from '../../model/checks';
+import { plainValidFields, type SaveChecks } from '../../model/span-checks';
 import { MEMORY_KEYS, SPAN_KEYS, extras } from '../rows';
 import type { JsonBytes } from '../json-bytes';
 import { BAD_LIST, DefinitionTable } from './definitions';
