@@ -76,9 +76,11 @@ export class LiveTables {
     const c = st.chunk;
     const js = store.objects(st, true).concat(st.tokens);
     const p = this.pack(js, c.n);
+    p.id.set(c.id.subarray(0, c.n));
+    p.start.set(c.t0.subarray(0, c.n));
+    // Neighbours mostly share a layer and a lane: the last keys skip the maps.
+    let lastLid = -1, lastLayer = 0, lastLk = -1, lastLane = 0;
     for (let i = 0; i < c.n; i++) {
-      p.id[i] = c.id[i];
-      p.start[i] = c.t0[i];
       p.end[i] = Math.max(c.t0[i], c.t1[i]);
       const sk = c.sig[i] * 65536 + c.cls[i];
       let sig = this.primSig.get(sk);
@@ -88,18 +90,26 @@ export class LiveTables {
       }
       p.sig[i] = sig;
       const lid = c.layer[i];
-      let layer = this.primLayer.get(lid);
-      if (layer === undefined) {
-        layer = this.layers.of(store.layerName(lid));
-        // A layer id whose name has not come yet is looked up again next time.
-        if (layer !== 0 || lid === 0) this.primLayer.set(lid, layer);
+      if (lid !== lastLid) {
+        let layer = this.primLayer.get(lid);
+        if (layer === undefined) {
+          layer = this.layers.of(store.layerName(lid));
+          // A layer id whose name has not come yet is looked up again next time.
+          if (layer !== 0 || lid === 0) this.primLayer.set(lid, layer);
+        }
+        lastLid = lid;
+        lastLayer = layer;
       }
-      p.layer[i] = layer;
+      p.layer[i] = lastLayer;
       const gpu = c.flags[i] & PRIM_GPU;
       const lk = c.thread[i] * 2 + gpu;
-      let lane = this.primLane.get(lk);
-      if (lane === undefined) this.primLane.set(lk, (lane = this.lanes.of({ device: gpu ? 'gpu' : 'cpu', thread: c.thread[i] } as Span, c.t0[i])));
-      p.lane[i] = lane;
+      if (lk !== lastLk) {
+        let lane = this.primLane.get(lk);
+        if (lane === undefined) this.primLane.set(lk, (lane = this.lanes.of({ device: gpu ? 'gpu' : 'cpu', thread: c.thread[i] } as Span, c.t0[i])));
+        lastLk = lk;
+        lastLane = lane;
+      }
+      p.lane[i] = lastLane;
     }
     return p;
   }

@@ -13,6 +13,7 @@
  * elsewhere cannot reach it by DNS rebinding); any other address needs the random token in every URL.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +62,8 @@ export class LiveServer {
   private ended = false;
   /** Batches made, and the ms the parts of the last refresh took (for /stats). */
   private batches = 0;
+  /** This thread's event-loop use since the server started: the share of a core the live view takes beside the app. */
+  private readonly elu0 = nodePerformance.eventLoopUtilization();
   private refreshMs = { batch: 0, advise: 0 };
 
   constructor(
@@ -276,7 +279,8 @@ export class LiveServer {
 
   private sendStats(res: ServerResponse): void {
     const clients = [...this.clients].map((c) => ({ queuedBytes: c.res.writableLength, skipped: c.skipped, sent: c.sent, connectedMs: Date.now() - c.since }));
-    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    const busy = +nodePerformance.eventLoopUtilization(this.elu0).utilization.toFixed(4);
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 
