@@ -25,9 +25,13 @@ export interface LiveHandle {
   close(): Promise<void>;
 }
 
-/** How long the app's thread waits for the worker to listen, and at exit for the page to get the end. */
+/**
+ * How long the app's thread waits for the worker to listen, and at exit for the page to get the end.
+ * The end waits behind the worker's refresh in progress, which on a loaded machine takes seconds;
+ * a stalled client cannot stretch it (the worker gives a client half a second).
+ */
 const START_WAIT_MS = 15_000;
-const END_WAIT_MS = 3_000;
+const END_WAIT_MS = 10_000;
 
 export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | 'originHrNs' | 'host' | 'jsThread'>, options: LiveOptions = {}): LiveHandle {
   const opts = resolve(options);
