@@ -44,7 +44,7 @@ if (env.problem) process.stderr.write(env.problem + '\n');
 const otel = env.otel;
 if (otel) inst._useEnvProvider(otel.provider);
 // MLX_TRACE_LIVE=PORT: a page that shows the app while it runs (mlx-trace run --live sets it).
-liveFromEnv(inst, process.env);
+const live = liveFromEnv(inst, process.env);
 /** How long the end of the process waits for the last spans to reach the collector. */
 const FLUSH_MS = 2000;
 let written = false;
@@ -84,9 +84,10 @@ function writeTrace(): void {
       return;
     }
     mkdirSync(outDir, { recursive: true });
-    // Flight-recorder mode writes its ring: the last seconds or spans, not all the run.
+    // Flight-recorder mode writes its ring: the last seconds or spans, not all the run. The live view
+    // records so when nothing else bounds the recording (MLX_TRACE_STREAM=0).
     let spans = held.spans + held.prims;
-    if (recording.flightRecorder) spans = inst.dump(file, name);
+    if (recording.flightRecorder || (live && !streamFile)) spans = inst.dump(file, name);
     else saveTrace(inst.takeTrace(name, extra), file);
     if (!process.env.MLX_TRACE_QUIET) process.stderr.write(`mlx-trace: wrote ${file} (${spans} spans, timing: ${inst.timing})\n`);
   } catch (e) {

@@ -12,15 +12,15 @@ const { createLlama, generate, TINY_LLAMA } = require('../../dist/demo.js');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint());
 
-/** A page's stream: another process that reads /events and counts the windows. */
+/** A page's stream: another process that reads /events and counts the batches. */
 function connectClient(url) {
-  const code = `const http=require('http');let n=0,b=0;http.get(process.argv[1]+'events',(r)=>{r.on('data',(d)=>{b+=d.length;n+=(String(d).match(/event: window/g)||[]).length});});process.on('SIGTERM',()=>{process.stdout.write(JSON.stringify({windows:n,bytes:b}));process.exit(0)});`;
+  const code = `const http=require('http');let n=0,b=0;http.get(process.argv[1]+'events',(r)=>{r.on('data',(d)=>{b+=d.length;n+=(String(d).match(/event: batch/g)||[]).length});});process.on('SIGTERM',()=>{process.stdout.write(JSON.stringify({batches:n,bytes:b}));process.exit(0)});`;
   const child = spawn(process.execPath, ['-e', code, url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   return {
     stop: () => new Promise((res) => {
-      child.on('close', () => res(out ? JSON.parse(out) : { windows: 0, bytes: 0 }));
+      child.on('close', () => res(out ? JSON.parse(out) : { batches: 0, bytes: 0 }));
       child.kill('SIGTERM');
     }),
   };
@@ -78,7 +78,7 @@ export default [
           traced_without_live_overhead_pct: +plain.overhead.toFixed(1),
           traced_without_live_tokens_per_s: +plain.on.toFixed(1),
           untraced_tokens_per_s_before_live: +plain.off.toFixed(1),
-          windows_received: got.windows,
+          batches_received: got.batches,
           stream_mb: +(got.bytes / 2 ** 20).toFixed(1),
         },
       };

@@ -28,9 +28,8 @@ const mlx = require('@frost-beta/mlx');
 const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'demo.js'))});
 if (process.env.LIVE_API) {
   const sdk = require(${JSON.stringify(join(distDir, 'index.js'))});
-  // The app runs for minutes and never takes its trace: a bounded recording (here the flight recorder), as a
-  // long-running app needs, keeps the recorder from filling up and dropping what the page would show.
-  const live = sdk.registerMlxInstrumentation({ flightRecorder: { seconds: 10 } }).serveLive(JSON.parse(process.env.LIVE_API));
+  // The app runs for minutes and never takes its trace: serveLive bounds the recording to what the page needs.
+  const live = sdk.registerMlxInstrumentation(JSON.parse(process.env.LIVE_CONFIG || '{}')).serveLive(JSON.parse(process.env.LIVE_API));
   process.stderr.write('live-api ' + live.url + '\\n');
 }
 const model = createLlama(mlx, TINY_LLAMA);
@@ -53,17 +52,25 @@ interface App {
   stop(): void;
 }
 
-/** Starts `node args` and waits (90 s at most) for the live URL on its stderr. */
+/**
+ * Starts `node args` and waits (90 s at most) for the live URL on its stderr: on a whole line (a pipe may hand
+ * over 'http://127.0.0.1:4' before the rest of the port), and then for the server to answer.
+ */
 async function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
   const stop = join(work, `stop-${Math.random().toString(36).slice(2)}`);
   const p = startProcess(process.execPath, args, { cwd: work, env: { ...env, STOP: stop }, limitMs: 30 * 60_000 });
   const noUrl = setTimeout(() => p.child.kill('SIGKILL'), 90_000);
+  let url: string;
   try {
-    const m = await p.until(urlLine, 1, 'stderr');
-    return { proc: p.child, url: m[1], stderr: p.stderr, exited: p.ended.then((r) => r.code ?? 1), stop: () => writeFileSync(stop, '') };
+    [, url] = await p.until(new RegExp(`${urlLine.source}.*\\n`), 1, 'stderr');
   } finally {
     clearTimeout(noUrl);
   }
+  const stats = new URL(url);
+  stats.pathname = '/stats';
+  const r = await fetchText(stats.href);
+  if (r.status !== 200) throw new Error(`the live server answered ${r.status} to /stats`);
+  return { proc: p.child, url, stderr: p.stderr, exited: p.ended.then((e) => e.code ?? 1), stop: () => writeFileSync(stop, '') };
 }
 
 interface SseEvent { event: string; data: string }
@@ -145,21 +152,33 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       const url = new URL(app.url);
       expect(url.hostname).toBe('127.0.0.1');
       expect(url.search).toBe('');
-      // Until a window holds a few decoded tokens (the first comes as soon as the stream opens).
-      const tokensIn = (e: SseEvent) => e.event === 'window' && JSON.parse(e.data).rates.latencies.length > 2;
-      const first = await readEvents(`${app.url}events`, (ev) => ev.some(tokensIn));
+      // Until the window holds a few decoded tokens, and a few batches came (the first as soon as the stream opens).
+      const tokensIn = (e: SseEvent) => e.event === 'batch' && JSON.parse(e.data).rates.latencies.length > 2;
+      const first = await readEvents(`${app.url}events`, (ev) => ev.some(tokensIn) && ev.filter((e) => e.event === 'batch').length >= 3);
       expect(first.status).toBe(200);
       expect(first.type).toMatch(/^text\/event-stream/);
       expect(first.events[0].event).toBe('hello');
-      const w = JSON.parse(first.events.find(tokensIn)!.data);
-      // The decode loop's primitives, layers and sync points, packed as the dashboard packs them.
-      expect(w.head.spanCount).toBeGreaterThan(100);
-      expect(w.head.strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item']));
-      expect(Object.keys(w.cols)).toEqual(expect.arrayContaining(['start', 'dur', 'sig']));
+      const batches = first.events.filter((e) => e.event === 'batch').map((e) => JSON.parse(e.data));
+      // The first batch is the whole window; the next ones only what arrived since, numbered in the same tables.
+      expect(batches.map((b) => b.reset)).toEqual([true, ...batches.slice(1).map(() => false)]);
+      expect(batches[0].session.name).toBe('app.js');
+      const strings = batches.flatMap((b) => b.tables.strings);
+      expect(new Set(strings).size).toBe(strings.length);
+      // The decode loop's primitives, layers and sync points, and the token spans the server finds.
+      expect(strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item', 'token']));
+      const spans = batches.reduce((a, b) => a + b.n, 0);
+      expect(spans).toBeGreaterThan(100);
+      for (const b of batches) {
+        expect(Buffer.from(b.cols.start, 'base64').length).toBe(8 * b.n);
+        expect(Buffer.from(b.cols.lane, 'base64').length).toBe(2 * b.n);
+        expect(b.to).toBeGreaterThan(b.from);
+      }
+      // Batches follow each other in time: a later one starts no earlier than the earlier one.
+      const starts = batches.map((b) => new Float64Array(new Uint8Array(Buffer.from(b.cols.start, 'base64')).buffer).reduce((m, x) => Math.min(m, x), Infinity));
+      expect(starts[batches.length - 1]).toBeGreaterThanOrEqual(starts[1]);
+      const w = batches.find((b) => b.rates.latencies.length > 2);
       expect(w.rates.what).toBe('tokens');
-      expect(w.rates.latencies.length).toBeGreaterThan(2);
-      expect(w.head.generation.decodeTokensPerSec).toBeGreaterThan(0);
-      expect(w.stats.spans).toBe(w.head.spanCount);
+      expect(w.stats.spans).toBeGreaterThan(100);
 
       // Only the loopback: the machine's other address refuses, and a Host that is not the loopback is turned away.
       const other = otherAddress();
@@ -223,7 +242,7 @@ describe('mlx-trace run --live (plain HTTP)', () => {
         expect((await fetchText(`${base}${path}?token=${'0'.repeat(32)}`)).status).toBe(403);
       }
       expect((await fetchText(`${base}/?token=${token}`)).status).toBe(200);
-      const ev = await readEvents(`${base}/events?token=${token}`, (e) => e.some((x) => x.event === 'window'));
+      const ev = await readEvents(`${base}/events?token=${token}`, (e) => e.some((x) => x.event === 'batch'));
       expect(ev.status).toBe(200);
       // The page carries the token on to /events and the saves (from its own URL).
       expect((await fetchText(`${base}/?token=${token}`)).body.toString('utf8')).toMatch(/URLSearchParams\(location\.search\)\.get\(["']token["']\)/);
@@ -257,19 +276,22 @@ describe('the live page in Chromium', () => {
     const errors: string[] = [];
     page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) outside.push(r.url()); });
     page.on('pageerror', (e) => errors.push(e.message));
-    type LiveState = { windows: number; mounted: number; spans: number; state: string; what: string; paused: boolean; skipped: number };
+    type LiveState = { batches: number; applied: number; spans: number; state: string; what: string; paused: boolean; skipped: number };
     const live = () => page.evaluate(() => (window as unknown as { __mlxLive: LiveState }).__mlxLive);
+    const viewOf = () => page.evaluate(() => {
+      const c = document.querySelector('#timeline canvas') as HTMLCanvasElement;
+      return { start: Number(c.dataset.viewStart), end: Number(c.dataset.viewEnd) };
+    });
     try {
       await page.goto(app.url);
-      await page.waitForFunction(() => (window as any).__mlxLive.mounted >= 1, null, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as any).__mlxLive.applied >= 1, null, { timeout: 120_000 });
       const a = await live();
-      await page.waitForFunction((n) => (window as any).__mlxLive.mounted > n && (window as any).__mlxLive.spans > 0, a.mounted, { timeout: 120_000 });
+      // The window fills: more spans in view than in the first one (an update may bring only findings).
+      await page.waitForFunction((x) => (window as any).__mlxLive.applied > x.applied && (window as any).__mlxLive.spans > x.spans, a, { timeout: 120_000 });
       const b = await live();
       expect(b.state).toBe('live');
       expect(b.what).toBe('tokens');
-      // The window fills: more spans in view than in the first one.
-      expect(b.spans).toBeGreaterThan(a.spans);
-      // The dashboard's views, mounted on the window: the timeline drew a range, the op table has rows.
+      // The dashboard's views, on the window: the timeline drew a range, the op table has rows.
       await page.waitForSelector('html[data-ready="all"]');
       const drawn = await page.evaluate(() => {
         const c = document.querySelector('#timeline canvas') as HTMLCanvasElement;
@@ -281,19 +303,46 @@ describe('the live page in Chromium', () => {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, 'live.png') });
 
-      // Paused, new windows arrive but the views stay; on resume the newest is shown.
+      // Updates happen in place: the op table grouped by layer stays so, with its search, and its views are not
+      // mounted anew (the same elements); the timeline scrolls on with the newest time.
+      await page.selectOption('#ops-group', 'layer');
+      await page.fill('#ops-search', 'layers');
+      const marked = await page.evaluate(() => { (document.getElementById('ops-table') as any).__mark = 1; (document.querySelector('#timeline canvas') as any).__mark = 1; return true; });
+      expect(marked).toBe(true);
+      const v0 = await viewOf();
+      const g0 = await live();
+      await page.waitForFunction((n) => (window as any).__mlxLive.applied >= n + 2, g0.applied, { timeout: 120_000 });
+      const kept = await page.evaluate(() => ({
+        group: (document.getElementById('ops-group') as HTMLSelectElement).value,
+        search: (document.getElementById('ops-search') as HTMLInputElement).value,
+        same: (document.getElementById('ops-table') as any).__mark === 1 && (document.querySelector('#timeline canvas') as any).__mark === 1,
+        labels: Array.from(document.querySelectorAll('#ops-table tbody td.name .label'), (e) => e.textContent),
+        status: document.getElementById('ops-status')!.textContent,
+      }));
+      expect(kept).toMatchObject({ group: 'layer', search: 'layers', same: true });
+      expect(kept.labels.length).toBeGreaterThan(0);
+      for (const l of kept.labels) expect(l).toMatch(/layers/);
+      expect(kept.status).toMatch(/each layer's row/);
+      const v1 = await viewOf();
+      expect(v1.end).toBeGreaterThan(v0.end);
+      await page.fill('#ops-search', '');
+      await page.selectOption('#ops-group', 'op');
+
+      // Paused, new batches arrive but the views stay; on resume the newest is shown.
       await page.click('#live-pause');
       const p0 = await live();
-      await page.waitForFunction((n) => (window as any).__mlxLive.windows >= n + 2, p0.windows, { timeout: 120_000 });
+      const pv = await viewOf();
+      await page.waitForFunction((n) => (window as any).__mlxLive.batches >= n + 2, p0.batches, { timeout: 120_000 });
       const p1 = await live();
       expect(p1.state).toBe('paused');
-      expect(p1.mounted).toBe(p0.mounted);
+      expect(p1.applied).toBe(p0.applied);
+      expect(await viewOf()).toEqual(pv);
       await page.click('#live-pause');
-      expect((await live()).mounted).toBeGreaterThan(p1.mounted);
+      expect((await live()).applied).toBeGreaterThan(p1.applied);
 
       // A reload connects again and gets a window at once.
       await page.reload();
-      await page.waitForFunction(() => (window as any).__mlxLive.mounted >= 1 && (window as any).__mlxLive.state === 'live', null, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as any).__mlxLive.applied >= 1 && (window as any).__mlxLive.state === 'live', null, { timeout: 120_000 });
 
       // The app ends: the page says so and keeps what it shows.
       const before = await live();
@@ -303,7 +352,7 @@ describe('the live page in Chromium', () => {
       await page.waitForTimeout(1500);
       const after = await live();
       expect(after.spans).toBeGreaterThan(0);
-      expect(after.mounted).toBeGreaterThanOrEqual(before.mounted);
+      expect(after.applied).toBeGreaterThanOrEqual(before.applied);
       expect(await page.locator('#live-status').textContent()).toMatch(/^ended/);
       expect(await page.evaluate(() => document.querySelectorAll('#ops-table tbody tr').length)).toBeGreaterThan(3);
       await page.screenshot({ path: join(SHOTS, 'live-ended.png') });
@@ -315,6 +364,38 @@ describe('the live page in Chromium', () => {
       app.proc.kill('SIGKILL');
     }
   }, 400_000);
+});
+
+describe('an app that never takes its trace', () => {
+  it('records only what the live window needs: past the recorder\'s maxSpans nothing is dropped and the windows keep moving', async () => {
+    // A low maxSpans stands for the default's two million: unbounded, the recorder would be full after it.
+    const maxSpans = 20_000;
+    const app = await startApp(['app.js'], { MAX_SECS: '200', LIVE_CONFIG: JSON.stringify({ maxSpans }), LIVE_API: JSON.stringify({ port: 0, refreshMs: 250, windowSeconds: 2 }) }, /live-api (\S+)/);
+    const stats = async () => JSON.parse((await fetchText(`${app.url}stats`)).body.toString('utf8'));
+    try {
+      expect((await fetchText(app.url)).body.toString('utf8')).toContain('the app set no bound, so recording keeps the last 2 s or 20,000 spans');
+      let s: any = null;
+      for (let i = 0; i < 150 && !(s?.receivedSpans > 5 * maxSpans); i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        s = await stats();
+      }
+      expect(s.receivedSpans).toBeGreaterThan(5 * maxSpans);
+      expect(s.recorderDropped).toBe(0);
+      // Still moving: newer spans arrive and the window holds them.
+      await new Promise((r) => setTimeout(r, 1500));
+      const later = await stats();
+      expect(later.receivedSpans).toBeGreaterThan(s.receivedSpans);
+      expect(later.latest).toBeGreaterThan(s.latest);
+      expect(later.recorderDropped).toBe(0);
+      const w = await readEvents(`${app.url}events`, (ev) => ev.some((e) => e.event === 'batch'));
+      expect(JSON.parse(w.events.find((e) => e.event === 'batch')!.data).n).toBeGreaterThan(0);
+      app.stop();
+      expect(await app.exited).toBe(0);
+    } finally {
+      app.stop();
+      app.proc.kill('SIGKILL');
+    }
+  }, 300_000);
 });
 
 describe('a stalled client', () => {

@@ -131,6 +131,24 @@ export const VIEWS_MARKUP = `<main>
 </main>
 `;
 
+/**
+ * A page's document up to <body>: the policy that allows exactly `script` (and, with `connect`, requests to the
+ * page's own origin), the title, and the dashboard's styles followed by `styles`.
+ */
+export function documentHead(o: { title: string; script: string; version: string; connect?: boolean; styles?: string }): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy(o.script, o.connect)}">
+<meta name="generator" content="mlx-trace${o.version ? ` ${escapeHtml(o.version)}` : ''}">
+<title>${escapeHtml(o.title)}</title>
+<link rel="icon" href="data:,">
+<style>${STYLES}${o.styles ?? ''}</style>
+</head>`;
+}
+
 export interface DocumentOptions {
   title?: string;
 }
@@ -142,21 +160,10 @@ export interface DocumentOptions {
 export function* renderDocumentParts(packed: PackedTrace, options: DocumentOptions = {}): Generator<string | ArrayBufferView> {
   const { head } = packed;
   const script = pageScript();
-  const csp = contentSecurityPolicy(script);
   const title = escapeHtml(options.title ?? head.name);
   const created = head.meta.createdAt ? ` · recorded ${escapeHtml(head.meta.createdAt)}` : '';
   const version = escapeHtml(head.meta.versions.mlxTrace ?? '');
-  yield `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="generator" content="mlx-trace${version ? ` ${version}` : ''}">
-<title>${title} · mlx-trace</title>
-<link rel="icon" href="data:,">
-<style>${STYLES}</style>
-</head>
+  yield `${documentHead({ title: `${options.title ?? head.name} · mlx-trace`, script, version: head.meta.versions.mlxTrace ?? '' })}
 <body>
 <a class="skip" href="#ops">Skip to the op table</a>
 <header class="top">

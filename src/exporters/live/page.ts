@@ -4,12 +4,13 @@
  * script is allowed by hash and may connect only to its own origin (the dashboard's policy plus
  * connect-src 'self' for /events).
  */
-import { composeScript, contentSecurityPolicy, escapeHtml, scriptJson, VIEWS_MARKUP } from '../html/template';
-import { STYLES } from '../html/styles';
+import { composeScript, documentHead, escapeHtml, scriptJson, VIEWS_MARKUP } from '../html/template';
 import { VERSION } from '../../core/record/version';
 import { clientMain } from '../html/client/main';
 import { liveMain } from './client/main';
 import { liveRate } from './client/rate';
+import { liveStore } from './client/store';
+import { groupByLane, nestLanes } from '../html/pack/rows';
 
 const LIVE_STYLES = `
 .live-bar{display:flex;flex-wrap:wrap;align-items:center;gap:8px 12px}
@@ -27,26 +28,16 @@ let script: string | null = null;
 
 /** The live page's script: liveMain over the dashboard's client functions. */
 export function liveScript(): string {
-  return (script ??= composeScript(liveMain, { clientMain, liveRate }));
+  return (script ??= composeScript(liveMain, { clientMain, liveRate, liveStore, groupByLane, nestLanes }));
 }
 
-export function livePage(config: { name: string; windowSeconds: number; refreshMs: number }): string {
+export function livePage(config: { name: string; windowSeconds: number; refreshMs: number; recording: string }): string {
   const js = liveScript();
   const title = escapeHtml(config.name);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy(js, true)}">
-<meta name="generator" content="mlx-trace ${escapeHtml(VERSION)}">
-<title>${title} · mlx-trace live</title>
-<link rel="icon" href="data:,">
-<style>${STYLES}${LIVE_STYLES}</style>
-</head>
+  return `${documentHead({ title: `${config.name} · mlx-trace live`, script: js, version: VERSION, connect: true, styles: LIVE_STYLES })}
 <body>
 <header class="top">
-<div><h1>${title}</h1><p class="sub">mlx-trace live · the last ${config.windowSeconds} s, refreshed every ${config.refreshMs} ms</p></div>
+<div><h1>${title}</h1><p class="sub">mlx-trace live · the last ${config.windowSeconds} s, refreshed every ${config.refreshMs} ms${config.recording ? ` · ${escapeHtml(config.recording)}` : ''}</p></div>
 <div class="live-bar" role="toolbar" aria-label="Live view">
 <span id="live-status" class="live-status" data-state="connecting" role="status" aria-live="polite">connecting…</span>
 <button id="live-pause" type="button" aria-pressed="false">Pause</button>

@@ -5,7 +5,8 @@
  * through a shared counter (the app's thread may be in a synchronous loop and read no message).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { HostInfo, Peaks, SpanKind, TensorInfo } from '../../core/model/trace';
+import type { HostInfo, Peaks, Span, TensorInfo } from '../../core/model/trace';
+import type { Head, HeadFinding } from '../html/format';
 
 export interface LiveOptions {
   /** Name shown on the page and in saved files. @default the script's file name */
@@ -41,17 +42,8 @@ export const LIVE_DEFAULTS = {
 
 export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]: (typeof LIVE_DEFAULTS)[K] extends string ? string : number };
 
-/** A JS-side span (eval, layer, sync point, user region), times in ns since the session's origin. */
-export interface WireSpan {
-  id: number;
-  parentId: number | null;
-  kind: SpanKind;
-  name: string;
-  start: number;
-  end: number;
-  thread: number;
-  attrs?: Record<string, string | number | boolean>;
-}
+/** A JS-side span (eval, layer, sync point, user region) as the worker decodes it: a trace Span without device, arrays and costs. */
+export type WireSpan = Pick<Span, 'id' | 'parentId' | 'kind' | 'name' | 'start' | 'end' | 'thread' | 'attrs'>;
 
 /** Primitives and memory events of one flush, as columns (times in ns since the session's origin). */
 export interface Chunk {
@@ -99,6 +91,8 @@ export interface SessionInfo {
   host: HostInfo;
   versions: Record<string, string>;
   jsThread: number;
+  /** What the app's recording keeps, as a line for the page ('' when it keeps everything). */
+  recording: string;
 }
 
 export type ToWorker =
@@ -116,3 +110,69 @@ export const ACK_CHUNKS = 0;
 export const ACK_ENDED = 1;
 export const ACK_READY = 2;
 export const ACK_SLOTS = 3;
+
+/** Rate series of a window: events per second in buckets of bucketNs, oldest first. */
+export interface RateSeries {
+  what: 'tokens' | 'evals';
+  bucketNs: number;
+  values: number[];
+  /** Per-token latency (ns) of the tokens in the window, in order (empty for evals). */
+  latencies: number[];
+}
+
+/** The server's counters, sent with every batch (and, per client, skipped windows and clients). */
+export interface WindowStats {
+  /** Spans the window holds. */
+  spans: number;
+  /** Spans taken in since the server started. */
+  receivedSpans: number;
+  retainedSpans: number;
+  recorderDropped: number;
+  feedDropped: number;
+  evictedSpans: number;
+  liveBytes: number;
+  peakBytes: number;
+  /** Newest time seen (ns since the origin). */
+  latest: number;
+  skipped?: number;
+  clients?: number;
+}
+
+/**
+ * Entries appended to the session's tables (strings, signatures, lanes, layer paths: the dashboard's
+ * head tables, numbered for the whole session) since the client's previous batch; all of them in a reset.
+ */
+export interface TableDelta {
+  strings: string[];
+  /** New signatures as columns: kind code, name, category, shapes and dtype (string ids), FLOPs and bytes (null: unknown). */
+  sigs: { kind: number[]; name: number[]; cat: number[]; shapes: number[]; dtype: number[]; flops: (number | null)[]; bytes: (number | null)[] };
+  lanes: { device: string; thread: number }[];
+  /** Layer paths as string ids; a span's layer is 1 + its index here (0: none). */
+  layers: number[];
+}
+
+/**
+ * One SSE 'batch': the spans and memory points that arrived since the client's previous batch (all the
+ * window holds when `reset`), as base64 little-endian columns, and what the page shows beside them.
+ * The page appends them to its store and lets go of spans that ended before `from`.
+ */
+export interface BatchMessage {
+  /** The page drops what it holds and starts from this batch (first batch, or after skipped ones). */
+  reset: boolean;
+  /** With reset: the head's fixed parts (name, meta, kinds, categories). */
+  session: Pick<Head, 'name' | 'meta' | 'kinds' | 'categories'> | null;
+  from: number;
+  to: number;
+  tables: TableDelta;
+  /** Spans: id (f64), start and end (f64, ns), sig (u32), layer (u32), lane (u16). */
+  n: number;
+  cols: { id: string; start: string; end: string; sig: string; layer: string; lane: string };
+  /** Memory points: time (f64) and live bytes (f64). */
+  memN: number;
+  mem: { t: string; live: string };
+  rates: RateSeries;
+  stats: WindowStats;
+  /** The advisor's findings when they changed (always with reset): as shown, with their evidence span ids. */
+  advice: { findings: HeadFinding[]; ids: number[][] } | null;
+  dropped: number;
+}

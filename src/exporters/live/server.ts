@@ -2,44 +2,47 @@
  * The live view's HTTP server (in the worker thread): the page at GET /, Server-Sent Events at
  * GET /events, the window saved at GET /save.mlxtrace and GET /save.html, counters at GET /stats.
  *
- * Every refresh, while someone is connected, the last N seconds become one Trace, packed by the
- * dashboard's own packer (the page mounts the dashboard's views on it), and that one message goes
- * to every client. A client with more than clientQueueBytes waiting (slow, stalled, or a closed
- * laptop) skips windows, counted and shown on its page, so a client never holds more than that.
+ * Every refresh each client gets one 'batch' event: the spans that arrived since its previous batch,
+ * in the session's tables (./batch.ts), which its page appends to the model its views read; a page
+ * that connects, or comes back, first gets the whole window as one batch. The same batch text goes to
+ * every client that is at the same point. A client with more than clientQueueBytes waiting (slow,
+ * stalled, or a closed laptop) skips refreshes, counted and shown on its page, and catches up with
+ * one batch once it reads again, so a client never holds more than that.
  *
  * Security: 127.0.0.1 by default, and then only requests whose Host names the loopback (a page
  * elsewhere cannot reach it by DNS rebinding); any other address needs the random token in every URL.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { advise, type Finding } from '../../core/analysis/advisor';
+import { advise } from '../../core/analysis/advisor';
 import { saveTrace } from '../../core/io/persist';
 import type { Trace } from '../../core/model/trace';
 import { renderHtml } from '../html';
-import { packTrace } from '../html/pack';
+import { packAdvice, packHeadMeta } from '../html/pack/meta';
+import { KIND_CODES } from '../html/format';
+import { OP_CATEGORIES, OP_CATEGORY_LABELS } from '../../core/model/categories';
+import { LiveTables, makeBatch, NO_TABLES, type TableCursor } from './batch';
 import { livePage } from './page';
-import type { ResolvedLiveOptions } from './protocol';
-import type { LiveStore, RateSeries, WindowStats } from './store';
+import type { BatchMessage, RateSeries, ResolvedLiveOptions, WindowStats } from './protocol';
+import type { LiveStore } from './store';
 
 interface Client {
   res: ServerResponse;
   skipped: number;
   sent: number;
   since: number;
+  /** The newest chunk its page has (-1: none yet, the next batch is a reset), the tables it has, the findings it has. */
+  upTo: number;
+  tables: TableCursor;
+  advice: number;
 }
 
-/** The SSE message of one window: the packed trace (columns as base64), rates and counters. */
-export interface WindowMessage {
-  head: ReturnType<typeof packTrace>['head'];
-  cols: Record<string, string>;
-  rates: RateSeries;
-  stats: WindowStats;
-}
-
-/** The stretch of the window the advisor reads. */
+/** The stretch of the window the advisor reads: the last seconds, and at most so many spans. */
 const ADVICE_SPAN_NS = 2e9;
+const ADVICE_MAX_SPANS = 20_000;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -48,14 +51,20 @@ export class LiveServer {
   private clients = new Set<Client>();
   private page: string | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private lastWindow: string | null = null;
+  private tables = new LiveTables();
   private lastStats: WindowStats | null = null;
-  private findings: Finding[] = [];
+  private lastRates: RateSeries | null = null;
+  private advice: BatchMessage['advice'] = { findings: [], ids: [] };
+  private findings: ReturnType<typeof advise> = [];
+  /** Bumped when the findings change; a client that has an older one gets them with its next batch. */
+  private adviceVersion = 0;
   private lastAdvice = 0;
   private ended = false;
-  /** Windows made, and the ms the parts of the last one took (for /stats). */
-  private windows = 0;
-  private windowMs = { build: 0, advise: 0, pack: 0, encode: 0 };
+  /** Batches made, and the ms the parts of the last refresh took (for /stats). */
+  private batches = 0;
+  /** This thread's event-loop use since the server started: the share of a core the live view takes beside the app. */
+  private readonly elu0 = nodePerformance.eventLoopUtilization();
+  private refreshMs = { batch: 0, advise: 0 };
 
   constructor(
     private readonly store: LiveStore,
@@ -110,96 +119,138 @@ export class LiveServer {
   }
 
   private sendPage(res: ServerResponse): void {
-    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, refreshMs: this.opts.refreshMs });
+    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, refreshMs: this.opts.refreshMs, recording: this.store.session.recording });
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(this.page);
   }
 
   private openEvents(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
-    const c: Client = { res, skipped: 0, sent: 0, since: Date.now() };
+    const c: Client = { res, skipped: 0, sent: 0, since: Date.now(), upTo: -1, tables: NO_TABLES, advice: -1 };
     res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, ended: this.ended })}\n\n`);
+    // A page that comes (back) gets the window at once, not a refresh later.
+    this.send([c], false);
     if (this.ended) {
-      if (this.lastWindow) res.write(this.lastWindow);
       res.end('event: end\ndata: {}\n\n');
       return;
     }
     this.clients.add(c);
     req.on('close', () => this.clients.delete(c));
-    // A page that comes (back) sees the window at once, not a refresh later.
-    const w = this.lastWindow && !this.store.dirty ? this.lastWindow : this.makeWindow();
-    if (w) this.write(c, w);
-  }
-
-  /** Writes unless the client already has its fill waiting; then the message is skipped and counted. */
-  private write(c: Client, text: string): void {
-    if (c.res.writableLength > this.opts.clientQueueBytes) {
-      c.skipped++;
-      return;
-    }
-    c.res.write(text);
-    c.sent++;
   }
 
   /**
-   * The next refresh: refreshMs after this one, or three times what the last window cost when that is
-   * longer, so the server's thread is busy at most a third of the time however big the window is.
+   * Sends each client what it has not seen: one batch (made once for the clients at the same point)
+   * or, when nothing is new, the counters. A client with its fill waiting skips this refresh, counted.
+   */
+  private send(clients: Iterable<Client>, refresh = true): void {
+    const t0 = performance.now();
+    const texts = new Map<string, string>();
+    const seq = this.store.seq;
+    for (const c of clients) {
+      const queued = c.res.writableLength;
+      if (queued > this.opts.clientQueueBytes) {
+        c.skipped++;
+        // Counters are small and still go, unless the client holds twice its fill.
+        if (queued <= 2 * this.opts.clientQueueBytes) c.res.write(this.statsEvent(c));
+        continue;
+      }
+      if (c.upTo === seq && c.advice === this.adviceVersion) {
+        c.res.write(this.statsEvent(c));
+        continue;
+      }
+      const key = `${c.upTo}|${c.tables.strings},${c.tables.sigs},${c.tables.lanes},${c.tables.layers}|${c.advice === this.adviceVersion}`;
+      let text = texts.get(key);
+      if (text === undefined) texts.set(key, (text = this.batchEvent(c)));
+      c.res.write(text);
+      c.res.write(this.statsEvent(c));
+      c.upTo = seq;
+      c.tables = this.tables.cursor();
+      c.advice = this.adviceVersion;
+      c.sent++;
+    }
+    // What a refresh costs sets the next one's delay; a page's first batch is not a refresh.
+    if (refresh && texts.size > 0) this.refreshMs.batch = performance.now() - t0;
+  }
+
+  private batchEvent(c: Client): string {
+    const reset = c.upTo < 0;
+    const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset);
+    this.lastRates ??= this.store.rates();
+    this.lastStats ??= this.store.stats(this.store.windowSpans());
+    const msg: BatchMessage = {
+      ...part,
+      session: reset ? this.sessionHead() : null,
+      rates: this.lastRates,
+      stats: this.lastStats,
+      advice: c.advice === this.adviceVersion ? null : this.advice,
+      dropped: this.lastStats.recorderDropped + this.lastStats.feedDropped,
+    };
+    this.batches++;
+    return `event: batch\ndata: ${JSON.stringify(msg)}\n\n`;
+  }
+
+  private statsEvent(c: Client): string {
+    return `event: stats\ndata: ${JSON.stringify({ ...(this.lastStats ?? this.store.stats(this.store.windowSpans())), skipped: c.skipped, clients: this.clients.size })}\n\n`;
+  }
+
+  /** The head's fixed parts, as the dashboard's packer writes them. */
+  private sessionHead(): NonNullable<BatchMessage['session']> {
+    return {
+      name: this.store.session.name,
+      meta: packHeadMeta(this.store.sessionMeta(), false),
+      kinds: KIND_CODES,
+      categories: OP_CATEGORIES.map((id) => ({ id, label: OP_CATEGORY_LABELS[id] })),
+    };
+  }
+
+  /**
+   * The next refresh: refreshMs after this one, or three times what the last one cost when that is
+   * longer, so the server's thread is busy at most a third of the time.
    */
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
-      const t0 = performance.now();
       this.tick();
-      if (!this.ended) this.schedule(Math.max(this.opts.refreshMs, 3 * (performance.now() - t0)));
+      if (!this.ended) this.schedule(Math.max(this.opts.refreshMs, 3 * this.refreshMs.batch));
     }, ms);
   }
 
   private tick(): void {
     if (this.clients.size === 0) return;
-    const w = this.store.dirty ? this.makeWindow() : null;
-    for (const c of this.clients) {
-      if (w) this.write(c, w);
-      // Counters are small and always go, unless the client holds twice its fill.
-      if (c.res.writableLength <= 2 * this.opts.clientQueueBytes) c.res.write(`event: stats\ndata: ${JSON.stringify({ ...this.lastStats, skipped: c.skipped, clients: this.clients.size })}\n\n`);
-    }
+    this.lastRates = this.store.rates();
+    this.lastStats = null;
+    this.adviseNow();
+    this.send(this.clients);
   }
 
-  /** The window as a trace, with the advisor's findings (refreshed every adviceMs). */
-  windowTrace(): { trace: Trace; rates: RateSeries } {
-    const t0 = performance.now();
-    const w = this.store.window(this.store.session.name);
+  /**
+   * The advisor over the last ADVICE_SPAN_NS (its findings are about what the app does now), every
+   * adviceMs, and at most a tenth of the server's time: it reads every span of that stretch.
+   */
+  private adviseNow(): void {
     const now = Date.now();
-    const t1 = performance.now();
-    this.windowMs.build = t1 - t0;
-    // The advisor reads every span: at most a tenth of the server's time.
-    if (now - this.lastAdvice >= Math.max(this.opts.adviceMs, 10 * this.windowMs.advise)) {
-      this.lastAdvice = now;
-      try {
-        // The advisor looks at the last ADVICE_SPAN_NS: its findings are about what the app does now.
-        const since = this.store.stats(0).latest - ADVICE_SPAN_NS;
-        this.findings = advise({ ...w.trace, spans: w.trace.spans.filter((s) => s.end >= since), memory: w.trace.memory.filter((m) => m.t >= since) });
-      } catch {
-        this.findings = [];
-      }
-      this.windowMs.advise = performance.now() - t1;
+    if (now - this.lastAdvice < Math.max(this.opts.adviceMs, 10 * this.refreshMs.advise)) return;
+    this.lastAdvice = now;
+    const t0 = performance.now();
+    let findings: ReturnType<typeof advise> = [];
+    try {
+      findings = advise(this.store.window(this.store.session.name, {}, Math.min(ADVICE_SPAN_NS, this.store.recentNs(ADVICE_MAX_SPANS))).trace);
+    } catch {
+      findings = [];
     }
+    this.findings = findings;
+    const packed = packAdvice(findings);
+    if (JSON.stringify(packed) !== JSON.stringify(this.advice)) {
+      this.advice = packed;
+      this.adviceVersion++;
+    }
+    this.refreshMs.advise = performance.now() - t0;
+  }
+
+  /** The window as a trace (for the saves), with the advisor's latest findings. */
+  windowTrace(): { trace: Trace; rates: RateSeries } {
+    const w = this.store.window(this.store.session.name);
     w.trace.meta.advice = this.findings;
     return w;
-  }
-
-  private makeWindow(): string | null {
-    const { trace, rates } = this.windowTrace();
-    const t0 = performance.now();
-    const packed = packTrace(trace);
-    const t1 = performance.now();
-    this.windowMs.pack = t1 - t0;
-    const cols: Record<string, string> = {};
-    for (const c of packed.columns) cols[c.desc.id] = Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength).toString('base64');
-    this.lastStats = this.store.stats(packed.head.spanCount);
-    const msg: WindowMessage = { head: packed.head, cols, rates, stats: this.lastStats };
-    this.lastWindow = `event: window\ndata: ${JSON.stringify(msg)}\n\n`;
-    this.windows++;
-    this.windowMs.encode = performance.now() - t1;
-    return this.lastWindow;
   }
 
   private save(res: ServerResponse, kind: 'mlxtrace' | 'html'): void {
@@ -228,16 +279,19 @@ export class LiveServer {
 
   private sendStats(res: ServerResponse): void {
     const clients = [...this.clients].map((c) => ({ queuedBytes: c.res.writableLength, skipped: c.skipped, sent: c.sent, connectedMs: Date.now() - c.since }));
-    const body = { ...this.store.stats(this.lastStats?.spans ?? 0), windows: this.windows, windowMs: this.windowMs, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    const busy = +nodePerformance.eventLoopUtilization(this.elu0).utilization.toFixed(4);
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 
-  /** The app ended: every client gets the last window and an end event. */
+  /** The app ended: every client gets what arrived since its last batch, and an end event. */
   end(): Promise<void> {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    // No last window: the app is waiting for this at its exit, and the page keeps the window it has.
+    this.lastRates = this.store.rates();
+    this.lastStats = null;
+    this.send(this.clients);
     const waits: Promise<void>[] = [];
     for (const c of this.clients) {
       waits.push(new Promise((r) => c.res.end('event: end\ndata: {}\n\n', () => r())));

@@ -10,10 +10,18 @@ import { estimateCost, type Cost } from '../../core/cost';
 import { percentileSorted } from '../../core/analysis/stats';
 import { TRACE_SCHEMA, type MemoryEvent, type Span, type TensorInfo, type Trace } from '../../core/model/trace';
 import { KIND_CODES } from '../html/format';
-import { JS_FIELDS, type Chunk, type SessionInfo, type WireSpan } from './protocol';
+import { JS_FIELDS, type Chunk, type RateSeries, type SessionInfo, type WindowStats, type WireSpan } from './protocol';
+import type { PackedChunk } from './batch';
 
-interface Stored {
+export interface Stored {
   chunk: Chunk;
+  /** Order of arrival: a page that has the chunks up to seq k is sent those after k. */
+  seq: number;
+  /** Ends of the decoded tokens found in this chunk (item() after asyncEval), and their token spans (from the token before). */
+  tokenEnds: number[];
+  tokens: Span[];
+  /** The chunk's spans in the session's tables (made by the first batch that sends it). */
+  packed: PackedChunk | null;
   /** Latest end time in the chunk (ns since origin). */
   tEnd: number;
   spans: number;
@@ -21,32 +29,24 @@ interface Stored {
   objects: Span[] | null;
 }
 
-/** Rate series of a window: events per second in buckets of bucketNs, oldest first. */
-export interface RateSeries {
-  what: 'tokens' | 'evals';
-  bucketNs: number;
-  values: number[];
-  /** Per-token latency (ns) of the tokens in the window, in order (empty for evals). */
-  latencies: number[];
-}
-
-export interface WindowStats {
-  spans: number;
-  retainedSpans: number;
-  recorderDropped: number;
-  feedDropped: number;
-  evictedSpans: number;
-  liveBytes: number;
-  peakBytes: number;
-  latest: number;
-}
-
 const PRIM_GPU = 1;
 
+/** Ids of the token spans the store makes (above any id a recorder gives). */
+const TOKEN_ID_BASE = 2 ** 48;
+
 export class LiveStore {
-  private chunks: Stored[] = [];
+  chunks: Stored[] = [];
+  /** The seq of the newest chunk (0: none yet). */
+  seq = 0;
+  /** Token detection across chunks: an asyncEval seen since the last token, the last token's end, tokens so far. */
+  private launched = false;
+  private lastTokenEnd = -1;
+  private tokenCount = 0;
   private retained = 0;
+  private received = 0;
   private evicted = 0;
+  /** The newest end among chunks let go over the span cap: the window starts after it. */
+  private floor = -Infinity;
   private sigs = new Map<number, [TensorInfo[], TensorInfo[]]>();
   private costs = new Map<number, Cost>();
   private layerNames = new Map<number, string>();
@@ -55,8 +55,6 @@ export class LiveStore {
   private feedDropped = 0;
   private liveBytes = 0;
   private peakBytes = 0;
-  /** Chunks taken in since the last window was made. */
-  dirty = true;
 
   constructor(
     readonly session: SessionInfo,
@@ -86,10 +84,55 @@ export class LiveStore {
     this.recorderDropped = c.recorderDropped;
     this.feedDropped = c.feedDropped;
     const spans = c.n + c.spans.length;
-    this.chunks.push({ chunk: c, tEnd, spans, objects: null });
+    const { tokenEnds, tokens } = this.findTokens(c.spans);
+    this.chunks.push({ chunk: c, seq: ++this.seq, tokenEnds, tokens, packed: null, tEnd, spans, objects: null });
     this.retained += spans;
-    this.dirty = true;
+    this.received += spans;
     this.evict();
+  }
+
+  /** Decoded tokens among a chunk's JS-side spans: an item() sync point after an asyncEval ends one. */
+  private findTokens(js: WireSpan[]): { tokenEnds: number[]; tokens: Span[] } {
+    const tokenEnds: number[] = [];
+    const tokens: Span[] = [];
+    const sorted = js.length > 1 ? [...js].sort((a, b) => a.start - b.start) : js;
+    for (const s of sorted) {
+      if (s.kind === 'eval' && s.name === 'asyncEval') this.launched = true;
+      else if (s.kind === 'sync' && s.name === 'item' && this.launched) {
+        this.launched = false;
+        tokenEnds.push(s.end);
+        if (this.lastTokenEnd >= 0 && s.end > this.lastTokenEnd) {
+          const k = ++this.tokenCount;
+          tokens.push({ id: TOKEN_ID_BASE + k, parentId: null, kind: 'user', name: 'token', start: this.lastTokenEnd, end: s.end, thread: this.session.jsThread,
+            device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null, attrs: { phase: 'decode', token: k } });
+        }
+        this.lastTokenEnd = s.end;
+      }
+    }
+    return { tokenEnds, tokens };
+  }
+
+  /** Tokens/s (or evals/s) in buckets over the last windowNs, and the latencies of the tokens in it. */
+  rates(): RateSeries {
+    const from = this.latest - this.windowNs;
+    const tokens: number[] = [];
+    const evals: number[] = [];
+    for (const st of this.chunks) {
+      if (st.tEnd < from) continue;
+      for (const t of st.tokenEnds) if (t >= from) tokens.push(t);
+      for (const s of st.chunk.spans) if (s.kind === 'eval' && s.end >= from) evals.push(s.end);
+    }
+    return rateSeries(tokens, evals, from, this.latest);
+  }
+
+  /** The window's start: spans that ended before it are out of view. */
+  get from(): number {
+    return Math.max(this.latest - this.windowNs, this.floor);
+  }
+
+  /** The newest time seen (ns since the origin). */
+  get to(): number {
+    return this.latest;
   }
 
   private decodeSpans(c: Chunk): WireSpan[] {
@@ -113,7 +156,10 @@ export class LiveStore {
     let k = 0;
     while (k < this.chunks.length - 1 && (this.chunks[k].tEnd < cutoff || this.retained > this.maxSpans)) {
       this.retained -= this.chunks[k].spans;
-      if (this.chunks[k].tEnd >= cutoff) this.evicted += this.chunks[k].spans;
+      if (this.chunks[k].tEnd >= cutoff) {
+        this.evicted += this.chunks[k].spans;
+        if (this.chunks[k].tEnd > this.floor) this.floor = this.chunks[k].tEnd;
+      }
       k++;
     }
     if (k > 0) {
@@ -126,11 +172,39 @@ export class LiveStore {
     }
   }
 
+  /** How far back (ns) the newest chunks holding at most `spans` spans reach, within the window. */
+  recentNs(spans: number): number {
+    let k = this.chunks.length - 1, total = 0;
+    while (k >= 0 && total + this.chunks[k].spans <= spans) total += this.chunks[k--].spans;
+    return k >= 0 ? Math.min(this.windowNs, this.latest - this.chunks[k].tEnd) : this.windowNs;
+  }
+
+  /** Spans of the chunks that reach into the window (a chunk at its start counts whole). */
+  windowSpans(): number {
+    const from = this.from;
+    let n = 0;
+    for (const st of this.chunks) if (st.tEnd >= from) n += st.spans + st.tokens.length;
+    return n;
+  }
+
   stats(windowSpans: number): WindowStats {
     return {
-      spans: windowSpans, retainedSpans: this.retained, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
+      spans: windowSpans, receivedSpans: this.received, retainedSpans: this.retained, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
       evictedSpans: this.evicted, liveBytes: this.liveBytes, peakBytes: this.peakBytes, latest: this.latest,
     };
+  }
+
+  /** What a primitive of this signature and class shares with the others: its name, arrays and cost. */
+  primitive(sig: number, cls: number): Pick<Span, 'name' | 'inputs' | 'outputs' | 'flops' | 'bytes'> {
+    const name = this.session.classes[cls] ?? `class#${cls}`;
+    const io = this.sigs.get(sig) ?? [[], []];
+    const cost = this.cost(sig, cls, name, io);
+    return { name, inputs: io[0], outputs: io[1], flops: cost.flops, bytes: cost.bytes };
+  }
+
+  /** The path of the layer span with this id (null: none, or no longer known). */
+  layerName(id: number): string | null {
+    return id === 0 ? null : this.layerNames.get(id) ?? null;
   }
 
   private cost(sig: number, cls: number, name: string, io: [TensorInfo[], TensorInfo[]]): Cost {
@@ -141,34 +215,50 @@ export class LiveStore {
   }
 
   /** The chunk's spans as trace spans (each window after the first reuses them: a window costs what is new). */
-  private objects(st: Stored): Span[] {
-    if (st.objects) return st.objects;
+  objects(st: Stored): Span[];
+  objects(st: Stored, jsOnly: true): Span[];
+  objects(st: Stored, jsOnly = false): Span[] {
+    if (st.objects) return jsOnly ? st.objects.slice(st.chunk.n) : st.objects;
     const c = st.chunk;
-    const classes = this.session.classes;
+    if (jsOnly) return c.spans.map((s) => this.jsObject(s));
     const out: Span[] = new Array(c.n + c.spans.length);
     for (let i = 0; i < c.n; i++) {
-      const cls = c.cls[i];
-      const nameOf = classes[cls] ?? `class#${cls}`;
-      const io = this.sigs.get(c.sig[i]) ?? [[], []];
-      const cost = this.cost(c.sig[i], cls, nameOf, io);
+      const p = this.primitive(c.sig[i], c.cls[i]);
       const layerId = c.layer[i];
       out[i] = {
-        id: c.id[i], parentId: c.parent[i] === 0 ? null : c.parent[i], kind: 'primitive', name: nameOf, start: c.t0[i], end: Math.max(c.t0[i], c.t1[i]),
-        thread: c.thread[i], device: c.flags[i] & PRIM_GPU ? 'gpu' : 'cpu', inputs: io[0], outputs: io[1], flops: cost.flops, bytes: cost.bytes,
-        layerId: layerId === 0 ? null : layerId, layer: layerId === 0 ? null : this.layerNames.get(layerId) ?? null,
+        id: c.id[i], parentId: c.parent[i] === 0 ? null : c.parent[i], kind: 'primitive', name: p.name, start: c.t0[i], end: Math.max(c.t0[i], c.t1[i]),
+        thread: c.thread[i], device: c.flags[i] & PRIM_GPU ? 'gpu' : 'cpu', inputs: p.inputs, outputs: p.outputs, flops: p.flops, bytes: p.bytes,
+        layerId: layerId === 0 ? null : layerId, layer: this.layerName(layerId),
       };
     }
-    c.spans.forEach((s, k) => {
-      const o: Span = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
-      if (s.attrs) o.attrs = s.attrs;
-      out[c.n + k] = o;
-    });
+    c.spans.forEach((s, k) => { out[c.n + k] = this.jsObject(s); });
     return (st.objects = out);
   }
 
-  /** The last `windowNs` as a Trace (with token spans and generation stats), and its rate series. */
-  window(name: string, extraMeta: Record<string, unknown> = {}): { trace: Trace; rates: RateSeries } {
-    const from = this.latest - this.windowNs;
+  private jsObject(s: WireSpan): Span {
+    const o: Span = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
+    if (s.attrs) o.attrs = s.attrs;
+    return o;
+  }
+
+  /** The trace meta of every window: the session's facts. */
+  sessionMeta(): Trace['meta'] {
+    return {
+      timing: this.session.timing,
+      createdAt: new Date().toISOString(),
+      origin: this.session.origin,
+      host: this.session.host,
+      versions: { mlx: this.session.versions.mlx ?? 'unknown', node: process.version, mlxTrace: this.session.versions.mlxTrace ?? '' },
+      peaks: this.session.peaks,
+      ...(this.session.fallbackReason ? { fallbackReason: this.session.fallbackReason } : {}),
+      live: true,
+      windowSeconds: this.windowNs / 1e9,
+    };
+  }
+
+  /** The last `spanNs` (the window by default) as a Trace (with token spans and generation stats), and its rate series. */
+  window(name: string, extraMeta: Record<string, unknown> = {}, spanNs = this.windowNs): { trace: Trace; rates: RateSeries } {
+    const from = this.latest - spanNs;
     const spans: Span[] = [];
     const js: WireSpan[] = [];
     const memory: MemoryEvent[] = [];
@@ -193,19 +283,8 @@ export class LiveStore {
     let nextId = 0;
     for (const s of spans) if (s.id >= nextId) nextId = s.id + 1;
     const tokens = tokenBoundaries(js);
-    const rates = rateSeries(js, tokens, from, this.latest);
-    const meta: Trace['meta'] = {
-      timing: this.session.timing,
-      createdAt: new Date().toISOString(),
-      origin: this.session.origin,
-      host: this.session.host,
-      versions: { mlx: this.session.versions.mlx ?? 'unknown', node: process.version, mlxTrace: this.session.versions.mlxTrace ?? '' },
-      peaks: this.session.peaks,
-      ...(this.session.fallbackReason ? { fallbackReason: this.session.fallbackReason } : {}),
-      live: true,
-      windowSeconds: this.windowNs / 1e9,
-      ...extraMeta,
-    };
+    const rates = rateSeries(tokens, js.filter((s) => s.kind === 'eval').map((s) => s.end), from, this.latest);
+    const meta: Trace['meta'] = { ...this.sessionMeta(), ...extraMeta };
     if (tokens.length >= 2) {
       for (let k = 1; k < tokens.length; k++) {
         spans.push({ id: nextId++, parentId: null, kind: 'user', name: `token ${k}`, start: tokens[k - 1], end: tokens[k], thread: this.session.jsThread, device: 'cpu',
@@ -214,7 +293,6 @@ export class LiveStore {
       meta.generation = generationStats(rates.latencies);
     }
     // Primitives come in time order per thread, JS-side spans sorted: the packer's per-lane sort is cheap on that.
-    this.dirty = false;
     const trace: Trace = { schema: TRACE_SCHEMA, name, meta, spans, memory, dropped: this.recorderDropped + this.feedDropped };
     return { trace, rates };
   }
@@ -234,12 +312,12 @@ function tokenBoundaries(js: WireSpan[]): number[] {
   return out;
 }
 
-function rateSeries(js: WireSpan[], tokens: number[], from: number, to: number): RateSeries {
+function rateSeries(tokens: number[], evalEnds: number[], from: number, to: number): RateSeries {
   const bucketNs = 250e6;
   const n = Math.max(1, Math.ceil((to - from) / bucketNs));
   const counts = new Array<number>(n).fill(0);
   const what = tokens.length >= 2 ? 'tokens' : 'evals';
-  const times = what === 'tokens' ? tokens : js.filter((s) => s.kind === 'eval').map((s) => s.end);
+  const times = what === 'tokens' ? tokens : evalEnds;
   for (const t of times) {
     const b = Math.floor((t - from) / bucketNs);
     if (b >= 0 && b < n) counts[b]++;

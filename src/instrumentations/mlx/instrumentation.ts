@@ -22,7 +22,7 @@ import { checkSchedule, StepSchedule } from './schedule';
 import { checkFlight, FlightRing } from './flight';
 import { checkStream, TraceStream } from './stream';
 import { saveTrace } from '../../core/io/persist';
-import { startLive, type LiveHandle, type LiveOptions } from './live';
+import { describeRecording, liveRecordingBound, startLive, type LiveHandle, type LiveOptions } from './live';
 import { DEFAULT_CONFIG, SpanRuntime } from './span-runtime';
 
 type AnyFn = (...args: any[]) => any;
@@ -137,6 +137,8 @@ export class MlxInstrumentation extends SpanRuntime {
    */
   serveLive(options: LiveOptions = {}): LiveHandle {
     const cfg = this.getConfig();
+    const bound = liveRecordingBound(cfg, options);
+    if (bound) this._startFlight(bound);
     return startLive(this._ensureRecorder(), {
       name: options.name ?? (process.argv[1]?.split(/[\\/]/).pop() || 'app'),
       timing: this.timing,
@@ -144,6 +146,7 @@ export class MlxInstrumentation extends SpanRuntime {
       classes: [...(this._hook?.classes ?? [])],
       peaks: cfg.peaks ?? loadPeaks(),
       versions: { mlx: mlxVersion(this._mlx), mlxTrace: PACKAGE_VERSION },
+      recording: describeRecording(cfg, bound),
     }, options);
   }
 
@@ -180,11 +183,10 @@ export class MlxInstrumentation extends SpanRuntime {
     );
   }
 
-  private _startFlight(): void {
-    const cfg = this.getConfig();
-    if (!cfg.flightRecorder || this._flight) return;
+  private _startFlight(options = this.getConfig().flightRecorder): void {
+    if (!options || this._flight) return;
     const rec = () => this._ensureRecorder();
-    this._flight = new FlightRing(cfg.flightRecorder, { now: () => rec().now(), held: () => rec().held, take: (name) => this._take(name, {}) });
+    this._flight = new FlightRing(options, { now: () => rec().now(), held: () => rec().held, take: (name) => this._take(name, {}) });
   }
 
   private _startStream(): void {

@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { hostInfo, type Recorder } from '../../core/record/recorder';
+import type { FlightRecorderOptions } from './flight';
+import { DEFAULT_CONFIG } from './span-runtime';
+import type { MlxInstrumentationConfig } from './types';
 import { LiveFeed } from '../../exporters/live/feed';
 import {
   ACK_ENDED, ACK_READY, ACK_SLOTS, LIVE_DEFAULTS, type FromWorker, type LiveOptions, type ResolvedLiveOptions, type SessionInfo,
@@ -22,9 +25,13 @@ export interface LiveHandle {
   close(): Promise<void>;
 }
 
-/** How long the app's thread waits for the worker to listen, and at exit for the page to get the end. */
+/**
+ * How long the app's thread waits for the worker to listen, and at exit for the page to get the end.
+ * The end waits behind the worker's refresh in progress, which on a loaded machine takes seconds;
+ * a stalled client cannot stretch it (the worker gives a client half a second).
+ */
 const START_WAIT_MS = 15_000;
-const END_WAIT_MS = 3_000;
+const END_WAIT_MS = 10_000;
 
 export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | 'originHrNs' | 'host' | 'jsThread'>, options: LiveOptions = {}): LiveHandle {
   const opts = resolve(options);
@@ -75,6 +82,29 @@ export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | '
       await worker.terminate();
     },
   };
+}
+
+/**
+ * What the recorder keeps while the page is open, when the app chose nothing (no flight recorder,
+ * stream or schedule): a flight recorder of the page's window, at most maxSpans spans. Unbounded,
+ * an app that never takes its trace fills the recorder, which then drops every new span, and the
+ * page would go empty. Null when the app's own choice bounds the recording.
+ */
+export function liveRecordingBound(cfg: MlxInstrumentationConfig, options: LiveOptions): FlightRecorderOptions | null {
+  if (cfg.flightRecorder || cfg.stream || cfg.schedule) return null;
+  return { seconds: resolve(options).windowSeconds, spans: cfg.maxSpans ?? DEFAULT_CONFIG.maxSpans! };
+}
+
+/** One line for the page: what the app's recording keeps. */
+export function describeRecording(cfg: MlxInstrumentationConfig, bound: FlightRecorderOptions | null): string {
+  const flight = bound ?? cfg.flightRecorder;
+  if (flight) {
+    const what = [flight.seconds ? `${flight.seconds} s` : '', flight.spans ? `${flight.spans.toLocaleString('en-US')} spans` : ''].filter(Boolean).join(' or ');
+    return `${bound ? 'the app set no bound, so recording' : 'the app'} keeps the last ${what} (flight recorder: inst.dump(path) writes them)`;
+  }
+  if (cfg.stream) return `recording streams to ${cfg.stream.path}`;
+  if (cfg.schedule) return 'the app\'s schedule chooses what is recorded';
+  return '';
 }
 
 function resolve(o: LiveOptions): ResolvedLiveOptions {

@@ -38,7 +38,7 @@ export function installDonut(app: App): void {
   }
   filter?.addEventListener('change', () => {
     buttons.forEach((b, i) => b.setAttribute('aria-pressed', String(filter.value === String(i))));
-  });
+  }, { signal: app.signal });
 
   let R = 100, cx = 100, cy = 100;
   function draw() {

@@ -6,21 +6,20 @@
 import type { Head } from '../format';
 import type { AggRow, GroupBy, Model, Uints, Util } from './types';
 
-/** Columns come from the page's <script id="mlx-col-…"> elements, or as base64 text in `columns` (the live view). */
-export function buildModel(head: Head, util: Util, columns?: Map<string, string>): Model {
-  const fromBase64 = (s: string): Uint8Array => {
-    // Native decoder where the browser has one (Chrome 140+, Firefox 133+, Safari 18.2+); atob elsewhere.
-    const U = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
-    if (typeof U.fromBase64 === 'function') return U.fromBase64(s);
-    const bin = atob(s);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  };
+/**
+ * Columns come from the page's <script id="mlx-col-…"> elements, or in `columns` (the live view) as base64 text or as
+ * typed arrays of the head's types.
+ */
+export function buildModel(head: Head, util: Util, columns?: Map<string, string | ArrayBufferView>): Model {
   const cols = new Map<string, ArrayBufferView>();
   for (const c of head.columns) {
+    const given = columns?.get(c.id);
+    if (given !== undefined && typeof given !== 'string') {
+      cols.set(c.id, given);
+      continue;
+    }
     const node = columns ? null : document.getElementById(`mlx-col-${c.id}`);
-    const bytes = fromBase64(columns ? columns.get(c.id) ?? '' : node ? (node.textContent ?? '').trim() : '');
+    const bytes = util.fromBase64(columns ? given ?? '' : node ? (node.textContent ?? '').trim() : '');
     // Each decode owns a fresh buffer at offset 0, so 8-byte views are aligned. Columns are little-endian, as is
     // every machine that runs a browser today.
     const buf = bytes.buffer as ArrayBuffer;

@@ -27,8 +27,10 @@ export interface Util {
   hideTip(): void;
   /** Sizes a canvas to its CSS box times devicePixelRatio; returns the 2D context scaled to CSS pixels. */
   fitCanvas(c: HTMLCanvasElement, cssHeight: number): { ctx: CanvasRenderingContext2D; w: number; h: number };
-  /** Calls fn (once per frame at most) when the element's width changes; heights are ours, so they are ignored. */
-  onWidth(el: Element, fn: () => void): void;
+  /** Calls fn (once per frame at most) when the element's width changes, until signal aborts; heights are ours, so they are ignored. */
+  onWidth(el: Element, fn: () => void, signal?: AbortSignal): void;
+  /** Bytes of base64 text (each call a fresh buffer at offset 0). */
+  fromBase64(s: string): Uint8Array;
 }
 
 /** Aggregated spans for the table, roofline and donut. */
@@ -143,6 +145,10 @@ export interface App {
   /** Whether the selection holds this span. */
   isSelected(sel: Selection, span: number): boolean;
   onTheme(fn: () => void): void;
+  /** Calls fn when the data grew (the live view), after the model and head changed in place and before the selection is sent again. */
+  onData(fn: () => void): void;
+  /** Aborts when the view is installed anew (the live view): for listeners on elements outside the view's own section. */
+  signal?: AbortSignal;
   /** Publishes a test/automation handle on window.__mlxTrace. */
   expose(name: string, value: unknown): void;
 }
@@ -167,7 +173,7 @@ export interface Theme {
 
 export interface ClientParts extends TimelineParts {
   makeUtil: () => Util;
-  buildModel: (head: Head, util: Util, columns?: Map<string, string>) => Model;
+  buildModel: (head: Head, util: Util, columns?: Map<string, string | ArrayBufferView>) => Model;
   installSummary: (app: App) => void;
   installGeneration: (app: App) => void;
   installTimeline: (app: App, parts: TimelineParts) => TimelineHandle;
@@ -176,10 +182,12 @@ export interface ClientParts extends TimelineParts {
   installTable: (app: App) => void;
 }
 
-/** A head and its columns (base64 by column id) handed to clientMain instead of the page's own (the live view). */
+/** A head and its columns (base64, or typed arrays, by column id) handed to clientMain instead of the page's own (the live view). */
 export interface ClientData {
   head: Head;
-  columns: Map<string, string>;
+  columns: Map<string, string | ArrayBufferView>;
   /** Kept across mounts, so its tooltip element is made once. */
   util?: Util;
+  /** The last data (the live app ended): every view shows it, however recently it was updated. */
+  final?: boolean;
 }

@@ -96,20 +96,33 @@ export function makeUtil(): Util {
     return { ctx, w, h };
   };
 
-  const onWidth = (target: Element, fn: () => void) => {
+  const onWidth = (target: Element, fn: () => void, signal?: AbortSignal) => {
     let last = -1;
     let queued = false;
-    new ResizeObserver((entries) => {
+    const ro = new ResizeObserver((entries) => {
       const w = Math.round(entries[entries.length - 1].contentRect.width);
       if (w === last || queued) return;
       last = w;
       queued = true;
       requestAnimationFrame(() => { queued = false; fn(); });
-    }).observe(target);
+    });
+    ro.observe(target);
+    signal?.addEventListener('abort', () => ro.disconnect());
+  };
+
+  // Native decoder where the browser has one (Chrome 140+, Firefox 133+, Safari 18.2+); atob elsewhere.
+  const fromBase64 = (s: string): Uint8Array => {
+    const U = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
+    if (typeof U.fromBase64 === 'function') return U.fromBase64(s);
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
   };
 
   return {
     onWidth,
+    fromBase64,
     fmtNs,
     fmtBytes,
     fmtFlops: (f) => si(f, 'FLOP'),

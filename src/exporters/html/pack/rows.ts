@@ -54,8 +54,20 @@ export function layoutRows(scan: SpanScan, wantPositions: boolean): RowLayout {
   };
 }
 
+/**
+ * What grouping and nesting read of a scan. These two run in the live page too (their source text is embedded there),
+ * so they stay self-contained.
+ */
+export interface LaneScan {
+  n: number;
+  start: ArrayLike<number>;
+  end: ArrayLike<number>;
+  lane: ArrayLike<number>;
+  lanes: { info: { thread: number; first: number }[] };
+}
+
 /** Lanes ordered by their first span; spans grouped by lane rank (a counting sort keeps trace order within a lane). */
-function groupByLane(scan: SpanScan): { laneOrder: number[]; laneStart: Int32Array; byLane: Int32Array } {
+export function groupByLane(scan: LaneScan): { laneOrder: number[]; laneStart: Int32Array; byLane: Int32Array } {
   const info = scan.lanes.info;
   const n = scan.n;
   const laneOrder = info.map((_, i) => i).sort((a, b) => info[a].first - info[b].first || info[a].thread - info[b].thread);
@@ -71,7 +83,7 @@ function groupByLane(scan: SpanScan): { laneOrder: number[]; laneStart: Int32Arr
 }
 
 /** Per lane: start order (parents before children on ties), then each span's depth by interval nesting. */
-function nestLanes(scan: SpanScan, laneStart: Int32Array, byLane: Int32Array): { depth: Uint16Array; laneRows: number[] } {
+export function nestLanes(scan: LaneScan, laneStart: Int32Array, byLane: Int32Array): { depth: Uint16Array; laneRows: number[] } {
   const vStart = scan.start, vEnd = scan.end;
   const depth = new Uint16Array(scan.n);
   const laneRows: number[] = [];

@@ -1,38 +1,20 @@
 /**
- * The live page's entry point. It listens to /events: each 'window' message is the last N seconds
- * packed as the dashboard packs a trace, and the page mounts the dashboard's views on it anew
- * (clientMain with the message as its data), keeping the op table's search, grouping and category.
- * Pause stops the mounting so a window can be inspected; the newest message is shown on resume.
- * When the app ends the page says so and keeps the last window; a dropped connection reconnects.
- * Self-contained (no imports at run time): its source text is embedded in the page, so it is one function with
- * its helpers inside, as the dashboard's views are.
+ * The live page's entry point. It listens to /events: each 'batch' message brings the spans that arrived since the
+ * previous one, which go into the page's store (./store.ts); the dashboard's views are installed once on the window
+ * laid out from the store, and each batch after that updates them in place (clientMain's update), so the op table
+ * keeps its search, grouping and sort, and the timeline its zoom, following the newest time when it showed it.
+ * Pause stops the updates so the window can be inspected (batches still go into the store); resume shows the newest.
+ * When the app ends the page says so and keeps the last window; a dropped connection reconnects and starts afresh
+ * from the server's window. Self-contained (no imports at run time): its source text is embedded in the page.
  */
-import type { Head } from '../../html/format';
-import type { ClientData, ClientParts, Util } from '../../html/client/types';
-import type { LiveRates } from './rate';
+import type { ClientData, ClientParts } from '../../html/client/types';
+import type { BatchMessage, RateSeries, WindowStats } from '../protocol';
+import type { LiveStoreClient, RowParts } from './store';
 
-export interface LiveParts extends ClientParts {
-  clientMain: (parts: ClientParts, data?: ClientData) => void;
-  liveRate: (canvas: HTMLCanvasElement, rates: LiveRates, util: Util) => void;
-}
-
-interface LiveStats {
-  spans: number;
-  retainedSpans: number;
-  recorderDropped: number;
-  feedDropped: number;
-  evictedSpans: number;
-  liveBytes: number;
-  peakBytes: number;
-  skipped?: number;
-  clients?: number;
-}
-
-interface WindowMessage {
-  head: Head;
-  cols: Record<string, string>;
-  rates: LiveRates;
-  stats: LiveStats;
+export interface LiveParts extends ClientParts, RowParts {
+  clientMain: (parts: ClientParts, data?: ClientData) => ((next: ClientData) => void) | null;
+  liveRate: (canvas: HTMLCanvasElement, rates: RateSeries, util: ReturnType<ClientParts['makeUtil']>) => void;
+  liveStore: (rows: RowParts, util: ReturnType<ClientParts['makeUtil']>) => LiveStoreClient;
 }
 
 export function liveMain(parts: LiveParts): void {
@@ -44,19 +26,20 @@ export function liveMain(parts: LiveParts): void {
   const pauseBtn = byId<HTMLButtonElement>('live-pause');
   const saves = [byId<HTMLAnchorElement>('live-save-trace'), byId<HTMLAnchorElement>('live-save-html')];
   for (const a of saves) a.href = `${a.getAttribute('href')}${query}`;
-  const views = byId<HTMLElement>('views');
-  const pristine = views.innerHTML;
   const cards = document.querySelector('#live .cards') as HTMLElement;
   const rateCanvas = byId<HTMLCanvasElement>('live-rate');
   const util = parts.makeUtil();
 
+  const store = parts.liveStore(parts, util);
+  let update: ((next: ClientData) => void) | null = null;
   let paused = false;
   let ended = false;
-  let latest: WindowMessage | null = null;
-  let shown: WindowMessage | null = null;
+  /** A batch came that the views do not show yet. */
+  let pending = false;
+  let rates: RateSeries | null = null;
+  let stats: WindowStats | null = null;
   let skipped = 0;
-  let lastStats: LiveStats | null = null;
-  const state = { windows: 0, mounted: 0, spans: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '' };
+  const state = { batches: 0, applied: 0, spans: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '', applyMs: 0 };
   (window as unknown as { __mlxLive: typeof state }).__mlxLive = state;
 
   const setStatus = (s: string, text: string) => {
@@ -67,15 +50,16 @@ export function liveMain(parts: LiveParts): void {
   const describe = () => {
     if (ended) return setStatus('ended', `ended: the app exited; the last ${cfg.windowSeconds} s stay on this page`);
     if (paused) return setStatus('paused', 'paused: new data is kept for when you resume');
-    setStatus('live', `live · ${util.fmtCount(state.windows)} updates`);
+    setStatus('live', `live · ${util.fmtCount(state.batches)} updates`);
   };
 
   const card = (label: string, value: string, note: string, warn = false) =>
     util.el('div', { class: warn ? 'card warn' : 'card' }, util.el('div', { class: 'card-label' }, label), util.el('div', { class: 'card-value' }, value), util.el('div', { class: 'card-note' }, note));
 
-  function showNow(msg: WindowMessage) {
-    const st = lastStats ?? msg.stats;
-    const r = msg.rates;
+  function showNow() {
+    const st = stats;
+    const r = rates;
+    if (!st || !r) return;
     const vals = r.values;
     // The rate now: the last second of full buckets (the newest bucket is still filling).
     const k = Math.max(1, Math.round(1e9 / r.bucketNs));
@@ -84,7 +68,7 @@ export function liveMain(parts: LiveParts): void {
     const lat = r.latencies;
     const lost = st.recorderDropped + st.feedDropped + st.evictedSpans;
     cards.replaceChildren(
-      card('Spans in view', util.fmtCount(msg.stats.spans), `last ${cfg.windowSeconds} s`),
+      card('Spans in view', util.fmtCount(state.spans), `last ${cfg.windowSeconds} s`),
       card(r.what === 'tokens' ? 'Tokens/s' : 'Evals/s', now >= 100 ? util.fmtCount(now) : now.toFixed(1), 'over the last second'),
       ...(lat.length ? [card('Token latency', util.fmtNs(lat[lat.length - 1]), `latest · ${util.fmtCount(lat.length)} tokens in view`)] : []),
       card('Live bytes', util.fmtBytes(st.liveBytes), 'allocated by MLX now'),
@@ -96,22 +80,17 @@ export function liveMain(parts: LiveParts): void {
     state.what = r.what;
   }
 
-  function mount(msg: WindowMessage) {
-    shown = msg;
-    const value = (id: string) => (document.getElementById(id) as HTMLInputElement | null)?.value;
-    const search = value('ops-search'), group = value('ops-group'), cat = value('ops-cat');
-    views.innerHTML = pristine;
-    if (search != null) byId<HTMLInputElement>('ops-search').value = search;
-    if (group != null) byId<HTMLSelectElement>('ops-group').value = group;
-    parts.clientMain(parts, { head: msg.head, columns: new Map(Object.entries(msg.cols)), util });
-    // The op table fills its category list when installed, after clientMain's first paint.
-    if (cat) setTimeout(() => {
-      const sel = document.getElementById('ops-cat') as HTMLSelectElement | null;
-      if (sel) { sel.value = cat; sel.dispatchEvent(new Event('change')); }
-    }, 0);
-    showNow(msg);
-    state.mounted++;
-    state.spans = msg.head.spanCount;
+  /** Shows the store's window: the views installed on the first, updated in place after. */
+  function apply() {
+    const t0 = performance.now();
+    pending = false;
+    const data: ClientData = { ...store.layout(), util, final: ended };
+    state.spans = data.head.spanCount;
+    if (update) update(data);
+    else update = parts.clientMain(parts, data);
+    showNow();
+    state.applied++;
+    state.applyMs = performance.now() - t0;
   }
 
   pauseBtn.addEventListener('click', () => {
@@ -119,30 +98,33 @@ export function liveMain(parts: LiveParts): void {
     state.paused = paused;
     pauseBtn.setAttribute('aria-pressed', String(paused));
     pauseBtn.textContent = paused ? 'Resume' : 'Pause';
-    if (!paused && latest && latest !== shown) mount(latest);
+    if (!paused && pending) apply();
     describe();
   });
 
   const es = new EventSource(`events${query}`);
   es.addEventListener('open', () => { if (!ended) describe(); });
-  es.addEventListener('window', (e) => {
-    const msg = JSON.parse((e as MessageEvent).data) as WindowMessage;
-    latest = msg;
-    state.windows++;
-    if (!paused) mount(msg);
+  es.addEventListener('batch', (e) => {
+    const msg = JSON.parse((e as MessageEvent).data) as BatchMessage;
+    store.append(msg);
+    rates = msg.rates;
+    stats = msg.stats;
+    state.batches++;
+    pending = true;
+    if (!paused) apply();
     describe();
   });
   es.addEventListener('stats', (e) => {
-    const st = JSON.parse((e as MessageEvent).data) as LiveStats;
-    lastStats = st;
+    const st = JSON.parse((e as MessageEvent).data) as WindowStats;
+    stats = st;
     skipped = st.skipped ?? 0;
     state.skipped = skipped;
-    if (shown && !paused) showNow(shown);
+    if (!paused) showNow();
   });
   es.addEventListener('end', () => {
     ended = true;
     es.close();
-    if (latest && latest !== shown && !paused) mount(latest);
+    if (!paused) apply();
     for (const a of saves) a.setAttribute('aria-disabled', 'true');
     describe();
   });

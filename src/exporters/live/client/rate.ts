@@ -4,15 +4,9 @@
  * Self-contained (no imports at run time): its source text is embedded in the page.
  */
 import type { Util } from '../../html/client/types';
+import type { RateSeries } from '../protocol';
 
-export interface LiveRates {
-  what: 'tokens' | 'evals';
-  bucketNs: number;
-  values: number[];
-  latencies: number[];
-}
-
-export function liveRate(canvas: HTMLCanvasElement, rates: LiveRates, util: Util): void {
+export function liveRate(canvas: HTMLCanvasElement, rates: RateSeries, util: Util): void {
   const H = 120, ML = 52, MR = 10, MT = 18, MB = 20;
   const { ctx, w: W } = util.fitCanvas(canvas, H);
   const v = util.cssVar;

@@ -17,12 +17,14 @@ export function installTimeline(app: App, parts: TimelineParts): TimelineHandle 
   const layout = parts.timelineLayout(app);
   canvas.dataset.counterLanes = JSON.stringify(head.counters.map((c) => c.name));
 
-  const span0 = head.t0, span1 = head.t1 > head.t0 ? head.t1 : head.t0 + 1000;
+  // A little room after the last span, none before the first: the axis starts at 0.
+  const range = () => {
+    const span0 = head.t0, span1 = head.t1 > head.t0 ? head.t1 : head.t0 + 1000;
+    return { span0, span1, fullS: span0, fullE: span1 + (span1 - span0) * 0.01 };
+  };
   let scheduled = false;
   const st: TimelineState = {
-    app, canvas, layout, span0, span1,
-    // A little room after the last span, none before the first: the axis starts at 0.
-    fullS: span0, fullE: span1 + (span1 - span0) * 0.01, minRange: 10,
+    app, canvas, layout, ...range(), minRange: 10,
     viewS: 0, viewE: 0, W: 300, hover: -1, selected: -1, sel: null,
     schedule() {
       if (scheduled) return;
@@ -55,6 +57,20 @@ export function installTimeline(app: App, parts: TimelineParts): TimelineHandle 
     rangeLine.textContent = axis.rangeText();
   }
 
+  // The live view's data grows: the rows are laid out anew, and the view stays where it was, or, when it showed the
+  // newest time, moves on with it.
+  app.onData(() => {
+    const len = st.viewE - st.viewS;
+    const atEnd = st.viewE >= st.fullE - len * 0.02;
+    const whole = atEnd && st.viewS <= st.fullS;
+    Object.assign(layout, parts.timelineLayout(app));
+    Object.assign(st, range());
+    st.hover = -1;
+    st.selected = -1;
+    if (whole) view.set(st.fullS, st.fullE);
+    else if (atEnd) view.set(st.fullE - len, st.fullE);
+    else view.set(st.viewS, st.viewE);
+  });
   app.onTheme(st.schedule);
   util.onWidth(canvas.parentElement!, st.schedule);
   draw();

@@ -9,11 +9,12 @@ import type { TimelineDetails, TimelineSelection, TimelineState, TimelineView } 
 export function timelineSelection(st: TimelineState, view: TimelineView, details: TimelineDetails): TimelineSelection {
   const { app } = st;
   const { util, model: m } = app;
+  // The layout is read at each use: the live view lays the rows out anew as data comes.
   const L = st.layout;
-  const off = L.off, rowsN = L.rowsN;
 
   /** Explicit spans (evidence, a token): positions ascending, so each row's share is a contiguous run. */
   function highlightSpans(s: Selection, sp: Int32Array) {
+    const off = L.off, rowsN = L.rowsN;
     const rowOff = new Int32Array(rowsN + 1);
     for (let r = 0; r <= rowsN; r++) rowOff[r] = util.lowerBound(sp, 0, sp.length, r < rowsN ? off[r] : Infinity);
     st.sel = { ix: sp, rowOff };
@@ -32,6 +33,7 @@ export function timelineSelection(st: TimelineState, view: TimelineView, details
 
   /** Every span whose group key under s.by is s.key. */
   function highlightGroup(s: Selection) {
+    const off = L.off, rowsN = L.rowsN;
     const rowOff = new Int32Array(rowsN + 1);
     const picked: number[] = [];
     for (let r = 0; r < rowsN; r++) {

@@ -10,10 +10,11 @@ export function timelineTracks(st: TimelineState): TrackPainter {
   const { util, model: m, head } = st.app;
   const L = st.layout;
   const counters = head.counters;
-  const { MEM_H, MEM_LABEL, CTR_H, CTR_LABEL, memTop } = L;
+  const { MEM_H, MEM_LABEL, CTR_H, CTR_LABEL } = L;
 
   function drawMemory(ctx: CanvasRenderingContext2D, th: Theme, scale: number) {
     const mem = head.memory!;
+    const memTop = L.memTop;
     const T = m.memT, Lv = m.memLive, n = T.length;
     const viewS = st.viewS, W = st.W;
     ctx.fillStyle = th.fg;
@@ -123,7 +124,7 @@ export function timelineTracks(st: TimelineState): TrackPainter {
       counters.forEach((_, c) => drawCounter(ctx, th, scale, c));
     },
     tipAt(x, y) {
-      if (L.hasMem && y >= memTop && y <= memTop + MEM_H) return { title: 'Memory', rows: memoryAt(x) };
+      if (L.hasMem && y >= L.memTop && y <= L.memTop + MEM_H) return { title: 'Memory', rows: memoryAt(x) };
       const c = L.ctrTop.findIndex((top) => y >= top - CTR_LABEL && y <= top + CTR_H);
       return c >= 0 ? { title: counters[c].name, rows: counterAt(c, x) } : null;
     },
