@@ -5,14 +5,14 @@
  * real headless Chromium: spans arriving, pause, reload, the app's exit, and a stalled client.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { get, request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { buildCli, ROOT, runProcess, startProcess } from '../helpers/cli';
+import { baseEnv, buildCli, ROOT } from '../helpers/cli';
 import { loadTrace } from '../../src/core/io/persist';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
@@ -53,24 +53,31 @@ interface App {
 }
 
 /**
- * Starts `node args` and waits (90 s at most) for the live URL on its stderr: on a whole line (a pipe may hand
- * over 'http://127.0.0.1:4' before the rest of the port), and then for the server to answer.
+ * Starts `node args` and waits for the live URL on its stderr: on a whole line (a pipe may hand over
+ * 'http://127.0.0.1:4' before the rest of the port), and then for the server to answer.
  */
-async function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
+function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
   const stop = join(work, `stop-${Math.random().toString(36).slice(2)}`);
-  const p = startProcess(process.execPath, args, { cwd: work, env: { ...env, STOP: stop }, limitMs: 30 * 60_000 });
-  const noUrl = setTimeout(() => p.child.kill('SIGKILL'), 90_000);
-  let url: string;
-  try {
-    [, url] = await p.until(new RegExp(`${urlLine.source}.*\\n`), 1, 'stderr');
-  } finally {
-    clearTimeout(noUrl);
-  }
-  const stats = new URL(url);
-  stats.pathname = '/stats';
-  const r = await fetchText(stats.href);
-  if (r.status !== 200) throw new Error(`the live server answered ${r.status} to /stats`);
-  return { proc: p.child, url, stderr: p.stderr, exited: p.ended.then((e) => e.code ?? 1), stop: () => writeFileSync(stop, '') };
+  const proc = spawn(process.execPath, args, { cwd: work, env: baseEnv({ ...env, STOP: stop }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stdout!.resume();
+  const exited = new Promise<number>((r) => proc.on('close', (c) => r(c ?? 1)));
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`no live URL in 90 s; stderr:\n${err}`)); }, 90_000);
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      const waiting = !urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
+      err += d;
+      const m = waiting && urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
+      if (m) {
+        clearTimeout(timer);
+        const app = { proc, url: m[1], stderr: () => err, exited, stop: () => writeFileSync(stop, '') };
+        const stats = new URL(m[1]);
+        stats.pathname = '/stats';
+        fetchText(stats.href).then((r) => (r.status === 200 ? res(app) : rej(new Error(`the live server answered ${r.status} to /stats`))), rej);
+      }
+    });
+    proc.on('close', () => rej(new Error(`the app exited before serving; stderr:\n${err}`)));
+  });
 }
 
 interface SseEvent { event: string; data: string }
@@ -250,8 +257,13 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       app.stop();
       await app.exited;
     }
-    const r = await runProcess(process.execPath, ['--require', join(dist, 'register.js'), '-e', 'console.log("app ran")'], { cwd: work, env: { MLX_TRACE_LIVE: 'yes', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'bad') } });
-    const bad = `${r.stdout}${r.stderr}exit ${r.code}`;
+    const bad = await new Promise<string>((r) => {
+      const p = spawn(process.execPath, ['--require', join(dist, 'register.js'), '-e', 'console.log("app ran")'], { cwd: work, env: baseEnv({ MLX_TRACE_LIVE: 'yes', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'bad') }) });
+      let all = '';
+      p.stdout.on('data', (d) => (all += d));
+      p.stderr.on('data', (d) => (all += d));
+      p.on('close', (c) => r(`${all}exit ${c}`));
+    });
     expect(bad).toContain('MLX_TRACE_LIVE must be a port number');
     expect(bad).toContain('app ran');
     expect(bad).toContain('exit 0');
