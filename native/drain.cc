@@ -33,8 +33,12 @@ inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast) {
   if (f) f->desc = 0;
 }
 
-// Once its tags are read, a primitive's ident becomes the number of its signature (records.h).
-inline void number_signature(Rec& r, const uint32_t* words) {
+// What a drain does to a primitive it hands out, whichever way it came (ring or queue): its tags,
+// read from the tables of the node alive when it started (value holds 0 without tagging), and then
+// its ident becomes the number of its signature (records.h).
+inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging, bool any_fast) {
+  if (tagging) resolve_tags(r, started, any_fast);
+  else r.value = 0;
   r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
 }
 
@@ -69,12 +73,8 @@ bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, u
     if (r.nwords) memcpy(words + o.nword, me->words.data() + r.woff, r.nwords * 4);
     r.woff = uint32_t(o.nword);
     o.nword += r.nwords;
-    if (is_primitive(r)) {
-      // A queued primitive carries its start stamp in value (queue_for).
-      if (tagging) resolve_tags(r, uint64_t(r.value), any_fast);
-      else r.value = 0;
-      number_signature(r, words + r.woff);
-    }
+    // A queued primitive carries its start stamp in value (queue_for).
+    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging, any_fast);
     recs[o.nrec++] = r;
   }
   me->recs.clear();
@@ -148,10 +148,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         copy_ring_words(b, wt, r.nwords, words + o.nword);
         r.woff = uint32_t(o.nword);
         o.nword += r.nwords;
-        if (is_primitive(r)) {
-          if (tagging) resolve_tags(r, started, any_fast);
-          number_signature(r, words + r.woff);
-        }
+        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging, any_fast);
         recs[o.nrec++] = r;
       } else if (u) {
         if (is_primitive(r)) r.value = int64_t(started);  // its tags are read at that user's drain
