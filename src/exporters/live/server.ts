@@ -284,8 +284,12 @@ export class LiveServer {
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 
-  /** The app ended: every client gets what arrived since its last batch, and an end event. */
-  end(): Promise<void> {
+  /**
+   * The app ended: every client gets what arrived since its last batch, and an end event. A client
+   * that reads gets all of it however long its last batch takes to go out; one whose queue has not
+   * moved for stallMs is cut, so a stalled page never holds the app's exit.
+   */
+  end(stallMs = 500): Promise<void> {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -294,7 +298,25 @@ export class LiveServer {
     this.send(this.clients);
     const waits: Promise<void>[] = [];
     for (const c of this.clients) {
-      waits.push(new Promise((r) => c.res.end('event: end\ndata: {}\n\n', () => r())));
+      waits.push(
+        new Promise<void>((resolve) => {
+          let queued = Infinity;
+          let still = 0;
+          const watch = setInterval(() => {
+            const now = c.res.writableLength;
+            still = now < queued ? 0 : still + 100;
+            queued = now;
+            if (still >= stallMs) finish(true);
+          }, 100);
+          const finish = (cut: boolean) => {
+            clearInterval(watch);
+            if (cut) c.res.destroy();
+            resolve();
+          };
+          c.res.end('event: end\ndata: {}\n\n', () => finish(false));
+          c.res.once('close', () => finish(false));
+        }),
+      );
     }
     this.clients.clear();
     return Promise.all(waits).then(() => undefined);
