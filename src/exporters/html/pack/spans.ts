@@ -4,7 +4,7 @@
  * counted and left out; the rest get compact indexes 0..n-1 in trace order.
  */
 import type { Span } from '../../../core/model/trace';
-import { layerResolver, NO_LAYER } from '../../../core/model/span-facts';
+import { layerOf, layerResolver, NO_LAYER } from '../../../core/model/span-facts';
 import { KIND_CODES } from '../format';
 import { str, type Interner } from './common';
 import type { PointedSpans } from './pointers';
@@ -113,47 +113,168 @@ export interface SpanScan {
   passes: PassTable;
 }
 
-export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpans): SpanScan {
-  const N = spans.length;
-  const start = new Float64Array(N);
-  const end = new Float64Array(N);
-  const laneOf = new Int32Array(N);
-  const sigOf = new Uint32Array(N);
-  const layerOf = new Uint32Array(N);
-  const lanes = new LaneTable();
-  const sigs = new SignatureTable(strings);
-  const layers = new LayerTable(strings);
-  const passes = new PassTable(N);
-  // A primitive's layer by the one rule (span-facts layerOf); other kinds have none.
-  const layerName = layerResolver({ spans });
-  const PRIMITIVE = KIND_INDEX.get('primitive')!;
-  // Consecutive spans often share a name (the same string object): skip the hash lookup then.
-  let lastName: unknown = undefined, lastNameId = 0;
-  let n = 0;
-  let skipped = 0;
-  let t0 = Infinity, t1 = -Infinity;
-  for (let i = 0; i < N; i++) {
-    const s = spans[i];
-    const st = s?.start, en = s?.end;
-    if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { skipped++; continue; }
-    const lane = lanes.of(s, st);
-    const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
-    if (s.name !== lastName || lastName === undefined) {
-      lastNameId = strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
-      lastName = s.name;
+/**
+ * Which layer built a primitive (span-facts layerOf) with the layer spans indexed as the scan meets them, so the
+ * packer needs no pass of its own over the spans to index them first. Recorders write a layer span before the
+ * primitives it builds; a primitive whose layerId is not among the layer spans met so far makes it index the whole
+ * trace at that point, as layerResolver does. An early answer can differ from the whole index's only when two layer
+ * spans share an id: `exact` is then false, and the caller scans again with layerResolver.
+ */
+export class LayerIndex {
+  // The layer spans met so far, in trace order. While their ids rise (as a recorder numbers them), a binary search
+  // finds one and no two share an id; after that, a map finds them and notes ids met twice.
+  private readonly ids: number[] = [];
+  private readonly met: Span[] = [];
+  private byId: Map<number, Span> | null = null;
+  private all: Map<number, Span> | null = null;
+  private duplicate = false;
+  private readonly find = (id: number): Span | undefined => {
+    if (this.all) return this.all.get(id);
+    const l = this.byId ? this.byId.get(id) : typeof id === 'number' ? this.search(id) : undefined;
+    if (l !== undefined) return l;
+    this.all = new Map();
+    for (const t of this.spans) if (t != null && t.kind === 'layer') this.all.set(t.id, t);
+    return this.all.get(id);
+  };
+  // Primitives come in runs built by one layer: answer a run without a lookup.
+  private lastId: number | null | undefined = undefined;
+  private lastLayer: string | null | undefined = undefined;
+  private last = NO_LAYER;
+
+  constructor(private readonly spans: readonly Span[]) {}
+
+  /** Every layer span, in trace order, before any primitive after it is asked about. */
+  meet(s: Span): void {
+    const id = s.id;
+    if (this.byId === null) {
+      const n = this.ids.length;
+      if (typeof id === 'number' && (n === 0 || id > this.ids[n - 1])) {
+        this.ids.push(id);
+        this.met.push(s);
+        return;
+      }
+      this.byId = new Map();
+      for (let k = 0; k < n; k++) this.byId.set(this.ids[k], this.met[k]);
     }
-    sigOf[n] = sigs.of(s, kind, lastNameId);
-    const ln = kind === PRIMITIVE ? layerName(s) : NO_LAYER;
-    layerOf[n] = layers.of(ln === NO_LAYER ? undefined : ln);
-    passes.note(s, n, kind, st, en);
-    pointed.note(s, n, kind, st);
-    start[n] = st;
-    end[n] = Math.max(st, en);
-    laneOf[n] = lane;
-    if (st < t0) t0 = st;
-    if (en > t1) t1 = en;
-    n++;
+    const was = this.byId.get(id);
+    if (was !== undefined && was !== s) this.duplicate = true;
+    this.byId.set(id, s);
   }
-  if (n === 0) { t0 = 0; t1 = 0; }
-  return { n, skipped, t0, t1, start, end, lane: laneOf, sig: sigOf, layer: layerOf, lanes, sigs, layers, passes };
+
+  private search(id: number): Span | undefined {
+    const ids = this.ids;
+    let lo = 0, hi = ids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const x = ids[mid];
+      if (x === id) return this.met[mid];
+      if (x < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /** The layer of primitive s. */
+  readonly of = (s: Span): string => {
+    if (s.layerId !== this.lastId || s.layer !== this.lastLayer) {
+      this.last = layerOf(s, this.find);
+      this.lastId = s.layerId;
+      this.lastLayer = s.layer;
+    }
+    return this.last;
+  };
+
+  get exact(): boolean {
+    return !this.duplicate;
+  }
+}
+
+/**
+ * The scan, fed one span at a time in trace order (by the aggregation's pass over the spans, or by scanSpans).
+ * `layerName` names a primitive's layer; without it a LayerIndex does.
+ */
+export class SpanScanner {
+  private readonly N: number;
+  private readonly start: Float64Array;
+  private readonly end: Float64Array;
+  private readonly laneOf: Int32Array;
+  private readonly sigOf: Uint32Array;
+  private readonly layerOf: Uint32Array;
+  private readonly lanes = new LaneTable();
+  private readonly sigs: SignatureTable;
+  private readonly layers: LayerTable;
+  private readonly passes: PassTable;
+  private readonly index: LayerIndex | null;
+  private readonly layerName: (s: Span) => string;
+  // Consecutive spans often share a name (the same string object): skip the hash lookup then.
+  private lastName: unknown = undefined;
+  private lastNameId = 0;
+  private seen = 0;
+  private n = 0;
+  private skipped = 0;
+  private t0 = Infinity;
+  private t1 = -Infinity;
+
+  constructor(
+    spans: readonly Span[],
+    private readonly strings: Interner,
+    private readonly pointed: PointedSpans,
+    layerName?: (s: Span) => string,
+  ) {
+    const N = (this.N = spans.length);
+    this.start = new Float64Array(N);
+    this.end = new Float64Array(N);
+    this.laneOf = new Int32Array(N);
+    this.sigOf = new Uint32Array(N);
+    this.layerOf = new Uint32Array(N);
+    this.sigs = new SignatureTable(strings);
+    this.layers = new LayerTable(strings);
+    this.passes = new PassTable(N);
+    this.index = layerName ? null : new LayerIndex(spans);
+    this.layerName = layerName ?? this.index!.of;
+  }
+
+  /** The next span of the trace. */
+  readonly visit = (s: Span): void => {
+    this.seen++;
+    if (s == null) { this.skipped++; return; }
+    if (this.index !== null && s.kind === 'layer') this.index.meet(s);
+    const st = s.start, en = s.end;
+    if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { this.skipped++; return; }
+    const n = this.n;
+    const lane = this.lanes.of(s, st);
+    const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
+    if (s.name !== this.lastName || this.lastName === undefined) {
+      this.lastNameId = this.strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
+      this.lastName = s.name;
+    }
+    this.sigOf[n] = this.sigs.of(s, kind, this.lastNameId);
+    const ln = kind === PRIMITIVE ? this.layerName(s) : NO_LAYER;
+    this.layerOf[n] = this.layers.of(ln === NO_LAYER ? undefined : ln);
+    this.passes.note(s, n, kind, st, en);
+    this.pointed.note(s, n, kind, st);
+    this.start[n] = st;
+    this.end[n] = Math.max(st, en);
+    this.laneOf[n] = lane;
+    if (st < this.t0) this.t0 = st;
+    if (en > this.t1) this.t1 = en;
+    this.n = n + 1;
+  };
+
+  /** The scan, or null when it did not see every span or its layer index was not exact. */
+  finish(): SpanScan | null {
+    if (this.seen !== this.N || (this.index !== null && !this.index.exact)) return null;
+    const { n, skipped, start, end, laneOf, sigOf, layerOf, lanes, sigs, layers, passes } = this;
+    const none = n === 0;
+    return { n, skipped, t0: none ? 0 : this.t0, t1: none ? 0 : this.t1, start, end, lane: laneOf, sig: sigOf, layer: layerOf, lanes, sigs, layers, passes };
+  }
+}
+
+const PRIMITIVE = KIND_INDEX.get('primitive')!;
+
+/** The scan on its own, with layerResolver: for spans the aggregation's pass could not feed it. */
+export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpans): SpanScan {
+  const scanner = new SpanScanner(spans, strings, pointed, layerResolver({ spans }));
+  for (let i = 0; i < spans.length; i++) scanner.visit(spans[i]);
+  return scanner.finish()!;
 }
