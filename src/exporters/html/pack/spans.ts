@@ -14,12 +14,24 @@ const KIND_INDEX = new Map<string, number>(KIND_CODES.map((k, i) => [k, i]));
 /** Kind code of user spans (profile() passes, generation tokens), also used for unknown kinds. */
 export const USER_KIND = KIND_INDEX.get('user')!;
 
-/** Lanes (device + thread), numbered by first appearance, with the start of each lane's first span. */
+/** Lanes (device + thread), numbered by first appearance, with the earliest start of each lane's spans. */
 export class LaneTable {
   readonly info: { device: string; thread: number; first: number }[] = [];
   private readonly map = new Map<string, Map<number, number>>();
 
+  /** The lane of s, whose start is st. */
   of(s: Span, st: number): number {
+    const lane = this.laneOf(s);
+    const info = this.info[lane];
+    if (st < info.first) info.first = st;
+    return lane;
+  }
+
+  /**
+   * The lane of s without its start: a caller on a hot path keeps `first` itself, since a start passed to a call
+   * that is not inlined is boxed, an allocation per span.
+   */
+  laneOf(s: Span): number {
     const device = typeof s.device === 'string' ? s.device : str(s.device, 'unknown');
     const thread = typeof s.thread === 'number' && Number.isFinite(s.thread) ? s.thread : 0;
     let byThread = this.map.get(device);
@@ -28,8 +40,8 @@ export class LaneTable {
     if (lane === undefined) {
       lane = this.info.length;
       byThread.set(thread, lane);
-      this.info.push({ device, thread, first: st });
-    } else if (st < this.info[lane].first) this.info[lane].first = st;
+      this.info.push({ device, thread, first: Infinity });
+    }
     return lane;
   }
 }
@@ -121,20 +133,22 @@ export interface SpanScan {
  * spans share an id: `exact` is then false, and the caller scans again with layerResolver.
  */
 export class LayerIndex {
-  // The layer spans met so far, in trace order. While their ids rise (as a recorder numbers them), a binary search
-  // finds one and no two share an id; after that, a map finds them and notes ids met twice.
-  private readonly ids: number[] = [];
-  private readonly met: Span[] = [];
-  private byId: Map<number, Span> | null = null;
+  // While layer ids rise in trace order (as a recorder numbers them) no two share one, and a primitive's layer is
+  // among the last few met: those are kept in a ring, newest last. A layer id that falls, or a primitive whose layer
+  // is not in the ring, makes the index read the whole trace once, as layerResolver does, noting ids met twice.
+  private readonly ringIds = new Float64Array(RING);
+  private readonly ringSpans: (Span | undefined)[] = new Array(RING).fill(undefined);
+  private count = 0;
+  private lastMet = -Infinity;
   private all: Map<number, Span> | null = null;
   private duplicate = false;
   private readonly find = (id: number): Span | undefined => {
-    if (this.all) return this.all.get(id);
-    const l = this.byId ? this.byId.get(id) : typeof id === 'number' ? this.search(id) : undefined;
-    if (l !== undefined) return l;
-    this.all = new Map();
-    for (const t of this.spans) if (t != null && t.kind === 'layer') this.all.set(t.id, t);
-    return this.all.get(id);
+    if (this.all === null) {
+      const l = this.recent(id);
+      if (l !== undefined) return l;
+      this.indexAll();
+    }
+    return this.all!.get(id);
   };
   // Primitives come in runs built by one layer: answer a run without a lookup.
   private lastId: number | null | undefined = undefined;
@@ -145,33 +159,38 @@ export class LayerIndex {
 
   /** Every layer span, in trace order, before any primitive after it is asked about. */
   meet(s: Span): void {
+    if (this.all !== null) return;
     const id = s.id;
-    if (this.byId === null) {
-      const n = this.ids.length;
-      if (typeof id === 'number' && (n === 0 || id > this.ids[n - 1])) {
-        this.ids.push(id);
-        this.met.push(s);
-        return;
-      }
-      this.byId = new Map();
-      for (let k = 0; k < n; k++) this.byId.set(this.ids[k], this.met[k]);
+    if (typeof id !== 'number' || !(id > this.lastMet)) {
+      this.indexAll();
+      return;
     }
-    const was = this.byId.get(id);
-    if (was !== undefined && was !== s) this.duplicate = true;
-    this.byId.set(id, s);
+    this.lastMet = id;
+    const k = this.count++ & (RING - 1);
+    this.ringIds[k] = id;
+    this.ringSpans[k] = s;
   }
 
-  private search(id: number): Span | undefined {
-    const ids = this.ids;
-    let lo = 0, hi = ids.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const x = ids[mid];
-      if (x === id) return this.met[mid];
-      if (x < id) lo = mid + 1;
-      else hi = mid - 1;
+  /** The ring's layer span with this id: newest first, stopping at the first older id. */
+  private recent(id: number): Span | undefined {
+    const n = Math.min(this.count, RING);
+    for (let j = 1; j <= n; j++) {
+      const k = (this.count - j) & (RING - 1);
+      const x = this.ringIds[k];
+      if (x === id) return this.ringSpans[k];
+      if (x < id) return undefined;
     }
     return undefined;
+  }
+
+  private indexAll(): void {
+    const all = (this.all = new Map());
+    for (const t of this.spans) {
+      if (t == null || t.kind !== 'layer') continue;
+      const was = all.get(t.id);
+      if (was !== undefined && was !== t) this.duplicate = true;
+      all.set(t.id, t);
+    }
   }
 
   /** The layer of primitive s. */
@@ -193,6 +212,9 @@ export class LayerIndex {
  * The scan, fed one span at a time in trace order (by the aggregation's pass over the spans, or by scanSpans).
  * `layerName` names a primitive's layer; without it a LayerIndex does.
  */
+/** Layer spans the LayerIndex keeps at hand (a power of two). */
+const RING = 256;
+
 export class SpanScanner {
   private readonly N: number;
   private readonly start: Float64Array;
@@ -242,7 +264,9 @@ export class SpanScanner {
     const st = s.start, en = s.end;
     if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { this.skipped++; return; }
     const n = this.n;
-    const lane = this.lanes.of(s, st);
+    const lane = this.lanes.laneOf(s);
+    const info = this.lanes.info[lane];
+    if (st < info.first) info.first = st;
     const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
     if (s.name !== this.lastName || this.lastName === undefined) {
       this.lastNameId = this.strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
@@ -251,8 +275,8 @@ export class SpanScanner {
     this.sigOf[n] = this.sigs.of(s, kind, this.lastNameId);
     const ln = kind === PRIMITIVE ? this.layerName(s) : NO_LAYER;
     this.layerOf[n] = this.layers.of(ln === NO_LAYER ? undefined : ln);
-    this.passes.note(s, n, kind, st, en);
-    this.pointed.note(s, n, kind, st);
+    if (typeof s.pass === 'number') this.passes.note(s, n, kind, st, en);
+    if (this.pointed.active) this.pointed.note(s, n, kind, st);
     this.start[n] = st;
     this.end[n] = Math.max(st, en);
     this.laneOf[n] = lane;
