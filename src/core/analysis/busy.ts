@@ -224,8 +224,7 @@ function unionWithRuns(runs: SlotRuns, starts: number[], ends: number[]): number
   let hi = 0;
   let open = false;
   for (let i = 0, j = 0; i < n || j < k; ) {
-    // Numbers from the start, so that optimized code keeps them unboxed (no heap number per run).
-    let s = 0, e = 0;
+    let s: number, e: number;
     if (j >= k || (i < n && rlo[i] <= starts[order[j]])) {
       s = rlo[i];
       e = rhi[i++];
