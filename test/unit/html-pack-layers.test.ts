@@ -6,6 +6,7 @@ import { packTrace } from '../../src/exporters/html/pack';
 import { layerResolver, NO_LAYER } from '../../src/core/model/span-facts';
 import type { Span, Trace } from '../../src/core/model/trace';
 import { syntheticTrace } from '../helpers/synthetic-trace';
+import { aggregate } from '../../src/core/analysis/aggregate';
 
 /** Layer name per primitive start, as the packed columns say (primitive starts are unique in these traces). */
 function packedLayers(trace: Trace): Map<number, string> {
@@ -60,4 +61,15 @@ describe('html packer: layer of each primitive', () => {
       expect(packedLayers(t)).toEqual(want);
     });
   }
+});
+
+describe("aggregate's onSpan, which the HTML packer's scan rides on", () => {
+  it('sees every element of trace.spans once, in order, whatever its kind or pass', () => {
+    const t = syntheticTrace({ steps: 2, blocks: 2, primitivesPerLayer: 2 });
+    t.spans.forEach((s, i) => { if (i % 3 === 0) { s.pass = i % 2; s.warmup = i % 2 === 0; } });
+    const seen: Span[] = [];
+    aggregate(t, { by: ['layer'], passes: 'measured', onSpan: (s) => seen.push(s) });
+    expect(seen).toHaveLength(t.spans.length);
+    seen.forEach((s, i) => expect(s).toBe(t.spans[i]));
+  });
 });
