@@ -64,7 +64,8 @@ export class LayerIndex {
 
   private indexAll(): void {
     const all = (this.all = new Map());
-    for (const t of this.spans) {
+    for (let i = 0; i < this.spans.length; i++) {
+      const t = this.spans[i];
       if (t == null || t.kind !== 'layer') continue;
       const was = all.get(t.id);
       if (was !== undefined && was !== t) this.duplicate = true;
