@@ -128,7 +128,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   /**
    * Runs orig.apply(thisArg, args) under an unsampled span (a forward, an unsampled user region's body):
    * nothing made meanwhile is recorded, so arrays are not tagged with a layer as node-mlx makes them
-   * either (the native wrap hook's walk per array is the largest cost an unsampled request adds).
+   * either, which spares the native wrap hook's tag walk per array.
    * A schedule's idle step keeps tagging: the graph it builds may run in the next recorded step.
    */
   _applyUnsampled(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown {
