@@ -27,7 +27,8 @@ inline bool is_primitive(const Rec& r) { return r.kind == kPrimCpu || r.kind == 
 inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast) {
   TagTable::Entry* e = r.ident ? g_tags.find_at(r.ident, t0) : nullptr;
   r.value = e ? int64_t(e->tag) : 0;
-  if (e) e->desc = 0;
+  if (e && e->epoch == kLaunched) e->spend();
+  else if (e) e->desc = 0;
   TagTable::Entry* f = any_fast && r.ident ? g_fast.find_at(r.ident, t0) : nullptr;
   if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
   if (f) f->desc = 0;

@@ -30,6 +30,12 @@ class TagTable {
     uint32_t tag;
     uint32_t epoch;
     uint64_t born, died;  // died: kAlive while its node lives
+    // A launched node whose record has drained: MLX detaches it on the stream thread just after
+    // its primitive returns, so a walk that read its inputs now could read a vector being freed.
+    // Its entry keeps stopping walks (alive, launched) but lends its tag to no later primitive, and
+    // goes first when its set is full or a node is made at its address.
+    void spend() { born = kAlive; }
+    bool spent() const { return born == kAlive; }
   };
   uint64_t evicted = 0;
 
@@ -94,11 +100,11 @@ class TagTable {
   // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
   // after another) share cache lines of the table instead of missing the cache once each.
   uint32_t set(uint64_t d) const { return uint32_t(((d >> 6) ^ (d >> 22)) & (sets_ - 1)) * kWays; }
-  // The entry a full set gives up: the dead one that died first, else the oldest epoch.
+  // The entry a full set gives up: a dead (or spent) one, the one that died first, else the oldest epoch.
   static Entry* oldest(Entry* s) {
     Entry* v = &s[0];
     for (uint32_t w = 1; w < kWays; w++) {
-      const bool dead = s[w].died != kAlive, vdead = v->died != kAlive;
+      const bool dead = s[w].died != kAlive || s[w].spent(), vdead = v->died != kAlive || v->spent();
       if (dead != vdead ? dead : dead ? s[w].died < v->died : s[w].epoch < v->epoch) v = &s[w];
     }
     return v;
