@@ -45,7 +45,10 @@ export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]:
 /** A JS-side span (eval, layer, sync point, user region) as the worker decodes it: a trace Span without device, arrays and costs. */
 export type WireSpan = Pick<Span, 'id' | 'parentId' | 'kind' | 'name' | 'start' | 'end' | 'thread' | 'attrs'>;
 
-/** Primitives and memory events of one flush, as columns (times in ns since the session's origin). */
+/**
+ * Primitives, memory events and JS-side spans of one flush, as columns. Times are the recorder's (the
+ * feed copies columns whole); the worker takes the session's origin off on arrival (LiveStore.add).
+ */
 export interface Chunk {
   n: number;
   id: Float64Array;
