@@ -44,6 +44,25 @@ interface Client {
 const ADVICE_SPAN_NS = 2e9;
 const ADVICE_MAX_SPANS = 20_000;
 
+/**
+ * A batch as JSON, its base64 columns put in as they are (base64 needs no escaping), so the text of a
+ * batch is not scanned again for what JSON.stringify would escape.
+ */
+function batchJson(msg: BatchMessage): string {
+  const { cols, mem, ...rest } = msg;
+  const base64 = (o: Record<string, string>) => `{${Object.entries(o).map(([k, v]) => `"${k}":"${v}"`).join(',')}}`;
+  return `${JSON.stringify(rest).slice(0, -1)},"cols":${base64(cols)},"mem":${base64(mem)}}`;
+}
+
+/** The calling thread's CPU time in ns (Linux), or null. */
+function threadCpuNs(): number | null {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class LiveServer {
@@ -64,6 +83,9 @@ export class LiveServer {
   private batches = 0;
   /** This thread's event-loop use since the server started: the share of a core the live view takes beside the app. */
   private readonly elu0 = nodePerformance.eventLoopUtilization();
+  /** This thread's CPU time (ns, null where the system does not say) and the wall clock when the server started. */
+  private readonly cpu0 = threadCpuNs();
+  private readonly wall0 = performance.now();
   private refreshMs = { batch: 0, advise: 0 };
 
   constructor(
@@ -186,7 +208,7 @@ export class LiveServer {
       dropped: this.lastStats.recorderDropped + this.lastStats.feedDropped,
     };
     this.batches++;
-    return `event: batch\ndata: ${JSON.stringify(msg)}\n\n`;
+    return `event: batch\ndata: ${batchJson(msg)}\n\n`;
   }
 
   private statsEvent(c: Client): string {
@@ -280,7 +302,10 @@ export class LiveServer {
   private sendStats(res: ServerResponse): void {
     const clients = [...this.clients].map((c) => ({ queuedBytes: c.res.writableLength, skipped: c.skipped, sent: c.sent, connectedMs: Date.now() - c.since }));
     const busy = +nodePerformance.eventLoopUtilization(this.elu0).utilization.toFixed(4);
-    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    // The event loop's use counts time the thread waited for a core; its CPU time is what it took from the app.
+    const cpu = threadCpuNs();
+    const cpuShare = cpu === null || this.cpu0 === null ? null : +((cpu - this.cpu0) / 1e6 / (performance.now() - this.wall0)).toFixed(4);
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, cpuShare, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 
