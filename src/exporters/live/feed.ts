@@ -1,7 +1,8 @@
 /**
  * The app-thread side of the live view: a drain listener that copies each drain's rows into a chunk
  * of columns and posts the chunk to the server's worker about every flushMs. A drain's columns are
- * copied whole and its signature numbers read once; times, signatures, costs, layer names, windows and HTML are the worker's work.
+ * copied whole and its signature numbers read once; times, signatures, costs, layer names, windows
+ * and HTML are the worker's work.
  * The drains come from the app's own evals and sync points, so a synchronous loop that never yields
  * still feeds the page; a timer (unref'd) posts what an app that went idle left in the chunk. The
  * listener moves with the recorder when the instrumentation is re-enabled.
