@@ -45,13 +45,22 @@ const ADVICE_SPAN_NS = 2e9;
 const ADVICE_MAX_SPANS = 20_000;
 
 /**
- * A batch as JSON, its base64 columns put in as they are (base64 needs no escaping), so the text of a
- * batch is not scanned again for what JSON.stringify would escape.
+ * A batch as JSON text in parts: its base64 columns are parts as they are (base64 needs no escaping),
+ * so they are neither scanned by JSON.stringify nor copied into one string.
  */
-function batchJson(msg: BatchMessage): string {
+function batchJson(msg: BatchMessage): string[] {
   const { cols, mem, ...rest } = msg;
-  const base64 = (o: Record<string, string>) => `{${Object.entries(o).map(([k, v]) => `"${k}":"${v}"`).join(',')}}`;
-  return `${JSON.stringify(rest).slice(0, -1)},"cols":${base64(cols)},"mem":${base64(mem)}}`;
+  const parts = [JSON.stringify(rest).slice(0, -1)];
+  for (const [name, o] of [['cols', cols], ['mem', mem]] as const) {
+    let sep = `,"${name}":{`;
+    for (const [k, v] of Object.entries(o)) {
+      parts.push(`${sep}"${k}":"`, v, '"');
+      sep = ',';
+    }
+    parts.push('}');
+  }
+  parts.push('}');
+  return parts;
 }
 
 /** The calling thread's CPU time in ns (Linux), or null. */
@@ -166,7 +175,7 @@ export class LiveServer {
    */
   private send(clients: Iterable<Client>, refresh = true): void {
     const t0 = performance.now();
-    const texts = new Map<string, string>();
+    const texts = new Map<string, string[]>();
     const seq = this.store.seq;
     for (const c of clients) {
       const queued = c.res.writableLength;
@@ -183,7 +192,9 @@ export class LiveServer {
       const key = `${c.upTo}|${c.tables.strings},${c.tables.sigs},${c.tables.lanes},${c.tables.layers}|${c.advice === this.adviceVersion}`;
       let text = texts.get(key);
       if (text === undefined) texts.set(key, (text = this.batchEvent(c)));
-      c.res.write(text);
+      c.res.cork();
+      for (const part of text) c.res.write(part);
+      c.res.uncork();
       c.res.write(this.statsEvent(c));
       c.upTo = seq;
       c.tables = this.tables.cursor();
@@ -194,7 +205,8 @@ export class LiveServer {
     if (refresh && texts.size > 0) this.refreshMs.batch = performance.now() - t0;
   }
 
-  private batchEvent(c: Client): string {
+  /** A batch event's text, in parts written one after the other (the columns are large: they are not joined into one string). */
+  private batchEvent(c: Client): string[] {
     const reset = c.upTo < 0;
     const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset);
     this.lastRates ??= this.store.rates();
@@ -208,7 +220,7 @@ export class LiveServer {
       dropped: this.lastStats.recorderDropped + this.lastStats.feedDropped,
     };
     this.batches++;
-    return `event: batch\ndata: ${batchJson(msg)}\n\n`;
+    return ['event: batch\ndata: ', ...batchJson(msg), '\n\n'];
   }
 
   private statsEvent(c: Client): string {
