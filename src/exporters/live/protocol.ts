@@ -22,8 +22,8 @@ export interface LiveOptions {
   /** Bytes a client may have waiting before its windows are skipped (and counted). @default 8 MiB */
   clientQueueBytes?: number;
   /**
-   * Spans the server keeps at most (the oldest go first, counted as evicted): every refresh packs the whole
-   * window, and the server must answer a page, and the app's exit, well within a second. @default 200_000
+   * Spans the server keeps at most (the oldest go first, counted as evicted): a page that connects gets the
+   * whole window in one batch, and the server must answer it, and the app's exit, well within a second. @default 200_000
    */
   maxSpans?: number;
   /** How often the advisor looks at the window, in ms. @default 5000 */
