@@ -87,7 +87,10 @@ function readEvents(url: string, until: (events: SseEvent[]) => boolean, timeout
   return new Promise((res, rej) => {
     const events: SseEvent[] = [];
     const req = get(url, (r) => {
-      let buf = '';
+      // A window's event is megabytes in many chunks: they are joined once an event is complete,
+      // not searched again with each chunk (too slow to keep up on a loaded machine).
+      let pending: string[] = [];
+      let last = '';
       let done = false;
       const finish = (ended: boolean) => {
         if (done) return;
@@ -99,7 +102,11 @@ function readEvents(url: string, until: (events: SseEvent[]) => boolean, timeout
       const timer = setTimeout(() => finish(false), timeoutMs);
       r.setEncoding('utf8');
       r.on('data', (d: string) => {
-        buf += d;
+        const complete = d.includes('\n\n') || (last === '\n' && d.startsWith('\n'));
+        pending.push(d);
+        last = d.slice(-1) || last;
+        if (!complete) return;
+        let buf = pending.join('');
         let k;
         while ((k = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, k);
@@ -111,6 +118,8 @@ function readEvents(url: string, until: (events: SseEvent[]) => boolean, timeout
           }
           if (ev.data) events.push(ev);
         }
+        pending = buf ? [buf] : [];
+        last = buf.slice(-1);
         if (until(events)) finish(false);
       });
       r.on('end', () => finish(true));

@@ -322,41 +322,44 @@ export class LiveServer {
   }
 
   /**
-   * The app ended: every client gets what arrived since its last batch, and an end event. A client
-   * that reads gets all of it however long its last batch takes to go out; one whose queue has not
-   * moved for stallMs is cut, so a stalled page never holds the app's exit.
+   * The app ended: a client that has read everything gets what arrived since its last batch; every
+   * client gets an end event behind what it was sent. One still reading gets all of it however long
+   * that takes; one whose queue has not moved for stallMs is cut, so a stalled page never holds the
+   * app's exit (the app's own wait bounds the whole).
    */
-  end(stallMs = 500): Promise<void> {
+  end(stallMs = 2000): Promise<void> {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.lastRates = this.store.rates();
     this.lastStats = null;
-    this.send(this.clients);
-    const waits: Promise<void>[] = [];
-    for (const c of this.clients) {
-      waits.push(
-        new Promise<void>((resolve) => {
-          let queued = Infinity;
-          let still = 0;
-          const watch = setInterval(() => {
-            const now = c.res.writableLength;
-            still = now < queued ? 0 : still + 100;
-            queued = now;
-            if (still >= stallMs) finish(true);
-          }, 100);
-          const finish = (cut: boolean) => {
-            clearInterval(watch);
-            if (cut) c.res.destroy();
-            resolve();
-          };
-          c.res.end('event: end\ndata: {}\n\n', () => finish(false));
-          c.res.once('close', () => finish(false));
-        }),
-      );
-    }
+    // A client still behind would get the last batch seconds later, and the end behind it.
+    const behind = [...this.clients].filter((c) => c.res.writableLength > 0);
+    for (const c of behind) c.skipped++;
+    this.send([...this.clients].filter((c) => !behind.includes(c)));
+    const waits = [...this.clients].map((c) => this.endClient(c, stallMs));
     this.clients.clear();
     return Promise.all(waits).then(() => undefined);
+  }
+
+  private endClient(c: Client, stallMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let queued = Infinity;
+      let still = 0;
+      const watch = setInterval(() => {
+        const now = c.res.writableLength;
+        still = now < queued ? 0 : still + 100;
+        queued = now;
+        if (still >= stallMs) finish(true);
+      }, 100);
+      const finish = (cut: boolean) => {
+        clearInterval(watch);
+        if (cut) c.res.destroy();
+        resolve();
+      };
+      c.res.end('event: end\ndata: {}\n\n', () => finish(false));
+      c.res.once('close', () => finish(false));
+    });
   }
 
   close(): Promise<void> {

@@ -28,7 +28,7 @@ export interface LiveHandle {
 /**
  * How long the app's thread waits for the worker to listen, and at exit for the page to get the end.
  * The end waits behind the worker's refresh in progress, which on a loaded machine takes seconds;
- * a client whose queue stops moving cannot stretch it (the server cuts it after half a second).
+ * a client whose queue stops moving cannot stretch it (the server cuts it after two seconds).
  */
 const START_WAIT_MS = 15_000;
 const END_WAIT_MS = 10_000;
