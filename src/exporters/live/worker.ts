@@ -4,30 +4,10 @@
  * the app's thread is in a synchronous loop. Replies go through the shared counters and a
  * MessagePort the app's thread reads synchronously (it waits for 'listening' before it returns).
  */
-import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { LiveServer } from './server';
 import { LiveStore } from './store';
 import { ACK_CHUNKS, ACK_ENDED, ACK_READY, type FromWorker, type ToWorker } from './protocol';
-
-/**
- * How much lower than the app this thread runs (its nice value above the app's). On Linux the nice value
- * is a thread's own: when MLX and the app's thread keep the cores busy, the page's refreshes wait for a
- * free moment instead of taking the core from them; on an idle core they run at once.
- */
-const NICER_THAN_APP = 10;
-
-function runBehindTheApp(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + NICER_THAN_APP));
-  } catch {
-    // Not Linux, or not allowed: the thread runs at the app's priority.
-  }
-}
-
-runBehindTheApp();
 
 let server: LiveServer | null = null;
 let store: LiveStore | null = null;
