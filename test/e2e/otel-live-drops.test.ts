@@ -165,12 +165,13 @@ describe('live OTLP drops are counted, recorded and said', () => {
     const { produced, live } = saved(out);
     consistent(live);
     expect(live.spans).toBe(produced);
-    expect(live.dropped).toBe(produced - received(r));
-    // Every export was answered within the bound; what the app made while the last flush ran is counted as not sent.
-    expect(live.unanswered).toBe(0);
-    expect(received(r)).toBeGreaterThan(0);
+    // What the collector answered is sent; an export still unanswered when the bounded flush gave up
+    // (under load the collector's 100 ms can become seconds) may or may not have reached it.
+    expect(received(r)).toBeGreaterThanOrEqual(live.sent);
+    expect(received(r)).toBeLessThanOrEqual(live.sent + live.unanswered);
+    expect(live.sent).toBeGreaterThan(0);
     const line = dropLine(stderr);
     if (live.dropped === 0) expect(line, stderr).toBeNull();
-    else expect(line, stderr).toMatchObject({ sent: received(r), of: produced, dropped: live.dropped });
+    else expect(line, stderr).toMatchObject({ sent: live.sent, of: produced, dropped: live.dropped });
   }, 90_000);
 });

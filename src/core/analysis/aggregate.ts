@@ -32,6 +32,11 @@ export interface AggregateOptions {
    * pass over the spans: a caller indexes the primitives its own way without a pass of its own.
    */
   onPrimitive?: (s: Span) => void;
+  /**
+   * Called with every element of trace.spans, whatever its kind or pass, in order, before the pass looks at it:
+   * a reader that copies the spans its own way shares the one pass over them.
+   */
+  onSpan?: (s: Span) => void;
 }
 
 /** One row: the primitives that share a key. */
@@ -106,9 +111,11 @@ export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
   const uncosted = new Set<string>();
   let lastUncosted: string | undefined;
   const visit = opts.onPrimitive;
+  const each = opts.onSpan;
   const spans = trace.spans;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
+    if (each) each(s);
     if (s.kind !== 'primitive') {
       hosts.set(s.id, s);
       if (s.kind === 'eval') evals.push(s);

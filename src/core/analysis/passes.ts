@@ -90,7 +90,10 @@ export function passLayout(trace: Trace): PassLayout {
   // Neighbouring spans mostly share a pass: each distinct (pass, warm-up) pair is added once per run of it.
   let lastPass: unknown = undefined;
   let lastWarm: unknown = undefined;
-  for (const s of trace.spans) {
+  // An indexed loop: a for-of over a million spans can run with an iterator result per span.
+  const spans = trace.spans;
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
     const pass = s.pass;
     if (typeof pass !== 'number') continue;
     if (pass !== lastPass || s.warmup !== lastWarm) {

@@ -31,7 +31,13 @@ export function layerOf(s: Span, layerSpan?: (id: number) => Span | undefined): 
 export function layerResolver(trace: Pick<Trace, 'spans'>): (s: Span) => string {
   const layers = new Map<number, Span>();
   // Readers of unchecked input (the HTML packer) pass arrays that may hold non-spans: skip them.
-  if (Array.isArray(trace.spans)) for (const t of trace.spans) if (t != null && t.kind === 'layer') layers.set(t.id, t);
+  const spans = trace.spans;
+  if (Array.isArray(spans)) {
+    for (let i = 0; i < spans.length; i++) {
+      const t = spans[i];
+      if (t != null && t.kind === 'layer') layers.set(t.id, t);
+    }
+  }
   const find = (id: number) => layers.get(id);
   // Primitives come in runs built by one layer: answer a run without a lookup.
   let lastId: number | null | undefined;

@@ -249,7 +249,7 @@ export class MlxInstrumentation extends SpanRuntime {
 
   /** Runs fn inside a user span (torch's record_function). Works with async functions. */
   withSpan<T>(name: string, fn: () => T, attrs?: Record<string, string | number | boolean>): T {
-    if (this._untracedNow()) return fn();
+    if (this._untracedNow()) return this._applyUnsampled(fn, undefined, []) as T;
     const rec = this._ensureRecorder();
     const span = rec.begin('user', name, this._parentId(), attrs);
     return this._runIn(span, fn);
@@ -326,7 +326,7 @@ export class MlxInstrumentation extends SpanRuntime {
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
-          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
+          if (self._untracedNow()) return self._untraced(orig, this, args);
           const span = rec.begin('eval', name, self._parentId());
           if (name === 'asyncEval') {
             rec.markAsync(span);
@@ -347,7 +347,7 @@ export class MlxInstrumentation extends SpanRuntime {
         function (this: unknown, ...args: unknown[]) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
           if (!self._on) return orig.apply(this, args);
-          if (self._untracedNow()) return self._untraced(() => orig.apply(this, args));
+          if (self._untracedNow()) return self._untraced(orig, this, args);
           const span = rec.begin('sync', name, self._parentId());
           return self._call(span, orig, this, args);
         },

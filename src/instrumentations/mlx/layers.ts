@@ -23,6 +23,7 @@ export interface LayersHost {
   /** Every class whose forward is wrapped, so a re-enable wraps them again (disable unwraps all). */
   _instrumentedClasses: Set<Function>;
   _untracedNow(): boolean;
+  _applyUnsampled(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown;
   _parentId(): number | null;
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
   _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown;
@@ -85,7 +86,8 @@ export class Layers {
     const layers = this;
     this.patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
       function (this: any, ...args: unknown[]) {
-        if (!host._on || !host._recorder || host._untracedNow()) return orig.apply(this, args);
+        if (!host._on || !host._recorder) return orig.apply(this, args);
+        if (host._untracedNow()) return host._applyUnsampled(orig, this, args);
         return layers.trace(orig, this, args);
       },
     );

@@ -56,6 +56,18 @@ export class OtelBridge {
     span.end(hr(this.rec.toEpochNs(s.end)));
   }
 
+  /**
+   * Ends the twin of a span its sampler left out, as its body starts (the recorder keeps nothing of it):
+   * a span that records nothing ends with no time to work out, one that records (a RECORD_ONLY sampler) now.
+   */
+  drop(s: LiveSpan): void {
+    const span = this.open.get(s.id);
+    if (!span) return;
+    this.open.delete(s.id);
+    if (s.kind === 'layer') this.layers.delete(s.id);
+    span.end();
+  }
+
   primitive(s: LiveSpan, parent: LiveSpan | null): void {
     const cost = estimateCost(s.name, s.inputs, s.outputs);
     s.flops = cost.flops;

@@ -3,7 +3,7 @@
  * inside a span (the hot path of every traced eval, sync point and layer), sampling and the OTel
  * bridge, and the recorder they feed. Patching and the public surface live in instrumentation.ts.
  */
-import { context, trace as otelTrace, TraceFlags, type TracerProvider } from '@opentelemetry/api';
+import { context, trace as otelTrace, TraceFlags, type Context, type TracerProvider } from '@opentelemetry/api';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HookLayer } from '../../core/record/native';
@@ -52,6 +52,11 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   /** The current eval's epoch: graph tags made from now on belong to it (layers.ts reads it). */
   _epoch = 1;
   private _als = new AsyncLocalStorage<LiveSpan>();
+  /** Unsampled stretches running now with arrays not tagged as made (_applyUnsampled). */
+  private _untagged = 0;
+  /** The context _untracedNow() last looked at, and its answer. */
+  private _askedCtx: Context | undefined = undefined;
+  private _askedUntraced = false;
 
   protected _ensureRecorder(): Recorder {
     if (!this._recorder) {
@@ -99,19 +104,58 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   _untracedNow(): boolean {
     if (this._idle) return true;
     if (this._bridge === null) return false;
-    const span = otelTrace.getSpan(context.active());
-    return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0;
+    // Every eval and forward of a request asks under the same context: its answer is kept for it
+    // (a Context is immutable, and so is its span's sampled flag).
+    const active = context.active();
+    if (active === this._askedCtx) return this._askedUntraced;
+    const span = otelTrace.getSpan(active);
+    this._askedCtx = active;
+    return (this._askedUntraced = span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0);
   }
 
-  /** Runs an eval or sync point unrecorded: the native layer records nothing while it runs. */
-  protected _untraced<T>(fn: () => T): T {
+  /** Runs an eval or sync point, orig.apply(thisArg, args), unrecorded: the native layer records nothing meanwhile. */
+  protected _untraced(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown {
     const hook = this._hook;
-    if (!hook) return fn();
+    if (!hook) return orig.apply(thisArg, args);
     if (this._paused++ === 0) hook.binding.setRecording(false);
+    try {
+      return orig.apply(thisArg, args);
+    } finally {
+      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(!this._idle);
+    }
+  }
+
+  /**
+   * Runs orig.apply(thisArg, args) under an unsampled span (a forward, an unsampled user region's body):
+   * nothing made meanwhile is recorded, so arrays are not tagged with a layer as node-mlx makes them
+   * either, which spares the native wrap hook's tag walk per array.
+   * A schedule's idle step keeps tagging: the graph it builds may run in the next recorded step.
+   */
+  _applyUnsampled(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown {
+    const build = this._hook?.buildState;
+    if (this._idle || !build || build[0] === 0) return orig.apply(thisArg, args);
+    build[0] = 0;
+    this._untagged++;
+    try {
+      return orig.apply(thisArg, args);
+    } finally {
+      this._untagged--;
+      if (this._hook?.buildState === build) build[0] = 1;
+    }
+  }
+
+  /** Runs fn with arrays tagged as made again: a span opened with its own sampled context inside an unsampled forward. */
+  private _retagged<T>(fn: () => T): T {
+    const build = this._hook?.buildState;
+    const depth = this._untagged;
+    if (!build) return fn();
+    this._untagged = 0;
+    build[0] = 1;
     try {
       return fn();
     } finally {
-      if (--this._paused === 0 && this._hook === hook) hook.binding.setRecording(!this._idle);
+      this._untagged = depth;
+      if (this._hook?.buildState === build) build[0] = 0;
     }
   }
 
@@ -123,6 +167,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
 
   /** Runs fn with span open (and its OTel twin active); ends it when fn returns, throws or settles. */
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T {
+    if (this._untagged !== 0) return this._retagged(() => this._runIn(span, fn, module, after));
     const rec = this._recorder!;
     const bridge = this._otel();
     this._stack.push(span);
@@ -160,8 +205,9 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
           ended = true;
           rec.discard(span);
           unstack();
-          bridge.end(span);
-          return context.with(ctx, span.kind === 'eval' || span.kind === 'sync' ? () => this._untraced(fn) : fn);
+          bridge.drop(span);
+          const untraced = span.kind === 'eval' || span.kind === 'sync' ? this._untraced : this._applyUnsampled;
+          return context.with(ctx, () => untraced.call(this, fn, undefined, []) as T);
         }
         out = context.with(ctx, body);
       } else {

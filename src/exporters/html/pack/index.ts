@@ -19,7 +19,7 @@ import { packAdvice, packGeneration, packHeadMeta, packPasses } from './meta';
 import { readAdvice, readGeneration } from '../../../core/model/meta';
 import { PointedSpans } from './pointers';
 import { layoutRows } from './rows';
-import { scanSpans, type SpanScan } from './spans';
+import { scanSpans, SpanScanner, type SpanScan } from './spans';
 import { aggregate } from '../../../core/analysis/aggregate';
 
 export type { PackedColumn } from './common';
@@ -32,14 +32,22 @@ export interface PackedTrace {
 }
 
 export function packTrace(trace: Trace): PackedTrace {
-  const strings = new Interner();
+  let strings = new Interner();
   const spans: Span[] = Array.isArray(trace.spans) ? trace.spans : [];
   const meta = (trace.meta ?? {}) as Trace['meta'];
   const advice = packAdvice(readAdvice(meta));
   const generation = packGeneration(readGeneration(meta));
-  const pointed = new PointedSpans(advice, generation !== null);
-
-  const scan = scanSpans(spans, strings, pointed);
+  let pointed = new PointedSpans(advice, generation !== null);
+  // The scan rides on the busy-time aggregation's pass over the spans; on input that pass cannot read, or when the
+  // scan's layer index is not exact, the scan runs again on its own.
+  const scanner = new SpanScanner(spans, strings, pointed);
+  const busy = busyOf(trace, scanner.visit);
+  let scan = scanner.finish();
+  if (scan === null) {
+    strings = new Interner();
+    pointed = new PointedSpans(advice, generation !== null);
+    scan = scanSpans(spans, strings, pointed);
+  }
   const rows = layoutRows(scan, pointed.any);
 
   const columns: PackedColumn[] = [];
@@ -75,7 +83,7 @@ export function packTrace(trace: Trace): PackedTrace {
     adviceRan: readAdvice(meta) !== null,
     generation,
     passes,
-    busy: busyOf(trace),
+    busy,
     counters: counters ? counters.heads : [],
     strings: strings.list,
     t0,
@@ -96,9 +104,9 @@ export function packTrace(trace: Trace): PackedTrace {
 }
 
 /** Busy time over the measured passes, as the terminal report and statistics compute it; null for input it cannot read. */
-function busyOf(trace: Trace): Head['busy'] {
+function busyOf(trace: Trace, onSpan: (s: Span) => void): Head['busy'] {
   try {
-    const agg = aggregate(trace, { by: [], passes: 'measured', rows: false });
+    const agg = aggregate(trace, { by: [], passes: 'measured', rows: false, onSpan });
     return { ns: agg.busy.ns, coveredNs: agg.coveredNs };
   } catch {
     return null;

@@ -34,19 +34,19 @@ export function packMemory(trace: Trace): PackedMemory | null {
   let peak = -Infinity, peakT = 0;
   // Current bucket: its min, max and last points.
   let cur = -1, minT = 0, minL = 0, maxT = 0, maxL = 0, lastT = 0, lastL = 0, minI = 0, maxI = 0, lastI = 0;
+  // Up to three distinct points, in event order: min and max in order, then the last point, which comes at or after
+  // both. Written without arrays or a sort: a bucket a few events wide is flushed per few events.
+  const put = (t: number, l: number) => {
+    outT[m] = t;
+    outL[m] = l;
+    m++;
+  };
   const flush = () => {
     if (cur < 0) return;
-    // Up to three distinct points, in time order.
-    const pts: [number, number, number][] = [[minI, minT, minL], [maxI, maxT, maxL], [lastI, lastT, lastL]];
-    pts.sort((x, y) => x[0] - y[0]);
-    let prev = -1;
-    for (const [i, t, l] of pts) {
-      if (i === prev) continue;
-      outT[m] = t;
-      outL[m] = l;
-      m++;
-      prev = i;
-    }
+    if (minI === maxI) put(minT, minL);
+    else if (minI < maxI) { put(minT, minL); put(maxT, maxL); }
+    else { put(maxT, maxL); put(minT, minL); }
+    if (lastI !== minI && lastI !== maxI) put(lastT, lastL);
   };
   let prevT = -Infinity;
   for (let i = 0; i < events.length; i++) {

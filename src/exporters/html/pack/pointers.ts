@@ -35,6 +35,11 @@ export class PointedSpans {
     }
   }
 
+  /** Whether some span can be pointed at: else the scan need not call note(). */
+  get active(): boolean {
+    return this.wantIds !== null || this.generation;
+  }
+
   get any(): boolean {
     return this.wanted.length > 0;
   }

@@ -5,6 +5,7 @@
  */
 import type { Span } from '../../../core/model/trace';
 import { layerResolver, NO_LAYER } from '../../../core/model/span-facts';
+import { LayerIndex } from './layer-index';
 import { KIND_CODES } from '../format';
 import { str, type Interner } from './common';
 import type { PointedSpans } from './pointers';
@@ -14,12 +15,24 @@ const KIND_INDEX = new Map<string, number>(KIND_CODES.map((k, i) => [k, i]));
 /** Kind code of user spans (profile() passes, generation tokens), also used for unknown kinds. */
 export const USER_KIND = KIND_INDEX.get('user')!;
 
-/** Lanes (device + thread), numbered by first appearance, with the start of each lane's first span. */
+/** Lanes (device + thread), numbered by first appearance, with the earliest start of each lane's spans. */
 export class LaneTable {
   readonly info: { device: string; thread: number; first: number }[] = [];
   private readonly map = new Map<string, Map<number, number>>();
 
+  /** The lane of s, whose start is st. */
   of(s: Span, st: number): number {
+    const lane = this.laneOf(s);
+    const info = this.info[lane];
+    if (st < info.first) info.first = st;
+    return lane;
+  }
+
+  /**
+   * The lane of s without its start: a caller on a hot path keeps `first` itself, since a start passed to a call
+   * that is not inlined is boxed, an allocation per span.
+   */
+  laneOf(s: Span): number {
     const device = typeof s.device === 'string' ? s.device : str(s.device, 'unknown');
     const thread = typeof s.thread === 'number' && Number.isFinite(s.thread) ? s.thread : 0;
     let byThread = this.map.get(device);
@@ -28,8 +41,8 @@ export class LaneTable {
     if (lane === undefined) {
       lane = this.info.length;
       byThread.set(thread, lane);
-      this.info.push({ device, thread, first: st });
-    } else if (st < this.info[lane].first) this.info[lane].first = st;
+      this.info.push({ device, thread, first: Infinity });
+    }
     return lane;
   }
 }
@@ -113,47 +126,90 @@ export interface SpanScan {
   passes: PassTable;
 }
 
-export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpans): SpanScan {
-  const N = spans.length;
-  const start = new Float64Array(N);
-  const end = new Float64Array(N);
-  const laneOf = new Int32Array(N);
-  const sigOf = new Uint32Array(N);
-  const layerOf = new Uint32Array(N);
-  const lanes = new LaneTable();
-  const sigs = new SignatureTable(strings);
-  const layers = new LayerTable(strings);
-  const passes = new PassTable(N);
-  // A primitive's layer by the one rule (span-facts layerOf); other kinds have none.
-  const layerName = layerResolver({ spans });
-  const PRIMITIVE = KIND_INDEX.get('primitive')!;
+export class SpanScanner {
+  private readonly N: number;
+  private readonly start: Float64Array;
+  private readonly end: Float64Array;
+  private readonly laneOf: Int32Array;
+  private readonly sigOf: Uint32Array;
+  private readonly layerOf: Uint32Array;
+  private readonly lanes = new LaneTable();
+  private readonly sigs: SignatureTable;
+  private readonly layers: LayerTable;
+  private readonly passes: PassTable;
+  private readonly index: LayerIndex | null;
+  private readonly layerName: (s: Span) => string;
   // Consecutive spans often share a name (the same string object): skip the hash lookup then.
-  let lastName: unknown = undefined, lastNameId = 0;
-  let n = 0;
-  let skipped = 0;
-  let t0 = Infinity, t1 = -Infinity;
-  for (let i = 0; i < N; i++) {
-    const s = spans[i];
-    const st = s?.start, en = s?.end;
-    if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { skipped++; continue; }
-    const lane = lanes.of(s, st);
-    const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
-    if (s.name !== lastName || lastName === undefined) {
-      lastNameId = strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
-      lastName = s.name;
-    }
-    sigOf[n] = sigs.of(s, kind, lastNameId);
-    const ln = kind === PRIMITIVE ? layerName(s) : NO_LAYER;
-    layerOf[n] = layers.of(ln === NO_LAYER ? undefined : ln);
-    passes.note(s, n, kind, st, en);
-    pointed.note(s, n, kind, st);
-    start[n] = st;
-    end[n] = Math.max(st, en);
-    laneOf[n] = lane;
-    if (st < t0) t0 = st;
-    if (en > t1) t1 = en;
-    n++;
+  private lastName: unknown = undefined;
+  private lastNameId = 0;
+  private seen = 0;
+  private n = 0;
+  private skipped = 0;
+  private t0 = Infinity;
+  private t1 = -Infinity;
+
+  constructor(
+    spans: readonly Span[],
+    private readonly strings: Interner,
+    private readonly pointed: PointedSpans,
+    layerName?: (s: Span) => string,
+  ) {
+    const N = (this.N = spans.length);
+    this.start = new Float64Array(N);
+    this.end = new Float64Array(N);
+    this.laneOf = new Int32Array(N);
+    this.sigOf = new Uint32Array(N);
+    this.layerOf = new Uint32Array(N);
+    this.sigs = new SignatureTable(strings);
+    this.layers = new LayerTable(strings);
+    this.passes = new PassTable(N);
+    this.index = layerName ? null : new LayerIndex(spans);
+    this.layerName = layerName ?? this.index!.of;
   }
-  if (n === 0) { t0 = 0; t1 = 0; }
-  return { n, skipped, t0, t1, start, end, lane: laneOf, sig: sigOf, layer: layerOf, lanes, sigs, layers, passes };
+
+  /** The next span of the trace. */
+  readonly visit = (s: Span): void => {
+    this.seen++;
+    if (s == null) { this.skipped++; return; }
+    if (this.index !== null && s.kind === 'layer') this.index.meet(s);
+    const st = s.start, en = s.end;
+    if (typeof st !== 'number' || typeof en !== 'number' || !Number.isFinite(st) || !Number.isFinite(en)) { this.skipped++; return; }
+    const n = this.n;
+    const lane = this.lanes.laneOf(s);
+    const info = this.lanes.info[lane];
+    if (st < info.first) info.first = st;
+    const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
+    if (s.name !== this.lastName || this.lastName === undefined) {
+      this.lastNameId = this.strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
+      this.lastName = s.name;
+    }
+    this.sigOf[n] = this.sigs.of(s, kind, this.lastNameId);
+    const ln = kind === PRIMITIVE ? this.layerName(s) : NO_LAYER;
+    this.layerOf[n] = this.layers.of(ln === NO_LAYER ? undefined : ln);
+    if (typeof s.pass === 'number') this.passes.note(s, n, kind, st, en);
+    if (this.pointed.active) this.pointed.note(s, n, kind, st);
+    this.start[n] = st;
+    this.end[n] = Math.max(st, en);
+    this.laneOf[n] = lane;
+    if (st < this.t0) this.t0 = st;
+    if (en > this.t1) this.t1 = en;
+    this.n = n + 1;
+  };
+
+  /** The scan, or null when it did not see every span or its layer index was not exact. */
+  finish(): SpanScan | null {
+    if (this.seen !== this.N || (this.index !== null && !this.index.exact)) return null;
+    const { n, skipped, start, end, laneOf, sigOf, layerOf, lanes, sigs, layers, passes } = this;
+    const none = n === 0;
+    return { n, skipped, t0: none ? 0 : this.t0, t1: none ? 0 : this.t1, start, end, lane: laneOf, sig: sigOf, layer: layerOf, lanes, sigs, layers, passes };
+  }
+}
+
+const PRIMITIVE = KIND_INDEX.get('primitive')!;
+
+/** The scan on its own, with layerResolver: for spans the aggregation's pass could not feed it. */
+export function scanSpans(spans: Span[], strings: Interner, pointed: PointedSpans): SpanScan {
+  const scanner = new SpanScanner(spans, strings, pointed, layerResolver({ spans }));
+  for (let i = 0; i < spans.length; i++) scanner.visit(spans[i]);
+  return scanner.finish()!;
 }
