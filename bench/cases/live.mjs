@@ -66,6 +66,8 @@ export default [
       const client = connectClient(live.url);
       await new Promise((r) => setTimeout(r, 1500));
       const withLive = await pairs(n);
+      // The server thread's share of a core while it served: CPU time (what it took from MLX), and event-loop use.
+      const stats = await (await fetch(live.url + 'stats')).json();
       const got = await client.stop();
       await live.close();
       inst.disable();
@@ -80,6 +82,8 @@ export default [
           untraced_tokens_per_s_before_live: +plain.off.toFixed(1),
           batches_received: got.batches,
           stream_mb: +(got.bytes / 2 ** 20).toFixed(1),
+          worker_cpu_share: stats.cpuShare,
+          worker_busy: stats.busy,
         },
       };
     },

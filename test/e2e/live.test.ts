@@ -439,6 +439,9 @@ describe('a stalled client', () => {
       }
       const c = stats.clients[0];
       expect(c.skipped).toBeGreaterThanOrEqual(3);
+      // The server's thread says what share of a core it took.
+      expect(stats.cpuShare).toBeGreaterThan(0);
+      expect(stats.cpuShare).toBeLessThan(1);
       // What waits for it: at most the cap plus the one message written when it was under (generous: 4 windows of 4 MB).
       expect(c.queuedBytes).toBeLessThanOrEqual(queue + 16 * 2 ** 20);
       app.stop();

@@ -39,7 +39,12 @@ const PRIM_GPU = 1;
 const PRIMITIVE_KIND = KIND_INDEX.get('primitive')!;
 
 export class LiveTables {
-  /** Table numbers of what primitives share: by signature and class, by layer span id, by thread and device. */
+  /**
+   * Table numbers of what primitives share: by signature (the class it was first seen with, plus one, and its
+   * number; another class of the same signature goes to the map), by layer span id, by thread and device.
+   */
+  private sigCls = new Int32Array(1024);
+  private sigNum = new Int32Array(1024);
   private primSig = new Map<number, number>();
   private primLayer = new Map<number, number>();
   private primLane = new Map<number, number>();
@@ -82,13 +87,8 @@ export class LiveTables {
     let lastLid = -1, lastLayer = 0, lastLk = -1, lastLane = 0;
     for (let i = 0; i < c.n; i++) {
       p.end[i] = Math.max(c.t0[i], c.t1[i]);
-      const sk = c.sig[i] * 65536 + c.cls[i];
-      let sig = this.primSig.get(sk);
-      if (sig === undefined) {
-        const pr = store.primitive(c.sig[i], c.cls[i]);
-        this.primSig.set(sk, (sig = this.sigs.of(pr as Span, PRIMITIVE_KIND, this.strings.id(pr.name))));
-      }
-      p.sig[i] = sig;
+      const s = c.sig[i], cls = c.cls[i];
+      p.sig[i] = s < this.sigCls.length && this.sigCls[s] === cls + 1 ? this.sigNum[s] : this.primSigOf(store, s, cls);
       const lid = c.layer[i];
       if (lid !== lastLid) {
         let layer = this.primLayer.get(lid);
@@ -112,6 +112,27 @@ export class LiveTables {
       p.lane[i] = lastLane;
     }
     return p;
+  }
+
+  /** The table number of a primitive's signature and class, first seen (or seen with another class). */
+  private primSigOf(store: LiveStore, s: number, cls: number): number {
+    const key = s * 65536 + cls;
+    let sig = this.primSig.get(key);
+    if (sig === undefined) {
+      const pr = store.primitive(s, cls);
+      this.primSig.set(key, (sig = this.sigs.of(pr as Span, PRIMITIVE_KIND, this.strings.id(pr.name))));
+    }
+    if (s >= this.sigCls.length) {
+      const size = Math.max(s + 1, 2 * this.sigCls.length);
+      const grow = (a: Int32Array) => { const b = new Int32Array(size); b.set(a); return b; };
+      this.sigCls = grow(this.sigCls);
+      this.sigNum = grow(this.sigNum);
+    }
+    if (this.sigCls[s] === 0) {
+      this.sigCls[s] = cls + 1;
+      this.sigNum[s] = sig;
+    }
+    return sig;
   }
 
   /** Spans as objects, put at `at` and after in fresh columns of at + spans.length rows. */

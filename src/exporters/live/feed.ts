@@ -1,7 +1,8 @@
 /**
  * The app-thread side of the live view: a drain listener that copies each drain's rows into a chunk
- * of columns and posts the chunk to the server's worker about every flushMs. Per primitive it does a
- * few typed-array stores; signatures, costs, layer names, windows and HTML are the worker's work.
+ * of columns and posts the chunk to the server's worker about every flushMs. A drain's columns are
+ * copied whole and its signature numbers read once; times, signatures, costs, layer names, windows
+ * and HTML are the worker's work.
  * The drains come from the app's own evals and sync points, so a synchronous loop that never yields
  * still feeds the page; a timer (unref'd) posts what an app that went idle left in the chunk. The
  * listener moves with the recorder when the instrumentation is re-enabled.
@@ -35,7 +36,6 @@ export class LiveFeed {
     rec: Recorder,
     private readonly worker: Worker,
     acks: SharedArrayBuffer,
-    private readonly origin: number,
     private readonly flushMs = 250,
   ) {
     this.acks = new Int32Array(acks);
@@ -45,40 +45,42 @@ export class LiveFeed {
     this.timer.unref();
   }
 
+  /**
+   * Copies what a drain added: each column whole (a copy of memory, no per-row work), then a pass over
+   * the signature numbers for the ones not sent yet. Times stay on the recorder's clock; the worker
+   * takes the origin off (store.add), so nothing here runs per row but that pass.
+   */
   private take(rows: DrainedRows): void {
-    const o = this.origin;
     const p = rows.prims;
-    const pn = p.length - rows.primFrom;
-    if (pn > 0) {
+    const from = rows.primFrom, to = p.length;
+    if (to > from) {
       let c = this.chunk;
-      if (c.n + pn > this.capacity) c = this.grow(c.n + pn);
-      let k = c.n;
-      for (let i = rows.primFrom; i < p.length; i++, k++) {
-        c.id[k] = p.id[i];
-        c.parent[k] = p.parent[i];
-        c.t0[k] = p.t0[i] - o;
-        c.t1[k] = p.t1[i] - o;
-        c.layer[k] = p.layer[i];
-        c.thread[k] = p.thread[i];
-        c.cls[k] = p.cls[i];
-        c.flags[k] = p.flags[i];
-        const sig = p.sigId[i];
-        c.sig[k] = sig;
+      if (c.n + to - from > this.capacity) c = this.grow(c.n + to - from);
+      const k = c.n;
+      c.id.set(p.id.subarray(from, to), k);
+      c.parent.set(p.parent.subarray(from, to), k);
+      c.t0.set(p.t0.subarray(from, to), k);
+      c.t1.set(p.t1.subarray(from, to), k);
+      c.layer.set(p.layer.subarray(from, to), k);
+      c.thread.set(p.thread.subarray(from, to), k);
+      c.cls.set(p.cls.subarray(from, to), k);
+      c.flags.set(p.flags.subarray(from, to), k);
+      c.sig.set(p.sigId.subarray(from, to), k);
+      c.n = k + to - from;
+      const sigs = p.sigId;
+      for (let i = from; i < to; i++) {
+        const sig = sigs[i];
         if (sig >= this.sentSig.length || this.sentSig[sig] === 0) this.newSig(sig, p.sigAt(i));
       }
-      c.n = k;
     }
     const m = rows.memory;
-    const mn = m.length - rows.memFrom;
-    if (mn > 0) {
+    const mFrom = rows.memFrom, mTo = m.length;
+    if (mTo > mFrom) {
       let c = this.chunk;
-      if (c.memN + mn > c.memT.length) c = this.growMem(c.memN + mn);
-      let k = c.memN;
-      for (let i = rows.memFrom; i < m.length; i++, k++) {
-        c.memT[k] = m.t[i] - o;
-        c.memLive[k] = m.live[i];
-      }
-      c.memN = k;
+      if (c.memN + mTo - mFrom > c.memT.length) c = this.growMem(c.memN + mTo - mFrom);
+      c.memT.set(m.t.subarray(mFrom, mTo), c.memN);
+      c.memLive.set(m.live.subarray(mFrom, mTo), c.memN);
+      c.memN += mTo - mFrom;
     }
     if (this.open.length > 0) this.closeEnded();
     for (let i = rows.spanFrom; i < rows.spans.length; i++) {
@@ -119,8 +121,8 @@ export class LiveFeed {
     const a = c.js, k = c.jsN++ * JS_FIELDS;
     a[k] = s.id;
     a[k + 1] = s.parentId ?? 0;
-    a[k + 2] = s.start - this.origin;
-    a[k + 3] = s.end - this.origin;
+    a[k + 2] = s.start;
+    a[k + 3] = s.end;
     a[k + 4] = s.thread;
     a[k + 5] = KIND_CODES.indexOf(s.kind as (typeof KIND_CODES)[number]);
     a[k + 6] = this.str(s.name);

@@ -22,8 +22,8 @@ export interface LiveOptions {
   /** Bytes a client may have waiting before its windows are skipped (and counted). @default 8 MiB */
   clientQueueBytes?: number;
   /**
-   * Spans the server keeps at most (the oldest go first, counted as evicted): every refresh packs the whole
-   * window, and the server must answer a page, and the app's exit, well within a second. @default 200_000
+   * Spans the server keeps at most (the oldest go first, counted as evicted): a page that connects gets the
+   * whole window in one batch, and the server must answer it, and the app's exit, well within a second. @default 200_000
    */
   maxSpans?: number;
   /** How often the advisor looks at the window, in ms. @default 5000 */
@@ -45,7 +45,10 @@ export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]:
 /** A JS-side span (eval, layer, sync point, user region) as the worker decodes it: a trace Span without device, arrays and costs. */
 export type WireSpan = Pick<Span, 'id' | 'parentId' | 'kind' | 'name' | 'start' | 'end' | 'thread' | 'attrs'>;
 
-/** Primitives and memory events of one flush, as columns (times in ns since the session's origin). */
+/**
+ * Primitives, memory events and JS-side spans of one flush, as columns. Times are the recorder's (the
+ * feed copies columns whole); the worker takes the session's origin off on arrival (LiveStore.add).
+ */
 export interface Chunk {
   n: number;
   id: Float64Array;

@@ -44,6 +44,34 @@ interface Client {
 const ADVICE_SPAN_NS = 2e9;
 const ADVICE_MAX_SPANS = 20_000;
 
+/**
+ * A batch as JSON text in parts: its base64 columns are parts as they are (base64 needs no escaping),
+ * so they are neither scanned by JSON.stringify nor copied into one string.
+ */
+function batchJson(msg: BatchMessage): string[] {
+  const { cols, mem, ...rest } = msg;
+  const parts = [JSON.stringify(rest).slice(0, -1)];
+  for (const [name, o] of [['cols', cols], ['mem', mem]] as const) {
+    let sep = `,"${name}":{`;
+    for (const [k, v] of Object.entries(o)) {
+      parts.push(`${sep}"${k}":"`, v, '"');
+      sep = ',';
+    }
+    parts.push('}');
+  }
+  parts.push('}');
+  return parts;
+}
+
+/** The calling thread's CPU time in ns (Linux), or null. */
+function threadCpuNs(): number | null {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class LiveServer {
@@ -64,6 +92,9 @@ export class LiveServer {
   private batches = 0;
   /** This thread's event-loop use since the server started: the share of a core the live view takes beside the app. */
   private readonly elu0 = nodePerformance.eventLoopUtilization();
+  /** This thread's CPU time (ns, null where the system does not say) and the wall clock when the server started. */
+  private readonly cpu0 = threadCpuNs();
+  private readonly wall0 = performance.now();
   private refreshMs = { batch: 0, advise: 0 };
 
   constructor(
@@ -144,7 +175,7 @@ export class LiveServer {
    */
   private send(clients: Iterable<Client>, refresh = true): void {
     const t0 = performance.now();
-    const texts = new Map<string, string>();
+    const texts = new Map<string, string[]>();
     const seq = this.store.seq;
     for (const c of clients) {
       const queued = c.res.writableLength;
@@ -161,7 +192,9 @@ export class LiveServer {
       const key = `${c.upTo}|${c.tables.strings},${c.tables.sigs},${c.tables.lanes},${c.tables.layers}|${c.advice === this.adviceVersion}`;
       let text = texts.get(key);
       if (text === undefined) texts.set(key, (text = this.batchEvent(c)));
-      c.res.write(text);
+      c.res.cork();
+      for (const part of text) c.res.write(part);
+      c.res.uncork();
       c.res.write(this.statsEvent(c));
       c.upTo = seq;
       c.tables = this.tables.cursor();
@@ -172,7 +205,8 @@ export class LiveServer {
     if (refresh && texts.size > 0) this.refreshMs.batch = performance.now() - t0;
   }
 
-  private batchEvent(c: Client): string {
+  /** A batch event's text, in parts written one after the other (the columns are large: they are not joined into one string). */
+  private batchEvent(c: Client): string[] {
     const reset = c.upTo < 0;
     const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset);
     this.lastRates ??= this.store.rates();
@@ -186,7 +220,7 @@ export class LiveServer {
       dropped: this.lastStats.recorderDropped + this.lastStats.feedDropped,
     };
     this.batches++;
-    return `event: batch\ndata: ${JSON.stringify(msg)}\n\n`;
+    return ['event: batch\ndata: ', ...batchJson(msg), '\n\n'];
   }
 
   private statsEvent(c: Client): string {
@@ -280,7 +314,10 @@ export class LiveServer {
   private sendStats(res: ServerResponse): void {
     const clients = [...this.clients].map((c) => ({ queuedBytes: c.res.writableLength, skipped: c.skipped, sent: c.sent, connectedMs: Date.now() - c.since }));
     const busy = +nodePerformance.eventLoopUtilization(this.elu0).utilization.toFixed(4);
-    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    // The event loop's use counts time the thread waited for a core; its CPU time is what it took from the app.
+    const cpu = threadCpuNs();
+    const cpuShare = cpu === null || this.cpu0 === null ? null : +((cpu - this.cpu0) / 1e6 / (performance.now() - this.wall0)).toFixed(4);
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, cpuShare, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 

@@ -34,6 +34,9 @@ const PRIM_GPU = 1;
 /** Ids of the token spans the store makes (above any id a recorder gives). */
 const TOKEN_ID_BASE = 2 ** 48;
 
+/** The arrays of every JS-side span (it has none): one array, so the packer's signature cache finds it by identity. */
+const NO_TENSORS: TensorInfo[] = [];
+
 export class LiveStore {
   chunks: Stored[] = [];
   /** The seq of the newest chunk (0: none yet). */
@@ -64,9 +67,19 @@ export class LiveStore {
 
   add(c: Chunk): void {
     for (const [id, inputs, outputs] of c.sigs) this.sigs.set(id, [inputs, outputs]);
-    c.spans = this.decodeSpans(c);
+    // The feed sends the recorder's times: from here on they count from the session's origin.
+    const o = this.session.origin.monotonicNs;
     let tEnd = 0;
-    for (let i = 0; i < c.n; i++) if (c.t1[i] > tEnd) tEnd = c.t1[i];
+    for (let i = 0; i < c.n; i++) {
+      c.t0[i] -= o;
+      if ((c.t1[i] -= o) > tEnd) tEnd = c.t1[i];
+    }
+    for (let i = 0; i < c.memN; i++) c.memT[i] -= o;
+    for (let i = 0; i < c.jsN; i++) {
+      c.js[i * JS_FIELDS + 2] -= o;
+      c.js[i * JS_FIELDS + 3] -= o;
+    }
+    c.spans = this.decodeSpans(c);
     for (const s of c.spans) {
       if (s.end > tEnd) tEnd = s.end;
       if (s.kind === 'layer') this.layerNames.set(s.id, s.name);
@@ -104,7 +117,7 @@ export class LiveStore {
         if (this.lastTokenEnd >= 0 && s.end > this.lastTokenEnd) {
           const k = ++this.tokenCount;
           tokens.push({ id: TOKEN_ID_BASE + k, parentId: null, kind: 'user', name: 'token', start: this.lastTokenEnd, end: s.end, thread: this.session.jsThread,
-            device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null, attrs: { phase: 'decode', token: k } });
+            device: 'cpu', inputs: NO_TENSORS, outputs: NO_TENSORS, flops: null, bytes: null, attrs: { phase: 'decode', token: k } });
         }
         this.lastTokenEnd = s.end;
       }
@@ -236,7 +249,7 @@ export class LiveStore {
   }
 
   private jsObject(s: WireSpan): Span {
-    const o: Span = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: [], outputs: [], flops: null, bytes: null };
+    const o: Span = { id: s.id, parentId: s.parentId, kind: s.kind, name: s.name, start: s.start, end: s.end, thread: s.thread, device: 'cpu', inputs: NO_TENSORS, outputs: NO_TENSORS, flops: null, bytes: null };
     if (s.attrs) o.attrs = s.attrs;
     return o;
   }

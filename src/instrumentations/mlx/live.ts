@@ -56,7 +56,7 @@ export function startLive(rec: Recorder, session: Omit<SessionInfo, 'origin' | '
   }
   worker.unref();
   port1.unref();
-  const feed = new LiveFeed(rec, worker, acksBuf, origin);
+  const feed = new LiveFeed(rec, worker, acksBuf);
   let closed = false;
   const onExit = () => {
     if (closed) return;

@@ -80,9 +80,26 @@ export function liveMain(parts: LiveParts): void {
     state.what = r.what;
   }
 
+  /** When the last apply ended, and the timer of one waiting for its turn. */
+  let appliedAt = -Infinity;
+  let soon: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Applies the batches that came, at most so often that laying out the window takes a quarter of a core:
+   * the page often runs on the app's machine, and a window of many spans takes long to lay out.
+   */
+  function applySoon() {
+    if (soon !== null) return;
+    const wait = appliedAt + 3 * state.applyMs - performance.now();
+    if (wait <= 0) apply();
+    else soon = setTimeout(() => { soon = null; if (!paused && pending) apply(); }, wait);
+  }
+
   /** Shows the store's window: the views installed on the first, updated in place after. */
   function apply() {
     const t0 = performance.now();
+    if (soon !== null) clearTimeout(soon);
+    soon = null;
     pending = false;
     const data: ClientData = { ...store.layout(), util, final: ended };
     state.spans = data.head.spanCount;
@@ -90,7 +107,8 @@ export function liveMain(parts: LiveParts): void {
     else update = parts.clientMain(parts, data);
     showNow();
     state.applied++;
-    state.applyMs = performance.now() - t0;
+    appliedAt = performance.now();
+    state.applyMs = appliedAt - t0;
   }
 
   pauseBtn.addEventListener('click', () => {
@@ -111,7 +129,7 @@ export function liveMain(parts: LiveParts): void {
     stats = msg.stats;
     state.batches++;
     pending = true;
-    if (!paused) apply();
+    if (!paused) applySoon();
     describe();
   });
   es.addEventListener('stats', (e) => {
