@@ -5,7 +5,7 @@
  * the target is as it was before and the temporary file is removed, so a reader never sees half a
  * file under the real name and a full disk never costs the previous file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, write, writeSync, writev } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -18,6 +18,8 @@ export interface AtomicFileOptions {
 }
 
 let serial = 0;
+/** Most buffers one writev system call takes on Linux. */
+const IOV_MAX = 1024;
 
 /** A file being written under a temporary name beside `path`; commit() puts it in place. */
 export class AtomicFile {
@@ -60,6 +62,43 @@ export class AtomicFile {
       );
       if (n <= 0) throw noSpace();
       done += n;
+    }
+  }
+
+  /**
+   * Writes all of `chunks` in order, several per system call (at most IOV_MAX views, `maxWriteBytes`
+   * bytes), without copying them into one buffer first; a short write continues where it stopped.
+   */
+  async writevAsync(chunks: readonly Uint8Array[]): Promise<void> {
+    const fd = this.open;
+    let i = 0;
+    let off = 0; // the next byte to write is chunks[i][off]
+    for (;;) {
+      while (i < chunks.length && off === chunks[i].length) {
+        i++;
+        off = 0;
+      }
+      if (i === chunks.length) return;
+      const batch: Uint8Array[] = [];
+      let room = this.max;
+      for (let k = i, o = off; k < chunks.length && room > 0 && batch.length < IOV_MAX; k++, o = 0) {
+        const part = chunks[k].subarray(o, o + room);
+        batch.push(part);
+        room -= part.length;
+      }
+      const n = await new Promise<number>((resolve, reject) => writev(fd, batch, null, (e, written) => (e ? reject(e) : resolve(written))));
+      if (n <= 0) throw noSpace();
+      for (let left = n; left > 0; ) {
+        const rest = chunks[i].length - off;
+        if (left < rest) {
+          off += left;
+          left = 0;
+        } else {
+          left -= rest;
+          i++;
+          off = 0;
+        }
+      }
     }
   }
 
@@ -112,8 +151,7 @@ export function atomicWriteStream(path: string, opts: AtomicFileOptions = {}): W
       file.writeAsync(chunk).then(() => cb(), (e: Error) => cb(e));
     },
     writev(chunks, cb) {
-      const all = Buffer.concat(chunks.map((c) => c.chunk as Uint8Array));
-      file.writeAsync(all).then(() => cb(), (e: Error) => cb(e));
+      file.writevAsync(chunks.map((c) => c.chunk as Uint8Array)).then(() => cb(), (e: Error) => cb(e));
     },
     final(cb) {
       try {
