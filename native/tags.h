@@ -83,7 +83,7 @@ class TagTable {
       for (uint32_t w = 0; w < kWays && !victim; w++)
         if (s[w].desc == 0) victim = &s[w];
       if (!victim) victim = oldest(s);
-      if (victim->died == kAlive && victim->epoch == epoch) {
+      if (victim->died == kAlive && !victim->spent() && victim->epoch == epoch) {
         if (sets_ < kMaxSets) {
           grow();
           continue;
