@@ -87,8 +87,3 @@ export class LayerIndex {
     return !this.duplicate;
   }
 }
-
-/**
- * The scan, fed one span at a time in trace order (by the aggregation's pass over the spans, or by scanSpans).
- * `layerName` names a primitive's layer; without it a LayerIndex does.
- */

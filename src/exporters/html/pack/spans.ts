@@ -126,6 +126,10 @@ export interface SpanScan {
   passes: PassTable;
 }
 
+/**
+ * The scan, fed one span at a time in trace order (by the aggregation's pass over the spans, or by scanSpans).
+ * `layerName` names a primitive's layer; without it a LayerIndex does.
+ */
 export class SpanScanner {
   private readonly N: number;
   private readonly start: Float64Array;
