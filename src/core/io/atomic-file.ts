@@ -5,7 +5,7 @@
  * the target is as it was before and the temporary file is removed, so a reader never sees half a
  * file under the real name and a full disk never costs the previous file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, write, writeSync, writev } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, writev } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -54,15 +54,8 @@ export class AtomicFile {
   }
 
   /** write() without blocking the event loop. */
-  async writeAsync(b: Uint8Array): Promise<void> {
-    const fd = this.open;
-    for (let done = 0; done < b.length; ) {
-      const n = await new Promise<number>((resolve, reject) =>
-        write(fd, b, done, Math.min(b.length - done, this.max), null, (e, written) => (e ? reject(e) : resolve(written))),
-      );
-      if (n <= 0) throw noSpace();
-      done += n;
-    }
+  writeAsync(b: Uint8Array): Promise<void> {
+    return this.writevAsync([b]);
   }
 
   /**
