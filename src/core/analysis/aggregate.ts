@@ -5,39 +5,46 @@
  * and the advisor all call it. One pass over the spans does the grouping, the totals and the busy time.
  */
 import type { Device, Span, Trace } from '../model/trace';
-import { layerResolver } from '../model/span-facts';
+import { isForcing, layerResolver } from '../model/span-facts';
 import { BusyTime, Doubles, MAX_DEPTH } from './busy';
-import { passLayout, type PassLayout } from './passes';
-import { RowTable } from './row-table';
+import { PassTracker, type PassLayout } from './passes';
+import { SpanById } from './span-by-id';
+import { grown, RowTable } from './row-table';
 
 export { shapeSignature } from './row-table';
 
 export type AggregateKey = 'op' | 'layer' | 'shapes' | 'device';
 
-export interface AggregateOptions {
+interface CommonOptions {
   /** The fields of a row's key, e.g. ['op'], ['layer'], ['layer', 'op', 'shapes']. */
   by: readonly AggregateKey[];
-  /**
-   * 'measured': the measured passes of a multi-pass trace, one slot per pass (warm-up and spans outside the
-   * passes left out; a trace without passes is one slot). 'all': every span, in one slot. @default 'all'
-   */
-  passes?: 'measured' | 'all';
   /**
    * false: only the time totals (counts, busy time, coverage); `rows` and `uncosted` stay empty, and the
    * primitives' costs and tensors are not read. @default true
    */
   rows?: boolean;
   /**
-   * Called with every primitive counted (in a measured pass, with 'measured'), in trace order, during the one
-   * pass over the spans: a caller indexes the primitives its own way without a pass of its own.
-   */
-  onPrimitive?: (s: Span) => void;
-  /**
    * Called with every element of trace.spans, whatever its kind or pass, in order, before the pass looks at it:
    * a reader that copies the spans its own way shares the one pass over them.
    */
   onSpan?: (s: Span) => void;
 }
+
+/**
+ * `passes`: 'measured': the measured passes of a multi-pass trace, one slot per pass (warm-up and spans outside
+ * the passes left out; a trace without passes is one slot). 'all': every span, in one slot. @default 'all'
+ */
+export type AggregateOptions =
+  | (CommonOptions & {
+      passes?: 'all';
+      /**
+       * Called with every primitive, in trace order, during the one pass over the spans: a caller indexes the
+       * primitives its own way without a pass of its own. (Not with 'measured': which primitives count is known
+       * only once the pass has met the first span with a pass number.)
+       */
+      onPrimitive?: (s: Span) => void;
+    })
+  | (CommonOptions & { passes: 'measured' | 'all'; onPrimitive?: never });
 
 /** One row: the primitives that share a key. */
 export interface AggregateRow {
@@ -95,63 +102,99 @@ export interface Aggregation {
   uncosted: string[];
 }
 
-/** Group the primitives of `trace` by opts.by and total them, with the busy time they are measured against. */
+/**
+ * Group the primitives of `trace` by opts.by and total them, with the busy time they are measured against, in one
+ * pass over the spans. With 'measured' the slots are not known until the pass has met every pass number, so the
+ * sums are kept per pass code (PassTracker) and put in slot order at the end.
+ */
 export function aggregate(trace: Trace, opts: AggregateOptions): Aggregation {
-  const layout = opts.passes === 'measured' ? passLayout(trace) : ALL_IN_ONE;
-  const slots = layout.slots;
-  const slotOf = layout.slotOf;
-  const table = opts.rows === false ? null : new RowTable(opts.by, slots);
-  const layerOf = table?.byLayer ? layerResolver(trace) : null;
-  const busyTime = new BusyTime(slots, trace.spans.length);
+  const measured = opts.passes === 'measured';
+  const passes = new PassTracker();
+  const layerOf = opts.rows !== false && opts.by.includes('layer') ? layerResolver(trace) : null;
   // Every non-primitive span by id, for the parent walks of evals and of primitives' owners.
-  const hosts = new Map<number, Span>();
-  const evals: Span[] = [];
-  const primitive = slotTotal(slots);
-  let primitiveCount = 0;
-  const uncosted = new Set<string>();
-  let lastUncosted: string | undefined;
+  const hosts = new SpanById();
+  const spans = trace.spans;
+  let sums = new Sums(opts, hosts, measured);
   const visit = opts.onPrimitive;
   const each = opts.onSpan;
-  const spans = trace.spans;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
     if (each) each(s);
+    const code = measured ? passes.codeOf(s) : 0;
+    // The first span with a pass: what was counted before it lies outside the measured passes.
+    if (passes.multiPass && sums.beforePasses) sums = new Sums(opts, hosts, false);
     if (s.kind !== 'primitive') {
-      hosts.set(s.id, s);
-      if (s.kind === 'eval') evals.push(s);
+      hosts.add(s);
+      if (code >= 0 && isForcing(s)) sums.busyTime.addForcing(s, code);
       continue;
     }
-    const slot = slotOf(s);
-    if (slot < 0) continue;
-    const d = s.end - s.start;
-    primitiveCount++;
-    primitive.slotNs[slot] += d;
-    if (table && s.flops == null && s.name !== lastUncosted) uncosted.add((lastUncosted = s.name));
-    busyTime.addPrimitive(s, slot);
-    table?.add(s, i, slot, d, layerOf ? layerOf(s) : '');
+    if (code < 0) continue;
+    sums.addPrimitive(s, i, code, layerOf);
     if (visit) visit(s);
   }
-  sumSlots(primitive);
+  const layout = measured ? passes.layout() : ALL_IN_ONE;
+  return sums.finish(spans, layout, passes.slotOfCode(layout));
+}
 
-  const evalT = slotTotal(slots);
-  let evalCount = 0;
-  for (const s of evals) {
-    const slot = slotOf(s);
-    if (slot < 0 || !isTopEval(s, hosts)) continue;
-    evalCount++;
-    evalT.slotNs[slot] += s.end - s.start;
+/**
+ * What the pass counts, by pass code: made again (empty) when the trace turns out to have passes, since what it
+ * counted before the first pass mark is outside them.
+ */
+class Sums {
+  readonly busyTime: BusyTime;
+  private readonly table: RowTable | null;
+  private primitiveNs = new Float64Array(1);
+  private primitiveCount = 0;
+  private readonly uncosted = new Set<string>();
+  private lastUncosted: string | undefined = undefined;
+
+  /** `beforePasses`: made before any span with a pass was met, in a pass that looks for them. */
+  constructor(opts: AggregateOptions, private readonly hosts: SpanById, readonly beforePasses: boolean) {
+    this.table = opts.rows === false ? null : new RowTable(opts.by);
+    this.busyTime = new BusyTime(hosts);
   }
-  sumSlots(evalT);
 
-  const unordered = new Map<number, [Float64Array, Float64Array]>();
-  for (const slot of busyTime.slotsOutOfOrder()) unordered.set(slot, primitivesOfSlot(spans, slotOf, slot));
-  const done = busyTime.finish(hosts, slotOf, unordered);
-  const busy: SlotTotal = { ns: 0, slotNs: done.busy };
-  sumSlots(busy);
-  return {
-    layout, slots, rows: table ? table.rows(spans) : [], primitiveCount, primitive, evalCount, eval: evalT,
-    forcingCount: done.forcingCount, busy, coveredNs: done.coveredNs, uncosted: [...uncosted].sort(),
-  };
+  addPrimitive(s: Span, index: number, code: number, layerOf: ((s: Span) => string) | null): void {
+    const d = s.end - s.start;
+    this.primitiveCount++;
+    if (code >= this.primitiveNs.length) this.primitiveNs = grown(this.primitiveNs, 2 * code + 2);
+    this.primitiveNs[code] += d;
+    const table = this.table;
+    if (table !== null) {
+      if (s.flops == null && s.name !== this.lastUncosted) this.uncosted.add((this.lastUncosted = s.name));
+      table.add(s, index, code, d, layerOf ? layerOf(s) : '');
+    }
+    this.busyTime.addPrimitive(s, code);
+  }
+
+  finish(spans: readonly Span[], layout: PassLayout, slotOfCode: Int32Array): Aggregation {
+    const slots = layout.slots;
+    const inSlots = (perCode: Float64Array): SlotTotal => {
+      const t = slotTotal(slots);
+      for (let c = 0; c < slotOfCode.length && c < perCode.length; c++) t.slotNs[slotOfCode[c]] = perCode[c];
+      sumSlots(t);
+      return t;
+    };
+    const { forcing, forcingCode } = this.busyTime;
+    const evalT = slotTotal(slots);
+    let evalCount = 0;
+    for (let k = 0; k < forcing.length; k++) {
+      const s = forcing[k];
+      if (s.kind !== 'eval' || !isTopEval(s, this.hosts)) continue;
+      evalCount++;
+      evalT.slotNs[slotOfCode[forcingCode[k]]] += s.end - s.start;
+    }
+    sumSlots(evalT);
+
+    const codes = this.busyTime.codesToRebuild();
+    const rebuild = primitivesOf(spans, layout.slotOf, codes, slotOfCode);
+    const done = this.busyTime.finish(slotOfCode.length, rebuild);
+    return {
+      layout, slots, rows: this.table ? this.table.rows(spans, slotOfCode, slots) : [], primitiveCount: this.primitiveCount,
+      primitive: inSlots(this.primitiveNs), evalCount, eval: evalT, forcingCount: done.forcingCount, busy: inSlots(done.busy),
+      coveredNs: done.coveredNs, uncosted: [...this.uncosted].sort(),
+    };
+  }
 }
 
 /** Share of busy time: what every "% of" column shows (NaN when there is no busy time). */
@@ -172,7 +215,7 @@ function sumSlots(t: SlotTotal): void {
 }
 
 /** True for evals that no other eval encloses. */
-function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
+function isTopEval(s: Span, hosts: SpanById): boolean {
   let p = s.parentId != null ? hosts.get(s.parentId) : undefined;
   for (let guard = 0; p && guard < MAX_DEPTH; guard++) {
     if (p.kind === 'eval') return false;
@@ -181,14 +224,23 @@ function isTopEval(s: Span, hosts: Map<number, Span>): boolean {
   return true;
 }
 
-/** Starts and ends (at least the start) of one slot's primitives, in trace order. */
-function primitivesOfSlot(spans: readonly Span[], slotOf: (s: Span) => number, slot: number): [Float64Array, Float64Array] {
-  const st = new Doubles();
-  const en = new Doubles();
-  for (const s of spans) {
-    if (s.kind !== 'primitive' || slotOf(s) !== slot) continue;
-    st.push(s.start);
-    en.push(Math.max(s.start, s.end));
+/** Starts and ends (at least the start) of the primitives of some codes, by code, in trace order: one pass over the spans. */
+function primitivesOf(spans: readonly Span[], slotOf: (s: Span) => number, codes: number[], slotOfCode: Int32Array): Map<number, [Float64Array, Float64Array]> {
+  const out = new Map<number, [Float64Array, Float64Array]>();
+  if (codes.length === 0) return out;
+  const lists = new Map<number, [Doubles, Doubles]>();
+  for (const code of codes) lists.set(slotOfCode[code], [new Doubles(), new Doubles()]);
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
+    if (s.kind !== 'primitive') continue;
+    const l = lists.get(slotOf(s));
+    if (l === undefined) continue;
+    l[0].push(s.start);
+    l[1].push(Math.max(s.start, s.end));
   }
-  return [st.a.subarray(0, st.n), en.a.subarray(0, en.n)];
+  for (const code of codes) {
+    const [st, en] = lists.get(slotOfCode[code])!;
+    out.set(code, [st.a.subarray(0, st.n), en.a.subarray(0, en.n)]);
+  }
+  return out;
 }

@@ -83,47 +83,85 @@ export interface PassLayout {
 
 /** The passes of a trace. A trace without `pass` marks is one pass holding every span. */
 export function passLayout(trace: Trace): PassLayout {
-  const measuredSet = new Set<number>();
-  const warmSet = new Set<number>();
-  // profile() opens one top-level user span per pass, with the pass number in attrs: the candidates, in trace order.
-  const candidates: Span[] = [];
-  // Neighbouring spans mostly share a pass: each distinct (pass, warm-up) pair is added once per run of it.
-  let lastPass: unknown = undefined;
-  let lastWarm: unknown = undefined;
+  const passes = new PassTracker();
   // An indexed loop: a for-of over a million spans can run with an iterator result per span.
   const spans = trace.spans;
-  for (let i = 0; i < spans.length; i++) {
-    const s = spans[i];
+  for (let i = 0; i < spans.length; i++) passes.codeOf(spans[i]);
+  return passes.layout();
+}
+
+/**
+ * The passes met so far in one pass over the spans, and a code for each span that says where it counts, for a
+ * reader that sums per slot before it knows the slots (aggregate). Until the first span with a pass number every
+ * span has code 0: a trace without passes is one slot. That span makes the trace multi-pass (`multiPass` turns
+ * true, and what was counted before it is to be dropped: those spans lie outside the measured passes); from then
+ * on a span of a measured pass has the code of its pass, numbered by first appearance, and every other span -1.
+ * `layout()` and `slotOfCode()` then turn codes into slots.
+ */
+export class PassTracker {
+  multiPass = false;
+  /** Measured pass numbers by code, in order of first appearance. */
+  private readonly passOfCode: number[] = [];
+  private readonly codeOfPass = new Map<number, number>();
+  private readonly warm = new Set<number>();
+  // profile() opens one top-level user span per pass, with the pass number in attrs: the candidates, in trace order.
+  private readonly candidates: Span[] = [];
+  // Neighbouring spans mostly share a pass: the last pass's code answers a run of them without a lookup.
+  private lastPass = NaN;
+  private lastCode = -1;
+
+  /** The code of the next span of the trace. */
+  codeOf(s: Span): number {
     const pass = s.pass;
-    if (typeof pass !== 'number') continue;
-    if (pass !== lastPass || s.warmup !== lastWarm) {
-      (s.warmup ? warmSet : measuredSet).add(pass);
-      lastPass = pass;
-      lastWarm = s.warmup;
+    if (typeof pass !== 'number') return this.multiPass ? -1 : 0;
+    this.multiPass = true;
+    if (s.kind === 'user' && !s.warmup && s.attrs?.pass === pass) this.candidates.push(s);
+    if (s.warmup) {
+      this.warm.add(pass);
+      return -1;
     }
-    if (s.kind === 'user' && !s.warmup && s.attrs?.pass === pass) candidates.push(s);
+    if (pass === this.lastPass) return this.lastCode;
+    let code = this.codeOfPass.get(pass);
+    if (code === undefined) {
+      code = this.passOfCode.length;
+      this.passOfCode.push(pass);
+      this.codeOfPass.set(pass, code);
+    }
+    this.lastPass = pass;
+    this.lastCode = code;
+    return code;
   }
-  if (measuredSet.size === 0 && warmSet.size === 0) {
-    return { multiPass: false, measured: [], warmup: [], slots: 1, slotOf: () => 0, passSpans: [] };
+
+  /** The layout of the passes met. */
+  layout(): PassLayout {
+    if (!this.multiPass) return { multiPass: false, measured: [], warmup: [], slots: 1, slotOf: () => 0, passSpans: [] };
+    const measured = [...this.passOfCode].sort((x, y) => x - y);
+    const warmup = [...this.warm].sort((x, y) => x - y);
+    const slot = new Map<number, number>();
+    measured.forEach((p, i) => slot.set(p, i));
+    const passSpans: Span[] = [];
+    for (const s of this.candidates) {
+      const i = slot.get(s.pass!);
+      if (i !== undefined && passSpans[i] === undefined) passSpans[i] = s;
+    }
+    const complete = passSpans.length === measured.length && passSpans.every(Boolean);
+    return {
+      multiPass: true,
+      measured,
+      warmup,
+      slots: Math.max(1, measured.length),
+      slotOf: slotFinder(measured, slot),
+      passSpans: complete ? passSpans : [],
+    };
   }
-  const measured = [...measuredSet].sort((x, y) => x - y);
-  const warmup = [...warmSet].sort((x, y) => x - y);
-  const slot = new Map<number, number>();
-  measured.forEach((p, i) => slot.set(p, i));
-  const passSpans: Span[] = [];
-  for (const s of candidates) {
-    const i = slot.get(s.pass!);
-    if (i !== undefined && passSpans[i] === undefined) passSpans[i] = s;
+
+  /** The slot of each code, given the layout. */
+  slotOfCode(layout: PassLayout): Int32Array {
+    if (!this.multiPass) return Int32Array.of(0);
+    const slot = new Map<number, number>();
+    layout.measured.forEach((p, i) => slot.set(p, i));
+    return Int32Array.from(this.passOfCode, (p) => slot.get(p)!);
   }
-  const complete = passSpans.length === measured.length && passSpans.every(Boolean);
-  return {
-    multiPass: true,
-    measured,
-    warmup,
-    slots: Math.max(1, measured.length),
-    slotOf: slotFinder(measured, slot),
-    passSpans: complete ? passSpans : [],
-  };
 }
 
 /**

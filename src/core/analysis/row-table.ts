@@ -55,7 +55,9 @@ export class RowTable {
   private readonly layers = new Interner();
   private readonly deviceIds = new Interner();
   private readonly shapes = new ShapeInterner();
-  private readonly stride: number;
+  /** Pass codes each row has room for (see PassTracker), and the row's length in `sums`. */
+  private codes = 1;
+  private stride = SLOT0 + 1;
   private count = 0;
   /** Per row: its key's ids (op, layer, device, shapes) and the index of its first span. */
   private keyIds = new Int32Array(4 * 64);
@@ -69,27 +71,24 @@ export class RowTable {
   private readonly layerNames: string[] = [];
   private last = -1;
 
-  constructor(
-    private readonly by: readonly AggregateKey[],
-    private readonly slots: number,
-  ) {
+  constructor(private readonly by: readonly AggregateKey[]) {
     const set = new Set(by);
     this.byOp = set.has('op');
     this.byLayer = set.has('layer');
     this.byDevice = set.has('device');
     this.byShapes = set.has('shapes');
-    this.stride = SLOT0 + slots;
     this.sums = new Float64Array(64 * this.stride);
   }
 
-  /** FunctionEventAvg.add: one primitive (spans[index]) into its row. */
-  add(s: Span, index: number, slot: number, d: number, layer: string): void {
+  /** FunctionEventAvg.add: one primitive (spans[index]) of pass code `code` into its row. */
+  add(s: Span, index: number, code: number, d: number, layer: string): void {
+    if (code >= this.codes) this.widen(2 * code + 2);
     const r = this.find(s, index, layer);
     const sums = this.sums;
     const b = r * this.stride;
     sums[b + CALLS]++;
     sums[b + TOTAL] += d;
-    sums[b + SLOT0 + slot] += d;
+    sums[b + SLOT0 + code] += d;
     if (s.device !== this.lastDevice[r]) {
       this.devices[r].add(s.device);
       this.lastDevice[r] = s.device;
@@ -163,8 +162,18 @@ export class RowTable {
     this.cells = cells;
   }
 
-  /** The rows, in the order their first primitive appears. */
-  rows(spans: readonly Span[]): AggregateRow[] {
+  /** Room for `codes` pass codes in every row. */
+  private widen(codes: number): void {
+    const stride = SLOT0 + codes;
+    const sums = new Float64Array((this.sums.length / this.stride) * stride);
+    for (let r = 0; r < this.count; r++) sums.set(this.sums.subarray(r * this.stride, (r + 1) * this.stride), r * stride);
+    this.sums = sums;
+    this.codes = codes;
+    this.stride = stride;
+  }
+
+  /** The rows, in the order their first primitive appears, with each code's time in its slot. */
+  rows(spans: readonly Span[], slotOfCode: Int32Array, slots: number): AggregateRow[] {
     const out: AggregateRow[] = [];
     const sums = this.sums;
     for (let r = 0; r < this.count; r++) {
@@ -176,7 +185,7 @@ export class RowTable {
       const key = this.by.map((f) => (f === 'op' ? op : f === 'layer' ? layer : f === 'device' ? device : shapeSignature(sample))).join('\u0000');
       out.push({
         key, op, layer, device, sample, calls: sums[b + CALLS], totalNs: sums[b + TOTAL],
-        slotNs: sums.slice(b + SLOT0, b + SLOT0 + this.slots), flops: sums[b + FLOPS], flopsNs: sums[b + FLOPS_NS],
+        slotNs: inSlots(sums, b + SLOT0, slotOfCode.subarray(0, this.codes), slots), flops: sums[b + FLOPS], flopsNs: sums[b + FLOPS_NS],
         costed: sums[b + COSTED], bytes: sums[b + BYTES], bytesNs: sums[b + BYTES_NS], bytesKnown: sums[b + BYTES_KNOWN],
         intensityFlops: sums[b + INT_FLOPS], intensityBytes: sums[b + INT_BYTES], outputBytes: sums[b + OUT_BYTES],
         devices: this.devices[r],
@@ -184,6 +193,13 @@ export class RowTable {
     }
     return out;
   }
+}
+
+/** A row's time per code (from sums[at]) put in slot order. */
+function inSlots(sums: Float64Array, at: number, slotOfCode: Int32Array, slots: number): Float64Array {
+  const out = new Float64Array(slots);
+  for (let c = 0; c < slotOfCode.length; c++) out[slotOfCode[c]] = sums[at + c];
+  return out;
 }
 
 function mix(a: number, b: number, c: number, d: number): number {
@@ -194,7 +210,7 @@ function mix(a: number, b: number, c: number, d: number): number {
   return h ^ (h >>> 16);
 }
 
-function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+export function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
   const b = new (a.constructor as new (n: number) => T)(length);
   b.set(a);
   return b;
