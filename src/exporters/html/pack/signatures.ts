@@ -5,10 +5,12 @@
 import type { Span, TensorInfo } from '../../../core/model/trace';
 import { OP_CATEGORIES, opCategory } from '../../../core/model/categories';
 import type { AddColumn, Interner } from './common';
-import { num } from './common';
+import { num, str } from './common';
 
 const CATEGORY_INDEX = new Map<string, number>(OP_CATEGORIES.map((c, i) => [c, i]));
 const EMPTY: TensorInfo[] = [];
+/** A span's tensor list; every empty or missing one is EMPTY, so spans without tensors share one description. */
+const tensors = (ts: unknown): TensorInfo[] => (Array.isArray(ts) && ts.length > 0 ? ts : EMPTY);
 
 function shapeText(t: TensorInfo): string {
   const shape = Array.isArray(t?.shape) ? t.shape : [];
@@ -37,7 +39,24 @@ function describeTensors(inputs: TensorInfo[], outputs: TensorInfo[]): { shapes:
 
 /** Sigs of one (shapes, dtype) description: name*8+kind -> flops -> bytes -> sig. */
 type SigTree = Map<number, Map<number, Map<number, number>>>;
-interface Desc { shapes: number; dtype: number; sigs: SigTree }
+/**
+ * A description, its sigs, and the last name and sig found through it with their keys: a description mostly
+ * belongs to one op, so these answer most spans without a lookup.
+ */
+interface Desc {
+  shapes: number;
+  dtype: number;
+  sigs: SigTree;
+  lastName: unknown;
+  lastNameId: number;
+  lastKey: number;
+  lastFlops: number;
+  lastBytes: number;
+  lastSig: number;
+}
+
+/** Stands for "no span yet" as a last name: equal to no span's name. */
+const NOT_YET = Symbol('not yet');
 
 /**
  * The sig table. Looking a span up builds no key string: recorders share TensorInfo arrays between spans of the same
@@ -61,13 +80,23 @@ export class SignatureTable {
     return this.kind.length;
   }
 
-  /** The sig of span s, whose kind code and name id the caller has already looked up. */
-  of(s: Span, kind: number, nameId: number): number {
-    const d = this.describe(Array.isArray(s.inputs) ? s.inputs : EMPTY, Array.isArray(s.outputs) ? s.outputs : EMPTY);
+  /** The sig of span s, whose kind code (and, if it has interned the name itself, name id) the caller has looked up. */
+  of(s: Span, kind: number, nameId?: number): number {
+    const inputs = tensors(s.inputs);
+    const outputs = tensors(s.outputs);
+    let d = this.tensorCache.get(inputs)?.get(outputs);
+    // The name is interned before a new description's shapes and dtype: the strings list has them in that order.
+    const name = s.name;
+    nameId ??= d !== undefined && name === d.lastName && typeof name === 'string' ? d.lastNameId : this.strings.id(typeof name === 'string' ? name : str(name, '(unnamed)'));
+    d ??= this.describe(inputs, outputs);
+    d.lastName = name;
+    d.lastNameId = nameId;
     const flops = num(s.flops) ?? NaN;
     const bytes = num(s.bytes) ?? NaN;
-    let byName = d.sigs.get(nameId * 8 + kind);
-    if (!byName) d.sigs.set(nameId * 8 + kind, (byName = new Map()));
+    const key = nameId * 8 + kind;
+    if (key === d.lastKey && flops === d.lastFlops && bytes === d.lastBytes) return d.lastSig;
+    let byName = d.sigs.get(key);
+    if (!byName) d.sigs.set(key, (byName = new Map()));
     let byFlops = byName.get(flops);
     if (!byFlops) byName.set(flops, (byFlops = new Map()));
     let sig = byFlops.get(bytes);
@@ -84,20 +113,28 @@ export class SignatureTable {
       this.flops.push(flops);
       this.bytes.push(bytes);
     }
+    d.lastKey = key;
+    d.lastFlops = flops;
+    d.lastBytes = bytes;
+    d.lastSig = sig;
     return sig;
   }
 
+  /** The description of a pair of tensor lists not met before (by identity), found by its text or made. */
   private describe(inputs: TensorInfo[], outputs: TensorInfo[]): Desc {
     let inner = this.tensorCache.get(inputs);
     if (!inner) this.tensorCache.set(inputs, (inner = new WeakMap()));
-    let d = inner.get(outputs);
+    const t = describeTensors(inputs, outputs);
+    const text = `${t.shapes}\u0000${t.dtype}`;
+    let d = this.byText.get(text);
     if (!d) {
-      const t = describeTensors(inputs, outputs);
-      const text = `${t.shapes}\u0000${t.dtype}`;
-      d = this.byText.get(text);
-      if (!d) this.byText.set(text, (d = { shapes: this.strings.id(t.shapes), dtype: this.strings.id(t.dtype), sigs: new Map() }));
-      inner.set(outputs, d);
+      d = {
+        shapes: this.strings.id(t.shapes), dtype: this.strings.id(t.dtype), sigs: new Map(),
+        lastName: NOT_YET, lastNameId: 0, lastKey: -1, lastFlops: NaN, lastBytes: NaN, lastSig: 0,
+      };
+      this.byText.set(text, d);
     }
+    inner.set(outputs, d);
     return d;
   }
 

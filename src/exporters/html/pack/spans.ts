@@ -15,10 +15,17 @@ const KIND_INDEX = new Map<string, number>(KIND_CODES.map((k, i) => [k, i]));
 /** Kind code of user spans (profile() passes, generation tokens), also used for unknown kinds. */
 export const USER_KIND = KIND_INDEX.get('user')!;
 
+/** Stands for "no span yet" in a last-value cache: equal to no field of any span. */
+const NOT_YET = Symbol('not yet');
+
 /** Lanes (device + thread), numbered by first appearance, with the earliest start of each lane's spans. */
 export class LaneTable {
   readonly info: { device: string; thread: number; first: number }[] = [];
   private readonly map = new Map<string, Map<number, number>>();
+  // Neighbouring spans mostly run on one lane: the last device and thread answer without the lookups.
+  private lastDevice: unknown = NOT_YET;
+  private lastThread: unknown = NOT_YET;
+  private lastLane = 0;
 
   /** The lane of s, whose start is st. */
   of(s: Span, st: number): number {
@@ -33,6 +40,7 @@ export class LaneTable {
    * that is not inlined is boxed, an allocation per span.
    */
   laneOf(s: Span): number {
+    if (s.device === this.lastDevice && s.thread === this.lastThread) return this.lastLane;
     const device = typeof s.device === 'string' ? s.device : str(s.device, 'unknown');
     const thread = typeof s.thread === 'number' && Number.isFinite(s.thread) ? s.thread : 0;
     let byThread = this.map.get(device);
@@ -42,6 +50,12 @@ export class LaneTable {
       lane = this.info.length;
       byThread.set(thread, lane);
       this.info.push({ device, thread, first: Infinity });
+    }
+    // Only a device string and a finite thread stand for themselves (anything else is mapped first).
+    if (device === s.device && thread === s.thread) {
+      this.lastDevice = device;
+      this.lastThread = thread;
+      this.lastLane = lane;
     }
     return lane;
   }
@@ -143,9 +157,6 @@ export class SpanScanner {
   private readonly passes: PassTable;
   private readonly index: LayerIndex | null;
   private readonly layerName: (s: Span) => string;
-  // Consecutive spans often share a name (the same string object): skip the hash lookup then.
-  private lastName: unknown = undefined;
-  private lastNameId = 0;
   private seen = 0;
   private n = 0;
   private skipped = 0;
@@ -182,12 +193,8 @@ export class SpanScanner {
     const lane = this.lanes.laneOf(s);
     const info = this.lanes.info[lane];
     if (st < info.first) info.first = st;
-    const kind = KIND_INDEX.get(s.kind) ?? USER_KIND;
-    if (s.name !== this.lastName || this.lastName === undefined) {
-      this.lastNameId = this.strings.id(typeof s.name === 'string' ? s.name : str(s.name, '(unnamed)'));
-      this.lastName = s.name;
-    }
-    this.sigOf[n] = this.sigs.of(s, kind, this.lastNameId);
+    const kind = s.kind === 'primitive' ? PRIMITIVE : KIND_INDEX.get(s.kind) ?? USER_KIND;
+    this.sigOf[n] = this.sigs.of(s, kind);
     const ln = kind === PRIMITIVE ? this.layerName(s) : NO_LAYER;
     this.layerOf[n] = this.layers.of(ln === NO_LAYER ? undefined : ln);
     if (typeof s.pass === 'number') this.passes.note(s, n, kind, st, en);
