@@ -15,12 +15,12 @@ export class PointedSpans {
   readonly wantedId: number[] = [];
   readonly genSpans: { v: number; decode: boolean; token: number; start: number }[] = [];
   /** Evidence ids of all findings, or null when there are none (the common case costs no lookup per span). */
-  private readonly wantIds: Set<number> | null;
+  private readonly wantIds: EvidenceIds | null;
 
   constructor(advice: PackedAdvice, private readonly generation: boolean) {
-    let set: Set<number> | null = null;
-    for (const l of advice.ids) for (const id of l) (set ??= new Set()).add(id);
-    this.wantIds = set;
+    const ids: number[] = [];
+    for (const l of advice.ids) for (const id of l) ids.push(id);
+    this.wantIds = ids.length ? new EvidenceIds(ids) : null;
   }
 
   note(s: Span, v: number, kind: number, st: number): void {
@@ -73,5 +73,39 @@ export class PointedSpans {
       generation.tokens = decode.map((g) => g.token);
       generation.tokenSpans = decode.map((g) => posOfV[g.v]);
     }
+  }
+}
+
+/**
+ * A set of finite ids, asked about every span in trace order. Span ids mostly rise in trace order, so the ids sit
+ * sorted with a cursor that follows the asked id: a question is a compare, and a falling id moves the cursor back
+ * by bisection.
+ */
+class EvidenceIds {
+  private readonly sorted: Float64Array;
+  private cursor = 0;
+  private last = -Infinity;
+
+  constructor(ids: number[]) {
+    this.sorted = Float64Array.from(new Set(ids)).sort();
+  }
+
+  has(id: unknown): boolean {
+    if (typeof id !== 'number' || id !== id) return false;
+    const a = this.sorted;
+    let c = this.cursor;
+    if (id < this.last) {
+      let hi = c;
+      c = 0;
+      while (c < hi) {
+        const mid = (c + hi) >> 1;
+        if (a[mid] < id) c = mid + 1;
+        else hi = mid;
+      }
+    }
+    while (c < a.length && a[c] < id) c++;
+    this.cursor = c;
+    this.last = id;
+    return c < a.length && a[c] === id;
   }
 }

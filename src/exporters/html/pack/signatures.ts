@@ -55,6 +55,13 @@ interface Desc {
   lastSig: number;
 }
 
+/** The descriptions of one input list: with the first output list met, and with any other. */
+interface ByOutputs {
+  first: TensorInfo[];
+  desc: Desc;
+  more: WeakMap<TensorInfo[], Desc> | null;
+}
+
 /** Stands for "no span yet" as a last name: equal to no span's name. */
 const NOT_YET = Symbol('not yet');
 
@@ -71,7 +78,8 @@ export class SignatureTable {
   readonly flops: number[] = [];
   readonly bytes: number[] = [];
   private readonly catOfName = new Map<number, number>();
-  private readonly tensorCache = new WeakMap<object, WeakMap<object, Desc>>();
+  /** Descriptions by input list, then output list (identity); an input list mostly meets one output list. */
+  private readonly tensorCache = new WeakMap<object, ByOutputs>();
   private readonly byText = new Map<string, Desc>();
 
   constructor(private readonly strings: Interner) {}
@@ -84,10 +92,14 @@ export class SignatureTable {
   of(s: Span, kind: number, nameId?: number): number {
     const inputs = tensors(s.inputs);
     const outputs = tensors(s.outputs);
-    let d = this.tensorCache.get(inputs)?.get(outputs);
+    const byOutputs = this.tensorCache.get(inputs);
+    let d = byOutputs === undefined ? undefined : byOutputs.first === outputs ? byOutputs.desc : byOutputs.more?.get(outputs);
     // The name is interned before a new description's shapes and dtype: the strings list has them in that order.
     const name = s.name;
-    nameId ??= d !== undefined && name === d.lastName && typeof name === 'string' ? d.lastNameId : this.strings.id(typeof name === 'string' ? name : str(name, '(unnamed)'));
+    if (nameId === undefined) {
+      if (d !== undefined && name === d.lastName && typeof name === 'string') nameId = d.lastNameId;
+      else nameId = this.strings.id(typeof name === 'string' ? name : str(name, '(unnamed)'));
+    }
     d ??= this.describe(inputs, outputs);
     d.lastName = name;
     d.lastNameId = nameId;
@@ -122,8 +134,6 @@ export class SignatureTable {
 
   /** The description of a pair of tensor lists not met before (by identity), found by its text or made. */
   private describe(inputs: TensorInfo[], outputs: TensorInfo[]): Desc {
-    let inner = this.tensorCache.get(inputs);
-    if (!inner) this.tensorCache.set(inputs, (inner = new WeakMap()));
     const t = describeTensors(inputs, outputs);
     const text = `${t.shapes}\u0000${t.dtype}`;
     let d = this.byText.get(text);
@@ -134,7 +144,9 @@ export class SignatureTable {
       };
       this.byText.set(text, d);
     }
-    inner.set(outputs, d);
+    const byOutputs = this.tensorCache.get(inputs);
+    if (byOutputs === undefined) this.tensorCache.set(inputs, { first: outputs, desc: d, more: null });
+    else (byOutputs.more ??= new WeakMap()).set(outputs, d);
     return d;
   }
 
