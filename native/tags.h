@@ -38,12 +38,14 @@ void table_free(void* p, size_t bytes);
 // neither lends its tag to the earlier one nor loses its own. A node's primitive starts after the
 // node is made, and a dead node's before its address is reused, so born needs no stamp of its own:
 // it is the latest `died` of the address's dead entries, or of any entry dropped while still needed
-// (floor_), whose record could otherwise be taken for the new node's. The table starts small enough to stay in the cache (a node's entry goes when its
-// primitive is drained) and doubles when it would otherwise evict a live entry of the current
-// epoch, up to kMaxSets; a dead entry is the first to go, then the oldest epoch.
+// (floor_), whose record could otherwise be taken for the new node's.
+// A table starts small enough to stay in the cache (a node's entry goes when its primitive is
+// drained; the drain looks up every primitive, so a miss here is paid per primitive) and doubles
+// when it would otherwise evict a live entry of the current epoch, up to kMaxSets; a dead entry is
+// the first to go, then the oldest epoch.
 class TagTable {
  public:
-  static constexpr uint32_t kMinSets = 1 << 12, kMaxSets = 1 << 16, kWays = 4;
+  static constexpr uint32_t kMaxSets = 1 << 16, kWays = 4;
   static constexpr uint64_t kAlive = ~0ull;
   struct Entry {
     uint64_t desc;  // 0: empty
@@ -59,7 +61,7 @@ class TagTable {
   };
   uint64_t evicted = 0;
 
-  TagTable() : sets_(kMinSets), e_(static_cast<Entry*>(table_memory(bytes(kMinSets)))) {}
+  explicit TagTable(uint32_t min_sets) : sets_(min_sets), e_(static_cast<Entry*>(table_memory(bytes(min_sets)))) {}
 
   size_t bytes() const { return bytes(sets_); }
   void prefetch(uint64_t d) const {
