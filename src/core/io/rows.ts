@@ -79,15 +79,20 @@ export class RowEncoder {
   // less than ROW_ROOM bytes except for strings and tensors written out the first time, which go
   // through w.text() (after which the buffer is re-read: text may flush or replace it).
 
+  // The hot paths (a string or list met before) stay small, so that they are inlined into the row
+  // writers with the number writers; first appearances go to the *New methods.
+
   /** A string field at o: the JSON string the first time, its number after. Returns the new offset. */
   private putStr(s: string, field: number, o: number): number {
     if (this.lastStr[field] === s) return putBytes(this.w.buf, o, this.lastEnc[field]);
     const known = this.strings.get(s);
-    if (known !== undefined) {
-      this.lastStr[field] = s;
-      this.lastEnc[field] = known;
-      return putBytes(this.w.buf, o, known);
-    }
+    if (known === undefined) return this.putStrNew(s, o);
+    this.lastStr[field] = s;
+    this.lastEnc[field] = known;
+    return putBytes(this.w.buf, o, known);
+  }
+
+  private putStrNew(s: string, o: number): number {
     this.strings.set(s, Buffer.from(String(this.strings.size)));
     this.defined++;
     return this.putText(JSON.stringify(s), o);
@@ -103,7 +108,10 @@ export class RowEncoder {
 
   private putList(ts: readonly TensorInfo[], o: number): number {
     const known = this.lists.get(ts);
-    if (known !== undefined) return putBytes(this.w.buf, o, known);
+    return known !== undefined ? putBytes(this.w.buf, o, known) : this.putListNew(ts, o);
+  }
+
+  private putListNew(ts: readonly TensorInfo[], o: number): number {
     let refs = '[';
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i];
@@ -156,7 +164,8 @@ export class RowEncoder {
       t.len > 0 && s.thread === t.thread && s.device === t.device && s.inputs === t.inputs && s.outputs === t.outputs &&
       s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
     ) {
-      o = putBytes(buf, o, t.bytes_.subarray(0, t.len));
+      const tail = t.bytes_;
+      for (let i = 0, n = t.len; i < n; i++) buf[o++] = tail[i];
       this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
       return;
     }
@@ -186,7 +195,8 @@ export class RowEncoder {
     }
     // Cached for the next row only when it defined no string or tensor (a later row refers to them).
     if (this.defined === defined && o - tailStart <= t.bytes_.length) {
-      t.bytes_.set(buf.subarray(tailStart, o));
+      const tail = t.bytes_;
+      for (let i = tailStart, j = 0; i < o; ) tail[j++] = buf[i++];
       t.len = o - tailStart;
       t.thread = s.thread;
       t.device = s.device;
@@ -204,7 +214,7 @@ export class RowEncoder {
   private endRow(s: Span, o: number, hasLayer: boolean): void {
     // Counting keys is much cheaper than walking them, and almost no span has any others.
     const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
-    if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
+    if (!plain || keyCount(s) !== (hasLayer ? 14 : 12)) {
       const rest = extras(s, hasLayer ? SPAN_KEYS : ROW12_KEYS);
       if (rest) o = this.putText(',' + rest, o);
     }
@@ -228,7 +238,7 @@ export class RowEncoder {
       o = m.op === null ? putBytes(buf, o, NULL) : this.putStr(m.op, 4, o);
       buf = w.buf;
     }
-    if (Object.keys(m).length !== (m.op !== undefined ? 4 : 3)) {
+    if (keyCount(m) !== (m.op !== undefined ? 4 : 3)) {
       const rest = extras(m, MEMORY_KEYS);
       if (rest) {
         o = this.putText(',' + rest, o);
@@ -257,6 +267,14 @@ export function tensorJson(t: TensorInfo): string {
     if (j !== undefined) o += ',' + JSON.stringify(k) + ':' + j;
   }
   return o + '}';
+}
+
+/** Keys of an object, counted without making an array of them (a row writer calls it per row). */
+export function keyCount(o: object): number {
+  let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  for (const _ in o) n++;
+  return n;
 }
 
 /** JSON of the keys outside `known` (undefined values left out, as JSON.stringify does), or ''. */
