@@ -55,19 +55,13 @@ export class RowEncoder {
 
   /** Strings and tensors defined so far (a row that defines one is not cached). */
   private defined = 0;
-  /** The encoding of the last row's fields from thread to layer, and the values it encodes. */
-  private tail = {
-    bytes_: new Uint8Array(ROW_ROOM),
-    len: 0,
-    thread: 0,
-    device: '' as string,
-    inputs: null as readonly TensorInfo[] | null,
-    outputs: null as readonly TensorInfo[] | null,
-    flops: null as number | null,
-    bytes: null as number | null,
-    layerId: undefined as number | null | undefined,
-    layer: undefined as string | null | undefined,
-  };
+  /**
+   * The encodings of recent rows' fields from thread to layer, with the values they encode: a few
+   * signatures (thread, shapes, cost, layer) take turns row after row, so a row usually repeats one.
+   */
+  private readonly tails: Tail[] = Array.from({ length: TAILS }, () => new Tail());
+  /** The tail a row that matches none replaces next. */
+  private nextTail = 0;
 
   constructor(private readonly w: JsonBytes) {}
 
@@ -157,17 +151,21 @@ export class RowEncoder {
     buf[o++] = COMMA;
     o = putNumber(buf, o, s.end);
     buf[o++] = COMMA;
-    // From thread to layer, a row usually repeats the one before (same thread, shapes, cost, layer):
+    // From thread to layer, a row usually repeats a recent one (same thread, shapes, cost, layer):
     // then its bytes are copied instead of written field by field.
-    const t = this.tail;
-    if (
-      t.len > 0 && s.thread === t.thread && s.device === t.device && s.inputs === t.inputs && s.outputs === t.outputs &&
-      s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
-    ) {
-      const tail = t.bytes_;
-      for (let i = 0, n = t.len; i < n; i++) buf[o++] = tail[i];
-      this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
-      return;
+    const tails = this.tails;
+    const ins = s.inputs;
+    for (let k = 0; k < TAILS; k++) {
+      const t = tails[k];
+      if (
+        t.inputs === ins && t.len > 0 && s.thread === t.thread && s.device === t.device && s.outputs === t.outputs &&
+        s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
+      ) {
+        const tail = t.bytes_;
+        for (let i = 0, n = t.len; i < n; i++) buf[o++] = tail[i];
+        this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
+        return;
+      }
     }
     const tailStart = o;
     const defined = this.defined;
@@ -176,7 +174,7 @@ export class RowEncoder {
     o = this.putStr(s.device, 2, o);
     buf = w.buf;
     buf[o++] = COMMA;
-    o = this.putList(s.inputs, o);
+    o = this.putList(ins, o);
     buf = w.buf;
     buf[o++] = COMMA;
     o = this.putList(s.outputs, o);
@@ -193,20 +191,12 @@ export class RowEncoder {
       o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
       buf = w.buf;
     }
-    // Cached for the next row only when it defined no string or tensor (a later row refers to them).
-    if (this.defined === defined && o - tailStart <= t.bytes_.length) {
-      const tail = t.bytes_;
-      for (let i = tailStart, j = 0; i < o; ) tail[j++] = buf[i++];
-      t.len = o - tailStart;
-      t.thread = s.thread;
-      t.device = s.device;
-      t.inputs = s.inputs;
-      t.outputs = s.outputs;
-      t.flops = s.flops;
-      t.bytes = s.bytes;
-      t.layerId = s.layerId;
-      t.layer = s.layer;
-    } else t.len = 0;
+    // Kept for later rows only when it defined no string or tensor (a later row refers to them).
+    if (this.defined === defined && o - tailStart <= ROW_ROOM) {
+      const t = tails[this.nextTail];
+      this.nextTail = (this.nextTail + 1) % TAILS;
+      t.keep(s, buf, tailStart, o);
+    }
     this.endRow(s, o, hasLayer);
   }
 
@@ -252,6 +242,37 @@ export class RowEncoder {
 
 /** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
 const ROW_ROOM = 512;
+/** Recent row tails kept. */
+const TAILS = 8;
+
+/** The encoding of a row's fields from thread to layer, and the values it encodes (len 0: none yet). */
+class Tail {
+  readonly bytes_ = new Uint8Array(ROW_ROOM);
+  len = 0;
+  thread = 0;
+  device = '';
+  inputs: readonly TensorInfo[] | null = null;
+  outputs: readonly TensorInfo[] | null = null;
+  flops: number | null = null;
+  bytes: number | null = null;
+  layerId: number | null | undefined = undefined;
+  layer: string | null | undefined = undefined;
+
+  /** Span s's tail, written in buf from `from` to `to`. */
+  keep(s: Span, buf: Uint8Array, from: number, to: number): void {
+    const b = this.bytes_;
+    for (let i = from, j = 0; i < to; ) b[j++] = buf[i++];
+    this.len = to - from;
+    this.thread = s.thread;
+    this.device = s.device;
+    this.inputs = s.inputs;
+    this.outputs = s.outputs;
+    this.flops = s.flops;
+    this.bytes = s.bytes;
+    this.layerId = s.layerId;
+    this.layer = s.layer;
+  }
+}
 
 /** JSON of the free-form value of key `k`; refuses one nested deeper than a load accepts (as loading would). */
 function freeJson(v: unknown, k: string): string | undefined {
