@@ -74,7 +74,7 @@ export class RowEncoder {
   // through w.text() (after which the buffer is re-read: text may flush or replace it).
 
   // The hot paths (a string or list met before) stay small, so that they are inlined into the row
-  // writers with the number writers; first appearances go to the *New methods.
+  // writers; first appearances go to the *New methods.
 
   /** A string field at o: the JSON string the first time, its number after. Returns the new offset. */
   private putStr(s: string, field: number, o: number): number {
