@@ -7,9 +7,9 @@
  */
 
 /**
- * A number as JSON.stringify writes it (non-finite as null). Small, so that the row writers get it
- * inlined at every field: an integer goes on as int32 halves, never as a double (passing a double to
- * a call that is not inlined boxes it, an allocation per field).
+ * A number as JSON.stringify writes it (non-finite as null). Small, so that a caller can inline it;
+ * an integer goes on to the digit writers as int32 halves, never as a double (a double passed to a
+ * call that is not inlined is boxed, an allocation).
  */
 export function putNumber(buf: Uint8Array, o: number, v: number): number {
   if (v >= 0 && v < 100000000 && (v | 0) === v) return writeSmall(buf, o, v);
