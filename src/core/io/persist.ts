@@ -27,7 +27,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { JsonObjectStream, ScanError } from './json-stream';
-import { MEMORY_FIELDS, MEMORY_KEYS, ROW_BREAK, RowEncoder, SPAN_FIELDS, SPAN_KEYS } from './rows';
+import { MEMORY_FIELDS, MEMORY_KEYS, RowEncoder, SPAN_FIELDS, SPAN_KEYS } from './rows';
 import { Problem, RowDecoder } from './row-decoder';
 import { JsonBytes } from './json-bytes';
 import { AtomicFile, ioReason } from './atomic-file';
@@ -101,8 +101,6 @@ function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveCh
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
     if (checks) checks.span(s, i);
-    if (i === 0) w.byte(10);
-    else w.bytes(ROW_BREAK);
     rows.span(s);
   }
   w.text('\n],"memory":[');
@@ -110,8 +108,6 @@ function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveCh
   for (let i = 0; i < mem.length; i++) {
     const m = mem[i];
     if (checks) checks.memory(m, i);
-    if (i === 0) w.byte(10);
-    else w.bytes(ROW_BREAK);
     rows.memory(m);
   }
   w.text('\n]}\n');

@@ -37,9 +37,8 @@ export const ROW12_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS.slice(0, 12))
 export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
 
 const COMMA = 44;
+const NEWLINE = 10;
 const NULL = Buffer.from('null');
-/** Between rows. */
-export const ROW_BREAK = Buffer.from(',\n');
 
 /**
  * Writes spans and memory events as rows. One per file: the string and tensor numbers are the
@@ -62,6 +61,10 @@ export class RowEncoder {
   private readonly tails: Tail[] = Array.from({ length: TAILS }, () => new Tail());
   /** The tail a row that matches none replaces next. */
   private nextTail = 0;
+
+  /** Rows written so far. */
+  private spanRows = 0;
+  private memoryRows = 0;
 
   constructor(private readonly w: JsonBytes) {}
 
@@ -131,11 +134,14 @@ export class RowEncoder {
     return this.putText(refs, o);
   }
 
+  /** Span s as a row, after a line break (and a comma from the second row on). */
   span(s: Span): void {
     const w = this.w;
     w.room(ROW_ROOM);
     let o = w.off;
     let buf = w.buf;
+    if (this.spanRows++ > 0) buf[o++] = COMMA;
+    buf[o++] = NEWLINE;
     buf[o++] = 0x5b;
     o = putNumber(buf, o, s.id);
     buf[o++] = COMMA;
@@ -212,11 +218,14 @@ export class RowEncoder {
     this.w.off = o;
   }
 
+  /** Memory event m as a row, after a line break (and a comma from the second row on). */
   memory(m: MemoryEvent): void {
     const w = this.w;
     w.room(ROW_ROOM);
     let o = w.off;
     let buf = w.buf;
+    if (this.memoryRows++ > 0) buf[o++] = COMMA;
+    buf[o++] = NEWLINE;
     buf[o++] = 0x5b;
     o = putNumber(buf, o, m.t);
     buf[o++] = COMMA;
