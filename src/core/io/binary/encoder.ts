@@ -5,7 +5,6 @@
  * from the recorder's columns.
  */
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
-import {  } from '../../model/checks';
 import { plainValidFields, type SaveChecks } from '../../model/span-checks';
 import { MEMORY_KEYS, SPAN_KEYS, extras, keyCount } from '../rows';
 import type { JsonBytes } from '../json-bytes';
