@@ -5,6 +5,8 @@
  * and the page decodes them without parsing one object per event.
  */
 
+import type { StoredGeneration } from '../../core/model/meta';
+
 export type ColumnType = 'f64' | 'f32' | 'u32' | 'u16' | 'u8';
 
 export interface ColumnDesc {
@@ -35,13 +37,7 @@ export interface HeadFinding {
 }
 
 /** trace.meta.generation (profileGeneration), with the token spans located in the span columns. */
-export interface HeadGeneration {
-  promptTokens: number | null;
-  generatedTokens: number | null;
-  timeToFirstTokenMs: number | null;
-  prefillTokensPerSec: number | null;
-  decodeTokensPerSec: number | null;
-  tokenLatencyMs: { p50: number | null; p95: number | null; mean: number | null; min: number | null; max: number | null };
+export interface HeadGeneration extends StoredGeneration {
   /** The 'prefill' user span's position in the span columns, or -1. */
   prefill: number;
   /** Decode token spans: token numbers and positions in the span columns, in token order. */
