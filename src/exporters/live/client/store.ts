@@ -25,8 +25,8 @@ export function liveStore(util: Util): LiveStoreClient {
   type F64 = Float64Array;
   /** One flame row: spans [head, len) of its columns, in start order, none overlapping the next. */
   interface Row { start: F64; end: F64; dur: Float32Array; id: F64; sig: Uint32Array; layer: Uint32Array; head: number; len: number }
-  /** A span on its way into a row. */
-  interface Item { start: number; end: number; id: number; sig: number; layer: number; order: number }
+  /** A batch's span columns. */
+  interface Cols { start: F64; end: F64; id: F64; sig: Uint32Array; layer: Uint32Array }
   /** Rows of each lane of the session's lane table (by its number), made when the lane first has a span. */
   let laneRows: Row[][] = [];
   let memN = 0, memCap = 0;
@@ -40,7 +40,8 @@ export function liveStore(util: Util): LiveStoreClient {
   let from = 0, to = 0, dropped = 0;
   /** Arrival order, the last tie-break of the start order (as the packer's trace order). */
   let arrived = 0;
-  const stack: number[] = [];
+  /** The nesting stack (the ends of the open spans). */
+  let stack = new Float64Array(256);
 
   const bytes = (s: string) => util.fromBase64(s).buffer as ArrayBuffer;
   const push = <T>(into: T[], items: T[]) => { for (const x of items) into.push(x); };
@@ -53,7 +54,7 @@ export function liveStore(util: Util): LiveStoreClient {
     start: new Float64Array(64), end: new Float64Array(64), dur: new Float32Array(64), id: new Float64Array(64), sig: new Uint32Array(64), layer: new Uint32Array(64), head: 0, len: 0,
   });
 
-  function rowPush(r: Row, x: Item) {
+  function rowPush(r: Row, start: number, end: number, id: number, sig: number, layer: number) {
     if (r.len === r.start.length) {
       // The trimmed front goes when the row grows: its columns never hold more than twice what is live.
       const live = r.len - r.head, size = Math.max(64, 2 * live);
@@ -63,7 +64,7 @@ export function liveStore(util: Util): LiveStoreClient {
       r.len = live;
     }
     const k = r.len++;
-    r.start[k] = x.start; r.end[k] = x.end; r.dur[k] = x.end - x.start; r.id[k] = x.id; r.sig[k] = x.sig; r.layer[k] = x.layer;
+    r.start[k] = start; r.end[k] = end; r.dur[k] = end - start; r.id[k] = id; r.sig[k] = sig; r.layer[k] = layer;
   }
 
   /** First position in [lo, hi) of a row whose start is at least t. */
@@ -73,32 +74,64 @@ export function liveStore(util: Util): LiveStoreClient {
     return lo;
   }
 
+  /** Spans on their way into a lane's rows (a row used as columns), and their arrival (-1: taken off a row). */
+  const staged = newRow();
+  let order = new Float64Array(64);
+  function stage(start: number, end: number, id: number, sig: number, layer: number, arrival: number) {
+    if (staged.len === order.length) {
+      const o = new Float64Array(2 * order.length);
+      o.set(order);
+      order = o;
+    }
+    order[staged.len] = arrival;
+    rowPush(staged, start, end, id, sig, layer);
+  }
+  /** Start order: earlier first, then the longer (a parent before its child), then arrival. */
+  const before = (a: number, b: number) => staged.start[a] - staged.start[b] || staged.end[b] - staged.end[a] || order[a] - order[b];
+
   /**
-   * Nests a lane's new spans: the spans from the last top-level span that starts before the earliest new one (the
-   * nesting stack is empty there) are taken off their rows, sorted with the new ones (start, longer first, arrival)
-   * and stacked again by interval nesting, as nestLanes does for the whole lane.
+   * Nests a lane's new spans (batch positions idx[lo, hi)): the spans from the last top-level span that starts
+   * before the earliest new one (the nesting stack is empty there) are taken off their rows, put in start order
+   * with the new ones, and stacked again by interval nesting, as nestLanes does for the whole lane. A thread's
+   * primitives come in start order after what the lane has: then nothing is sorted and one span is taken off.
    */
-  function nest(rows: Row[], fresh: Item[]) {
+  function nest(rows: Row[], b: Cols, idx: Int32Array, lo: number, hi: number) {
     let tMin = Infinity;
-    for (const x of fresh) if (x.start < tMin) tMin = x.start;
+    for (let k = lo; k < hi; k++) if (b.start[idx[k]] < tMin) tMin = b.start[idx[k]];
     const top = rows[0];
-    const k = top ? firstFrom(top, tMin) - 1 : -1;
-    const from0 = top && k >= top.head ? top.start[k] : -Infinity;
-    const items = fresh;
+    const k0 = top ? firstFrom(top, tMin) - 1 : -1;
+    const from0 = top && k0 >= top.head ? top.start[k0] : -Infinity;
+    staged.len = 0;
     for (const r of rows) {
       const at = firstFrom(r, from0);
-      for (let i = at; i < r.len; i++) items.push({ start: r.start[i], end: r.end[i], id: r.id[i], sig: r.sig[i], layer: r.layer[i], order: -1 });
+      for (let i = at; i < r.len; i++) stage(r.start[i], r.end[i], r.id[i], r.sig[i], r.layer[i], -1);
       r.len = at;
     }
-    // Spans taken off the rows came before the new ones; among themselves their start order decides.
-    items.sort((a, b) => a.start - b.start || b.end - a.end || a.order - b.order);
-    stack.length = 0;
-    for (const x of items) {
-      while (stack.length > 0 && stack[stack.length - 1] <= x.start) stack.pop();
-      const d = stack.length;
-      while (rows.length <= d) rows.push(newRow());
-      rowPush(rows[d], x);
-      stack.push(x.end);
+    for (let k = lo; k < hi; k++) {
+      const i = idx[k];
+      stage(b.start[i], b.end[i], b.id[i], b.sig[i], b.layer[i], arrived++);
+    }
+    const m = staged.len;
+    let perm: number[] | null = null;
+    for (let q = 1; q < m; q++) {
+      if (before(q - 1, q) > 0) {
+        perm = Array.from({ length: m }, (_, v) => v).sort(before);
+        break;
+      }
+    }
+    let depth = 0;
+    for (let q = 0; q < m; q++) {
+      const v = perm ? perm[q] : q;
+      const start = staged.start[v], end = staged.end[v];
+      while (depth > 0 && stack[depth - 1] <= start) depth--;
+      while (rows.length <= depth) rows.push(newRow());
+      rowPush(rows[depth], start, end, staged.id[v], staged.sig[v], staged.layer[v]);
+      if (depth === stack.length) {
+        const grownStack = new Float64Array(2 * stack.length);
+        grownStack.set(stack);
+        stack = grownStack;
+      }
+      stack[depth++] = end;
     }
   }
 
@@ -125,17 +158,20 @@ export function liveStore(util: Util): LiveStoreClient {
     from = msg.from;
     to = msg.to;
     if (msg.n > 0) {
-      const id = new Float64Array(bytes(msg.cols.id)), start = new Float64Array(bytes(msg.cols.start)), end = new Float64Array(bytes(msg.cols.end));
-      const sig = new Uint32Array(bytes(msg.cols.sig)), layer = new Uint32Array(bytes(msg.cols.layer)), lane = new Uint16Array(bytes(msg.cols.lane));
-      const byLane = new Map<number, Item[]>();
-      for (let i = 0; i < msg.n; i++) {
-        // A span that ended before the window is out of view already.
-        if (end[i] < from) continue;
-        let list = byLane.get(lane[i]);
-        if (!list) byLane.set(lane[i], (list = []));
-        list.push({ start: start[i], end: end[i], id: id[i], sig: sig[i], layer: layer[i], order: arrived++ });
-      }
-      for (const [l, fresh] of byLane) nest((laneRows[l] ??= []), fresh);
+      const n = msg.n;
+      const cols: Cols = {
+        id: new Float64Array(bytes(msg.cols.id)), start: new Float64Array(bytes(msg.cols.start)), end: new Float64Array(bytes(msg.cols.end)),
+        sig: new Uint32Array(bytes(msg.cols.sig)), layer: new Uint32Array(bytes(msg.cols.layer)),
+      };
+      const lane = new Uint16Array(bytes(msg.cols.lane));
+      // The batch's spans by lane (a counting sort keeps their order); one that ended before the window is left out.
+      const at = new Int32Array(lanes.length + 1);
+      for (let i = 0; i < n; i++) if (cols.end[i] >= from) at[lane[i] + 1]++;
+      for (let l = 0; l < lanes.length; l++) at[l + 1] += at[l];
+      const idx = new Int32Array(at[lanes.length]);
+      const fill = at.slice(0, lanes.length);
+      for (let i = 0; i < n; i++) if (cols.end[i] >= from) idx[fill[lane[i]]++] = i;
+      for (let l = 0; l < lanes.length; l++) if (at[l + 1] > at[l]) nest((laneRows[l] ??= []), cols, idx, at[l], at[l + 1]);
     }
     if (memN + msg.memN > memCap) {
       memCap = Math.max(2 * memCap, memN + msg.memN, 4096);
