@@ -10,7 +10,7 @@
 // the page then, not during the untraced arm that follows. The pairs' spread goes beside the figure.
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
-import { pairedStats } from '../lib.mjs';
+import { cpuNs, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -91,16 +91,20 @@ export default [
       /** Traced/untraced arms, alternating which goes first so a drift in load falls on both. */
       const pairs = async () => {
         const ratios = [], on = [], off = [], cpuOn = [];
-        const sum = { on: { n: 0, s: 0 }, off: { n: 0, s: 0 } };
+        // Tokens, seconds decoding, and CPU seconds (this process's threads and the page's processes, over the
+        // arm and the pause after it, where the page takes in the arm's last data) of each side.
+        const sum = { on: { n: 0, s: 0, cpu: 0 }, off: { n: 0, s: 0, cpu: 0 } };
         for (let p = 0; p < PAIRS; p++) {
           const r = {};
           for (const side of p % 2 ? ['off', 'on'] : ['on', 'off']) {
             if (side === 'off') inst.disable();
+            const cpu0 = cpuNs() / 1e9 + childrenCpuS();
             r[side] = arm(ARM_MS);
             sum[side].n += r[side].tokens;
             sum[side].s += r[side].secs;
             if (side === 'off') inst.enable();
             await sleep(PAUSE_MS);
+            sum[side].cpu += cpuNs() / 1e9 + childrenCpuS() - cpu0;
           }
           ratios.push(r.on.rate / r.off.rate);
           on.push(r.on.rate);
@@ -109,7 +113,10 @@ export default [
         }
         const pct = pairedStats(ratios.map((x) => (1 - x) * 100));
         const overhead = (1 - sum.on.n / sum.on.s / (sum.off.n / sum.off.s)) * 100;
-        return { overhead, pct, on: median(on), off: median(off), cpuPerToken: median(cpuOn) };
+        // CPU per token says what the traced side costs apart from waiting for a core: steadier on a shared machine.
+        const cpuUsPerToken = (x) => (x.cpu / x.n) * 1e6;
+        const cpuOverhead = (cpuUsPerToken(sum.on) / cpuUsPerToken(sum.off) - 1) * 100;
+        return { overhead, pct, on: median(on), off: median(off), cpuPerToken: median(cpuOn), cpuOverhead, cpuOnUs: cpuUsPerToken(sum.on), cpuOffUs: cpuUsPerToken(sum.off) };
       };
       const plain = await pairs();
 
@@ -142,6 +149,10 @@ export default [
             traced_without_live_overhead_pct: +plain.overhead.toFixed(1),
             traced_without_live_ci95_pct: +plain.pct.ci95.toFixed(1),
             untraced_tokens_per_s_before_live: +plain.off.toFixed(1),
+            cpu_overhead_pct: +withLive.cpuOverhead.toFixed(1),
+            cpu_us_per_token_traced_live: +withLive.cpuOnUs.toFixed(0),
+            cpu_us_per_token_untraced: +withLive.cpuOffUs.toFixed(0),
+            cpu_overhead_without_live_pct: +plain.cpuOverhead.toFixed(1),
             app_thread_us_per_token_live: +(withLive.cpuPerToken / 1e3).toFixed(1),
             app_thread_us_per_token_no_live: +(plain.cpuPerToken / 1e3).toFixed(1),
             worker_cpu_share: stats.cpuShare,
