@@ -85,13 +85,17 @@ FreeFn g_orig_free = nullptr;
 void** g_malloc_where = nullptr;
 void** g_free_where = nullptr;
 
+// The time of a memory event: inside a primitive, the primitive's start (the event lies within its
+// span, and a TSC read costs as much as the rest of the hook here), else now.
+inline uint64_t memory_stamp() { return t_current_cls != kNoClass ? t_current_t0 : stamp(); }
+
 void record_memory(uint8_t kind, int64_t delta, int64_t live, uint64_t t = 0) {
   ThreadBuf* b = thread_buf();
   if (!b) return;
   Reservation res;
   if (!ring_reserve(b, 0, res)) return;
   Rec* r = res.rec;
-  r->t0 = r->t1 = t ? t : stamp();
+  r->t0 = r->t1 = t ? t : memory_stamp();
   r->ident = uint64_t(live);
   r->value = delta;
   r->tid = b->tid;
@@ -105,10 +109,11 @@ void record_memory(uint8_t kind, int64_t delta, int64_t live, uint64_t t = 0) {
 
 // Frees on the JS thread come in bursts (node-mlx frees arrays from GC finalizers: thousands at
 // once) and as many events would fill the ring and the trace with points no view can tell apart.
-// There, up to kFreeGroup consecutive frees become one event (total bytes, live bytes and time
-// after the last one). The group is flushed before any other event of that thread and at every
+// There, up to kFreeGroup consecutive frees become one event: total bytes, live bytes after the
+// last one, and the time of the first one (one TSC read per group, not per free; a burst's frees
+// lie microseconds apart). The group is flushed before any other event of that thread and at every
 // drain, which runs on that same thread, so nothing waits past a drain.
-constexpr uint32_t kFreeGroup = 256;
+constexpr uint32_t kFreeGroup = 64;
 std::atomic<ThreadBuf*> g_js_buf{nullptr};
 
 }  // namespace
@@ -143,9 +148,9 @@ void hook_free(void* self, void* buffer) {
     int64_t live = g_live.fetch_sub(n, std::memory_order_relaxed) - n;
     if (g_recording.load(std::memory_order_relaxed)) {
       if (t_buf && t_buf == g_js_buf.load(std::memory_order_relaxed)) {
+        if (t_frees.n == 0) t_frees.t = memory_stamp();
         t_frees.bytes += n;
         t_frees.live = live;
-        t_frees.t = stamp();
         if (++t_frees.n == kFreeGroup) flush_free_group();
       } else {
         record_memory(kFree, -n, live);

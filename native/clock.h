@@ -14,7 +14,8 @@ inline uint64_t now_ns() {
 // The TSC where it is invariant (one instruction, where a clock_gettime may be a system call in a
 // VM), else CLOCK_MONOTONIC ns.
 extern bool g_use_tsc;
-inline uint64_t stamp() {
+// Always inlined: the hot path calls it twice per primitive, and a call around one instruction costs.
+[[gnu::always_inline]] inline uint64_t stamp() {
 #if defined(__x86_64__)
   if (g_use_tsc) return __builtin_ia32_rdtsc();
 #endif

@@ -26,10 +26,17 @@ std::mutex g_attach_mu;
 
 // ---- the hot path -------------------------------------------------------------------------
 
-struct ClassScope {  // which primitive this thread is running, for allocation attribution
+struct ClassScope {  // which primitive this thread is running and since when, for memory events
   uint16_t prev;
-  explicit ClassScope(uint16_t c) : prev(t_current_cls) { t_current_cls = c; }
-  ~ClassScope() { t_current_cls = prev; }
+  uint64_t prev_t0;
+  ClassScope(uint16_t c, uint64_t t0) : prev(t_current_cls), prev_t0(t_current_t0) {
+    t_current_cls = c;
+    t_current_t0 = t0;
+  }
+  ~ClassScope() {
+    t_current_cls = prev;
+    t_current_t0 = prev_t0;
+  }
 };
 
 inline void copy_words(ThreadBuf* b, uint64_t at, const uint32_t* src, int n) {
@@ -103,8 +110,8 @@ template <int N, bool GPU>
 void trampoline(void* self, const void* inputs, void* outputs) {
   const Slot& s = GPU ? g_gpu[N] : g_cpu[N];
   if (!g_recording.load(std::memory_order_relaxed)) return s.orig(self, inputs, outputs);
-  ClassScope scope{uint16_t(N)};
   const uint64_t t0 = stamp();
+  ClassScope scope{uint16_t(N), t0};
   s.orig(self, inputs, outputs);
   const uint64_t t1 = stamp();
   record_primitive(GPU ? kPrimGpu : kPrimCpu, uint16_t(N), t0, t1, inputs, outputs);

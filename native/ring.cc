@@ -9,6 +9,7 @@ namespace mlxtrace {
 
 std::atomic<bool> g_recording{false};
 thread_local uint16_t t_current_cls = kNoClass;
+thread_local uint64_t t_current_t0 = 0;
 thread_local ThreadBuf* t_buf = nullptr;
 
 namespace {

@@ -63,5 +63,7 @@ ThreadBuf* buffer_at(int i);
 extern std::atomic<bool> g_recording;
 // The class of the primitive this thread is running (kNoClass outside one), for memory events.
 extern thread_local uint16_t t_current_cls;
+// That primitive's start stamp: a memory event inside it is stamped with it (alloc-hooks.cc).
+extern thread_local uint64_t t_current_t0;
 
 }  // namespace mlxtrace

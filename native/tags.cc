@@ -42,8 +42,10 @@ void table_free(void* p, size_t bytes) {
   munmap(p, bytes);
 }
 
-TagTable g_tags;
-TagTable g_fast;
+// A decode step's graph (a few hundred nodes) fits the first size with room; mx.fast graphs are a
+// few dozen nodes a step, and most primitives are looked up there only to miss.
+TagTable g_tags(1 << 10);
+TagTable g_fast(1 << 8);
 bool g_fast_used = false;
 BuildState g_build{0, 0, 0, 0};
 
@@ -52,7 +54,7 @@ std::vector<const uint8_t*>& walk_stack() {
   return stack;
 }
 
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now) {
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, StampOnce& now) {
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
@@ -82,7 +84,7 @@ void tag_built(const void* array) {
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   // The node is new: an entry at its address (launched or not) is a dead node's.
-  const uint64_t now = stamp();
+  StampOnce now;
   g_tags.retire(reinterpret_cast<uint64_t>(d), now);
   if (g_fast_used) g_fast.retire(reinterpret_cast<uint64_t>(d), now);
   stack.push_back(static_cast<const uint8_t*>(d));

@@ -5,7 +5,24 @@
 #include <cstdint>
 #include <vector>
 
+#include "clock.h"
+
 namespace mlxtrace {
+
+// A stamp taken the first time it is asked for. Tagging needs one only where an entry ends while its
+// node's record may still be drained, which a steady loop rarely meets, and a stamp is the dearest
+// step of tagging a node on a VM whose TSC reads are slow.
+class StampOnce {
+ public:
+  uint64_t get() {
+    if (!taken_) t_ = stamp(), taken_ = true;
+    return t_;
+  }
+
+ private:
+  uint64_t t_ = 0;
+  bool taken_ = false;
+};
 
 // Zeroed memory for a table; from 2 MB up, 2 MB aligned and offered to transparent huge pages
 // (a big table touched at random would otherwise miss the TLB on nearly every lookup).
@@ -15,15 +32,20 @@ void table_free(void* p, size_t bytes);
 
 // ArrayDesc* -> tag, four-way set associative. MLX reuses a freed node's address for the next
 // node it makes, and a node's record is drained after its node may be gone, so an entry also holds
-// its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
-// that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
-// start, so a node made meanwhile at the same address neither lends its tag to the earlier one nor
-// loses its own. The table starts small enough to stay in the cache (a node's entry goes when its
-// primitive is drained) and doubles when it would otherwise evict a live entry of the current
-// epoch, up to kMaxSets; a dead entry is the first to go, then the oldest epoch.
+// its node's lifetime in stamps (clock.h): from the end of the last node at that address whose record
+// may still be drained (born) to the making of the next node there (died, retire()). The drain takes
+// the entry whose lifetime holds the primitive's start, so a node made meanwhile at the same address
+// neither lends its tag to the earlier one nor loses its own. A node's primitive starts after the
+// node is made, and a dead node's before its address is reused, so born needs no stamp of its own:
+// it is the latest `died` of the address's dead entries, or of any entry dropped while still needed
+// (floor_), whose record could otherwise be taken for the new node's.
+// A table starts small enough to stay in the cache (a node's entry goes when its primitive is
+// drained; the drain looks up every primitive, so a miss here is paid per primitive) and doubles
+// when it would otherwise evict a live entry of the current epoch, up to kMaxSets; a dead entry is
+// the first to go, then the oldest epoch.
 class TagTable {
  public:
-  static constexpr uint32_t kMinSets = 1 << 12, kMaxSets = 1 << 16, kWays = 4;
+  static constexpr uint32_t kMaxSets = 1 << 16, kWays = 4;
   static constexpr uint64_t kAlive = ~0ull;
   struct Entry {
     uint64_t desc;  // 0: empty
@@ -39,7 +61,7 @@ class TagTable {
   };
   uint64_t evicted = 0;
 
-  TagTable() : sets_(kMinSets), e_(static_cast<Entry*>(table_memory(bytes(kMinSets)))) {}
+  explicit TagTable(uint32_t min_sets) : sets_(min_sets), e_(static_cast<Entry*>(table_memory(bytes(min_sets)))) {}
 
   size_t bytes() const { return bytes(sets_); }
   void prefetch(uint64_t d) const {
@@ -61,36 +83,45 @@ class TagTable {
       if (s[w].desc == d && s[w].born <= t && t < s[w].died) return &s[w];
     return nullptr;
   }
-  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains.
-  void retire(uint64_t d, uint64_t now) {
-    if (Entry* e = find(d)) e->died = now;
+  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains
+  // (a spent one's has drained: it goes).
+  void retire(uint64_t d, StampOnce& now) {
+    if (Entry* e = find(d)) {
+      if (e->spent()) e->desc = 0;
+      else e->died = now.get();
+    }
   }
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
   // retire()) or this node's under its earlier tag, and either way a primitive that starts from
   // now on is this node's.
-  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now) {
+  void put(uint64_t d, uint32_t tag, uint32_t epoch, StampOnce& now) {
     if (Entry* e = find(d)) {
       if (e->epoch == epoch) {
         e->tag = tag;
         return;
       }
-      e->died = now;
+      e->died = now.get();
     }
     for (;;) {
       Entry* s = &e_[set(d)];
       Entry* victim = nullptr;
-      for (uint32_t w = 0; w < kWays && !victim; w++)
-        if (s[w].desc == 0) victim = &s[w];
+      uint64_t born = floor_;
+      for (uint32_t w = 0; w < kWays; w++) {
+        if (s[w].desc == 0) victim = victim ? victim : &s[w];
+        else if (s[w].desc == d && s[w].died != kAlive && s[w].died > born) born = s[w].died;
+      }
       if (!victim) victim = oldest(s);
       if (victim->died == kAlive && !victim->spent() && victim->epoch == epoch) {
         if (sets_ < kMaxSets) {
-          grow();
+          grow(now);
           continue;
         }
         evicted++;
       }
-      *victim = Entry{d, tag, epoch, now, kAlive};
+      // An entry whose record may still drain is dropped: no entry made from now on may hold its start.
+      if (victim->desc && !victim->spent()) born = floor_ = now.get();
+      *victim = Entry{d, tag, epoch, born, kAlive};
       return;
     }
   }
@@ -111,7 +142,7 @@ class TagTable {
   }
   // Twice the sets, every entry moved over (one that finds its new set full is dropped and
   // counted: four ways hold it in all but pathological address patterns).
-  void grow() {
+  void grow(StampOnce& now) {
     Entry* old = e_;
     const uint32_t n = sets_;
     sets_ = n * 2;
@@ -121,13 +152,18 @@ class TagTable {
       Entry* s = &e_[set(old[i].desc)];
       uint32_t w = 0;
       while (w < kWays && s[w].desc) w++;
-      if (w < kWays) s[w] = old[i];
-      else evicted++;
+      if (w < kWays) {
+        s[w] = old[i];
+      } else {
+        evicted++;
+        if (!old[i].spent()) floor_ = now.get();
+      }
     }
     table_free(old, bytes(n));
   }
   uint32_t sets_;
   Entry* e_;
+  uint64_t floor_ = 0;  // when an entry whose record could still drain was last dropped
 };
 
 extern TagTable g_tags;    // layer that built each node
@@ -143,8 +179,8 @@ std::vector<const uint8_t*>& walk_stack();
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
 // already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
 // graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
-// `now` is the stamp (clock.h) the entries it makes start their lifetime at.
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
+// `now` is taken if an entry's lifetime must end (TagTable).
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, StampOnce& now);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open

@@ -35,11 +35,8 @@ napi_finalize g_seen_finalize[kSeen];
 int g_nseen = 0;
 
 napi_status hook_wrap(napi_env env, napi_value js, void* native, napi_finalize fin, void* hint, napi_ref* result) {
-  // The node's table entry is cold (the table is 4 MB): start loading it now, and napi_wrap's own
-  // work hides the miss.
   const bool array = fin && fin == g_array_finalize;
   const bool mine = t_user && t_user == g_tagging_user.load(std::memory_order_relaxed);
-  if (array && mine && g_build.on && native && desc_of(native)) g_tags.prefetch(reinterpret_cast<uint64_t>(desc_of(native)));
   const napi_status s = g_real_wrap(env, js, native, fin, hint, result);
   if (array) {
     if (s == napi_ok && native) {

@@ -197,7 +197,7 @@ describe('native hook layer', () => {
     const mallocs = mem.filter((m) => m.delta > 0);
     const frees = mem.filter((m) => m.delta < 0);
     expect(mallocs.length).toBeGreaterThanOrEqual(4000);
-    // The 2000 sums are freed by finalizers on this thread: events of up to 256 frees each. (The
+    // The 2000 sums are freed by finalizers on this thread: events of up to 64 frees each. (The
     // inputs are freed one by one on MLX's stream thread, between the primitives that used them.)
     expect(jsFrees).toBeGreaterThan(0);
     expect(jsFrees).toBeLessThan(2000 / 20);
