@@ -199,8 +199,7 @@ Napi::Value TagGraph(const Napi::CallbackInfo& info) {
     const void* a = unwrap_array(env, roots.Get(i));
     if (a && desc_of(a)) roots_out.push_back(static_cast<const uint8_t*>(desc_of(a)));
   }
-  StampOnce now;
-  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops, now);
+  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops, stamp());
   return Napi::Number::New(env, tagged);
 }
 

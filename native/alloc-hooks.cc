@@ -124,14 +124,40 @@ void flush_free_group() {
   t_frees = FreeGroup{};
 }
 
-// CommonAllocator hands out std::malloc blocks (checked by the probe), so malloc_usable_size is the
-// real footprint, and using it on both sides keeps live bytes exact.
+// CommonAllocator hands out std::malloc blocks (checked by the probe), so a block's usable size is
+// its real footprint, and using it on both sides keeps live bytes exact. glibc's malloc_usable_size
+// also reads the next chunk's header, to check that the block is in use (ours always is): a cache
+// line no one else needs then, missed about once per primitive. The size is read from the block's
+// own chunk header instead (glibc's layout: size with flag bits 0-2, IS_MMAPPED = 2; the header is
+// 8 bytes, 16 for a mapped chunk), once checked against malloc_usable_size at attach.
+bool g_chunk_sizes = false;
+
+inline int64_t chunk_bytes(const void* p) {
+  const size_t head = *reinterpret_cast<const size_t*>(reinterpret_cast<uintptr_t>(p) - sizeof(size_t));
+  const size_t chunk = head & ~size_t(7);
+  return int64_t(head & 2 ? chunk - 16 : chunk - 8);
+}
+
+inline int64_t block_bytes(void* p) { return g_chunk_sizes ? chunk_bytes(p) : int64_t(malloc_usable_size(p)); }
+
+// Whether chunk headers give malloc_usable_size's answer here, on blocks from the smallest to mapped ones.
+bool chunk_sizes_agree() {
+  bool ok = true;
+  for (size_t n : {size_t(1), size_t(24), size_t(100), size_t(4000), size_t(100000), size_t(1) << 20, size_t(8) << 20}) {
+    void* p = malloc(n);
+    if (!p) continue;
+    ok = ok && chunk_bytes(p) == int64_t(malloc_usable_size(p));
+    free(p);
+  }
+  return ok;
+}
+
 void* hook_malloc(void* self, size_t size, bool allow_swap) {
   void* p = g_orig_malloc(self, size, allow_swap);
   if (p && g_recording.load(std::memory_order_relaxed)) {
     if (g_blocks->insert(uintptr_t(p))) {
       flush_frees_first();
-      int64_t n = int64_t(malloc_usable_size(p));
+      int64_t n = block_bytes(p);
       record_memory(kMalloc, n, g_live.fetch_add(n, std::memory_order_relaxed) + n);
     } else if (ThreadBuf* b = thread_buf()) {
       // No bitmap for its region (out of memory) or an address malloc cannot return: this block
@@ -144,7 +170,7 @@ void* hook_malloc(void* self, size_t size, bool allow_swap) {
 
 void hook_free(void* self, void* buffer) {
   if (buffer && g_blocks->erase(uintptr_t(buffer))) {
-    int64_t n = int64_t(malloc_usable_size(buffer));
+    int64_t n = block_bytes(buffer);
     int64_t live = g_live.fetch_sub(n, std::memory_order_relaxed) - n;
     if (g_recording.load(std::memory_order_relaxed)) {
       if (t_buf && t_buf == g_js_buf.load(std::memory_order_relaxed)) {
@@ -173,6 +199,8 @@ void alloc_attach(const MlxImage& img, PatchSession& s) {
   // Without its table the memory hooks stay off (primitives are still timed).
   if (!g_blocks->ok() || img.malloc_slot < 0 || img.free_slot < 0) return;
   g_live.store(0);
+  static const bool chunk_sizes = chunk_sizes_agree();
+  g_chunk_sizes = chunk_sizes;
   g_malloc_where = &img.alloc_vtable[img.malloc_slot];
   g_free_where = &img.alloc_vtable[img.free_slot];
   g_orig_malloc = reinterpret_cast<MallocFn>(img.alloc_malloc);

@@ -54,7 +54,7 @@ std::vector<const uint8_t*>& walk_stack() {
   return stack;
 }
 
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, StampOnce& now) {
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now) {
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
@@ -84,7 +84,7 @@ void tag_built(const void* array) {
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   // The node is new: an entry at its address (launched or not) is a dead node's.
-  StampOnce now;
+  const uint64_t now = stamp();
   g_tags.retire(reinterpret_cast<uint64_t>(d), now);
   if (g_fast_used) g_fast.retire(reinterpret_cast<uint64_t>(d), now);
   stack.push_back(static_cast<const uint8_t*>(d));

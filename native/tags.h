@@ -5,24 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "clock.h"
-
 namespace mlxtrace {
-
-// A stamp taken the first time it is asked for. Tagging needs one only where an entry ends while its
-// node's record may still be drained, which a steady loop rarely meets, and a stamp is the dearest
-// step of tagging a node on a VM whose TSC reads are slow.
-class StampOnce {
- public:
-  uint64_t get() {
-    if (!taken_) t_ = stamp(), taken_ = true;
-    return t_;
-  }
-
- private:
-  uint64_t t_ = 0;
-  bool taken_ = false;
-};
 
 // Zeroed memory for a table; from 2 MB up, 2 MB aligned and offered to transparent huge pages
 // (a big table touched at random would otherwise miss the TLB on nearly every lookup).
@@ -30,15 +13,17 @@ void* table_memory(size_t bytes);
 // Gives back what table_memory(bytes) returned.
 void table_free(void* p, size_t bytes);
 
+// The epoch of a node an asyncEval launched: its graph may be running on the stream thread, so no
+// walk reads it or tags it again (the entry goes when the drain meets the node's record).
+constexpr uint32_t kLaunched = 0xFFFFFFFFu;
+
 // ArrayDesc* -> tag, four-way set associative. MLX reuses a freed node's address for the next
 // node it makes, and a node's record is drained after its node may be gone, so an entry also holds
-// its node's lifetime in stamps (clock.h): from the end of the last node at that address whose record
-// may still be drained (born) to the making of the next node there (died, retire()). The drain takes
-// the entry whose lifetime holds the primitive's start, so a node made meanwhile at the same address
-// neither lends its tag to the earlier one nor loses its own. A node's primitive starts after the
-// node is made, and a dead node's before its address is reused, so born needs no stamp of its own:
-// it is the latest `died` of the address's dead entries, or of any entry dropped while still needed
-// (floor_), whose record could otherwise be taken for the new node's.
+// its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
+// that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
+// start, so a node made meanwhile at the same address neither lends its tag to the earlier one nor
+// loses its own. Born must be a stamp of its own: an entry can be dropped while its node's primitive
+// is still to run, and only a stamp taken after that node died bounds the primitive's start.
 // A table starts small enough to stay in the cache (a node's entry goes when its primitive is
 // drained; the drain looks up every primitive, so a miss here is paid per primitive) and doubles
 // when it would otherwise evict a live entry of the current epoch, up to kMaxSets; a dead entry is
@@ -85,43 +70,40 @@ class TagTable {
   }
   // A new node now lives at d: an entry left there is a dead node's, kept until its record drains
   // (a spent one's has drained: it goes).
-  void retire(uint64_t d, StampOnce& now) {
+  void retire(uint64_t d, uint64_t now) {
     if (Entry* e = find(d)) {
       if (e->spent()) e->desc = 0;
-      else e->died = now.get();
+      else e->died = now;
     }
   }
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
   // retire()) or this node's under its earlier tag, and either way a primitive that starts from
   // now on is this node's.
-  void put(uint64_t d, uint32_t tag, uint32_t epoch, StampOnce& now) {
+  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now) {
     if (Entry* e = find(d)) {
       if (e->epoch == epoch) {
         e->tag = tag;
         return;
       }
-      e->died = now.get();
+      e->died = now;
     }
     for (;;) {
       Entry* s = &e_[set(d)];
       Entry* victim = nullptr;
-      uint64_t born = floor_;
-      for (uint32_t w = 0; w < kWays; w++) {
-        if (s[w].desc == 0) victim = victim ? victim : &s[w];
-        else if (s[w].desc == d && s[w].died != kAlive && s[w].died > born) born = s[w].died;
-      }
+      for (uint32_t w = 0; w < kWays && !victim; w++)
+        if (s[w].desc == 0) victim = &s[w];
       if (!victim) victim = oldest(s);
-      if (victim->died == kAlive && !victim->spent() && victim->epoch == epoch) {
+      // A live entry of this eval, or a launched node's (its mark keeps walks off a graph the stream
+      // thread may be running), makes the table grow rather than go.
+      if (victim->died == kAlive && !victim->spent() && (victim->epoch == epoch || victim->epoch == kLaunched)) {
         if (sets_ < kMaxSets) {
-          grow(now);
+          grow();
           continue;
         }
         evicted++;
       }
-      // An entry whose record may still drain is dropped: no entry made from now on may hold its start.
-      if (victim->desc && !victim->spent()) born = floor_ = now.get();
-      *victim = Entry{d, tag, epoch, born, kAlive};
+      *victim = Entry{d, tag, epoch, now, kAlive};
       return;
     }
   }
@@ -142,7 +124,7 @@ class TagTable {
   }
   // Twice the sets, every entry moved over (one that finds its new set full is dropped and
   // counted: four ways hold it in all but pathological address patterns).
-  void grow(StampOnce& now) {
+  void grow() {
     Entry* old = e_;
     const uint32_t n = sets_;
     sets_ = n * 2;
@@ -152,35 +134,27 @@ class TagTable {
       Entry* s = &e_[set(old[i].desc)];
       uint32_t w = 0;
       while (w < kWays && s[w].desc) w++;
-      if (w < kWays) {
-        s[w] = old[i];
-      } else {
-        evicted++;
-        if (!old[i].spent()) floor_ = now.get();
-      }
+      if (w < kWays) s[w] = old[i];
+      else evicted++;
     }
     table_free(old, bytes(n));
   }
   uint32_t sets_;
   Entry* e_;
-  uint64_t floor_ = 0;  // when an entry whose record could still drain was last dropped
 };
 
 extern TagTable g_tags;    // layer that built each node
 extern TagTable g_fast;    // mx.fast function whose fallback graph holds each node (1..7)
 extern bool g_fast_used;   // set once g_fast holds a tag
 
-// The epoch of a node an asyncEval launched: its graph may be running on the stream thread, so no
-// walk reads it or tags it again (the entry goes when the drain meets the node's record).
-constexpr uint32_t kLaunched = 0xFFFFFFFFu;
 // Roots for tag_walk, filled by the caller.
 std::vector<const uint8_t*>& walk_stack();
 
 // Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
 // already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
 // graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
-// `now` is taken if an entry's lifetime must end (TagTable).
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, StampOnce& now);
+// `now` is the stamp (clock.h) the entries it makes start their lifetime at.
+uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open

@@ -133,7 +133,7 @@ describe('native hook layer', () => {
     expect(typeof (globalThis as any).gc).toBe('function');
     await collect();
     const base = b().stats().liveBytes;
-    const { mem } = await (async () => {
+    const { mem, matmuls } = await (async () => {
       b().drain();
       b().setRecording(true);
       // ones(), not random: the random key state stays alive and would not be freed.
@@ -147,12 +147,17 @@ describe('native hook layer', () => {
       await collect();
       b().setRecording(false);
       const mem: MemoryRecord[] = [];
-      decodeBatch(b().drain(), hook.classes, () => {}, memSink(mem));
-      return { mem };
+      const matmuls: PrimitiveEvent[] = [];
+      decodeBatch(b().drain(), hook.classes, (e) => e.op === 'Matmul' && matmuls.push(e), memSink(mem));
+      return { mem, matmuls };
     })();
     const mallocs = mem.filter((m) => m.delta > 0);
     const out = mallocs.find((m) => m.op === 'Matmul' && m.delta >= 64 * 32 * 4);
     expect(out, 'a Matmul-attributed allocation of the output').toBeTruthy();
+    // Its size is the block's footprint (malloc's header and rounding: a few words), and its time
+    // lies within the Matmul that made it.
+    expect(out!.delta).toBeLessThan(64 * 32 * 4 + 64);
+    expect(matmuls.some((p) => out!.t >= p.t0 && out!.t <= p.t1)).toBe(true);
     expect(b().stats().liveBytes).toBe(base);
     const frees = mem.filter((m) => m.delta < 0);
     expect(frees.reduce((s, m) => s - m.delta, 0)).toBe(mallocs.reduce((s, m) => s + m.delta, 0));

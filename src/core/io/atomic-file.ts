@@ -5,7 +5,7 @@
  * the target is as it was before and the temporary file is removed, so a reader never sees half a
  * file under the real name and a full disk never costs the previous file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, writev } from 'node:fs';
+import { close, closeSync, fdatasync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, writev } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -20,12 +20,26 @@ export interface AtomicFileOptions {
 let serial = 0;
 /** Most buffers one writev system call takes on Linux. */
 const IOV_MAX = 1024;
+/** write() starts the disk on what it wrote once this many more bytes are written (see startSync). */
+const AHEAD_BYTES = 8 << 20;
+/** Early syncs of one file under way at most. */
+const AHEAD_MAX = 4;
+/**
+ * Files whose early-sync descriptor may be open at once: those descriptors close when the event
+ * loop runs their callbacks, so a synchronous loop of saves would otherwise hold one per file.
+ */
+const AHEAD_FILES = 4;
+let aheadOpen = 0;
 
 /** A file being written under a temporary name beside `path`; commit() puts it in place. */
 export class AtomicFile {
   readonly tmp: string;
   private fd: number | null;
   private readonly max: number;
+  /** Bytes written since the last early sync started. */
+  private unsynced = 0;
+  /** The descriptor early syncs use, their number under way, and whether the file is done with. */
+  private ahead: { fd: number; pending: number; done: boolean } | null = null;
 
   /** Opens the temporary file; throws the system error (ENOENT for a missing folder, EACCES...). */
   constructor(
@@ -51,6 +65,43 @@ export class AtomicFile {
       if (n <= 0) throw noSpace();
       done += n;
     }
+    this.unsynced += b.length;
+    if (this.unsynced >= AHEAD_BYTES) this.startSync();
+  }
+
+  /**
+   * Starts the disk on the bytes written so far, on libuv's thread pool, while the caller goes on
+   * writing: commit()'s fsync, which stays the one that counts, then waits for the last bytes only
+   * instead of the whole file. Through a descriptor of its own, which is closed once its syncs are
+   * done (the main one may be closed and its number reused before that). A failure here changes
+   * nothing: commit() syncs everything again.
+   */
+  private startSync(): void {
+    this.unsynced = 0;
+    let a = this.ahead;
+    if (a === null) {
+      if (aheadOpen >= AHEAD_FILES) return;
+      try {
+        a = this.ahead = { fd: openSync(this.tmp, 'r'), pending: 0, done: false };
+      } catch {
+        return;
+      }
+      aheadOpen++;
+    }
+    if (a.pending >= AHEAD_MAX) return;
+    const ahead = a;
+    ahead.pending++;
+    fdatasync(ahead.fd, () => {
+      if (--ahead.pending === 0 && ahead.done) closeAhead(ahead.fd);
+    });
+  }
+
+  /** No more early syncs: their descriptor is closed now, or when the last one under way ends. */
+  private endSyncs(): void {
+    const a = this.ahead;
+    if (a === null || a.done) return;
+    a.done = true;
+    if (a.pending === 0) closeAhead(a.fd);
   }
 
   /** write() without blocking the event loop. */
@@ -98,6 +149,7 @@ export class AtomicFile {
   /** Flushes the bytes to the disk, then renames the file over the target. Abandons it on failure. */
   commit(): void {
     const fd = this.open;
+    this.endSyncs();
     try {
       fsyncSync(fd);
       this.fd = null;
@@ -111,6 +163,7 @@ export class AtomicFile {
 
   /** Closes and removes the temporary file; the target is untouched. Safe to call more than once. */
   abandon(): void {
+    this.endSyncs();
     if (this.fd !== null) {
       try {
         closeSync(this.fd);
@@ -125,6 +178,11 @@ export class AtomicFile {
       // already gone
     }
   }
+}
+
+function closeAhead(fd: number): void {
+  aheadOpen--;
+  close(fd, () => {});
 }
 
 function noSpace(): NodeJS.ErrnoException {

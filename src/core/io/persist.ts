@@ -3,7 +3,7 @@
  * reads either back and validates it, failing with one TraceFileError line that names the file and
  * what is wrong. The checks both share are in trace-checks.ts.
  *
- * JSON layout (rows as documented in trace-rows.ts):
+ * JSON layout (rows as documented in rows.ts):
  *   {"schema":"mlx-trace/1","name":...,"layout":"rows","spanFields":[...],"memoryFields":[...],
  *    "meta":{...},"dropped":0,"spans":[
  *   [row],
@@ -16,7 +16,7 @@
  * layout refused) before any of them. loadTrace also accepts plain JSON of the Trace shape (one
  * object per span), in any key order and layout.
  *
- * Binary layout (.mlxtrace, trace-binary.ts): the same header as JSON, then blocks of typed
+ * Binary layout (.mlxtrace, binary/layout.ts): the same header as JSON, then blocks of typed
  * columns; several times faster to save and load, and smaller. loadTrace tells it by its first
  * bytes, whatever the file's name.
  *
@@ -27,7 +27,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { JsonObjectStream, ScanError } from './json-stream';
-import { MEMORY_FIELDS, MEMORY_KEYS, Problem, ROW_BREAK, RowDecoder, RowEncoder, SPAN_FIELDS, SPAN_KEYS } from './rows';
+import { MEMORY_FIELDS, MEMORY_KEYS, RowEncoder, SPAN_FIELDS, SPAN_KEYS } from './rows';
+import { Problem, RowDecoder } from './row-decoder';
 import { JsonBytes } from './json-bytes';
 import { AtomicFile, ioReason } from './atomic-file';
 import { PipeTimeout, isSpecialFile, spoolToTempFile } from './pipe-input';
@@ -100,8 +101,6 @@ function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveCh
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
     if (checks) checks.span(s, i);
-    if (i === 0) w.byte(10);
-    else w.bytes(ROW_BREAK);
     rows.span(s);
   }
   w.text('\n],"memory":[');
@@ -109,8 +108,6 @@ function writeJsonTrace(w: JsonBytes, head: string, trace: Trace, checks: SaveCh
   for (let i = 0; i < mem.length; i++) {
     const m = mem[i];
     if (checks) checks.memory(m, i);
-    if (i === 0) w.byte(10);
-    else w.bytes(ROW_BREAK);
     rows.memory(m);
   }
   w.text('\n]}\n');
@@ -249,7 +246,7 @@ function readTrace(path: string, fd: number, size: number, chunkBytes: number): 
   const fail = (code: TraceFileErrorCode, detail: string): never => {
     throw new TraceFileError(path, code, detail);
   };
-  // Row layout (trace-rows.ts): rows are turned into objects in file order, once the layout is known.
+  // Row layout (rows.ts): rows are turned into objects in file order, once the layout is known.
   const decoder = new RowDecoder();
   let rowLayout = false;
   let rowsPending = false;

@@ -33,13 +33,12 @@ export const SPAN_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS);
  * The fields of a 12-field row: a span with only one of layerId and layer keeps it among its other
  * keys, so that the missing one does not come back as null.
  */
-const ROW12_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS.slice(0, 12));
+export const ROW12_KEYS: ReadonlySet<string> = new Set(SPAN_FIELDS.slice(0, 12));
 export const MEMORY_KEYS: ReadonlySet<string> = new Set(MEMORY_FIELDS);
 
 const COMMA = 44;
+const NEWLINE = 10;
 const NULL = Buffer.from('null');
-/** Between rows. */
-export const ROW_BREAK = Buffer.from(',\n');
 
 /**
  * Writes spans and memory events as rows. One per file: the string and tensor numbers are the
@@ -55,19 +54,17 @@ export class RowEncoder {
 
   /** Strings and tensors defined so far (a row that defines one is not cached). */
   private defined = 0;
-  /** The encoding of the last row's fields from thread to layer, and the values it encodes. */
-  private tail = {
-    bytes_: new Uint8Array(ROW_ROOM),
-    len: 0,
-    thread: 0,
-    device: '' as string,
-    inputs: null as readonly TensorInfo[] | null,
-    outputs: null as readonly TensorInfo[] | null,
-    flops: null as number | null,
-    bytes: null as number | null,
-    layerId: undefined as number | null | undefined,
-    layer: undefined as string | null | undefined,
-  };
+  /**
+   * The encodings of recent rows' fields from thread to layer, with the values they encode: a few
+   * signatures (thread, shapes, cost, layer) take turns row after row, so a row usually repeats one.
+   */
+  private readonly tails: Tail[] = Array.from({ length: TAILS }, () => new Tail());
+  /** The tail a row that matches none replaces next. */
+  private nextTail = 0;
+
+  /** Rows written so far. */
+  private spanRows = 0;
+  private memoryRows = 0;
 
   constructor(private readonly w: JsonBytes) {}
 
@@ -79,15 +76,20 @@ export class RowEncoder {
   // less than ROW_ROOM bytes except for strings and tensors written out the first time, which go
   // through w.text() (after which the buffer is re-read: text may flush or replace it).
 
+  // The hot paths (a string or list met before) stay small, so that they are inlined into the row
+  // writers; first appearances go to the *New methods.
+
   /** A string field at o: the JSON string the first time, its number after. Returns the new offset. */
   private putStr(s: string, field: number, o: number): number {
     if (this.lastStr[field] === s) return putBytes(this.w.buf, o, this.lastEnc[field]);
     const known = this.strings.get(s);
-    if (known !== undefined) {
-      this.lastStr[field] = s;
-      this.lastEnc[field] = known;
-      return putBytes(this.w.buf, o, known);
-    }
+    if (known === undefined) return this.putStrNew(s, o);
+    this.lastStr[field] = s;
+    this.lastEnc[field] = known;
+    return putBytes(this.w.buf, o, known);
+  }
+
+  private putStrNew(s: string, o: number): number {
     this.strings.set(s, Buffer.from(String(this.strings.size)));
     this.defined++;
     return this.putText(JSON.stringify(s), o);
@@ -103,7 +105,10 @@ export class RowEncoder {
 
   private putList(ts: readonly TensorInfo[], o: number): number {
     const known = this.lists.get(ts);
-    if (known !== undefined) return putBytes(this.w.buf, o, known);
+    return known !== undefined ? putBytes(this.w.buf, o, known) : this.putListNew(ts, o);
+  }
+
+  private putListNew(ts: readonly TensorInfo[], o: number): number {
     let refs = '[';
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i];
@@ -129,11 +134,14 @@ export class RowEncoder {
     return this.putText(refs, o);
   }
 
+  /** Span s as a row, after a line break (and a comma from the second row on). */
   span(s: Span): void {
     const w = this.w;
     w.room(ROW_ROOM);
     let o = w.off;
     let buf = w.buf;
+    if (this.spanRows++ > 0) buf[o++] = COMMA;
+    buf[o++] = NEWLINE;
     buf[o++] = 0x5b;
     o = putNumber(buf, o, s.id);
     buf[o++] = COMMA;
@@ -149,16 +157,21 @@ export class RowEncoder {
     buf[o++] = COMMA;
     o = putNumber(buf, o, s.end);
     buf[o++] = COMMA;
-    // From thread to layer, a row usually repeats the one before (same thread, shapes, cost, layer):
+    // From thread to layer, a row usually repeats a recent one (same thread, shapes, cost, layer):
     // then its bytes are copied instead of written field by field.
-    const t = this.tail;
-    if (
-      t.len > 0 && s.thread === t.thread && s.device === t.device && s.inputs === t.inputs && s.outputs === t.outputs &&
-      s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
-    ) {
-      o = putBytes(buf, o, t.bytes_.subarray(0, t.len));
-      this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
-      return;
+    const tails = this.tails;
+    const ins = s.inputs;
+    for (let k = 0; k < TAILS; k++) {
+      const t = tails[k];
+      if (
+        t.inputs === ins && t.len > 0 && s.thread === t.thread && s.device === t.device && s.outputs === t.outputs &&
+        s.flops === t.flops && s.bytes === t.bytes && s.layerId === t.layerId && s.layer === t.layer
+      ) {
+        const tail = t.bytes_;
+        for (let i = 0, n = t.len; i < n; i++) buf[o++] = tail[i];
+        this.endRow(s, o, s.layerId !== undefined && s.layer !== undefined);
+        return;
+      }
     }
     const tailStart = o;
     const defined = this.defined;
@@ -167,7 +180,7 @@ export class RowEncoder {
     o = this.putStr(s.device, 2, o);
     buf = w.buf;
     buf[o++] = COMMA;
-    o = this.putList(s.inputs, o);
+    o = this.putList(ins, o);
     buf = w.buf;
     buf[o++] = COMMA;
     o = this.putList(s.outputs, o);
@@ -184,19 +197,12 @@ export class RowEncoder {
       o = s.layer == null ? putBytes(buf, o, NULL) : this.putStr(s.layer, 3, o);
       buf = w.buf;
     }
-    // Cached for the next row only when it defined no string or tensor (a later row refers to them).
-    if (this.defined === defined && o - tailStart <= t.bytes_.length) {
-      t.bytes_.set(buf.subarray(tailStart, o));
-      t.len = o - tailStart;
-      t.thread = s.thread;
-      t.device = s.device;
-      t.inputs = s.inputs;
-      t.outputs = s.outputs;
-      t.flops = s.flops;
-      t.bytes = s.bytes;
-      t.layerId = s.layerId;
-      t.layer = s.layer;
-    } else t.len = 0;
+    // Kept for later rows only when it defined no string or tensor (a later row refers to them).
+    if (this.defined === defined && o - tailStart <= ROW_ROOM) {
+      const t = tails[this.nextTail];
+      this.nextTail = (this.nextTail + 1) % TAILS;
+      t.keep(s, buf, tailStart, o);
+    }
     this.endRow(s, o, hasLayer);
   }
 
@@ -204,7 +210,7 @@ export class RowEncoder {
   private endRow(s: Span, o: number, hasLayer: boolean): void {
     // Counting keys is much cheaper than walking them, and almost no span has any others.
     const plain = s.pass === undefined && s.warmup === undefined && s.attrs === undefined;
-    if (!plain || Object.keys(s).length !== (hasLayer ? 14 : 12)) {
+    if (!plain || keyCount(s) !== (hasLayer ? 14 : 12)) {
       const rest = extras(s, hasLayer ? SPAN_KEYS : ROW12_KEYS);
       if (rest) o = this.putText(',' + rest, o);
     }
@@ -212,11 +218,14 @@ export class RowEncoder {
     this.w.off = o;
   }
 
+  /** Memory event m as a row, after a line break (and a comma from the second row on). */
   memory(m: MemoryEvent): void {
     const w = this.w;
     w.room(ROW_ROOM);
     let o = w.off;
     let buf = w.buf;
+    if (this.memoryRows++ > 0) buf[o++] = COMMA;
+    buf[o++] = NEWLINE;
     buf[o++] = 0x5b;
     o = putNumber(buf, o, m.t);
     buf[o++] = COMMA;
@@ -228,7 +237,7 @@ export class RowEncoder {
       o = m.op === null ? putBytes(buf, o, NULL) : this.putStr(m.op, 4, o);
       buf = w.buf;
     }
-    if (Object.keys(m).length !== (m.op !== undefined ? 4 : 3)) {
+    if (keyCount(m) !== (m.op !== undefined ? 4 : 3)) {
       const rest = extras(m, MEMORY_KEYS);
       if (rest) {
         o = this.putText(',' + rest, o);
@@ -242,6 +251,37 @@ export class RowEncoder {
 
 /** Room a row needs, except for strings and tensors written out in full (those check for themselves). */
 const ROW_ROOM = 512;
+/** Recent row tails kept. */
+const TAILS = 8;
+
+/** The encoding of a row's fields from thread to layer, and the values it encodes (len 0: none yet). */
+class Tail {
+  readonly bytes_ = new Uint8Array(ROW_ROOM);
+  len = 0;
+  thread = 0;
+  device = '';
+  inputs: readonly TensorInfo[] | null = null;
+  outputs: readonly TensorInfo[] | null = null;
+  flops: number | null = null;
+  bytes: number | null = null;
+  layerId: number | null | undefined = undefined;
+  layer: string | null | undefined = undefined;
+
+  /** Span s's tail, written in buf from `from` to `to`. */
+  keep(s: Span, buf: Uint8Array, from: number, to: number): void {
+    const b = this.bytes_;
+    for (let i = from, j = 0; i < to; ) b[j++] = buf[i++];
+    this.len = to - from;
+    this.thread = s.thread;
+    this.device = s.device;
+    this.inputs = s.inputs;
+    this.outputs = s.outputs;
+    this.flops = s.flops;
+    this.bytes = s.bytes;
+    this.layerId = s.layerId;
+    this.layer = s.layer;
+  }
+}
 
 /** JSON of the free-form value of key `k`; refuses one nested deeper than a load accepts (as loading would). */
 function freeJson(v: unknown, k: string): string | undefined {
@@ -259,6 +299,14 @@ export function tensorJson(t: TensorInfo): string {
   return o + '}';
 }
 
+/** Keys of an object, counted without making an array of them (a row writer calls it per row). */
+export function keyCount(o: object): number {
+  let n = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  for (const _ in o) n++;
+  return n;
+}
+
 /** JSON of the keys outside `known` (undefined values left out, as JSON.stringify does), or ''. */
 export function extras(o: object, known: ReadonlySet<string>): string {
   let out = '';
@@ -268,122 +316,4 @@ export function extras(o: object, known: ReadonlySet<string>): string {
     if (j !== undefined) out += (out ? ',' : '{') + JSON.stringify(k) + ':' + j;
   }
   return out ? out + '}' : '';
-}
-
-/**
- * Turns rows back into spans and memory events. Returns a problem (one line, without the
- * 'span N' prefix) instead of throwing; the caller then checks the object like any other span.
- */
-export class RowDecoder {
-  private strings: string[] = [];
-  private tensors: TensorInfo[] = [];
-
-  private str(v: unknown, field: string): string | Problem {
-    if (typeof v === 'string') {
-      this.strings.push(v);
-      return v;
-    }
-    if (typeof v === 'number') {
-      const s = this.strings[v];
-      if (s !== undefined) return s;
-    }
-    return new Problem(`'${field}' is ${brief(v)}, expected a string or the number of one written earlier (${this.strings.length} so far)`);
-  }
-
-  private list(v: unknown, field: string): TensorInfo[] | Problem {
-    if (!Array.isArray(v)) return new Problem(`'${field}' is ${brief(v)}, expected an array`);
-    const out: TensorInfo[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (typeof x === 'number') {
-        const t = this.tensors[x];
-        if (t === undefined) return new Problem(`'${field}[${i}]' is ${brief(x)}, expected a tensor or the number of one written earlier (${this.tensors.length} so far)`);
-        out[i] = t;
-      } else {
-        // A definition: checked by the caller's span check; frozen and shared from here on.
-        const t = (x !== null && typeof x === 'object' ? Object.freeze(x) : x) as TensorInfo;
-        this.tensors.push(t);
-        out[i] = t;
-      }
-    }
-    return out;
-  }
-
-  span(row: unknown[]): Span | Problem {
-    const n = row.length;
-    const last = row[n - 1];
-    const hasRest = n > 12 && last !== null && typeof last === 'object' && !Array.isArray(last);
-    const fields = hasRest ? n - 1 : n;
-    if (fields !== 12 && fields !== 14) return new Problem(`is a row of ${n} fields, expected 12 or 14 (and an optional object of other fields)`);
-    const kind = this.str(row[2], 'kind');
-    if (kind instanceof Problem) return kind;
-    const name = this.str(row[3], 'name');
-    if (name instanceof Problem) return name;
-    const device = this.str(row[7], 'device');
-    if (device instanceof Problem) return device;
-    const inputs = this.list(row[8], 'inputs');
-    if (inputs instanceof Problem) return inputs;
-    const outputs = this.list(row[9], 'outputs');
-    if (outputs instanceof Problem) return outputs;
-    const s = {
-      id: row[0],
-      parentId: row[1],
-      kind,
-      name,
-      start: row[4],
-      end: row[5],
-      thread: row[6],
-      device,
-      inputs,
-      outputs,
-      flops: row[10],
-      bytes: row[11],
-    } as Span;
-    if (fields === 14) {
-      s.layerId = row[12] as number | null;
-      const layer = this.nullableStr(row[13], 'layer');
-      if (layer instanceof Problem) return layer;
-      s.layer = layer;
-    }
-    return hasRest ? withRest(s, last as Record<string, unknown>, fields === 14 ? SPAN_KEYS : ROW12_KEYS) : s;
-  }
-
-  memory(row: unknown[]): MemoryEvent | Problem {
-    const n = row.length;
-    const last = row[n - 1];
-    const hasRest = n > 3 && last !== null && typeof last === 'object' && !Array.isArray(last);
-    const fields = hasRest ? n - 1 : n;
-    if (fields !== 3 && fields !== 4) return new Problem(`is a row of ${n} fields, expected 3 or 4 (and an optional object of other fields)`);
-    const m = { t: row[0], delta: row[1], live: row[2] } as MemoryEvent;
-    if (fields === 4) {
-      const op = this.nullableStr(row[3], 'op');
-      if (op instanceof Problem) return op;
-      m.op = op;
-    }
-    return hasRest ? withRest(m, last as Record<string, unknown>, MEMORY_KEYS) : m;
-  }
-
-  private nullableStr(v: unknown, field: string): string | null | Problem {
-    return v === null ? null : this.str(v, field);
-  }
-}
-
-/** `o` with the other keys of its row's last object, or a Problem if one repeats a field. */
-export function withRest<T extends object>(o: T, rest: Record<string, unknown>, known: ReadonlySet<string>): T | Problem {
-  for (const k in rest) {
-    if (known.has(k)) return new Problem(`has '${k}' twice (as a field and in its last object)`);
-    if (tooDeep(rest[k])) return new Problem(`has '${k}' nested deeper than ${MAX_NESTING} levels`);
-    // defineProperty: a '__proto__' key must stay a plain field, not set the prototype.
-    Object.defineProperty(o, k, { value: rest[k], enumerable: true, writable: true, configurable: true });
-  }
-  return o;
-}
-
-export class Problem {
-  constructor(readonly detail: string) {}
-}
-
-function brief(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 40 ? s.slice(0, 37) + '...' : s;
 }

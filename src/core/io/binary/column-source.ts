@@ -123,7 +123,7 @@ export class ColumnEncoder extends BinaryEncoder {
   private restByFlags: string[] = [];
 
   /**
-   * Rows from..to of a primitive log, straight from its columns into the block's: what spanRow
+   * Rows from..to of a primitive log, straight from its columns into the block's: what spanObject
    * does for each, without a call and 14 arguments per row (the numbers in the same order of
    * first appearance, the same placeholders).
    */
@@ -179,7 +179,7 @@ export class ColumnEncoder extends BinaryEncoder {
       const sg = sigs[p];
       const l = layers[p];
       if (c !== cls || g !== pf || sg !== sig || l !== li) {
-        // Numbered in spanRow's order: name, device, lists, layer.
+        // Numbered in spanObject's order: name, device, lists, layer.
         let nm = nameByCls[c];
         if (nm < 0) nm = nameByCls[c] = this.str(rows.name(c));
         let dv = deviceByFlags[g];

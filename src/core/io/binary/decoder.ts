@@ -5,7 +5,8 @@
  */
 import { readSync } from 'node:fs';
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
-import { MEMORY_KEYS, Problem, SPAN_KEYS, withRest } from '../rows';
+import { MEMORY_KEYS, SPAN_KEYS } from '../rows';
+import { Problem, withRest } from '../row-decoder';
 import {
   TraceFileError,
   isCount,

@@ -5,9 +5,8 @@
  * from the recorder's columns.
  */
 import type { MemoryEvent, Span, TensorInfo, Trace } from '../../model/trace';
-import {  } from '../../model/checks';
 import { plainValidFields, type SaveChecks } from '../../model/span-checks';
-import { MEMORY_KEYS, SPAN_KEYS, extras } from '../rows';
+import { MEMORY_KEYS, SPAN_KEYS, extras, keyCount } from '../rows';
 import type { JsonBytes } from '../json-bytes';
 import { BAD_LIST, DefinitionTable } from './definitions';
 import {
@@ -159,7 +158,11 @@ export class BinaryEncoder {
     this.endBlock(T_SPANS);
   }
 
-  /** Span object s (span i of the trace, checked unless i < 0 or checks is null). */
+  /**
+   * Span object s (span i of the trace, checked unless i < 0 or checks is null) into the block being
+   * filled. One function, over 80 lines, so that no field value is passed to a call: a double given
+   * to a call that is not inlined is boxed, an allocation per timestamp.
+   */
   protected spanObject(s: Span, i: number): void {
     const sid = s.id;
     const p = s.parentId;
@@ -169,6 +172,8 @@ export class BinaryEncoder {
     const en = s.end;
     const th = s.thread;
     const d = s.device;
+    const ins = s.inputs;
+    const outs = s.outputs;
     const fl = s.flops;
     const b = s.bytes;
     const li = s.layerId;
@@ -176,22 +181,7 @@ export class BinaryEncoder {
     const optional = s.pass !== undefined || s.warmup !== undefined || s.attrs !== undefined;
     const keys = 12 + (li === undefined ? 0 : 1) + (ly === undefined ? 0 : 1);
     const rest = optional || keyCount(s) !== keys ? extras(s, SPAN_KEYS) : '';
-    const lists = this.spanRow(sid, p, k, nm, st, en, th, d, s.inputs, s.outputs, fl, b, li, ly, rest);
-    // The fields as read above, checked once (plainValidFields is what the JSON writer's check uses too).
-    if (i >= 0 && this.checks !== null) {
-      this.checks.spanRead(s, i, sid, !optional && (lists & BAD_LIST) === 0 && plainValidFields(sid, p, k, d, nm, st, en, th, fl, b, li, ly));
-    }
-  }
 
-  /**
-   * One span into the block being filled; `rest` is the JSON of its other keys ('' for none).
-   * Returns its two list numbers or'ed together (BAD_LIST is set when the checks refused a list).
-   */
-  private spanRow(
-    sid: number, p: number | null, k: string, nm: string, st: number, en: number, th: number, d: string,
-    ins: readonly TensorInfo[], outs: readonly TensorInfo[], fl: number | null, b: number | null,
-    li: number | null | undefined, ly: string | null | undefined, rest: string,
-  ): number {
     const v = this.values;
     const id = v[0], parent = v[1], start = v[2], end = v[3], thread = v[4], flops = v[5], bytes = v[6], layerId = v[7];
     const u = this.numbers;
@@ -262,7 +252,10 @@ export class BinaryEncoder {
     this.flags[n] = f;
     const lists = this.inN | this.outN;
     if (++this.n === this.buffers.cap || this.otherChars > OTHER_CHARS) this.endBlock(T_SPANS);
-    return lists;
+    // The fields as read above, checked once (plainValidFields is what the JSON writer's check uses too).
+    if (i >= 0 && this.checks !== null) {
+      this.checks.spanRead(s, i, sid, !optional && (lists & BAD_LIST) === 0 && plainValidFields(sid, p, k, d, nm, st, en, th, fl, b, li, ly));
+    }
   }
 
   memory(memory: readonly MemoryEvent[]): void {
@@ -393,12 +386,4 @@ export class BinaryEncoder {
     for (const p of parts) w.chunk(p);
     if (pad8(length) > length) w.bytes(ZEROS.subarray(0, pad8(length) - length));
   }
-}
-
-/** Keys of an object, counted without making an array of them. */
-function keyCount(o: object): number {
-  let n = 0;
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  for (const _ in o) n++;
-  return n;
 }
