@@ -10,7 +10,6 @@ import { clientMain } from '../html/client/main';
 import { liveMain } from './client/main';
 import { liveRate } from './client/rate';
 import { liveStore } from './client/store';
-import { groupByLane, nestLanes } from '../html/pack/rows';
 
 const LIVE_STYLES = `
 .live-bar{display:flex;flex-wrap:wrap;align-items:center;gap:8px 12px}
@@ -28,7 +27,7 @@ let script: string | null = null;
 
 /** The live page's script: liveMain over the dashboard's client functions. */
 export function liveScript(): string {
-  return (script ??= composeScript(liveMain, { clientMain, liveRate, liveStore, groupByLane, nestLanes }));
+  return (script ??= composeScript(liveMain, { clientMain, liveRate, liveStore }));
 }
 
 export function livePage(config: { name: string; windowSeconds: number; refreshMs: number; recording: string }): string {

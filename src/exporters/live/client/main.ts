@@ -9,12 +9,12 @@
  */
 import type { ClientData, ClientParts } from '../../html/client/types';
 import type { BatchMessage, RateSeries, WindowStats } from '../protocol';
-import type { LiveStoreClient, RowParts } from './store';
+import type { LiveStoreClient } from './store';
 
-export interface LiveParts extends ClientParts, RowParts {
+export interface LiveParts extends ClientParts {
   clientMain: (parts: ClientParts, data?: ClientData) => ((next: ClientData) => void) | null;
   liveRate: (canvas: HTMLCanvasElement, rates: RateSeries, util: ReturnType<ClientParts['makeUtil']>) => void;
-  liveStore: (rows: RowParts, util: ReturnType<ClientParts['makeUtil']>) => LiveStoreClient;
+  liveStore: (util: ReturnType<ClientParts['makeUtil']>) => LiveStoreClient;
 }
 
 export function liveMain(parts: LiveParts): void {
@@ -30,7 +30,7 @@ export function liveMain(parts: LiveParts): void {
   const rateCanvas = byId<HTMLCanvasElement>('live-rate');
   const util = parts.makeUtil();
 
-  const store = parts.liveStore(parts, util);
+  const store = parts.liveStore(util);
   let update: ((next: ClientData) => void) | null = null;
   let paused = false;
   let ended = false;

@@ -1,12 +1,15 @@
 /**
- * The live page's store: the window's spans as columns that grow with each batch (appended, and let go once they end
- * before the window), the session's tables, memory points and findings; and the window laid out as the dashboard's
- * head and columns (with the packer's own lane grouping and nesting) for the model the views read.
+ * The live page's store: the window's spans laid out as they come, the session's tables, memory points and findings;
+ * and the window as the dashboard's head and columns for the model the views read.
+ * The layout is kept, not redone: each lane (device and thread) holds its flame rows (one per nesting depth, spans in
+ * start order, as the packer's groupByLane and nestLanes lay them out), a batch's spans are nested into their lane from
+ * the last top-level span before the earliest of them (nothing before it can change), and spans that ended before the
+ * window go from the front of each row (a row's spans do not overlap, so their ends grow along it). So a batch costs
+ * what it brings, and showing the window is a copy of the rows into the columns.
  * Self-contained (no imports at run time): its source text is embedded in the page.
  */
 import type { Head, HeadFinding, HeadGeneration, HeadLane } from '../../html/format';
 import type { Util } from '../../html/client/types';
-import type { groupByLane as GroupByLane, nestLanes as NestLanes } from '../../html/pack/rows';
 import type { BatchMessage } from '../protocol';
 
 export interface LiveStoreClient {
@@ -18,16 +21,15 @@ export interface LiveStoreClient {
   size(): number;
 }
 
-export interface RowParts {
-  groupByLane: typeof GroupByLane;
-  nestLanes: typeof NestLanes;
-}
-
-export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
+export function liveStore(util: Util): LiveStoreClient {
   type F64 = Float64Array;
-  let n = 0, cap = 0, memN = 0, memCap = 0;
-  let id: F64 = new Float64Array(0), start: F64 = new Float64Array(0), end: F64 = new Float64Array(0);
-  let sig = new Uint32Array(0), layer = new Uint32Array(0), lane = new Uint16Array(0);
+  /** One flame row: spans [head, len) of its columns, in start order, none overlapping the next. */
+  interface Row { start: F64; end: F64; dur: Float32Array; id: F64; sig: Uint32Array; layer: Uint32Array; head: number; len: number }
+  /** A batch's span columns. */
+  interface Cols { start: F64; end: F64; id: F64; sig: Uint32Array; layer: Uint32Array }
+  /** Rows of each lane of the session's lane table (by its number), made when the lane first has a span. */
+  let laneRows: Row[][] = [];
+  let memN = 0, memCap = 0;
   let memT: F64 = new Float64Array(0), memLive: F64 = new Float64Array(0);
   let strings: string[] = [];
   let sigs = { kind: [] as number[], name: [] as number[], cat: [] as number[], shapes: [] as number[], dtype: [] as number[], flops: [] as number[], bytes: [] as number[] };
@@ -36,17 +38,105 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
   let session: BatchMessage['session'] = null;
   let advice: BatchMessage['advice'] = null;
   let from = 0, to = 0, dropped = 0;
+  /** Arrival order, the last tie-break of the start order (as the packer's trace order). */
+  let arrived = 0;
+  /** The nesting stack (the ends of the open spans). */
+  let stack = new Float64Array(256);
 
   const bytes = (s: string) => util.fromBase64(s).buffer as ArrayBuffer;
   const push = <T>(into: T[], items: T[]) => { for (const x of items) into.push(x); };
-  const grown = <T extends F64 | Uint32Array | Uint16Array>(a: T, size: number, used: number): T => {
+  const grown = <T extends F64 | Float32Array | Uint32Array | Uint16Array>(a: T, size: number, lo: number, hi: number): T => {
     const b = new (a.constructor as { new (k: number): T })(size);
-    b.set(a.subarray(0, used) as never);
+    b.set(a.subarray(lo, hi) as never);
     return b;
   };
+  const newRow = (): Row => ({
+    start: new Float64Array(64), end: new Float64Array(64), dur: new Float32Array(64), id: new Float64Array(64), sig: new Uint32Array(64), layer: new Uint32Array(64), head: 0, len: 0,
+  });
+
+  function rowPush(r: Row, start: number, end: number, id: number, sig: number, layer: number) {
+    if (r.len === r.start.length) {
+      // The trimmed front goes when the row grows: its columns never hold more than twice what is live.
+      const live = r.len - r.head, size = Math.max(64, 2 * live);
+      r.start = grown(r.start, size, r.head, r.len); r.end = grown(r.end, size, r.head, r.len); r.dur = grown(r.dur, size, r.head, r.len);
+      r.id = grown(r.id, size, r.head, r.len); r.sig = grown(r.sig, size, r.head, r.len); r.layer = grown(r.layer, size, r.head, r.len);
+      r.head = 0;
+      r.len = live;
+    }
+    const k = r.len++;
+    r.start[k] = start; r.end[k] = end; r.dur[k] = end - start; r.id[k] = id; r.sig[k] = sig; r.layer[k] = layer;
+  }
+
+  /** First position in [lo, hi) of a row whose start is at least t. */
+  function firstFrom(r: Row, t: number) {
+    let lo = r.head, hi = r.len;
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (r.start[mid] < t) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  /** Spans on their way into a lane's rows (a row used as columns), and their arrival (-1: taken off a row). */
+  const staged = newRow();
+  let order = new Float64Array(64);
+  function stage(start: number, end: number, id: number, sig: number, layer: number, arrival: number) {
+    if (staged.len === order.length) {
+      const o = new Float64Array(2 * order.length);
+      o.set(order);
+      order = o;
+    }
+    order[staged.len] = arrival;
+    rowPush(staged, start, end, id, sig, layer);
+  }
+  /** Start order: earlier first, then the longer (a parent before its child), then arrival. */
+  const before = (a: number, b: number) => staged.start[a] - staged.start[b] || staged.end[b] - staged.end[a] || order[a] - order[b];
+
+  /**
+   * Nests a lane's new spans (batch positions idx[lo, hi)): the spans from the last top-level span that starts
+   * before the earliest new one (the nesting stack is empty there) are taken off their rows, put in start order
+   * with the new ones, and stacked again by interval nesting, as nestLanes does for the whole lane. A thread's
+   * primitives come in start order after what the lane has: then nothing is sorted and one span is taken off.
+   */
+  function nest(rows: Row[], b: Cols, idx: Int32Array, lo: number, hi: number) {
+    let tMin = Infinity;
+    for (let k = lo; k < hi; k++) if (b.start[idx[k]] < tMin) tMin = b.start[idx[k]];
+    const top = rows[0];
+    const k0 = top ? firstFrom(top, tMin) - 1 : -1;
+    const from0 = top && k0 >= top.head ? top.start[k0] : -Infinity;
+    staged.len = 0;
+    for (const r of rows) {
+      const at = firstFrom(r, from0);
+      for (let i = at; i < r.len; i++) stage(r.start[i], r.end[i], r.id[i], r.sig[i], r.layer[i], -1);
+      r.len = at;
+    }
+    for (let k = lo; k < hi; k++) {
+      const i = idx[k];
+      stage(b.start[i], b.end[i], b.id[i], b.sig[i], b.layer[i], arrived++);
+    }
+    const m = staged.len;
+    let perm: number[] | null = null;
+    for (let q = 1; q < m; q++) {
+      if (before(q - 1, q) > 0) {
+        perm = Array.from({ length: m }, (_, v) => v).sort(before);
+        break;
+      }
+    }
+    let depth = 0;
+    for (let q = 0; q < m; q++) {
+      const v = perm ? perm[q] : q;
+      const start = staged.start[v], end = staged.end[v];
+      while (depth > 0 && stack[depth - 1] <= start) depth--;
+      while (rows.length <= depth) rows.push(newRow());
+      rowPush(rows[depth], start, end, staged.id[v], staged.sig[v], staged.layer[v]);
+      if (depth === stack.length) {
+        const grownStack = new Float64Array(2 * stack.length);
+        grownStack.set(stack);
+        stack = grownStack;
+      }
+      stack[depth++] = end;
+    }
+  }
 
   function reset() {
-    n = 0;
+    laneRows = [];
     memN = 0;
     strings = [];
     sigs = { kind: [], name: [], cat: [], shapes: [], dtype: [], flops: [], bytes: [] };
@@ -65,47 +155,46 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
     for (const v of t.sigs.bytes) sigs.bytes.push(v ?? NaN);
     push(lanes, t.lanes);
     push(layers, t.layers);
-    if (n + msg.n > cap) {
-      cap = Math.max(2 * cap, n + msg.n, 4096);
-      [id, start, end] = [grown(id, cap, n), grown(start, cap, n), grown(end, cap, n)];
-      [sig, layer, lane] = [grown(sig, cap, n), grown(layer, cap, n), grown(lane, cap, n)];
-    }
+    from = msg.from;
+    to = msg.to;
     if (msg.n > 0) {
-      id.set(new Float64Array(bytes(msg.cols.id)), n);
-      start.set(new Float64Array(bytes(msg.cols.start)), n);
-      end.set(new Float64Array(bytes(msg.cols.end)), n);
-      sig.set(new Uint32Array(bytes(msg.cols.sig)), n);
-      layer.set(new Uint32Array(bytes(msg.cols.layer)), n);
-      lane.set(new Uint16Array(bytes(msg.cols.lane)), n);
-      n += msg.n;
+      const n = msg.n;
+      const cols: Cols = {
+        id: new Float64Array(bytes(msg.cols.id)), start: new Float64Array(bytes(msg.cols.start)), end: new Float64Array(bytes(msg.cols.end)),
+        sig: new Uint32Array(bytes(msg.cols.sig)), layer: new Uint32Array(bytes(msg.cols.layer)),
+      };
+      const lane = new Uint16Array(bytes(msg.cols.lane));
+      // The batch's spans by lane (a counting sort keeps their order); one that ended before the window is left out.
+      const at = new Int32Array(lanes.length + 1);
+      for (let i = 0; i < n; i++) if (cols.end[i] >= from) at[lane[i] + 1]++;
+      for (let l = 0; l < lanes.length; l++) at[l + 1] += at[l];
+      const idx = new Int32Array(at[lanes.length]);
+      const fill = at.slice(0, lanes.length);
+      for (let i = 0; i < n; i++) if (cols.end[i] >= from) idx[fill[lane[i]]++] = i;
+      for (let l = 0; l < lanes.length; l++) if (at[l + 1] > at[l]) nest((laneRows[l] ??= []), cols, idx, at[l], at[l + 1]);
     }
     if (memN + msg.memN > memCap) {
       memCap = Math.max(2 * memCap, memN + msg.memN, 4096);
-      [memT, memLive] = [grown(memT, memCap, memN), grown(memLive, memCap, memN)];
+      [memT, memLive] = [grown(memT, memCap, 0, memN), grown(memLive, memCap, 0, memN)];
     }
     if (msg.memN > 0) {
       memT.set(new Float64Array(bytes(msg.mem.t)), memN);
       memLive.set(new Float64Array(bytes(msg.mem.live)), memN);
       memN += msg.memN;
     }
-    from = msg.from;
-    to = msg.to;
     dropped = msg.dropped;
     if (msg.advice) advice = msg.advice;
     evict();
   }
 
-  /** Lets go of the spans that ended before the window, and of the memory points before it but the last one. */
+  /** Lets go of the spans that ended before the window (the front of each row), and of the memory points before it but the last one. */
   function evict() {
-    let w = 0;
-    for (let i = 0; i < n; i++) {
-      if (end[i] < from) continue;
-      if (w !== i) {
-        id[w] = id[i]; start[w] = start[i]; end[w] = end[i]; sig[w] = sig[i]; layer[w] = layer[i]; lane[w] = lane[i];
-      }
-      w++;
+    for (const rows of laneRows) {
+      if (!rows) continue;
+      for (const r of rows) while (r.head < r.len && r.end[r.head] < from) r.head++;
+      // Rows emptied at the bottom of a lane go; one emptied above a live row stays (its depth is the rows' order).
+      while (rows.length > 0 && rows[rows.length - 1].head === rows[rows.length - 1].len) rows.pop();
     }
-    n = w;
     let k = 0;
     while (k + 1 < memN && memT[k + 1] < from) k++;
     if (k > 0) {
@@ -113,6 +202,12 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
       memLive.copyWithin(0, k, memN);
       memN -= k;
     }
+  }
+
+  function size() {
+    let n = 0;
+    for (const rows of laneRows) if (rows) for (const r of rows) n += r.len - r.head;
+    return n;
   }
 
   /** Token spans' positions and the generation statistics over them, as the dashboard's head has them. */
@@ -152,49 +247,38 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
   }
 
   function layout(): { head: Head; columns: Map<string, ArrayBufferView> } {
-    // Lanes that have spans in the window, numbered by first appearance, with their first start.
-    const compact = new Int32Array(lanes.length).fill(-1);
-    const info: { thread: number; first: number; lane: number }[] = [];
-    const laneC = new Uint16Array(n);
-    let t0 = Infinity, t1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const l = lane[i];
-      let c = compact[l];
-      if (c < 0) {
-        compact[l] = c = info.length;
-        info.push({ thread: lanes[l].thread, first: start[i], lane: l });
-      } else if (start[i] < info[c].first) info[c].first = start[i];
-      laneC[i] = c;
-      if (start[i] < t0) t0 = start[i];
-      if (end[i] > t1) t1 = end[i];
-    }
-    const scan = { n, start: start.subarray(0, n), end: end.subarray(0, n), lane: laneC, lanes: { info } };
-    const { laneOrder, laneStart, byLane } = rows.groupByLane(scan);
-    const { depth, laneRows } = rows.nestLanes(scan, laneStart, byLane);
-    const rowLane: number[] = [], rowDepth: number[] = [], rowBase: number[] = [];
-    laneRows.forEach((r, l) => {
-      rowBase.push(rowLane.length);
-      for (let d = 0; d < r; d++) { rowLane.push(l); rowDepth.push(d); }
-    });
-    // Rows lane by lane, depth by depth, start order inside each row.
-    const rowOffset: number[] = new Array(rowLane.length + 1).fill(0);
-    for (let l = 0; l < laneOrder.length; l++) for (let k = laneStart[l]; k < laneStart[l + 1]; k++) rowOffset[rowBase[l] + depth[byLane[k]] + 1]++;
-    for (let r = 1; r < rowOffset.length; r++) rowOffset[r] += rowOffset[r - 1];
-    const fill = rowOffset.slice(0, rowLane.length);
-    const cStart = new Float64Array(n), cDur = new Float32Array(n), cSig = new Uint32Array(n), cLayer = new Uint32Array(n), cId = new Float64Array(n);
-    for (let l = 0; l < laneOrder.length; l++) {
-      for (let k = laneStart[l]; k < laneStart[l + 1]; k++) {
-        const v = byLane[k];
-        const p = fill[rowBase[l] + depth[v]]++;
-        cStart[p] = start[v];
-        cDur[p] = end[v] - start[v];
-        cSig[p] = sig[v];
-        cLayer[p] = layer[v];
-        cId[p] = id[v];
+    // Lanes with spans in the window, by their first start (then thread), as groupByLane orders them.
+    const order: { lane: number; first: number; last: number }[] = [];
+    laneRows.forEach((rows, l) => {
+      if (!rows || rows.length === 0) return;
+      let first = Infinity, last = -Infinity;
+      for (const r of rows) {
+        if (r.head === r.len) continue;
+        if (r.start[r.head] < first) first = r.start[r.head];
+        if (r.end[r.len - 1] > last) last = r.end[r.len - 1];
       }
-    }
+      order.push({ lane: l, first, last });
+    });
+    order.sort((a, b) => a.first - b.first || lanes[a.lane].thread - lanes[b.lane].thread);
+    const n = size();
+    const rowLane: number[] = [], rowDepth: number[] = [], rowOffset: number[] = [0];
+    const cStart = new Float64Array(n), cDur = new Float32Array(n), cSig = new Uint32Array(n), cLayer = new Uint32Array(n), cId = new Float64Array(n);
+    let p = 0, t0 = Infinity, t1 = -Infinity;
+    order.forEach(({ lane, first, last }, rank) => {
+      if (first < t0) t0 = first;
+      if (last > t1) t1 = last;
+      laneRows[lane].forEach((r, d) => {
+        const lo = r.head, hi = r.len;
+        cStart.set(r.start.subarray(lo, hi), p); cDur.set(r.dur.subarray(lo, hi), p); cSig.set(r.sig.subarray(lo, hi), p);
+        cLayer.set(r.layer.subarray(lo, hi), p); cId.set(r.id.subarray(lo, hi), p);
+        p += hi - lo;
+        rowLane.push(rank);
+        rowDepth.push(d);
+        rowOffset.push(p);
+      });
+    });
     const idPos = new Uint32Array(n);
-    for (let p = 0; p < n; p++) idPos[p] = p;
+    for (let q = 0; q < n; q++) idPos[q] = q;
     let peak = 0, peakT = 0;
     for (let i = 0; i < memN; i++) if (memLive[i] > peak) { peak = memLive[i]; peakT = memT[i]; }
     const columns = new Map<string, ArrayBufferView>([
@@ -205,7 +289,7 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
     ]);
     const typeOf = (a: ArrayBufferView) => (a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : a instanceof Uint32Array ? 'u32' : a instanceof Uint16Array ? 'u16' : 'u8');
     const s = session!;
-    const headLanes: HeadLane[] = laneOrder.map((c, rank) => ({ device: lanes[info[c].lane].device, thread: info[c].thread, rows: laneRows[rank] }));
+    const headLanes: HeadLane[] = order.map(({ lane }) => ({ device: lanes[lane].device, thread: lanes[lane].thread, rows: laneRows[lane].length }));
     const head: Head = {
       v: 1, name: s.name, dropped, skipped: 0, meta: s.meta, advice: findings(cId), adviceRan: advice !== null, generation: generation(cSig, cDur), passes: null,
       busy: null, counters: [], strings, t0: n ? t0 : from, t1: Math.max(n ? t1 : to, to), spanCount: n, kinds: s.kinds, categories: s.categories,
@@ -216,5 +300,5 @@ export function liveStore(rows: RowParts, util: Util): LiveStoreClient {
     return { head, columns };
   }
 
-  return { append, layout, size: () => n };
+  return { append, layout, size };
 }
