@@ -55,8 +55,8 @@ export function layoutRows(scan: SpanScan, wantPositions: boolean): RowLayout {
 }
 
 /**
- * What grouping and nesting read of a scan. These two run in the live page too (their source text is embedded there),
- * so they stay self-contained.
+ * What grouping and nesting read of a scan. The live page lays its window out batch by batch instead
+ * (src/exporters/live/client/store.ts); these two are what test/e2e/live-layout.test.ts holds it to.
  */
 export interface LaneScan {
   n: number;
