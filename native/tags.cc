@@ -64,6 +64,11 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
     TagTable::Entry* e = table.find(key);
     // Looked up before the node is read: a launched node may be changing on the stream thread.
     if (e && (e->epoch == epoch || e->epoch == kLaunched)) continue;
+    // Launch marks live in g_tags: a walk of another table (mx.fast markers) stops at them too.
+    if (&table != &g_tags) {
+      const TagTable::Entry* l = g_tags.find(key);
+      if (l && l->epoch == kLaunched) continue;
+    }
     if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
@@ -85,8 +90,19 @@ void tag_built(const void* array) {
   stack.clear();
   // The node is new: an entry at its address (launched or not) is a dead node's.
   const uint64_t now = stamp();
-  g_tags.retire(reinterpret_cast<uint64_t>(d), now);
-  if (g_fast_used) g_fast.retire(reinterpret_cast<uint64_t>(d), now);
+  const uint64_t key = reinterpret_cast<uint64_t>(d);
+  const bool was_launched = g_tags.retire(key, now);
+  if (g_fast_used) g_fast.retire(key, now);
+  // node-mlx also hands JS an array it already has (an op that returns its input): after a
+  // launched node's entry, the array may be that node, running or being detached on the stream
+  // thread, so it is tagged without reading its inputs.
+  if (was_launched) {
+    if (*reinterpret_cast<void* const*>(static_cast<const uint8_t*>(d) + g_layout.primitive)) {
+      g_tags.put(key, g_build.layer, g_build.epoch, now);
+      g_build.tagged++;
+    }
+    return;
+  }
   stack.push_back(static_cast<const uint8_t*>(d));
   g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0, now);
 }

@@ -31,7 +31,7 @@ constexpr uint32_t kLaunched = 0xFFFFFFFFu;
 class TagTable {
  public:
   static constexpr uint32_t kMaxSets = 1 << 16, kWays = 4;
-  static constexpr uint64_t kAlive = ~0ull;
+  static constexpr uint64_t kAlive = ~0ull, kSpending = ~0ull - 1;
   struct Entry {
     uint64_t desc;  // 0: empty
     uint32_t tag;
@@ -39,9 +39,13 @@ class TagTable {
     uint64_t born, died;  // died: kAlive while its node lives
     // A launched node whose record has drained: MLX detaches it on the stream thread just after
     // its primitive returns, so a walk that read its inputs now could read a vector being freed.
-    // Its entry keeps stopping walks (alive, launched) but lends its tag to no later primitive, and
-    // goes first when its set is full or a node is made at its address.
+    // Its entry keeps stopping walks (alive, launched) and lends its tag to no later primitive.
+    // While the node may still be detaching (spending: no later primitive record of its thread
+    // has drained yet) the entry stays like a launched one; once spent it goes first when its set is
+    // full. Either goes when a node is made at its address (the old node is gone then).
+    void spend_begin() { born = kSpending; }
     void spend() { born = kAlive; }
+    bool spending() const { return born == kSpending; }
     bool spent() const { return born == kAlive; }
   };
   uint64_t evicted = 0;
@@ -69,12 +73,15 @@ class TagTable {
     return nullptr;
   }
   // A new node now lives at d: an entry left there is a dead node's, kept until its record drains
-  // (a spent one's has drained: it goes).
-  void retire(uint64_t d, uint64_t now) {
-    if (Entry* e = find(d)) {
-      if (e->spent()) e->desc = 0;
-      else e->died = now;
-    }
+  // (a spent or spending one's has drained: it goes). Returns whether that entry was a launched
+  // node's.
+  bool retire(uint64_t d, uint64_t now) {
+    Entry* e = find(d);
+    if (!e) return false;
+    const bool launched = e->epoch == kLaunched;
+    if (e->spent() || e->spending()) e->desc = 0;
+    else e->died = now;
+    return launched;
   }
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
