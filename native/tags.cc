@@ -88,14 +88,13 @@ void tag_built(const void* array) {
   if (!d) return;
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
-  // The node is new: an entry at its address (launched or not) is a dead node's.
+  // An entry at its address is a dead node's, unless the node is not new: an op that returns its
+  // input hands JS a node that was there already. Behind a launch mark that node may be running or
+  // being detached on the stream thread, so such an array is tagged without reading its inputs.
   const uint64_t now = stamp();
   const uint64_t key = reinterpret_cast<uint64_t>(d);
   const bool was_launched = g_tags.retire(key, now);
   if (g_fast_used) g_fast.retire(key, now);
-  // node-mlx also hands JS an array it already has (an op that returns its input): after a
-  // launched node's entry, the array may be that node, running or being detached on the stream
-  // thread, so it is tagged without reading its inputs.
   if (was_launched) {
     if (*reinterpret_cast<void* const*>(static_cast<const uint8_t*>(d) + g_layout.primitive)) {
       g_tags.put(key, g_build.layer, g_build.epoch, now);
