@@ -42,9 +42,10 @@ void table_free(void* p, size_t bytes) {
   munmap(p, bytes);
 }
 
-// A decode step's graph (a few hundred nodes) fits the first size with room; mx.fast graphs are a
-// few dozen nodes a step, and most primitives are looked up there only to miss.
-TagTable g_tags(1 << 10);
+// A decode step's graph (a few hundred nodes) fits the first size with much room, so spent entries
+// rarely have to go; mx.fast graphs are a few dozen nodes a step, and most primitives are looked up
+// there only to miss.
+TagTable g_tags(1 << 12);
 TagTable g_fast(1 << 8);
 bool g_fast_used = false;
 BuildState g_build{0, 0, 0, 0};
