@@ -159,6 +159,7 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   r.Set("dtype", *reinterpret_cast<const uint32_t*>(d + g_layout.dtype) & 0xFF);
   r.Set("itemsize", uint32_t(*(d + g_layout.dtype + 4)));
   r.Set("hasPrimitive", *reinterpret_cast<void* const*>(d + g_layout.primitive) != nullptr);
+  r.Set("status", *reinterpret_cast<const uint32_t*>(d + g_layout.status));
   VecView in = vec_at(d, g_layout.inputs);
   long nin = (in.end - in.begin) / long(g_layout.array_size);
   Napi::Array inputs = Napi::Array::New(env);
@@ -248,6 +249,7 @@ Napi::Value GetLayout(const Napi::CallbackInfo& info) {
   r.Set("size", double(g_layout.size));
   r.Set("dtype", double(g_layout.dtype));
   r.Set("primitive", double(g_layout.primitive));
+  r.Set("status", double(g_layout.status));
   r.Set("inputs", double(g_layout.inputs));
   return r;
 }
@@ -263,6 +265,7 @@ Napi::Value SetLayout(const Napi::CallbackInfo& info) {
   get("size", g_layout.size);
   get("dtype", g_layout.dtype);
   get("primitive", g_layout.primitive);
+  get("status", g_layout.status);
   get("inputs", g_layout.inputs);
   return info.Env().Undefined();
 }

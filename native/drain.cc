@@ -23,21 +23,11 @@ inline bool is_primitive(const Rec& r) { return r.kind == kPrimCpu || r.kind == 
 
 // The layer and mx.fast tags of a primitive that started at stamp t0, from the tagging user's
 // tables: the entries of the node that lived at its address then (tags.h). A node runs once; its
-// entries are used up here. A launched node's entry is spending while its thread may still be
-// detaching it (its ring's `spending`, when the record came from a ring), else spent at once.
-inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast, uint64_t* spending) {
+// entries are used up here.
+inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast) {
   TagTable::Entry* e = r.ident ? g_tags.find_at(r.ident, t0) : nullptr;
   r.value = e ? int64_t(e->tag) : 0;
-  if (e && e->epoch == kLaunched) {
-    if (spending) {
-      e->spend_begin();
-      *spending = r.ident;
-    } else {
-      e->spend();
-    }
-  } else if (e) {
-    e->desc = 0;
-  }
+  if (e) e->desc = 0;
   TagTable::Entry* f = any_fast && r.ident ? g_fast.find_at(r.ident, t0) : nullptr;
   if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
   if (f) f->desc = 0;
@@ -46,8 +36,8 @@ inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast, uint64_t* spending)
 // What a drain does to a primitive it hands out, whichever way it came (ring or queue): its tags,
 // read from the tables of the node alive when it started (value holds 0 without tagging), and then
 // its ident becomes the number of its signature (records.h).
-inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging, bool any_fast, uint64_t* spending) {
-  if (tagging) resolve_tags(r, started, any_fast, spending);
+inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging, bool any_fast) {
+  if (tagging) resolve_tags(r, started, any_fast);
   else r.value = 0;
   r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
 }
@@ -84,7 +74,7 @@ bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, u
     r.woff = uint32_t(o.nword);
     o.nword += r.nwords;
     // A queued primitive carries its start stamp in value (queue_for).
-    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging, any_fast, nullptr);
+    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging, any_fast);
     recs[o.nrec++] = r;
   }
   me->recs.clear();
@@ -144,12 +134,6 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         }
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
-      // A primitive record comes from the task after the one of the ring's spending node: that
-      // task, and the node's detach in it, is over.
-      if (tagging && b->spending && is_primitive(r)) {
-        if (TagTable::Entry* e = g_tags.find(b->spending); e && e->spending()) e->spend();
-        b->spending = 0;
-      }
       User* u = owner_of_record(r, me, route);
       if (u == me && (o.nrec == rcap || o.nword + r.nwords > wcap)) {
         o.more = true;
@@ -164,7 +148,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         copy_ring_words(b, wt, r.nwords, words + o.nword);
         r.woff = uint32_t(o.nword);
         o.nword += r.nwords;
-        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging, any_fast, &b->spending);
+        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging, any_fast);
         recs[o.nrec++] = r;
       } else if (u) {
         if (is_primitive(r)) r.value = int64_t(started);  // its tags are read at that user's drain

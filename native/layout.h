@@ -15,6 +15,7 @@ struct Layout {
   size_t size = 48;       // size_t element count
   size_t dtype = 56;      // Dtype { uint32 val; uint8 size; }
   size_t primitive = 64;  // std::shared_ptr<Primitive>, empty once evaluated and detached
+  size_t status = 80;     // array::Status, a 4-byte enum: 0 (unscheduled) until an eval takes the node
   size_t inputs = 176;    // std::vector<array>
 };
 
@@ -30,6 +31,12 @@ inline VecView vec_at(const void* base, size_t off) {
   auto p = reinterpret_cast<const uint8_t* const*>(static_cast<const uint8_t*>(base) + off);
   return {p[0], p[1]};
 }
+
+// Whether an eval has taken the node (MLX's status is no longer `unscheduled`). MLX's eval sets it on
+// the calling thread before it hands the node to the stream thread, which may then run it and, right
+// after, detach it (free its inputs): so a walk on another thread reads a node's inputs only while
+// this is false, as MLX's own eval walks do.
+inline bool taken_by_eval(const uint8_t* d) { return *reinterpret_cast<const uint32_t*>(d + g_layout.status) != 0; }
 
 // Writes one array's description (header, desc pointer, dims) into out; returns words written.
 inline int describe_array(const void* array, bool is_output, uint32_t* out) {

@@ -22,9 +22,6 @@ struct ThreadBuf {
   std::atomic<uint64_t> wtail{0};
   alignas(64) std::atomic<uint64_t> dropped{0};
   bool retired = false;  // its thread is gone: another thread may take it over once drained
-  // The drain's: the node of this ring's last drained launched primitive, whose entry is spending
-  // (tags.h) until a later primitive record of this ring shows its task, detach included, is done.
-  uint64_t spending = 0;
 };
 
 // A claim on the next record (rec) and on side words from position wh on.

@@ -42,8 +42,7 @@ void table_free(void* p, size_t bytes) {
   munmap(p, bytes);
 }
 
-// A decode step's graph (a few hundred nodes) fits the first size with much room, so spent entries
-// rarely have to go; mx.fast graphs are a few dozen nodes a step, and most primitives are looked up
+// A decode step's graph (a few hundred nodes) fits the first size with much room; mx.fast graphs are a few dozen nodes a step, and most primitives are looked up
 // there only to miss.
 TagTable g_tags(1 << 12);
 TagTable g_fast(1 << 8);
@@ -61,21 +60,16 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
   while (!stack.empty()) {
     const uint8_t* d = stack.back();
     stack.pop_back();
-    uint64_t key = reinterpret_cast<uint64_t>(d);
+    const uint64_t key = reinterpret_cast<uint64_t>(d);
     TagTable::Entry* e = table.find(key);
-    // Looked up before the node is read: a launched node may be changing on the stream thread.
-    if (e && (e->epoch == epoch || e->epoch == kLaunched)) continue;
-    // Launch marks live in g_tags: a walk of another table (mx.fast markers) stops at them too.
-    if (&table != &g_tags) {
-      const TagTable::Entry* l = g_tags.find(key);
-      if (l && l->epoch == kLaunched) continue;
-    }
-    if (!*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;  // evaluated or a leaf
+    if (e && e->epoch == epoch) continue;
+    // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
+    // not read further and keeps the tag of the layer that built it; nor is a leaf.
+    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
-    if (e && epoch == kLaunched) e->epoch = kLaunched;
-    else table.put(key, tag, epoch, now);
+    table.put(key, tag, epoch, now);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
@@ -85,25 +79,18 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
 }
 
 void tag_built(const void* array) {
-  const void* d = desc_of(array);
-  if (!d) return;
-  std::vector<const uint8_t*>& stack = walk_stack();
-  stack.clear();
-  // An entry at its address is a dead node's, unless the node is not new: an op that returns its
-  // input hands JS a node that was there already. Behind a launch mark that node may be running or
-  // being detached on the stream thread, so such an array is tagged without reading its inputs.
+  const uint8_t* d = static_cast<const uint8_t*>(desc_of(array));
+  // An op may hand JS a node it already had (one that returns its input); if an eval took that node
+  // it keeps its tag and its entry, which its record still needs.
+  if (!d || taken_by_eval(d)) return;
+  // An entry at its address is a dead node's (or this node's, from an earlier wrap: it ends either way).
   const uint64_t now = stamp();
   const uint64_t key = reinterpret_cast<uint64_t>(d);
-  const bool was_launched = g_tags.retire(key, now);
+  g_tags.retire(key, now);
   if (g_fast_used) g_fast.retire(key, now);
-  if (was_launched) {
-    if (*reinterpret_cast<void* const*>(static_cast<const uint8_t*>(d) + g_layout.primitive)) {
-      g_tags.put(key, g_build.layer, g_build.epoch, now);
-      g_build.tagged++;
-    }
-    return;
-  }
-  stack.push_back(static_cast<const uint8_t*>(d));
+  std::vector<const uint8_t*>& stack = walk_stack();
+  stack.clear();
+  stack.push_back(d);
   g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0, now);
 }
 

@@ -13,10 +13,6 @@ void* table_memory(size_t bytes);
 // Gives back what table_memory(bytes) returned.
 void table_free(void* p, size_t bytes);
 
-// The epoch of a node an asyncEval launched: its graph may be running on the stream thread, so no
-// walk reads it or tags it again (the entry goes when the drain meets the node's record).
-constexpr uint32_t kLaunched = 0xFFFFFFFFu;
-
 // ArrayDesc* -> tag, four-way set associative. MLX reuses a freed node's address for the next
 // node it makes, and a node's record is drained after its node may be gone, so an entry also holds
 // its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
@@ -27,26 +23,17 @@ constexpr uint32_t kLaunched = 0xFFFFFFFFu;
 // A table starts small enough to stay in the cache (a node's entry goes when its primitive is
 // drained; the drain looks up every primitive, so a miss here is paid per primitive) and doubles
 // when it would otherwise evict a live entry of the current epoch, up to kMaxSets; a dead entry is
-// the first to go, then the oldest epoch.
+// the first to go, then the oldest epoch. Losing an entry costs a primitive its layer, nothing more:
+// what keeps walks off nodes the stream thread may be running is MLX's own status (layout.h).
 class TagTable {
  public:
   static constexpr uint32_t kMaxSets = 1 << 16, kWays = 4;
-  static constexpr uint64_t kAlive = ~0ull, kSpending = ~0ull - 1;
+  static constexpr uint64_t kAlive = ~0ull;
   struct Entry {
     uint64_t desc;  // 0: empty
     uint32_t tag;
     uint32_t epoch;
     uint64_t born, died;  // died: kAlive while its node lives
-    // A launched node whose record has drained: MLX detaches it on the stream thread just after
-    // its primitive returns, so a walk that read its inputs now could read a vector being freed.
-    // Its entry keeps stopping walks (alive, launched) and lends its tag to no later primitive.
-    // While the node may still be detaching (spending: no later primitive record of its thread
-    // has drained yet) the entry stays like a launched one; once spent it goes first when its set is
-    // full. Either goes when a node is made at its address (the old node is gone then).
-    void spend_begin() { born = kSpending; }
-    void spend() { born = kAlive; }
-    bool spending() const { return born == kSpending; }
-    bool spent() const { return born == kAlive; }
   };
   uint64_t evicted = 0;
 
@@ -72,16 +59,9 @@ class TagTable {
       if (s[w].desc == d && s[w].born <= t && t < s[w].died) return &s[w];
     return nullptr;
   }
-  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains
-  // (a spent or spending one's has drained: it goes). Returns whether that entry was a launched
-  // node's.
-  bool retire(uint64_t d, uint64_t now) {
-    Entry* e = find(d);
-    if (!e) return false;
-    const bool launched = e->epoch == kLaunched;
-    if (e->spent() || e->spending()) e->desc = 0;
-    else e->died = now;
-    return launched;
+  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains.
+  void retire(uint64_t d, uint64_t now) {
+    if (Entry* e = find(d)) e->died = now;
   }
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
@@ -101,9 +81,8 @@ class TagTable {
       for (uint32_t w = 0; w < kWays && !victim; w++)
         if (s[w].desc == 0) victim = &s[w];
       if (!victim) victim = oldest(s);
-      // A live entry of this eval, or a launched node's (its mark keeps walks off a graph the stream
-      // thread may be running), makes the table grow rather than go.
-      if (victim->died == kAlive && !victim->spent() && (victim->epoch == epoch || victim->epoch == kLaunched)) {
+      // A live entry of this eval makes the table grow rather than go.
+      if (victim->died == kAlive && victim->epoch == epoch) {
         if (sets_ < kMaxSets) {
           grow();
           continue;
@@ -120,11 +99,11 @@ class TagTable {
   // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
   // after another) share cache lines of the table instead of missing the cache once each.
   uint32_t set(uint64_t d) const { return uint32_t(((d >> 6) ^ (d >> 22)) & (sets_ - 1)) * kWays; }
-  // The entry a full set gives up: a dead (or spent) one, the one that died first, else the oldest epoch.
+  // The entry a full set gives up: a dead one, the one that died first, else the oldest epoch.
   static Entry* oldest(Entry* s) {
     Entry* v = &s[0];
     for (uint32_t w = 1; w < kWays; w++) {
-      const bool dead = s[w].died != kAlive || s[w].spent(), vdead = v->died != kAlive || v->spent();
+      const bool dead = s[w].died != kAlive, vdead = v->died != kAlive;
       if (dead != vdead ? dead : dead ? s[w].died < v->died : s[w].epoch < v->epoch) v = &s[w];
     }
     return v;
@@ -157,9 +136,8 @@ extern bool g_fast_used;   // set once g_fast holds a tag
 // Roots for tag_walk, filled by the caller.
 std::vector<const uint8_t*>& walk_stack();
 
-// Tags every not-yet-evaluated node reachable from walk_stack() with `tag`, stopping at nodes
-// already tagged in this epoch, at launched nodes and at `stops`. With epoch kLaunched it marks the
-// graph launched instead, keeping each node's tag. Returns how many nodes it tagged.
+// Tags every node reachable from walk_stack() that no eval has taken yet with `tag`, stopping at
+// nodes already tagged in this epoch and at `stops`. Returns how many nodes it tagged.
 // `now` is the stamp (clock.h) the entries it makes start their lifetime at.
 uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
 

@@ -23,7 +23,7 @@ export interface NativeBinding {
   /** Fills the two buffers; out = [records, words, dropped, more (1: call again), signature generation]. */
   drainInto(records: ArrayBuffer, words: ArrayBuffer, out: Float64Array): void;
   snapshot(): Buffer;
-  inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; inputs?: number[] };
+  inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; status?: number; inputs?: number[] };
   tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
   /**
    * The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place; null
@@ -39,7 +39,7 @@ export interface NativeBinding {
   getLayout(): Record<string, number>;
   /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
   watchSignals(signals: number[]): ArrayBuffer;
-  setLayout(l: Partial<Record<'arraySize' | 'shape' | 'size' | 'dtype' | 'primitive' | 'inputs', number>>): void;
+  setLayout(l: Partial<Record<'arraySize' | 'shape' | 'size' | 'dtype' | 'primitive' | 'status' | 'inputs', number>>): void;
 }
 
 /** The package root, found from this file whether it runs from src/ (tests) or dist/ (bundle). */
@@ -138,11 +138,14 @@ export function checkLayout(b: NativeBinding, mx: MlxCore): string {
     if (r.itemsize !== ar.itemsize) return `layout: itemsize read as ${r.itemsize}, JS says ${ar.itemsize}`;
     if (r.size !== ar.size) return `layout: size read as ${r.size}, JS says ${ar.size}`;
     if (r.hasPrimitive) return 'layout: an evaluated array still shows a primitive';
+    if (!r.status) return 'layout: an evaluated array shows the status of one no eval has taken';
   }
   const lazy = mx.add(a, mx.ones([2, 3]));
   const r = b.inspect(lazy)!;
   const ins = r.inputs ?? [];
   if (!r.hasPrimitive) return 'layout: an unevaluated array shows no primitive';
+  // Walks stop at nodes an eval has taken: a status that never reads 0 would stop every walk.
+  if (r.status !== 0) return 'layout: an array no eval has taken shows a status other than unscheduled';
   if (ins.length !== 2 || ins[0] !== b.inspect(a)!.desc) return 'layout: the inputs of add(a, b) do not point at a';
   void c;
   return '';

@@ -27,8 +27,6 @@ import { DEFAULT_CONFIG, SpanRuntime } from './span-runtime';
 
 type AnyFn = (...args: any[]) => any;
 
-/** The epoch tagGraph marks a launched graph with (native/tags.h kLaunched). */
-const LAUNCHED_EPOCH = 0xffffffff;
 
 export class MlxInstrumentation extends SpanRuntime {
   /** Every patch this instrumentation made, undone by disable(). */
@@ -320,7 +318,6 @@ export class MlxInstrumentation extends SpanRuntime {
     }
 
     const self = this;
-    const tagLaunched = cfg.layers !== false;
     const wrapEval = (name: string) =>
       this._patcher.wrap<AnyFn>(core, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
@@ -328,11 +325,7 @@ export class MlxInstrumentation extends SpanRuntime {
           if (!self._on) return orig.apply(this, args);
           if (self._untracedNow()) return self._untraced(orig, this, args);
           const span = rec.begin('eval', name, self._parentId());
-          if (name === 'asyncEval') {
-            rec.markAsync(span);
-            // Its graph is about to run on the stream thread: no later walk may read or re-tag it.
-            if (tagLaunched) self._hook?.binding.tagGraph(arraysIn(args), 0, LAUNCHED_EPOCH);
-          }
+          if (name === 'asyncEval') rec.markAsync(span);
           return self._call(span, orig, this, args);
         },
       );
