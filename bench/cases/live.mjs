@@ -116,7 +116,7 @@ export default [
         // CPU per token says what the traced side costs apart from waiting for a core: steadier on a shared machine.
         const cpuUsPerToken = (x) => (x.cpu / x.n) * 1e6;
         const cpuOverhead = (cpuUsPerToken(sum.on) / cpuUsPerToken(sum.off) - 1) * 100;
-        return { overhead, pct, on: median(on), off: median(off), cpuPerToken: median(cpuOn), cpuOverhead, cpuOnUs: cpuUsPerToken(sum.on), cpuOffUs: cpuUsPerToken(sum.off) };
+        return { tokensOn: sum.on.n, overhead, pct, on: median(on), off: median(off), cpuPerToken: median(cpuOn), cpuOverhead, cpuOnUs: cpuUsPerToken(sum.on), cpuOffUs: cpuUsPerToken(sum.off) };
       };
       const plain = await pairs();
 
@@ -133,10 +133,12 @@ export default [
           await sleep(5);
         }
         await sleep(PAUSE_MS);
+        const stats0 = await (await fetch(`${live.url}stats`)).json();
         const page0 = childrenCpuS(), wall0 = performance.now();
         const withLive = await pairs();
         const pageShare = (childrenCpuS() - page0) / ((performance.now() - wall0) / 1000);
         const stats = await (await fetch(`${live.url}stats`)).json();
+        const sent = stats.sent && stats0.sent ? { batches: stats.sent.batches - stats0.sent.batches, bytes: stats.sent.bytes - stats0.sent.bytes } : null;
         const state = await page.evaluate(() => ({ ...window.__mlxLive }));
         return {
           value: withLive.overhead,
@@ -157,6 +159,9 @@ export default [
             app_thread_us_per_token_no_live: +(plain.cpuPerToken / 1e3).toFixed(1),
             worker_cpu_share: stats.cpuShare,
             page_cpu_share: +pageShare.toFixed(3),
+            batches_sent: sent?.batches ?? null,
+            kb_per_batch: sent && sent.batches ? Math.round(sent.bytes / sent.batches / 1024) : null,
+            page_kb_per_token: sent ? +(sent.bytes / 1024 / withLive.tokensOn).toFixed(2) : null,
             page_apply_ms: +state.applyMs.toFixed(1),
             page_applies: state.applied,
             page_spans: state.spans,

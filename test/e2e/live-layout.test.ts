@@ -10,6 +10,7 @@ import { liveStore } from '../../src/exporters/live/client/store';
 import type { Util } from '../../src/exporters/html/client/types';
 import { groupByLane, nestLanes } from '../../src/exporters/html/pack/rows';
 import type { BatchMessage } from '../../src/exporters/live/protocol';
+import { encodeColumn } from '../../src/exporters/live/columns';
 
 interface S { id: number; start: number; end: number; lane: number; sig: number }
 
@@ -42,7 +43,7 @@ function laneSpans(rand: () => number, lane: number, t0: number, until: number, 
 /** What the store reads of the page's helpers: base64 into a buffer of its own (makeUtil reads the page's styles, which Node has not). */
 const NODE_UTIL = { fromBase64: (s: string) => new Uint8Array(Buffer.from(s, 'base64')) } as Util;
 
-const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const col = (values: number[], delta = false) => encodeColumn(values, values.length, delta);
 
 function batch(spans: S[], from: number, to: number, first: boolean, lanes: number): BatchMessage {
   const n = spans.length;
@@ -59,10 +60,10 @@ function batch(spans: S[], from: number, to: number, first: boolean, lanes: numb
     },
     n,
     cols: {
-      id: b64(Float64Array.from(spans, (s) => s.id)), start: b64(Float64Array.from(spans, (s) => s.start)), end: b64(Float64Array.from(spans, (s) => s.end)),
-      sig: b64(Uint32Array.from(spans, (s) => s.sig)), layer: b64(new Uint32Array(n)), lane: b64(Uint16Array.from(spans, (s) => s.lane)),
+      id: col(spans.map((s) => s.id), true), start: col(spans.map((s) => s.start), true), end: col(spans.map((s) => s.end), true),
+      sig: col(spans.map((s) => s.sig)), layer: col(spans.map(() => 0)), lane: col(spans.map((s) => s.lane)),
     },
-    memN: 0, mem: { t: b64(new Float64Array(0)), live: b64(new Float64Array(0)) },
+    memN: 0, mem: { t: col([]), live: col([]) }, memSource: 0,
     rates: { what: 'evals', bucketNs: 1, values: [], latencies: [] },
     stats: {} as BatchMessage['stats'],
     advice: null,
@@ -96,20 +97,23 @@ function reference(spans: S[], lanes: number) {
 }
 
 describe('live page store', () => {
-  for (const seed of [1, 7, 42, 1234]) {
-    it(`lays out each batch as the packer would from scratch (seed ${seed})`, () => {
+  // Fractional times go as f64 columns; whole ns (the recorder's) as narrow differences, with the jumps listed apart.
+  for (const [seed, scale] of [[1, 0], [7, 0], [42, 1000], [1234, 1000]]) {
+    it(`lays out each batch as the packer would from scratch (seed ${seed}, ${scale ? 'whole ns' : 'fractional times'})`, () => {
       const rand = rng(seed);
       const LANES = 3;
       const ids = { next: 1 };
       // Lanes start at different times, so their order by first span changes as the window moves.
-      const all = Array.from({ length: LANES }, (_, l) => laneSpans(rand, l, l * 700, 20_000, ids)).flat();
+      const k = scale || 1;
+      const all = Array.from({ length: LANES }, (_, l) => laneSpans(rand, l, l * 700, 20_000, ids)).flat()
+        .map((s) => (scale ? { ...s, start: Math.round(s.start * scale), end: Math.round(s.end * scale) } : s));
       // A batch holds what ended in its stretch of time; within it, lanes interleave and keep their end order.
       all.sort((a, b) => a.end - b.end);
       const store = liveStore(NODE_UTIL);
-      const windowNs = 3000;
+      const windowNs = 3000 * k;
       const seen: S[] = [];
       let at = 0, batches = 0;
-      for (let t = 500; at < all.length; t += 150 + rand() * 600) {
+      for (let t = 500 * k; at < all.length; t += (150 + rand() * 600) * k) {
         const part: S[] = [];
         while (at < all.length && all[at].end <= t) part.push(all[at++]);
         // Lanes come in turn within a batch, as the server sends a chunk's primitives and then its JS-side spans.

@@ -82,6 +82,18 @@ function startApp(args: string[], env: Record<string, string>, urlLine: RegExp):
 
 interface SseEvent { event: string; data: string }
 
+/** A batch's column as numbers (the protocol's WireColumn, read as a client other than the page would). */
+function wire(c: { type: string; base: number; delta: boolean; data: string; x: number[] }, n: number): number[] {
+  const buf = Buffer.from(c.data, 'base64');
+  const read = { u8: 'readUInt8', u16: 'readUInt16LE', u32: 'readUInt32LE', i8: 'readInt8', i16: 'readInt16LE', i32: 'readInt32LE', f64: 'readDoubleLE' }[c.type] as 'readUInt8';
+  const size = { u8: 1, u16: 2, u32: 4, i8: 1, i16: 2, i32: 4, f64: 8 }[c.type]!;
+  expect(buf.length).toBe(size * n);
+  const out = Array.from({ length: n }, (_, i) => buf[read](i * size));
+  for (let k = 0; k < c.x.length; k += 2) out[c.x[k]] = c.x[k + 1];
+  let acc = c.base;
+  return c.delta ? out.map((v) => (acc += v)) : out.map((v) => v + c.base);
+}
+
 /** GET a URL as an event stream (as `curl -N`); resolves with the events once `until` says so or the stream ends. */
 function readEvents(url: string, until: (events: SseEvent[]) => boolean, timeoutMs = 90_000): Promise<{ events: SseEvent[]; status: number; type: string; ended: boolean }> {
   return new Promise((res, rej) => {
@@ -184,13 +196,18 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       expect(strings).toEqual(expect.arrayContaining(['Matmul', 'asyncEval', 'item', 'token']));
       const spans = batches.reduce((a, b) => a + b.n, 0);
       expect(spans).toBeGreaterThan(100);
+      let lanes = 0;
       for (const b of batches) {
-        expect(Buffer.from(b.cols.start, 'base64').length).toBe(8 * b.n);
-        expect(Buffer.from(b.cols.lane, 'base64').length).toBe(2 * b.n);
+        lanes += b.tables.lanes.length;
+        const start = wire(b.cols.start, b.n), end = wire(b.cols.end, b.n), lane = wire(b.cols.lane, b.n);
+        expect(start.every((t, i) => t >= 0 && end[i] >= t && end[i] <= b.to)).toBe(true);
+        expect(lane.every((l) => l >= 0 && l < lanes)).toBe(true);
         expect(b.to).toBeGreaterThan(b.from);
+        // The recorder's times are whole ns: they go as narrow differences, not f64.
+        if (b.n > 100) expect(b.cols.start.type).not.toBe('f64');
       }
       // Batches follow each other in time: a later one starts no earlier than the earlier one.
-      const starts = batches.map((b) => new Float64Array(new Uint8Array(Buffer.from(b.cols.start, 'base64')).buffer).reduce((m, x) => Math.min(m, x), Infinity));
+      const starts = batches.map((b) => wire(b.cols.start, b.n).reduce((m, x) => Math.min(m, x), Infinity));
       expect(starts[batches.length - 1]).toBeGreaterThanOrEqual(starts[1]);
       const w = batches.find((b) => b.rates.latencies.length > 2);
       expect(w.rates.what).toBe('tokens');

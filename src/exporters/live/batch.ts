@@ -9,7 +9,8 @@ import { KIND_CODES } from '../html/format';
 import { Interner } from '../html/pack/common';
 import { SignatureTable } from '../html/pack/signatures';
 import { LaneTable, LayerTable, USER_KIND } from '../html/pack/spans';
-import type { BatchMessage, TableDelta } from './protocol';
+import { encodeColumn } from './columns';
+import { MEMORY_BUCKETS, type BatchMessage, type TableDelta } from './protocol';
 import type { LiveStore, Stored } from './store';
 
 /** A chunk's spans in the session's tables. */
@@ -21,6 +22,11 @@ export interface PackedChunk {
   sig: Uint32Array;
   layer: Uint32Array;
   lane: Uint16Array;
+  /** The chunk's memory points, reduced per time bucket (reduceMemory), and how many there were. */
+  memN: number;
+  memT: Float64Array;
+  memLive: Float64Array;
+  memSource: number;
 }
 
 /** How much of each table a page has. */
@@ -111,6 +117,11 @@ export class LiveTables {
       }
       p.lane[i] = lastLane;
     }
+    const mem = reduceMemory(c.memT, c.memLive, c.memN, store.windowNs / MEMORY_BUCKETS);
+    p.memN = mem.n;
+    p.memT = mem.t;
+    p.memLive = mem.live;
+    p.memSource = c.memN;
     return p;
   }
 
@@ -140,6 +151,7 @@ export class LiveTables {
     const n = at + spans.length;
     const p: PackedChunk = {
       n, id: new Float64Array(n), start: new Float64Array(n), end: new Float64Array(n), sig: new Uint32Array(n), layer: new Uint32Array(n), lane: new Uint16Array(n),
+      memN: 0, memT: NO_POINTS, memLive: NO_POINTS, memSource: 0,
     };
     for (let i = at; i < n; i++) {
       const s = spans[i - at];
@@ -154,12 +166,36 @@ export class LiveTables {
   }
 }
 
-const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const NO_POINTS = new Float64Array(0);
 
-function concat<T extends Float64Array | Uint32Array | Uint16Array>(parts: T[], make: (n: number) => T): T {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = make(n);
+/**
+ * Memory points in time order reduced to the lowest, highest and last point of each bucket of `widthNs`
+ * (buckets fixed in time, so a chunk's reduction does not depend on where the chunk starts), in time order.
+ */
+export function reduceMemory(t: Float64Array, live: Float64Array, n: number, widthNs: number): { n: number; t: Float64Array; live: Float64Array } {
+  const outT = new Float64Array(n), outL = new Float64Array(n);
+  let m = 0;
+  let i = 0;
+  while (i < n) {
+    const b = Math.floor(t[i] / widthNs);
+    let lo = i, hi = i, j = i + 1;
+    while (j < n && Math.floor(t[j] / widthNs) === b) {
+      if (live[j] < live[lo]) lo = j;
+      if (live[j] > live[hi]) hi = j;
+      j++;
+    }
+    // The bucket's points that stay, in time order: lowest and highest in their order, then the last.
+    const last = j - 1;
+    const keep = lo === hi ? [lo] : lo < hi ? [lo, hi] : [hi, lo];
+    if (last !== lo && last !== hi) keep.push(last);
+    for (const k of keep) { outT[m] = t[k]; outL[m] = live[k]; m++; }
+    i = j;
+  }
+  return { n: m, t: outT.subarray(0, m), live: outL.subarray(0, m) };
+}
+
+function concat(parts: ArrayLike<number>[], n: number): Float64Array {
+  const out = new Float64Array(n);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
@@ -172,37 +208,37 @@ function concat<T extends Float64Array | Uint32Array | Uint16Array>(parts: T[], 
  * The spans and memory points of the chunks after seq `after` (with `reset`: of every chunk still in
  * the window), and the table entries since `cursor`. The rest of the message is the caller's.
  */
-export function makeBatch(store: LiveStore, tables: LiveTables, after: number, cursor: TableCursor, reset: boolean): Pick<BatchMessage, 'reset' | 'from' | 'to' | 'tables' | 'n' | 'cols' | 'memN' | 'mem'> {
+export function makeBatch(
+  store: LiveStore, tables: LiveTables, after: number, cursor: TableCursor, reset: boolean,
+): Pick<BatchMessage, 'reset' | 'from' | 'to' | 'tables' | 'n' | 'cols' | 'memN' | 'mem' | 'memSource'> {
   const from = store.from;
-  const chosen: Stored[] = [];
-  for (const st of store.chunks) if (reset ? st.tEnd >= from : st.seq > after) chosen.push(st);
   const parts: PackedChunk[] = [];
-  const memT: Float64Array[] = [];
-  const memLive: Float64Array[] = [];
-  for (const st of chosen) {
+  let memSource = 0;
+  for (const st of store.chunks) {
+    if (st.tEnd >= from) memSource += st.chunk.memN;
+    if (!(reset ? st.tEnd >= from : st.seq > after)) continue;
     st.packed ??= tables.packChunk(store, st);
     parts.push(st.packed);
-    const c = st.chunk;
-    if (c.memN > 0) {
-      memT.push(c.memT.subarray(0, c.memN));
-      memLive.push(c.memLive.subarray(0, c.memN));
-    }
   }
-  const col = <K extends 'id' | 'start' | 'end'>(k: K) => b64(concat(parts.map((p) => p[k]), (n) => new Float64Array(n)));
-  const t = concat(memT, (n) => new Float64Array(n));
+  let n = 0, memN = 0;
+  for (const p of parts) {
+    n += p.n;
+    memN += p.memN;
+  }
+  const col = (k: 'id' | 'start' | 'end' | 'sig' | 'layer' | 'lane' | 'memT' | 'memLive', len: number) => concat(parts.map((p) => p[k].subarray(0, k === 'memT' || k === 'memLive' ? p.memN : p.n)), len);
   return {
     reset,
     from,
     to: store.to,
     tables: tables.delta(cursor),
-    n: parts.reduce((a, p) => a + p.n, 0),
+    n,
+    // Ids, times and memory points mostly grow a little from one to the next: they go as differences.
     cols: {
-      id: col('id'), start: col('start'), end: col('end'),
-      sig: b64(concat(parts.map((p) => p.sig), (n) => new Uint32Array(n))),
-      layer: b64(concat(parts.map((p) => p.layer), (n) => new Uint32Array(n))),
-      lane: b64(concat(parts.map((p) => p.lane), (n) => new Uint16Array(n))),
+      id: encodeColumn(col('id', n), n, true), start: encodeColumn(col('start', n), n, true), end: encodeColumn(col('end', n), n, true),
+      sig: encodeColumn(col('sig', n), n), layer: encodeColumn(col('layer', n), n), lane: encodeColumn(col('lane', n), n),
     },
-    memN: t.length,
-    mem: { t: b64(t), live: b64(concat(memLive, (n) => new Float64Array(n))) },
+    memN,
+    mem: { t: encodeColumn(col('memT', memN), memN, true), live: encodeColumn(col('memLive', memN), memN, true) },
+    memSource,
   };
 }

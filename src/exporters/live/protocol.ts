@@ -154,9 +154,25 @@ export interface TableDelta {
   layers: number[];
 }
 
+/** Integer types a wire column may take (signed ones for differences), and f64. */
+export type WireType = 'u8' | 'u16' | 'u32' | 'i8' | 'i16' | 'i32' | 'f64';
+
+/**
+ * A numeric column of a batch (./columns.ts): `data` is base64 of little-endian `type` values; value i is
+ * base plus stored value i, or with `delta` value i - 1 plus stored value i (value -1 being the base).
+ * `x` lists, as index and stored value pairs, the values the type does not hold (their slot in `data` is 0).
+ */
+export interface WireColumn {
+  type: WireType;
+  base: number;
+  delta: boolean;
+  data: string;
+  x: number[];
+}
+
 /**
  * One SSE 'batch': the spans and memory points that arrived since the client's previous batch (all the
- * window holds when `reset`), as base64 little-endian columns, and what the page shows beside them.
+ * window holds when `reset`), as columns, and what the page shows beside them.
  * The page appends them to its store and lets go of spans that ended before `from`.
  */
 export interface BatchMessage {
@@ -167,15 +183,23 @@ export interface BatchMessage {
   from: number;
   to: number;
   tables: TableDelta;
-  /** Spans: id (f64), start and end (f64, ns), sig (u32), layer (u32), lane (u16). */
+  /** Spans: id, start and end (ns), signature, layer (1 + its index, 0: none) and lane numbers. */
   n: number;
-  cols: { id: string; start: string; end: string; sig: string; layer: string; lane: string };
-  /** Memory points: time (f64) and live bytes (f64). */
+  cols: { id: WireColumn; start: WireColumn; end: WireColumn; sig: WireColumn; layer: WireColumn; lane: WireColumn };
+  /**
+   * Memory points: time (ns) and live bytes, each time bucket of the window (MEMORY_BUCKETS of it) reduced to
+   * its lowest, highest and last point, in time order (the peak stays exact).
+   */
   memN: number;
-  mem: { t: string; live: string };
+  mem: { t: WireColumn; live: WireColumn };
+  /** Memory events the window holds before that reduction. */
+  memSource: number;
   rates: RateSeries;
   stats: WindowStats;
   /** The advisor's findings when they changed (always with reset): as shown, with their evidence span ids. */
   advice: { findings: HeadFinding[]; ids: number[][] } | null;
   dropped: number;
 }
+
+/** Time buckets of a window that its memory curve keeps points of (three at most each, as the dashboard keeps). */
+export const MEMORY_BUCKETS = 40_000;

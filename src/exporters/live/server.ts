@@ -45,7 +45,7 @@ const ADVICE_SPAN_NS = 2e9;
 const ADVICE_MAX_SPANS = 20_000;
 
 /**
- * A batch as JSON text in parts: its base64 columns are parts as they are (base64 needs no escaping),
+ * A batch as JSON text in parts: the base64 of its columns are parts as they are (base64 needs no escaping),
  * so they are neither scanned by JSON.stringify nor copied into one string.
  */
 function batchJson(msg: BatchMessage): string[] {
@@ -53,8 +53,8 @@ function batchJson(msg: BatchMessage): string[] {
   const parts = [JSON.stringify(rest).slice(0, -1)];
   for (const [name, o] of [['cols', cols], ['mem', mem]] as const) {
     let sep = `,"${name}":{`;
-    for (const [k, v] of Object.entries(o)) {
-      parts.push(`${sep}"${k}":"`, v, '"');
+    for (const [k, { data, ...c }] of Object.entries(o)) {
+      parts.push(`${sep}"${k}":${JSON.stringify(c).slice(0, -1)},"data":"`, data, '"}');
       sep = ',';
     }
     parts.push('}');
@@ -90,6 +90,8 @@ export class LiveServer {
   private ended = false;
   /** Batches made, and the ms the parts of the last refresh took (for /stats). */
   private batches = 0;
+  /** Batch events written to clients, and their bytes. */
+  private sent = { batches: 0, bytes: 0 };
   /** This thread's event-loop use since the server started: the share of a core the live view takes beside the app. */
   private readonly elu0 = nodePerformance.eventLoopUtilization();
   /** This thread's CPU time (ns, null where the system does not say) and the wall clock when the server started. */
@@ -193,8 +195,12 @@ export class LiveServer {
       let text = texts.get(key);
       if (text === undefined) texts.set(key, (text = this.batchEvent(c)));
       c.res.cork();
-      for (const part of text) c.res.write(part);
+      for (const part of text) {
+        c.res.write(part);
+        this.sent.bytes += Buffer.byteLength(part);
+      }
       c.res.uncork();
+      this.sent.batches++;
       c.res.write(this.statsEvent(c));
       c.upTo = seq;
       c.tables = this.tables.cursor();
@@ -317,7 +323,7 @@ export class LiveServer {
     // The event loop's use counts time the thread waited for a core; its CPU time is what it took from the app.
     const cpu = threadCpuNs();
     const cpuShare = cpu === null || this.cpu0 === null ? null : +((cpu - this.cpu0) / 1e6 / (performance.now() - this.wall0)).toFixed(4);
-    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, refreshMs: this.refreshMs, busy, cpuShare, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, sent: this.sent, refreshMs: this.refreshMs, busy, cpuShare, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 

@@ -61,7 +61,7 @@ export class LiveStore {
 
   constructor(
     readonly session: SessionInfo,
-    private readonly windowNs: number,
+    readonly windowNs: number,
     private readonly maxSpans: number,
   ) {}
 

@@ -10,7 +10,7 @@
  */
 import type { Head, HeadFinding, HeadGeneration, HeadLane } from '../../html/format';
 import type { Util } from '../../html/client/types';
-import type { BatchMessage } from '../protocol';
+import type { BatchMessage, WireColumn } from '../protocol';
 
 export interface LiveStoreClient {
   /** Takes a batch in (a reset batch first drops everything). */
@@ -26,7 +26,7 @@ export function liveStore(util: Util): LiveStoreClient {
   /** One flame row: spans [head, len) of its columns, in start order, none overlapping the next. */
   interface Row { start: F64; end: F64; dur: Float32Array; id: F64; sig: Uint32Array; layer: Uint32Array; head: number; len: number }
   /** A batch's span columns. */
-  interface Cols { start: F64; end: F64; id: F64; sig: Uint32Array; layer: Uint32Array }
+  interface Cols { start: F64; end: F64; id: F64; sig: F64; layer: F64 }
   /** Rows of each lane of the session's lane table (by its number), made when the lane first has a span. */
   let laneRows: Row[][] = [];
   let memN = 0, memCap = 0;
@@ -37,13 +37,27 @@ export function liveStore(util: Util): LiveStoreClient {
   let layers: number[] = [];
   let session: BatchMessage['session'] = null;
   let advice: BatchMessage['advice'] = null;
-  let from = 0, to = 0, dropped = 0;
+  let from = 0, to = 0, dropped = 0, memSource = 0;
   /** Arrival order, the last tie-break of the start order (as the packer's trace order). */
   let arrived = 0;
   /** The nesting stack (the ends of the open spans). */
   let stack = new Float64Array(256);
 
-  const bytes = (s: string) => util.fromBase64(s).buffer as ArrayBuffer;
+  const ARRAYS = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i8: Int8Array, i16: Int16Array, i32: Int32Array, f64: Float64Array };
+  /** A wire column's n values (protocol's WireColumn): its type's values, the ones listed apart put in, then the base added or the differences summed. */
+  function decode(c: WireColumn, n: number): F64 {
+    const raw = util.fromBase64(c.data);
+    const A = ARRAYS[c.type];
+    const aligned = raw.byteOffset % A.BYTES_PER_ELEMENT === 0 ? raw : raw.slice();
+    const src = new A(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
+    const out = c.type === 'f64' ? (src as F64) : Float64Array.from(src);
+    for (let k = 0; k < c.x.length; k += 2) out[c.x[k]] = c.x[k + 1];
+    if (c.delta) {
+      let acc = c.base;
+      for (let i = 0; i < n; i++) out[i] = acc += out[i];
+    } else if (c.base !== 0) for (let i = 0; i < n; i++) out[i] += c.base;
+    return out;
+  }
   const push = <T>(into: T[], items: T[]) => { for (const x of items) into.push(x); };
   const grown = <T extends F64 | Float32Array | Uint32Array | Uint16Array>(a: T, size: number, lo: number, hi: number): T => {
     const b = new (a.constructor as { new (k: number): T })(size);
@@ -159,11 +173,8 @@ export function liveStore(util: Util): LiveStoreClient {
     to = msg.to;
     if (msg.n > 0) {
       const n = msg.n;
-      const cols: Cols = {
-        id: new Float64Array(bytes(msg.cols.id)), start: new Float64Array(bytes(msg.cols.start)), end: new Float64Array(bytes(msg.cols.end)),
-        sig: new Uint32Array(bytes(msg.cols.sig)), layer: new Uint32Array(bytes(msg.cols.layer)),
-      };
-      const lane = new Uint16Array(bytes(msg.cols.lane));
+      const cols: Cols = { id: decode(msg.cols.id, n), start: decode(msg.cols.start, n), end: decode(msg.cols.end, n), sig: decode(msg.cols.sig, n), layer: decode(msg.cols.layer, n) };
+      const lane = decode(msg.cols.lane, n);
       // The batch's spans by lane (a counting sort keeps their order); one that ended before the window is left out.
       const at = new Int32Array(lanes.length + 1);
       for (let i = 0; i < n; i++) if (cols.end[i] >= from) at[lane[i] + 1]++;
@@ -178,11 +189,12 @@ export function liveStore(util: Util): LiveStoreClient {
       [memT, memLive] = [grown(memT, memCap, 0, memN), grown(memLive, memCap, 0, memN)];
     }
     if (msg.memN > 0) {
-      memT.set(new Float64Array(bytes(msg.mem.t)), memN);
-      memLive.set(new Float64Array(bytes(msg.mem.live)), memN);
+      memT.set(decode(msg.mem.t, msg.memN), memN);
+      memLive.set(decode(msg.mem.live, msg.memN), memN);
       memN += msg.memN;
     }
     dropped = msg.dropped;
+    memSource = msg.memSource;
     if (msg.advice) advice = msg.advice;
     evict();
   }
@@ -294,7 +306,7 @@ export function liveStore(util: Util): LiveStoreClient {
       v: 1, name: s.name, dropped, skipped: 0, meta: s.meta, advice: findings(cId), adviceRan: advice !== null, generation: generation(cSig, cDur), passes: null,
       busy: null, counters: [], strings, t0: n ? t0 : from, t1: Math.max(n ? t1 : to, to), spanCount: n, kinds: s.kinds, categories: s.categories,
       lanes: headLanes, rowLane, rowDepth, rowOffset, sigCount: sigs.kind.length, layers,
-      memory: memN ? { count: memN, sourceCount: memN, downsampled: false, peak, peakT } : null,
+      memory: memN ? { count: memN, sourceCount: Math.max(memN, memSource), downsampled: memSource > memN, peak, peakT } : null,
       columns: [...columns].map(([cid, a]) => ({ id: cid, type: typeOf(a), length: (a as Float64Array).length })),
     };
     return { head, columns };
