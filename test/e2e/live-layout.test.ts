@@ -43,7 +43,7 @@ function laneSpans(rand: () => number, lane: number, t0: number, until: number, 
 /** What the store reads of the page's helpers: base64 into a buffer of its own (makeUtil reads the page's styles, which Node has not). */
 const NODE_UTIL = { fromBase64: (s: string) => new Uint8Array(Buffer.from(s, 'base64')) } as Util;
 
-const col = (values: number[], delta = false) => encodeColumn(values, values.length, delta);
+const col = (values: number[], delta = false) => encodeColumn(Float64Array.from(values), values.length, delta);
 
 function batch(spans: S[], from: number, to: number, first: boolean, lanes: number): BatchMessage {
   const n = spans.length;

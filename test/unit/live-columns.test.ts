@@ -13,8 +13,8 @@ const NODE_UTIL = { fromBase64: (s: string) => new Uint8Array(Buffer.from(s, 'ba
 /** The values the page gets from a column: as the memory times of a batch (the store keeps them as they come). */
 function roundTrip(col: WireColumn, n: number): number[] {
   const store = liveStore(NODE_UTIL);
-  const empty = encodeColumn([], 0);
-  const live = encodeColumn(Array.from({ length: n }, () => 1), n);
+  const empty = encodeColumn(new Float64Array(0), 0);
+  const live = encodeColumn(new Float64Array(n).fill(1), n);
   store.append({
     reset: true, session: { name: 't', meta: {} as never, kinds: [], categories: [] }, from: -Infinity, to: 0,
     tables: { strings: [], sigs: { kind: [], name: [], cat: [], shapes: [], dtype: [], flops: [], bytes: [] }, lanes: [], layers: [] },
@@ -39,7 +39,7 @@ const cases: [string, number[], boolean, string][] = [
 describe('live wire columns', () => {
   for (const [what, values, delta, type] of cases) {
     it(`${what}: ${type}, exact`, () => {
-      const col = encodeColumn(values, values.length, delta);
+      const col = encodeColumn(Float64Array.from(values), values.length, delta);
       expect(col.type).toBe(type);
       expect(roundTrip(col, values.length)).toEqual(values);
     });

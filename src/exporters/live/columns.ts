@@ -24,35 +24,31 @@ const MAX_EXCEPTION_SHARE = 1 / 16;
  * `values[0, n)` as a wire column. With `delta`, the stored values are differences from the value before
  * (the first from the base): for columns that mostly grow a little, such as start times in arrival order.
  */
-export function encodeColumn(values: ArrayLike<number>, n: number, delta = false): WireColumn {
+export function encodeColumn(values: Float64Array, n: number, delta = false): WireColumn {
   let min = Infinity;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (!Number.isSafeInteger(v)) return asF64(values, n);
+    if (Math.floor(v) !== v || v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER) return asF64(values, n);
     if (v < min) min = v;
   }
   if (n === 0) return asF64(values, n);
   const base = min;
+  // The values to store (one array type for every column, so this loop stays fast), and how many each type leaves out.
   const stored = new Float64Array(n);
-  if (delta) {
-    let prev = base;
-    for (let i = 0; i < n; i++) {
-      const v = values[i];
-      stored[i] = v - prev;
-      prev = v;
-    }
-  } else for (let i = 0; i < n; i++) stored[i] = values[i] - base;
-  // How many values each type leaves out; the cheapest type with few enough left out wins.
   const types = delta ? SIGNED : UNSIGNED;
   const lo0 = types[0][1], hi0 = types[0][2], lo1 = types[1][1], hi1 = types[1][2], lo2 = types[2][1], hi2 = types[2][2];
   let out0 = 0, out1 = 0, out2 = 0;
+  let prev = base;
   for (let i = 0; i < n; i++) {
-    const v = stored[i];
-    if (v < lo0 || v > hi0) {
+    const v = values[i];
+    const d = delta ? v - prev : v - base;
+    prev = v;
+    stored[i] = d;
+    if (d < lo0 || d > hi0) {
       out0++;
-      if (v < lo1 || v > hi1) {
+      if (d < lo1 || d > hi1) {
         out1++;
-        if (v < lo2 || v > hi2) out2++;
+        if (d < lo2 || d > hi2) out2++;
       }
     }
   }
@@ -64,18 +60,23 @@ export function encodeColumn(values: ArrayLike<number>, n: number, delta = false
   }
   if (best < 0) return asF64(values, n);
   const [type, lo, hi] = types[best];
-  const col = new ARRAYS[type](n);
   const x: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = stored[i];
-    if (v < lo || v > hi) x.push(i, v);
-    else col[i] = v;
+  if (out[best] > 0) {
+    for (let i = 0; i < n; i++) {
+      const d = stored[i];
+      if (d < lo || d > hi) {
+        x.push(i, d);
+        stored[i] = 0;
+      }
+    }
   }
+  // The narrowing itself is the engine's (set converts each number to the column's type).
+  const col = new ARRAYS[type](n);
+  col.set(stored);
   return { type, base, delta, data: b64(col), x };
 }
 
-function asF64(values: ArrayLike<number>, n: number): WireColumn {
-  const col = new Float64Array(n);
-  for (let i = 0; i < n; i++) col[i] = values[i];
+function asF64(values: Float64Array, n: number): WireColumn {
+  const col = values.slice(0, n);
   return { type: 'f64', base: 0, delta: false, data: b64(col), x: [] };
 }
