@@ -44,8 +44,8 @@ export function liveMain(parts: LiveParts): void {
 
   const setStatus = (s: string, text: string) => {
     state.state = s;
-    status.dataset.state = s;
-    status.textContent = text;
+    if (status.dataset.state !== s) status.dataset.state = s;
+    if (status.textContent !== text) status.textContent = text;
   };
   const describe = () => {
     if (ended) return setStatus('ended', `ended: the app exited; the last ${cfg.windowSeconds} s stay on this page`);
@@ -55,6 +55,12 @@ export function liveMain(parts: LiveParts): void {
 
   const card = (label: string, value: string, note: string, warn = false) =>
     util.el('div', { class: warn ? 'card warn' : 'card' }, util.el('div', { class: 'card-label' }, label), util.el('div', { class: 'card-value' }, value), util.el('div', { class: 'card-note' }, note));
+
+  /** What the cards and the rate chart show now: neither is redrawn while it stays the same (a redraw lays the page out anew). */
+  let shownCards = '';
+  let drawnRates: RateSeries | null = null;
+
+  util.onWidth(rateCanvas.parentElement ?? rateCanvas, () => { if (drawnRates) parts.liveRate(rateCanvas, drawnRates, util); });
 
   function showNow() {
     const st = stats;
@@ -67,16 +73,24 @@ export function liveMain(parts: LiveParts): void {
     const now = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
     const lat = r.latencies;
     const lost = st.recorderDropped + st.feedDropped + st.evictedSpans;
-    cards.replaceChildren(
-      card('Spans in view', util.fmtCount(state.spans), `last ${cfg.windowSeconds} s`),
-      card(r.what === 'tokens' ? 'Tokens/s' : 'Evals/s', now >= 100 ? util.fmtCount(now) : now.toFixed(1), 'over the last second'),
-      ...(lat.length ? [card('Token latency', util.fmtNs(lat[lat.length - 1]), `latest · ${util.fmtCount(lat.length)} tokens in view`)] : []),
-      card('Live bytes', util.fmtBytes(st.liveBytes), 'allocated by MLX now'),
-      card('Peak memory', util.fmtBytes(st.peakBytes), 'since the live server started'),
-      card('Dropped', util.fmtCount(lost), `recorder ${util.fmtCount(st.recorderDropped)} · feed ${util.fmtCount(st.feedDropped)} · over the cap ${util.fmtCount(st.evictedSpans)}`, lost > 0),
-      card('Skipped updates', util.fmtCount(skipped), 'this page was too slow to take them', skipped > 0),
-    );
-    parts.liveRate(rateCanvas, r, util);
+    const shown: [string, string, string, boolean?][] = [
+      ['Spans in view', util.fmtCount(state.spans), `last ${cfg.windowSeconds} s`],
+      [r.what === 'tokens' ? 'Tokens/s' : 'Evals/s', now >= 100 ? util.fmtCount(now) : now.toFixed(1), 'over the last second'],
+      ...(lat.length ? [['Token latency', util.fmtNs(lat[lat.length - 1]), `latest · ${util.fmtCount(lat.length)} tokens in view`] as [string, string, string]] : []),
+      ['Live bytes', util.fmtBytes(st.liveBytes), 'allocated by MLX now'],
+      ['Peak memory', util.fmtBytes(st.peakBytes), 'since the live server started'],
+      ['Dropped', util.fmtCount(lost), `recorder ${util.fmtCount(st.recorderDropped)} · feed ${util.fmtCount(st.feedDropped)} · over the cap ${util.fmtCount(st.evictedSpans)}`, lost > 0],
+      ['Skipped updates', util.fmtCount(skipped), 'this page was too slow to take them', skipped > 0],
+    ];
+    const key = JSON.stringify(shown);
+    if (key !== shownCards) {
+      shownCards = key;
+      cards.replaceChildren(...shown.map(([label, value, note, warn]) => card(label, value, note, warn)));
+    }
+    if (r !== drawnRates) {
+      drawnRates = r;
+      parts.liveRate(rateCanvas, r, util);
+    }
     state.what = r.what;
   }
 

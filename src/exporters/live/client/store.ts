@@ -258,6 +258,25 @@ export function liveStore(util: Util): LiveStoreClient {
     }));
   }
 
+  /**
+   * Columns for a layout of n spans: two sets used in turn (the views read the previous layout until the next one is
+   * shown), kept while big enough, so a refresh does not allocate the window anew. Positions are their own ids here.
+   */
+  interface LaidOut { start: F64; dur: Float32Array; sig: Uint32Array; layer: Uint32Array; id: F64; pos: Uint32Array }
+  const sets: LaidOut[] = [];
+  let turn = 0;
+  function laidOut(n: number): LaidOut {
+    turn ^= 1;
+    let c = sets[turn];
+    if (!c || c.start.length < n) {
+      const k = Math.ceil(n * 1.25) + 1024;
+      const pos = new Uint32Array(k);
+      for (let q = 0; q < k; q++) pos[q] = q;
+      c = sets[turn] = { start: new Float64Array(k), dur: new Float32Array(k), sig: new Uint32Array(k), layer: new Uint32Array(k), id: new Float64Array(k), pos };
+    }
+    return { start: c.start.subarray(0, n), dur: c.dur.subarray(0, n), sig: c.sig.subarray(0, n), layer: c.layer.subarray(0, n), id: c.id.subarray(0, n), pos: c.pos.subarray(0, n) };
+  }
+
   function layout(): { head: Head; columns: Map<string, ArrayBufferView> } {
     // Lanes with spans in the window, by their first start (then thread), as groupByLane orders them.
     const order: { lane: number; first: number; last: number }[] = [];
@@ -274,7 +293,7 @@ export function liveStore(util: Util): LiveStoreClient {
     order.sort((a, b) => a.first - b.first || lanes[a.lane].thread - lanes[b.lane].thread);
     const n = size();
     const rowLane: number[] = [], rowDepth: number[] = [], rowOffset: number[] = [0];
-    const cStart = new Float64Array(n), cDur = new Float32Array(n), cSig = new Uint32Array(n), cLayer = new Uint32Array(n), cId = new Float64Array(n);
+    const { start: cStart, dur: cDur, sig: cSig, layer: cLayer, id: cId, pos: idPos } = laidOut(n);
     let p = 0, t0 = Infinity, t1 = -Infinity;
     order.forEach(({ lane, first, last }, rank) => {
       if (first < t0) t0 = first;
@@ -289,8 +308,6 @@ export function liveStore(util: Util): LiveStoreClient {
         rowOffset.push(p);
       });
     });
-    const idPos = new Uint32Array(n);
-    for (let q = 0; q < n; q++) idPos[q] = q;
     let peak = 0, peakT = 0;
     for (let i = 0; i < memN; i++) if (memLive[i] > peak) { peak = memLive[i]; peakT = memT[i]; }
     const columns = new Map<string, ArrayBufferView>([
