@@ -327,7 +327,7 @@ describe('the live page in Chromium', () => {
       // The window fills: more spans in view than in the first one (an update may bring only findings).
       await page.waitForFunction((x) => (window as any).__mlxLive.applied > x.applied && (window as any).__mlxLive.spans > x.spans, a, { timeout: 120_000 });
       const b = await live();
-      expect(b.state).toBe('live');
+      expect(b.state, app.stderr()).toBe('live');
       expect(b.what).toBe('tokens');
       // The dashboard's views, on the window: the timeline drew a range, the op table has rows.
       await page.waitForSelector('html[data-ready="all"]');

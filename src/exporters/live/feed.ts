@@ -7,15 +7,17 @@
  * still feeds the page; a timer (unref'd) posts what an app that went idle left in the chunk. The
  * listener moves with the recorder when the instrumentation is re-enabled.
  */
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { DrainedRows, LiveSpan, Recorder } from '../../core/record/recorder';
 import { KIND_CODES } from '../html/format';
-import { ACK_CHUNKS, JS_FIELDS, type Chunk } from './protocol';
+import { ACK_CHUNKS, CHUNK_COLUMNS, JS_FIELDS, type Chunk, type ChunkColumns } from './protocol';
 
 /** Chunks posted but not yet taken in by the worker, beyond which new chunks are dropped and counted. */
 const MAX_IN_FLIGHT = 256;
 /** Open JS-side spans watched for their end; beyond this the oldest are forgotten. */
 const MAX_OPEN = 4096;
+/** Column sets handed back by the worker kept for the next chunks. */
+const MAX_SPARE = 4;
 
 export class LiveFeed {
   private chunk: Chunk;
@@ -29,6 +31,9 @@ export class LiveFeed {
   /** The chunk's strings (span names, attrs as JSON) by number, each sent once per chunk (names such as 'token 7' would grow a session-wide table without end). */
   private strings = new Map<string, number>();
   private readonly acks: Int32Array;
+  /** The worker hands each chunk's columns back through this port once it has copied them; the next chunks reuse them. */
+  private readonly returns: MessagePort;
+  private spare: ChunkColumns[] = [];
   private readonly off: () => void;
   private readonly timer: NodeJS.Timeout;
 
@@ -40,6 +45,10 @@ export class LiveFeed {
   ) {
     this.acks = new Int32Array(acks);
     this.chunk = newChunk(this.capacity);
+    const { port1, port2 } = new MessageChannel();
+    this.returns = port1;
+    this.returns.unref();
+    worker.postMessage({ type: 'returns', port: port2 }, [port2]);
     this.off = rec.onDrain((rows) => this.take(rows));
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
@@ -141,7 +150,8 @@ export class LiveFeed {
 
   /**
    * Posts what the chunk holds to the worker (or drops it, counted, when the worker is that far behind):
-   * copies of the used part of each column, so the chunk's own columns stay for the next 100 ms.
+   * its columns whole, transferred, and the next chunk takes a set the worker handed back (read here
+   * without the event loop: the app may be in a synchronous loop), so a flush neither copies nor allocates.
    */
   flush(now = performance.now()): void {
     this.lastFlush = now;
@@ -159,22 +169,23 @@ export class LiveFeed {
       this.strings.clear();
       return;
     }
-    const n = c.n, m = c.memN;
-    const out: Chunk = {
-      n, id: c.id.slice(0, n), parent: c.parent.slice(0, n), t0: c.t0.slice(0, n), t1: c.t1.slice(0, n), layer: c.layer.slice(0, n),
-      thread: c.thread.slice(0, n), cls: c.cls.slice(0, n), flags: c.flags.slice(0, n), sig: c.sig.slice(0, n),
-      memN: m, memT: c.memT.slice(0, m), memLive: c.memLive.slice(0, m), jsN: c.jsN, js: c.js.slice(0, c.jsN * JS_FIELDS), strings: c.strings,
-      spans: [], sigs: c.sigs, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
-    };
-    c.n = 0;
-    c.memN = 0;
-    c.jsN = 0;
-    c.strings = [];
+    const out: Chunk = { ...c, spans: [], recorderDropped: this.recorderDropped, feedDropped: this.feedDropped };
+    this.chunk = this.nextChunk();
     this.strings.clear();
-    c.sigs = [];
     this.posted++;
-    const buffers = [out.id, out.parent, out.t0, out.t1, out.layer, out.thread, out.cls, out.flags, out.sig, out.memT, out.memLive, out.js].map((a) => a.buffer as ArrayBuffer);
-    this.worker.postMessage({ type: 'chunk', chunk: out }, buffers);
+    this.worker.postMessage({ type: 'chunk', chunk: out }, CHUNK_COLUMNS.map((k) => out[k].buffer as ArrayBuffer));
+  }
+
+  /** An empty chunk on columns the worker handed back (of the chunk's capacity), or new ones. */
+  private nextChunk(): Chunk {
+    for (let r = receiveMessageOnPort(this.returns); r; r = receiveMessageOnPort(this.returns)) {
+      if (this.spare.length < MAX_SPARE) this.spare.push(r.message as ChunkColumns);
+    }
+    // Sets of a capacity the chunk has grown out of go (the capacity only grows).
+    let cols = this.spare.pop();
+    while (cols && cols.id.length !== this.capacity) cols = this.spare.pop();
+    if (!cols) return newChunk(this.capacity);
+    return { ...cols, n: 0, memN: 0, jsN: 0, strings: [], spans: [], sigs: [], recorderDropped: 0, feedDropped: 0 };
   }
 
   /** Stops listening; what the drains brought so far is posted. */
@@ -182,6 +193,7 @@ export class LiveFeed {
     this.flush();
     this.off();
     clearInterval(this.timer);
+    this.returns.close();
   }
 
   private grow(n: number): Chunk {

@@ -82,6 +82,11 @@ export interface Chunk {
   feedDropped: number;
 }
 
+/** A chunk's columns (whole: a chunk's counts say how much of each is used), as the worker hands them back. */
+export type ChunkColumns = Pick<Chunk, 'id' | 'parent' | 't0' | 't1' | 'layer' | 'thread' | 'cls' | 'flags' | 'sig' | 'memT' | 'memLive' | 'js'>;
+
+export const CHUNK_COLUMNS = ['id', 'parent', 't0', 't1', 'layer', 'thread', 'cls', 'flags', 'sig', 'memT', 'memLive', 'js'] as const;
+
 export interface SessionInfo {
   name: string;
   timing: 'native' | 'js';
@@ -101,6 +106,8 @@ export interface SessionInfo {
 export type ToWorker =
   | { type: 'start'; options: ResolvedLiveOptions; session: SessionInfo; token: string; acks: SharedArrayBuffer; reply: MessagePort }
   | { type: 'chunk'; chunk: Chunk }
+  /** The port the worker hands each chunk's columns back through, once it has copied what it keeps of them. */
+  | { type: 'returns'; port: MessagePort }
   | { type: 'end' }
   | { type: 'close' };
 

@@ -7,12 +7,13 @@
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { LiveServer } from './server';
 import { LiveStore } from './store';
-import { ACK_CHUNKS, ACK_ENDED, ACK_READY, type FromWorker, type ToWorker } from './protocol';
+import { ACK_CHUNKS, ACK_ENDED, ACK_READY, CHUNK_COLUMNS, JS_FIELDS, type ChunkColumns, type FromWorker, type ToWorker } from './protocol';
 
 let server: LiveServer | null = null;
 let store: LiveStore | null = null;
 let acks: Int32Array | null = null;
 let reply: MessagePort | null = null;
+let returns: MessagePort | null = null;
 
 const answer = (m: FromWorker, slot: number, value: number) => {
   reply?.postMessage(m);
@@ -35,15 +36,27 @@ parentPort?.on('message', (m: ToWorker) => {
       );
       return;
     }
-    case 'chunk':
-      store?.add(m.chunk);
-      if (acks) Atomics.add(acks, ACK_CHUNKS, 1);
+    case 'returns':
+      returns = m.port;
       return;
+    case 'chunk': {
+      // The store keeps copies of the used rows; the feed's columns go back to it for its next chunks.
+      const c = m.chunk;
+      const back = {} as ChunkColumns;
+      for (const k of CHUNK_COLUMNS) (back as Record<string, unknown>)[k] = c[k];
+      const used = (k: (typeof CHUNK_COLUMNS)[number]) => (k === 'memT' || k === 'memLive' ? c.memN : k === 'js' ? c.jsN * JS_FIELDS : c.n);
+      for (const k of CHUNK_COLUMNS) (c as unknown as Record<string, unknown>)[k] = c[k].slice(0, used(k));
+      store?.add(c);
+      if (acks) Atomics.add(acks, ACK_CHUNKS, 1);
+      returns?.postMessage(back, CHUNK_COLUMNS.map((k) => back[k].buffer as ArrayBuffer));
+      return;
+    }
     case 'end':
       // The server cuts a client whose queue stops moving; a reading one gets its last batch and the end.
       (server?.end() ?? Promise.resolve()).then(() => answer({ type: 'ended' }, ACK_ENDED, 1));
       return;
     case 'close':
+      returns?.close();
       (server?.close() ?? Promise.resolve()).then(() => {
         parentPort?.postMessage({ type: 'closed' } satisfies FromWorker);
         parentPort?.close();
