@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeColumn } from '../../src/exporters/live/columns';
+import { reduceMemory } from '../../src/exporters/live/batch';
 import { liveStore } from '../../src/exporters/live/client/store';
 import type { Util } from '../../src/exporters/html/client/types';
 import type { BatchMessage, WireColumn } from '../../src/exporters/live/protocol';
@@ -44,4 +45,28 @@ describe('live wire columns', () => {
       expect(roundTrip(col, values.length)).toEqual(values);
     });
   }
+});
+
+describe('live memory points', () => {
+  it('keep the lowest, highest and last point of each time bucket, in time order, so the peak and the latest value stay', () => {
+    // A saw over 10 buckets of 100 ns, a point every 7 ns, with one spike.
+    const n = 140;
+    const t = Float64Array.from({ length: n }, (_, i) => i * 7);
+    const live = Float64Array.from({ length: n }, (_, i) => 1000 + (i % 9) * 10 + (i === 77 ? 5000 : 0));
+    const r = reduceMemory(t, live, n, 100);
+    const times = Array.from(r.t);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const buckets = new Map<number, number[]>();
+    times.forEach((x, k) => buckets.set(Math.floor(x / 100), [...(buckets.get(Math.floor(x / 100)) ?? []), r.live[k]]));
+    expect(buckets.size).toBe(10);
+    for (const [b, kept] of buckets) {
+      const inBucket = Array.from(live).filter((_, i) => Math.floor(t[i] / 100) === b);
+      expect(kept.length).toBeLessThanOrEqual(3);
+      expect(Math.max(...kept)).toBe(Math.max(...inBucket));
+      expect(Math.min(...kept)).toBe(Math.min(...inBucket));
+      expect(kept[kept.length - 1]).toBe(inBucket[inBucket.length - 1]);
+    }
+    expect(Math.max(...r.live)).toBe(6000 + 5 * 10);
+    expect(r.n).toBeLessThan(n / 3);
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * The live page's batches: the spans of the chunks a page has not seen yet, numbered in the session's
  * tables (the dashboard packer's string, signature, lane and layer tables, kept for the whole session
- * and sent as they grow), as base64 columns. A chunk is put in the tables once, by the first batch
- * that sends it, so a refresh costs what arrived since the last one, not the window.
+ * and sent as they grow), as narrow columns (./columns.ts), with each chunk's memory points reduced
+ * per time bucket. A chunk is put in the tables once, by the first batch that sends it, so a refresh
+ * costs what arrived since the last one, not the window.
  */
 import type { Span } from '../../core/model/trace';
 import { KIND_CODES } from '../html/format';
@@ -186,9 +187,10 @@ export function reduceMemory(t: Float64Array, live: Float64Array, n: number, wid
     }
     // The bucket's points that stay, in time order: lowest and highest in their order, then the last.
     const last = j - 1;
-    const keep = lo === hi ? [lo] : lo < hi ? [lo, hi] : [hi, lo];
-    if (last !== lo && last !== hi) keep.push(last);
-    for (const k of keep) { outT[m] = t[k]; outL[m] = live[k]; m++; }
+    const first = Math.min(lo, hi), second = Math.max(lo, hi);
+    outT[m] = t[first]; outL[m] = live[first]; m++;
+    if (second !== first) { outT[m] = t[second]; outL[m] = live[second]; m++; }
+    if (last !== second) { outT[m] = t[last]; outL[m] = live[last]; m++; }
     i = j;
   }
   return { n: m, t: outT.subarray(0, m), live: outL.subarray(0, m) };
