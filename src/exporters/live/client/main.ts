@@ -103,7 +103,8 @@ export function liveMain(parts: LiveParts): void {
    * the page often runs on the app's machine, and a window of many spans takes long to lay out.
    */
   function applySoon() {
-    if (soon !== null) return;
+    // A hidden page shows nothing: it takes the batches in and lays the window out when it is shown again.
+    if (soon !== null || document.hidden) return;
     const wait = appliedAt + 3 * state.applyMs - performance.now();
     if (wait <= 0) apply();
     else soon = setTimeout(() => { soon = null; if (!paused && pending) apply(); }, wait);
@@ -124,6 +125,8 @@ export function liveMain(parts: LiveParts): void {
     appliedAt = performance.now();
     state.applyMs = appliedAt - t0;
   }
+
+  document.addEventListener('visibilitychange', () => { if (!document.hidden && !paused && pending) applySoon(); });
 
   pauseBtn.addEventListener('click', () => {
     paused = !paused;
