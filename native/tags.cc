@@ -60,16 +60,18 @@ uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* 
   while (!stack.empty()) {
     const uint8_t* d = stack.back();
     stack.pop_back();
+    // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
+    // not read further and keeps the tag of the layer that built it; nor is a leaf. Asked of the node
+    // first: it is in the cache (the op just read it), and the inputs that stop here (weights,
+    // earlier results) would each miss the cache in the table.
+    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
     const uint64_t key = reinterpret_cast<uint64_t>(d);
     TagTable::Entry* e = table.find(key);
     if (e && e->epoch == epoch) continue;
-    // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
-    // not read further and keeps the tag of the layer that built it; nor is a leaf.
-    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
-    table.put(key, tag, epoch, now);
+    table.put(key, tag, epoch, now, e);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)

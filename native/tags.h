@@ -66,9 +66,9 @@ class TagTable {
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
   // retire()) or this node's under its earlier tag, and either way a primitive that starts from
-  // now on is this node's.
-  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now) {
-    if (Entry* e = find(d)) {
+  // now on is this node's. `live` is find(d).
+  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now, Entry* live) {
+    if (Entry* e = live) {
       if (e->epoch == epoch) {
         e->tag = tag;
         return;
