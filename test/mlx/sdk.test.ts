@@ -296,6 +296,56 @@ describe('mx.fast fallbacks', () => {
     expect(prims[prims.length - 1].name).toBe('Multiply');
     expect(prims[prims.length - 1].attrs?.fast).toBeUndefined();
   });
+
+  it('leaves the mark off a lazy input that was built before the last eval', () => {
+    const x = mx.random.normal([2, 8, 64]);
+    const w = mx.ones([64]);
+    mx.eval(x, w);
+    const lazy = mx.exp(x); // runs only with the fast call's output
+    mx.eval(mx.ones([1])); // an eval between: lazy was tagged for an earlier one
+    inst.takeTrace();
+    mx.eval(mx.fast.rmsNorm(lazy, w, 1e-5));
+    const prims = byKind(inst.takeTrace(), 'primitive');
+    expect(prims.filter((p) => p.attrs?.fast === 'rmsNorm').length).toBeGreaterThan(1);
+    expect(prims.find((p) => p.name === 'Exp')!.attrs?.fast).toBeUndefined();
+  });
+
+  it('marks the same primitives, in the same layer, when layers are tagged by walking their graphs', () => {
+    class Norm extends nn.Module {
+      w: any;
+      constructor() {
+        super();
+        this.w = mx.ones([64]);
+      }
+      forward(x: any) {
+        return mx.multiply(mx.fast.rmsNorm(mx.exp(x), this.w, 1e-5), 2);
+      }
+    }
+    const norm = new Norm();
+    const x = mx.random.normal([2, 8, 64]);
+    mx.eval(x, norm.parameters());
+    const run = () => {
+      inst.takeTrace();
+      mx.eval(norm.forward(x));
+      return byKind(inst.takeTrace(), 'primitive').map((p) => `${p.name}@${p.layer}:${p.attrs?.fast ?? ''}`);
+    };
+    const made = run();
+    const marked = made.filter((p) => p.endsWith(':rmsNorm'));
+    expect(marked.length).toBeGreaterThan(1);
+    for (const p of marked) expect(p).toContain('@Norm:');
+    const hook = inst.hookLayer!;
+    const build = hook.buildState!;
+    build[0] = 0;
+    (hook as { buildState: Uint32Array | null }).buildState = null;
+    let walked: string[];
+    try {
+      walked = run();
+    } finally {
+      (hook as { buildState: Uint32Array | null }).buildState = build;
+      build[0] = 1;
+    }
+    expect(walked).toEqual(made);
+  });
 });
 
 describe('re-enable', () => {
