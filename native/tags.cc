@@ -42,12 +42,9 @@ void table_free(void* p, size_t bytes) {
   munmap(p, bytes);
 }
 
-// A decode step's graph (a few hundred nodes) fits the first size with much room; mx.fast graphs are a few dozen nodes a step, and most primitives are looked up
-// there only to miss.
+// A decode step's graph (a few hundred nodes) fits the first size with much room.
 TagTable g_tags(1 << 12);
-TagTable g_fast(1 << 8);
-bool g_fast_used = false;
-BuildState g_build{0, 0, 0, 0};
+BuildState g_build{0, 0, 0, 0, 0};
 
 std::vector<const uint8_t*>& walk_stack() {
   static std::vector<const uint8_t*> stack;
