@@ -49,6 +49,20 @@ beforeEach(() => {
 
 const byKind = (t: Trace, k: Span['kind']) => t.spans.filter((s) => s.kind === k);
 
+/** Runs fn with layers tagged by walking their graphs when forward returns (no wrap hook), as without it. */
+function withLayersWalked<T>(fn: () => T): T {
+  const hook = inst.hookLayer!;
+  const build = hook.buildState!;
+  build[0] = 0;
+  (hook as { buildState: Uint32Array | null }).buildState = null;
+  try {
+    return fn();
+  } finally {
+    (hook as { buildState: Uint32Array | null }).buildState = build;
+    build[0] = 1;
+  }
+}
+
 describe('registerMlxInstrumentation', () => {
   it('uses the native hook layer on this machine', () => {
     expect(inst.fallbackReason).toBe('');
@@ -333,18 +347,7 @@ describe('mx.fast fallbacks', () => {
     const marked = made.filter((p) => p.endsWith(':rmsNorm'));
     expect(marked.length).toBeGreaterThan(1);
     for (const p of marked) expect(p).toContain('@Norm:');
-    const hook = inst.hookLayer!;
-    const build = hook.buildState!;
-    build[0] = 0;
-    (hook as { buildState: Uint32Array | null }).buildState = null;
-    let walked: string[];
-    try {
-      walked = run();
-    } finally {
-      (hook as { buildState: Uint32Array | null }).buildState = build;
-      build[0] = 1;
-    }
-    expect(walked).toEqual(made);
+    expect(withLayersWalked(run)).toEqual(made);
   });
 });
 
@@ -435,16 +438,6 @@ describe('re-enable', () => {
     expect(made).toContain('StopGradient@b (Block)');
     expect(made.filter((p) => p.startsWith('AddMM@')).map((p) => p.split('@')[1])).toEqual(['a.fc (Linear)', 'b.fc (Linear)']);
     // The same program with layers tagged by walking their graphs when forward returns.
-    const build = hook.buildState!;
-    build[0] = 0;
-    (hook as { buildState: Uint32Array | null }).buildState = null;
-    let walked: string[];
-    try {
-      walked = run();
-    } finally {
-      (hook as { buildState: Uint32Array | null }).buildState = build;
-      build[0] = 1;
-    }
-    expect(made).toEqual(walked);
+    expect(withLayersWalked(run)).toEqual(made);
   });
 });
