@@ -61,7 +61,7 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The BuildState JS writes (on, layer, epoch) and reads (tagged), as an ArrayBuffer over it; null
+// The BuildState JS writes (on, layer, epoch, fast) and reads (tagged), as an ArrayBuffer over it; null
 // unless this environment holds the tag tables.
 Napi::Value BuildStateBuffer(const Napi::CallbackInfo& info) {
   if (!session_tagging(env_key(info), false)) return info.Env().Null();
@@ -170,37 +170,36 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// Tags every not-yet-evaluated node reachable from `arrays` (stopping at nodes already tagged in
-// this epoch) with `tag`. Called when a layer's forward returns (its outputs) and begins (its
-// arguments, tagged for the caller), so each node ends up with the innermost layer that built it.
-// With a 4th argument (arrays), tags the fast-function table instead and does not walk past those
-// arrays: they are the fast call's inputs, so exactly its fallback graph gets the mark.
+// tagGraph(arrays, tag, epoch, stops?, fast?): tags every node reachable from `arrays` that no eval
+// has taken (stopping at nodes already tagged in this epoch) with `tag`. Called, when arrays are
+// not tagged as node-mlx makes them, as a layer's forward returns (its outputs) and begins (its
+// arguments, tagged for the caller), so each node ends up with the innermost layer that built it;
+// and after an mx.fast call, with its inputs as `stops` and its function as `fast`, so exactly its
+// fallback graph gets that mark.
 Napi::Value TagGraph(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array roots = info[0].As<Napi::Array>();
   uint32_t tag = info[1].As<Napi::Number>().Uint32Value();
   uint32_t epoch = info[2].As<Napi::Number>().Uint32Value();
-  // The tag tables belong to one thread (session.h); another thread's layers go untagged.
+  // The tag table belongs to one thread (session.h); another thread's layers go untagged.
   if (!session_tagging(env_key(info), true)) return Napi::Number::New(env, 0);
-  const bool fast = info.Length() > 3 && info[3].IsArray();
-  TagTable& table = fast ? g_fast : g_tags;
-  if (fast) g_fast_used = true;
   const uint8_t* stops[8] = {};
   int nstops = 0;
-  if (fast) {
+  if (info.Length() > 3 && info[3].IsArray()) {
     Napi::Array st = info[3].As<Napi::Array>();
     for (uint32_t i = 0; i < st.Length() && nstops < 8; i++) {
       const void* a = unwrap_array(env, st.Get(i));
       if (a && desc_of(a)) stops[nstops++] = static_cast<const uint8_t*>(desc_of(a));
     }
   }
+  const uint32_t fast = info.Length() > 4 ? info[4].As<Napi::Number>().Uint32Value() & 7 : 0;
   std::vector<const uint8_t*>& roots_out = walk_stack();
   roots_out.clear();
   for (uint32_t i = 0; i < roots.Length(); i++) {
     const void* a = unwrap_array(env, roots.Get(i));
     if (a && desc_of(a)) roots_out.push_back(static_cast<const uint8_t*>(desc_of(a)));
   }
-  const uint32_t tagged = tag_walk(table, tag, epoch, stops, nstops, stamp());
+  const uint32_t tagged = tag_walk(tag, epoch, fast, stops, nstops, stamp());
   return Napi::Number::New(env, tagged);
 }
 
@@ -231,7 +230,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   r.Set("liveBytes", double(live_bytes()));
   r.Set("untrackedFrees", double(untracked_frees()));
   r.Set("tagEvictions", double(g_tags.evicted));
-  r.Set("tagTableBytes", double(g_tags.bytes() + g_fast.bytes()));
+  r.Set("tagTableBytes", double(g_tags.bytes()));
   r.Set("wrapHook", wrap_hook_installed() && array_wrap_known() && session_tagging(env_key(info), false));
   r.Set("builtTagged", double(g_build.tagged));
   r.Set("attached", attached());

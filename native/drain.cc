@@ -22,22 +22,21 @@ constexpr size_t kQueueRecs = 1 << 16, kQueueWords = 1 << 20;
 inline bool is_primitive(const Rec& r) { return r.kind == kPrimCpu || r.kind == kPrimGpu; }
 
 // The layer and mx.fast tags of a primitive that started at stamp t0, from the tagging user's
-// tables: the entries of the node that lived at its address then (tags.h). A node runs once; its
-// entries are used up here.
-inline void resolve_tags(Rec& r, uint64_t t0, bool any_fast) {
+// table: the entry of the node that lived at its address then (tags.h). A node runs once; its
+// entry is used up here.
+inline void resolve_tags(Rec& r, uint64_t t0) {
   TagTable::Entry* e = r.ident ? g_tags.find_at(r.ident, t0) : nullptr;
   r.value = e ? int64_t(e->tag) : 0;
-  if (e) e->desc = 0;
-  TagTable::Entry* f = any_fast && r.ident ? g_fast.find_at(r.ident, t0) : nullptr;
-  if (f && f->tag) r.flags = uint8_t(r.flags | ((f->tag << kFlagFastShift) & kFlagFastMask));
-  if (f) f->desc = 0;
+  if (!e) return;
+  r.flags = uint8_t(r.flags | ((TagTable::fast_of(e->mark) << kFlagFastShift) & kFlagFastMask));
+  e->desc = 0;
 }
 
 // What a drain does to a primitive it hands out, whichever way it came (ring or queue): its tags,
-// read from the tables of the node alive when it started (value holds 0 without tagging), and then
+// read from the entry of the node alive when it started (value holds 0 without tagging), and then
 // its ident becomes the number of its signature (records.h).
-inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging, bool any_fast) {
-  if (tagging) resolve_tags(r, started, any_fast);
+inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging) {
+  if (tagging) resolve_tags(r, started);
   else r.value = 0;
   r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
 }
@@ -66,7 +65,7 @@ User* owner_of_record(const Rec& r, User* me, bool route) {
 }
 
 // Hands `me` what other users' drains queued for it; false when a buffer filled up first.
-bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, uint32_t* words, size_t wcap, DrainOut& o) {
+bool take_queue(User* me, bool tagging, Rec* recs, size_t rcap, uint32_t* words, size_t wcap, DrainOut& o) {
   for (; me->next < me->recs.size(); me->next++) {
     Rec r = me->recs[me->next];
     if (o.nrec == rcap || o.nword + r.nwords > wcap) return false;
@@ -74,7 +73,7 @@ bool take_queue(User* me, bool tagging, bool any_fast, Rec* recs, size_t rcap, u
     r.woff = uint32_t(o.nword);
     o.nword += r.nwords;
     // A queued primitive carries its start stamp in value (queue_for).
-    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging, any_fast);
+    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging);
     recs[o.nrec++] = r;
   }
   me->recs.clear();
@@ -106,14 +105,12 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
   signatures_drain_start();
   o.generation = signature_generation();
   const bool tagging = me && me == tagging_user();
-  // Most programs never call mx.fast: skip that table's lookup (a cache miss per primitive).
-  const bool any_fast = tagging && g_fast_used;
   // With one user and one JS thread making arrays, every record is that user's.
   const bool route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
   if (me) {
     o.dropped += me->dropped;
     me->dropped = 0;
-    if (!take_queue(me, tagging, any_fast, recs, rcap, words, wcap, o)) {
+    if (!take_queue(me, tagging, recs, rcap, words, wcap, o)) {
       o.more = true;
       return o;
     }
@@ -128,10 +125,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
       // tagged its nodes): start the one of a record a few places ahead, so the misses overlap.
       if (rt + kLookAhead < rh) {
         const Rec& ahead = b->recs[(rt + kLookAhead) & (b->rcap - 1)];
-        if (tagging && is_primitive(ahead) && ahead.ident) {
-          g_tags.prefetch(ahead.ident);
-          if (any_fast) g_fast.prefetch(ahead.ident);
-        }
+        if (tagging && is_primitive(ahead) && ahead.ident) g_tags.prefetch(ahead.ident);
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
       User* u = owner_of_record(r, me, route);
@@ -148,7 +142,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         copy_ring_words(b, wt, r.nwords, words + o.nword);
         r.woff = uint32_t(o.nword);
         o.nword += r.nwords;
-        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging, any_fast);
+        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging);
         recs[o.nrec++] = r;
       } else if (u) {
         if (is_primitive(r)) r.value = int64_t(started);  // its tags are read at that user's drain

@@ -42,34 +42,34 @@ void table_free(void* p, size_t bytes) {
   munmap(p, bytes);
 }
 
-// A decode step's graph (a few hundred nodes) fits the first size with much room; mx.fast graphs are a few dozen nodes a step, and most primitives are looked up
-// there only to miss.
+// A decode step's graph (a few hundred nodes) fits the first size with much room.
 TagTable g_tags(1 << 12);
-TagTable g_fast(1 << 8);
-bool g_fast_used = false;
-BuildState g_build{0, 0, 0, 0};
+BuildState g_build{0, 0, 0, 0, 0};
 
 std::vector<const uint8_t*>& walk_stack() {
   static std::vector<const uint8_t*> stack;
   return stack;
 }
 
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now) {
+uint32_t tag_walk(uint32_t tag, uint32_t epoch, uint32_t fast, const uint8_t* const* stops, int nstops, uint64_t now) {
+  TagTable& table = g_tags;
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
     const uint8_t* d = stack.back();
     stack.pop_back();
+    // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
+    // not read further and keeps the tag of the layer that built it; nor is a leaf. Asked of the node
+    // first: it is in the cache (the op just read it), and the inputs that stop here (weights,
+    // earlier results) would each miss the cache in the table.
+    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
     const uint64_t key = reinterpret_cast<uint64_t>(d);
     TagTable::Entry* e = table.find(key);
-    if (e && e->epoch == epoch) continue;
-    // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
-    // not read further and keeps the tag of the layer that built it; nor is a leaf.
-    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
+    if (e && TagTable::same_epoch(e->mark, epoch)) continue;
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
-    table.put(key, tag, epoch, now);
+    table.put(key, tag, TagTable::mark(epoch, fast), now, e);
     tagged++;
     VecView in = vec_at(d, g_layout.inputs);
     for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
@@ -87,11 +87,10 @@ void tag_built(const void* array) {
   const uint64_t now = stamp();
   const uint64_t key = reinterpret_cast<uint64_t>(d);
   g_tags.retire(key, now);
-  if (g_fast_used) g_fast.retire(key, now);
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   stack.push_back(d);
-  g_build.tagged += tag_walk(g_tags, g_build.layer, g_build.epoch, nullptr, 0, now);
+  g_build.tagged += tag_walk(g_build.layer, g_build.epoch, g_build.fast & 7, nullptr, 0, now);
 }
 
 }  // namespace mlxtrace

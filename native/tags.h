@@ -29,10 +29,17 @@ class TagTable {
  public:
   static constexpr uint32_t kMaxSets = 1 << 16, kWays = 4;
   static constexpr uint64_t kAlive = ~0ull;
+  // An entry's mark: the eval it was tagged for (the low kEpochBits of the SDK's epoch: equal
+  // epochs are all that is asked of it) and, above them, the mx.fast function (1..7) whose fallback
+  // graph the node belongs to.
+  static constexpr uint32_t kEpochBits = 29, kEpochMask = (1u << kEpochBits) - 1;
+  static uint32_t mark(uint32_t epoch, uint32_t fast) { return (epoch & kEpochMask) | (fast << kEpochBits); }
+  static uint32_t fast_of(uint32_t mark) { return mark >> kEpochBits; }
+  static bool same_epoch(uint32_t a, uint32_t b) { return ((a ^ b) & kEpochMask) == 0; }
   struct Entry {
     uint64_t desc;  // 0: empty
     uint32_t tag;
-    uint32_t epoch;
+    uint32_t mark;
     uint64_t born, died;  // died: kAlive while its node lives
   };
   uint64_t evicted = 0;
@@ -66,11 +73,12 @@ class TagTable {
   // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
   // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
   // retire()) or this node's under its earlier tag, and either way a primitive that starts from
-  // now on is this node's.
-  void put(uint64_t d, uint32_t tag, uint32_t epoch, uint64_t now) {
-    if (Entry* e = find(d)) {
-      if (e->epoch == epoch) {
+  // now on is this node's. `live` is find(d).
+  void put(uint64_t d, uint32_t tag, uint32_t mark, uint64_t now, Entry* live) {
+    if (Entry* e = live) {
+      if (same_epoch(e->mark, mark)) {
         e->tag = tag;
+        e->mark = mark;
         return;
       }
       e->died = now;
@@ -82,14 +90,14 @@ class TagTable {
         if (s[w].desc == 0) victim = &s[w];
       if (!victim) victim = oldest(s);
       // A live entry of this eval makes the table grow rather than go.
-      if (victim->died == kAlive && victim->epoch == epoch) {
+      if (victim->died == kAlive && same_epoch(victim->mark, mark)) {
         if (sets_ < kMaxSets) {
           grow();
           continue;
         }
         evicted++;
       }
-      *victim = Entry{d, tag, epoch, now, kAlive};
+      *victim = Entry{d, tag, mark, now, kAlive};
       return;
     }
   }
@@ -104,7 +112,7 @@ class TagTable {
     Entry* v = &s[0];
     for (uint32_t w = 1; w < kWays; w++) {
       const bool dead = s[w].died != kAlive, vdead = v->died != kAlive;
-      if (dead != vdead ? dead : dead ? s[w].died < v->died : s[w].epoch < v->epoch) v = &s[w];
+      if (dead != vdead ? dead : dead ? s[w].died < v->died : (s[w].mark & kEpochMask) < (v->mark & kEpochMask)) v = &s[w];
     }
     return v;
   }
@@ -129,26 +137,27 @@ class TagTable {
   Entry* e_;
 };
 
-extern TagTable g_tags;    // layer that built each node
-extern TagTable g_fast;    // mx.fast function whose fallback graph holds each node (1..7)
-extern bool g_fast_used;   // set once g_fast holds a tag
+extern TagTable g_tags;  // layer (and mx.fast function) that built each node
 
 // Roots for tag_walk, filled by the caller.
 std::vector<const uint8_t*>& walk_stack();
 
 // Tags every node reachable from walk_stack() that no eval has taken yet with `tag`, stopping at
-// nodes already tagged in this epoch and at `stops`. Returns how many nodes it tagged.
+// nodes already tagged in this epoch and at `stops`, and marks them with the mx.fast function `fast`
+// (0: none). Returns how many nodes it tagged.
 // `now` is the stamp (clock.h) the entries it makes start their lifetime at.
-uint32_t tag_walk(TagTable& table, uint32_t tag, uint32_t epoch, const uint8_t* const* stops, int nstops, uint64_t now);
+uint32_t tag_walk(uint32_t tag, uint32_t epoch, uint32_t fast, const uint8_t* const* stops, int nstops, uint64_t now);
 
 // What the SDK says about the graph being built, written by JS through a shared Uint32Array (see
 // BuildState in addon.cc): whether arrays are tagged as node-mlx makes them, the innermost open
-// layer, the epoch (evals so far), and a count of nodes tagged that way.
+// layer, the epoch (evals so far), a count of nodes tagged that way, and the mx.fast function
+// being called (1..7, 0 outside one).
 struct BuildState {
   uint32_t on;
   uint32_t layer;
   uint32_t epoch;
   uint32_t tagged;
+  uint32_t fast;
 };
 extern BuildState g_build;
 

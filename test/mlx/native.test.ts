@@ -271,7 +271,10 @@ describe('probe', () => {
     try {
       bind.setLayout({ dtype: good.dtype + 8 });
       expect(checkLayout(bind, mx)).toMatch(/^layout: dtype read as/);
-      bind.setLayout({ dtype: good.dtype, inputs: good.inputs + 24 });
+      // A status read from the wrong word: walks would stop nowhere, or everywhere.
+      bind.setLayout({ dtype: good.dtype, status: good.status + 8 });
+      expect(checkLayout(bind, mx)).toMatch(/^layout: an (evaluated array|array no eval has taken) shows/);
+      bind.setLayout({ status: good.status, inputs: good.inputs + 24 });
       const h = openHookLayer(mx);
       expect('reason' in h && h.reason).toMatch(/layout: the inputs of add/);
       expect(bind.snapshot().equals(before)).toBe(true);

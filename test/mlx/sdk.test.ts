@@ -49,6 +49,20 @@ beforeEach(() => {
 
 const byKind = (t: Trace, k: Span['kind']) => t.spans.filter((s) => s.kind === k);
 
+/** Runs fn with layers tagged by walking their graphs when forward returns (no wrap hook), as without it. */
+function withLayersWalked<T>(fn: () => T): T {
+  const hook = inst.hookLayer!;
+  const build = hook.buildState!;
+  build[0] = 0;
+  (hook as { buildState: Uint32Array | null }).buildState = null;
+  try {
+    return fn();
+  } finally {
+    (hook as { buildState: Uint32Array | null }).buildState = build;
+    build[0] = 1;
+  }
+}
+
 describe('registerMlxInstrumentation', () => {
   it('uses the native hook layer on this machine', () => {
     expect(inst.fallbackReason).toBe('');
@@ -296,6 +310,45 @@ describe('mx.fast fallbacks', () => {
     expect(prims[prims.length - 1].name).toBe('Multiply');
     expect(prims[prims.length - 1].attrs?.fast).toBeUndefined();
   });
+
+  it('leaves the mark off a lazy input that was built before the last eval', () => {
+    const x = mx.random.normal([2, 8, 64]);
+    const w = mx.ones([64]);
+    mx.eval(x, w);
+    const lazy = mx.exp(x); // runs only with the fast call's output
+    mx.eval(mx.ones([1])); // an eval between: lazy was tagged for an earlier one
+    inst.takeTrace();
+    mx.eval(mx.fast.rmsNorm(lazy, w, 1e-5));
+    const prims = byKind(inst.takeTrace(), 'primitive');
+    expect(prims.filter((p) => p.attrs?.fast === 'rmsNorm').length).toBeGreaterThan(1);
+    expect(prims.find((p) => p.name === 'Exp')!.attrs?.fast).toBeUndefined();
+  });
+
+  it('marks the same primitives, in the same layer, when layers are tagged by walking their graphs', () => {
+    class Norm extends nn.Module {
+      w: any;
+      constructor() {
+        super();
+        this.w = mx.ones([64]);
+      }
+      forward(x: any) {
+        return mx.multiply(mx.fast.rmsNorm(mx.exp(x), this.w, 1e-5), 2);
+      }
+    }
+    const norm = new Norm();
+    const x = mx.random.normal([2, 8, 64]);
+    mx.eval(x, norm.parameters());
+    const run = () => {
+      inst.takeTrace();
+      mx.eval(norm.forward(x));
+      return byKind(inst.takeTrace(), 'primitive').map((p) => `${p.name}@${p.layer}:${p.attrs?.fast ?? ''}`);
+    };
+    const made = run();
+    const marked = made.filter((p) => p.endsWith(':rmsNorm'));
+    expect(marked.length).toBeGreaterThan(1);
+    for (const p of marked) expect(p).toContain('@Norm:');
+    expect(withLayersWalked(run)).toEqual(made);
+  });
 });
 
 describe('re-enable', () => {
@@ -385,16 +438,6 @@ describe('re-enable', () => {
     expect(made).toContain('StopGradient@b (Block)');
     expect(made.filter((p) => p.startsWith('AddMM@')).map((p) => p.split('@')[1])).toEqual(['a.fc (Linear)', 'b.fc (Linear)']);
     // The same program with layers tagged by walking their graphs when forward returns.
-    const build = hook.buildState!;
-    build[0] = 0;
-    (hook as { buildState: Uint32Array | null }).buildState = null;
-    let walked: string[];
-    try {
-      walked = run();
-    } finally {
-      (hook as { buildState: Uint32Array | null }).buildState = build;
-      build[0] = 1;
-    }
-    expect(made).toEqual(walked);
+    expect(withLayersWalked(run)).toEqual(made);
   });
 });

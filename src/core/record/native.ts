@@ -24,9 +24,10 @@ export interface NativeBinding {
   drainInto(records: ArrayBuffer, words: ArrayBuffer, out: Float64Array): void;
   snapshot(): Buffer;
   inspect(arr: unknown): null | { desc: number; shape?: number[]; size?: number; dtype?: number; itemsize?: number; hasPrimitive?: boolean; status?: number; inputs?: number[] };
-  tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[]): number;
+  /** Tags the graph behind `arrays` (native/addon.cc TagGraph); with `fast`, an mx.fast call's graph, stopping at its inputs `stops`. */
+  tagGraph(arrays: unknown[], tag: number, epoch: number, stops?: unknown[], fast?: number): number;
   /**
-   * The native BuildState: [on, layer, epoch, tagged] (u32 each), read and written in place; null
+   * The native BuildState: [on, layer, epoch, tagged, fast] (u32 each), read and written in place; null
    * unless this thread holds the tag tables (one thread of the process does).
    */
   buildState(): ArrayBuffer | null;
@@ -105,7 +106,8 @@ export interface HookLayer {
   jsThread: number;
   /**
    * When node-mlx's napi_wrap is hooked, each array is tagged with the layer building it as it is
-   * made: write [1] (innermost open layer's span id) and [2] (epoch) here, and set [0] to 1. Null:
+   * made: write [1] (innermost open layer's span id), [2] (epoch) and [4] (the mx.fast function being
+   * called) here, and set [0] to 1. Null:
    * layers are tagged by walking their graphs when forward returns (tagGraph).
    */
   buildState: Uint32Array | null;

@@ -32,7 +32,6 @@ export class MlxInstrumentation extends SpanRuntime {
   /** Every patch this instrumentation made, undone by disable(). */
   _patcher = new Patcher();
   private _schedule: StepSchedule | null = null;
-  private _fastEpoch = 1;
   /** Every class whose forward was wrapped, so a re-enable wraps them again (disable unwraps all). */
   _instrumentedClasses = new Set<Function>();
   private _layers = new Layers(this, this._patcher);
@@ -362,13 +361,37 @@ export class MlxInstrumentation extends SpanRuntime {
       if (!marker || typeof fast[name] !== 'function') return;
       this._patcher.wrap<AnyFn>(fast, name, (orig) =>
         function (this: unknown, ...args: unknown[]) {
-          const out = orig.apply(this, args);
           const hook = self._hook;
-          if (self._on && hook) hook.binding.tagGraph(arraysIn(out), marker, self._fastEpoch++, arraysIn(args));
+          if (!self._on || !hook) return orig.apply(this, args);
+          const build = hook.buildState;
+          const asMade = build !== null && build[0] !== 0;
+          const layer = asMade ? build[1] : self._innermostLayerId();
+          // The inputs' graphs are the caller's: tagged for this eval first, every node tagged for it
+          // from here on is the fast call's (a lazy input left from an earlier eval would not be).
+          hook.binding.tagGraph(arraysIn(args), layer, self._epoch);
+          if (asMade) {
+            // Arrays are tagged as node-mlx makes them: the nodes made meanwhile get the mark then.
+            const outer = build[4];
+            build[4] = marker;
+            try {
+              return orig.apply(this, args);
+            } finally {
+              build[4] = outer;
+            }
+          }
+          const out = orig.apply(this, args);
+          hook.binding.tagGraph(arraysIn(out), layer, self._epoch, arraysIn(args), marker);
           return out;
         },
       );
     });
+  }
+
+  /** The innermost open layer's span id, 0 outside layers. */
+  private _innermostLayerId(): number {
+    const stack = this._stack;
+    for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') return stack[i].id;
+    return 0;
   }
 
   private _unpatch(): void {
