@@ -11,10 +11,12 @@ import { createLlama, generate, TINY_LLAMA } from '../../src/demo/llama';
 import { coreWaits, waitedBetween } from '../../src/core/record/core-wait';
 import { formatReport, summarizeReport } from '../../src/exporters/terminal/report';
 import { stripAnsi } from '../../src/exporters/terminal/format';
+import { useHtmlSession } from '../helpers/html-browser';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 
+const html = useHtmlSession();
 let inst: MlxInstrumentation;
 beforeAll(() => {
   inst = registerMlxInstrumentation();
@@ -56,5 +58,14 @@ describe('a decode loop whose MLX thread waits for a core', () => {
     expect(waited!).toBeGreaterThan(0.02 * sum.busyNs);
     const head = stripAnsi(formatReport(t, { width: 200 })).split('\n').slice(0, 4).join('\n');
     expect(head).toMatch(/coverage \d+(\.\d)?% · MLX's thread waited [\d.]+ ?[mµn]?s for a CPU core/);
+    // The dashboard's Coverage card says it too.
+    const o = await html.open(await html.exportTo('core-wait.html', t));
+    try {
+      const note = await o.page.locator('#summary .card', { hasText: 'Coverage' }).textContent();
+      expect(note).toMatch(/MLX's thread waited [\d.]+ ?[mµn]?s for a CPU core/);
+      expect(o.errors).toEqual([]);
+    } finally {
+      await o.close();
+    }
   });
 });

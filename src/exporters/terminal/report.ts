@@ -9,6 +9,7 @@ import { unknownFlopsReason } from '../../core/cost';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
 import { layerOf } from '../../core/model/span-facts';
+import { readCoreWait } from '../../core/model/meta';
 import { aggregate, busyShare, type AggregateRow } from '../../core/analysis/aggregate';
 import {
   type Colors,
@@ -205,7 +206,7 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
     primitiveCount: agg.primitiveCount,
     primitiveNs: agg.primitive.ns,
     coverage: busyNs > 0 ? agg.coveredNs / busyNs : NaN,
-    coreWaitNs: typeof trace.meta?.coreWaitNs === 'number' && trace.meta.coreWaitNs >= 0 ? trace.meta.coreWaitNs : undefined,
+    coreWaitNs: readCoreWait(trace.meta) ?? undefined,
     dropped: typeof trace.dropped === 'number' ? trace.dropped : 0,
     uncosted: agg.uncosted,
     rows,
