@@ -2,7 +2,6 @@
 // every view names the same layer for every primitive, and every share is of busy time, so coverage and the
 // "% busy" column stay within 100 %.
 import { createRequire } from 'node:module';
-import { cpus, loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
@@ -23,9 +22,6 @@ let inst: MlxInstrumentation;
 /** The d=64 model's loop (many small primitives) and the demo model's (d=256: primitives that do real work). */
 let trace: Trace;
 let demo: Trace;
-/** Load average over the cores while recording: on an overloaded machine waiting for a core, not MLX, fills the time. */
-let load = 0;
-
 beforeAll(() => {
   inst = registerMlxInstrumentation();
   const record = (cfg: typeof TINY_LLAMA, tokens: number) => {
@@ -37,9 +33,7 @@ beforeAll(() => {
     return inst.takeTrace();
   };
   trace = record(TINY_LLAMA, 40);
-  load = loadavg()[0] / cpus().length;
   demo = record(DEMO_LLAMA, 16);
-  load = Math.max(load, loadavg()[0] / cpus().length);
 }, 120_000);
 
 afterAll(() => inst?.disable());
@@ -138,12 +132,18 @@ describe('the decode loop under the instrumentation', () => {
     for (const r of cmp.rows) expect(r.share).toBeLessThanOrEqual(1);
   });
 
-  it('d=256: coverage is at least 80 % when the machine is not overloaded', () => {
+  it("d=256: coverage is at least 80 %, the time MLX's thread waited for a core aside", () => {
     const sum = summarizeReport(demo);
-    // Past one runnable task per core, the time MLX's thread waits for a core lands in busy time without a
-    // primitive: coverage then says so truthfully, and this bound does not apply.
-    if (load > 1) console.warn(`decode-loop coverage ${(sum.coverage * 100).toFixed(1)} % at load ${load.toFixed(1)} per core: 80 % bound not checked`);
-    else expect(sum.coverage).toBeGreaterThanOrEqual(0.8);
+    // While MLX's thread is runnable but another thread or process has the core, busy time passes with no
+    // primitive, and coverage says so truthfully. The trace holds that wait as the kernel counts it
+    // (meta.coreWaitNs): the bound is on primitive time plus the wait, while the wait is small (some of it
+    // may fall outside busy time, so this is at most that much kinder). The load average is no gate: it
+    // counts niced processes as well.
+    const waited = demo.meta.coreWaitNs!;
+    expect(waited).toBeGreaterThanOrEqual(0);
+    const line = `decode-loop coverage ${(sum.coverage * 100).toFixed(1)} %, MLX's thread waited ${(waited / 1e6).toFixed(1)} ms for a core in ${(sum.busyNs / 1e6).toFixed(1)} ms busy`;
+    if (waited > 0.05 * sum.busyNs) console.warn(`${line}: 80 % bound not checked`);
+    else expect(sum.coverage + waited / sum.busyNs, line).toBeGreaterThanOrEqual(0.8);
     expect(sum.coverage).toBeLessThanOrEqual(1);
   });
 

@@ -10,7 +10,15 @@ import type { TraceMeta } from './trace';
 export const CORE_META_KEYS: ReadonlySet<string> = new Set(['timing', 'createdAt', 'origin', 'host', 'versions', 'peaks', 'fallbackReason']);
 
 /** Sections that views show in their own panels, not as plain key/value facts. */
-export const PANEL_META_KEYS: ReadonlySet<string> = new Set(['advice', 'generation', 'passStats']);
+export const PANEL_META_KEYS: ReadonlySet<string> = new Set(['advice', 'generation', 'passStats', 'coreWaitNs']);
+
+// ---- meta.coreWaitNs: how long the threads that ran the primitives waited for a CPU core (core-wait.ts).
+
+/** ns MLX's threads waited for a core while runnable during the recording, or null when not known. */
+export function readCoreWait(meta: TraceMeta | undefined): number | null {
+  const w = (meta as Record<string, unknown> | undefined)?.coreWaitNs;
+  return typeof w === 'number' && Number.isFinite(w) && w >= 0 ? w : null;
+}
 
 // ---- meta.advice: the advisor's findings, written by the CLI before export so every view shows the same list.
 

@@ -84,6 +84,11 @@ export interface TraceMeta {
   peaks: Peaks;
   /** Why the native layer is not in use, when timing is 'js'. */
   fallbackReason?: string;
+  /**
+   * ns the threads that ran the primitives spent runnable but waiting for a CPU core during the
+   * recording (Linux); busy time passes with no primitive while they do.
+   */
+  coreWaitNs?: number;
   /** Extra facts (passes, warmup, generation stats...). */
   [key: string]: unknown;
 }

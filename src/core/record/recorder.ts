@@ -11,6 +11,7 @@ import type { HookLayer } from './native';
 import type { RowSource } from '../io/binary';
 import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from '../model/trace';
 import { VERSION } from './version';
+import { coreWaits, waitedBetween } from './core-wait';
 
 /**
  * A span while it is recorded: the trace model's Span with absolute monotonic times, and cost fields left
@@ -43,6 +44,8 @@ export class Recorder {
   readonly timing: TimingMode;
   readonly now: () => number;
   readonly jsThread: number;
+  /** coreWaits() when the window began: what MLX's threads waited for a core since goes in the trace. */
+  private windowWaits = coreWaits();
   /** JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order. */
   private spans: LiveSpan[] = [];
   /** The native layer's primitives, in id order. */
@@ -353,10 +356,20 @@ export class Recorder {
         peaks: this.opts.peaks,
         ...(this.opts.fallbackReason ? { fallbackReason: this.opts.fallbackReason } : {}),
         ...(this.memDropped ? { droppedMemoryEvents: this.memDropped } : {}),
+        ...this.coreWaitMeta(),
         ...extraMeta,
       },
       dropped: this.dropped + this.memDropped,
     };
+  }
+
+  /** meta.coreWaitNs: how long the threads that ran this window's primitives waited for a core (Linux). */
+  private coreWaitMeta(): { coreWaitNs?: number } {
+    const threads = new Set<number>();
+    const col = this.prims.thread;
+    for (let i = 0, n = this.prims.length, last = -1; i < n; i++) if (col[i] !== last) threads.add((last = col[i]));
+    const ns = threads.size ? waitedBetween(this.windowWaits, coreWaits(), threads) : null;
+    return ns === null ? {} : { coreWaitNs: ns };
   }
 
   /** A point to take from later, leaving what came before for the next full take. */
@@ -408,6 +421,7 @@ export class Recorder {
     this.launchedHead = 0;
     this.lastAsync = null;
     this.origin = this.now();
+    this.windowWaits = coreWaits();
     this.originEpochNs = epochNsNow();
     return trace;
   }

@@ -93,6 +93,8 @@ export interface Head {
     timing: string;
     createdAt: string;
     fallbackReason: string | null;
+    /** ns MLX's threads waited for a CPU core while runnable (trace meta.coreWaitNs); null when unknown. */
+    coreWaitNs: number | null;
     host: Record<string, string | number>;
     versions: Record<string, string>;
     /** The roofline's ceilings, where they come from, and how views say so (describeCeilings). */

@@ -9,6 +9,7 @@ import { unknownFlopsReason } from '../../core/cost';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
 import { layerOf } from '../../core/model/span-facts';
+import { readCoreWait } from '../../core/model/meta';
 import { aggregate, busyShare, type AggregateRow } from '../../core/analysis/aggregate';
 import {
   type Colors,
@@ -99,6 +100,8 @@ export interface ReportSummary {
   primitiveNs: number;
   /** Time a primitive ran inside busy time, over busy time (0..1). NaN without busy time. */
   coverage: number;
+  /** ns MLX's threads waited for a CPU core while runnable (trace meta, Linux); undefined when unknown. */
+  coreWaitNs?: number;
   dropped: number;
   /** Primitive names with flops === null, sorted. */
   uncosted: string[];
@@ -203,6 +206,7 @@ export function summarizeReport(trace: Trace, opts: ReportOptions = {}): ReportS
     primitiveCount: agg.primitiveCount,
     primitiveNs: agg.primitive.ns,
     coverage: busyNs > 0 ? agg.coveredNs / busyNs : NaN,
+    coreWaitNs: readCoreWait(trace.meta) ?? undefined,
     dropped: typeof trace.dropped === 'number' ? trace.dropped : 0,
     uncosted: agg.uncosted,
     rows,
@@ -299,6 +303,16 @@ function joinWrapped(parts: string[], width: number): string[] {
   return lines;
 }
 
+/**
+ * While MLX's thread waits for a core (other threads or processes have them), busy time passes with no
+ * primitive: said beside coverage once it is a visible share of busy time, so a low coverage is read
+ * for what it is.
+ */
+function coreWaitPart(sum: ReportSummary, c: Colors): string[] {
+  if (sum.coreWaitNs === undefined || !(sum.busyNs > 0) || sum.coreWaitNs < 0.02 * sum.busyNs) return [];
+  return [c.yellow(`MLX's thread waited ${formatDuration(sum.coreWaitNs)} for a CPU core`)];
+}
+
 function headerLines(sum: ReportSummary, c: Colors, width: number): string[] {
   const timing = printable(sum.timing === 'js' && sum.fallbackReason ? `js (native hooks off: ${sum.fallbackReason})` : sum.timing);
   const dropped = `${formatCount(sum.dropped)} dropped events`;
@@ -309,6 +323,7 @@ function headerLines(sum: ReportSummary, c: Colors, width: number): string[] {
         `busy time ${formatDuration(sum.busyNs)} in ${formatCount(sum.forcingCount)} evals and syncs`,
         `primitive time ${formatDuration(sum.primitiveNs)} in ${formatCount(sum.primitiveCount)} primitives`,
         `coverage ${orDash(sum.coverage, formatPercent)}`,
+        ...coreWaitPart(sum, c),
         sum.dropped > 0 ? c.yellow(dropped) : dropped,
       ],
       width,

@@ -25,10 +25,13 @@ export function installSummary(app: App): void {
   const measured = head.passes ? ', measured passes' : '';
   const timingNote = head.meta.timing === 'native' ? 'timed inside eval by the native hooks'
     : head.meta.fallbackReason ? `native hooks not used: ${head.meta.fallbackReason}` : 'timed from JavaScript';
+  // Busy time passes with no primitive while MLX's thread waits for a core: said once it is a visible share.
+  const wait = head.meta.coreWaitNs;
+  const coreWaitNote = wait !== null && head.busy && wait >= 0.02 * head.busy.ns ? ` · MLX's thread waited ${util.fmtNs(wait)} for a CPU core` : '';
   cards.replaceChildren(
     card('Wall time', util.fmtNs(m.wallTime), 'first span to last'),
     card('Busy time', util.fmtNs(m.evalTime), `evals, asyncEval work, item()/tolist()${measured}`),
-    card('Coverage', util.fmtPct(head.busy && head.busy.ns > 0 ? head.busy.coveredNs / head.busy.ns : m.tableTime / m.evalTime), `${kind} time inside busy time${measured}`),
+    card('Coverage', util.fmtPct(head.busy && head.busy.ns > 0 ? head.busy.coveredNs / head.busy.ns : m.tableTime / m.evalTime), `${kind} time inside busy time${measured}${coreWaitNote}`, coreWaitNote !== ''),
     card('Timing', head.meta.timing, timingNote, head.meta.timing !== 'native'),
     card('Spans', util.fmtCount(head.spanCount), `${util.fmtCount(dropped)} dropped${head.skipped ? `, ${util.fmtCount(head.skipped)} malformed skipped` : ''}`, dropped > 0 || head.skipped > 0),
     card('Peak memory', mem ? util.fmtBytes(mem.peak) : 'not recorded', mem ? `${util.fmtCount(mem.sourceCount)} allocator events` : 'no allocator events'),
