@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "records.h"
 
@@ -37,6 +38,19 @@ inline VecView vec_at(const void* base, size_t off) {
 // after, detach it (free its inputs): so a walk on another thread reads a node's inputs only while
 // this is false, as MLX's own eval walks do.
 inline bool taken_by_eval(const uint8_t* d) { return *reinterpret_cast<const uint32_t*>(d + g_layout.status) != 0; }
+
+// Whether a walk may read node d's inputs: no eval has taken it, and it is not a leaf (or evaluated:
+// its primitive is gone then).
+inline bool walkable(const uint8_t* d) {
+  return !taken_by_eval(d) && *reinterpret_cast<void* const*>(d + g_layout.primitive) != nullptr;
+}
+
+// Pushes the nodes of walkable node d's inputs onto a walk's stack.
+inline void push_inputs(const uint8_t* d, std::vector<const uint8_t*>& stack) {
+  VecView in = vec_at(d, g_layout.inputs);
+  for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
+    if (desc_of(p)) stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
+}
 
 // Writes one array's description (header, desc pointer, dims) into out; returns words written.
 inline int describe_array(const void* array, bool is_output, uint32_t* out) {

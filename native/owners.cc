@@ -170,11 +170,9 @@ void mark_built(const void* array) {
     const uint8_t* d = stack.back();
     stack.pop_back();
     // Taken by an eval (maybe being run and detached on the stream thread: marked before that), or a leaf.
-    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
+    if (!walkable(d)) continue;
     if (!put(reinterpret_cast<uint64_t>(d), mark, exact || d != d0)) continue;
-    VecView in = vec_at(d, g_layout.inputs);
-    for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
-      if (desc_of(p)) stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
+    push_inputs(d, stack);
   }
 }
 

@@ -52,7 +52,6 @@ std::vector<const uint8_t*>& walk_stack() {
 }
 
 uint32_t tag_walk(uint32_t tag, uint32_t epoch, uint32_t fast, const uint8_t* const* stops, int nstops, uint64_t now) {
-  TagTable& table = g_tags;
   std::vector<const uint8_t*>& stack = walk_stack();
   uint32_t tagged = 0;
   while (!stack.empty()) {
@@ -62,18 +61,16 @@ uint32_t tag_walk(uint32_t tag, uint32_t epoch, uint32_t fast, const uint8_t* co
     // not read further and keeps the tag of the layer that built it; nor is a leaf. Asked of the node
     // first: it is in the cache (the op just read it), and the inputs that stop here (weights,
     // earlier results) would each miss the cache in the table.
-    if (taken_by_eval(d) || !*reinterpret_cast<void* const*>(d + g_layout.primitive)) continue;
+    if (!walkable(d)) continue;
     const uint64_t key = reinterpret_cast<uint64_t>(d);
-    TagTable::Entry* e = table.find(key);
+    TagTable::Entry* e = g_tags.find(key);
     if (e && TagTable::same_epoch(e->mark, epoch)) continue;
     bool stop = false;
     for (int i = 0; i < nstops; i++) stop |= stops[i] == d;
     if (stop) continue;
-    table.put(key, tag, TagTable::mark(epoch, fast), now, e);
+    g_tags.put(key, tag, TagTable::mark(epoch, fast), now, e);
     tagged++;
-    VecView in = vec_at(d, g_layout.inputs);
-    for (const uint8_t* p = in.begin; p < in.end; p += g_layout.array_size)
-      if (desc_of(p)) stack.push_back(static_cast<const uint8_t*>(desc_of(p)));
+    push_inputs(d, stack);
   }
   return tagged;
 }

@@ -70,19 +70,12 @@ class TagTable {
   void retire(uint64_t d, uint64_t now) {
     if (Entry* e = find(d)) e->died = now;
   }
-  // Tags the node at d. A live entry of another epoch ends now and a fresh one starts: it is either
-  // a dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
-  // retire()) or this node's under its earlier tag, and either way a primitive that starts from
-  // now on is this node's. `live` is find(d).
+  // Tags the node at d. `live` is find(d), an entry of another epoch (the caller stops at one of
+  // this epoch): it ends now and a fresh one starts. It is either a dead node's (a node MLX made
+  // inside an op at a reused address is tagged by a walk, never by retire()) or this node's under
+  // its earlier tag, and either way a primitive that starts from now on is this node's.
   void put(uint64_t d, uint32_t tag, uint32_t mark, uint64_t now, Entry* live) {
-    if (Entry* e = live) {
-      if (same_epoch(e->mark, mark)) {
-        e->tag = tag;
-        e->mark = mark;
-        return;
-      }
-      e->died = now;
-    }
+    if (live) live->died = now;
     for (;;) {
       Entry* s = &e_[set(d)];
       Entry* victim = nullptr;

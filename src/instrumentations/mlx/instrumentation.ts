@@ -27,7 +27,6 @@ import { DEFAULT_CONFIG, SpanRuntime } from './span-runtime';
 
 type AnyFn = (...args: any[]) => any;
 
-
 export class MlxInstrumentation extends SpanRuntime {
   /** Every patch this instrumentation made, undone by disable(). */
   _patcher = new Patcher();
@@ -365,7 +364,7 @@ export class MlxInstrumentation extends SpanRuntime {
           if (!self._on || !hook) return orig.apply(this, args);
           const build = hook.buildState;
           const asMade = build !== null && build[0] !== 0;
-          const layer = asMade ? build[1] : self._innermostLayerId();
+          const layer = asMade ? build[1] : self._innermostLayer()?.id ?? 0;
           // The inputs' graphs are the caller's: tagged for this eval first, every node tagged for it
           // from here on is the fast call's (a lazy input left from an earlier eval would not be).
           hook.binding.tagGraph(arraysIn(args), layer, self._epoch);
@@ -385,13 +384,6 @@ export class MlxInstrumentation extends SpanRuntime {
         },
       );
     });
-  }
-
-  /** The innermost open layer's span id, 0 outside layers. */
-  private _innermostLayerId(): number {
-    const stack = this._stack;
-    for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') return stack[i].id;
-    return 0;
   }
 
   private _unpatch(): void {

@@ -25,6 +25,7 @@ export interface LayersHost {
   _untracedNow(): boolean;
   _applyUnsampled(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown;
   _parentId(): number | null;
+  _innermostLayer(): LiveSpan | undefined;
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
   _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown;
   instrumentModule(model: unknown): void;
@@ -96,12 +97,10 @@ export class Layers {
   private trace(orig: AnyFn, module: any, args: unknown[]): unknown {
     const host = this.host;
     const rec = host._recorder!;
-    const stack = host._stack;
-    const depth = stack.length;
+    const depth = host._stack.length;
     // super.forward() from an overriding class: one layer, not two.
     if (depth && host._stackModules[depth - 1] === module) return orig.apply(module, args);
-    let parentLayer: LiveSpan | undefined;
-    for (let i = depth - 1; i >= 0; i--) if (stack[i].kind === 'layer') { parentLayer = stack[i]; break; }
+    const parentLayer = host._innermostLayer();
     if (!parentLayer) {
       this.ensurePaths(module);
       if (!this.paths.get(module)) this.loadOrder.checkRoot(module);

@@ -159,6 +159,13 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
     }
   }
 
+  /** The innermost open layer span, if any. */
+  _innermostLayer(): LiveSpan | undefined {
+    const stack = this._stack;
+    for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') return stack[i];
+    return undefined;
+  }
+
   _parentId(): number | null {
     const top = this._stack[this._stack.length - 1];
     if (top) return top.id;
