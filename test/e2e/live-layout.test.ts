@@ -68,6 +68,9 @@ function batch(spans: S[], from: number, to: number, first: boolean, lanes: numb
     stats: {} as BatchMessage['stats'],
     advice: null,
     dropped: 0,
+    cut: -Infinity,
+    primitives: 0,
+    groups: { sig: [], layer: [], lane: [], calls: [], total: [] },
   };
 }
 

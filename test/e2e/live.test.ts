@@ -5,153 +5,21 @@
  * real headless Chromium: spans arriving, pause, reload, the app's exit, and a stalled client.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { get, request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { baseEnv, buildCli, ROOT } from '../helpers/cli';
 import { loadTrace } from '../../src/core/io/persist';
+import { APP, fetchText, readEvents, startApp, wire, type SseEvent } from '../helpers/live-app';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SHOTS = resolve('test-output/screenshots');
 
 let dist: string;
 let work: string;
-
-/** The app: the pipelined decode loop until STOP exists (or MAX_SECS), then a line with tokens and RSS. */
-const APP = (distDir: string) => `
-const { existsSync } = require('node:fs');
-const mlx = require('@frost-beta/mlx');
-const { createLlama, generate, TINY_LLAMA } = require(${JSON.stringify(join(distDir, 'demo.js'))});
-if (process.env.LIVE_API) {
-  const sdk = require(${JSON.stringify(join(distDir, 'index.js'))});
-  // The app runs for minutes and never takes its trace: serveLive bounds the recording to what the page needs.
-  const live = sdk.registerMlxInstrumentation(JSON.parse(process.env.LIVE_CONFIG || '{}')).serveLive(JSON.parse(process.env.LIVE_API));
-  process.stderr.write('live-api ' + live.url + '\\n');
-}
-const model = createLlama(mlx, TINY_LLAMA);
-const t0 = Date.now();
-const rss0 = process.memoryUsage().rss;
-let tokens = 0;
-const max = Number(process.env.MAX_SECS || 60) * 1000;
-while (!(process.env.STOP && existsSync(process.env.STOP)) && Date.now() - t0 < max) {
-  generate(mlx, model, { prompt: [1, 2, 3], tokens: 24 });
-  tokens += 24;
-}
-process.stderr.write('app-done ' + JSON.stringify({ tokens, secs: (Date.now() - t0) / 1000, rss0, rss: process.memoryUsage().rss }) + '\\n');
-`;
-
-interface App {
-  proc: ChildProcess;
-  url: string;
-  stderr(): string;
-  exited: Promise<number>;
-  stop(): void;
-}
-
-/**
- * Starts `node args` and waits for the live URL on its stderr: on a whole line (a pipe may hand over
- * 'http://127.0.0.1:4' before the rest of the port), and then for the server to answer.
- */
-function startApp(args: string[], env: Record<string, string>, urlLine: RegExp): Promise<App> {
-  const stop = join(work, `stop-${Math.random().toString(36).slice(2)}`);
-  const proc = spawn(process.execPath, args, { cwd: work, env: baseEnv({ ...env, STOP: stop }), stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stdout!.resume();
-  const exited = new Promise<number>((r) => proc.on('close', (c) => r(c ?? 1)));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`no live URL in 90 s; stderr:\n${err}`)); }, 90_000);
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      const waiting = !urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
-      err += d;
-      const m = waiting && urlLine.exec(err.slice(0, err.lastIndexOf('\n') + 1));
-      if (m) {
-        clearTimeout(timer);
-        const app = { proc, url: m[1], stderr: () => err, exited, stop: () => writeFileSync(stop, '') };
-        const stats = new URL(m[1]);
-        stats.pathname = '/stats';
-        fetchText(stats.href).then((r) => (r.status === 200 ? res(app) : rej(new Error(`the live server answered ${r.status} to /stats`))), rej);
-      }
-    });
-    proc.on('close', () => rej(new Error(`the app exited before serving; stderr:\n${err}`)));
-  });
-}
-
-interface SseEvent { event: string; data: string }
-
-/** A batch's column as numbers (the protocol's WireColumn, read as a client other than the page would). */
-function wire(c: { type: string; base: number; delta: boolean; data: string; x: number[] }, n: number): number[] {
-  const buf = Buffer.from(c.data, 'base64');
-  const read = { u8: 'readUInt8', u16: 'readUInt16LE', u32: 'readUInt32LE', i8: 'readInt8', i16: 'readInt16LE', i32: 'readInt32LE', f64: 'readDoubleLE' }[c.type] as 'readUInt8';
-  const size = { u8: 1, u16: 2, u32: 4, i8: 1, i16: 2, i32: 4, f64: 8 }[c.type]!;
-  expect(buf.length).toBe(size * n);
-  const out = Array.from({ length: n }, (_, i) => buf[read](i * size));
-  for (let k = 0; k < c.x.length; k += 2) out[c.x[k]] = c.x[k + 1];
-  let acc = c.base;
-  return c.delta ? out.map((v) => (acc += v)) : out.map((v) => v + c.base);
-}
-
-/** GET a URL as an event stream (as `curl -N`); resolves with the events once `until` says so or the stream ends. */
-function readEvents(url: string, until: (events: SseEvent[]) => boolean, timeoutMs = 90_000): Promise<{ events: SseEvent[]; status: number; type: string; ended: boolean }> {
-  return new Promise((res, rej) => {
-    const events: SseEvent[] = [];
-    const req = get(url, (r) => {
-      // A window's event is megabytes in many chunks: they are joined once an event is complete,
-      // not searched again with each chunk (too slow to keep up on a loaded machine).
-      let pending: string[] = [];
-      let last = '';
-      let done = false;
-      const finish = (ended: boolean) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        req.destroy();
-        res({ events, status: r.statusCode ?? 0, type: String(r.headers['content-type']), ended });
-      };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => {
-        const complete = d.includes('\n\n') || (last === '\n' && d.startsWith('\n'));
-        pending.push(d);
-        last = d.slice(-1) || last;
-        if (!complete) return;
-        let buf = pending.join('');
-        let k;
-        while ((k = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, k);
-          buf = buf.slice(k + 2);
-          const ev = { event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('data: ')) ev.data += line.slice(6);
-          }
-          if (ev.data) events.push(ev);
-        }
-        pending = buf ? [buf] : [];
-        last = buf.slice(-1);
-        if (until(events)) finish(false);
-      });
-      r.on('end', () => finish(true));
-      r.on('error', () => finish(true));
-    });
-    req.on('error', rej);
-  });
-}
-
-function fetchText(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
-  return new Promise((res, rej) => {
-    const req = request(url, { headers }, (r) => {
-      const parts: Buffer[] = [];
-      r.on('data', (d: Buffer) => parts.push(d));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(parts), headers: r.headers }));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}
 
 /** A non-loopback IPv4 address of this machine, if it has one. */
 function otherAddress(): string | null {
@@ -175,7 +43,7 @@ afterAll(() => {
 describe('mlx-trace run --live (plain HTTP)', () => {
   it('streams windows of the decode loop as Server-Sent Events on 127.0.0.1, saves the window, and ends the stream when the app exits', async () => {
     const out = join(work, 'run-out');
-    const app = await startApp([join(dist, 'cli.js'), 'run', '--live', '--no-report', '--out', out, 'app.js'], {}, /live view at (\S+)/);
+    const app = await startApp(work, [join(dist, 'cli.js'), 'run', '--live', '--no-report', '--out', out, 'app.js'], {}, /live view at (\S+)/);
     try {
       const url = new URL(app.url);
       expect(url.hostname).toBe('127.0.0.1');
@@ -264,7 +132,7 @@ describe('mlx-trace run --live (plain HTTP)', () => {
   }, 300_000);
 
   it('with --host, every URL needs the random token; bad values are one line and the app runs on', async () => {
-    const app = await startApp(['--require', join(dist, 'register.js'), 'app.js'], { MLX_TRACE_LIVE: '0', MLX_TRACE_LIVE_HOST: '0.0.0.0', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'tok') }, /live view at (\S+)/);
+    const app = await startApp(work, ['--require', join(dist, 'register.js'), 'app.js'], { MLX_TRACE_LIVE: '0', MLX_TRACE_LIVE_HOST: '0.0.0.0', MLX_TRACE_QUIET: '1', MLX_TRACE_OUT: join(work, 'tok') }, /live view at (\S+)/);
     try {
       const url = new URL(app.url);
       const token = url.searchParams.get('token') ?? '';
@@ -306,7 +174,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('shows spans arriving from the decode loop, pauses, reconnects after a reload, and keeps the data when the app ends', async () => {
-    const app = await startApp(['app.js'], { MAX_SECS: '400', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4 }) }, /live-api (\S+)/);
+    const app = await startApp(work, ['app.js'], { MAX_SECS: '400', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4 }) }, /live-api (\S+)/);
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     const page = await context.newPage();
     const origin = new URL(app.url).origin;
@@ -408,7 +276,7 @@ describe('an app that never takes its trace', () => {
   it('records only what the live window needs: past the recorder\'s maxSpans nothing is dropped and the windows keep moving', async () => {
     // A low maxSpans stands for the default's two million: unbounded, the recorder would be full after it.
     const maxSpans = 20_000;
-    const app = await startApp(['app.js'], { MAX_SECS: '200', LIVE_CONFIG: JSON.stringify({ maxSpans }), LIVE_API: JSON.stringify({ port: 0, refreshMs: 250, windowSeconds: 2 }) }, /live-api (\S+)/);
+    const app = await startApp(work, ['app.js'], { MAX_SECS: '200', LIVE_CONFIG: JSON.stringify({ maxSpans }), LIVE_API: JSON.stringify({ port: 0, refreshMs: 250, windowSeconds: 2 }) }, /live-api (\S+)/);
     const stats = async () => JSON.parse((await fetchText(`${app.url}stats`)).body.toString('utf8'));
     try {
       expect((await fetchText(app.url)).body.toString('utf8')).toContain('the app set no bound, so recording keeps the last 2 s or 20,000 spans');
@@ -439,7 +307,7 @@ describe('an app that never takes its trace', () => {
 describe('a stalled client', () => {
   it('costs the app a bounded queue: its windows are skipped and counted, the app decodes on', async () => {
     const queue = 256 * 1024;
-    const app = await startApp(['app.js'], { MAX_SECS: '150', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, windowSeconds: 4, clientQueueBytes: queue }) }, /live-api (\S+)/);
+    const app = await startApp(work, ['app.js'], { MAX_SECS: '150', LIVE_API: JSON.stringify({ port: 0, refreshMs: 200, windowSeconds: 4, clientQueueBytes: queue }) }, /live-api (\S+)/);
     const url = new URL(app.url);
     // A client that asks for the stream and never reads a byte.
     const stalled = connect({ host: '127.0.0.1', port: Number(url.port) });

@@ -201,11 +201,33 @@ export interface BatchMessage {
   mem: { t: WireColumn; live: WireColumn };
   /** Memory events the window holds before that reduction. */
   memSource: number;
+  /**
+   * The page has every primitive of the window that ended at `cut` or later, and none before (it drops those):
+   * at most PAGE_PRIMITIVES of them. `primitives` is how many the window holds, and `groups` sums all of them.
+   */
+  cut: number;
+  primitives: number;
+  groups: PrimitiveGroups;
   rates: RateSeries;
   stats: WindowStats;
   /** The advisor's findings when they changed (always with reset): as shown, with their evidence span ids. */
   advice: { findings: HeadFinding[]; ids: number[][] } | null;
   dropped: number;
+}
+
+/**
+ * Primitives a page holds at most: the newest of the window. The app may make a few hundred thousand a second;
+ * a page laying all of them out every refresh takes a good part of a core on the app's machine.
+ */
+export const PAGE_PRIMITIVES = 20_000;
+
+/** The window's primitives summed by signature, layer and lane numbers (the session's tables): calls and total ns. */
+export interface PrimitiveGroups {
+  sig: number[];
+  layer: number[];
+  lane: number[];
+  calls: number[];
+  total: number[];
 }
 
 /** Time buckets of a window that its memory curve keeps points of (three at most each, as the dashboard keeps). */

@@ -38,6 +38,8 @@ interface Client {
   upTo: number;
   tables: TableCursor;
   advice: number;
+  /** Its page has every primitive that ended since this time (only moves on: a page never has a gap in them). */
+  cut: number;
 }
 
 /** The stretch of the window the advisor reads: the last seconds, and at most so many spans. */
@@ -98,6 +100,8 @@ export class LiveServer {
   private readonly cpu0 = threadCpuNs();
   private readonly wall0 = performance.now();
   private refreshMs = { batch: 0, advise: 0 };
+  /** The window's primitives for the pages (LiveTables.windowPrimitives), made once per arrival. */
+  private prims: { seq: number; from: number; value: ReturnType<LiveTables['windowPrimitives']> } | null = null;
 
   constructor(
     private readonly store: LiveStore,
@@ -159,7 +163,7 @@ export class LiveServer {
   private openEvents(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
-    const c: Client = { res, skipped: 0, sent: 0, since: Date.now(), upTo: -1, tables: NO_TABLES, advice: -1 };
+    const c: Client = { res, skipped: 0, sent: 0, since: Date.now(), upTo: -1, tables: NO_TABLES, advice: -1, cut: -Infinity };
     res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, ended: this.ended })}\n\n`);
     // A page that comes (back) gets the window at once, not a refresh later.
     this.send([c], false);
@@ -191,9 +195,11 @@ export class LiveServer {
         c.res.write(this.statsEvent(c));
         continue;
       }
-      const key = `${c.upTo}|${c.tables.strings},${c.tables.sigs},${c.tables.lanes},${c.tables.layers}|${c.advice === this.adviceVersion}`;
+      const prims = this.windowPrimitives();
+      c.cut = c.upTo < 0 ? prims.cut : Math.max(c.cut, prims.cut);
+      const key = `${c.upTo}|${c.tables.strings},${c.tables.sigs},${c.tables.lanes},${c.tables.layers}|${c.advice === this.adviceVersion}|${c.cut}`;
       let text = texts.get(key);
-      if (text === undefined) texts.set(key, (text = this.batchEvent(c)));
+      if (text === undefined) texts.set(key, (text = this.batchEvent(c, prims)));
       c.res.cork();
       for (const part of text) {
         c.res.write(part);
@@ -211,10 +217,17 @@ export class LiveServer {
     if (refresh && texts.size > 0) this.refreshMs.batch = performance.now() - t0;
   }
 
+  /** The window's primitives: how many, their sums, and the newest PAGE_PRIMITIVES's cut time. */
+  private windowPrimitives(): ReturnType<LiveTables['windowPrimitives']> {
+    const { seq, from } = this.store;
+    if (this.prims?.seq !== seq || this.prims.from !== from) this.prims = { seq, from, value: this.tables.windowPrimitives(this.store) };
+    return this.prims.value;
+  }
+
   /** A batch event's text, in parts written one after the other (the columns are large: they are not joined into one string). */
-  private batchEvent(c: Client): string[] {
+  private batchEvent(c: Client, prims: ReturnType<LiveTables['windowPrimitives']>): string[] {
     const reset = c.upTo < 0;
-    const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset);
+    const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset, c.cut);
     this.lastRates ??= this.store.rates();
     this.lastStats ??= this.store.stats(this.store.windowSpans());
     const msg: BatchMessage = {
@@ -224,6 +237,9 @@ export class LiveServer {
       stats: this.lastStats,
       advice: c.advice === this.adviceVersion ? null : this.advice,
       dropped: this.lastStats.recorderDropped + this.lastStats.feedDropped,
+      cut: c.cut,
+      primitives: prims.count,
+      groups: prims.groups,
     };
     this.batches++;
     return ['event: batch\ndata: ', ...batchJson(msg), '\n\n'];

@@ -271,7 +271,8 @@ export class LiveStore {
 
   /** The last `spanNs` (the window by default) as a Trace (with token spans and generation stats), and its rate series. */
   window(name: string, extraMeta: Record<string, unknown> = {}, spanNs = this.windowNs): { trace: Trace; rates: RateSeries } {
-    const from = this.latest - spanNs;
+    // What the page shows: nothing from before the window's start (nor before a stretch let go over the cap).
+    const from = Math.max(this.latest - spanNs, this.floor);
     const spans: Span[] = [];
     const js: WireSpan[] = [];
     const memory: MemoryEvent[] = [];

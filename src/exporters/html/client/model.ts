@@ -54,6 +54,14 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string 
   const passCol = get<Uints>('pass', new Uint8Array(0));
   const idPos = get<Uints>('idPos', new Uint32Array(0));
   const idVal = get<Uints | Float64Array>('idVal', new Uint32Array(0));
+  // The live view's table rows: the window's primitives summed by signature, layer and lane (the page holds only the
+  // newest of them). With them the table counts these sums, not the spans; a primitive's self time is its time (no span
+  // nests in a primitive).
+  const grpSig = cols.get('grpSig') as Uints | undefined;
+  const grpLayer = get<Uints>('grpLayer', new Uint32Array(0));
+  const grpLane = get<Uints>('grpLane', new Uint32Array(0));
+  const grpCalls = get('grpCalls', new Float64Array(0));
+  const grpTotal = get('grpTotal', new Float64Array(0));
 
   // Multi-pass: the slot of each span's measured pass, -1 for warm-up spans and spans outside the passes.
   const passes = head.passes;
@@ -96,6 +104,8 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string 
   const present = new Set<number>();
   for (let s = 0; s < sigKind.length; s++) present.add(sigKind[s]);
   const tableKind = [2, 1, 4, 3, 0].find((k) => present.has(k)) ?? 2;
+  const grouped = grpSig !== undefined && tableKind === 2;
+  const grpDevice = Uint8Array.from(grouped ? grpLane : [], (l) => devices.indexOf(head.lanes[l].device));
 
   // Eval time: the union of eval intervals (evals on several threads may overlap).
   const evals: [number, number][] = [];
@@ -104,8 +114,9 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string 
     if (!counted(i)) continue;
     const k = sigKind[sig[i]];
     if (k === 0) evals.push([start[i], end[i]]);
-    if (k === tableKind) tableTime += dur[i];
+    if (k === tableKind && !grouped) tableTime += dur[i];
   }
+  if (grouped) for (let u = 0; u < grpTotal.length; u++) tableTime += grpTotal[u];
   evals.sort((a, b) => a[0] - b[0]);
   let evalTime = 0;
   let curS = -Infinity, curE = -Infinity;
@@ -154,17 +165,20 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string 
       if (by === 'layer') return [key === 0 ? '(no layer)' : str(head.layers[key - 1]), '', -1];
       return [devices[key] ?? '?', '', -1];
     };
-    for (let i = 0; i < n; i++) {
-      const s = sig[i];
+    // Each unit is a span, or (grouped) a sum of spans of one signature, layer and lane.
+    const units = grouped ? grpSig.length : n;
+    for (let i = 0; i < units; i++) {
+      const s = grouped ? grpSig[i] : sig[i];
       if (sigKind[s] !== tableKind) continue;
-      const slot = passSlot === null ? 0 : passSlot[i];
+      const slot = passSlot === null || grouped ? 0 : passSlot[i];
       if (slot < 0) continue;
+      const dev = grouped ? grpDevice[i] : spanDevice[i];
       let key: number;
       if (by === 'op') {
         key = sigName[s];
       } else if (by === 'shapes') key = s;
-      else if (by === 'layer') key = layer[i];
-      else key = spanDevice[i];
+      else if (by === 'layer') key = grouped ? grpLayer[i] : layer[i];
+      else key = dev;
       let row = index.get(key);
       if (!row) {
         const [label, detail, cat] = labelOf(key, s);
@@ -173,15 +187,16 @@ export function buildModel(head: Head, util: Util, columns?: Map<string, string 
         index.set(key, row);
         rowsOut.push(row);
       }
-      const d = dur[i];
-      row.calls++;
+      const calls = grouped ? grpCalls[i] : 1;
+      const d = grouped ? grpTotal[i] : dur[i];
+      row.calls += calls;
       row.total += d;
-      row.self += self[i];
+      row.self += grouped ? d : self[i];
       const f = sigFlops[s];
-      if (f === f) { row.flops += f; row.flopsTime += d; }
+      if (f === f) { row.flops += f * calls; row.flopsTime += d; }
       const b = sigBytes[s];
-      if (b === b) { row.bytes += b; row.bytesTime += d; }
-      row.devices |= 1 << spanDevice[i];
+      if (b === b) { row.bytes += b * calls; row.bytesTime += d; }
+      row.devices |= 1 << dev;
       if (row.perPass) row.perPass[slot] += d;
     }
     for (const r of rowsOut) if (r.perPass) r.pass = summarize(r.perPass);

@@ -39,7 +39,7 @@ export function liveMain(parts: LiveParts): void {
   let rates: RateSeries | null = null;
   let stats: WindowStats | null = null;
   let skipped = 0;
-  const state = { batches: 0, applied: 0, spans: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '', applyMs: 0 };
+  const state = { batches: 0, applied: 0, spans: 0, primitives: 0, notSent: 0, since: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '', applyMs: 0 };
   (window as unknown as { __mlxLive: typeof state }).__mlxLive = state;
 
   const setStatus = (s: string, text: string) => {
@@ -73,8 +73,11 @@ export function liveMain(parts: LiveParts): void {
     const now = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
     const lat = r.latencies;
     const lost = st.recorderDropped + st.feedDropped + st.evictedSpans;
+    const prims = state.notSent > 0
+      ? `the last ${util.fmtNs(Math.max(0, st.latest - state.since))} of primitives · ${util.fmtCount(state.notSent)} older not sent (the tables and Save have them)`
+      : 'every primitive of the window';
     const shown: [string, string, string, boolean?][] = [
-      ['Spans in view', util.fmtCount(state.spans), `last ${cfg.windowSeconds} s`],
+      ['Spans in view', util.fmtCount(state.spans), `last ${cfg.windowSeconds} s · ${prims}`],
       [r.what === 'tokens' ? 'Tokens/s' : 'Evals/s', now >= 100 ? util.fmtCount(now) : now.toFixed(1), 'over the last second'],
       ...(lat.length ? [['Token latency', util.fmtNs(lat[lat.length - 1]), `latest · ${util.fmtCount(lat.length)} tokens in view`] as [string, string, string]] : []),
       ['Live bytes', util.fmtBytes(st.liveBytes), 'allocated by MLX now'],
@@ -118,6 +121,10 @@ export function liveMain(parts: LiveParts): void {
     pending = false;
     const data: ClientData = { ...store.layout(), util, final: ended };
     state.spans = data.head.spanCount;
+    const p = store.primitives();
+    state.primitives = p.held;
+    state.notSent = Math.max(0, p.window - p.held);
+    state.since = p.since;
     if (update) update(data);
     else update = parts.clientMain(parts, data);
     showNow();

@@ -6,6 +6,9 @@
  * the last top-level span before the earliest of them (nothing before it can change), and spans that ended before the
  * window go from the front of each row (a row's spans do not overlap, so their ends grow along it). So a batch costs
  * what it brings, and showing the window is a copy of the rows into the columns.
+ * Primitives come only from the batch's cut time on (the newest of the window, protocol's PAGE_PRIMITIVES); those that
+ * ended before a later cut are taken out of their rows (primitives are leaves: no span nests in one). The op and layer
+ * tables count every primitive of the window from the batch's groups, which the layout passes on as grp* columns.
  * Self-contained (no imports at run time): its source text is embedded in the page.
  */
 import type { Head, HeadFinding, HeadGeneration, HeadLane } from '../../html/format';
@@ -19,6 +22,8 @@ export interface LiveStoreClient {
   layout(): { head: Head; columns: Map<string, ArrayBufferView> };
   /** Spans held. */
   size(): number;
+  /** Primitives held, how many the window has (the server's count), and the time since which the page has every one. */
+  primitives(): { held: number; window: number; since: number };
 }
 
 export function liveStore(util: Util): LiveStoreClient {
@@ -38,6 +43,11 @@ export function liveStore(util: Util): LiveStoreClient {
   let session: BatchMessage['session'] = null;
   let advice: BatchMessage['advice'] = null;
   let from = 0, to = 0, dropped = 0, memSource = 0;
+  /** The batch's cut, the cut the rows were last trimmed to, the window's primitive count, and its groups. */
+  let cut = -Infinity, trimmed = -Infinity, windowPrims = 0;
+  let groups: BatchMessage['groups'] = { sig: [], layer: [], lane: [], calls: [], total: [] };
+  const PRIMITIVE = 2;
+  const isPrim = (sig: number) => sigs.kind[sig] === PRIMITIVE;
   /** Arrival order, the last tie-break of the start order (as the packer's trace order). */
   let arrived = 0;
   /** The nesting stack (the ends of the open spans). */
@@ -157,6 +167,7 @@ export function liveStore(util: Util): LiveStoreClient {
     lanes = [];
     layers = [];
     advice = null;
+    trimmed = -Infinity;
   }
 
   function append(msg: BatchMessage) {
@@ -171,17 +182,21 @@ export function liveStore(util: Util): LiveStoreClient {
     push(layers, t.layers);
     from = msg.from;
     to = msg.to;
+    cut = msg.cut;
+    windowPrims = msg.primitives;
+    groups = msg.groups;
     if (msg.n > 0) {
       const n = msg.n;
       const cols: Cols = { id: decode(msg.cols.id, n), start: decode(msg.cols.start, n), end: decode(msg.cols.end, n), sig: decode(msg.cols.sig, n), layer: decode(msg.cols.layer, n) };
       const lane = decode(msg.cols.lane, n);
       // The batch's spans by lane (a counting sort keeps their order); one that ended before the window is left out.
       const at = new Int32Array(lanes.length + 1);
-      for (let i = 0; i < n; i++) if (cols.end[i] >= from) at[lane[i] + 1]++;
+      const keep = (i: number) => cols.end[i] >= from && (cols.end[i] >= cut || !isPrim(cols.sig[i]));
+      for (let i = 0; i < n; i++) if (keep(i)) at[lane[i] + 1]++;
       for (let l = 0; l < lanes.length; l++) at[l + 1] += at[l];
       const idx = new Int32Array(at[lanes.length]);
       const fill = at.slice(0, lanes.length);
-      for (let i = 0; i < n; i++) if (cols.end[i] >= from) idx[fill[lane[i]]++] = i;
+      for (let i = 0; i < n; i++) if (keep(i)) idx[fill[lane[i]]++] = i;
       for (let l = 0; l < lanes.length; l++) if (at[l + 1] > at[l]) nest((laneRows[l] ??= []), cols, idx, at[l], at[l + 1]);
     }
     if (memN + msg.memN > memCap) {
@@ -199,11 +214,30 @@ export function liveStore(util: Util): LiveStoreClient {
     evict();
   }
 
-  /** Lets go of the spans that ended before the window (the front of each row), and of the memory points before it but the last one. */
+  /** Takes the primitives that ended before the cut out of row r (order kept). */
+  function trim(r: Row) {
+    let w = r.head;
+    for (let k = r.head; k < r.len; k++) {
+      if (r.end[k] < cut && isPrim(r.sig[k])) continue;
+      if (w !== k) { r.start[w] = r.start[k]; r.end[w] = r.end[k]; r.dur[w] = r.dur[k]; r.id[w] = r.id[k]; r.sig[w] = r.sig[k]; r.layer[w] = r.layer[k]; }
+      w++;
+    }
+    r.len = w;
+  }
+
+  /**
+   * Lets go of the spans that ended before the window (the front of each row) and of the primitives that ended before
+   * the cut, and of the memory points before the window but the last one.
+   */
   function evict() {
+    const recut = cut > trimmed;
+    trimmed = cut;
     for (const rows of laneRows) {
       if (!rows) continue;
-      for (const r of rows) while (r.head < r.len && r.end[r.head] < from) r.head++;
+      for (const r of rows) {
+        while (r.head < r.len && r.end[r.head] < from) r.head++;
+        if (recut) trim(r);
+      }
       // Rows emptied at the bottom of a lane go; one emptied above a live row stays (its depth is the rows' order).
       while (rows.length > 0 && rows[rows.length - 1].head === rows[rows.length - 1].len) rows.pop();
     }
@@ -220,6 +254,12 @@ export function liveStore(util: Util): LiveStoreClient {
     let n = 0;
     for (const rows of laneRows) if (rows) for (const r of rows) n += r.len - r.head;
     return n;
+  }
+
+  function primitives() {
+    let held = 0;
+    for (const rows of laneRows) if (rows) for (const r of rows) for (let k = r.head; k < r.len; k++) if (isPrim(r.sig[k])) held++;
+    return { held, window: windowPrims, since: Math.max(from, cut) };
   }
 
   /** Token spans' positions and the generation statistics over them, as the dashboard's head has them. */
@@ -316,9 +356,21 @@ export function liveStore(util: Util): LiveStoreClient {
       ['sigShapes', Uint32Array.from(sigs.shapes)], ['sigDtype', Uint32Array.from(sigs.dtype)], ['sigFlops', Float64Array.from(sigs.flops)],
       ['sigBytes', Float64Array.from(sigs.bytes)], ['memT', memT.slice(0, memN)], ['memLive', memLive.slice(0, memN)], ['idPos', idPos], ['idVal', cId],
     ]);
+    // The groups' lanes by their place in the head's lanes (a lane none of whose spans the page has goes last, with no rows).
+    const headLanes: HeadLane[] = order.map(({ lane }) => ({ device: lanes[lane].device, thread: lanes[lane].thread, rows: laneRows[lane].length }));
+    const rankOf = new Map(order.map(({ lane }, rank) => [lane, rank]));
+    const grpLane = Uint32Array.from(groups.lane, (l) => {
+      let rank = rankOf.get(l);
+      if (rank === undefined) {
+        rankOf.set(l, (rank = headLanes.length));
+        headLanes.push({ device: lanes[l].device, thread: lanes[l].thread, rows: 0 });
+      }
+      return rank;
+    });
+    columns.set('grpSig', Uint32Array.from(groups.sig)).set('grpLayer', Uint32Array.from(groups.layer)).set('grpLane', grpLane)
+      .set('grpCalls', Float64Array.from(groups.calls)).set('grpTotal', Float64Array.from(groups.total));
     const typeOf = (a: ArrayBufferView) => (a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : a instanceof Uint32Array ? 'u32' : a instanceof Uint16Array ? 'u16' : 'u8');
     const s = session!;
-    const headLanes: HeadLane[] = order.map(({ lane }) => ({ device: lanes[lane].device, thread: lanes[lane].thread, rows: laneRows[lane].length }));
     const head: Head = {
       v: 1, name: s.name, dropped, skipped: 0, meta: s.meta, advice: findings(cId), adviceRan: advice !== null, generation: generation(cSig, cDur), passes: null,
       busy: null, counters: [], strings, t0: n ? t0 : from, t1: Math.max(n ? t1 : to, to), spanCount: n, kinds: s.kinds, categories: s.categories,
@@ -329,5 +381,5 @@ export function liveStore(util: Util): LiveStoreClient {
     return { head, columns };
   }
 
-  return { append, layout, size };
+  return { append, layout, size, primitives };
 }

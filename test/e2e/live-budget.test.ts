@@ -1,0 +1,119 @@
+/**
+ * The live page holds only the newest primitives of the window (protocol's PAGE_PRIMITIVES) and counts the rest:
+ * a real decode loop (far more primitives a second than that) served to a real Chromium. With the app idle the
+ * window stands still, so the page's last batch and a save are of the same window: the page has every primitive of
+ * the save that ended since its cut and no other, says how many it was not sent, and its op and layer tables total
+ * every primitive of the save.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { buildCli, ROOT } from '../helpers/cli';
+import { APP, fetchText, startApp } from '../helpers/live-app';
+import { loadTrace } from '../../src/core/io/persist';
+import type { Span } from '../../src/core/model/trace';
+import { PAGE_PRIMITIVES } from '../../src/exporters/live/protocol';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+let dist: string;
+let work: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  dist = await buildCli('live-budget');
+  work = join(ROOT, 'test-output', `live-budget-work-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  writeFileSync(join(work, 'app.js'), APP(dist));
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  rmSync(work, { recursive: true, force: true });
+  rmSync(dist, { recursive: true, force: true });
+});
+
+/** Calls and total time (ns) of primitives by a label, sorted by label. */
+function totals(spans: Span[], label: (s: Span) => string): { label: string; calls: number; total: number }[] {
+  const by = new Map<string, { label: string; calls: number; total: number }>();
+  for (const s of spans) {
+    const k = label(s);
+    const r = by.get(k) ?? { label: k, calls: 0, total: 0 };
+    r.calls++;
+    r.total += s.end - s.start;
+    by.set(k, r);
+  }
+  return [...by.values()].sort((a, b) => a.label.localeCompare(b.label));
+}
+
+describe('the live page under a decode loop', () => {
+  it('holds the newest primitives, counts those it was not sent, and its tables total every primitive of the window', async () => {
+    const app = await startApp(work, ['app.js'], { MAX_SECS: '300', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4 }) }, /live-api (\S+)/);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    type LiveState = { batches: number; applied: number; spans: number; primitives: number; notSent: number; since: number };
+    const live = () => page.evaluate(() => ({ ...(window as unknown as { __mlxLive: LiveState }).__mlxLive }));
+    const stats = async () => JSON.parse((await fetchText(`${app.url}stats`)).body.toString('utf8'));
+    try {
+      await page.goto(app.url);
+      // The loop makes more primitives in a window than a page holds.
+      await page.waitForFunction(() => (window as any).__mlxLive.applied >= 2 && (window as any).__mlxLive.notSent > 0, null, { timeout: 120_000 });
+      const moving = await live();
+      expect(moving.primitives).toBeGreaterThan(PAGE_PRIMITIVES / 2);
+      // The cut is the end of the budget-th newest primitive: more only where ends tie.
+      expect(moving.primitives).toBeLessThanOrEqual(PAGE_PRIMITIVES * 1.01);
+      expect(moving.spans).toBeGreaterThan(moving.primitives);
+
+      // The app idles: nothing more arrives, the page gets the last batch and shows it.
+      app.pause(true);
+      let last = await stats();
+      for (let i = 0; i < 60; i++) {
+        await page.waitForTimeout(1500);
+        const now = await stats();
+        if (now.receivedSpans === last.receivedSpans) break;
+        last = now;
+      }
+      await page.waitForTimeout(1500);
+      const state = await live();
+      const saved = await fetchText(`${app.url}save.mlxtrace`);
+      const file = join(work, 'window.mlxtrace');
+      writeFileSync(file, saved.body);
+      const trace = loadTrace(file);
+      const prims = trace.spans.filter((s) => s.kind === 'primitive');
+      expect((await stats()).receivedSpans).toBe(last.receivedSpans);
+
+      // The page has exactly the saved primitives that ended since its cut; the rest it counts as not sent.
+      const pageIds = await page.evaluate((n) => {
+        const span = (window as any).__mlxTrace.span as (i: number) => { kind: string; id: number };
+        const ids: number[] = [];
+        for (let i = 0; i < n; i++) { const s = span(i); if (s.kind === 'primitive') ids.push(s.id); }
+        return ids;
+      }, state.spans);
+      expect(pageIds.length).toBe(state.primitives);
+      const since = prims.filter((s) => s.end >= state.since);
+      expect(new Set(pageIds)).toEqual(new Set(since.map((s) => s.id)));
+      expect(state.notSent).toBe(prims.length - pageIds.length);
+      expect(state.notSent).toBeGreaterThan(0);
+      const cards = await page.locator('#live .cards').textContent();
+      expect(cards).toContain(`${state.notSent.toLocaleString('en-US')} older not sent`);
+
+      // The op table and the by-layer table count every primitive of the window, not the ones the page has.
+      const rows = () => page.evaluate(() => ((window as any).__mlxTrace.table.rows() as { label: string; calls: number; total: number }[])
+        .map(({ label, calls, total }) => ({ label, calls, total })).sort((a, b) => a.label.localeCompare(b.label)));
+      expect(await rows()).toEqual(totals(prims, (s) => s.name));
+      await page.selectOption('#ops-group', 'layer');
+      expect(await rows()).toEqual(totals(prims, (s) => s.layer ?? '(no layer)'));
+
+      app.pause(false);
+      app.stop();
+      expect(await app.exited).toBe(0);
+    } finally {
+      await page.close();
+      app.stop();
+      app.pause(false);
+      app.proc.kill('SIGKILL');
+    }
+  }, 400_000);
+});
