@@ -165,6 +165,8 @@ export default [
             page_apply_ms: +state.applyMs.toFixed(1),
             page_applies: state.applied,
             page_spans: state.spans,
+            page_primitives: state.primitives,
+            page_primitives_not_sent: state.notSent,
             page_skipped: state.skipped,
           },
         };

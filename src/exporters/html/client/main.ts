@@ -123,8 +123,9 @@ export function clientMain(parts: ClientParts, data?: ClientData): ((next: Clien
   const pristine = new Map<string, Node>();
   const aborts = new Map<string, AbortController>();
   let installed = false;
-  // Views that summarise the whole data are installed anew at most every SUMMARY_MS, and at most a tenth of the time.
-  const SUMMARY_MS = 2000;
+  // Views that summarise the whole data are installed anew at most every SUMMARY_MS (a window's summary moves slowly: the
+  // live page's own cards and rate chart show what changes each refresh), and at most a tenth of the time.
+  const SUMMARY_MS = 5000;
   let summarisedAt = 0, summaryCost = 0;
   const install = (sections: Set<string> | null) => {
     for (const [name, section, fn] of views) {
