@@ -4,9 +4,7 @@
  * and sent as they grow), as narrow columns (./columns.ts), with each chunk's memory points reduced
  * per time bucket. A chunk is put in the tables once, when it first counts in a window, so a refresh
  * costs what arrived since the last one, not the window.
- * A page holds at most PAGE_PRIMITIVES primitives: the newest of the window (every one that ended since a
- * cut time), and every other span; the op and layer tables count every primitive of the window from
- * sums made here (windowPrimitives), so what the page is not sent is still in its tables and in the saves.
+ * A batch's primitives are those since the page's cut (./groups.ts).
  */
 import type { Span } from '../../core/model/trace';
 import { KIND_CODES } from '../html/format';
@@ -14,7 +12,8 @@ import { Interner } from '../html/pack/common';
 import { SignatureTable } from '../html/pack/signatures';
 import { LaneTable, LayerTable, USER_KIND } from '../html/pack/spans';
 import { encodeColumn } from './columns';
-import { MEMORY_BUCKETS, PAGE_PRIMITIVES, type BatchMessage, type PrimitiveGroups, type TableDelta } from './protocol';
+import { fromCut, NO_GROUPS, sumGroups, type Groups } from './groups';
+import { MEMORY_BUCKETS, type BatchMessage, type TableDelta } from './protocol';
 import type { LiveStore, Stored } from './store';
 
 /** A chunk's spans in the session's tables. */
@@ -38,16 +37,6 @@ export interface PackedChunk {
   memT: Float64Array;
   memLive: Float64Array;
   memSource: number;
-}
-
-/** Primitives summed by signature, layer and lane: `n` rows of calls and total time (ns). */
-export interface Groups {
-  n: number;
-  sig: Uint32Array;
-  layer: Uint32Array;
-  lane: Uint16Array;
-  calls: Float64Array;
-  total: Float64Array;
 }
 
 /** How much of each table a page has. */
@@ -144,7 +133,7 @@ export class LiveTables {
     let endMin = Infinity;
     for (let i = 0; i < c.n; i++) if (p.end[i] < endMin) endMin = p.end[i];
     p.primEndMin = endMin;
-    p.groups = this.sum(p, 0, -Infinity);
+    p.groups = sumGroups(p, -Infinity);
     const mem = reduceMemory(c.memT, c.memLive, c.memN, store.windowNs / MEMORY_BUCKETS);
     p.memN = mem.n;
     p.memT = mem.t;
@@ -175,7 +164,7 @@ export class LiveTables {
   }
 
   /** Looks the layers of a chunk's primitives up again where their layer span had not come when it was packed. */
-  private resolveLayers(store: LiveStore, st: Stored, p: PackedChunk): void {
+  resolveLayers(store: LiveStore, st: Stored, p: PackedChunk): void {
     const c = st.chunk;
     let still = false;
     for (let i = 0; i < c.n; i++) {
@@ -190,63 +179,7 @@ export class LiveTables {
       if (layer === 0) still = true;
     }
     p.unresolved = still;
-    p.groups = this.sum(p, 0, -Infinity);
-  }
-
-  /** The key of a group: signature, layer and lane numbers in one number (below 2^53 while the tables stay under 2^21, 2^22 and 2^10 entries). */
-  private static key(sig: number, layer: number, lane: number): number {
-    return (sig * 4194304 + layer) * 1024 + lane;
-  }
-
-  /** Groups of a chunk's primitives from `lo` on that ended at `from` or later. */
-  private sum(p: PackedChunk, lo: number, from: number): Groups {
-    const at = new Map<number, number>();
-    const g = new GroupSums();
-    for (let i = lo; i < p.prims; i++) {
-      if (p.end[i] < from) continue;
-      const key = LiveTables.key(p.sig[i], p.layer[i], p.lane[i]);
-      let k = at.get(key);
-      if (k === undefined) at.set(key, (k = g.row(p.sig[i], p.layer[i], p.lane[i])));
-      g.calls[k]++;
-      g.total[k] += p.end[i] - p.start[i];
-    }
-    return g.done();
-  }
-
-  /**
-   * The window's primitives for the page: how many there are (ended at `from` or later), their groups, and the
-   * cut time from which the page gets every one (`from` when they are at most `budget`, else the end of the
-   * budget-th newest). Chunks arrive in time order: the newest are read first, and only until the cut is found.
-   */
-  windowPrimitives(store: LiveStore, budget = PAGE_PRIMITIVES): { cut: number; count: number; groups: PrimitiveGroups } {
-    const from = store.from;
-    const at = new Map<number, number>();
-    const g = new GroupSums();
-    let count = 0, cut = from;
-    for (let k = store.chunks.length - 1; k >= 0; k--) {
-      const st = store.chunks[k];
-      if (st.tEnd < from) break;
-      const p = (st.packed ??= this.packChunk(store, st));
-      if (p.unresolved) this.resolveLayers(store, st, p);
-      const part = p.primEndMin >= from ? p.groups : this.sum(p, 0, from);
-      let n = 0;
-      for (let r = 0; r < part.n; r++) {
-        n += part.calls[r];
-        const key = LiveTables.key(part.sig[r], part.layer[r], part.lane[r]);
-        let q = at.get(key);
-        if (q === undefined) at.set(key, (q = g.row(part.sig[r], part.layer[r], part.lane[r])));
-        g.calls[q] += part.calls[r];
-        g.total[q] += part.total[r];
-      }
-      if (count < budget && count + n >= budget) {
-        // The cut falls in this chunk: the end of the budget-th newest primitive of the window.
-        const ends = p.end.slice(0, p.prims).filter((e) => e >= from).sort();
-        cut = ends[ends.length - (budget - count)];
-      }
-      count += n;
-    }
-    const done = g.done();
-    return { cut, count, groups: { sig: Array.from(done.sig), layer: Array.from(done.layer), lane: Array.from(done.lane), calls: Array.from(done.calls), total: Array.from(done.total) } };
+    p.groups = sumGroups(p, -Infinity);
   }
 
   /** Spans as objects, put at `at` and after in fresh columns of at + spans.length rows. */
@@ -270,52 +203,6 @@ export class LiveTables {
 }
 
 const NO_POINTS = new Float64Array(0);
-
-/** Group rows as they are summed (grown as needed), then cut to their count. */
-class GroupSums {
-  n = 0;
-  sig = new Uint32Array(64);
-  layer = new Uint32Array(64);
-  lane = new Uint16Array(64);
-  calls = new Float64Array(64);
-  total = new Float64Array(64);
-
-  row(sig: number, layer: number, lane: number): number {
-    if (this.n === this.sig.length) {
-      const size = 2 * this.n;
-      const grow = <T extends Uint32Array | Uint16Array | Float64Array>(a: T): T => {
-        const b = new (a.constructor as new (k: number) => T)(size);
-        b.set(a as never);
-        return b;
-      };
-      [this.sig, this.layer, this.lane, this.calls, this.total] = [grow(this.sig), grow(this.layer), grow(this.lane), grow(this.calls), grow(this.total)];
-    }
-    this.sig[this.n] = sig;
-    this.layer[this.n] = layer;
-    this.lane[this.n] = lane;
-    return this.n++;
-  }
-
-  done(): Groups {
-    const n = this.n;
-    return { n, sig: this.sig.slice(0, n), layer: this.layer.slice(0, n), lane: this.lane.slice(0, n), calls: this.calls.slice(0, n), total: this.total.slice(0, n) };
-  }
-}
-
-const NO_GROUPS: Groups = new GroupSums().done();
-
-/** A packed chunk without its primitives that ended before `cut` (the chunk itself when it has none). */
-function fromCut(p: PackedChunk, cut: number): PackedChunk {
-  if (p.primEndMin >= cut) return p;
-  const keep: number[] = [];
-  for (let i = 0; i < p.n; i++) if (i >= p.prims || p.end[i] >= cut) keep.push(i);
-  const pick = <T extends Float64Array | Uint32Array | Uint16Array>(a: T): T => {
-    const b = new (a.constructor as new (k: number) => T)(keep.length);
-    keep.forEach((i, k) => { b[k] = a[i]; });
-    return b;
-  };
-  return { ...p, n: keep.length, prims: keep.length - (p.n - p.prims), primEndMin: cut, id: pick(p.id), start: pick(p.start), end: pick(p.end), sig: pick(p.sig), layer: pick(p.layer), lane: pick(p.lane) };
-}
 
 /**
  * Memory points in time order reduced to the lowest, highest and last point of each bucket of `widthNs`

@@ -1,6 +1,7 @@
 /**
  * The live page: the dashboard's views (the same markup, styles and client functions) under a bar
- * with the connection's state, Pause, and the two save links, and a running rate chart. Its one
+ * with the connection's state, Pause, and the two save links, and a running rate chart. The views out
+ * of sight are neither laid out nor painted (content-visibility), though each refresh changes them. Its one
  * script is allowed by hash and may connect only to its own origin (the dashboard's policy plus
  * connect-src 'self' for /events).
  */
@@ -21,6 +22,7 @@ const LIVE_STYLES = `
 .live-status[data-state=live]::before{background:#2f9e44}.live-status[data-state=paused]::before{background:var(--warn)}
 .live-status[data-state=ended]::before{background:var(--accent)}
 #live{max-width:1500px;margin:14px auto 0}.live-now{padding:0 16px}#live .rate-wrap{margin-top:10px}
+#views main>section,#views main>.pair{content-visibility:auto;contain-intrinsic-size:auto 480px}
 `;
 
 let script: string | null = null;

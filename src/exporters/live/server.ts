@@ -25,6 +25,7 @@ import { packAdvice, packHeadMeta } from '../html/pack/meta';
 import { KIND_CODES } from '../html/format';
 import { OP_CATEGORIES, OP_CATEGORY_LABELS } from '../../core/model/categories';
 import { LiveTables, makeBatch, NO_TABLES, type TableCursor } from './batch';
+import { windowPrimitives, type WindowPrimitives } from './groups';
 import { livePage } from './page';
 import type { BatchMessage, RateSeries, ResolvedLiveOptions, WindowStats } from './protocol';
 import type { LiveStore } from './store';
@@ -101,7 +102,7 @@ export class LiveServer {
   private readonly wall0 = performance.now();
   private refreshMs = { batch: 0, advise: 0 };
   /** The window's primitives for the pages (LiveTables.windowPrimitives), made once per arrival. */
-  private prims: { seq: number; from: number; value: ReturnType<LiveTables['windowPrimitives']> } | null = null;
+  private prims: { seq: number; from: number; value: WindowPrimitives } | null = null;
 
   constructor(
     private readonly store: LiveStore,
@@ -218,14 +219,14 @@ export class LiveServer {
   }
 
   /** The window's primitives: how many, their sums, and the newest PAGE_PRIMITIVES's cut time. */
-  private windowPrimitives(): ReturnType<LiveTables['windowPrimitives']> {
+  private windowPrimitives(): WindowPrimitives {
     const { seq, from } = this.store;
-    if (this.prims?.seq !== seq || this.prims.from !== from) this.prims = { seq, from, value: this.tables.windowPrimitives(this.store) };
+    if (this.prims?.seq !== seq || this.prims.from !== from) this.prims = { seq, from, value: windowPrimitives(this.store, this.tables) };
     return this.prims.value;
   }
 
   /** A batch event's text, in parts written one after the other (the columns are large: they are not joined into one string). */
-  private batchEvent(c: Client, prims: ReturnType<LiveTables['windowPrimitives']>): string[] {
+  private batchEvent(c: Client, prims: WindowPrimitives): string[] {
     const reset = c.upTo < 0;
     const part = makeBatch(this.store, this.tables, c.upTo, c.tables, reset, c.cut);
     this.lastRates ??= this.store.rates();
