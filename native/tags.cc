@@ -43,7 +43,7 @@ void table_free(void* p, size_t bytes) {
 }
 
 // A decode step's graph (a few hundred nodes) fits the first size with much room.
-TagTable g_tags(1 << 12);
+TagTable g_tags(1 << 9);
 BuildState g_build{0, 0, 0, 0, 0};
 
 std::vector<const uint8_t*>& walk_stack() {

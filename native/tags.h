@@ -13,7 +13,9 @@ void* table_memory(size_t bytes);
 // Gives back what table_memory(bytes) returned.
 void table_free(void* p, size_t bytes);
 
-// ArrayDesc* -> tag, four-way set associative. MLX reuses a freed node's address for the next
+// ArrayDesc* -> tag, four-way set associative with two choices: a node's entry goes in the emptier
+// of two sets its address hashes to, which keeps the sets even, so the table stays near twice the
+// entries it holds and in the cache (one set per node would grow it whenever a set filled up). MLX reuses a freed node's address for the next
 // node it makes, and a node's record is drained after its node may be gone, so an entry also holds
 // its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
 // that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
@@ -48,22 +50,26 @@ class TagTable {
 
   size_t bytes() const { return bytes(sets_); }
   void prefetch(uint64_t d) const {
-    const Entry* s = &e_[set(d)];
-    __builtin_prefetch(s, 1);
-    __builtin_prefetch(s + kWays - 1, 1);
+    const Choice c = choice(d);
+    __builtin_prefetch(c.a, 1);
+    __builtin_prefetch(c.b, 1);
   }
   // The live entry of d (its current node's), valid until the next put().
   Entry* find(uint64_t d) {
-    Entry* s = &e_[set(d)];
-    for (uint32_t w = 0; w < kWays; w++)
-      if (s[w].desc == d && s[w].died == kAlive) return &s[w];
+    const Choice c = choice(d);
+    for (uint32_t w = 0; w < kWays; w++) {
+      if (c.a[w].desc == d && c.a[w].died == kAlive) return &c.a[w];
+      if (c.b[w].desc == d && c.b[w].died == kAlive) return &c.b[w];
+    }
     return nullptr;
   }
   // The entry of the node at d that was alive at stamp t (a primitive's start), or null.
   Entry* find_at(uint64_t d, uint64_t t) {
-    Entry* s = &e_[set(d)];
-    for (uint32_t w = 0; w < kWays; w++)
-      if (s[w].desc == d && s[w].born <= t && t < s[w].died) return &s[w];
+    const Choice c = choice(d);
+    for (uint32_t w = 0; w < kWays; w++) {
+      if (c.a[w].desc == d && c.a[w].born <= t && t < c.a[w].died) return &c.a[w];
+      if (c.b[w].desc == d && c.b[w].born <= t && t < c.b[w].died) return &c.b[w];
+    }
     return nullptr;
   }
   // A new node now lives at d: an entry left there is a dead node's, kept until its record drains.
@@ -77,11 +83,9 @@ class TagTable {
   void put(uint64_t d, uint32_t tag, uint32_t mark, uint64_t now, Entry* live) {
     if (live) live->died = now;
     for (;;) {
-      Entry* s = &e_[set(d)];
-      Entry* victim = nullptr;
-      for (uint32_t w = 0; w < kWays && !victim; w++)
-        if (s[w].desc == 0) victim = &s[w];
-      if (!victim) victim = oldest(s);
+      const Choice c = choice(d);
+      Entry* victim = c.emptier();
+      if (!victim) victim = older(oldest(c.a), oldest(c.b));
       // A live entry of this eval makes the table grow rather than go.
       if (victim->died == kAlive && same_epoch(victim->mark, mark)) {
         if (sets_ < kMaxSets) {
@@ -97,20 +101,44 @@ class TagTable {
 
  private:
   static size_t bytes(uint32_t sets) { return size_t(sets) * kWays * sizeof(Entry); }
-  // Address-ordered like the allocator hands ArrayDescs out, so the nodes of one graph (built one
-  // after another) share cache lines of the table instead of missing the cache once each.
-  uint32_t set(uint64_t d) const { return uint32_t(((d >> 6) ^ (d >> 22)) & (sets_ - 1)) * kWays; }
-  // The entry a full set gives up: a dead one, the one that died first, else the oldest epoch.
+  static uint32_t free_ways(const Entry* s) {
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < kWays; w++) n += s[w].desc == 0;
+    return n;
+  }
+  // The two sets a node's entry may take. ArrayDescs come from the allocator at a steady stride,
+  // which multiplicative hashing spreads evenly; the second set is an independent hash's.
+  struct Choice {
+    Entry* a;
+    Entry* b;
+    // An empty way of the set with more of them, or null when both are full.
+    Entry* emptier() const {
+      const uint32_t fa = free_ways(a), fb = free_ways(b);
+      if (!fa && !fb) return nullptr;
+      Entry* s = fa >= fb ? a : b;
+      while (s->desc) s++;
+      return s;
+    }
+  };
+  Choice choice(uint64_t d) const {
+    const uint64_t h = (d >> 4) * 0x9E3779B97F4A7C15ull, h2 = h * 0xC2B2AE3D27D4EB4Full;
+    const int shift = 64 - __builtin_ctz(sets_);
+    return {&e_[uint32_t(h >> shift) * kWays], &e_[uint32_t(h2 >> shift) * kWays]};
+  }
+  // Which of two entries a full set gives up first: a dead one, the one that died first, else the
+  // oldest epoch.
+  static bool goes_before(const Entry* x, const Entry* y) {
+    const bool dead = x->died != kAlive, ydead = y->died != kAlive;
+    return dead != ydead ? dead : dead ? x->died < y->died : (x->mark & kEpochMask) < (y->mark & kEpochMask);
+  }
+  static Entry* older(Entry* x, Entry* y) { return goes_before(y, x) ? y : x; }
   static Entry* oldest(Entry* s) {
     Entry* v = &s[0];
-    for (uint32_t w = 1; w < kWays; w++) {
-      const bool dead = s[w].died != kAlive, vdead = v->died != kAlive;
-      if (dead != vdead ? dead : dead ? s[w].died < v->died : (s[w].mark & kEpochMask) < (v->mark & kEpochMask)) v = &s[w];
-    }
+    for (uint32_t w = 1; w < kWays; w++) v = older(v, &s[w]);
     return v;
   }
-  // Twice the sets, every entry moved over (one that finds its new set full is dropped and
-  // counted: four ways hold it in all but pathological address patterns).
+  // Twice the sets, every entry moved over (one that finds both its sets full is dropped and
+  // counted: at half the load that made the table grow, that takes a pathological address pattern).
   void grow() {
     Entry* old = e_;
     const uint32_t n = sets_;
@@ -118,10 +146,7 @@ class TagTable {
     e_ = static_cast<Entry*>(table_memory(bytes(sets_)));
     for (size_t i = 0; i < size_t(n) * kWays; i++) {
       if (!old[i].desc) continue;
-      Entry* s = &e_[set(old[i].desc)];
-      uint32_t w = 0;
-      while (w < kWays && s[w].desc) w++;
-      if (w < kWays) s[w] = old[i];
+      if (Entry* to = choice(old[i].desc).emptier()) *to = old[i];
       else evicted++;
     }
     table_free(old, bytes(n));

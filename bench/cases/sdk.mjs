@@ -10,6 +10,8 @@ const mlx = require('@frost-beta/mlx');
 const mx = mlx.core;
 const sdk = require('../../dist/index.js');
 const { createTransformer } = require('../../dist/demo.js');
+// The addon the SDK loaded (the same file, so the same instance): for the size of its tag table.
+const native = require('../../build/Release/mlx_trace.node');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint());
@@ -207,6 +209,7 @@ export default [
           first_read_ns: Math.round(read),
           save_json_ns: Math.round(saveJson),
           pairs: diffs.length,
+          tag_table_kb: native.stats().tagTableBytes / 1024,
         },
       };
     },
