@@ -101,7 +101,7 @@ export class LiveServer {
   private readonly cpu0 = threadCpuNs();
   private readonly wall0 = performance.now();
   private refreshMs = { batch: 0, advise: 0 };
-  /** The window's primitives for the pages (LiveTables.windowPrimitives), made once per arrival. */
+  /** The window's primitives for the pages (groups.ts), made once per arrival. */
   private prims: { seq: number; from: number; value: WindowPrimitives } | null = null;
 
   constructor(
