@@ -1,5 +1,5 @@
 /**
- * The live page holds only the newest primitives of the window (protocol's PAGE_PRIMITIVES) and counts the rest:
+ * The live page holds only the newest primitives of the window (serveLive's pagePrimitives) and counts the rest:
  * a real decode loop (far more primitives a second than that) served to a real Chromium. With the app idle the
  * window stands still, so the page's last batch and a save are of the same window: the page has every primitive of
  * the save that ended since its cut and no other, says how many it was not sent, and its op and layer tables total
@@ -13,8 +13,9 @@ import { buildCli, ROOT } from '../helpers/cli';
 import { APP, fetchText, startApp } from '../helpers/live-app';
 import { loadTrace } from '../../src/core/io/persist';
 import type { Span } from '../../src/core/model/trace';
-import { PAGE_PRIMITIVES } from '../../src/exporters/live/protocol';
 
+/** The page's budget of primitives, set through serveLive's option (the default is larger). */
+const BUDGET = 8000;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
 let dist: string;
@@ -51,7 +52,7 @@ function totals(spans: Span[], label: (s: Span) => string): { label: string; cal
 
 describe('the live page under a decode loop', () => {
   it('holds the newest primitives, counts those it was not sent, and its tables total every primitive of the window', async () => {
-    const app = await startApp(work, ['app.js'], { MAX_SECS: '300', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4 }) }, /live-api (\S+)/);
+    const app = await startApp(work, ['app.js'], { MAX_SECS: '300', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4, pagePrimitives: BUDGET }) }, /live-api (\S+)/);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     type LiveState = { batches: number; applied: number; spans: number; primitives: number; notSent: number; since: number };
     const live = () => page.evaluate(() => ({ ...(window as unknown as { __mlxLive: LiveState }).__mlxLive }));
@@ -61,9 +62,9 @@ describe('the live page under a decode loop', () => {
       // The loop makes more primitives in a window than a page holds.
       await page.waitForFunction(() => (window as any).__mlxLive.applied >= 2 && (window as any).__mlxLive.notSent > 0, null, { timeout: 120_000 });
       const moving = await live();
-      expect(moving.primitives).toBeGreaterThan(PAGE_PRIMITIVES / 2);
+      expect(moving.primitives).toBeGreaterThan(BUDGET / 2);
       // The cut is the end of the budget-th newest primitive: more only where ends tie.
-      expect(moving.primitives).toBeLessThanOrEqual(PAGE_PRIMITIVES * 1.01);
+      expect(moving.primitives).toBeLessThanOrEqual(BUDGET * 1.01);
       expect(moving.spans).toBeGreaterThan(moving.primitives);
 
       // The app idles: nothing more arrives, the page gets the last batch and shows it.

@@ -1,11 +1,11 @@
 /**
- * The window's primitives for a page. A page holds at most PAGE_PRIMITIVES of them: the newest, every one that
+ * The window's primitives for a page. A page holds at most LiveOptions.pagePrimitives of them: the newest, every one that
  * ended since a cut time, and every other span; its op and layer tables count every primitive of the window from
  * sums by signature, layer and lane made here, so what the page is not sent is still in its tables and in the saves.
  * A chunk's sums are made once, when it is packed; a window's are the sums of its chunks' (per primitive only in
  * the chunk at its start).
  */
-import { PAGE_PRIMITIVES, type PrimitiveGroups } from './protocol';
+import type { PrimitiveGroups } from './protocol';
 import type { LiveTables, PackedChunk } from './batch';
 import type { LiveStore } from './store';
 
@@ -42,7 +42,7 @@ export function sumGroups(p: PackedChunk, from: number): Groups {
  * budget-th newest). Chunks arrive in time order: read from the newest, the cut is in the chunk where the count
  * passes the budget.
  */
-export function windowPrimitives(store: LiveStore, tables: LiveTables, budget = PAGE_PRIMITIVES): WindowPrimitives {
+export function windowPrimitives(store: LiveStore, tables: LiveTables, budget: number): WindowPrimitives {
   const from = store.from;
   const g = new GroupSums();
   let count = 0, cut = from;

@@ -28,6 +28,12 @@ export interface LiveOptions {
   maxSpans?: number;
   /** How often the advisor looks at the window, in ms. @default 5000 */
   adviceMs?: number;
+  /**
+   * Primitives a page holds at most: the newest of the window (its op and layer tables still count all of them).
+   * The app may make a few hundred thousand a second, and a page laying all of them out every refresh takes a good
+   * part of a core on the app's machine. @default 20_000
+   */
+  pagePrimitives?: number;
 }
 
 export const LIVE_DEFAULTS = {
@@ -38,6 +44,7 @@ export const LIVE_DEFAULTS = {
   clientQueueBytes: 8 * 2 ** 20,
   maxSpans: 200_000,
   adviceMs: 5000,
+  pagePrimitives: 20_000,
 } as const;
 
 export type ResolvedLiveOptions = { -readonly [K in keyof typeof LIVE_DEFAULTS]: (typeof LIVE_DEFAULTS)[K] extends string ? string : number };
@@ -203,7 +210,7 @@ export interface BatchMessage {
   memSource: number;
   /**
    * The page has every primitive of the window that ended at `cut` or later, and none before (it drops those):
-   * at most PAGE_PRIMITIVES of them. `primitives` is how many the window holds, and `groups` sums all of them.
+   * at most LiveOptions.pagePrimitives of them. `primitives` is how many the window holds, and `groups` sums all of them.
    */
   cut: number;
   primitives: number;
@@ -214,12 +221,6 @@ export interface BatchMessage {
   advice: { findings: HeadFinding[]; ids: number[][] } | null;
   dropped: number;
 }
-
-/**
- * Primitives a page holds at most: the newest of the window. The app may make a few hundred thousand a second;
- * a page laying all of them out every refresh takes a good part of a core on the app's machine.
- */
-export const PAGE_PRIMITIVES = 20_000;
 
 /** The window's primitives summed by signature, layer and lane numbers (the session's tables): calls and total ns. */
 export interface PrimitiveGroups {

@@ -218,10 +218,10 @@ export class LiveServer {
     if (refresh && texts.size > 0) this.refreshMs.batch = performance.now() - t0;
   }
 
-  /** The window's primitives: how many, their sums, and the newest PAGE_PRIMITIVES's cut time. */
+  /** The window's primitives: how many, their sums, and the cut time of the newest pagePrimitives. */
   private windowPrimitives(): WindowPrimitives {
     const { seq, from } = this.store;
-    if (this.prims?.seq !== seq || this.prims.from !== from) this.prims = { seq, from, value: windowPrimitives(this.store, this.tables) };
+    if (this.prims?.seq !== seq || this.prims.from !== from) this.prims = { seq, from, value: windowPrimitives(this.store, this.tables, this.opts.pagePrimitives) };
     return this.prims.value;
   }
 

@@ -121,6 +121,7 @@ function resolve(o: LiveOptions): ResolvedLiveOptions {
   num('clientQueueBytes', 64 * 1024, 2 ** 31);
   num('maxSpans', 1000, 1e8);
   num('adviceMs', 100, 3_600_000);
+  num('pagePrimitives', 1000, 10_000_000);
   if (o.host !== undefined) {
     if (typeof o.host !== 'string' || o.host === '') throw new TypeError(`serveLive: host must be an address such as 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(o.host)}`);
     r.host = o.host;

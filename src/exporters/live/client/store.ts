@@ -6,7 +6,7 @@
  * the last top-level span before the earliest of them (nothing before it can change), and spans that ended before the
  * window go from the front of each row (a row's spans do not overlap, so their ends grow along it). So a batch costs
  * what it brings, and showing the window is a copy of the rows into the columns.
- * Primitives come only from the batch's cut time on (the newest of the window, protocol's PAGE_PRIMITIVES); those that
+ * Primitives come only from the batch's cut time on (the newest of the window, at most serveLive's pagePrimitives); those that
  * ended before a later cut are taken out of their rows (primitives are leaves: no span nests in one). The op and layer
  * tables count every primitive of the window from the batch's groups, which the layout passes on as grp* columns.
  * Self-contained (no imports at run time): its source text is embedded in the page.
