@@ -12,6 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { buildCli, ROOT } from '../helpers/cli';
 import { APP, fetchText, startApp } from '../helpers/live-app';
 import { loadTrace } from '../../src/core/io/persist';
+import { aggregate } from '../../src/core/analysis/aggregate';
 import type { Span } from '../../src/core/model/trace';
 
 /** The page's budget of primitives, set through serveLive's option (the default is larger). */
@@ -54,7 +55,7 @@ describe('the live page under a decode loop', () => {
   it('holds the newest primitives, counts those it was not sent, and its tables total every primitive of the window', async () => {
     const app = await startApp(work, ['app.js'], { MAX_SECS: '300', LIVE_API: JSON.stringify({ port: 0, refreshMs: 500, windowSeconds: 4, pagePrimitives: BUDGET }) }, /live-api (\S+)/);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    type LiveState = { batches: number; applied: number; spans: number; primitives: number; notSent: number; since: number };
+    type LiveState = { batches: number; applied: number; spans: number; primitives: number; notSent: number; since: number; busyNs: number; coveredNs: number };
     const live = () => page.evaluate(() => ({ ...(window as unknown as { __mlxLive: LiveState }).__mlxLive }));
     const stats = async () => JSON.parse((await fetchText(`${app.url}stats`)).body.toString('utf8'));
     try {
@@ -106,6 +107,15 @@ describe('the live page under a decode loop', () => {
       expect(await rows()).toEqual(totals(prims, (s) => s.name));
       await page.selectOption('#ops-group', 'layer');
       expect(await rows()).toEqual(totals(prims, (s) => s.layer ?? '(no layer)'));
+
+      // Shares and coverage are of busy time as the saved window's aggregation measures it (evals, each asyncEval
+      // until its work finished, sync points), not of the eval spans alone: an asyncEval's span reaches the page
+      // before its work ran.
+      const agg = aggregate(trace, { by: ['op'] });
+      expect(state.busyNs).toBeGreaterThan(0);
+      expect(state.coveredNs).toBeLessThanOrEqual(state.busyNs);
+      expect(Math.abs(state.busyNs - agg.busy.ns)).toBeLessThan(0.01 * agg.busy.ns);
+      expect(Math.abs(state.coveredNs / state.busyNs - agg.coveredNs / agg.busy.ns)).toBeLessThan(0.01);
 
       app.pause(false);
       app.stop();

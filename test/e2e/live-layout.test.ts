@@ -71,6 +71,7 @@ function batch(spans: S[], from: number, to: number, first: boolean, lanes: numb
     cut: -Infinity,
     primitives: 0,
     groups: { sig: [], layer: [], lane: [], calls: [], total: [] },
+    busy: { ns: 0, coveredNs: 0 },
   };
 }
 

@@ -21,7 +21,7 @@ function roundTrip(col: WireColumn, n: number): number[] {
     tables: { strings: [], sigs: { kind: [], name: [], cat: [], shapes: [], dtype: [], flops: [], bytes: [] }, lanes: [], layers: [] },
     n: 0, cols: { id: empty, start: empty, end: empty, sig: empty, layer: empty, lane: empty },
     memN: n, mem: { t: col, live }, memSource: n, rates: { what: 'evals', bucketNs: 1, values: [], latencies: [] }, stats: {} as never, advice: null, dropped: 0,
-    cut: -Infinity, primitives: 0, groups: { sig: [], layer: [], lane: [], calls: [], total: [] },
+    cut: -Infinity, primitives: 0, groups: { sig: [], layer: [], lane: [], calls: [], total: [] }, busy: { ns: 0, coveredNs: 0 },
   } satisfies BatchMessage);
   return Array.from(store.layout().columns.get('memT') as Float64Array);
 }

@@ -104,6 +104,13 @@ class Union {
   }
 }
 
+/** The length of the union of intervals given in any order (both arrays are sorted in place). */
+export function unionNs(starts: Float64Array, ends: Float64Array): number {
+  const u = new Union(false);
+  u.rebuild(starts, ends);
+  return u.ns;
+}
+
 /** One code's primitives: the union of them all (coverage) and of those not known to lie inside their owner. */
 class CodeRuns {
   readonly all = new Union(false);

@@ -7,6 +7,7 @@
  * A batch's primitives are those since the page's cut (./groups.ts).
  */
 import type { Span } from '../../core/model/trace';
+import { isForcing } from '../../core/model/span-facts';
 import { KIND_CODES } from '../html/format';
 import { Interner } from '../html/pack/common';
 import { SignatureTable } from '../html/pack/signatures';
@@ -26,6 +27,13 @@ export interface PackedChunk {
   groups: Groups;
   /** Some primitive's layer span had not come when the chunk was packed (its layer is looked up again). */
   unresolved: boolean;
+  /**
+   * What busy time (core/analysis/busy.ts) needs of the chunk: its evals and sync points, and each run of primitives
+   * with one owner (parent id, 0 for none) with the time it ran over. An asyncEval's span reaches the page before its
+   * work is drained, in this chunk or a later one, so the window stretches it to its runs' end (groups.ts).
+   */
+  forcing: Intervals;
+  runs: Intervals;
   id: Float64Array;
   start: Float64Array;
   end: Float64Array;
@@ -134,6 +142,8 @@ export class LiveTables {
     for (let i = 0; i < c.n; i++) if (p.end[i] < endMin) endMin = p.end[i];
     p.primEndMin = endMin;
     p.groups = sumGroups(p, -Infinity);
+    p.forcing = forcingIntervals(js);
+    p.runs = ownerRuns(c.parent, c.t0, p.end, c.n);
     const mem = reduceMemory(c.memT, c.memLive, c.memN, store.windowNs / MEMORY_BUCKETS);
     p.memN = mem.n;
     p.memT = mem.t;
@@ -186,7 +196,7 @@ export class LiveTables {
   pack(spans: Span[], at = 0): PackedChunk {
     const n = at + spans.length;
     const p: PackedChunk = {
-      n, prims: 0, primEndMin: Infinity, groups: NO_GROUPS, unresolved: false, id: new Float64Array(n), start: new Float64Array(n), end: new Float64Array(n), sig: new Uint32Array(n), layer: new Uint32Array(n), lane: new Uint16Array(n),
+      n, prims: 0, primEndMin: Infinity, groups: NO_GROUPS, unresolved: false, forcing: NO_INTERVALS, runs: NO_INTERVALS, id: new Float64Array(n), start: new Float64Array(n), end: new Float64Array(n), sig: new Uint32Array(n), layer: new Uint32Array(n), lane: new Uint16Array(n),
       memN: 0, memT: NO_POINTS, memLive: NO_POINTS, memSource: 0,
     };
     for (let i = at; i < n; i++) {
@@ -203,6 +213,48 @@ export class LiveTables {
 }
 
 const NO_POINTS = new Float64Array(0);
+
+/** Spans (or runs of them) by id, with the time they cover. */
+export interface Intervals {
+  id: Float64Array;
+  lo: Float64Array;
+  hi: Float64Array;
+}
+
+const NO_INTERVALS: Intervals = { id: NO_POINTS, lo: NO_POINTS, hi: NO_POINTS };
+
+function intervals(id: number[], lo: number[], hi: number[]): Intervals {
+  return { id: Float64Array.from(id), lo: Float64Array.from(lo), hi: Float64Array.from(hi) };
+}
+
+/** A chunk's evals and sync points. */
+function forcingIntervals(js: Span[]): Intervals {
+  const id: number[] = [], lo: number[] = [], hi: number[] = [];
+  for (const s of js) {
+    if (!isForcing(s)) continue;
+    id.push(s.id);
+    lo.push(s.start);
+    hi.push(Math.max(s.start, s.end));
+  }
+  return intervals(id, lo, hi);
+}
+
+/** A chunk's runs of primitives with one owner: the owner's id and the time the run spans. */
+function ownerRuns(parent: Float64Array, start: Float64Array, end: Float64Array, n: number): Intervals {
+  const id: number[] = [], lo: number[] = [], hi: number[] = [];
+  for (let i = 0; i < n; ) {
+    const owner = parent[i];
+    let a = start[i], b = end[i];
+    for (i++; i < n && parent[i] === owner; i++) {
+      if (start[i] < a) a = start[i];
+      if (end[i] > b) b = end[i];
+    }
+    id.push(owner);
+    lo.push(a);
+    hi.push(b);
+  }
+  return intervals(id, lo, hi);
+}
 
 /**
  * Memory points in time order reduced to the lowest, highest and last point of each bucket of `widthNs`

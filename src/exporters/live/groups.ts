@@ -6,6 +6,7 @@
  * the chunk at its start).
  */
 import type { PrimitiveGroups } from './protocol';
+import { unionNs } from '../../core/analysis/busy';
 import type { LiveTables, PackedChunk } from './batch';
 import type { LiveStore } from './store';
 
@@ -19,11 +20,13 @@ export interface Groups {
   total: Float64Array;
 }
 
-/** What a page is sent of the window's primitives: the cut, how many the window has, and their sums. */
+/** What a page is sent of the window's primitives: the cut, how many the window has, their sums, and busy time. */
 export interface WindowPrimitives {
   cut: number;
   count: number;
   groups: PrimitiveGroups;
+  /** The window's busy time (ns) and the primitive time inside it: the base of the page's shares and coverage. */
+  busy: { ns: number; coveredNs: number };
 }
 
 /** The key of a group: signature, layer and lane numbers in one number (below 2^53 while the tables stay under 2^21, 2^22 and 2^10 entries). */
@@ -45,15 +48,18 @@ export function sumGroups(p: PackedChunk, from: number): Groups {
 export function windowPrimitives(store: LiveStore, tables: LiveTables, budget: number): WindowPrimitives {
   const from = store.from;
   const g = new GroupSums();
-  let count = 0, cut = from;
+  let count = 0, cut = from, primNs = 0;
+  const chunks: PackedChunk[] = [];
   for (let k = store.chunks.length - 1; k >= 0; k--) {
     const st = store.chunks[k];
     if (st.tEnd < from) break;
     const p = (st.packed ??= tables.packChunk(store, st));
     if (p.unresolved) tables.resolveLayers(store, st, p);
     const part = p.primEndMin >= from ? p.groups : sumGroups(p, from);
+    chunks.push(p);
     let n = 0;
     for (let r = 0; r < part.n; r++) {
+      primNs += part.total[r];
       n += part.calls[r];
       g.add(part.sig[r], part.layer[r], part.lane[r], part.calls[r], part.total[r]);
     }
@@ -65,7 +71,44 @@ export function windowPrimitives(store: LiveStore, tables: LiveTables, budget: n
     count += n;
   }
   const done = g.done();
-  return { cut, count, groups: { sig: Array.from(done.sig), layer: Array.from(done.layer), lane: Array.from(done.lane), calls: Array.from(done.calls), total: Array.from(done.total) } };
+  const busyNs = windowBusyNs(chunks, from);
+  // Primitives on one thread never overlap: their summed time is the time one ran (a primitive that started before
+  // the window counts whole, hence the bound).
+  const busy = { ns: busyNs, coveredNs: Math.min(primNs, busyNs) };
+  return { cut, count, busy, groups: { sig: Array.from(done.sig), layer: Array.from(done.layer), lane: Array.from(done.lane), calls: Array.from(done.calls), total: Array.from(done.total) } };
+}
+
+/**
+ * Busy time (core/analysis/busy.ts) of the spans the window holds (those that ended at `from` or later): each eval
+ * and sync point stretched to the end of the primitives it owns (an asyncEval's work runs after its span ended), and
+ * the primitives whose owner the window does not hold.
+ */
+function windowBusyNs(chunks: PackedChunk[], from: number): number {
+  const ownerEnd = new Map<number, number>();
+  for (const p of chunks) {
+    const r = p.runs;
+    for (let k = 0; k < r.id.length; k++) if (r.id[k] !== 0 && !(r.hi[k] <= (ownerEnd.get(r.id[k]) ?? -Infinity))) ownerEnd.set(r.id[k], r.hi[k]);
+  }
+  const lo: number[] = [], hi: number[] = [];
+  const held = new Set<number>();
+  for (const p of chunks) {
+    const f = p.forcing;
+    for (let k = 0; k < f.id.length; k++) {
+      if (f.hi[k] < from) continue;
+      held.add(f.id[k]);
+      lo.push(f.lo[k]);
+      hi.push(Math.max(f.hi[k], ownerEnd.get(f.id[k]) ?? -Infinity));
+    }
+  }
+  for (const p of chunks) {
+    const r = p.runs;
+    for (let k = 0; k < r.id.length; k++) {
+      if (r.hi[k] < from || held.has(r.id[k])) continue;
+      lo.push(r.lo[k]);
+      hi.push(r.hi[k]);
+    }
+  }
+  return unionNs(Float64Array.from(lo), Float64Array.from(hi));
 }
 
 /** Group rows as they are summed (grown as needed), then cut to their count. */

@@ -215,6 +215,8 @@ export interface BatchMessage {
   cut: number;
   primitives: number;
   groups: PrimitiveGroups;
+  /** The window's busy time (evals, asyncEval work, sync points) and the primitive time inside it, in ns. */
+  busy: { ns: number; coveredNs: number };
   rates: RateSeries;
   stats: WindowStats;
   /** The advisor's findings when they changed (always with reset): as shown, with their evidence span ids. */

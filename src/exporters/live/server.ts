@@ -241,6 +241,7 @@ export class LiveServer {
       cut: c.cut,
       primitives: prims.count,
       groups: prims.groups,
+      busy: prims.busy,
     };
     this.batches++;
     return ['event: batch\ndata: ', ...batchJson(msg), '\n\n'];

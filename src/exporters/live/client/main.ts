@@ -39,7 +39,7 @@ export function liveMain(parts: LiveParts): void {
   let rates: RateSeries | null = null;
   let stats: WindowStats | null = null;
   let skipped = 0;
-  const state = { batches: 0, applied: 0, spans: 0, primitives: 0, notSent: 0, since: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '', applyMs: 0 };
+  const state = { batches: 0, applied: 0, spans: 0, primitives: 0, notSent: 0, since: 0, busyNs: 0, coveredNs: 0, state: 'connecting', paused: false, skipped: 0, reconnects: 0, what: '', applyMs: 0 };
   (window as unknown as { __mlxLive: typeof state }).__mlxLive = state;
 
   const setStatus = (s: string, text: string) => {
@@ -125,6 +125,8 @@ export function liveMain(parts: LiveParts): void {
     state.primitives = p.held;
     state.notSent = Math.max(0, p.window - p.held);
     state.since = p.since;
+    state.busyNs = data.head.busy?.ns ?? 0;
+    state.coveredNs = data.head.busy?.coveredNs ?? 0;
     if (update) update(data);
     else update = parts.clientMain(parts, data);
     showNow();

@@ -46,6 +46,7 @@ export function liveStore(util: Util): LiveStoreClient {
   /** The batch's cut, the cut the rows were last trimmed to, the window's primitive count, and its groups. */
   let cut = -Infinity, trimmed = -Infinity, windowPrims = 0;
   let groups: BatchMessage['groups'] = { sig: [], layer: [], lane: [], calls: [], total: [] };
+  let busy: BatchMessage['busy'] = { ns: 0, coveredNs: 0 };
   const PRIMITIVE = 2;
   const isPrim = (sig: number) => sigs.kind[sig] === PRIMITIVE;
   /** Arrival order, the last tie-break of the start order (as the packer's trace order). */
@@ -185,6 +186,7 @@ export function liveStore(util: Util): LiveStoreClient {
     cut = msg.cut;
     windowPrims = msg.primitives;
     groups = msg.groups;
+    busy = msg.busy;
     if (msg.n > 0) {
       const n = msg.n;
       const cols: Cols = { id: decode(msg.cols.id, n), start: decode(msg.cols.start, n), end: decode(msg.cols.end, n), sig: decode(msg.cols.sig, n), layer: decode(msg.cols.layer, n) };
@@ -373,7 +375,7 @@ export function liveStore(util: Util): LiveStoreClient {
     const s = session!;
     const head: Head = {
       v: 1, name: s.name, dropped, skipped: 0, meta: s.meta, advice: findings(cId), adviceRan: advice !== null, generation: generation(cSig, cDur), passes: null,
-      busy: null, counters: [], strings, t0: n ? t0 : from, t1: Math.max(n ? t1 : to, to), spanCount: n, kinds: s.kinds, categories: s.categories,
+      busy: busy.ns > 0 ? busy : null, counters: [], strings, t0: n ? t0 : from, t1: Math.max(n ? t1 : to, to), spanCount: n, kinds: s.kinds, categories: s.categories,
       lanes: headLanes, rowLane, rowDepth, rowOffset, sigCount: sigs.kind.length, layers,
       memory: memN ? { count: memN, sourceCount: Math.max(memN, memSource), downsampled: memSource > memN, peak, peakT } : null,
       columns: [...columns].map(([cid, a]) => ({ id: cid, type: typeOf(a), length: (a as Float64Array).length })),
