@@ -100,6 +100,12 @@ describe('the live page under a decode loop', () => {
       expect(state.notSent).toBeGreaterThan(0);
       const cards = await page.locator('#live .cards').textContent();
       expect(cards).toContain(`${state.notSent.toLocaleString('en-US')} older not sent`);
+      // The loop makes spans faster than the server's cap holds 4 s of them: the card says how far back the window
+      // really reaches, and spans let go over the cap are not counted as dropped (nothing recorded was lost).
+      const st = await stats();
+      expect(st.latest - st.from).toBeLessThan(4e9);
+      expect(cards).toMatch(/last [\d.]+ m?s: the server keeps 200,000 spans \(serveLive maxSpans\)/);
+      expect(cards).toContain('Dropped0recorder 0 · feed 0');
 
       // The op table and the by-layer table count every primitive of the window, not the ones the page has.
       const rows = () => page.evaluate(() => ((window as any).__mlxTrace.table.rows() as { label: string; calls: number; total: number }[])

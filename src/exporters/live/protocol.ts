@@ -147,6 +147,10 @@ export interface WindowStats {
   recorderDropped: number;
   feedDropped: number;
   evictedSpans: number;
+  /** The window's start (ns since the origin): windowSeconds before `latest`, later when the span cap let older spans go. */
+  from: number;
+  /** Spans the server keeps at most (LiveOptions.maxSpans). */
+  spanCap: number;
   liveBytes: number;
   peakBytes: number;
   /** Newest time seen (ns since the origin). */

@@ -203,7 +203,7 @@ export class LiveStore {
   stats(windowSpans: number): WindowStats {
     return {
       spans: windowSpans, receivedSpans: this.received, retainedSpans: this.retained, recorderDropped: this.recorderDropped, feedDropped: this.feedDropped,
-      evictedSpans: this.evicted, liveBytes: this.liveBytes, peakBytes: this.peakBytes, latest: this.latest,
+      evictedSpans: this.evicted, from: this.from, spanCap: this.maxSpans, liveBytes: this.liveBytes, peakBytes: this.peakBytes, latest: this.latest,
     };
   }
 
