@@ -15,10 +15,10 @@ void table_free(void* p, size_t bytes);
 
 // ArrayDesc* -> tag, four-way set associative with two choices: a node's entry goes in the emptier
 // of two sets its address hashes to, which keeps the sets even, so the table stays near twice the
-// entries it holds and in the cache (one set per node would grow it whenever a set filled up). MLX reuses a freed node's address for the next
-// node it makes, and a node's record is drained after its node may be gone, so an entry also holds
-// its node's lifetime in stamps (clock.h): from tagging (born) to the making of the next node at
-// that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
+// entries it holds and in the cache (one set per node would grow it whenever a set filled up).
+// MLX reuses a freed node's address for the next node it makes, and a node's record is drained
+// after its node may be gone, so an entry also holds its node's lifetime in stamps (clock.h): from
+// tagging (born) to the making of the next node at that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
 // start, so a node made meanwhile at the same address neither lends its tag to the earlier one nor
 // loses its own. Born must be a stamp of its own: an entry can be dropped while its node's primitive
 // is still to run, and only a stamp taken after that node died bounds the primitive's start.

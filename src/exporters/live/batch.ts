@@ -108,22 +108,17 @@ export class LiveTables {
     p.id.set(c.id.subarray(0, c.n));
     p.start.set(c.t0.subarray(0, c.n));
     // Neighbours mostly share a layer and a lane: the last keys skip the maps.
-    let lastLid = -1, lastLayer = 0, lastLk = -1, lastLane = 0, unresolved = false;
+    let lastLid = -1, lastLayer = 0, lastLk = -1, lastLane = 0, unresolved = false, endMin = Infinity;
     for (let i = 0; i < c.n; i++) {
       p.end[i] = Math.max(c.t0[i], c.t1[i]);
+      if (p.end[i] < endMin) endMin = p.end[i];
       const s = c.sig[i], cls = c.cls[i];
       p.sig[i] = s < this.sigCls.length && this.sigCls[s] === cls + 1 ? this.sigNum[s] : this.primSigOf(store, s, cls);
       const lid = c.layer[i];
       if (lid !== lastLid) {
-        let layer = this.primLayer.get(lid);
-        if (layer === undefined) {
-          layer = this.layers.of(store.layerName(lid));
-          // A layer id whose name has not come yet is looked up again next time.
-          if (layer !== 0 || lid === 0) this.primLayer.set(lid, layer);
-          else unresolved = true;
-        }
+        lastLayer = this.primLayerOf(store, lid);
+        if (lastLayer === 0 && lid !== 0) unresolved = true;
         lastLid = lid;
-        lastLayer = layer;
       }
       p.layer[i] = lastLayer;
       const gpu = c.flags[i] & PRIM_GPU;
@@ -138,8 +133,6 @@ export class LiveTables {
     }
     p.prims = c.n;
     p.unresolved = unresolved;
-    let endMin = Infinity;
-    for (let i = 0; i < c.n; i++) if (p.end[i] < endMin) endMin = p.end[i];
     p.primEndMin = endMin;
     p.groups = sumGroups(p, -Infinity);
     p.forcing = forcingIntervals(js);
@@ -173,6 +166,16 @@ export class LiveTables {
     return sig;
   }
 
+  /** The layer-table number of a primitive's layer id: 0 while the layer's span has not come (not kept: looked up again next time). */
+  private primLayerOf(store: LiveStore, lid: number): number {
+    let layer = this.primLayer.get(lid);
+    if (layer === undefined) {
+      layer = this.layers.of(store.layerName(lid));
+      if (layer !== 0 || lid === 0) this.primLayer.set(lid, layer);
+    }
+    return layer;
+  }
+
   /** Looks the layers of a chunk's primitives up again where their layer span had not come when it was packed. */
   resolveLayers(store: LiveStore, st: Stored, p: PackedChunk): void {
     const c = st.chunk;
@@ -180,13 +183,8 @@ export class LiveTables {
     for (let i = 0; i < c.n; i++) {
       const lid = c.layer[i];
       if (lid === 0 || p.layer[i] !== 0) continue;
-      let layer = this.primLayer.get(lid);
-      if (layer === undefined) {
-        layer = this.layers.of(store.layerName(lid));
-        if (layer !== 0) this.primLayer.set(lid, layer);
-      }
-      p.layer[i] = layer;
-      if (layer === 0) still = true;
+      p.layer[i] = this.primLayerOf(store, lid);
+      if (p.layer[i] === 0) still = true;
     }
     p.unresolved = still;
     p.groups = sumGroups(p, -Infinity);

@@ -87,7 +87,11 @@ function windowBusyNs(chunks: PackedChunk[], from: number): number {
   const ownerEnd = new Map<number, number>();
   for (const p of chunks) {
     const r = p.runs;
-    for (let k = 0; k < r.id.length; k++) if (r.id[k] !== 0 && !(r.hi[k] <= (ownerEnd.get(r.id[k]) ?? -Infinity))) ownerEnd.set(r.id[k], r.hi[k]);
+    for (let k = 0; k < r.id.length; k++) {
+      if (r.id[k] === 0) continue;
+      const seen = ownerEnd.get(r.id[k]);
+      if (seen === undefined || r.hi[k] > seen) ownerEnd.set(r.id[k], r.hi[k]);
+    }
   }
   const lo: number[] = [], hi: number[] = [];
   const held = new Set<number>();
