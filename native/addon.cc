@@ -4,7 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "alloc-hooks.h"
@@ -16,6 +18,7 @@
 #include "ring.h"
 #include "selftest.h"
 #include "session.h"
+#include "signatures.h"
 #include "tags.h"
 #include "wrap-hook.h"
 
@@ -112,26 +115,76 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// drainInto(records, words, out): fills the caller's two ArrayBuffers, which the SDK keeps from one
-// drain to the next, so a drain allocates nothing; out (Float64Array) gets [records, words,
-// dropped, more, signature generation]. Call again while more is 1.
-Napi::Value DrainInto(const Napi::CallbackInfo& info) {
+template <class T>
+T* column(const Napi::Value& v, size_t& len) {
+  auto a = v.As<Napi::TypedArray>();
+  len = a.ElementLength();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+}
+
+// drainColumns(prim, mem, syncs, io): drains into the SDK's columns (drain.h Columns), which it
+// keeps from one drain to the next, so a drain allocates nothing.
+//   prim  [t0, t1, layer (Float64Array), thread (Int32Array), cls (Uint16Array), flags (Uint8Array),
+//         sig (Uint32Array)], equally long
+//   mem   [t, delta, live (Float64Array), cls (Int16Array)], equally long
+//   syncs Float64Array, [row, t0, t1] per completion marker
+//   io    Float64Array(12): in [0] prim rows, [1] prim limit, [2] mem rows, [3] mem limit,
+//         [4] completion marker class; out [5] prim rows, [6] mem rows, [7] markers, [8] records
+//         dropped (rings, queues, past the prim limit), [9] memory rows past their limit,
+//         [10] more (1: call again), [11] signature generation
+Napi::Value DrainColumns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto rb = info[0].As<Napi::ArrayBuffer>();
-  auto wb = info[1].As<Napi::ArrayBuffer>();
-  auto out = info[2].As<Napi::Float64Array>();
-  if (out.ElementLength() < 4) {
-    Napi::TypeError::New(env, "drainInto: out needs 4 slots").ThrowAsJavaScriptException();
+  auto prim = info[0].As<Napi::Array>();
+  auto mem = info[1].As<Napi::Array>();
+  auto io = info[3].As<Napi::Float64Array>();
+  if (prim.Length() != 7 || mem.Length() != 4 || io.ElementLength() < 12) {
+    Napi::TypeError::New(env, "drainColumns: needs 7 primitive columns, 4 memory columns and io of 12").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  DrainOut o = drain_into(env_key(info), static_cast<Rec*>(rb.Data()), rb.ByteLength() / sizeof(Rec), static_cast<uint32_t*>(wb.Data()),
-                          wb.ByteLength() / 4);
-  out[0] = double(o.nrec);
-  out[1] = double(o.nword);
-  out[2] = double(o.dropped);
-  out[3] = o.more ? 1 : 0;
-  if (out.ElementLength() > 4) out[4] = double(o.generation);
+  Columns c{};
+  size_t len[7], mlen[4], slen = 0;
+  c.prim.t0 = column<double>(prim[0u], len[0]);
+  c.prim.t1 = column<double>(prim[1u], len[1]);
+  c.prim.layer = column<double>(prim[2u], len[2]);
+  c.prim.thread = column<int32_t>(prim[3u], len[3]);
+  c.prim.cls = column<uint16_t>(prim[4u], len[4]);
+  c.prim.flags = column<uint8_t>(prim[5u], len[5]);
+  c.prim.sig = column<uint32_t>(prim[6u], len[6]);
+  c.mem.t = column<double>(mem[0u], mlen[0]);
+  c.mem.delta = column<double>(mem[1u], mlen[1]);
+  c.mem.live = column<double>(mem[2u], mlen[2]);
+  c.mem.cls = column<int16_t>(mem[3u], mlen[3]);
+  c.syncs = column<double>(info[2], slen);
+  c.prim.cap = *std::min_element(len, len + 7);
+  c.mem.cap = *std::min_element(mlen, mlen + 4);
+  c.sync_cap = slen / 3;
+  c.prim.n = size_t(io[0]);
+  c.prim.limit = size_t(io[1]);
+  c.mem.n = size_t(io[2]);
+  c.mem.limit = size_t(io[3]);
+  c.sync_cls = uint32_t(io[4]);
+  if (c.prim.n > c.prim.cap || c.mem.n > c.mem.cap) {
+    Napi::RangeError::New(env, "drainColumns: rows past the columns' length").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  DrainOut o = drain_columns(env_key(info), c);
+  io[5] = double(c.prim.n);
+  io[6] = double(c.mem.n);
+  io[7] = double(c.nsync);
+  io[8] = double(o.dropped + c.prim.dropped);
+  io[9] = double(c.mem.dropped);
+  io[10] = o.more ? 1 : 0;
+  io[11] = double(o.generation);
   return env.Undefined();
+}
+
+// signatureKey(num, out Uint32Array): the key words of signature `num` (signatures.h), copied into
+// out when they fit; returns their count, 0 for an unknown number.
+Napi::Value SignatureKey(const Napi::CallbackInfo& info) {
+  size_t cap = 0;
+  uint32_t* out = column<uint32_t>(info[1], cap);
+  std::lock_guard<std::mutex> lk(session_mutex());
+  return Napi::Number::New(info.Env(), signature_key(uint32_t(info[0].As<Napi::Number>().Uint32Value()), out, uint32_t(cap)));
 }
 
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
@@ -285,7 +338,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setRecording", Napi::Function::New(env, SetRecording));
   exports.Set("setCapacity", Napi::Function::New(env, SetCapacity));
   exports.Set("drain", Napi::Function::New(env, Drain));
-  exports.Set("drainInto", Napi::Function::New(env, DrainInto));
+  exports.Set("drainColumns", Napi::Function::New(env, DrainColumns));
+  exports.Set("signatureKey", Napi::Function::New(env, SignatureKey));
   exports.Set("snapshot", Napi::Function::New(env, Snapshot));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("tagGraph", Napi::Function::New(env, TagGraph));

@@ -32,24 +32,96 @@ inline void resolve_tags(Rec& r, uint64_t t0) {
   e->desc = 0;
 }
 
-// What a drain does to a primitive it hands out, whichever way it came (ring or queue): its tags,
-// read from the entry of the node alive when it started (value holds 0 without tagging), and then
-// its ident becomes the number of its signature (records.h).
-inline void hand_out_primitive(Rec& r, uint64_t started, const uint32_t* words, bool tagging) {
-  if (tagging) resolve_tags(r, started);
-  else r.value = 0;
-  r.ident = intern_signature(words, r.nwords, r.nin, r.nout, r.cls);
-}
+// Where a drain puts what it hands out. A sink says whether a record fits (else the drain stops and
+// says more: the record stays for the next call) and takes it with its side words, contiguous.
+// put() may refuse one (false: it stays too), and the drain then stops the same way.
 
-// Copies n side words starting at ring position `from` into dst.
-inline void copy_ring_words(const ThreadBuf* b, uint64_t from, uint32_t n, uint32_t* dst) {
+// Records and side words, as records.h lays them out (drain(): tests and diagnostics).
+struct RecSink {
+  Rec* recs;
+  size_t rcap;
+  uint32_t* words;
+  size_t wcap;
+  DrainOut& o;
+  bool tagging;
+  bool fits(const Rec& r) const { return o.nrec < rcap && o.nword + r.nwords <= wcap; }
+  bool put(Rec r, uint64_t started, const uint32_t* w) {
+    if (r.nwords) memcpy(words + o.nword, w, r.nwords * 4);
+    r.woff = uint32_t(o.nword);
+    o.nword += r.nwords;
+    if (is_primitive(r)) {
+      if (tagging) resolve_tags(r, started);
+      else r.value = 0;
+      r.ident = intern_signature(words + r.woff, r.nwords, r.nin, r.nout, r.cls);
+    }
+    recs[o.nrec++] = r;
+    return true;
+  }
+};
+
+// The SDK's columns (drain.h Columns): nothing of a record is copied that the SDK does not keep.
+struct ColumnSink {
+  Columns& c;
+  bool tagging;
+  bool fits(const Rec& r) const {
+    if (!is_primitive(r)) return c.mem.n < c.mem.cap || c.mem.n >= c.mem.limit;
+    if (r.cls == c.sync_cls) return c.nsync < c.sync_cap;
+    return c.prim.n < c.prim.cap || c.prim.n >= c.prim.limit;
+  }
+  bool put(Rec r, uint64_t started, const uint32_t* w) {
+    if (!is_primitive(r)) {
+      if (c.mem.n >= c.mem.limit) {
+        c.mem.dropped++;
+        return true;
+      }
+      const size_t i = c.mem.n++;
+      c.mem.t[i] = double(r.t0);
+      c.mem.delta[i] = double(r.value);
+      c.mem.live[i] = double(int64_t(r.ident));
+      c.mem.cls[i] = r.cls == kNoClass ? int16_t(-1) : int16_t(r.cls);
+      return true;
+    }
+    if (r.cls == c.sync_cls) {  // an eval's completion marker: the SDK needs its times, in order
+      double* s = c.syncs + 3 * c.nsync++;
+      s[0] = double(c.prim.n);
+      s[1] = double(r.t0);
+      s[2] = double(r.t1);
+      return true;
+    }
+    if (c.prim.n >= c.prim.limit) {
+      c.prim.dropped++;
+      return true;
+    }
+    // Numbered before the tags are read: reading them uses the node's entry up, and a record the
+    // full table refuses is read again at the next call.
+    const uint32_t sig = intern_signature(w, r.nwords, r.nin, r.nout, r.cls);
+    if (sig == kNoSignature && signatures_full()) return false;
+    uint32_t fast = 0;
+    double layer = 0;
+    if (tagging) {
+      resolve_tags(r, started);
+      layer = double(r.value);
+      fast = (r.flags & kFlagFastMask) >> kFlagFastShift;
+    }
+    const size_t i = c.prim.n++;
+    c.prim.t0[i] = double(r.t0);
+    c.prim.t1[i] = double(r.t1);
+    c.prim.layer[i] = layer;
+    c.prim.thread[i] = int32_t(r.tid);
+    c.prim.cls[i] = r.cls;
+    c.prim.flags[i] = uint8_t((r.kind == kPrimGpu ? kColGpu : 0) | (r.flags & kFlagTruncated ? kColTruncated : 0) | fast << kColFastShift);
+    c.prim.sig[i] = sig;
+    return true;
+  }
+};
+
+// Contiguous side words of a ring record: in place unless the ring wraps inside them.
+inline const uint32_t* ring_words(const ThreadBuf* b, uint64_t from, uint32_t n, uint32_t* tmp) {
   const uint64_t wmask = b->wcap - 1;
   const uint64_t at = from & wmask;
-  if (at + n <= b->wcap) {
-    memcpy(dst, b->words + at, n * 4);
-  } else {
-    for (uint32_t k = 0; k < n; k++) dst[k] = b->words[(from + k) & wmask];
-  }
+  if (at + n <= b->wcap) return b->words + at;
+  for (uint32_t k = 0; k < n; k++) tmp[k] = b->words[(from + k) & wmask];
+  return tmp;
 }
 
 // Whose record this is: null when it is nobody's (its thread's user is not attached, or it began
@@ -64,17 +136,13 @@ User* owner_of_record(const Rec& r, User* me, bool route) {
   return u;
 }
 
-// Hands `me` what other users' drains queued for it; false when a buffer filled up first.
-bool take_queue(User* me, bool tagging, Rec* recs, size_t rcap, uint32_t* words, size_t wcap, DrainOut& o) {
+// Hands `me` what other users' drains queued for it; false when the sink filled up first.
+template <class Sink>
+bool take_queue(User* me, Sink& sink) {
   for (; me->next < me->recs.size(); me->next++) {
-    Rec r = me->recs[me->next];
-    if (o.nrec == rcap || o.nword + r.nwords > wcap) return false;
-    if (r.nwords) memcpy(words + o.nword, me->words.data() + r.woff, r.nwords * 4);
-    r.woff = uint32_t(o.nword);
-    o.nword += r.nwords;
+    const Rec& r = me->recs[me->next];
     // A queued primitive carries its start stamp in value (queue_for).
-    if (is_primitive(r)) hand_out_primitive(r, uint64_t(r.value), words + r.woff, tagging);
-    recs[o.nrec++] = r;
+    if (!sink.fits(r) || !sink.put(r, uint64_t(r.value), me->words.data() + r.woff)) return false;
   }
   me->recs.clear();
   me->words.clear();
@@ -90,31 +158,25 @@ void queue_for(User* u, Rec r, const ThreadBuf* b, uint64_t wt) {
   }
   r.woff = uint32_t(u->words.size());
   u->words.resize(u->words.size() + r.nwords);
-  copy_ring_words(b, wt, r.nwords, u->words.data() + r.woff);
+  uint32_t tmp[(kMaxArraysIn + kMaxArraysOut) * kMaxArrayWords];
+  const uint32_t* w = ring_words(b, wt, r.nwords, tmp);
+  if (r.nwords) memcpy(u->words.data() + r.woff, w, r.nwords * 4);
   u->recs.push_back(r);
 }
 
-}  // namespace
-
-DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
-  DrainOut o;
-  std::lock_guard<std::mutex> lk(session_mutex());
-  User* me = user_of(env);
-  memory_drain_point();
-  clock_refresh();
-  signatures_drain_start();
-  o.generation = signature_generation();
-  const bool tagging = me && me == tagging_user();
-  // With one user and one JS thread making arrays, every record is that user's.
-  const bool route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
+// The drain itself, whatever the sink: me's queue first, then every thread's ring in order.
+template <class Sink>
+void drain_to(User* me, bool route, Sink& sink, DrainOut& o) {
   if (me) {
     o.dropped += me->dropped;
     me->dropped = 0;
-    if (!take_queue(me, tagging, recs, rcap, words, wcap, o)) {
+    if (!take_queue(me, sink)) {
       o.more = true;
-      return o;
+      return;
     }
   }
+  const bool tagging = sink.tagging;
+  uint32_t tmp[(kMaxArraysIn + kMaxArraysOut) * kMaxArrayWords];
   for (int i = 0, n = buffer_count(); i < n && !o.more; i++) {
     ThreadBuf* b = buffer_at(i);
     const uint64_t rh = b->rhead.load(std::memory_order_acquire);
@@ -129,7 +191,7 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
       }
       Rec r = b->recs[rt & (b->rcap - 1)];
       User* u = owner_of_record(r, me, route);
-      if (u == me && (o.nrec == rcap || o.nword + r.nwords > wcap)) {
+      if (u == me && !sink.fits(r)) {
         o.more = true;
         break;
       }
@@ -139,11 +201,10 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
         r.t1 = stamp_to_ns(r.t1);
       }
       if (u == me) {
-        copy_ring_words(b, wt, r.nwords, words + o.nword);
-        r.woff = uint32_t(o.nword);
-        o.nword += r.nwords;
-        if (is_primitive(r)) hand_out_primitive(r, started, words + r.woff, tagging);
-        recs[o.nrec++] = r;
+        if (!sink.put(r, started, ring_words(b, wt, r.nwords, tmp))) {
+          o.more = true;
+          break;
+        }
       } else if (u) {
         if (is_primitive(r)) r.value = int64_t(started);  // its tags are read at that user's drain
         queue_for(u, r, b, wt);
@@ -154,6 +215,39 @@ DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, si
     b->rtail.store(rt, std::memory_order_release);
     o.dropped += b->dropped.exchange(0, std::memory_order_relaxed);
   }
+}
+
+// Takes the session lock and readies a drain; the user and whether records must be routed.
+User* drain_start(const void* env, DrainOut& o, bool& route) {
+  User* me = user_of(env);
+  memory_drain_point();
+  clock_refresh();
+  signatures_drain_start();
+  o.generation = signature_generation();
+  // With one user and one JS thread making arrays, every record is that user's.
+  route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
+  return me;
+}
+
+}  // namespace
+
+DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
+  DrainOut o;
+  std::lock_guard<std::mutex> lk(session_mutex());
+  bool route = false;
+  User* me = drain_start(env, o, route);
+  RecSink sink{recs, rcap, words, wcap, o, me && me == tagging_user()};
+  drain_to(me, route, sink, o);
+  return o;
+}
+
+DrainOut drain_columns(const void* env, Columns& c) {
+  DrainOut o;
+  std::lock_guard<std::mutex> lk(session_mutex());
+  bool route = false;
+  User* me = drain_start(env, o, route);
+  ColumnSink sink{c, me && me == tagging_user()};
+  drain_to(me, route, sink, o);
   return o;
 }
 

@@ -18,6 +18,14 @@ constexpr uint8_t kFlagTruncated = 1u << 0;
 constexpr int kFlagFastShift = 1;
 constexpr uint8_t kFlagFastMask = 7u << kFlagFastShift;
 
+// Flags of a primitive in the SDK's columns (drain_columns; event-log.ts PRIM_* reads the same bits):
+//   bit 0     ran on the GPU
+//   bit 1     the array list was cut
+//   bits 2-4  mx.fast marker, as above
+constexpr uint8_t kColGpu = 1u << 0;
+constexpr uint8_t kColTruncated = 1u << 1;
+constexpr int kColFastShift = 2;
+
 // 48 bytes, little-endian, byte offsets on the left:
 //    0  t0      begin: a stamp() while in the ring, CLOCK_MONOTONIC ns once drained
 //    8  t1      end (memory records: equal to t0)

@@ -82,6 +82,16 @@ void rehash(Table& t, size_t size) {
 
 uint32_t signature_generation() { return table().generation; }
 
+bool signatures_full() { return table().full; }
+
+uint32_t signature_key(uint32_t num, uint32_t* out, uint32_t cap) {
+  const Table& t = table();
+  if (num >= t.entries.size()) return 0;
+  const Entry& e = t.entries[num];
+  if (e.len <= cap) memcpy(out, t.keys.data() + e.off, e.len * 4);
+  return e.len;
+}
+
 void signatures_drain_start() {
   Table& t = table();
   if (!t.full) return;

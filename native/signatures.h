@@ -19,6 +19,15 @@ uint32_t signature_generation();
 // one drain: all numbers in a drained batch are of one generation). Needs session_mutex().
 void signatures_drain_start();
 
+// Whether the table refuses new signatures until the next drain starts.
+bool signatures_full();
+
+// The key of signature `num` of this generation (counts nin | nout << 8, then per array, outputs
+// first, its header word and dims, as records.h lays out side words without the ArrayDesc words),
+// copied into out if it fits; returns its length, 0 for a number it does not know. Needs
+// session_mutex().
+uint32_t signature_key(uint32_t num, uint32_t* out, uint32_t cap);
+
 // The number of the signature in a primitive's side words (nin inputs, nout outputs, laid out as
 // records.h says), given one if new; kNoSignature when the table has no room left. `cls` is the
 // primitive's class: an op class mostly repeats its last signature, which is checked first.

@@ -58,13 +58,14 @@ let trie = new Map<number, TrieNode>();
 let trieSize = 0;
 const TRIE_LIMIT = 200_000;
 
-function tensorAt(w: Uint32Array, p: number): TensorInfo {
-  const hdr = w[p] & 0x00ffffff; // drop the is-output bit: same tensor either way
+/** The tensor whose header word is key[p], its dims following (a signature key's layout). */
+function tensorAt(key: Uint32Array, p: number): TensorInfo {
+  const hdr = key[p];
   const ndim = hdr & 0xff;
   let node: TrieNode | undefined = trie.get(hdr);
   if (!node) trie.set(hdr, (node = {}));
   for (let d = 0; d < ndim; d++) {
-    const dim = w[p + 3 + d];
+    const dim = key[p + 1 + d];
     let next: TrieNode | undefined = node.next?.get(dim);
     if (!next) {
       (node.next ??= new Map()).set(dim, (next = {}));
@@ -80,7 +81,7 @@ function tensorAt(w: Uint32Array, p: number): TensorInfo {
   const item = (hdr >>> 16) & 0xff || dtypeItemsize(dtype) || 0;
   const shape = new Array<number>(ndim);
   let n = 1;
-  for (let d = 0; d < ndim; d++) n *= shape[d] = w[p + 3 + d];
+  for (let d = 0; d < ndim; d++) n *= shape[d] = key[p + 1 + d];
   // The info is frozen (spans share it); its shape array is not: reads of a frozen array's elements
   // cost the cost model more (V8 reads them slower), and a shared shape is no one's to change anyway.
   return (node.info = Object.freeze({ shape, dtype, bytes: n * item }));
@@ -149,7 +150,9 @@ interface SigEntry extends InternedSignature {
 }
 let sigs = new Map<number, SigEntry>();
 const SIG_LIMIT = 100_000;
-const sigKey = new Uint32Array(1 + (16 + 8) * 13);
+/** The longest signature key: counts, then per array (16 inputs, 8 outputs) its header and 12 dims. */
+export const SIGNATURE_KEY_WORDS = 1 + (16 + 8) * 13;
+const sigKey = new Uint32Array(SIGNATURE_KEY_WORDS);
 
 /**
  * The signature of class `cls` last seen, tried first: an op class mostly repeats its shapes (the
@@ -206,45 +209,55 @@ function sameSignature(key: Uint32Array, w: Uint32Array, p: number, nin: number,
 function signatureAt(w: Uint32Array, p: number, nin: number, nout: number): SigEntry {
   // The key: counts, then per array its header (is-output bit dropped) and dims; the words in
   // between (the ArrayDesc pointer) differ per call and are left out.
-  const p0 = p;
   let n = 0;
-  let h = (sigKey[n++] = nin | (nout << 8));
+  sigKey[n++] = nin | (nout << 8);
   for (let k = 0; k < nin + nout; k++) {
     const hdr = w[p] & 0x00ffffff;
     const ndim = hdr & 0xff;
     sigKey[n++] = hdr;
-    h = Math.imul(h ^ hdr, 0x9e3779b1);
-    for (let d = 0; d < ndim; d++) {
-      const dim = (sigKey[n++] = w[p + 3 + d]);
-      h = Math.imul(h ^ dim, 0x85ebca6b);
-    }
+    for (let d = 0; d < ndim; d++) sigKey[n++] = w[p + 3 + d];
     p += 3 + ndim;
+  }
+  return internKey(sigKey, n);
+}
+
+/** The signature of key[0..n) (signatureAt's layout, which is also the drain's: signatures.h), made once. */
+function internKey(key: Uint32Array, n: number): SigEntry {
+  const counts = key[0];
+  const arrays = (counts & 0xff) + ((counts >>> 8) & 0xff);
+  let h = counts;
+  for (let k = 0, p = 1; k < arrays && p < n; k++) {
+    const hdr = key[p++];
+    h = Math.imul(h ^ hdr, 0x9e3779b1);
+    for (let d = hdr & 0xff; d > 0; d--) h = Math.imul(h ^ key[p++], 0x85ebca6b);
   }
   h ^= h >>> 15;
   for (let e: SigEntry | null = sigs.get(h) ?? null; e; e = e.next) {
-    const key = e.key;
-    if (key.length !== n) continue;
+    const known = e.key;
+    if (known.length !== n) continue;
     let same = true;
     for (let i = 0; i < n; i++) {
-      if (key[i] !== sigKey[i]) {
+      if (known[i] !== key[i]) {
         same = false;
         break;
       }
     }
     if (same) return e;
   }
-  return newSignature(w, p0, nin, nout, h, n);
+  return newSignature(key.slice(0, n), h);
 }
 
-function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: number, n: number): SigEntry {
+function newSignature(key: Uint32Array, h: number): SigEntry {
   if (sigs.size >= SIG_LIMIT) sigs = new Map();
+  const nin = key[0] & 0xff;
+  const nout = (key[0] >>> 8) & 0xff;
   const outputs: TensorInfo[] = new Array(nout);
   const inputs: TensorInfo[] = new Array(nin);
-  for (let k = 0; k < nin + nout; k++) {
-    const t = tensorAt(w, p);
+  for (let k = 0, p = 1; k < nin + nout && p < key.length; k++) {
+    const t = tensorAt(key, p);
     if (k < nout) outputs[k] = t;
     else inputs[k - nout] = t;
-    p += 3 + (w[p] & 0xff);
+    p += 1 + (key[p] & 0xff);
   }
   const e: SigEntry = {
     // Shared by every span of this signature, and not frozen: V8 reads a frozen array's elements
@@ -252,12 +265,32 @@ function newSignature(w: Uint32Array, p: number, nin: number, nout: number, h: n
     inputs,
     outputs,
     id: -1,
-    key: sigKey.slice(0, n),
+    key,
     next: sigs.get(h) ?? null,
   };
   e.id = registerSignature(e);
   sigs.set(h, e);
   return e;
+}
+
+const numberKey = new Uint32Array(SIGNATURE_KEY_WORDS);
+/** The signature of a primitive the drain could not describe: no arrays. */
+let unknownSignature: SigEntry | undefined;
+
+/**
+ * The Signature of the drain's signature number `num` (of the generation last passed to
+ * useSignatureGeneration), asking `keyOf` for its key words the first time a number is seen.
+ */
+export function signatureOfNumber(num: number, keyOf: (num: number, out: Uint32Array) => number): InternedSignature {
+  const known = byNumber[num];
+  if (known !== undefined) return known;
+  const n = num === NO_NUMBER ? 0 : keyOf(num, numberKey);
+  if (n === 0 || n > numberKey.length) {
+    sigKey[0] = 0;
+    return (unknownSignature ??= internKey(sigKey, 1));
+  }
+  // Numbers come dense from 0: the array stays packed unless a batch starts mid-generation.
+  return (byNumber[num] = internKey(numberKey, n));
 }
 
 /** Typed-array views of records and their words: u32 index 12*i + k is byte 48*i + 4*k of record i. */
@@ -273,26 +306,10 @@ function recordViews(records: ArrayBuffer, words: ArrayBuffer): RecordViews {
   return { u32: new Uint32Array(records), i32: new Int32Array(records), u16: new Uint16Array(records), u8: new Uint8Array(records), w: new Uint32Array(words) };
 }
 
-/** Reused between drains: the native layer copies records straight into these (drainInto). */
-export class DrainBuffers {
-  records = new ArrayBuffer(RECORD_BYTES * (1 << 14));
-  words = new ArrayBuffer(4 * (1 << 16));
-  /** [records, words, dropped, more, signature generation] of the last drainInto. */
-  readonly out = new Float64Array(5);
-  views = recordViews(this.records, this.words);
-
-  /** One record needed more room than there is. */
-  grow(): void {
-    this.records = new ArrayBuffer(this.records.byteLength * 2);
-    this.words = new ArrayBuffer(this.words.byteLength * 2);
-    this.views = recordViews(this.records, this.words);
-  }
-}
-
 /**
- * The columnar decode the recorder uses: no object per event. A primitive's flags carry its
- * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*). Reads the 48-byte
- * records through typed-array views.
+ * Walks a batch of 48-byte records through typed-array views, one callback per event (decodeBatch's
+ * core; the recorder has the native drain write its columns instead). A primitive's flags carry its
+ * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*).
  */
 export function decodeColumns(
   v: RecordViews,

@@ -24,7 +24,7 @@ export function registerSignature(s: Signature): number {
   return signatures.length - 1;
 }
 
-/** Primitive flags column. */
+/** Primitive flags column (the native drain writes the same bits: native/records.h kCol*). */
 export const PRIM_GPU = 1;
 export const PRIM_TRUNCATED = 2;
 /** Bits 2-4: the mx.fast function whose fallback graph built the primitive (FAST_FUNCTIONS index). */
@@ -120,6 +120,11 @@ export class PrimitiveLog {
     }
   }
 
+  /** Room for at least n entries (the native drain writes the columns in place). */
+  reserve(n: number): void {
+    if (n > this.id.length) this.grow(Math.max(n, this.id.length * 2));
+  }
+
   private grow(n: number): void {
     this.id = grown(this.id, n);
     this.parent = grown(this.parent, n);
@@ -176,6 +181,11 @@ export class MemoryLog {
 
   appendTo(other: MemoryLog): void {
     for (let i = 0; i < this.length; i++) other.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+  }
+
+  /** Room for at least n entries. */
+  reserve(n: number): void {
+    if (n > this.t.length) this.grow(Math.max(n, this.t.length * 2));
   }
 
   private grow(n: number): void {

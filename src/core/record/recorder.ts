@@ -4,7 +4,7 @@
  * hook layer; the patching of MLX lives in src/instrumentations/mlx.
  */
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
-import { decodeColumns, DrainBuffers, useSignatureGeneration, type InternedSignature } from './decode';
+import { signatureOfNumber, useSignatureGeneration } from './decode';
 import { MemoryLog, PrimitiveLog } from './event-log';
 import { lazyTrace, primitiveSpan, TakenColumns } from './taken-trace';
 import type { HookLayer } from './native';
@@ -220,10 +220,8 @@ export class Recorder {
    * drained if it ran inside it (the program waited for it there), else the asyncEval that launched
    * it, whose end then reaches the primitive's.
    */
-  private owner(t0: number, t1: number): LiveSpan | null {
-    const sync = this.drainSync;
+  private owner(t0: number, t1: number, sync: LiveSpan | null, evalSpan: LiveSpan | null): LiveSpan | null {
     if (sync && t0 >= sync.start && t1 <= sync.end) return sync;
-    const evalSpan = this.drainSpan;
     const head = this.launchedHead < this.launched.length ? this.launched[this.launchedHead] : null;
     const owner = head && head.start <= t0 ? head : this.lastAsync && this.lastAsync.start <= t0 ? this.lastAsync : null;
     if (!owner) return evalSpan;
@@ -243,33 +241,6 @@ export class Recorder {
     }
   }
 
-  /** The span being drained and the live listener, for onPrim (no closure made per drain). */
-  private drainSpan: LiveSpan | null = null;
-  /** drainSpan when it is synchronous (not an asyncEval): the program waited in it. */
-  private drainSync: LiveSpan | null = null;
-  private drainListener: ((span: LiveSpan, evalSpan: LiveSpan | null) => void) | null = null;
-
-  private readonly onPrim = (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature): void => {
-    // An eval's completion marker, not work the program asked for.
-    if (cls === this.synchronizerClass) return this.completed(t0, t1);
-    if (this.full()) {
-      this.dropped++;
-      return;
-    }
-    const parent = this.owner(t0, t1);
-    // Tags are layer span ids; one below the window's first id is a layer of a window taken already.
-    const layer = layerTag >= this.layerFloor ? layerTag : 0;
-    const prims = this.prims;
-    prims.push(this.nextId++, parent ? parent.id : 0, t0, t1, layer, thread, cls, flags, sig.id);
-    const listener = this.drainListener;
-    if (listener) listener(primitiveSpan(prims, prims.length - 1, this.opts.hook!.classes, 0, null, layer === 0 ? null : this.layerNames.get(layer) ?? null), parent);
-  };
-
-  private readonly onMem = (t: number, delta: number, live: number, cls: number): void => {
-    if (this.memRaw.length >= this.opts.maxMemoryEvents) this.memDropped++;
-    else this.memRaw.push(t, delta, live, cls);
-  };
-
   /** Pulls the native layer's events; see owner() for the span each primitive goes under. */
   drain(evalSpan: LiveSpan | null): void {
     const hook = this.opts.hook;
@@ -279,24 +250,57 @@ export class Recorder {
     if (this.drainListeners.length > 0) this.notifyDrain(primFrom, memFrom);
   }
 
+  /**
+   * The native drain writes times, layers, threads, classes, flags and signature numbers straight
+   * into the columns (native/drain.h Columns); what needs the recorder's state is done here, per
+   * row: its id, its owner span, a layer of a window taken already, and the signature number turned
+   * into the Signature's.
+   */
   private drainNative(hook: HookLayer, evalSpan: LiveSpan | null): void {
-    const buf = (drainBuffers ??= new DrainBuffers());
-    this.drainSpan = evalSpan;
-    this.drainSync = evalSpan && !this.asyncSpans.has(evalSpan) ? evalSpan : null;
-    this.drainListener = this.opts.primitiveListener?.() ?? null;
-    for (;;) {
-      hook.binding.drainInto(buf.records, buf.words, buf.out);
-      const count = buf.out[0];
-      this.dropped += buf.out[2];
-      if (count > 0) {
-        useSignatureGeneration(buf.out[4]);
-        decodeColumns(buf.views, count, this.onPrim, this.onMem);
+    const io = drainIo;
+    const sync = evalSpan && !this.asyncSpans.has(evalSpan) ? evalSpan : null;
+    const listener = this.opts.primitiveListener?.() ?? null;
+    const keyOf = hook.binding.signatureKey;
+    for (let idle = 0; ; ) {
+      const p = this.prims;
+      const m = this.memRaw;
+      const from = p.length;
+      const memFrom = m.length;
+      io[0] = from;
+      io[1] = Math.max(from, this.opts.maxSpans - this.spans.length);
+      io[2] = m.length;
+      io[3] = Math.max(m.length, this.opts.maxMemoryEvents);
+      io[4] = this.synchronizerClass < 0 ? 0x10000 : this.synchronizerClass;
+      hook.binding.drainColumns([p.t0, p.t1, p.layer, p.thread, p.cls, p.flags, p.sigId], [m.t, m.delta, m.live, m.cls], drainSyncs, io);
+      const to = io[5];
+      const nsync = io[7];
+      m.length = io[6];
+      this.dropped += io[8];
+      this.memDropped += io[9];
+      useSignatureGeneration(io[11]);
+      const { id, parent, t0, t1, layer, sigId } = p;
+      const floor = this.layerFloor;
+      let k = 0;
+      for (let i = from; i < to; i++) {
+        for (; k < nsync && drainSyncs[3 * k] <= i; k++) this.completed(drainSyncs[3 * k + 1], drainSyncs[3 * k + 2]);
+        const owner = this.owner(t0[i], t1[i], sync, evalSpan);
+        id[i] = this.nextId++;
+        parent[i] = owner ? owner.id : 0;
+        // Tags are layer span ids; one below the window's first id is a layer of a window taken already.
+        if (layer[i] < floor) layer[i] = 0;
+        sigId[i] = signatureOfNumber(sigId[i], keyOf).id;
+        if (listener) listener(primitiveSpan(p, i, hook.classes, 0, null, layer[i] === 0 ? null : this.layerNames.get(layer[i]) ?? null), owner);
       }
-      if (!buf.out[3]) break;
-      if (count === 0) buf.grow();
+      for (; k < nsync; k++) this.completed(drainSyncs[3 * k + 1], drainSyncs[3 * k + 2]);
+      p.length = to;
+      if (!io[10]) break;
+      // More: the columns filled up (grow them), the markers did, or the signature table did (the
+      // next call starts a new generation). Two calls in a row that move nothing would go on forever.
+      if (to === p.id.length) p.reserve(to * 2);
+      if (m.length === m.t.length) m.reserve(m.length * 2);
+      idle = to === from && nsync === 0 && m.length === memFrom ? idle + 1 : 0;
+      if (idle === 2) break;
     }
-    this.drainSpan = this.drainSync = null;
-    this.drainListener = null;
   }
 
   /** Span ids below this began before the flush before the last: their layer names may go (flush()). */
@@ -456,8 +460,12 @@ const NO_TENSORS: Span['inputs'] = [];
 /** asyncEvals whose completion is awaited at most; an older one is taken as complete. */
 const MAX_LAUNCHED = 1024;
 
-/** Drains run on the JS thread one at a time: one set of buffers serves every recorder. */
-let drainBuffers: DrainBuffers | undefined;
+/**
+ * Drains run on the JS thread one at a time: one set serves every recorder. io: the native drain's
+ * in and out slots (native/addon.cc DrainColumns); syncs: completion markers, [row, t0, t1] each.
+ */
+const drainIo = new Float64Array(12);
+const drainSyncs = new Float64Array(3 * 1024);
 /** Columns a taken trace no longer needs, for the next window of any recorder. */
 let spareColumns: { prims: PrimitiveLog; mem: MemoryLog } | null = null;
 
