@@ -97,6 +97,8 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       expect(page.status).toBe(200);
       const html = page.body.toString('utf8');
       expect(html).toContain("connect-src 'self'");
+      // The header names both bounds of the window: its length and the span cap, whichever binds first.
+      expect(html).toMatch(/the last 10 s or 200,000 spans, whichever is shorter/);
       expect(html).toMatch(/default-src 'none'/);
       expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="(https?:)?\/\//);
 
@@ -115,7 +117,13 @@ describe('mlx-trace run --live (plain HTTP)', () => {
       expect(span).toBeLessThanOrEqual(12e9);
       const dash = await fetchText(`${app.url}save.html`);
       expect(dash.status).toBe(200);
-      expect(dash.body.toString('utf8')).toMatch(/^<!doctype html>[\s\S]*id="mlx-trace-head"/);
+      const dashHtml = dash.body.toString('utf8');
+      expect(dashHtml).toMatch(/^<!doctype html>[\s\S]*id="mlx-trace-head"/);
+      // Its title gives the saved window's real length, which the span cap can make shorter than 10 s.
+      const titled = /<title>[^<]*\(live, last (\d[\d.]*) (ms|s)\)/.exec(dashHtml);
+      expect(titled).not.toBeNull();
+      const titledNs = Number(titled![1]) * (titled![2] === 's' ? 1e9 : 1e6);
+      expect(Math.abs(titledNs - span)).toBeLessThan(Math.max(0.2 * span, 1.5e9));
 
       // The app's exit: an open stream gets 'end' and closes; run writes its usual files.
       const tail = readEvents(`${app.url}events`, (ev) => ev.some((e) => e.event === 'end'));

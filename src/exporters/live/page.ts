@@ -7,6 +7,7 @@
  */
 import { composeScript, documentHead, escapeHtml, scriptJson, VIEWS_MARKUP } from '../html/template';
 import { VERSION } from '../../core/record/version';
+import { formatCount } from '../../core/model/units';
 import { clientMain } from '../html/client/main';
 import { liveMain } from './client/main';
 import { liveRate } from './client/rate';
@@ -32,13 +33,13 @@ export function liveScript(): string {
   return (script ??= composeScript(liveMain, { clientMain, liveRate, liveStore }));
 }
 
-export function livePage(config: { name: string; windowSeconds: number; refreshMs: number; recording: string }): string {
+export function livePage(config: { name: string; windowSeconds: number; maxSpans: number; refreshMs: number; recording: string }): string {
   const js = liveScript();
   const title = escapeHtml(config.name);
   return `${documentHead({ title: `${config.name} · mlx-trace live`, script: js, version: VERSION, connect: true, styles: LIVE_STYLES })}
 <body>
 <header class="top">
-<div><h1>${title}</h1><p class="sub">mlx-trace live · the last ${config.windowSeconds} s, refreshed every ${config.refreshMs} ms${config.recording ? ` · ${escapeHtml(config.recording)}` : ''}</p></div>
+<div><h1>${title}</h1><p class="sub">mlx-trace live · the last ${config.windowSeconds} s or ${formatCount(config.maxSpans)} spans, whichever is shorter, refreshed every ${config.refreshMs} ms${config.recording ? ` · ${escapeHtml(config.recording)}` : ''}</p></div>
 <div class="live-bar" role="toolbar" aria-label="Live view">
 <span id="live-status" class="live-status" data-state="connecting" role="status" aria-live="polite">connecting…</span>
 <button id="live-pause" type="button" aria-pressed="false">Pause</button>

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { advise } from '../../core/analysis/advisor';
 import { saveTrace } from '../../core/io/persist';
 import type { Trace } from '../../core/model/trace';
+import { formatDuration } from '../../core/model/units';
 import { renderHtml } from '../html';
 import { packAdvice, packHeadMeta } from '../html/pack/meta';
 import { KIND_CODES } from '../html/format';
@@ -157,7 +158,7 @@ export class LiveServer {
   }
 
   private sendPage(res: ServerResponse): void {
-    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, refreshMs: this.opts.refreshMs, recording: this.store.session.recording });
+    this.page ??= livePage({ name: this.store.session.name, windowSeconds: this.opts.windowSeconds, maxSpans: this.opts.maxSpans, refreshMs: this.opts.refreshMs, recording: this.store.session.recording });
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(this.page);
   }
 
@@ -316,8 +317,16 @@ export class LiveServer {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const base = `${this.store.session.name.replace(/[^\w.-]+/g, '_')}-live-${stamp}`;
     let body: Buffer;
-    if (kind === 'html') body = Buffer.from(renderHtml(trace, { title: `${this.store.session.name} (live, last ${this.opts.windowSeconds} s)` }), 'utf8');
-    else {
+    if (kind === 'html') {
+      // The window's real length: the span cap can make it shorter than windowSeconds.
+      let lo = Infinity, hi = -Infinity;
+      for (const s of trace.spans) {
+        if (s.start < lo) lo = s.start;
+        if (s.end > hi) hi = s.end;
+      }
+      const last = hi > lo ? `last ${formatDuration(hi - lo)}` : 'empty';
+      body = Buffer.from(renderHtml(trace, { title: `${this.store.session.name} (live, ${last})` }), 'utf8');
+    } else {
       const dir = mkdtempSync(join(tmpdir(), 'mlx-live-'));
       try {
         const file = join(dir, 'window.mlxtrace');

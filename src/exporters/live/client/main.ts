@@ -48,7 +48,7 @@ export function liveMain(parts: LiveParts): void {
     if (status.textContent !== text) status.textContent = text;
   };
   const describe = () => {
-    if (ended) return setStatus('ended', `ended: the app exited; the last ${cfg.windowSeconds} s stay on this page`);
+    if (ended) return setStatus('ended', 'ended: the app exited; its last window stays on this page');
     if (paused) return setStatus('paused', 'paused: new data is kept for when you resume');
     setStatus('live', `live · ${util.fmtCount(state.batches)} updates`);
   };
