@@ -14,6 +14,12 @@ export const PANEL_META_KEYS: ReadonlySet<string> = new Set(['advice', 'generati
 
 // ---- meta.coreWaitNs: how long the threads that ran the primitives waited for a CPU core (core-wait.ts).
 
+/**
+ * The share of busy time from which views say, beside coverage, how long MLX's thread waited for a
+ * core: below it the wait explains too little of a low coverage to be worth a line.
+ */
+export const CORE_WAIT_NOTE_SHARE = 0.02;
+
 /** ns MLX's threads waited for a core while runnable during the recording, or null when not known. */
 export function readCoreWait(meta: TraceMeta | undefined): number | null {
   const w = (meta as Record<string, unknown> | undefined)?.coreWaitNs;

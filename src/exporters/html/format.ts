@@ -95,6 +95,8 @@ export interface Head {
     fallbackReason: string | null;
     /** ns MLX's threads waited for a CPU core while runnable (trace meta.coreWaitNs); null when unknown. */
     coreWaitNs: number | null;
+    /** The share of busy time from which the wait is said beside coverage (CORE_WAIT_NOTE_SHARE). */
+    coreWaitNoteShare: number;
     host: Record<string, string | number>;
     versions: Record<string, string>;
     /** The roofline's ceilings, where they come from, and how views say so (describeCeilings). */

@@ -9,7 +9,7 @@ import { unknownFlopsReason } from '../../core/cost';
 import type { Device, Span, Trace } from '../../core/model/trace';
 import { traceProblem } from '../../core/model/checks';
 import { layerOf } from '../../core/model/span-facts';
-import { readCoreWait } from '../../core/model/meta';
+import { CORE_WAIT_NOTE_SHARE, readCoreWait } from '../../core/model/meta';
 import { aggregate, busyShare, type AggregateRow } from '../../core/analysis/aggregate';
 import {
   type Colors,
@@ -309,7 +309,7 @@ function joinWrapped(parts: string[], width: number): string[] {
  * for what it is.
  */
 function coreWaitPart(sum: ReportSummary, c: Colors): string[] {
-  if (sum.coreWaitNs === undefined || !(sum.busyNs > 0) || sum.coreWaitNs < 0.02 * sum.busyNs) return [];
+  if (sum.coreWaitNs === undefined || !(sum.busyNs > 0) || sum.coreWaitNs < CORE_WAIT_NOTE_SHARE * sum.busyNs) return [];
   return [c.yellow(`MLX's thread waited ${formatDuration(sum.coreWaitNs)} for a CPU core`)];
 }
 

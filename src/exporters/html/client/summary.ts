@@ -27,7 +27,7 @@ export function installSummary(app: App): void {
     : head.meta.fallbackReason ? `native hooks not used: ${head.meta.fallbackReason}` : 'timed from JavaScript';
   // Busy time passes with no primitive while MLX's thread waits for a core: said once it is a visible share.
   const wait = head.meta.coreWaitNs;
-  const coreWaitNote = wait !== null && head.busy && wait >= 0.02 * head.busy.ns ? ` · MLX's thread waited ${util.fmtNs(wait)} for a CPU core` : '';
+  const coreWaitNote = wait !== null && head.busy && wait >= head.meta.coreWaitNoteShare * head.busy.ns ? ` · MLX's thread waited ${util.fmtNs(wait)} for a CPU core` : '';
   cards.replaceChildren(
     card('Wall time', util.fmtNs(m.wallTime), 'first span to last'),
     card('Busy time', util.fmtNs(m.evalTime), `evals, asyncEval work, item()/tolist()${measured}`),

@@ -4,7 +4,7 @@
  * pointers.ts).
  */
 import type { Trace } from '../../../core/model/trace';
-import { CORE_META_KEYS, PANEL_META_KEYS, PASS_META_KEYS, readCoreWait, type StoredGeneration } from '../../../core/model/meta';
+import { CORE_META_KEYS, CORE_WAIT_NOTE_SHARE, PANEL_META_KEYS, PASS_META_KEYS, readCoreWait, type StoredGeneration } from '../../../core/model/meta';
 import { describeCeilings } from '../../../core/cost/calibrate';
 import type { Head, HeadFinding, HeadGeneration, HeadPasses } from '../format';
 import { finiteNum, num, str } from './common';
@@ -64,6 +64,7 @@ export function packHeadMeta(meta: Trace['meta'], multiPass: boolean): Head['met
     createdAt: str(meta.createdAt),
     fallbackReason: typeof meta.fallbackReason === 'string' ? meta.fallbackReason : null,
     coreWaitNs: readCoreWait(meta),
+    coreWaitNoteShare: CORE_WAIT_NOTE_SHARE,
     host,
     versions,
     peaks: {
