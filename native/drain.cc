@@ -217,38 +217,32 @@ void drain_to(User* me, bool route, Sink& sink, DrainOut& o) {
   }
 }
 
-// Takes the session lock and readies a drain; the user and whether records must be routed.
-User* drain_start(const void* env, DrainOut& o, bool& route) {
+// One drain of env's user into the sink make_sink(o, tagging) makes, under the session lock: the
+// memory events, the clock and the signature table readied, then drain_to.
+template <class MakeSink>
+DrainOut drain_with(const void* env, MakeSink make_sink) {
+  DrainOut o;
+  std::lock_guard<std::mutex> lk(session_mutex());
   User* me = user_of(env);
   memory_drain_point();
   clock_refresh();
   signatures_drain_start();
   o.generation = signature_generation();
   // With one user and one JS thread making arrays, every record is that user's.
-  route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
-  return me;
+  const bool route = g_owners_on.load(std::memory_order_relaxed) || attached_users() > 1 || !me || !me->id;
+  auto sink = make_sink(o, me && me == tagging_user());
+  drain_to(me, route, sink, o);
+  return o;
 }
 
 }  // namespace
 
 DrainOut drain_into(const void* env, Rec* recs, size_t rcap, uint32_t* words, size_t wcap) {
-  DrainOut o;
-  std::lock_guard<std::mutex> lk(session_mutex());
-  bool route = false;
-  User* me = drain_start(env, o, route);
-  RecSink sink{recs, rcap, words, wcap, o, me && me == tagging_user()};
-  drain_to(me, route, sink, o);
-  return o;
+  return drain_with(env, [&](DrainOut& o, bool tagging) { return RecSink{recs, rcap, words, wcap, o, tagging}; });
 }
 
 DrainOut drain_columns(const void* env, Columns& c) {
-  DrainOut o;
-  std::lock_guard<std::mutex> lk(session_mutex());
-  bool route = false;
-  User* me = drain_start(env, o, route);
-  ColumnSink sink{c, me && me == tagging_user()};
-  drain_to(me, route, sink, o);
-  return o;
+  return drain_with(env, [&](DrainOut&, bool tagging) { return ColumnSink{c, tagging}; });
 }
 
 void pending_counts(const void* env, size_t& nrec, size_t& nword) {

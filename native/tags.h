@@ -18,10 +18,11 @@ void table_free(void* p, size_t bytes);
 // entries it holds and in the cache (one set per node would grow it whenever a set filled up).
 // MLX reuses a freed node's address for the next node it makes, and a node's record is drained
 // after its node may be gone, so an entry also holds its node's lifetime in stamps (clock.h): from
-// tagging (born) to the making of the next node at that address (died, retire()). The drain takes the entry whose lifetime holds the primitive's
-// start, so a node made meanwhile at the same address neither lends its tag to the earlier one nor
-// loses its own. Born must be a stamp of its own: an entry can be dropped while its node's primitive
-// is still to run, and only a stamp taken after that node died bounds the primitive's start.
+// tagging (born) to the making of the next node at that address (died, retire()). The drain takes
+// the entry whose lifetime holds the primitive's start, so a node made meanwhile at the same address
+// neither lends its tag to the earlier one nor loses its own. Born must be a stamp of its own: an
+// entry can be dropped while its node's primitive is still to run, and only a stamp taken after that
+// node died bounds the primitive's start.
 // A table starts small enough to stay in the cache (a node's entry goes when its primitive is
 // drained; the drain looks up every primitive, so a miss here is paid per primitive) and doubles
 // when it would otherwise evict a live entry of the current epoch, up to kMaxSets; a dead entry is

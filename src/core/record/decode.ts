@@ -151,7 +151,7 @@ interface SigEntry extends InternedSignature {
 let sigs = new Map<number, SigEntry>();
 const SIG_LIMIT = 100_000;
 /** The longest signature key: counts, then per array (16 inputs, 8 outputs) its header and 12 dims. */
-export const SIGNATURE_KEY_WORDS = 1 + (16 + 8) * 13;
+const SIGNATURE_KEY_WORDS = 1 + (16 + 8) * 13;
 const sigKey = new Uint32Array(SIGNATURE_KEY_WORDS);
 
 /**
@@ -311,7 +311,7 @@ function recordViews(records: ArrayBuffer, words: ArrayBuffer): RecordViews {
  * core; the recorder has the native drain write its columns instead). A primitive's flags carry its
  * device, the truncated bit and its mx.fast marker (event-log.ts PRIM_*).
  */
-export function decodeColumns(
+function decodeColumns(
   v: RecordViews,
   count: number,
   onPrimitive: (cls: number, t0: number, t1: number, thread: number, flags: number, layerTag: number, sig: InternedSignature, index: number) => void,
