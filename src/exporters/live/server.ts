@@ -109,6 +109,8 @@ export class LiveServer {
     private readonly store: LiveStore,
     private readonly opts: ResolvedLiveOptions,
     private readonly token: string,
+    /** The server thread's nice value when lowered (thread-priority.ts), null when unchanged; /stats says it. */
+    private readonly threadNice: number | null = null,
   ) {
     this.server = createServer((req, res) => this.handle(req, res));
   }
@@ -350,7 +352,7 @@ export class LiveServer {
     // The event loop's use counts time the thread waited for a core; its CPU time is what it took from the app.
     const cpu = threadCpuNs();
     const cpuShare = cpu === null || this.cpu0 === null ? null : +((cpu - this.cpu0) / 1e6 / (performance.now() - this.wall0)).toFixed(4);
-    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, sent: this.sent, refreshMs: this.refreshMs, busy, cpuShare, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
+    const body = { ...this.store.stats(this.store.windowSpans()), batches: this.batches, sent: this.sent, refreshMs: this.refreshMs, busy, cpuShare, threadNice: this.threadNice, clientQueueBytes: this.opts.clientQueueBytes, ended: this.ended, clients };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 

@@ -7,6 +7,7 @@
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { LiveServer } from './server';
 import { LiveStore } from './store';
+import { lowerThreadPriority } from './thread-priority';
 import { ACK_CHUNKS, ACK_ENDED, ACK_READY, CHUNK_COLUMNS, JS_FIELDS, type ChunkColumns, type FromWorker, type ToWorker } from './protocol';
 
 let server: LiveServer | null = null;
@@ -14,6 +15,8 @@ let store: LiveStore | null = null;
 let acks: Int32Array | null = null;
 let reply: MessagePort | null = null;
 let returns: MessagePort | null = null;
+/** This thread's nice value once lowered (null: unchanged), for /stats. */
+let threadNice: number | null = null;
 
 const answer = (m: FromWorker, slot: number, value: number) => {
   reply?.postMessage(m);
@@ -26,10 +29,11 @@ const answer = (m: FromWorker, slot: number, value: number) => {
 parentPort?.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'start': {
+      threadNice = lowerThreadPriority();
       acks = new Int32Array(m.acks);
       reply = m.reply;
       store = new LiveStore(m.session, m.options.windowSeconds * 1e9, m.options.maxSpans);
-      server = new LiveServer(store, m.options, m.token);
+      server = new LiveServer(store, m.options, m.token, threadNice);
       server.listen().then(
         (url) => answer({ type: 'listening', url }, ACK_READY, 1),
         (e: Error) => answer({ type: 'error', message: e.message }, ACK_READY, -1),
