@@ -285,10 +285,7 @@ export function signatureOfNumber(num: number, keyOf: (num: number, out: Uint32A
   const known = byNumber[num];
   if (known !== undefined) return known;
   const n = num === NO_NUMBER ? 0 : keyOf(num, numberKey);
-  if (n === 0 || n > numberKey.length) {
-    sigKey[0] = 0;
-    return (unknownSignature ??= internKey(sigKey, 1));
-  }
+  if (n === 0 || n > numberKey.length) return (unknownSignature ??= internKey(new Uint32Array(1), 1));
   // Numbers come dense from 0: the array stays packed unless a batch starts mid-generation.
   return (byNumber[num] = internKey(numberKey, n));
 }
