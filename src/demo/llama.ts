@@ -67,12 +67,8 @@ export function createLlama(mlx: any, cfg: LlamaConfig = TINY_LLAMA): Llama {
       }
       cache.keys = k;
       cache.values = v;
-      // Grouped-query attention: each KV head serves heads / kvHeads query heads.
-      const rep = cfg.heads / cfg.kvHeads;
-      if (rep > 1) {
-        k = mx.repeat(k, rep, 1);
-        v = mx.repeat(v, rep, 1);
-      }
+      // Grouped-query attention: each KV head serves heads / kvHeads query heads, and the fused attention takes
+      // k and v with their kvHeads as they are (repeating them first copies both, with a strided loop on the CPU).
       const o = mx.fast.scaledDotProductAttention(q, k, v, this.scale, mask ?? undefined);
       return this.oProj.forward(o.transpose(0, 2, 1, 3).reshape(B, L, cfg.heads * headDim));
     }
