@@ -3,10 +3,11 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
-import { advise, type AdviceRule, type Finding } from '../../src/core/analysis/advisor';
+import { advise, ADVISOR_LIMITS, type AdviceRule, type Finding } from '../../src/core/analysis/advisor';
 import { formatFindings } from '../../src/exporters/terminal/findings';
 import type { Span, Trace } from '../../src/core/model/trace';
 import { createTransformer, nextToken } from '../../src/demo/transformer';
+import { createLlama, generate, TINY_LLAMA } from '../../src/demo/llama';
 import { syntheticTrace } from '../helpers/synthetic-trace';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
 
@@ -393,6 +394,80 @@ describe('memory', () => {
     });
     expect(byRule(fixed, 'large-temporary')).toEqual([]);
     expect(byRule(fixed, 'memory-peak')).toEqual([]);
+  });
+});
+
+describe('broadcast arrays copied by a reshape', () => {
+  // One grouped-query attention step over a 60-token cache: 4 query heads, 2 KV heads, the repeat before the
+  // attention as older Llama ports wrote it. Attention is hand-written here (the program calls no mx.fast
+  // function); the unfused-op rule reports that part on its own.
+  // Made once the instrumentation is registered, so it extends the instrumented nn.Module.
+  const attention = (repeat: boolean) => {
+    class Attention extends nn.Module {
+      forward(q: any, k: any, v: any) {
+        if (repeat) {
+          k = mx.repeat(k, 2, 1);
+          v = mx.repeat(v, 2, 1);
+          return mx.matmul(mx.softmax(mx.matmul(q, k.transpose(0, 1, 3, 2)), -1), v);
+        }
+        // Broadcasting does the repeat: the queries of one KV head side by side, k and v unrepeated.
+        const qq = q.reshape(1, 2, 2, 1, 64);
+        const s = mx.softmax(mx.matmul(qq, mx.expandDims(k, 2).transpose(0, 1, 2, 4, 3)), -1);
+        return mx.matmul(s, mx.expandDims(v, 2)).reshape(1, 4, 1, 64);
+      }
+    }
+    return new Attention();
+  };
+  const steps = (attn: { forward(q: any, k: any, v: any): any }) => {
+    const q = mx.random.normal([1, 4, 1, 64]);
+    const k = mx.random.normal([1, 2, 60, 64]);
+    const v = mx.random.normal([1, 2, 60, 64]);
+    mx.eval(q, k, v);
+    return record(() => {
+      for (let i = 0; i < 12; i++) mx.eval(attn.forward(q, k, v));
+    });
+  };
+
+  it('finds the copy mx.repeat makes of keys and values, and names the layer and shapes', async () => {
+    const t = await steps(attention(true));
+    const { f, spans } = theFinding(t, 'broadcast-copy');
+    expect(new Set(spans.map((s) => s.name))).toEqual(new Set(['Reshape']));
+    expect(spans).toHaveLength(24); // keys and values, each step
+    expect(f.message).toMatch(/mx\.repeat/);
+    expect(f.message).toContain('[1,2,2,60,64] -> [1,4,60,64]');
+    expect(f.message).toContain('Attention');
+    expect(f.suggestion).toMatch(/scaledDotProductAttention/);
+    expect(f.timeAtStake).toBe(spans.reduce((a, s) => a + s.end - s.start, 0));
+  });
+
+  it('stays quiet when broadcasting does the repeat, and the results are the same', async () => {
+    const q = mx.random.normal([1, 4, 1, 64]);
+    const k = mx.random.normal([1, 2, 60, 64]);
+    const v = mx.random.normal([1, 2, 60, 64]);
+    const diff = mx.max(mx.abs(mx.subtract(attention(true).forward(q, k, v), attention(false).forward(q, k, v)))).item();
+    expect(diff).toBeLessThan(1e-5);
+    const t = await steps(attention(false));
+    expect(t.spans.filter((s) => s.name === 'Reshape').length).toBeGreaterThan(0);
+    expect(byRule(t, 'broadcast-copy')).toEqual([]);
+  });
+
+  it('stays quiet on the copy a transposed attention output needs', async () => {
+    const o = mx.random.normal([1, 8, 256, 64]);
+    mx.eval(o);
+    const t = await record(() => {
+      for (let i = 0; i < 8; i++) mx.eval(o.transpose(0, 2, 1, 3).reshape(1, 256, 512));
+    });
+    // It does copy (far slower than a view), and it is not a broadcast's.
+    const reshapes = t.spans.filter((s) => s.name === 'Reshape').map((s) => s.end - s.start).sort((a, b) => a - b);
+    expect(reshapes[reshapes.length >> 1]).toBeGreaterThanOrEqual(ADVISOR_LIMITS.copyMinNs);
+    expect(byRule(t, 'broadcast-copy')).toEqual([]);
+  });
+
+  it("finds nothing in the demo's decode loop (grouped heads go to the fused attention as they are)", async () => {
+    const model = createLlama(mlx, TINY_LLAMA);
+    const t = await record(() => generate(mlx, model, { prompt: [1, 2, 3, 4, 5, 6, 7, 8], tokens: 24 }));
+    expect(t.spans.filter((s) => s.kind === 'primitive').length).toBeGreaterThan(1000);
+    expect(byRule(t, 'broadcast-copy')).toEqual([]);
   });
 });
 

@@ -18,6 +18,7 @@ import { unfusedOps } from './unfused-op';
 import { evalCadence } from './eval-cadence';
 import { recompiles } from './recompile';
 import { largeTemporaries, memoryPeak } from './memory';
+import { broadcastCopies } from './broadcast-copy';
 
 export { ADVISOR_LIMITS } from './types';
 export type { AdviceRule, Finding, Severity } from './types';
@@ -39,6 +40,7 @@ export function advise(trace: Trace): Finding[] {
     ...unfusedOps(ix),
     ...evalCadence(ix),
     ...recompiles(ix),
+    ...broadcastCopies(ix),
     ...memoryPeak(ix),
     ...largeTemporaries(ix),
   ];

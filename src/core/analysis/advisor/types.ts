@@ -10,7 +10,8 @@ export type AdviceRule =
   | 'graph-too-large'
   | 'recompile'
   | 'memory-peak'
-  | 'large-temporary';
+  | 'large-temporary'
+  | 'broadcast-copy';
 
 export interface Finding {
   rule: AdviceRule;
@@ -46,6 +47,10 @@ export const ADVISOR_LIMITS = {
   /** One array this large, and >= tempFactor x the live bytes before its eval, is a large temporary. */
   tempMinBytes: 16 * 2 ** 20,
   tempFactor: 4,
+  /** A reshape of a broadcast whose median takes this long copied (a view takes a fraction of a microsecond)... */
+  copyMinNs: 2_000,
+  /** ...and such copies are reported from this share of busy time. */
+  copyMinShare: 0.01,
   /** Share of the program's MLX time for 'warning' and 'critical'. */
   warnShare: 0.05,
   criticalShare: 0.2,
