@@ -24,10 +24,10 @@ let inst: MlxInstrumentation;
 let trace: Trace;
 let demo: Trace;
 /**
- * The same loop on a wider model (d=512), for the coverage bound: at d=256, MLX's thread idles ~0.1-0.2 ms of
- * each step while the app's thread is inside asyncEval (MLX orders the graph before it hands the stream any
- * work), which alone is ~10 % of busy time there. Each recording also says how long the thread that called
- * generate() waited for a core (ns; 0 where unknown).
+ * The same loop on a wider model (d=512), for the coverage bound: MLX's thread idles while the app's thread is
+ * inside asyncEval (MLX orders the whole graph before it hands the stream any of it), a share of busy time that
+ * grows as the model shrinks (docs/design.md, busy time). Each recording also says how long the thread that
+ * called generate() waited for a core (ns; 0 where unknown).
  */
 let recordWide: () => { t: Trace; jsWait: number };
 const WIDE_LLAMA = { ...DEMO_LLAMA, dim: 512, hidden: 1376 };

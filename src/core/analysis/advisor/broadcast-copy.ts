@@ -13,12 +13,12 @@ const RESHAPES = new Set(['Reshape', 'Flatten', 'Unflatten']);
 /**
  * A reshape is a view when the input's strides allow it, and a copy of the whole array when they do not.
  * Merging a broadcast axis (stride 0) with another never allows it, and that is how mx.repeat is spelled: a
- * broadcast, then a reshape. On the CPU build the copy walks the input's strides: repeating a [1,2,60,64]
- * float32 key cache twice takes ~360 us there (0.2 GB/s), a concatenation of the same bytes ~58 us, and a
- * copy after a transpose (an attention output's) runs at about half the memory bandwidth. So only reshapes
- * of a broadcast are reported: those are the ones a program can usually drop, since broadcasting does the
- * repeat without writing it out. A view takes a fraction of a microsecond whatever the size, so a shape whose
- * median reshape takes L.copyMinNs or more copied (the median: a view the OS interrupted once does not count).
+ * broadcast, then a reshape. On the CPU build that copy walks the input's strides, several times slower than
+ * a copy of the same bytes (docs/design.md has the figures), while the copy after a transpose (an attention
+ * output's) is an ordinary one a program usually needs. So only reshapes of a broadcast are reported: those
+ * a program can drop, since broadcasting does the repeat without writing it out. A view takes a fraction of a
+ * microsecond whatever the size, so a shape whose median reshape takes L.copyMinNs or more copied (the median:
+ * a view the OS interrupted once does not count).
  */
 export function broadcastCopies(ix: Index): Finding[] {
   if (ix.jsTiming) return [];
