@@ -3,6 +3,7 @@ import { formatDuration } from '../../model/units';
 import { ADVISOR_LIMITS as L, type Finding } from './types';
 import { back, type Index, in0, NONE_CLAIMED, Op, out0, type Prim, sameShape, shapeText } from './span-index';
 import { evidenceOf, layerList, plural, severityFor } from './evidence';
+import { percentileSorted } from '../passes';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rule 7: broadcast arrays copied by a reshape
@@ -37,11 +38,12 @@ export function broadcastCopies(ix: Index): Finding[] {
     }
   }
   const copies: { shapes: string; prims: Prim[]; ns: number }[] = [];
-  for (const [shapes, prims] of sites) {
-    const durs = prims.map((p) => p.dur).sort((a, b) => a - b);
-    if (durs[durs.length >> 1] < L.copyMinNs) continue;
-    copies.push({ shapes, prims, ns: durs.reduce((a, b) => a + b, 0) });
+  for (const [siteShapes, sitePrims] of sites) {
+    const durs = sitePrims.map((p) => p.dur).sort((a, b) => a - b);
+    if (percentileSorted(durs, 0.5) < L.copyMinNs) continue;
+    copies.push({ shapes: siteShapes, prims: sitePrims, ns: durs.reduce((a, b) => a + b, 0) });
   }
+  if (copies.length === 0) return [];
   let total = 0;
   let bytes = 0;
   const prims: Prim[] = [];
@@ -50,7 +52,7 @@ export function broadcastCopies(ix: Index): Finding[] {
     for (const p of c.prims) bytes += out0(p)?.bytes ?? 0;
     prims.push(...c.prims);
   }
-  if (copies.length === 0 || total < L.copyMinShare * ix.busyNs) return [];
+  if (total < L.copyMinShare * ix.busyNs) return [];
   copies.sort((a, b) => b.ns - a.ns);
   const shapes = copies.length > 1 ? `${copies[0].shapes} and ${plural(copies.length - 1, 'more shape')}` : copies[0].shapes;
   const where = layerList(ix.layerOf, prims);

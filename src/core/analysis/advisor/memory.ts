@@ -4,6 +4,7 @@ import type { MemoryEvent, Span } from '../../model/trace';
 import { ADVISOR_LIMITS as L, type Finding } from './types';
 import { ANY_OP, type EvalInfo, fwd, type Index, NONE_CLAIMED, Op, out0, type Prim, sameShape, shapeText } from './span-index';
 import { evidenceOf, layerList, plural, severityFor } from './evidence';
+import { percentileSorted } from '../passes';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rule 5: memory
@@ -31,7 +32,7 @@ export function memoryPeak(ix: Index): Finding[] {
     while (j + 1 < mem.length && mem[j + 1].t <= e.span.end) j++;
     if (j >= 0) samples.push(mem[j].live);
   }
-  const working = samples.length >= 3 ? median(samples) : mem[mem.length - 1].live;
+  const working = samples.length >= 3 ? percentileSorted([...samples].sort((x, y) => x - y), 0.5) : mem[mem.length - 1].live;
   if (!(peak >= L.peakRatio * working && peak - working >= L.peakMinExcess)) return [];
 
   // What filled it: the largest allocations since live was last at the working set.
@@ -135,12 +136,6 @@ function largestAllocations(mem: MemoryEvent[], from: number, to: number, k: num
     top[j] = e;
   }
   return top;
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** The eval running at t, or the last one started before it. */
