@@ -1,13 +1,13 @@
 // The decode loop (src/demo/llama.ts: asyncEval of step n+1, then item() of step n) under the instrumentation:
 // every view names the same layer for every primitive, and every share is of busy time, so coverage and the
 // "% busy" column stay within 100 %.
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
 import { createLlama, DEMO_LLAMA, generate, TINY_LLAMA } from '../../src/demo/llama';
 import { layerResolver, NO_LAYER } from '../../src/core/model/span-facts';
+import { coreWaits, currentThreadId, waitedBetween } from '../../src/core/record/core-wait';
 import { summarizeReport, formatReport } from '../../src/exporters/terminal/report';
 import { passStats } from '../../src/core/analysis/stats';
 import { compareTraces } from '../../src/core/analysis/compare';
@@ -32,14 +32,6 @@ let demo: Trace;
 let recordWide: () => { t: Trace; jsWait: number };
 const WIDE_LLAMA = { ...DEMO_LLAMA, dim: 512, hidden: 1376 };
 
-/** ns the calling thread has waited for a core while runnable (Linux schedstat); 0 elsewhere. */
-function ownWait(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 beforeAll(() => {
   inst = registerMlxInstrumentation();
@@ -48,10 +40,11 @@ beforeAll(() => {
     const prompt = Array.from({ length: 8 }, (_, i) => (i * 7 + 3) % cfg.vocab);
     generate(mlx, model, { prompt, tokens: 4 });
     inst.takeTrace();
+    const tid = currentThreadId();
     return () => {
-      const w0 = ownWait();
+      const w0 = coreWaits();
       generate(mlx, model, { prompt, tokens });
-      const jsWait = ownWait() - w0;
+      const jsWait = tid === null ? 0 : (waitedBetween(w0, coreWaits(), [tid]) ?? 0);
       return { t: inst.takeTrace(), jsWait };
     };
   };

@@ -4,7 +4,17 @@
  * passes with no primitive running: the report says how much, so a low coverage is read for what it
  * is. Elsewhere (no /proc) nothing is known and the map is empty.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** The calling thread's id (Linux: /proc/thread-self names <pid>/task/<tid>), or null where there is no /proc. */
+export function currentThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
+  }
+}
 
 export function coreWaits(): Map<number, number> {
   const out = new Map<number, number>();

@@ -4,18 +4,17 @@
  * batches, serving pages) can wait, while the app's threads, on a machine with few cores, cannot.
  * Returns the nice value the thread now has, or null where it stays as it was.
  */
-import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { currentThreadId } from '../../core/record/core-wait';
 
 /** Nice 10: under full load the thread still gets about a tenth of a core (CFS weight 110 of 1024), enough to keep up. */
 export const LIVE_THREAD_NICE = 10;
 
 export function lowerThreadPriority(nice = LIVE_THREAD_NICE): number | null {
   if (process.platform !== 'linux') return null;
+  const tid = currentThreadId();
+  if (tid === null) return null;
   try {
-    // /proc/thread-self names this thread: <pid>/task/<tid>.
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid <= 0) return null;
     setPriority(tid, Math.max(getPriority(tid), nice));
     return getPriority(tid);
   } catch {
