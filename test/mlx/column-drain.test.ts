@@ -78,4 +78,27 @@ describe('the drain into the recorder columns', () => {
       bounded.disable();
     }
   });
+
+  it('tells hundreds of shapes apart: each primitive keeps its own signature', () => {
+    // Signatures are numbered by a hash the recording thread computes (native/signatures.h): equal
+    // hashes would give one shape's tensors to another's primitives.
+    inst.enable();
+    const x = mx.ones([1]);
+    mx.eval(x);
+    inst.takeTrace();
+    const outs = [];
+    for (let i = 1; i <= 300; i++) outs.push(mx.multiply(mx.ones([i, 3]), mx.ones([i % 7 + 1, i, 1])));
+    mx.eval(...outs);
+    const t = inst.takeTrace();
+    const muls = t.spans.filter((s) => s.kind === 'primitive' && s.name === 'Multiply');
+    expect(muls).toHaveLength(300);
+    const seen = new Set(muls.map((s) => s.outputs[0].shape.join()));
+    expect(seen.size).toBe(300);
+    for (const s of muls) {
+      const [b, i] = s.outputs[0].shape;
+      expect(s.outputs[0].shape).toEqual([(i % 7) + 1, i, 3]);
+      expect(b).toBe((i % 7) + 1);
+      expect(s.inputs.map((a) => a.shape.join())).toEqual([`${b},${i},3`, `${b},${i},3`]);
+    }
+  });
 });
