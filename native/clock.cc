@@ -8,11 +8,11 @@
 namespace mlxtrace {
 
 bool g_use_tsc = false;
+uint64_t g_tsc_anchor = 0, g_ns_anchor = 0;  // latest anchor (short distance to the events)
+double g_ns_per_tick = 1.0;
 
 namespace {
-uint64_t g_tsc0 = 0, g_ns0 = 0;      // first anchor (long baseline for the rate)
-uint64_t g_tsc1 = 0, g_ns1 = 0;      // latest anchor (short distance to the events)
-double g_ns_per_tick = 1.0;
+uint64_t g_tsc0 = 0, g_ns0 = 0;  // first anchor (long baseline for the rate)
 
 bool invariant_tsc() {
   std::ifstream f("/proc/cpuinfo");
@@ -48,8 +48,8 @@ void clock_init() {
   do anchor(t, n);
   while (n - g_ns0 < 2000000);
   g_ns_per_tick = double(n - g_ns0) / double(t - g_tsc0);
-  g_tsc1 = t;
-  g_ns1 = n;
+  g_tsc_anchor = t;
+  g_ns_anchor = n;
   g_use_tsc = true;
 #endif
 }
@@ -58,15 +58,9 @@ void clock_refresh() {
   if (!g_use_tsc) return;
   // A drain after every small eval need not re-anchor each time: over a few ms from the anchor the
   // rate's error adds well under a nanosecond.
-  if (double(__builtin_ia32_rdtsc() - g_tsc1) * g_ns_per_tick < 2e6) return;
-  anchor(g_tsc1, g_ns1);
-  if (g_ns1 - g_ns0 > 50000000) g_ns_per_tick = double(g_ns1 - g_ns0) / double(g_tsc1 - g_tsc0);
-}
-
-uint64_t stamp_to_ns(uint64_t s) {
-  if (!g_use_tsc) return s;
-  int64_t dt = int64_t(s - g_tsc1);
-  return uint64_t(int64_t(g_ns1) + int64_t(double(dt) * g_ns_per_tick));
+  if (double(__builtin_ia32_rdtsc() - g_tsc_anchor) * g_ns_per_tick < 2e6) return;
+  anchor(g_tsc_anchor, g_ns_anchor);
+  if (g_ns_anchor - g_ns0 > 50000000) g_ns_per_tick = double(g_ns_anchor - g_ns0) / double(g_tsc_anchor - g_tsc0);
 }
 
 }  // namespace mlxtrace

@@ -26,6 +26,17 @@ extern bool g_use_tsc;
 // converting a batch); stamp_to_ns() converts one stamp.
 void clock_init();
 void clock_refresh();
-uint64_t stamp_to_ns(uint64_t stamp);
+
+// The latest anchor (a TSC reading and its CLOCK_MONOTONIC ns) and the rate, set by clock_init()
+// and clock_refresh().
+extern uint64_t g_tsc_anchor, g_ns_anchor;
+extern double g_ns_per_tick;
+
+// Inline: the drain converts two stamps per record.
+inline uint64_t stamp_to_ns(uint64_t s) {
+  if (!g_use_tsc) return s;
+  const int64_t dt = int64_t(s - g_tsc_anchor);
+  return uint64_t(int64_t(g_ns_anchor) + int64_t(double(dt) * g_ns_per_tick));
+}
 
 }  // namespace mlxtrace
