@@ -12,6 +12,7 @@ import type { RowSource } from '../io/binary';
 import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from '../model/trace';
 import { VERSION } from './version';
 import { coreWaits, waitedBetween } from './core-wait';
+import { LayerNames } from './layer-names';
 
 /**
  * A span while it is recorded: the trace model's Span with absolute monotonic times, and cost fields left
@@ -58,7 +59,7 @@ export class Recorder {
   private origin: number;
   private originEpochNs: bigint;
   /** Layers by span id, so a primitive's tag can be turned into a layer path. */
-  private layerNames = new Map<number, string>();
+  private layerNames = new LayerNames();
   /** The first span id of this window (ids below it were taken with an earlier trace). */
   private layerFloor = 1;
   /**
@@ -113,7 +114,7 @@ export class Recorder {
     };
     if (attrs) s.attrs = attrs;
     this.push(s);
-    if (kind === 'layer') this.layerNames.set(s.id, name);
+    if (kind === 'layer') this.layerNames.add(s.id, name);
     return s;
   }
 
@@ -129,7 +130,7 @@ export class Recorder {
   /** Forgets `s`, the span begun last (one its OTel sampler left out): nothing of it is kept. */
   discard(s: LiveSpan): void {
     if (this.spans[this.spans.length - 1] === s) this.spans.pop();
-    this.layerNames.delete(s.id);
+    this.layerNames.dropLast(s.id);
   }
 
   /** Adds a finished span (used by JS-level op timing and manual timers); takes ownership of `s`. */
@@ -168,7 +169,7 @@ export class Recorder {
     this.nextId = Math.max(this.nextId, old.nextId);
     this.origin = old.origin;
     this.originEpochNs = old.originEpochNs;
-    for (const [k, v] of old.layerNames) this.layerNames.set(k, v);
+    this.layerNames.prepend(old.layerNames);
     this.layerFloor = Math.min(this.layerFloor, old.layerFloor);
     if (old.drainListeners.length > 0) {
       old.drainListeners.push(...this.drainListeners);
@@ -331,11 +332,7 @@ export class Recorder {
     this.memDropped = 0;
     const floor = this.namesFloor;
     const openIds = new Set(open.map((s) => s.id));
-    // Insertion order is id order: the old names come first.
-    for (const id of this.layerNames.keys()) {
-      if (id >= floor) break;
-      if (!openIds.has(id)) this.layerNames.delete(id);
-    }
+    this.layerNames.retain((id) => id >= floor || openIds.has(id));
     this.namesFloor = this.nextNamesFloor;
     this.nextNamesFloor = this.nextId;
     return out;
@@ -419,7 +416,7 @@ export class Recorder {
     const fits = spare !== null && spare.prims.id.length >= this.prims.length && spare.mem.t.length >= this.memRaw.length;
     this.prims = fits ? spare.prims.reset() : this.prims.emptyLike();
     this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
-    this.layerNames = new Map();
+    this.layerNames = new LayerNames();
     this.layerFloor = this.nextId;
     this.launched = [];
     this.launchedHead = 0;

@@ -13,6 +13,7 @@ import type { LiveSpan } from './recorder';
 import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { primitiveRowSpan, type MemoryRows, type PrimitiveNames, type PrimitiveRows, type RowSource } from '../io/binary';
 import { extras, SPAN_KEYS } from '../io/rows';
+import type { LayerNames } from './layer-names';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
 const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
@@ -85,7 +86,7 @@ class TakenPrimitives implements PrimitiveRows {
     readonly log: PrimitiveLog,
     readonly origin: number,
     classes: readonly string[],
-    private readonly layerNames: ReadonlyMap<number, string>,
+    private readonly layerNames: Pick<LayerNames, 'get'>,
   ) {
     this.names = namesOf(classes);
   }
@@ -144,7 +145,7 @@ export class TakenColumns implements RowSource {
     private readonly js: readonly LiveSpan[],
     private readonly prims: PrimitiveLog,
     private readonly mem: MemoryLog,
-    private readonly layerNames: ReadonlyMap<number, string>,
+    private readonly layerNames: Pick<LayerNames, 'get'>,
     private readonly classes: readonly string[],
     private readonly origin: number,
     private readonly s0 = 0,
