@@ -1,7 +1,7 @@
 /**
  * The names of a window's layer spans by span id, which a primitive's layer tag is. Ids are added
- * in increasing order, so two arrays and a binary search hold them: a decode loop opens ~30 layers
- * per token, and a Map's entry and rehashing per layer were a tenth of what recording allocated.
+ * in increasing order, so two arrays and a binary search hold them: a layer span (a decode loop opens
+ * ~30 per token) costs two pushes, not a hashed insert (docs/design.md has what the Map cost).
  */
 export class LayerNames {
   private ids: number[] = [];
