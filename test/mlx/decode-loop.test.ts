@@ -32,7 +32,6 @@ let demo: Trace;
 let recordWide: () => { t: Trace; jsWait: number };
 const WIDE_LLAMA = { ...DEMO_LLAMA, dim: 512, hidden: 1376 };
 
-
 beforeAll(() => {
   inst = registerMlxInstrumentation();
   const recorder = (cfg: typeof TINY_LLAMA, tokens: number) => {
