@@ -47,15 +47,27 @@ export function cpuNs() {
 
 /**
  * Runs `pairs` traced/untraced pairs of `once()` (which returns the ns it took), the traced side in
- * turn first and second; enable()/disable() (and `between`, e.g. a takeTrace) run outside the timing.
+ * turn first and second; enable()/disable() (and `between`, e.g. a takeTrace, after every traced
+ * run) happen outside the timing. Where the side changes, one untimed run of the new side goes
+ * first, so every timed run follows a run of its own side, as in a program that is always traced or
+ * never: a run leaves garbage (node-mlx frees arrays from GC finalizers) that the next run's
+ * collections pay for, and a traced run, which allocates more, collects more often. Timed right
+ * after a switch, a traced run pays for the untraced run's garbage and an untraced run after a
+ * traced one runs free of it (docs/design.md, "Measuring a decode loop").
  * Returns both sides' wall times, and CPU times of the whole process, in pair order.
  */
 export async function interleaved(inst, pairs, once, between = () => {}) {
   const on = [], off = [], onCpu = [], offCpu = [];
+  let last = null;
   for (let k = 0; k < pairs; k++) {
     const order = k & 1 ? ['on', 'off'] : ['off', 'on'];
     for (const side of order) {
       if (side === 'on') inst.enable(); else inst.disable();
+      if (side !== last) {
+        await once();
+        if (side === 'on') between();
+        last = side;
+      }
       const c0 = cpuNs();
       const ns = await once();
       (side === 'on' ? onCpu : offCpu).push(cpuNs() - c0);
