@@ -1,44 +1,52 @@
 // Recording's cost where LLM apps spend their time: a decode loop (one small graph per token,
 // asyncEval of step n+1 before item() of step n) and small evals of a few hundred primitives.
-// Every figure compares traced with untraced runs interleaved in one process (bench/lib.mjs).
+// The generation figures compare traced with untraced programs, in process pairs; the small-eval
+// figure, traced with untraced runs interleaved in one process (bench/lib.mjs).
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { chainLayer, interleaved, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 const mx = mlx.core;
 const sdk = require('../../dist/index.js');
-const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../../dist/demo.js');
 
 const now = () => Number(process.hrtime.bigint());
 const tick = () => new Promise((r) => setImmediate(r));
 const round = (x, d = 1) => +x.toFixed(d);
 
+const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta.url));
+
+/** One side's program (bench/decode-process.mjs): the median ns and CPU ns of its timed generations. */
+function runProcess(side, model, tokens, runs) {
+  const out = spawnSync(process.execPath, [processScript, side, model, String(tokens), String(runs)], { encoding: 'utf8', timeout: 300_000 });
+  if (out.status !== 0) throw new Error(`decode-process ${side} ${model} failed: ${(out.stderr || out.error?.message || '').trim().split('\n').pop()}`);
+  const r = JSON.parse(out.stdout.trim().split('\n').pop());
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  return { ns: med(r.ns), cpu: med(r.cpuNs), dropped: r.dropped };
+}
+
 /**
- * A whole generation of `tokens` tokens per side of a pair (toggling the instrumentation per token
- * would cost ~2 ms a toggle), same seed each time so both sides do the same work; the trace is
- * taken after each traced generation, outside the timing. Returns the overhead in % of tokens/s.
+ * Recording's cost to a generation loop, as a program pays it: `pairs` pairs of processes, one traced
+ * from the start and one that never registers, each generating `runs` timed times `tokens` tokens
+ * (same seed, so both do the same work) after two untimed generations; which goes first alternates.
+ * Not traced and untraced runs in one process: a run's garbage (node-mlx frees arrays from GC
+ * finalizers) is collected in the runs after it, so a traced run after an untraced one paid for that
+ * run's garbage and an untraced run after a traced one ran free of it, and a run's speed followed what
+ * ran before it (docs/design.md, "Measuring a decode loop"). Returns the overhead in % of tokens/s.
  */
-async function generationOverhead(cfg, tokens, pairs) {
-  const inst = sdk.registerMlxInstrumentation(); // defaults: native, memory, layers
-  const model = createLlama(mlx, cfg); // classes made after registration: instrumented
-  const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
-  const once = async () => {
-    mx.random.seed(7);
-    const t0 = now();
-    generate(mlx, model, { prompt, tokens });
-    const ns = now() - t0;
-    await tick();
-    return ns;
-  };
-  inst.disable();
-  for (let i = 0; i < 3; i++) await once();
-  let prims = 0, dropped = 0;
-  const { on, off, onCpu, offCpu } = await interleaved(inst, pairs, once, () => {
-    const t = inst.takeTrace('decode');
-    dropped += t.dropped;
-    if (!prims) prims = t.spans.filter((s) => s.kind === 'primitive').length;
-  });
+function generationOverhead(model, tokens, runs, pairs) {
+  const on = [], off = [], onCpu = [], offCpu = [];
+  let dropped = 0;
+  for (let k = 0; k < pairs; k++) {
+    for (const side of k & 1 ? ['traced', 'untraced'] : ['untraced', 'traced']) {
+      const r = runProcess(side, model, tokens, runs);
+      (side === 'traced' ? on : off).push(r.ns);
+      (side === 'traced' ? onCpu : offCpu).push(r.cpu);
+      dropped += r.dropped;
+    }
+  }
   const pct = on.map((t, i) => ((t - off[i]) / off[i]) * 100);
   const s = pairedStats(pct);
   const cpu = pairedStats(onCpu.map((t, i) => ((t - offCpu[i]) / offCpu[i]) * 100));
@@ -46,10 +54,9 @@ async function generationOverhead(cfg, tokens, pairs) {
   return {
     value: s.trimmed,
     extra: {
-      tokens,
+      tokens, runs_per_process: runs,
       tokens_per_s_untraced: Math.round(tokens / (med(off) / 1e9)),
       tokens_per_s_traced: Math.round(tokens / (med(on) / 1e9)),
-      primitives_per_token: Math.round(prims / tokens),
       mean_pct: round(s.mean), ci95_pct: round(s.ci95), median_pct: round(s.median),
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       pairs: s.pairs, dropped,
@@ -63,9 +70,7 @@ export default [
     unit: '%',
     goal: 10,
     better: 'lower',
-    // 100 pairs: with 30 the 95 % interval was ±4-5 points (one day's runs read 8.8 and 13.5); two runs
-    // of 100 read 10.5 and 10.1, each ±2.
-    run: () => generationOverhead(TINY_LLAMA, 400, 100),
+    run: () => generationOverhead('tiny', 400, 5, 30),
   },
   {
     id: 'sdk.decode_step_overhead_pct',
@@ -73,9 +78,7 @@ export default [
     goal: 3,
     better: 'lower',
     // The d=256 demo model's one-token steps, 100 per generation (the step is the unit: ~2 ms each).
-    // 120 pairs: a pair's ratio moves by ~10 % on this VM, so 30 pairs left a 95 % interval of ±3.7
-    // points around a 3 % goal (one run read 4.5); three runs of 120 read 1.4, 1.2 and 2.7, each ±2.
-    run: () => generationOverhead(DEMO_LLAMA, 100, 120),
+    run: () => generationOverhead('demo', 100, 10, 30),
   },
   {
     id: 'sdk.small_eval_ns_per_primitive',
