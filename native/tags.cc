@@ -81,13 +81,19 @@ void tag_built(const void* array) {
   // it keeps its tag and its entry, which its record still needs.
   if (!d || taken_by_eval(d)) return;
   // An entry at its address is a dead node's (or this node's, from an earlier wrap: it ends either way).
+  // The node itself is tagged here, with the entry found once; the walk goes on from its inputs.
   const uint64_t now = stamp();
   const uint64_t key = reinterpret_cast<uint64_t>(d);
-  g_tags.retire(key, now);
+  TagTable::Entry* e = g_tags.find(key);
+  if (!walkable(d)) {
+    if (e) e->died = now;
+    return;
+  }
+  g_tags.put(key, g_build.layer, TagTable::mark(g_build.epoch, g_build.fast & 7), now, e);
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
-  stack.push_back(d);
-  g_build.tagged += tag_walk(g_build.layer, g_build.epoch, g_build.fast & 7, nullptr, 0, now);
+  push_inputs(d, stack);
+  g_build.tagged += 1 + tag_walk(g_build.layer, g_build.epoch, g_build.fast & 7, nullptr, 0, now);
 }
 
 }  // namespace mlxtrace

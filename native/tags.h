@@ -18,7 +18,7 @@ void table_free(void* p, size_t bytes);
 // entries it holds and in the cache (one set per node would grow it whenever a set filled up).
 // MLX reuses a freed node's address for the next node it makes, and a node's record is drained
 // after its node may be gone, so an entry also holds its node's lifetime in stamps (clock.h): from
-// tagging (born) to the making of the next node at that address (died, retire()). The drain takes
+// tagging (born) to the making of the next node at that address (died, tag_built()). The drain takes
 // the entry whose lifetime holds the primitive's start, so a node made meanwhile at the same address
 // neither lends its tag to the earlier one nor loses its own. Born must be a stamp of its own: an
 // entry can be dropped while its node's primitive is still to run, and only a stamp taken after that
@@ -73,14 +73,11 @@ class TagTable {
     }
     return nullptr;
   }
-  // A new node now lives at d: an entry left there is a dead node's, kept until its record drains.
-  void retire(uint64_t d, uint64_t now) {
-    if (Entry* e = find(d)) e->died = now;
-  }
-  // Tags the node at d. `live` is find(d), an entry of another epoch (the caller stops at one of
-  // this epoch): it ends now and a fresh one starts. It is either a dead node's (a node MLX made
-  // inside an op at a reused address is tagged by a walk, never by retire()) or this node's under
-  // its earlier tag, and either way a primitive that starts from now on is this node's.
+  // Tags the node at d. `live` is find(d): in a walk an entry of another epoch (the walk stops at
+  // one of this epoch), in tag_built any entry. It ends now and a fresh one starts. It is either a
+  // dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
+  // tag_built()) or this node's under its earlier tag, and either way a primitive that starts from
+  // now on is this node's.
   void put(uint64_t d, uint32_t tag, uint32_t mark, uint64_t now, Entry* live) {
     if (live) live->died = now;
     for (;;) {
