@@ -15,6 +15,8 @@ const sdk = require('../../dist/index.js');
 const now = () => Number(process.hrtime.bigint());
 const tick = () => new Promise((r) => setImmediate(r));
 const round = (x, d = 1) => +x.toFixed(d);
+/** The upper median: what a side's runs or pairs are summarised by. */
+const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta.url));
 
@@ -23,7 +25,6 @@ function runProcess(side, model, tokens, runs) {
   const out = spawnSync(process.execPath, [processScript, side, model, String(tokens), String(runs)], { encoding: 'utf8', timeout: 300_000 });
   if (out.status !== 0) throw new Error(`decode-process ${side} ${model} failed: ${(out.stderr || out.error?.message || '').trim().split('\n').pop()}`);
   const r = JSON.parse(out.stdout.trim().split('\n').pop());
-  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   return { ns: med(r.ns), cpu: med(r.cpuNs), dropped: r.dropped };
 }
 
@@ -50,7 +51,6 @@ function generationOverhead(model, tokens, runs, pairs) {
   const pct = on.map((t, i) => ((t - off[i]) / off[i]) * 100);
   const s = pairedStats(pct);
   const cpu = pairedStats(onCpu.map((t, i) => ((t - offCpu[i]) / offCpu[i]) * 100));
-  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   return {
     value: s.trimmed,
     extra: {
@@ -110,8 +110,7 @@ export default [
       const { on, off, onCpu, offCpu } = await interleaved(inst, 400, once, () => inst.takeTrace());
       const s = pairedStats(on.map((t, i) => (t - off[i]) / (evals * perEval)));
       const cpu = pairedStats(onCpu.map((t, i) => (t - offCpu[i]) / (evals * perEval)));
-      const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-      return {
+          return {
         value: s.trimmed,
         extra: {
           untraced_ns_per_primitive: Math.round(med(off) / (evals * perEval)),
