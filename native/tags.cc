@@ -89,11 +89,12 @@ void tag_built(const void* array) {
     if (e) e->died = now;
     return;
   }
-  g_tags.put(key, g_build.layer, TagTable::mark(g_build.epoch, g_build.fast & 7), now, e);
+  const uint32_t fast = g_build.fast & 7;
+  g_tags.put(key, g_build.layer, TagTable::mark(g_build.epoch, fast), now, e);
   std::vector<const uint8_t*>& stack = walk_stack();
   stack.clear();
   push_inputs(d, stack);
-  g_build.tagged += 1 + tag_walk(g_build.layer, g_build.epoch, g_build.fast & 7, nullptr, 0, now);
+  g_build.tagged += 1 + tag_walk(g_build.layer, g_build.epoch, fast, nullptr, 0, now);
 }
 
 }  // namespace mlxtrace
