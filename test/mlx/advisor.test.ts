@@ -276,6 +276,14 @@ describe('evaluating too often', () => {
     expect(spans.length).toBe(32);
     for (const s of spans) expect(s.kind).toBe('eval');
 
+    // One primitive preempted for 20 ms (another process on the core) does not hide the run.
+    const slowed: Trace = { ...bad, spans: bad.spans.map((s) => ({ ...s })) };
+    const ev = slowed.spans.find((s) => s.id === spans[5].id)!;
+    const prim = slowed.spans.find((s) => s.parentId === ev.id && s.kind === 'primitive')!;
+    prim.end += 20e6;
+    ev.end += 20e6;
+    expect(byRule(slowed, 'eval-too-often').map((f) => f.evidence.length)).toEqual([32]);
+
     const fixed = await record(() => {
       let y = start;
       for (let i = 0; i < 32; i++) y = mx.add(mx.multiply(y, 0.5), 1);

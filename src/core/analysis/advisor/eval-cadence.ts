@@ -16,8 +16,8 @@ import { count, evidenceOf, plural, severityFor } from './evidence';
 export function evalCadence(ix: Index): Finding[] {
   if (ix.jsTiming) return []; // JS-timed traces do not put primitives under evals
   const findings: Finding[] = [];
-  // Runs of small evals/syncs in a row under the same parent (a step, a request, or the top level) that,
-  // together, spend more time in eval overhead than in their primitives. Smallness is structural (few
+  // Runs of small evals/syncs in a row under the same parent (a step, a request, or the top level) where
+  // most evals spend more time in eval overhead than in their primitives. Smallness is structural (few
   // primitives) so that one eval slowed down by the machine does not split a run.
   const runs: EvalInfo[][] = [];
   const current = new Map<number | null, EvalInfo[]>();
@@ -25,13 +25,11 @@ export function evalCadence(ix: Index): Finding[] {
     const r = current.get(key);
     current.delete(key);
     if (!r || r.length < L.smallEvalRun) return;
-    let wall = 0;
-    let prim = 0;
-    for (const e of r) {
-      wall += Math.max(0, e.span.end - e.span.start);
-      prim += e.primNs;
-    }
-    if (wall - prim >= prim) runs.push(r);
+    // Judged eval by eval, not on the run's sums: one primitive preempted for milliseconds by another
+    // process would otherwise outweigh the overhead of every other eval in the run.
+    let dominated = 0;
+    for (const e of r) if (e.span.end - e.span.start - e.primNs >= e.primNs) dominated++;
+    if (2 * dominated >= r.length) runs.push(r);
   };
   for (const e of ix.evals) {
     const small = e.prims <= L.smallEvalPrimitives;
@@ -72,7 +70,7 @@ export function evalCadence(ix: Index): Finding[] {
       severity: severityFor(atStake, ix.busyNs),
       message:
         `${count(runCount)} small ${what} in ${plural(runs.length, 'run')} (up to ${count(longest)} in a row), ` +
-        `each running at most ${L.smallEvalPrimitives} primitives, together spending more time in eval overhead ` +
+        `each running at most ${L.smallEvalPrimitives} primitives, most spending more time in eval overhead ` +
         `than in the primitives: ${formatDuration(atStake)} of overhead that one eval would not pay.`,
       evidence: evidenceOf(spans),
       suggestion:
