@@ -275,6 +275,15 @@ Napi::Value BenchHook(const Napi::CallbackInfo& info) {
   return r;
 }
 
+Napi::Value CheckTagTable(const Napi::CallbackInfo& info) {
+  const TagTableCheck c = check_tag_table(info[0].As<Napi::Number>().Uint32Value());
+  Napi::Object r = Napi::Object::New(info.Env());
+  r.Set("checks", double(c.checks));
+  r.Set("wrong", double(c.wrong));
+  r.Set("evicted", double(c.evicted));
+  return r;
+}
+
 Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(now_ns())); }
 Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(syscall(SYS_gettid))); }
 
@@ -347,6 +356,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("learnArrayWrap", Napi::Function::New(env, LearnArrayWrap));
   exports.Set("peekDesc", Napi::Function::New(env, PeekDesc));
   exports.Set("benchHook", Napi::Function::New(env, BenchHook));
+  exports.Set("checkTagTable", Napi::Function::New(env, CheckTagTable));
   exports.Set("now", Napi::Function::New(env, Now));
   exports.Set("tid", Napi::Function::New(env, Tid));
   exports.Set("stats", Napi::Function::New(env, Stats));

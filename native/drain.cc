@@ -29,7 +29,7 @@ inline void resolve_tags(Rec& r, uint64_t t0) {
   r.value = e ? int64_t(e->tag) : 0;
   if (!e) return;
   r.flags = uint8_t(r.flags | ((TagTable::fast_of(e->mark) << kFlagFastShift) & kFlagFastMask));
-  e->desc = 0;
+  g_tags.release(e);
 }
 
 // Where a drain puts what it hands out. A sink says whether a record fits (else the drain stops and

@@ -8,6 +8,7 @@
 #include "hooks.h"
 #include "layout.h"
 #include "ring.h"
+#include "tags.h"
 
 namespace mlxtrace {
 namespace {
@@ -91,6 +92,53 @@ double bench_alloc(uint64_t iterations) {
   if (b) b->rtail.store(b->rhead.load());
   g_recording.store(was);
   return with - base;
+}
+
+TagTableCheck check_tag_table(uint32_t seed) {
+  TagTableCheck out;
+  TagTable t(16);
+  uint64_t x = seed | 1, now = 1;
+  auto rnd = [&x] {  // xorshift64
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto check = [&](uint64_t d, uint32_t epoch) {
+    out.checks++;
+    if (!t.recent(d, epoch)) return;
+    const TagTable::Entry* e = t.find(d);
+    if (!e || !TagTable::same_epoch(e->mark, epoch)) out.wrong++;
+  };
+  const uint64_t base = 0x7f0000000000ull;
+  uint32_t epoch = 1;
+  // Pools of 64 to 4096 addresses, 16 bytes apart like ArrayDescs, with every change the SDK makes.
+  for (uint32_t round = 0; round < 200; round++) {
+    const uint64_t pool = 64ull << (round % 7);
+    for (int op = 0; op < 2000; op++) {
+      const uint64_t d = base + 16 * (rnd() % pool);
+      const uint64_t r = rnd() % 100;
+      TagTable::Entry* e = t.find(d);
+      if (r < 60) t.put(d, uint32_t(rnd()), TagTable::mark(epoch, uint32_t(rnd() & 7)), now++, e);
+      else if (r < 75 && e) t.end(e, now++);
+      else if (r < 90 && e) t.release(e);
+      else if (r < 92) epoch++;
+      check(d, epoch);
+      check(base + 16 * (rnd() % pool), epoch);
+    }
+  }
+  // One epoch that outgrows the largest table: live entries of the epoch are evicted.
+  epoch++;
+  const uint64_t most = uint64_t(TagTable::kMaxSets) * TagTable::kWays * 3 / 2;
+  for (uint64_t i = 0; i < most; i++) {
+    const uint64_t d = base + 16 * i;
+    t.put(d, 1, TagTable::mark(epoch, 0), now++, t.find(d));
+    // The copy holds the nodes tagged lately, and an evicted one among them must not stay in it.
+    if ((i & 63) == 63)
+      for (uint64_t k = i - std::min<uint64_t>(i, 511); k <= i; k++) check(base + 16 * k, epoch);
+  }
+  out.evicted = t.evicted;
+  return out;
 }
 
 }  // namespace mlxtrace

@@ -43,7 +43,7 @@ void table_free(void* p, size_t bytes) {
 }
 
 // A decode step's graph (a few hundred nodes) fits the first size with much room.
-TagTable g_tags(1 << 9);
+TagTable& g_tags = *new TagTable(1 << 9);
 BuildState g_build{0, 0, 0, 0, 0};
 
 std::vector<const uint8_t*>& walk_stack() {
@@ -57,12 +57,13 @@ uint32_t tag_walk(uint32_t tag, uint32_t epoch, uint32_t fast, const uint8_t* co
   while (!stack.empty()) {
     const uint8_t* d = stack.back();
     stack.pop_back();
+    const uint64_t key = reinterpret_cast<uint64_t>(d);
+    if (g_tags.recent(key, epoch)) continue;  // tagged moments ago (most inputs of the op just made)
     // A node an eval took (its graph may be running, or its inputs freed, on the stream thread) is
     // not read further and keeps the tag of the layer that built it; nor is a leaf. Asked of the node
-    // first: it is in the cache (the op just read it), and the inputs that stop here (weights,
-    // earlier results) would each miss the cache in the table.
+    // before the table: it is in the cache (the op just read it), and the inputs that stop here
+    // (weights, earlier results) would each miss the cache in the table.
     if (!walkable(d)) continue;
-    const uint64_t key = reinterpret_cast<uint64_t>(d);
     TagTable::Entry* e = g_tags.find(key);
     if (e && TagTable::same_epoch(e->mark, epoch)) continue;
     bool stop = false;
@@ -86,7 +87,7 @@ void tag_built(const void* array) {
   const uint64_t key = reinterpret_cast<uint64_t>(d);
   TagTable::Entry* e = g_tags.find(key);
   if (!walkable(d)) {
-    if (e) e->died = now;
+    if (e) g_tags.end(e, now);
     return;
   }
   const uint32_t fast = g_build.fast & 7;

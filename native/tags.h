@@ -48,6 +48,9 @@ class TagTable {
   uint64_t evicted = 0;
 
   explicit TagTable(uint32_t min_sets) : sets_(min_sets), e_(static_cast<Entry*>(table_memory(bytes(min_sets)))) {}
+  TagTable(const TagTable&) = delete;
+  TagTable& operator=(const TagTable&) = delete;
+  ~TagTable() { table_free(e_, bytes(sets_)); }
 
   size_t bytes() const { return bytes(sets_); }
   void prefetch(uint64_t d) const {
@@ -73,6 +76,24 @@ class TagTable {
     }
     return nullptr;
   }
+  // Whether d has a live entry of `epoch`, as find() would say, asked of a small direct-mapped copy of
+  // that answer for the nodes tagged lately (false: ask find()). Most nodes a walk reaches are the
+  // inputs of the op just made, tagged moments ago: this skips reading the node and probing two sets
+  // that have left the cache. Every change of the table that could make the copy wrong forgets it.
+  bool recent(uint64_t d, uint32_t epoch) const {
+    const Recent& r = recent_[recent_slot(d)];
+    return r.desc == d && same_epoch(r.mark, epoch);
+  }
+  // Ends d's live entry (its node is gone or an eval took it).
+  void end(Entry* e, uint64_t now) {
+    forget(e->desc);
+    e->died = now;
+  }
+  // Frees d's entry (its primitive has run and been drained).
+  void release(Entry* e) {
+    forget(e->desc);
+    e->desc = 0;
+  }
   // Tags the node at d. `live` is find(d): in a walk an entry of another epoch (the walk stops at
   // one of this epoch), in tag_built any entry. It ends now and a fresh one starts. It is either a
   // dead node's (a node MLX made inside an op at a reused address is tagged by a walk, never by
@@ -92,12 +113,24 @@ class TagTable {
         }
         evicted++;
       }
+      if (victim->desc != d) forget(victim->desc);
       *victim = Entry{d, tag, mark, now, kAlive};
+      recent_[recent_slot(d)] = Recent{d, mark};
       return;
     }
   }
 
  private:
+  static constexpr uint32_t kRecentBits = 8;
+  struct Recent {
+    uint64_t desc;
+    uint32_t mark;
+  };
+  static uint32_t recent_slot(uint64_t d) { return uint32_t(((d >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kRecentBits)); }
+  void forget(uint64_t d) {
+    Recent& r = recent_[recent_slot(d)];
+    if (r.desc == d) r.desc = 0;
+  }
   static size_t bytes(uint32_t sets) { return size_t(sets) * kWays * sizeof(Entry); }
   static uint32_t free_ways(const Entry* s) {
     uint32_t n = 0;
@@ -142,6 +175,7 @@ class TagTable {
     const uint32_t n = sets_;
     sets_ = n * 2;
     e_ = static_cast<Entry*>(table_memory(bytes(sets_)));
+    for (Recent& r : recent_) r.desc = 0;  // an entry that finds no room is dropped
     for (size_t i = 0; i < size_t(n) * kWays; i++) {
       if (!old[i].desc) continue;
       if (Entry* to = choice(old[i].desc).emptier()) *to = old[i];
@@ -151,9 +185,12 @@ class TagTable {
   }
   uint32_t sets_;
   Entry* e_;
+  Recent recent_[1u << kRecentBits] = {};
 };
 
-extern TagTable g_tags;  // layer (and mx.fast function) that built each node
+// Layer (and mx.fast function) that built each node. Never destroyed: a JS thread may still tag
+// while the process exits.
+extern TagTable& g_tags;
 
 // Roots for tag_walk, filled by the caller.
 std::vector<const uint8_t*>& walk_stack();

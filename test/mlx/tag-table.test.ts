@@ -56,3 +56,15 @@ describe('the tag table under one big eval', () => {
     expect(s.tagTableBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
   });
 });
+
+describe("the tag table's copy of what it tagged lately", () => {
+  it('never says a node was tagged in this eval when the table says otherwise, through ends, releases, evictions and growth', () => {
+    const bind = inst.hookLayer!.binding;
+    for (const seed of [1, 2, 3]) {
+      const c = bind.checkTagTable(seed);
+      expect(c.checks).toBeGreaterThan(500_000);
+      expect(c.evicted).toBeGreaterThan(0); // the largest table was filled: live entries of one eval went
+      expect(c.wrong).toBe(0);
+    }
+  });
+});

@@ -48,6 +48,8 @@ export interface NativeBinding {
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
   tid(): number;
+  /** Checks the tag table's copy of its recent answers against the table (native/selftest.h check_tag_table). */
+  checkTagTable(seed: number): { checks: number; wrong: number; evicted: number };
   stats(): { liveBytes: number; untrackedFrees: number; tagEvictions: number; tagTableBytes: number; attached: boolean; recording: boolean; threads: number; recordBytes: number; wrapHook: boolean; builtTagged: number };
   getLayout(): Record<string, number>;
   /** Records SIGINT/SIGTERM/SIGHUP-style signals (by number) as they arrive, for a busy JS thread: [pending signal number]. */
