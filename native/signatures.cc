@@ -24,15 +24,25 @@ struct Table {
   std::vector<uint32_t> keys;    // every entry's key words, back to back
   std::vector<uint32_t> slots;   // open addressing: entry index + 1, 0 empty; size a power of two
   std::vector<uint32_t> last;    // by class: entry index + 1 of its last signature
+  std::vector<uint32_t> next;    // by entry: entry index + 1 of the signature that came after it last
+  uint32_t prev = 0;             // entry index + 1 of the signature numbered last
   uint32_t generation = 0;
   bool full = false;
 
   void clear() {
     entries.clear();
     keys.clear();
+    next.clear();
+    prev = 0;
     slots.assign(slots.size(), 0);
     std::fill(last.begin(), last.end(), 0);
     full = false;
+  }
+  // Entry i comes after the one numbered last.
+  uint32_t follows(uint32_t i) {
+    if (prev) next[prev - 1] = i + 1;
+    prev = i + 1;
+    return i;
   }
 };
 
@@ -104,8 +114,16 @@ uint32_t intern_signature(const uint32_t* words, uint32_t nwords, uint8_t nin, u
   uint32_t key[kKeyCap];
   const uint32_t n = key_of(words, nwords, nin, nout, key);
   if (n == 0) return kNoSignature;
+  // A loop runs the same primitives in the same order: the signature that came after the last one
+  // last time is asked first (decode steps repeat all but the few whose cache length grew).
+  if (t.prev) {
+    if (uint32_t f = t.next[t.prev - 1]; f && same(t, t.entries[f - 1], key, n)) {
+      t.prev = f;
+      return f - 1;
+    }
+  }
   if (cls >= t.last.size()) t.last.resize(size_t(cls) + 1, 0);
-  if (uint32_t l = t.last[cls]; l && same(t, t.entries[l - 1], key, n)) return l - 1;
+  if (uint32_t l = t.last[cls]; l && same(t, t.entries[l - 1], key, n)) return t.follows(l - 1);
   const uint32_t h = hash_of(key, n);
   if (t.slots.empty()) t.slots.assign(1024, 0);
   const size_t mask = t.slots.size() - 1;
@@ -114,7 +132,7 @@ uint32_t intern_signature(const uint32_t* words, uint32_t nwords, uint8_t nin, u
     const uint32_t i = t.slots[s] - 1;
     if (t.entries[i].hash == h && same(t, t.entries[i], key, n)) {
       t.last[cls] = i + 1;
-      return i;
+      return t.follows(i);
     }
   }
   if (t.entries.size() >= kMaxSignatures || t.keys.size() + n > kMaxKeyWords) {
@@ -123,12 +141,13 @@ uint32_t intern_signature(const uint32_t* words, uint32_t nwords, uint8_t nin, u
   }
   const uint32_t i = uint32_t(t.entries.size());
   t.entries.push_back(Entry{h, uint32_t(t.keys.size()), n});
+  t.next.push_back(0);
   t.keys.insert(t.keys.end(), key, key + n);
   t.slots[s] = i + 1;
   t.last[cls] = i + 1;
   // At most half full, so probes stay short.
   if (t.entries.size() * 2 > t.slots.size()) rehash(t, t.slots.size() * 2);
-  return i;
+  return t.follows(i);
 }
 
 }  // namespace mlxtrace
