@@ -34,7 +34,7 @@ Options:
       }, { seconds });
       const { matmul, add } = peaks.details;
       out(`compute:   ${formatSI(peaks.flops, 'FLOP/s')} (fastest of ${matmul.spans} Matmul spans)`);
-      out(`bandwidth: ${formatSI(peaks.bandwidth, 'B/s')} (fastest of ${add.spans} Add spans)`);
+      out(`bandwidth: ${formatSI(peaks.bandwidth, 'B/s')} (fastest of ${add.spans} element-wise spans: ${add.op})`);
       out(`ceilings:  ${describeCeilings(peaks).label}`);
       if (!values['dry-run']) out(`stored in ${savePeaks(peaks)}`);
       return 0;

@@ -23,6 +23,8 @@ export interface CalibrationMlx {
   /** Ends measurePeaks' kernel chains (a chain's last result is then an intermediate too). */
   sum?(a: unknown): unknown;
   eval(...arrays: unknown[]): void;
+  /** RoPE, whose element-wise ops write into buffers MLX hands on inside the op (see measurePeaks). */
+  fast?: { rope?(a: unknown, dims: number, traditional: boolean, base: number, scale: number, offset: number): unknown };
 }
 
 /** The kernel spans measurePeaks took its ceilings from. */
@@ -31,8 +33,11 @@ export interface KernelDetails {
   rounds: number;
   /** The fastest Matmul span per FLOP: its time and FLOPs, and how many Matmul spans were timed. */
   matmul: { spans: number; bestNs: number; flops: number };
-  /** The fastest Add span per byte: its time and bytes moved, and how many Add spans were timed. */
-  add: { spans: number; bestNs: number; bytes: number };
+  /**
+   * The fastest element-wise span per byte (Add, Subtract, Multiply): its time, bytes moved and op (name and
+   * input shapes), and how many such spans were timed.
+   */
+  add: { spans: number; bestNs: number; bytes: number; op: string };
 }
 
 export interface MeasuredPeaks extends Peaks {
@@ -324,11 +329,14 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions): Au
   }
 }
 
+/** The element-wise ops whose bytes/s measurePeaks takes the bandwidth ceiling from. */
+const ELEMENTWISE = new Set(['Add', 'Subtract', 'Multiply']);
+
 /**
  * This machine's ceilings: the best rates of short calibration kernels as the profiler times them (`record` runs
- * the work under it): float32 matmuls (64 and 128 square) for FLOP/s and sums of two float32 vectors (32 and 64 KiB)
- * for bytes/s, FLOPs and bytes from the cost model as for every op of a trace. Small on purpose: they run as a
- * trace's ops do, from cache and in buffers the allocator reuses, so no op of the same kind can beat them; a big
+ * the work under it): float32 matmuls (64 and 128 square) for FLOP/s and element-wise ops for bytes/s (sums of two
+ * float32 vectors of 32 and 64 KiB, and RoPE's products and sums), FLOPs and bytes from the cost model as for every
+ * op of a trace. Small on purpose: they run as a trace's ops do, from cache, so no op of the same kind can beat them; a big
  * array's page faults and a long kernel's share of a busy machine would make the ceilings too low. Rounds alternate
  * between the kernels for `seconds` (at least 8 rounds); the best span of each kind is its ceiling. Throws when the
  * spans carry no costed Matmul and Add (the native hook layer is not in use).
@@ -338,7 +346,13 @@ export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: Meas
   if (!(Number.isFinite(seconds) && seconds >= 0)) throw new RangeError(`measurePeaks: seconds must be a number >= 0, got ${seconds}`);
   const square = [64, 128].map((n) => [mx.random.normal([n, n]), mx.random.normal([n, n])]);
   const vectors = [1 << 13, 1 << 14].map((n) => [mx.random.normal([n]), mx.random.normal([n])]);
-  mx.eval(...square.flat(), ...vectors.flat());
+  // An op made from JS writes its result into memory just mapped (node-mlx keeps every result alive until
+  // garbage collection, so MLX cannot hand an input's buffer on to it): with a page fault at ~2.5 µs a
+  // page, those sums run at 6-9 GB/s here. Inside one op MLX does hand buffers on: RoPE's products and sums
+  // ran at 150-185 GB/s on the same machine (docs/design.md, "Roofline ceilings"). The
+  // ceiling is the best of both, so no element-wise op of a trace passes it.
+  const rope = mx.fast?.rope ? [[1, 4, 64, 64], [1, 8, 64, 64]].map((shape) => mx.random.normal(shape)) : [];
+  mx.eval(...square.flat(), ...vectors.flat(), ...rope);
   // Chains of four ending in a sum: every result is an intermediate whose buffer goes back to the allocator and
   // comes out warm for the next one, as inside a model (results kept alive would each be fresh, page-faulting memory).
   const sum = (v: unknown) => (mx.sum ? mx.sum(v) : v);
@@ -346,12 +360,13 @@ export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: Meas
   const work = () => {
     for (const [a, b] of square) mx.eval(chain((p, q) => mx.matmul(p, q), a, b));
     for (const [x, y] of vectors) mx.eval(chain((p, q) => mx.add(p, q), x, y));
+    for (const x of rope) mx.eval(sum(mx.fast!.rope!(x, 64, false, 10000, 1, 0)));
   };
   work(); // warm-up
   const until = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
   let flops = 0, bandwidth = 0, rounds = 0;
   const matmul = { spans: 0, bestNs: 0, flops: 0 };
-  const add = { spans: 0, bestNs: 0, bytes: 0 };
+  const add = { spans: 0, bestNs: 0, bytes: 0, op: '' };
   for (; rounds < 8 || (process.hrtime.bigint() < until && rounds < 400); rounds++) {
     for (const s of record(work)) {
       const ns = s.end - s.start;
@@ -361,14 +376,14 @@ export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: Meas
         const rate = s.flops / (ns / 1e9);
         if (rate > flops) [flops, matmul.bestNs, matmul.flops] = [rate, ns, s.flops];
       }
-      if (s.name === 'Add' && s.bytes != null && s.bytes > 0) {
+      if (ELEMENTWISE.has(s.name) && s.bytes != null && s.bytes > 0) {
         add.spans++;
         const rate = s.bytes / (ns / 1e9);
-        if (rate > bandwidth) [bandwidth, add.bestNs, add.bytes] = [rate, ns, s.bytes];
+        if (rate > bandwidth) [bandwidth, add.bestNs, add.bytes, add.op] = [rate, ns, s.bytes, `${s.name} ${s.inputs.map((t) => t.shape.join('×')).join(', ')}`];
       }
     }
   }
-  if (!(flops > 0 && bandwidth > 0)) throw new Error('the profiler recorded no costed Matmul and Add spans');
+  if (!(flops > 0 && bandwidth > 0)) throw new Error('the profiler recorded no costed Matmul and element-wise spans');
   return { flops, bandwidth, source: 'calibrated', details: { rounds, matmul, add } };
 }
 
