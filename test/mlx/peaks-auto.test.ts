@@ -2,10 +2,10 @@
 // measures hold: on a real recording with those ceilings, no op of the roofline lies above both roofs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUTO_BUDGET_SECONDS, loadPeaks, measurePeaksOnce, PEAKS_SCHEMA } from '../../src/core/cost/calibrate';
+import { AUTO_BUDGET_SECONDS, loadPeaks, MEASURE_KERNELS, measurePeaksOnce, PEAKS_SCHEMA } from '../../src/core/cost/calibrate';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
 import type { Peaks, Trace } from '../../src/core/model/trace';
@@ -59,6 +59,17 @@ describe('measurePeaksOnce', () => {
     expect(loadPeaks(path)).toEqual(first.peaks);
     const again = measurePeaksOnce(mx, { path, env: {}, record });
     expect(again).toEqual({ peaks: first.peaks, from: 'stored' });
+
+    // Figures stored by the first set of kernels (no RoPE, no `kernels`) are measured again, and replaced.
+    const file = JSON.parse(readFileSync(path, 'utf8'));
+    expect(file.details.kernels).toBe(MEASURE_KERNELS);
+    delete file.details.kernels;
+    file.peaks.bandwidth = 1e9;
+    writeFileSync(path, JSON.stringify(file));
+    const older = measurePeaksOnce(mx, { path, env: {}, record });
+    expect(older.from).toBe('measured');
+    expect(older.peaks.bandwidth).toBeGreaterThan(1e9);
+    expect(JSON.parse(readFileSync(path, 'utf8')).details.kernels).toBe(MEASURE_KERNELS);
   });
 });
 

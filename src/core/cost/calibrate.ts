@@ -29,6 +29,11 @@ export interface CalibrationMlx {
 
 /** The kernel spans measurePeaks took its ceilings from. */
 export interface KernelDetails {
+  /**
+   * Which set of kernels measured the figures (MEASURE_KERNELS): a stored set older than measurePeaks' own is
+   * measured again by measurePeaksOnce. Absent: the first set, whose bandwidth came from sums made from JS alone.
+   */
+  kernels?: number;
   /** Timed rounds; each runs every kernel once. */
   rounds: number;
   /** The fastest Matmul span per FLOP: its time and FLOPs, and how many Matmul spans were timed. */
@@ -260,6 +265,16 @@ export function loadPeaks(path: string = peaksFilePath()): Peaks {
   return defaultPeaks();
 }
 
+/** Whether the stored figures came from an older set of measurePeaks' kernels (calibratePeaks' figures never do). */
+function olderKernels(path: string): boolean {
+  try {
+    const d = readPeaksFile(path)?.details;
+    return d !== undefined && 'add' in d && (d.kernels ?? 1) < MEASURE_KERNELS;
+  } catch {
+    return false; // loadPeaks found it valid a moment ago
+  }
+}
+
 /** Wall-clock budget of measurePeaksOnce, in seconds: short enough to run unasked at the first profile. */
 export const AUTO_BUDGET_SECONDS = 2;
 
@@ -309,7 +324,7 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions): Au
   const path = opts.path ?? peaksFilePath(env);
   if ((env.MLX_TRACE_PEAKS ?? '').toLowerCase() === 'off') return { peaks: loadPeaks(path), from: 'skipped', reason: 'MLX_TRACE_PEAKS=off' };
   const stored = loadPeaks(path);
-  if (stored.source === 'calibrated') return { peaks: stored, from: 'stored' };
+  if (stored.source === 'calibrated' && !olderKernels(path)) return { peaks: stored, from: 'stored' };
   if (truthy(env.CI)) return { peaks: stored, from: 'skipped', reason: 'CI' };
   const budget = Math.min(AUTO_BUDGET_SECONDS, Math.max(0, opts.budgetSeconds ?? AUTO_BUDGET_SECONDS));
   const t0 = process.hrtime.bigint();
@@ -328,6 +343,9 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions): Au
     return { peaks, from: 'measured', reason: `not stored: ${e instanceof Error ? e.message : String(e)}`, ms };
   }
 }
+
+/** measurePeaks' set of kernels: 2 added RoPE's element-wise ops to the bandwidth kernels. */
+export const MEASURE_KERNELS = 2;
 
 /** The element-wise ops whose bytes/s measurePeaks takes the bandwidth ceiling from. */
 const ELEMENTWISE = new Set(['Add', 'Subtract', 'Multiply']);
@@ -384,7 +402,7 @@ export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: Meas
     }
   }
   if (!(flops > 0 && bandwidth > 0)) throw new Error('the profiler recorded no costed Matmul and element-wise spans');
-  return { flops, bandwidth, source: 'calibrated', details: { rounds, matmul, add } };
+  return { flops, bandwidth, source: 'calibrated', details: { kernels: MEASURE_KERNELS, rounds, matmul, add } };
 }
 
 /** How every view names the origin of its roofline ceilings: one wording for the HTML report and the terminal. */
