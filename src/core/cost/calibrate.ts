@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../io/atomic-file';
 import { cpus, homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Peaks, Span } from '../model/trace';
+import { formatShape } from '../model/units';
 
 /** The few node-mlx functions calibration uses (`require('@frost-beta/mlx').core`). */
 export interface CalibrationMlx {
@@ -397,7 +398,7 @@ export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: Meas
       if (ELEMENTWISE.has(s.name) && s.bytes != null && s.bytes > 0) {
         add.spans++;
         const rate = s.bytes / (ns / 1e9);
-        if (rate > bandwidth) [bandwidth, add.bestNs, add.bytes, add.op] = [rate, ns, s.bytes, `${s.name} ${s.inputs.map((t) => t.shape.join('×')).join(', ')}`];
+        if (rate > bandwidth) [bandwidth, add.bestNs, add.bytes, add.op] = [rate, ns, s.bytes, `${s.name} ${s.inputs.map((t) => formatShape(t.shape)).join(', ')}`];
       }
     }
   }

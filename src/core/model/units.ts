@@ -3,6 +3,11 @@
  * (terminal, HTML, advisor messages, CLI). Pure functions, no state, nothing about terminals.
  */
 
+/** A shape as the views write it: '512×4096', and 'scalar' for []. */
+export function formatShape(shape: readonly number[]): string {
+  return shape.length === 0 ? 'scalar' : shape.join('×');
+}
+
 /** Three significant digits, without exponent notation ('1.23', '12.3', '123', '1234'). */
 export function formatSig(n: number, digits = 3): string {
   if (!Number.isFinite(n)) return String(n);

@@ -4,6 +4,7 @@
  */
 import type { Span, TensorInfo } from '../../../core/model/trace';
 import { OP_CATEGORIES, opCategory } from '../../../core/model/categories';
+import { formatShape } from '../../../core/model/units';
 import type { AddColumn, Interner } from './common';
 import { num, str } from './common';
 
@@ -13,8 +14,7 @@ const EMPTY: TensorInfo[] = [];
 const tensors = (ts: unknown): TensorInfo[] => (Array.isArray(ts) && ts.length > 0 ? ts : EMPTY);
 
 function shapeText(t: TensorInfo): string {
-  const shape = Array.isArray(t?.shape) ? t.shape : [];
-  return shape.length === 0 ? 'scalar' : shape.join('×');
+  return formatShape(Array.isArray(t?.shape) ? t.shape : []);
 }
 
 function dtypeSet(ts: TensorInfo[]): string {
