@@ -254,27 +254,25 @@ export function readPeaksFile(path: string = peaksFilePath()): PeaksFile | null 
  * figures to another), else defaultPeaks(). Never throws.
  */
 export function loadPeaks(path: string = peaksFilePath()): Peaks {
+  return storedPeaks(path).peaks;
+}
+
+/** loadPeaks' figures, and the details of the file they came from (undefined for defaults). */
+function storedPeaks(path: string): { peaks: Peaks; details?: PeaksFile['details'] } {
   try {
     const f = readPeaksFile(path);
     const h = thisHost();
     if (f && f.host.cpuModel === h.cpuModel && f.host.cpus === h.cpus) {
-      return { flops: f.peaks.flops, bandwidth: f.peaks.bandwidth, source: f.peaks.source };
+      return { peaks: { flops: f.peaks.flops, bandwidth: f.peaks.bandwidth, source: f.peaks.source }, details: f.details };
     }
   } catch {
     // A broken file means "not calibrated"; `mlx-trace calibrate` rewrites it and readPeaksFile says what is wrong.
   }
-  return defaultPeaks();
+  return { peaks: defaultPeaks() };
 }
 
-/** Whether the stored figures came from an older set of measurePeaks' kernels (calibratePeaks' figures never do). */
-function olderKernels(path: string): boolean {
-  try {
-    const d = readPeaksFile(path)?.details;
-    return d !== undefined && 'add' in d && (d.kernels ?? 1) < MEASURE_KERNELS;
-  } catch {
-    return false; // loadPeaks found it valid a moment ago
-  }
-}
+/** Whether stored details came from an older set of measurePeaks' kernels (calibratePeaks' figures never do). */
+const olderKernels = (d: PeaksFile['details']): boolean => d !== undefined && 'add' in d && (d.kernels ?? 1) < MEASURE_KERNELS;
 
 /** Wall-clock budget of measurePeaksOnce, in seconds: short enough to run unasked at the first profile. */
 export const AUTO_BUDGET_SECONDS = 2;
@@ -324,8 +322,8 @@ export function measurePeaksOnce(mx: CalibrationMlx, opts: AutoPeaksOptions): Au
   const env = opts.env ?? process.env;
   const path = opts.path ?? peaksFilePath(env);
   if ((env.MLX_TRACE_PEAKS ?? '').toLowerCase() === 'off') return { peaks: loadPeaks(path), from: 'skipped', reason: 'MLX_TRACE_PEAKS=off' };
-  const stored = loadPeaks(path);
-  if (stored.source === 'calibrated' && !olderKernels(path)) return { peaks: stored, from: 'stored' };
+  const { peaks: stored, details } = storedPeaks(path);
+  if (stored.source === 'calibrated' && !olderKernels(details)) return { peaks: stored, from: 'stored' };
   if (truthy(env.CI)) return { peaks: stored, from: 'skipped', reason: 'CI' };
   const budget = Math.min(AUTO_BUDGET_SECONDS, Math.max(0, opts.budgetSeconds ?? AUTO_BUDGET_SECONDS));
   const t0 = process.hrtime.bigint();
@@ -358,7 +356,7 @@ const ELEMENTWISE = new Set(['Add', 'Subtract', 'Multiply']);
  * op of a trace. Small on purpose: they run as a trace's ops do, from cache, so no op of the same kind can beat them; a big
  * array's page faults and a long kernel's share of a busy machine would make the ceilings too low. Rounds alternate
  * between the kernels for `seconds` (at least 8 rounds); the best span of each kind is its ceiling. Throws when the
- * spans carry no costed Matmul and Add (the native hook layer is not in use).
+ * spans carry no costed Matmul and element-wise op (the native hook layer is not in use).
  */
 export function measurePeaks(mx: CalibrationMlx, record: RecordSpans, opts: MeasureOptions = {}): MeasuredPeaks {
   const seconds = opts.seconds ?? 1;
