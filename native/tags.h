@@ -84,12 +84,12 @@ class TagTable {
     const Recent& r = recent_[recent_slot(d)];
     return r.desc == d && same_epoch(r.mark, epoch);
   }
-  // Ends d's live entry (its node is gone or an eval took it).
+  // Ends live entry e (its node is gone or an eval took it).
   void end(Entry* e, uint64_t now) {
     forget(e->desc);
     e->died = now;
   }
-  // Frees d's entry (its primitive has run and been drained).
+  // Frees entry e (its primitive has run and been drained).
   void release(Entry* e) {
     forget(e->desc);
     e->desc = 0;

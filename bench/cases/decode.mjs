@@ -110,7 +110,7 @@ export default [
       const { on, off, onCpu, offCpu } = await interleaved(inst, 400, once, () => inst.takeTrace());
       const s = pairedStats(on.map((t, i) => (t - off[i]) / (evals * perEval)));
       const cpu = pairedStats(onCpu.map((t, i) => (t - offCpu[i]) / (evals * perEval)));
-          return {
+      return {
         value: s.trimmed,
         extra: {
           untraced_ns_per_primitive: Math.round(med(off) / (evals * perEval)),
