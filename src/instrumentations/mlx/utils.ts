@@ -87,10 +87,21 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The no-op provider the API's proxy last delegated to: asked by identity, not by class name. */
+let noopDelegate: unknown = null;
+
+/**
+ * The app's global TracerProvider, or undefined while it registers none. Asked at every traced eval
+ * and layer call until one is registered: a no-op delegate seen once is recognised by identity
+ * (reading a class's name costs V8 a walk of its scope info).
+ */
 export function globalProvider(): TracerProvider | undefined {
   const p: any = otelTrace.getTracerProvider();
   const delegate = typeof p.getDelegate === 'function' ? p.getDelegate() : p;
-  return delegate && delegate.constructor?.name !== 'NoopTracerProvider' ? p : undefined;
+  if (!delegate || delegate === noopDelegate) return undefined;
+  if (delegate.constructor?.name !== 'NoopTracerProvider') return p;
+  noopDelegate = delegate;
+  return undefined;
 }
 
 
