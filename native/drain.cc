@@ -211,9 +211,13 @@ void drain_to(User* me, bool route, Sink& sink, DrainOut& o) {
       }
       wt += r.nwords;
     }
-    b->wtail.store(wt, std::memory_order_release);
-    b->rtail.store(rt, std::memory_order_release);
-    o.dropped += b->dropped.exchange(0, std::memory_order_relaxed);
+    // The tails share a line the producer reads at every reserve, and a locked exchange waits for
+    // those stores to land: an empty ring is left untouched, and drops are asked before taken.
+    if (rt != b->rtail.load(std::memory_order_relaxed)) {
+      b->wtail.store(wt, std::memory_order_release);
+      b->rtail.store(rt, std::memory_order_release);
+    }
+    if (b->dropped.load(std::memory_order_relaxed) != 0) o.dropped += b->dropped.exchange(0, std::memory_order_relaxed);
   }
 }
 
