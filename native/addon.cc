@@ -122,26 +122,41 @@ T* column(const Napi::Value& v, size_t& len) {
   return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
 }
 
-// drainColumns(prim, mem, syncs, io): drains into the SDK's columns (drain.h Columns), which it
-// keeps from one drain to the next, so a drain allocates nothing.
+// The columns a JS thread's drains write into, bound once by bindColumns and kept until bound
+// again: looking up thirteen typed arrays through N-API costs more than an empty drain's own work.
+// The references keep the arrays (and so their memory) alive while bound.
+struct BoundColumns {
+  Columns c{};
+  Napi::ObjectReference prim, mem, syncs;
+  bool ok = false;
+};
+
+BoundColumns& bound_columns(Napi::Env env) {
+  auto* b = env.GetInstanceData<BoundColumns>();
+  if (!b) {
+    b = new BoundColumns();
+    env.SetInstanceData(b);
+  }
+  return *b;
+}
+
+// bindColumns(prim, mem, syncs): the SDK's columns (drain.h Columns) that drainColumns writes into
+// from now on, in this JS thread; bound again whenever the SDK replaces them (growing, a new window).
 //   prim  [t0, t1, layer (Float64Array), thread (Int32Array), cls (Uint16Array), flags (Uint8Array),
 //         sig (Uint32Array)], equally long
 //   mem   [t, delta, live (Float64Array), cls (Int16Array)], equally long
 //   syncs Float64Array, [row, t0, t1] per completion marker
-//   io    Float64Array(12): in [0] prim rows, [1] prim limit, [2] mem rows, [3] mem limit,
-//         [4] completion marker class; out [5] prim rows, [6] mem rows, [7] markers, [8] records
-//         dropped (rings, queues, past the prim limit), [9] memory rows past their limit,
-//         [10] more (1: call again), [11] signature generation
-Napi::Value DrainColumns(const Napi::CallbackInfo& info) {
+Napi::Value BindColumns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto prim = info[0].As<Napi::Array>();
   auto mem = info[1].As<Napi::Array>();
-  auto io = info[3].As<Napi::Float64Array>();
-  if (prim.Length() != 7 || mem.Length() != 4 || io.ElementLength() < 12) {
-    Napi::TypeError::New(env, "drainColumns: needs 7 primitive columns, 4 memory columns and io of 12").ThrowAsJavaScriptException();
+  if (!info[0].IsArray() || !info[1].IsArray() || prim.Length() != 7 || mem.Length() != 4 || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "bindColumns: needs 7 primitive columns, 4 memory columns and a markers array").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Columns c{};
+  BoundColumns& b = bound_columns(env);
+  Columns& c = b.c;
+  c = Columns{};
   size_t len[7], mlen[4], slen = 0;
   c.prim.t0 = column<double>(prim[0u], len[0]);
   c.prim.t1 = column<double>(prim[1u], len[1]);
@@ -158,6 +173,32 @@ Napi::Value DrainColumns(const Napi::CallbackInfo& info) {
   c.prim.cap = *std::min_element(len, len + 7);
   c.mem.cap = *std::min_element(mlen, mlen + 4);
   c.sync_cap = slen / 3;
+  b.prim = Napi::Persistent(prim.As<Napi::Object>());
+  b.mem = Napi::Persistent(mem.As<Napi::Object>());
+  b.syncs = Napi::Persistent(info[2].As<Napi::Object>());
+  b.ok = true;
+  return env.Undefined();
+}
+
+// drainColumns(io): drains into the columns bound last (bindColumns), so a drain allocates nothing.
+//   io    Float64Array(12): in [0] prim rows, [1] prim limit, [2] mem rows, [3] mem limit,
+//         [4] completion marker class; out [5] prim rows, [6] mem rows, [7] markers, [8] records
+//         dropped (rings, queues, past the prim limit), [9] memory rows past their limit,
+//         [10] more (1: call again), [11] signature generation
+Napi::Value DrainColumns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BoundColumns& b = bound_columns(env);
+  if (!b.ok || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "drainColumns: needs io of 12, with columns bound first (bindColumns)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t ilen = 0;
+  double* io = column<double>(info[0], ilen);
+  if (ilen < 12) {
+    Napi::TypeError::New(env, "drainColumns: needs io of 12").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Columns c = b.c;
   c.prim.n = size_t(io[0]);
   c.prim.limit = size_t(io[1]);
   c.mem.n = size_t(io[2]);
@@ -347,6 +388,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setRecording", Napi::Function::New(env, SetRecording));
   exports.Set("setCapacity", Napi::Function::New(env, SetCapacity));
   exports.Set("drain", Napi::Function::New(env, Drain));
+  exports.Set("bindColumns", Napi::Function::New(env, BindColumns));
   exports.Set("drainColumns", Napi::Function::New(env, DrainColumns));
   exports.Set("signatureKey", Napi::Function::New(env, SignatureKey));
   exports.Set("snapshot", Napi::Function::New(env, Snapshot));

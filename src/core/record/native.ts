@@ -21,17 +21,21 @@ export interface NativeBinding {
   setCapacity(records: number, words: number): void;
   drain(): { records: ArrayBuffer; words: ArrayBuffer; count: number; dropped: number; generation: number };
   /**
-   * Drains into the recorder's columns, from the rows io says on (native/addon.cc DrainColumns):
-   * prim [t0, t1, layer, thread, cls, flags, sig], mem [t, delta, live, cls], syncs [row, t0, t1]
-   * per completion marker; io in [rows, limit, mem rows, mem limit, marker class], out [rows, mem
-   * rows, markers, dropped, mem dropped, more (1: call again), signature generation].
+   * The recorder's columns the drains of this JS thread write into, until bound again (native/addon.cc
+   * BindColumns): prim [t0, t1, layer, thread, cls, flags, sig], mem [t, delta, live, cls], syncs
+   * [row, t0, t1] per completion marker.
    */
-  drainColumns(
+  bindColumns(
     prim: [Float64Array, Float64Array, Float64Array, Int32Array, Uint16Array, Uint8Array, Uint32Array],
     mem: [Float64Array, Float64Array, Float64Array, Int16Array],
     syncs: Float64Array,
-    io: Float64Array,
   ): void;
+  /**
+   * Drains into the bound columns, from the rows io says on (native/addon.cc DrainColumns): io in
+   * [rows, limit, mem rows, mem limit, marker class], out [rows, mem rows, markers, dropped, mem
+   * dropped, more (1: call again), signature generation].
+   */
+  drainColumns(io: Float64Array): void;
   /** The key words of a drain's signature number (native/signatures.h), copied into out; their count, 0 if unknown. */
   signatureKey(num: number, out: Uint32Array): number;
   snapshot(): Buffer;
