@@ -124,7 +124,8 @@ T* column(const Napi::Value& v, size_t& len) {
 
 // The columns a JS thread's drains write into, bound once by bindColumns and kept until bound
 // again: looking up thirteen typed arrays through N-API costs more than an empty drain's own work.
-// The references keep the arrays (and so their memory) alive while bound.
+// The references keep the arrays (and so their memory) alive while bound; the SDK never transfers
+// or detaches them (a drain would write into memory that is gone).
 struct BoundColumns {
   Columns c{};
   Napi::ObjectReference prim, mem, syncs;
