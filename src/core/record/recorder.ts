@@ -272,12 +272,11 @@ export class Recorder {
       io[2] = m.length;
       io[3] = Math.max(m.length, this.opts.maxMemoryEvents);
       io[4] = this.synchronizerClass < 0 ? 0x10000 : this.synchronizerClass;
-      // A log's columns are replaced all at once (grown, or a log of another window or recorder).
-      if (p !== bound.prims || p.t0 !== bound.primT0 || m !== bound.mem || m.t !== bound.memT) {
+      // A log's columns are made and grown all at once, and belong to that log alone: its first
+      // column says which set is bound.
+      if (p.t0 !== bound.primT0 || m.t !== bound.memT) {
         hook.binding.bindColumns([p.t0, p.t1, p.layer, p.thread, p.cls, p.flags, p.sigId], [m.t, m.delta, m.live, m.cls], drainSyncs);
-        bound.prims = p;
         bound.primT0 = p.t0;
-        bound.mem = m;
         bound.memT = m.t;
       }
       hook.binding.drainColumns(io);
@@ -472,9 +471,7 @@ const MAX_LAUNCHED = 1024;
 const drainIo = new Float64Array(12);
 const drainSyncs = new Float64Array(3 * 1024);
 /** The columns bound in the native layer for this thread's drains (bindColumns), as last bound. */
-const bound: { prims: PrimitiveLog | null; primT0: Float64Array | null; mem: MemoryLog | null; memT: Float64Array | null } = {
-  prims: null, primT0: null, mem: null, memT: null,
-};
+const bound: { primT0: Float64Array | null; memT: Float64Array | null } = { primT0: null, memT: null };
 /** Columns a taken trace no longer needs, for the next window of any recorder. */
 let spareColumns: { prims: PrimitiveLog; mem: MemoryLog } | null = null;
 
