@@ -3,9 +3,11 @@
  * in increasing order, so two arrays and a binary search hold them: a layer span (a decode loop opens
  * ~30 per token) costs two pushes, not a hashed insert (docs/design.md has what the Map cost).
  */
+import { objectArray } from './arrays';
+
 export class LayerNames {
   private ids: number[] = [];
-  private names: string[] = [];
+  private names: string[] = objectArray();
 
   get size(): number {
     return this.ids.length;
@@ -55,7 +57,7 @@ export class LayerNames {
   /** Those of `older` (a recorder taken over), whose ids all come before these, then these. */
   prepend(older: LayerNames): void {
     const ids: number[] = [];
-    const names: string[] = [];
+    const names: string[] = objectArray();
     for (const from of [older, this]) {
       for (let i = 0; i < from.ids.length; i++) {
         if (ids.length > 0 && ids[ids.length - 1] >= from.ids[i]) continue;

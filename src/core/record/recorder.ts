@@ -13,6 +13,8 @@ import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type Ti
 import { VERSION } from './version';
 import { coreWaits, waitedBetween } from './core-wait';
 import { LayerNames } from './layer-names';
+import { LayerLog, type LayerFrame } from './layer-log';
+import { objectArray } from './arrays';
 
 /**
  * A span while it is recorded: the trace model's Span with absolute monotonic times, and cost fields left
@@ -47,8 +49,13 @@ export class Recorder {
   readonly jsThread: number;
   /** coreWaits() when the window began: what MLX's threads waited for a core since goes in the trace. */
   private windowWaits = coreWaits();
-  /** JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order. */
-  private spans: LiveSpan[] = [];
+  /**
+   * JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order, but for the
+   * layers still in `layers` (materializeLayers() merges them in before the spans are read).
+   */
+  private spans: LiveSpan[] = objectArray();
+  /** Layer calls begun through beginLayer() since the spans were last read. */
+  private layers = new LayerLog();
   /** The native layer's primitives, in id order. */
   private prims = new PrimitiveLog();
   private memRaw = new MemoryLog();
@@ -67,7 +74,7 @@ export class Recorder {
    * each eval call in call order on its stream and ends it with a Synchronizer: a Synchronizer
    * completes the oldest, and a primitive that ran outside a synchronous span belongs to it.
    */
-  private launched: LiveSpan[] = [];
+  private launched: LiveSpan[] = objectArray();
   private launchedHead = 0;
   /** The latest asyncEval, owner of such a primitive when no launch is pending (no Synchronizer class). */
   private lastAsync: LiveSpan | null = null;
@@ -100,18 +107,7 @@ export class Recorder {
   }
 
   begin(kind: SpanKind, name: string, parentId: number | null, attrs?: LiveSpan['attrs']): LiveSpan {
-    const s: LiveSpan = {
-      id: this.nextId++,
-      parentId,
-      kind,
-      name,
-      start: this.now(),
-      end: 0,
-      thread: this.jsThread,
-      device: 'cpu',
-      inputs: NO_TENSORS,
-      outputs: NO_TENSORS,
-    };
+    const s = new BegunSpan(this.nextId++, parentId, kind, name, this.now(), this.jsThread) as LiveSpan;
     if (attrs) s.attrs = attrs;
     this.push(s);
     if (kind === 'layer') this.layerNames.add(s.id, name);
@@ -122,9 +118,57 @@ export class Recorder {
     s.end = this.now();
   }
 
+  /** Begins a layer span kept as a row of the layer log (the hot path of layer calls); `f` says where. */
+  beginLayer(f: LayerFrame, name: string, parentId: number | null): void {
+    f.id = this.nextId++;
+    f.name = name;
+    this.layerNames.add(f.id, name);
+    if (this.full()) {
+      this.dropped++;
+      f.log = null;
+      return;
+    }
+    f.log = this.layers;
+    f.row = this.layers.add(f.id, parentId, name, this.now());
+  }
+
+  endLayer(f: LayerFrame): void {
+    if (f.log !== null) f.log.end(f.row, this.now());
+  }
+
+  /**
+   * Makes the layer log's rows into spans, merged into `spans` in id order; a fresh log takes the next
+   * rows. Rows are newer than every span read before, so only the spans begun since the log's first
+   * row are merged.
+   */
+  private materializeLayers(): void {
+    if (this.layers.length === 0) return;
+    const first = this.layers.firstId;
+    const thread = this.jsThread;
+    const rows = this.layers.materialize((id, parentId, name, start, end) => {
+      const s = new BegunSpan(id, parentId, 'layer', name, start, thread) as LiveSpan;
+      s.end = end;
+      return s;
+    });
+    this.layers = new LayerLog();
+    const spans = this.spans;
+    let at = spans.length;
+    while (at > 0 && spans[at - 1].id > first) at--;
+    const tail = spans.splice(at);
+    for (let i = 0, j = 0; i < rows.length || j < tail.length; ) {
+      if (j === tail.length || (i < rows.length && rows[i].id < tail[j].id)) spans.push(rows[i++]);
+      else spans.push(tail[j++]);
+    }
+  }
+
+  /** JS-side spans held now, the layer log's included. */
+  private get jsSpans(): number {
+    return this.spans.length + this.layers.length;
+  }
+
   /** Spans held now (JS-side and primitives drained so far), without draining. */
   get held(): number {
-    return this.spans.length + this.prims.length;
+    return this.jsSpans + this.prims.length;
   }
 
   /** Forgets `s`, the span begun last (one its OTel sampler left out): nothing of it is kept. */
@@ -143,7 +187,7 @@ export class Recorder {
 
   /** Whether maxSpans spans are held (JS-side and primitives together). */
   private full(): boolean {
-    return this.spans.length + this.prims.length >= this.opts.maxSpans;
+    return this.held >= this.opts.maxSpans;
   }
 
   private push(s: LiveSpan): void {
@@ -157,6 +201,8 @@ export class Recorder {
   /** Takes over what an earlier recorder holds (re-enable after disable keeps recorded spans). */
   adopt(old: Recorder): void {
     old.drain(null);
+    old.materializeLayers();
+    this.materializeLayers();
     this.spans = old.spans.concat(this.spans);
     const prims = this.prims;
     this.prims = old.prims;
@@ -184,6 +230,7 @@ export class Recorder {
    * previous call), read-only and valid only during the call. Returns the function that removes it.
    */
   onDrain(listener: (rows: DrainedRows) => void): () => void {
+    this.materializeLayers();
     if (this.drainListeners.length === 0) this.listenedSpans = this.spans.length;
     // The list moves to the recorder that adopts this one (re-enable), the remover with it.
     const list = this.drainListeners;
@@ -195,6 +242,7 @@ export class Recorder {
   }
 
   private notifyDrain(primFrom: number, memFrom: number): void {
+    this.materializeLayers();
     const spanFrom = Math.min(this.listenedSpans, this.spans.length);
     this.listenedSpans = this.spans.length;
     const rows: DrainedRows = {
@@ -268,7 +316,7 @@ export class Recorder {
       const from = p.length;
       const memFrom = m.length;
       io[0] = from;
-      io[1] = Math.max(from, this.opts.maxSpans - this.spans.length);
+      io[1] = Math.max(from, this.opts.maxSpans - this.jsSpans);
       io[2] = m.length;
       io[3] = Math.max(m.length, this.opts.maxMemoryEvents);
       io[4] = this.synchronizerClass < 0 ? 0x10000 : this.synchronizerClass;
@@ -326,8 +374,9 @@ export class Recorder {
    */
   flush(write: (source: RowSource) => void, all = false): { spans: number; memory: number; dropped: number } {
     this.drain(null);
+    this.materializeLayers();
     const done: LiveSpan[] = [];
-    const open: LiveSpan[] = [];
+    const open: LiveSpan[] = objectArray();
     for (const s of this.spans) (s.end === 0 && !all ? open : done).push(s);
     const cols = new TakenColumns(done, this.prims, this.memRaw, this.layerNames, this.opts.hook?.classes ?? [], this.origin);
     const out = { spans: cols.spanCount, memory: cols.memoryCount, dropped: this.dropped + this.memDropped };
@@ -383,6 +432,7 @@ export class Recorder {
   /** A point to take from later, leaving what came before for the next full take. */
   mark(): Mark {
     this.drain(null);
+    this.materializeLayers();
     return { spans: this.spans.length, prims: this.prims.length, memory: this.memRaw.length };
   }
 
@@ -392,6 +442,7 @@ export class Recorder {
    */
   take(name: string, extraMeta: Record<string, unknown> = {}, from?: Mark, keep = false): Trace {
     this.drain(null);
+    this.materializeLayers();
     const classes = this.opts.hook?.classes ?? [];
     const head = this.traceHead(name, extraMeta);
     if (keep || from) {
@@ -414,7 +465,7 @@ export class Recorder {
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.memDropped = 0;
-    this.spans = [];
+    this.spans = objectArray();
     this.listenedSpans = 0;
     // Columns handed back by an earlier trace are reused: every fresh page of new columns costs a page
     // fault on first write.
@@ -425,7 +476,7 @@ export class Recorder {
     this.memRaw = fits ? spare.mem.reset() : this.memRaw.emptyLike();
     this.layerNames = new LayerNames();
     this.layerFloor = this.nextId;
-    this.launched = [];
+    this.launched = objectArray();
     this.launchedHead = 0;
     this.lastAsync = null;
     this.origin = this.now();
@@ -460,6 +511,37 @@ export interface Mark {
 
 /** The arrays of an eval, layer, sync or user span: none, one list shared by all (readers do not write). */
 const NO_TENSORS: Span['inputs'] = [];
+
+/**
+ * A span made by begin() (or a layer row made into one): a class rather than a literal, so that its
+ * shape is one and no allocation site's tenuring decision, which V8 revisits as spans live and die
+ * with each window, throws away the code that makes them.
+ */
+class BegunSpan {
+  declare id: number;
+  declare parentId: number | null;
+  declare kind: SpanKind;
+  declare name: string;
+  declare start: number;
+  declare end: number;
+  declare thread: number;
+  declare device: Span['device'];
+  declare inputs: Span['inputs'];
+  declare outputs: Span['outputs'];
+  constructor(id: number, parentId: number | null, kind: SpanKind, name: string, start: number, thread: number) {
+    // In the order the trace model lists them, which JSON keeps.
+    this.id = id;
+    this.parentId = parentId;
+    this.kind = kind;
+    this.name = name;
+    this.start = start;
+    this.end = 0;
+    this.thread = thread;
+    this.device = 'cpu';
+    this.inputs = NO_TENSORS;
+    this.outputs = NO_TENSORS;
+  }
+}
 
 /** asyncEvals whose completion is awaited at most; an older one is taken as complete. */
 const MAX_LAUNCHED = 1024;

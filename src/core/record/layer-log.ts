@@ -1,0 +1,89 @@
+/**
+ * Layer calls as rows rather than span objects. A decode step runs tens of layer calls, and a span
+ * object for each lives until the take: every scavenge copies it and V8 tenures it, a few hundred ns
+ * a call on top of making it. Rows cost the push of a few numbers; the spans are made when someone
+ * reads them (Recorder.materializeLayers()).
+ */
+import { objectArray } from './arrays';
+import type { LiveSpan } from './recorder';
+
+/** What the stack of open spans needs of each: its id, kind and name. */
+export interface OpenSpan {
+  readonly id: number;
+  readonly kind: LiveSpan['kind'];
+  readonly name: string;
+}
+
+/** A layer call in progress: its id and row. Frames are reused once their call has returned. */
+export class LayerFrame implements OpenSpan {
+  id = 0;
+  readonly kind = 'layer' as const;
+  name = '';
+  row = 0;
+  /** The log holding its row; null when maxSpans dropped the span (its id still tags the graph). */
+  log: LayerLog | null = null;
+}
+
+export class LayerLog {
+  private ids = new Float64Array(256);
+  private parents = new Float64Array(256);
+  private starts = new Float64Array(256);
+  private ends = new Float64Array(256);
+  private names: string[] = objectArray();
+  private n = 0;
+  /** Once materialized: the spans made of the rows, which end() then ends. */
+  private spans: LiveSpan[] | null = null;
+
+  get length(): number {
+    return this.spans ? 0 : this.n;
+  }
+
+  /** The id of the first row (rows come in id order); Infinity when there is none. */
+  get firstId(): number {
+    return this.n > 0 && !this.spans ? this.ids[0] : Infinity;
+  }
+
+  /** A row for layer span `id`, open; returns it. */
+  add(id: number, parentId: number | null, name: string, start: number): number {
+    if (this.n === this.ids.length) this.grow();
+    const i = this.n++;
+    this.ids[i] = id;
+    this.parents[i] = parentId ?? -1;
+    this.starts[i] = start;
+    this.ends[i] = 0;
+    this.names.push(name);
+    return i;
+  }
+
+  end(row: number, t: number): void {
+    if (this.spans !== null) this.spans[row].end = t;
+    else this.ends[row] = t;
+  }
+
+  /**
+   * The rows as spans, made by `make` (still open ones with end 0, ended later through end()); the
+   * log is retired.
+   */
+  materialize(make: (id: number, parentId: number | null, name: string, start: number, end: number) => LiveSpan): LiveSpan[] {
+    const out: LiveSpan[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const parent = this.parents[i];
+      out.push(make(this.ids[i], parent < 0 ? null : parent, this.names[i], this.starts[i], this.ends[i]));
+    }
+    this.spans = out;
+    return out;
+  }
+
+  private grow(): void {
+    const cap = this.ids.length * 2;
+    const widen = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.ids = widen(this.ids);
+    this.parents = widen(this.parents);
+    this.starts = widen(this.starts);
+    this.ends = widen(this.ends);
+  }
+}
