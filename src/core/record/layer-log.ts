@@ -24,6 +24,9 @@ export class LayerFrame implements OpenSpan {
   log: LayerLog | null = null;
 }
 
+/** Makes the span of a layer row. */
+export type MakeLayerSpan = (id: number, parentId: number | null, name: string, start: number, end: number) => LiveSpan;
+
 export class LayerLog {
   private ids = new Float64Array(256);
   private parents = new Float64Array(256);
@@ -64,7 +67,7 @@ export class LayerLog {
    * The rows as spans, made by `make` (still open ones with end 0, ended later through end()); the
    * log is retired.
    */
-  materialize(make: (id: number, parentId: number | null, name: string, start: number, end: number) => LiveSpan): LiveSpan[] {
+  materialize(make: MakeLayerSpan): LiveSpan[] {
     const out: LiveSpan[] = [];
     for (let i = 0; i < this.n; i++) {
       const parent = this.parents[i];
@@ -85,5 +88,42 @@ export class LayerLog {
     this.parents = widen(this.parents);
     this.starts = widen(this.starts);
     this.ends = widen(this.ends);
+  }
+}
+
+/**
+ * Makes `log`'s rows into spans (retiring it) and merges them into `spans`, in id order. The rows are
+ * newer than every span read before, so only the spans begun since the log's first row move.
+ */
+export function mergeLayers(spans: LiveSpan[], log: LayerLog, make: MakeLayerSpan): void {
+  const first = log.firstId;
+  const rows = log.materialize(make);
+  let at = spans.length;
+  while (at > 0 && spans[at - 1].id > first) at--;
+  const tail = spans.splice(at);
+  for (let i = 0, j = 0; i < rows.length || j < tail.length; ) {
+    if (j === tail.length || (i < rows.length && rows[i].id < tail[j].id)) spans.push(rows[i++]);
+    else spans.push(tail[j++]);
+  }
+}
+
+/** A taken window's JS-side spans, its layer rows merged in only when the spans are first read. */
+export class PendingSpans {
+  readonly length: number;
+  private merged = false;
+  constructor(
+    private readonly spans: LiveSpan[],
+    private readonly log: LayerLog,
+    private readonly make: MakeLayerSpan,
+  ) {
+    this.length = spans.length + log.length;
+  }
+
+  list(): readonly LiveSpan[] {
+    if (!this.merged) {
+      this.merged = true;
+      mergeLayers(this.spans, this.log, this.make);
+    }
+    return this.spans;
   }
 }

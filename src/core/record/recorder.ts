@@ -13,7 +13,7 @@ import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type Ti
 import { VERSION } from './version';
 import { coreWaits, waitedBetween } from './core-wait';
 import { LayerNames } from './layer-names';
-import { LayerLog, type LayerFrame } from './layer-log';
+import { LayerLog, mergeLayers, PendingSpans, type LayerFrame, type MakeLayerSpan } from './layer-log';
 import { objectArray } from './arrays';
 
 /**
@@ -136,30 +136,19 @@ export class Recorder {
     if (f.log !== null) f.log.end(f.row, this.now());
   }
 
-  /**
-   * Makes the layer log's rows into spans, merged into `spans` in id order; a fresh log takes the next
-   * rows. Rows are newer than every span read before, so only the spans begun since the log's first
-   * row are merged.
-   */
+  /** Merges the layer log's rows into `spans` as span objects; a fresh log takes the next rows. */
   private materializeLayers(): void {
     if (this.layers.length === 0) return;
-    const first = this.layers.firstId;
-    const thread = this.jsThread;
-    const rows = this.layers.materialize((id, parentId, name, start, end) => {
-      const s = new BegunSpan(id, parentId, 'layer', name, start, thread) as LiveSpan;
-      s.end = end;
-      return s;
-    });
+    mergeLayers(this.spans, this.layers, this.makeLayerSpan);
     this.layers = new LayerLog();
-    const spans = this.spans;
-    let at = spans.length;
-    while (at > 0 && spans[at - 1].id > first) at--;
-    const tail = spans.splice(at);
-    for (let i = 0, j = 0; i < rows.length || j < tail.length; ) {
-      if (j === tail.length || (i < rows.length && rows[i].id < tail[j].id)) spans.push(rows[i++]);
-      else spans.push(tail[j++]);
-    }
   }
+
+  /** A layer row as the span begin() would have made. */
+  private readonly makeLayerSpan: MakeLayerSpan = (id, parentId, name, start, end) => {
+    const s = new BegunSpan(id, parentId, 'layer', name, start, this.jsThread) as LiveSpan;
+    s.end = end;
+    return s;
+  };
 
   /** JS-side spans held now, the layer log's included. */
   private get jsSpans(): number {
@@ -442,10 +431,10 @@ export class Recorder {
    */
   take(name: string, extraMeta: Record<string, unknown> = {}, from?: Mark, keep = false): Trace {
     this.drain(null);
-    this.materializeLayers();
     const classes = this.opts.hook?.classes ?? [];
     const head = this.traceHead(name, extraMeta);
     if (keep || from) {
+      this.materializeLayers();
       const cols = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin, from?.spans, from?.prims, from?.memory);
       const trace: Trace = { schema: head.schema, name, meta: head.meta, spans: cols.spans(), memory: cols.memory(), dropped: head.dropped };
       if (keep) return trace;
@@ -458,7 +447,11 @@ export class Recorder {
     }
     // The whole window goes to the trace, which makes its arrays when they are first read; the next
     // window starts with columns of the same room (growing them allocates, zero-fills and copies).
-    const taken = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin);
+    // Layer rows become span objects only if the trace's spans are read: a take costs no object per
+    // layer call, and makes no garbage in the program it is taken from.
+    const js = this.layers.length === 0 ? this.spans : new PendingSpans(this.spans, this.layers, this.makeLayerSpan);
+    this.layers = new LayerLog();
+    const taken = new TakenColumns(js, this.prims, this.memRaw, this.layerNames, classes, this.origin);
     taken.onRelease = (prims, mem) => {
       if (!spareColumns || spareColumns.prims.id.length < prims.id.length) spareColumns = { prims, mem };
     };
