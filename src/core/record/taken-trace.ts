@@ -14,7 +14,6 @@ import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { primitiveRowSpan, type MemoryRows, type PrimitiveNames, type PrimitiveRows, type RowSource } from '../io/binary';
 import { extras, SPAN_KEYS } from '../io/rows';
 import type { LayerNames } from './layer-names';
-import { PendingSpans } from './layer-log';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
 const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
@@ -143,7 +142,7 @@ export class TakenColumns implements RowSource {
   private released = false;
 
   constructor(
-    private readonly js: readonly LiveSpan[] | PendingSpans,
+    private readonly js: readonly LiveSpan[],
     private readonly prims: PrimitiveLog,
     private readonly mem: MemoryLog,
     private readonly layerNames: Pick<LayerNames, 'get'>,
@@ -201,8 +200,7 @@ export class TakenColumns implements RowSource {
 
   /** The merge of JS-side spans (as objects) and runs of primitives between them (rows from..to of the log). */
   eachSpan(object: (s: Span) => void, run: (rows: PrimitiveRows, from: number, to: number) => void): void {
-    const { prims: log, origin } = this;
-    const js = this.js instanceof PendingSpans ? this.js.list() : this.js;
+    const { js, prims: log, origin } = this;
     const rows = this.primitiveRows();
     const ids = log.id;
     let i = this.s0;

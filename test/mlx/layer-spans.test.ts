@@ -1,7 +1,6 @@
-// Layer calls are kept as rows of the recorder's layer log and become spans only when the spans are
-// read (take, flush, drain listeners). What is read must be what span objects gave: every layer, in
-// id order among the evals and sync points, nested by parent, with its time, even when the spans are
-// read while a layer is still open.
+// Layer spans as a trace gives them: every layer call, in id order among the evals and sync points,
+// nested by parent, with its time, also when the spans are taken while a layer is still open, handed
+// to drain listeners, or capped by maxSpans.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
@@ -46,7 +45,7 @@ let Outer: ReturnType<typeof models>;
 
 const layers = (t: { spans: Span[] }) => t.spans.filter((s) => s.kind === 'layer');
 
-describe('the layer log', () => {
+describe('layer spans', () => {
   it('gives every layer call as a span, in id order with the evals, nested by parent and in time', () => {
     const model = new Outer();
     const x = mx.ones([4]);
