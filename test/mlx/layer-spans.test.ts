@@ -34,7 +34,7 @@ function models() {
     }
     forward(x: unknown) {
       const y = this.a.forward(x);
-      mx.eval(y); // an eval span inside the layer, begun between two layer rows
+      mx.eval(y); // an eval span inside the layer, begun between two of its children
       this.during?.();
       return this.b.forward(mx.add(y, x));
     }
@@ -119,7 +119,7 @@ describe('layer spans', () => {
     expect(layers(t).filter((s) => seen.includes(s.id))).toHaveLength(6);
   });
 
-  it('counts layer calls past maxSpans as dropped and still tags with their ids', () => {
+  it('counts layer calls past maxSpans as dropped, and the spans it keeps have ids of their own', () => {
     inst.disable();
     const bounded = new MlxInstrumentation({ maxSpans: 40 });
     try {
