@@ -24,8 +24,16 @@ import { checkStream, TraceStream } from './stream';
 import { saveTrace } from '../../core/io/persist';
 import { describeRecording, liveRecordingBound, startLive, type LiveHandle, type LiveOptions } from './live';
 import { DEFAULT_CONFIG, SpanRuntime } from './span-runtime';
+import { objectArray } from '../../core/record/arrays';
 
 type AnyFn = (...args: any[]) => any;
+
+/**
+ * The arrays an mx.fast call hands tagGraph, gathered into these two lists rather than new ones per
+ * call: the native side reads them during the call and keeps none, and they are emptied after it.
+ */
+const tagRoots = objectArray<unknown>();
+const tagStops = objectArray<unknown>();
 
 export class MlxInstrumentation extends SpanRuntime {
   /** Every patch this instrumentation made, undone by disable(). */
@@ -367,7 +375,12 @@ export class MlxInstrumentation extends SpanRuntime {
           const layer = asMade ? build[1] : self._innermostLayer()?.id ?? 0;
           // The inputs' graphs are the caller's: tagged for this eval first, every node tagged for it
           // from here on is the fast call's (a lazy input left from an earlier eval would not be).
-          hook.binding.tagGraph(arraysIn(args), layer, self._epoch);
+          const roots = arraysIn(args, tagRoots);
+          try {
+            hook.binding.tagGraph(roots, layer, self._epoch);
+          } finally {
+            roots.length = 0;
+          }
           if (asMade) {
             // Arrays are tagged as node-mlx makes them: the nodes made meanwhile get the mark then.
             const outer = build[4];
@@ -379,7 +392,13 @@ export class MlxInstrumentation extends SpanRuntime {
             }
           }
           const out = orig.apply(this, args);
-          hook.binding.tagGraph(arraysIn(out), layer, self._epoch, arraysIn(args), marker);
+          const made = arraysIn(out, tagRoots);
+          const stops = arraysIn(args, tagStops);
+          try {
+            hook.binding.tagGraph(made, layer, self._epoch, stops, marker);
+          } finally {
+            made.length = stops.length = 0;
+          }
           return out;
         },
       );
