@@ -118,6 +118,40 @@ describe('a taken trace', () => {
     expect(second.spans.every((s) => !ids.has(s.id) || s.kind !== 'primitive')).toBe(true);
     expect(first.spans.filter((s) => s.kind === 'primitive').length).toBe(second.spans.filter((s) => s.kind === 'primitive').length);
   });
+
+  it('hands the columns of traces collected together to the next windows, a set each', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) throw new Error('run vitest with --expose-gc (vitest.config.ts sets it)');
+    // Windows of 1,500 primitives: more rows than the columns of the other tests' windows hold, so
+    // only these windows' columns fit the windows after them.
+    const x = mx.ones([4]);
+    mx.eval(x);
+    const window = () => {
+      let y = x;
+      for (let k = 0; k < 1500; k++) y = mx.add(y, 1);
+      mx.eval(y);
+    };
+    const rec = inst.recorder as unknown as { prims: PrimitiveLog };
+    inst.takeTrace();
+    const handed: Float64Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      window();
+      handed.push(rec.prims.id);
+      inst.takeTrace(); // dropped unread: its columns come back once it is collected
+    }
+    // A program that drops its traces gets their columns back at a full collection, several at once.
+    for (let i = 0; i < 2; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const reused: Float64Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      window();
+      inst.takeTrace();
+      reused.push(rec.prims.id);
+    }
+    expect(new Set(reused)).toEqual(new Set(handed));
+  });
 });
 
 // The columns of a window built by hand, with what real recordings rarely show at once: runs of one

@@ -79,6 +79,12 @@ export class PrimitiveLog {
     return signatures[this.sigId[i]];
   }
 
+  /** Bytes its columns take. */
+  get bytes(): number {
+    const c = [this.id, this.parent, this.t0, this.t1, this.layer, this.thread, this.cls, this.flags, this.sigId];
+    return c.reduce((n, a) => n + a.byteLength, 0);
+  }
+
   /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
   emptyLike(): PrimitiveLog {
     return new PrimitiveLog(keptCapacity(this.id.length, this.length));
@@ -151,6 +157,11 @@ export class MemoryLog {
     this.delta = new Float64Array(capacity);
     this.live = new Float64Array(capacity);
     this.cls = new Int16Array(capacity);
+  }
+
+  /** Bytes its columns take. */
+  get bytes(): number {
+    return this.t.byteLength + this.delta.byteLength + this.live.byteLength + this.cls.byteLength;
   }
 
   /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
