@@ -39,8 +39,7 @@ export function arraysIn(v: unknown, out: unknown[] = [], depth = 0): unknown[] 
     return out;
   }
   if (depth > 2) return out;
-  // An indexed loop: for-of makes an iterator per array on this path, which runs at every mx.fast call.
-  if (Array.isArray(v)) for (let i = 0; i < v.length; i++) arraysIn(v[i], out, depth + 1);
+  if (Array.isArray(v)) for (const x of v) arraysIn(x, out, depth + 1);
   else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) arraysIn((v as any)[k], out, depth + 1);
   return out;
 }
