@@ -31,36 +31,51 @@ describe('timeOrder', () => {
   });
 });
 
-describe('emptyLike()', () => {
+describe('copy() and nextWindow()', () => {
   const sigA: Signature = { inputs: [], outputs: [] };
   const sigAId = registerSignature(sigA);
   const fill = (log: PrimitiveLog, n: number, base: number) => {
     for (let i = 0; i < n; i++) log.push(base + i, 1, i, i + 1, 2, 3, 4, 0, sigAId);
   };
 
-  it('gives the next window the room this one needed, empty, and leaves this one as it was', () => {
+  it('copies the entries into columns of their size, which the next window written into the old ones leaves alone', () => {
     const log = new PrimitiveLog();
     fill(log, 5000, 0);
-    const next = log.emptyLike();
-    expect(next.length).toBe(0);
-    expect(next.id.length).toBe(log.id.length);
-    expect(next.id).not.toBe(log.id);
+    const taken = log.copy();
+    const columns = log.id;
+    const next = log.nextWindow();
+    expect(next).toBe(log);
+    expect([next.length, next.id]).toEqual([0, columns]);
+    expect(next.id).toBe(columns);
     fill(next, 3000, 10000);
-    expect([log.length, log.id[4999], next.id[2999]]).toEqual([5000, 4999, 12999]);
-    expect(next.sigAt(2999)).toBe(sigA);
+    expect([taken.length, taken.id.length, taken.id[0], taken.id[4999], taken.t1[4999], next.id[2999]]).toEqual([5000, 5000, 0, 4999, 5000, 12999]);
+    expect(taken.sigAt(4999)).toBe(sigA);
+    // A copy grows like any log when written to.
+    fill(taken, 1, 7);
+    expect([taken.length, taken.id[5000]]).toEqual([5001, 7]);
+    const empty = new PrimitiveLog().copy();
+    fill(empty, 3, 0);
+    expect(empty.length).toBe(3);
+
+    const mem = new MemoryLog();
+    for (let i = 0; i < 2000; i++) mem.push(i, 1, i, -1);
+    const memTaken = mem.copy();
+    mem.nextWindow().push(99, 2, 2, 3);
+    expect([memTaken.length, memTaken.t.length, memTaken.t[0], memTaken.live[1999]]).toEqual([2000, 2000, 0, 1999]);
   });
 
   it('gives the room back when a window used much less of it', () => {
     const log = new PrimitiveLog();
     fill(log, 100_000, 0);
-    const small = log.emptyLike();
+    const small = log.nextWindow();
+    expect(small.id.length).toBe(log.id.length);
     fill(small, 10, 0);
-    expect(small.emptyLike().id.length).toBe(1024);
+    expect(small.nextWindow().id.length).toBe(1024);
     const mem = new MemoryLog();
     for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);
-    expect(mem.emptyLike().t.length).toBe(65536);
+    expect(mem.nextWindow().t.length).toBe(65536);
     const one = new MemoryLog(65536);
     one.push(7, 16, 16, 2);
-    expect(one.emptyLike().t.length).toBe(1024);
+    expect(one.nextWindow().t.length).toBe(1024);
   });
 });

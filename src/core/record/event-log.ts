@@ -79,15 +79,10 @@ export class PrimitiveLog {
     return signatures[this.sigId[i]];
   }
 
-  /** Bytes its columns take. */
-  get bytes(): number {
-    const c = [this.id, this.parent, this.t0, this.t1, this.layer, this.thread, this.cls, this.flags, this.sigId];
-    return c.reduce((n, a) => n + a.byteLength, 0);
-  }
-
-  /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
-  emptyLike(): PrimitiveLog {
-    return new PrimitiveLog(keptCapacity(this.id.length, this.length));
+  /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
+  nextWindow(): PrimitiveLog {
+    const n = keptCapacity(this.id.length, this.length);
+    return n === this.id.length ? this.reset() : new PrimitiveLog(n);
   }
 
   /** Empties this log for reuse (its columns keep their room: fresh pages cost a fault each). */
@@ -96,8 +91,25 @@ export class PrimitiveLog {
     return this;
   }
 
+  /** Its entries in new columns of just their size: what a taken trace keeps while this log records on. */
+  copy(): PrimitiveLog {
+    const m = new PrimitiveLog(0);
+    const n = this.length;
+    m.id = this.id.slice(0, n);
+    m.parent = this.parent.slice(0, n);
+    m.t0 = this.t0.slice(0, n);
+    m.t1 = this.t1.slice(0, n);
+    m.layer = this.layer.slice(0, n);
+    m.thread = this.thread.slice(0, n);
+    m.cls = this.cls.slice(0, n);
+    m.flags = this.flags.slice(0, n);
+    m.sigId = this.sigId.slice(0, n);
+    m.length = n;
+    return m;
+  }
+
   push(id: number, parent: number, t0: number, t1: number, layer: number, thread: number, cls: number, flags: number, sigId: number): void {
-    if (this.length === this.id.length) this.grow(this.length * 2);
+    if (this.length === this.id.length) this.grow(Math.max(MIN_CAPACITY, this.length * 2));
     const i = this.length++;
     this.id[i] = id;
     this.parent[i] = parent;
@@ -159,14 +171,10 @@ export class MemoryLog {
     this.cls = new Int16Array(capacity);
   }
 
-  /** Bytes its columns take. */
-  get bytes(): number {
-    return this.t.byteLength + this.delta.byteLength + this.live.byteLength + this.cls.byteLength;
-  }
-
-  /** A new empty log for the next window, with the room keptCapacity says (this one is handed on with its entries). */
-  emptyLike(): MemoryLog {
-    return new MemoryLog(keptCapacity(this.t.length, this.length));
+  /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
+  nextWindow(): MemoryLog {
+    const n = keptCapacity(this.t.length, this.length);
+    return n === this.t.length ? this.reset() : new MemoryLog(n);
   }
 
   /** Empties this log for reuse. */
@@ -175,8 +183,20 @@ export class MemoryLog {
     return this;
   }
 
+  /** Its entries in new columns of just their size (see PrimitiveLog.copy). */
+  copy(): MemoryLog {
+    const m = new MemoryLog(0);
+    const n = this.length;
+    m.t = this.t.slice(0, n);
+    m.delta = this.delta.slice(0, n);
+    m.live = this.live.slice(0, n);
+    m.cls = this.cls.slice(0, n);
+    m.length = n;
+    return m;
+  }
+
   push(t: number, delta: number, live: number, cls: number): void {
-    if (this.length === this.t.length) this.grow(this.length * 2);
+    if (this.length === this.t.length) this.grow(Math.max(MIN_CAPACITY, this.length * 2));
     const i = this.length++;
     this.t[i] = t;
     this.delta[i] = delta;

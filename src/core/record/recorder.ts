@@ -395,20 +395,18 @@ export class Recorder {
       this.memRaw = this.memRaw.slice(0, from!.memory);
       return trace;
     }
-    // The whole window goes to the trace, which makes its arrays when they are first read; the next
-    // window starts with columns of the same room (growing them allocates, zero-fills and copies).
-    const taken = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin);
-    taken.onRelease = keepSpareColumns;
+    // The trace gets a copy of the window's rows and makes its arrays when they are first read; the
+    // next window is written into the same columns. New columns would cost a page fault per fresh
+    // page as the next window fills them, on the program's thread while it runs; the copy's pages
+    // are faulted here, in the take.
+    const taken = new TakenColumns(this.spans, this.prims.copy(), this.memRaw.copy(), this.layerNames, classes, this.origin);
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.memDropped = 0;
     this.spans = objectArray();
     this.listenedSpans = 0;
-    // Columns handed back by an earlier trace are reused: every fresh page of new columns costs a page
-    // fault on first write.
-    const spare = takeSpareColumns(this.prims.length, this.memRaw.length);
-    this.prims = spare ? spare.prims.reset() : this.prims.emptyLike();
-    this.memRaw = spare ? spare.mem.reset() : this.memRaw.emptyLike();
+    this.prims = this.prims.nextWindow();
+    this.memRaw = this.memRaw.nextWindow();
     this.layerNames = new LayerNames();
     this.layerFloor = this.nextId;
     this.launched = objectArray();
@@ -489,35 +487,6 @@ const drainIo = new Float64Array(12);
 const drainSyncs = new Float64Array(3 * 1024);
 /** The columns bound in the native layer for this thread's drains (bindColumns), as last bound. */
 const bound: { primT0: Float64Array | null; memT: Float64Array | null } = { primT0: null, memT: null };
-/**
- * Columns that taken traces no longer need, for the next windows of any recorder, largest first. One
- * collection often hands back several traces' columns at once (a program that takes a trace per
- * generation or request and drops it), and a set let go comes back as fresh pages, a page fault each
- * on first write: a few sets are kept, within SPARE_BYTES, and the largest whatever its size.
- */
-const spareColumns: Array<{ prims: PrimitiveLog; mem: MemoryLog }> = [];
-const MAX_SPARES = 4;
-const SPARE_BYTES = 64 * 2 ** 20;
-
-function keepSpareColumns(prims: PrimitiveLog, mem: MemoryLog): void {
-  spareColumns.push({ prims, mem });
-  spareColumns.sort((a, b) => b.prims.id.length - a.prims.id.length || b.mem.t.length - a.mem.t.length);
-  let bytes = spareColumns.reduce((n, s) => n + s.prims.bytes + s.mem.bytes, 0);
-  while (spareColumns.length > 1 && (spareColumns.length > MAX_SPARES || bytes > SPARE_BYTES)) {
-    const s = spareColumns.pop()!;
-    bytes -= s.prims.bytes + s.mem.bytes;
-  }
-}
-
-/** The smallest spare set with room for the rows of a window like the last one, taken from the pool; else null. */
-function takeSpareColumns(prims: number, mem: number): { prims: PrimitiveLog; mem: MemoryLog } | null {
-  for (let i = spareColumns.length - 1; i >= 0; i--) {
-    const s = spareColumns[i];
-    if (s.prims.id.length >= prims && s.mem.t.length >= mem) return spareColumns.splice(i, 1)[0];
-  }
-  return null;
-}
-
 function epochNsNow(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 }

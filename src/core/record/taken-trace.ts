@@ -137,10 +137,6 @@ class TakenMemory implements MemoryRows {
 
 /** One window of the recorder: its JS-side spans from s0, primitives from p0, memory events from m0. */
 export class TakenColumns implements RowSource {
-  /** Called once when the columns are no longer needed, to hand them back for the next window. */
-  onRelease: ((prims: PrimitiveLog, mem: MemoryLog) => void) | null = null;
-  private released = false;
-
   constructor(
     private readonly js: readonly LiveSpan[],
     private readonly prims: PrimitiveLog,
@@ -152,13 +148,6 @@ export class TakenColumns implements RowSource {
     private readonly p0 = 0,
     private readonly m0 = 0,
   ) {}
-
-  /** The trace no longer needs the columns: its arrays were made, or it was garbage-collected. */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.onRelease?.(this.prims, this.mem);
-  }
 
   get spanCount(): number {
     return this.js.length - this.s0 + this.prims.length - this.p0;
@@ -257,9 +246,6 @@ export class TakenColumns implements RowSource {
   }
 }
 
-/** Hands a taken trace's columns back to its recorder once the trace is garbage-collected. */
-const collected = new FinalizationRegistry<TakenColumns>((columns) => columns.release());
-
 /** Taken traces whose arrays were never read, with the columns they would be made from. */
 const untouched = new WeakMap<Trace, { columns: TakenColumns; spans: () => unknown; memory: () => unknown }>();
 
@@ -274,18 +260,13 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
     untouched.delete(trace);
     Object.defineProperty(trace, key, { value, writable: true, enumerable: true, configurable: true });
   };
-  // A frozen trace keeps its accessors: the values are then kept here. Once both arrays are made,
-  // the columns can go back to the recorder for the next window.
+  // A frozen trace keeps its accessors: the values are then kept here.
   const made: { spans?: Span[]; memory?: MemoryEvent[] } = {};
   const getter = (key: 'spans' | 'memory', make: () => Span[] | MemoryEvent[]) => () => {
     untouched.delete(trace);
     let v = made[key];
     if (!v) {
       v = made[key] = make() as never;
-      if (made.spans && made.memory) {
-        collected.unregister(columns);
-        columns.release();
-      }
     }
     if (Object.isExtensible(trace)) settle(key, v);
     return v;
@@ -299,7 +280,6 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
     value: (depth: number, options: object) => inspect({ ...trace }, { ...options, depth }),
   });
   untouched.set(trace, { columns, spans: getSpans, memory: getMemory });
-  collected.register(trace, columns, columns);
   return trace;
 }
 
