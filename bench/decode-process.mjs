@@ -1,6 +1,8 @@
 // One side of a process pair for bench/cases/decode.mjs: a whole program that generates with the
-// decode loop, traced from the start (registerMlxInstrumentation() defaults) or never registered.
-// Usage: node bench/decode-process.mjs traced|untraced tiny|demo TOKENS RUNS
+// decode loop, traced from the start (registerMlxInstrumentation() defaults) or never registered; or,
+// to tell the recording's work from the instrumentation's presence (docs/design.md, "What the step's
+// figure is not"), registered and disabled at once (idle).
+// Usage: node bench/decode-process.mjs traced|untraced|idle tiny|demo TOKENS RUNS
 // Prints {ns, cpuNs, dropped}: the wall and CPU time of each timed generation of TOKENS tokens, after
 // two untimed ones. A traced run's trace is taken after it, outside the timing.
 import { createRequire } from 'node:module';
@@ -13,7 +15,12 @@ const sdk = require('../dist/index.js');
 const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../dist/demo.js');
 
 const tokens = Number(tokensArg), runs = Number(runsArg);
-const inst = side === 'traced' ? sdk.registerMlxInstrumentation() : null;
+if (!['traced', 'untraced', 'idle'].includes(side)) {
+  process.stderr.write(`decode-process: side must be traced, untraced or idle, not ${side}\n`);
+  process.exit(2);
+}
+const inst = side === 'untraced' ? null : sdk.registerMlxInstrumentation();
+if (side === 'idle') inst.disable();
 const llama = createLlama(mlx, model === 'demo' ? DEMO_LLAMA : TINY_LLAMA);
 const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
 const tick = () => new Promise((r) => setImmediate(r));

@@ -37,8 +37,8 @@ function runProcess(side, model, tokens, runs) {
  * run's garbage and an untraced run after a traced one ran free of it, and a run's speed followed what
  * ran before it (docs/design.md, "Measuring a decode loop"). Returns the overhead in % of tokens/s.
  */
-function generationOverhead(model, tokens, runs, pairs) {
-  const on = [], off = [], onCpu = [], offCpu = [];
+function generationOverhead(model, tokens, runs, pairs, withIdle = false) {
+  const on = [], off = [], onCpu = [], offCpu = [], idle = [];
   let dropped = 0;
   for (let k = 0; k < pairs; k++) {
     for (const side of k & 1 ? ['traced', 'untraced'] : ['untraced', 'traced']) {
@@ -47,10 +47,13 @@ function generationOverhead(model, tokens, runs, pairs) {
       (side === 'traced' ? onCpu : offCpu).push(r.cpu);
       dropped += r.dropped;
     }
+    // After the pair, so the pair is run as without it.
+    if (withIdle) idle.push(runProcess('idle', model, tokens, runs).ns);
   }
   const pct = on.map((t, i) => ((t - off[i]) / off[i]) * 100);
   const s = pairedStats(pct);
   const cpu = pairedStats(onCpu.map((t, i) => ((t - offCpu[i]) / offCpu[i]) * 100));
+  const idleStats = withIdle ? pairedStats(idle.map((t, i) => ((t - off[i]) / off[i]) * 100)) : null;
   return {
     value: s.trimmed,
     extra: {
@@ -60,6 +63,7 @@ function generationOverhead(model, tokens, runs, pairs) {
       mean_pct: round(s.mean), ci95_pct: round(s.ci95), median_pct: round(s.median),
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       pairs: s.pairs, dropped,
+      ...(idleStats ? { idle_pct: round(idleStats.trimmed), idle_ci95_pct: round(idleStats.ci95) } : {}),
     },
   };
 }
@@ -81,8 +85,10 @@ export default [
     // 60 pairs: at 30 the 95 % interval was ±2.8-6.7 points, as wide as the goal, and two runs in one
     // hour read 1.1 and 3.2 %. The spread is between processes: how often MLX's stream thread waits
     // for the malloc lock the app's thread holds differs from one process to the next, traced or not
-    // (docs/design.md, "Where a decode step's time goes").
-    run: () => generationOverhead('demo', 100, 10, 60),
+    // (docs/design.md, "Where a decode step's time goes"). Beside it, idle_pct: a process that registers
+    // the instrumentation and disables it at once, against the same pair's untraced one; what of the
+    // figure a process pays without recording anything ("What the step's figure is not").
+    run: () => generationOverhead('demo', 100, 10, 60, true),
   },
   {
     id: 'sdk.small_eval_ns_per_primitive',
