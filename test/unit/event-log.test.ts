@@ -31,7 +31,7 @@ describe('timeOrder', () => {
   });
 });
 
-describe('copy() and nextWindow()', () => {
+describe('slice() and nextWindow()', () => {
   const sigA: Signature = { inputs: [], outputs: [] };
   const sigAId = registerSignature(sigA);
   const fill = (log: PrimitiveLog, n: number, base: number) => {
@@ -41,7 +41,7 @@ describe('copy() and nextWindow()', () => {
   it('copies the entries into columns of their size, which the next window written into the old ones leaves alone', () => {
     const log = new PrimitiveLog();
     fill(log, 5000, 0);
-    const taken = log.copy();
+    const taken = log.slice();
     const columns = log.id;
     const next = log.nextWindow();
     expect(next).toBe(log);
@@ -53,13 +53,15 @@ describe('copy() and nextWindow()', () => {
     // A copy grows like any log when written to.
     fill(taken, 1, 7);
     expect([taken.length, taken.id[5000]]).toEqual([5001, 7]);
-    const empty = new PrimitiveLog().copy();
+    const part = taken.slice(10, 20);
+    expect([part.length, part.id.length, part.id[0], part.t0[9], part.sigAt(9)]).toEqual([10, 10, 10, 19, sigA]);
+    const empty = new PrimitiveLog().slice();
     fill(empty, 3, 0);
     expect(empty.length).toBe(3);
 
     const mem = new MemoryLog();
     for (let i = 0; i < 2000; i++) mem.push(i, 1, i, -1);
-    const memTaken = mem.copy();
+    const memTaken = mem.slice();
     mem.nextWindow().push(99, 2, 2, 3);
     expect([memTaken.length, memTaken.t.length, memTaken.t[0], memTaken.live[1999]]).toEqual([2000, 2000, 0, 1999]);
   });

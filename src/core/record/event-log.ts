@@ -91,23 +91,6 @@ export class PrimitiveLog {
     return this;
   }
 
-  /** Its entries in new columns of just their size: what a taken trace keeps while this log records on. */
-  copy(): PrimitiveLog {
-    const m = new PrimitiveLog(0);
-    const n = this.length;
-    m.id = this.id.slice(0, n);
-    m.parent = this.parent.slice(0, n);
-    m.t0 = this.t0.slice(0, n);
-    m.t1 = this.t1.slice(0, n);
-    m.layer = this.layer.slice(0, n);
-    m.thread = this.thread.slice(0, n);
-    m.cls = this.cls.slice(0, n);
-    m.flags = this.flags.slice(0, n);
-    m.sigId = this.sigId.slice(0, n);
-    m.length = n;
-    return m;
-  }
-
   push(id: number, parent: number, t0: number, t1: number, layer: number, thread: number, cls: number, flags: number, sigId: number): void {
     if (this.length === this.id.length) this.grow(Math.max(MIN_CAPACITY, this.length * 2));
     const i = this.length++;
@@ -122,19 +105,28 @@ export class PrimitiveLog {
     this.sigId[i] = sigId;
   }
 
-  slice(from: number, to = this.length): PrimitiveLog {
-    const m = new PrimitiveLog();
-    this.copyTo(m, from, to);
+  /**
+   * Entries from..to in new columns of just their size: what a taken trace keeps while this log
+   * records on (a copy, by typed-array slices).
+   */
+  slice(from = 0, to = this.length): PrimitiveLog {
+    const m = new PrimitiveLog(0);
+    m.id = this.id.slice(from, to);
+    m.parent = this.parent.slice(from, to);
+    m.t0 = this.t0.slice(from, to);
+    m.t1 = this.t1.slice(from, to);
+    m.layer = this.layer.slice(from, to);
+    m.thread = this.thread.slice(from, to);
+    m.cls = this.cls.slice(from, to);
+    m.flags = this.flags.slice(from, to);
+    m.sigId = this.sigId.slice(from, to);
+    m.length = m.id.length;
     return m;
   }
 
   appendTo(other: PrimitiveLog): void {
-    this.copyTo(other, 0, this.length);
-  }
-
-  private copyTo(m: PrimitiveLog, from: number, to: number): void {
-    for (let i = from; i < to; i++) {
-      m.push(this.id[i], this.parent[i], this.t0[i], this.t1[i], this.layer[i], this.thread[i], this.cls[i], this.flags[i], this.sigId[i]);
+    for (let i = 0; i < this.length; i++) {
+      other.push(this.id[i], this.parent[i], this.t0[i], this.t1[i], this.layer[i], this.thread[i], this.cls[i], this.flags[i], this.sigId[i]);
     }
   }
 
@@ -183,18 +175,6 @@ export class MemoryLog {
     return this;
   }
 
-  /** Its entries in new columns of just their size (see PrimitiveLog.copy). */
-  copy(): MemoryLog {
-    const m = new MemoryLog(0);
-    const n = this.length;
-    m.t = this.t.slice(0, n);
-    m.delta = this.delta.slice(0, n);
-    m.live = this.live.slice(0, n);
-    m.cls = this.cls.slice(0, n);
-    m.length = n;
-    return m;
-  }
-
   push(t: number, delta: number, live: number, cls: number): void {
     if (this.length === this.t.length) this.grow(Math.max(MIN_CAPACITY, this.length * 2));
     const i = this.length++;
@@ -204,9 +184,14 @@ export class MemoryLog {
     this.cls[i] = cls;
   }
 
-  slice(from: number, to = this.length): MemoryLog {
-    const m = new MemoryLog();
-    for (let i = from; i < to; i++) m.push(this.t[i], this.delta[i], this.live[i], this.cls[i]);
+  /** Entries from..to in new columns of just their size (see PrimitiveLog.slice). */
+  slice(from = 0, to = this.length): MemoryLog {
+    const m = new MemoryLog(0);
+    m.t = this.t.slice(from, to);
+    m.delta = this.delta.slice(from, to);
+    m.live = this.live.slice(from, to);
+    m.cls = this.cls.slice(from, to);
+    m.length = m.t.length;
     return m;
   }
 

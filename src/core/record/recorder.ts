@@ -390,16 +390,17 @@ export class Recorder {
       if (keep) return trace;
       this.dropped = 0;
       this.memDropped = 0;
+      // The trace's arrays are made: the rows after the mark go, and the columns stay for what follows.
       this.spans = this.spans.slice(0, from!.spans);
-      this.prims = this.prims.slice(0, from!.prims);
-      this.memRaw = this.memRaw.slice(0, from!.memory);
+      this.prims.length = from!.prims;
+      this.memRaw.length = from!.memory;
       return trace;
     }
     // The trace gets a copy of the window's rows and makes its arrays when they are first read; the
     // next window is written into the same columns. New columns would cost a page fault per fresh
     // page as the next window fills them, on the program's thread while it runs; the copy's pages
     // are faulted here, in the take.
-    const taken = new TakenColumns(this.spans, this.prims.copy(), this.memRaw.copy(), this.layerNames, classes, this.origin);
+    const taken = new TakenColumns(this.spans, this.prims.slice(), this.memRaw.slice(), this.layerNames, classes, this.origin);
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.memDropped = 0;
