@@ -1,41 +1,52 @@
-// One side of a process pair for bench/cases/decode.mjs: a whole program that generates with the
-// decode loop, traced from the start (registerMlxInstrumentation() defaults) or never registered; or,
-// to tell the recording's work from the instrumentation's presence (docs/design.md, "What the step's
-// figure is not"), registered and disabled at once (idle).
-// Usage: node bench/decode-process.mjs traced|untraced|idle tiny|demo TOKENS RUNS
-// Prints {ns, cpuNs, dropped}: the wall and CPU time of each timed generation of TOKENS tokens, after
-// two untimed ones. A traced run's trace is taken after it, outside the timing.
+// One program of a lockstep group (bench/lib.mjs `lockstep`, bench/cases/decode.mjs): generates with
+// the decode loop, traced from the start (registerMlxInstrumentation() defaults), never registered
+// (untraced), or registered and disabled at once (idle: the instrumentation's presence without its
+// recording, docs/design.md "Measuring a decode loop in lockstep").
+// Usage: node bench/decode-process.mjs traced|untraced|idle tiny|demo TOKENS WARM
+// Prints "ready" once built; then for each line on stdin, one turn: an untimed generation of WARM
+// tokens (the caches the other programs' turns took), then a timed one of TOKENS tokens, then the
+// trace is taken (outside the timing); prints {ns, cpuNs, dropped} of the turn. Ends with stdin.
 import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 import { cpuNs } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
-const [side, model, tokensArg, runsArg] = process.argv.slice(2);
-const mlx = require('@frost-beta/mlx');
-const sdk = require('../dist/index.js');
-const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../dist/demo.js');
-
-const tokens = Number(tokensArg), runs = Number(runsArg);
+const [side, model, tokensArg, warmArg] = process.argv.slice(2);
 if (!['traced', 'untraced', 'idle'].includes(side)) {
   process.stderr.write(`decode-process: side must be traced, untraced or idle, not ${side}\n`);
   process.exit(2);
 }
+const tokens = Number(tokensArg), warm = Number(warmArg ?? 0);
+if (!(tokens > 0) || !(warm >= 0)) {
+  process.stderr.write(`decode-process: TOKENS must be a positive number and WARM a number, not ${tokensArg} ${warmArg}\n`);
+  process.exit(2);
+}
+const mlx = require('@frost-beta/mlx');
+const sdk = require('../dist/index.js');
+const { createLlama, generate, TINY_LLAMA, DEMO_LLAMA } = require('../dist/demo.js');
+
 const inst = side === 'untraced' ? null : sdk.registerMlxInstrumentation();
 if (side === 'idle') inst.disable();
 const llama = createLlama(mlx, model === 'demo' ? DEMO_LLAMA : TINY_LLAMA);
 const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
 const tick = () => new Promise((r) => setImmediate(r));
 
-const ns = [], cpu = [];
-let dropped = 0;
-for (let i = 0; i < runs + 2; i++) {
+process.stdout.write('ready\n');
+for await (const _ of createInterface({ input: process.stdin })) {
+  let dropped = 0;
+  if (warm > 0) {
+    mlx.core.random.seed(7);
+    generate(mlx, llama, { prompt, tokens: warm });
+    await tick();
+    if (inst) dropped += inst.takeTrace('warm').dropped;
+  }
   mlx.core.random.seed(7);
   const c0 = cpuNs();
   const t0 = process.hrtime.bigint();
   generate(mlx, llama, { prompt, tokens });
-  const t = Number(process.hrtime.bigint() - t0);
+  const ns = Number(process.hrtime.bigint() - t0);
   const c = cpuNs() - c0;
   await tick();
   if (inst) dropped += inst.takeTrace('decode').dropped;
-  if (i >= 2) ns.push(t), cpu.push(c);
+  process.stdout.write(JSON.stringify({ ns, cpuNs: c, dropped }) + '\n');
 }
-process.stdout.write(JSON.stringify({ ns, cpuNs: cpu, dropped }) + '\n');

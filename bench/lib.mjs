@@ -1,5 +1,7 @@
 // Shared by benchmark cases: the envelope of a generated trace, paired traced/untraced timing.
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
 /** A Trace around generated spans and memory events, with fixed metadata so runs compare. */
 export function benchTrace(spans, memory) {
@@ -95,4 +97,82 @@ export function chainLayer(mlx) {
   const x = mx.ones([4]);
   mx.eval(x);
   return { layer: new Chain(), x };
+}
+
+/**
+ * Programs measured side by side: for each of `groups` groups, one process per entry of `sides`
+ * (`node script side ...args`, a name may appear twice: an A/A control) is started and built; then
+ * `rounds` rounds, in each of which every process takes one turn (a line on its stdin; it answers with
+ * one JSON line), one process at a time, in an order shuffled each round (so no side always follows
+ * the same one). The first `untimed` rounds are left out. A turn's neighbours ran a fraction of a
+ * second before and after it, so what drifts on the machine over seconds and minutes falls on every
+ * side alike, where programs run one after another drew it by turn (docs/design.md, "Measuring a
+ * decode loop in lockstep"). Returns, per group, per side, the answers of the timed rounds.
+ */
+export async function lockstep({ script, args, sides, groups, rounds, untimed = 2, turnTimeoutMs = 120_000 }) {
+  const out = [];
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let g = 0; g < groups; g++) {
+    const procs = sides.map((side) => startTurnTaker(script, [side, ...args], turnTimeoutMs));
+    try {
+      for (const p of procs) await p.answer();
+      const got = sides.map(() => []);
+      for (let r = 0; r < untimed + rounds; r++) {
+        const order = [...sides.keys()];
+        for (let i = order.length - 1; i > 0; i--) {
+          const k = Math.floor(random() * (i + 1));
+          [order[i], order[k]] = [order[k], order[i]];
+        }
+        for (const j of order) {
+          const a = JSON.parse(await procs[j].turn());
+          if (r >= untimed) got[j].push(a);
+        }
+      }
+      out.push(got);
+    } finally {
+      for (const p of procs) p.end();
+    }
+  }
+  return out;
+}
+
+/** A child that answers each line on its stdin with one line; dies with one clear line if it fails. */
+function startTurnTaker(script, args, timeoutMs) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const what = `${args.join(' ')}`;
+  const answer = async () => {
+    let timer;
+    const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${timeoutMs / 1000} s`)), timeoutMs)));
+    const next = lines.next().then(async (r) => {
+      if (!r.done) return r.value;
+      const { code, signal } = await exited;
+      throw new Error(`${what} ended (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
+    });
+    try {
+      return await Promise.race([next, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    answer,
+    turn: () => {
+      child.stdin.write('go\n');
+      return answer();
+    },
+    end: () => {
+      child.stdin.end();
+      if (child.exitCode === null) setTimeout(() => child.kill(), 5000).unref();
+    },
+  };
 }

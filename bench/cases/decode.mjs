@@ -1,11 +1,10 @@
 // Recording's cost where LLM apps spend their time: a decode loop (one small graph per token,
 // asyncEval of step n+1 before item() of step n) and small evals of a few hundred primitives.
-// The generation figures compare traced with untraced programs, in process pairs; the small-eval
-// figure, traced with untraced runs interleaved in one process (bench/lib.mjs).
+// The generation figures compare traced with untraced programs run in lockstep (bench/lib.mjs
+// `lockstep`); the small-eval figure, traced with untraced runs interleaved in one process.
 import { createRequire } from 'node:module';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chainLayer, interleaved, pairedStats } from '../lib.mjs';
+import { chainLayer, interleaved, lockstep, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -17,53 +16,42 @@ const tick = () => new Promise((r) => setImmediate(r));
 const round = (x, d = 1) => +x.toFixed(d);
 /** The upper median: what a side's runs or pairs are summarised by. */
 const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta.url));
 
-/** One side's program (bench/decode-process.mjs): the median ns and CPU ns of its timed generations. */
-function runProcess(side, model, tokens, runs) {
-  const out = spawnSync(process.execPath, [processScript, side, model, String(tokens), String(runs)], { encoding: 'utf8', timeout: 300_000 });
-  if (out.status !== 0) throw new Error(`decode-process ${side} ${model} failed: ${(out.stderr || out.error?.message || '').trim().split('\n').pop()}`);
-  const r = JSON.parse(out.stdout.trim().split('\n').pop());
-  return { ns: med(r.ns), cpu: med(r.cpuNs), dropped: r.dropped };
-}
-
 /**
- * Recording's cost to a generation loop, as a program pays it: `pairs` pairs of processes, one traced
- * from the start and one that never registers, each generating `runs` timed times `tokens` tokens
- * (same seed, so both do the same work) after two untimed generations; which goes first alternates.
- * Not traced and untraced runs in one process: a run's garbage (node-mlx frees arrays from GC
- * finalizers) is collected in the runs after it, so a traced run after an untraced one paid for that
- * run's garbage and an untraced run after a traced one ran free of it, and a run's speed followed what
- * ran before it (docs/design.md, "Measuring a decode loop"). Returns the overhead in % of tokens/s.
+ * Recording's cost to a generation loop, as a program pays it: `groups` groups of four programs
+ * (bench/decode-process.mjs) in lockstep: untraced, traced from the start, untraced again (A/A: what
+ * the method reads where nothing differs) and idle (registered and disabled at once: what the
+ * instrumentation's presence costs without recording). Each turn is a generation of `tokens` tokens
+ * (same seed, so every program does the same work) after `warm` untimed ones; two untimed rounds
+ * first. A group's figure is its traced programs' time over its untraced one's, summed over its
+ * `rounds` turns (tokens/s over the run). Not traced and untraced runs in one process: a run's garbage
+ * (node-mlx frees arrays from GC finalizers) is collected in the runs after it. Not programs one after
+ * another: a program's speed then followed when it ran, and when its collections fell within its few
+ * generations (docs/design.md, "Measuring a decode loop in lockstep").
+ * Returns the overhead in % of tokens/s.
  */
-function generationOverhead(model, tokens, runs, pairs, withIdle = false) {
-  const on = [], off = [], onCpu = [], offCpu = [], idle = [];
-  let dropped = 0;
-  for (let k = 0; k < pairs; k++) {
-    for (const side of k & 1 ? ['traced', 'untraced'] : ['untraced', 'traced']) {
-      const r = runProcess(side, model, tokens, runs);
-      (side === 'traced' ? on : off).push(r.ns);
-      (side === 'traced' ? onCpu : offCpu).push(r.cpu);
-      dropped += r.dropped;
-    }
-    // After the pair, so the pair is run as without it.
-    if (withIdle) idle.push(runProcess('idle', model, tokens, runs).ns);
-  }
-  const pct = on.map((t, i) => ((t - off[i]) / off[i]) * 100);
-  const s = pairedStats(pct);
-  const cpu = pairedStats(onCpu.map((t, i) => ((t - offCpu[i]) / offCpu[i]) * 100));
-  const idleStats = withIdle ? pairedStats(idle.map((t, i) => ((t - off[i]) / off[i]) * 100)) : null;
+async function generationOverhead(model, tokens, warm, groups, rounds) {
+  const sides = ['untraced', 'traced', 'untraced', 'idle'];
+  const got = await lockstep({ script: processScript, args: [model, String(tokens), String(warm)], sides, groups, rounds });
+  const groupPct = (j, key = 'ns') => got.map((g) => (sum(g[j].map((a) => a[key])) / sum(g[0].map((a) => a[key])) - 1) * 100);
+  const pct = (j, key) => pairedStats(groupPct(j, key));
+  const s = pct(1), cpu = pct(1, 'cpuNs'), aa = pct(2), idle = pct(3);
+  const perSide = (j) => got.flatMap((g) => g[j].map((a) => a.ns));
   return {
     value: s.trimmed,
     extra: {
-      tokens, runs_per_process: runs,
-      tokens_per_s_untraced: Math.round(tokens / (med(off) / 1e9)),
-      tokens_per_s_traced: Math.round(tokens / (med(on) / 1e9)),
+      tokens, warm_tokens: warm, rounds_per_group: rounds,
+      tokens_per_s_untraced: Math.round(tokens / (med(perSide(0)) / 1e9)),
+      tokens_per_s_traced: Math.round(tokens / (med(perSide(1)) / 1e9)),
       mean_pct: round(s.mean), ci95_pct: round(s.ci95), median_pct: round(s.median),
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
-      pairs: s.pairs, dropped,
-      ...(idleStats ? { idle_pct: round(idleStats.trimmed), idle_ci95_pct: round(idleStats.ci95) } : {}),
+      aa_pct: round(aa.trimmed), aa_ci95_pct: round(aa.ci95),
+      idle_pct: round(idle.trimmed), idle_ci95_pct: round(idle.ci95),
+      group_pct: groupPct(1).map((x) => round(x)),
+      groups: s.pairs, dropped: sum(got.flatMap((g) => g[1].map((a) => a.dropped))),
     },
   };
 }
@@ -74,21 +62,17 @@ export default [
     unit: '%',
     goal: 10,
     better: 'lower',
-    run: () => generationOverhead('tiny', 400, 5, 30),
+    run: () => generationOverhead('tiny', 400, 30, 10, 24),
   },
   {
     id: 'sdk.decode_step_overhead_pct',
     unit: '%',
     goal: 3,
     better: 'lower',
-    // The d=256 demo model's one-token steps, 100 per generation (the step is the unit: ~1-2 ms each).
-    // 60 pairs: at 30 the 95 % interval was ±2.8-6.7 points, as wide as the goal, and two runs in one
-    // hour read 1.1 and 3.2 %. The spread is between processes: how often MLX's stream thread waits
-    // for the malloc lock the app's thread holds differs from one process to the next, traced or not
-    // (docs/design.md, "Where a decode step's time goes"). Beside it, idle_pct: a process that registers
-    // the instrumentation and disables it at once, against the same pair's untraced one; what of the
-    // figure a process pays without recording anything ("What the step's figure is not").
-    run: () => generationOverhead('demo', 100, 10, 60, true),
+    // The d=256 demo model's one-token steps, 100 per generation (the step is the unit: ~1 ms each).
+    // A turn first generates 30 untimed tokens: the other three programs' turns took the caches, which a
+    // program that generates on and on keeps warm.
+    run: () => generationOverhead('demo', 100, 30, 24, 20),
   },
   {
     id: 'sdk.small_eval_ns_per_primitive',

@@ -1,0 +1,49 @@
+// The decode benchmarks' programs in lockstep (bench/lib.mjs, bench/decode-process.mjs): real
+// processes generating with real MLX, each taking its turns on a line, and a program that fails
+// ending the group with its own one-line reason.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli';
+
+const script = join(ROOT, 'bench', 'decode-process.mjs');
+const lib = join(ROOT, 'bench', 'lib.mjs');
+
+interface Answer {
+  ns: number;
+  cpuNs: number;
+  dropped: number;
+}
+
+describe('lockstep programs', () => {
+  it('gives every side one timed answer per round, from a generation that took time on its own clock', async () => {
+    const { lockstep } = await import(lib);
+    const sides = ['untraced', 'traced', 'idle'];
+    const got: Answer[][][] = await lockstep({ script, args: ['tiny', '12', '4'], sides, groups: 2, rounds: 3, untimed: 1 });
+    expect(got).toHaveLength(2);
+    for (const group of got) {
+      expect(group).toHaveLength(sides.length);
+      for (const answers of group) {
+        expect(answers).toHaveLength(3);
+        for (const a of answers) {
+          expect(a.ns).toBeGreaterThan(0);
+          expect(a.cpuNs).toBeGreaterThan(0);
+          expect(a.dropped).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('ends the group when a program fails, with that program\'s one-line reason', async () => {
+    const { lockstep } = await import(lib);
+    await expect(lockstep({ script, args: ['tiny', '12', '4'], sides: ['untraced', 'tracd'], groups: 1, rounds: 1 })).rejects.toThrow(
+      /tracd tiny 12 4 ended \(exit 2\): decode-process: side must be traced, untraced or idle, not tracd/,
+    );
+  });
+
+  it('refuses a token count that is not a number, in one line', () => {
+    const r = spawnSync(process.execPath, [script, 'traced', 'tiny', 'many', '4'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['decode-process: TOKENS must be a positive number and WARM a number, not many 4']);
+  });
+});
