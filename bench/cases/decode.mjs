@@ -25,9 +25,9 @@ const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta
  * (bench/decode-process.mjs) in lockstep: untraced, traced from the start, untraced again (A/A: what
  * the method reads where nothing differs) and idle (registered and disabled at once: what the
  * instrumentation's presence costs without recording). Each turn is a generation of `tokens` tokens
- * (same seed, so every program does the same work) after `warm` untimed ones; two untimed rounds
- * first. A group's figure is its traced programs' time over its untraced one's, summed over its
- * `rounds` turns (tokens/s over the run). Not traced and untraced runs in one process: a run's garbage
+ * (same seed, so every program does the same work) after an untimed one of `warm` tokens; two
+ * untimed rounds first. A group's figure is its traced program's time over its untraced one's, summed
+ * over its `rounds` turns (tokens/s over the run). Not traced and untraced runs in one process: a run's garbage
  * (node-mlx frees arrays from GC finalizers) is collected in the runs after it. Not programs one after
  * another: a program's speed then followed when it ran, and when its collections fell within its few
  * generations (docs/design.md, "Measuring a decode loop in lockstep").
