@@ -130,7 +130,7 @@ export async function lockstep({ script, args, sides, groups, rounds, untimed = 
           [order[i], order[k]] = [order[k], order[i]];
         }
         for (const j of order) {
-          const a = JSON.parse(await procs[j].turn());
+          const a = await procs[j].turn();
           if (r >= untimed) got[j].push(a);
         }
       }
@@ -142,7 +142,7 @@ export async function lockstep({ script, args, sides, groups, rounds, untimed = 
   return out;
 }
 
-/** A child that answers each line on its stdin with one line; dies with one clear line if it fails. */
+/** A child that answers each line on its stdin with one JSON line; its failure is one clear line. */
 function startTurnTaker(script, args, timeoutMs) {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -166,9 +166,15 @@ function startTurnTaker(script, args, timeoutMs) {
   };
   return {
     answer,
-    turn: () => {
+    /** One turn; its answer line, parsed. */
+    turn: async () => {
       child.stdin.write('go\n');
-      return answer();
+      const line = await answer();
+      try {
+        return JSON.parse(line);
+      } catch {
+        throw new Error(`${what} answered a turn with a line that is not JSON: ${line.slice(0, 200)}`);
+      }
     },
     end: () => {
       child.stdin.end();

@@ -2,6 +2,7 @@
 // processes generating with real MLX, each taking its turns on a line, and a program that fails
 // ending the group with its own one-line reason.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli';
@@ -38,6 +39,17 @@ describe('lockstep programs', () => {
     const { lockstep } = await import(lib);
     await expect(lockstep({ script, args: ['tiny', '12', '4'], sides: ['untraced', 'tracd'], groups: 1, rounds: 1 })).rejects.toThrow(
       /tracd tiny 12 4 ended \(exit 2\): decode-process: side must be traced, untraced or idle, not tracd/,
+    );
+  });
+
+  it('names the program whose answer is not JSON', async () => {
+    const { lockstep } = await import(lib);
+    const dir = join(ROOT, 'test-output', 'bench-decode');
+    mkdirSync(dir, { recursive: true });
+    const talker = join(dir, 'talker.mjs');
+    writeFileSync(talker, "process.stdout.write('ready\\n');\nprocess.stdin.on('data', () => process.stdout.write('warming up\\n'));\n");
+    await expect(lockstep({ script: talker, args: ['demo'], sides: ['chatty'], groups: 1, rounds: 1 })).rejects.toThrow(
+      'chatty demo answered a turn with a line that is not JSON: warming up',
     );
   });
 
