@@ -149,7 +149,7 @@ function startTurnTaker(script, args, timeoutMs) {
   child.stderr.on('data', (d) => (stderr += d));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  const what = `${args.join(' ')}`;
+  const what = args.join(' ');
   const answer = async () => {
     let timer;
     const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${timeoutMs / 1000} s`)), timeoutMs)));

@@ -38,7 +38,8 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
   const got = await lockstep({ script: processScript, args: [model, String(tokens), String(warm)], sides, groups, rounds });
   const groupPct = (j, key = 'ns') => got.map((g) => (sum(g[j].map((a) => a[key])) / sum(g[0].map((a) => a[key])) - 1) * 100);
   const pct = (j, key) => pairedStats(groupPct(j, key));
-  const s = pct(1), cpu = pct(1, 'cpuNs'), aa = pct(2), idle = pct(3);
+  const tracedPct = groupPct(1);
+  const s = pairedStats(tracedPct), cpu = pct(1, 'cpuNs'), aa = pct(2), idle = pct(3);
   const perSide = (j) => got.flatMap((g) => g[j].map((a) => a.ns));
   return {
     value: s.trimmed,
@@ -50,7 +51,7 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       aa_pct: round(aa.trimmed), aa_ci95_pct: round(aa.ci95),
       idle_pct: round(idle.trimmed), idle_ci95_pct: round(idle.ci95),
-      group_pct: groupPct(1).map((x) => round(x)),
+      group_pct: tracedPct.map((x) => round(x)),
       groups: s.pairs, dropped: sum(got.flatMap((g) => g[1].map((a) => a.dropped))),
     },
   };

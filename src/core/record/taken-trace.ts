@@ -264,10 +264,7 @@ export function lazyTrace(head: Omit<Trace, 'spans' | 'memory'>, columns: TakenC
   const made: { spans?: Span[]; memory?: MemoryEvent[] } = {};
   const getter = (key: 'spans' | 'memory', make: () => Span[] | MemoryEvent[]) => () => {
     untouched.delete(trace);
-    let v = made[key];
-    if (!v) {
-      v = made[key] = make() as never;
-    }
+    const v = (made[key] ??= make() as never);
     if (Object.isExtensible(trace)) settle(key, v);
     return v;
   };
