@@ -18,16 +18,29 @@ export function benchTrace(spans, memory) {
 
 /**
  * Traced/untraced pairs measured next to each other (order alternating): the 10%-trimmed mean of the
- * differences (a garbage collection that lands in one side of a pair does not decide it), the plain
- * mean with its 95% interval, and the median.
+ * differences (a garbage collection that lands in one side of a pair does not decide it) with its own
+ * 95% interval (Yuen's, from the winsorized spread), the plain mean with its 95% interval, and the
+ * median. The plain mean's interval says little about the trimmed mean: a few stalls of tens of ms
+ * widen it tenfold while the trimmed mean moves by a few ns (docs/design.md, "The small-eval figure").
  */
 export function pairedStats(diffs) {
+  const n = diffs.length;
   const sorted = [...diffs].sort((a, b) => a - b);
-  const kept = sorted.slice(Math.floor(sorted.length * 0.1), Math.ceil(sorted.length * 0.9));
+  const cut = Math.floor(n * 0.1);
+  const kept = sorted.slice(cut, n - cut);
   const trimmed = kept.reduce((a, b) => a + b, 0) / kept.length;
-  const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
-  const sd = diffs.length > 1 ? Math.sqrt(diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1)) : 0;
-  return { trimmed, mean, ci95: (1.96 * sd) / Math.sqrt(diffs.length), median: sorted[Math.floor(sorted.length / 2)], pairs: diffs.length };
+  const mean = diffs.reduce((a, b) => a + b, 0) / n;
+  const sd = (xs, m) => (n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (n - 1)) : 0);
+  const winsorized = sorted.map((x) => Math.min(sorted[n - 1 - cut], Math.max(sorted[cut], x)));
+  const wMean = winsorized.reduce((a, b) => a + b, 0) / n;
+  return {
+    trimmed,
+    trimmedCi95: (1.96 * sd(winsorized, wMean)) / ((kept.length / n) * Math.sqrt(n)),
+    mean,
+    ci95: (1.96 * sd(diffs, mean)) / Math.sqrt(n),
+    median: sorted[Math.floor(n / 2)],
+    pairs: n,
+  };
 }
 
 /**
