@@ -1,24 +1,19 @@
 // Recording's cost where LLM apps spend their time: a decode loop (one small graph per token,
 // asyncEval of step n+1 before item() of step n) and small evals of a few hundred primitives.
 // The generation figures compare traced with untraced programs run in lockstep (bench/lib.mjs
-// `lockstep`); the small-eval figure, traced with untraced runs interleaved in one process.
-import { createRequire } from 'node:module';
+// `lockstep`); the small-eval figure, traced with untraced runs interleaved in each of several
+// programs run one after another.
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chainLayer, interleaved, lockstep, pairedStats } from '../lib.mjs';
+import { lockstep, pairedStats } from '../lib.mjs';
 
-const require = createRequire(import.meta.url);
-const mlx = require('@frost-beta/mlx');
-const mx = mlx.core;
-const sdk = require('../../dist/index.js');
-
-const now = () => Number(process.hrtime.bigint());
-const tick = () => new Promise((r) => setImmediate(r));
 const round = (x, d = 1) => +x.toFixed(d);
 /** The upper median: what a side's runs or pairs are summarised by. */
 const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta.url));
+const smallEvalScript = fileURLToPath(new URL('../small-eval-process.mjs', import.meta.url));
 
 /**
  * Recording's cost to a generation loop, as a program pays it: `groups` groups of four programs
@@ -57,6 +52,33 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
   };
 }
 
+/**
+ * Recording's cost per primitive in small evals: `processes` programs one after another
+ * (bench/small-eval-process.mjs), each timing `pairs` traced/untraced pairs interleaved in itself.
+ * Returns the median of the programs' trimmed means, in ns a primitive, with each program's.
+ */
+function smallEvalOverhead(processes, pairs) {
+  const runs = [];
+  for (let p = 0; p < processes; p++) {
+    const out = spawnSync(process.execPath, [smallEvalScript, String(pairs)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (out.status !== 0) throw new Error(`small-eval-process ended (${out.signal ?? `exit ${out.status}`}): ${out.stderr.trim().split('\n').pop() ?? ''}`);
+    runs.push(JSON.parse(out.stdout.trim().split('\n').pop()));
+  }
+  const wall = runs.map((r) => pairedStats(r.wall));
+  const cpu = runs.map((r) => pairedStats(r.cpu).trimmed);
+  const all = pairedStats(runs.flatMap((r) => r.wall));
+  return {
+    value: med(wall.map((s) => s.trimmed)),
+    extra: {
+      process_ns: wall.map((s) => Math.round(s.trimmed)),
+      process_ci95_ns: wall.map((s) => Math.round(s.trimmedCi95)),
+      untraced_ns_per_primitive: Math.round(med(runs.map((r) => r.untraced))),
+      pooled_trimmed_ns: Math.round(all.trimmed), mean_ns: Math.round(all.mean), ci95_ns: Math.round(all.ci95),
+      cpu_ns: Math.round(med(cpu)), pairs_per_process: pairs,
+    },
+  };
+}
+
 export default [
   {
     id: 'sdk.decode_overhead_pct',
@@ -80,41 +102,10 @@ export default [
     unit: 'ns',
     goal: 250,
     better: 'lower',
-    async run() {
-      // Evals of 300 primitives built in a layer, 10 per side of a pair, yielding to the event loop
-      // after each. What the recording adds while an eval is built and run is in the difference: the
-      // wrappers, the drain, the span objects of the eval and layer, tagging, and the allocator hooks
-      // of the stream thread's mallocs. node-mlx's frees run from finalizers in the yields, outside
-      // the timing: timed with them the trimmed figure read the same (154-164 ns against 156-171)
-      // while the mean grew tenfold (docs/design.md, "The small-eval figure"). Many short pairs (400 of
-      // 15 ms arms) rather than few long ones (40 of 150 ms): in five runs of each on this VM the
-      // figure spread over 480-596 ns against 264-630 ns, in the same time.
-      const inst = sdk.registerMlxInstrumentation();
-      const { layer, x } = chainLayer(mlx);
-      const perEval = 300, evals = 10;
-      const once = async () => {
-        let ns = 0;
-        for (let e = 0; e < evals; e++) {
-          const t0 = now();
-          mx.eval(layer.forward(x, perEval));
-          ns += now() - t0;
-          await tick();
-        }
-        return ns;
-      };
-      inst.disable();
-      for (let i = 0; i < 3; i++) await once();
-      const { on, off, onCpu, offCpu } = await interleaved(inst, 400, once, () => inst.takeTrace());
-      const s = pairedStats(on.map((t, i) => (t - off[i]) / (evals * perEval)));
-      const cpu = pairedStats(onCpu.map((t, i) => (t - offCpu[i]) / (evals * perEval)));
-      return {
-        value: s.trimmed,
-        extra: {
-          untraced_ns_per_primitive: Math.round(med(off) / (evals * perEval)),
-          trimmed_ci95_ns: Math.round(s.trimmedCi95), mean_ns: Math.round(s.mean), ci95_ns: Math.round(s.ci95), median_ns: Math.round(s.median), pairs: s.pairs,
-          cpu_ns: Math.round(cpu.trimmed), cpu_ci95_ns: Math.round(cpu.ci95),
-        },
-      };
-    },
+    // Each process's figure is the trimmed mean of its pairs (bench/small-eval-process.mjs); the
+    // value is the median of five processes'. Processes differ by more than one's interval says:
+    // four back to back on a quiet machine read 184-235 ns, each good to ±14-26
+    // (docs/design.md, "The small-eval figure").
+    run: () => smallEvalOverhead(5, 200),
   },
 ];

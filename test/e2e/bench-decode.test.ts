@@ -59,3 +59,24 @@ describe('lockstep programs', () => {
     expect(r.stderr.trim().split('\n')).toEqual(['decode-process: TOKENS must be a positive number and WARM a number, not many 4']);
   });
 });
+
+describe('small-eval program', () => {
+  const smallEval = join(ROOT, 'bench', 'small-eval-process.mjs');
+
+  it('answers with one traced-less-untraced difference per pair, in ns a primitive, and the untraced speed', () => {
+    const r = spawnSync(process.execPath, [smallEval, '3'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.wall).toHaveLength(3);
+    expect(out.cpu).toHaveLength(3);
+    for (const d of [...out.wall, ...out.cpu]) expect(Number.isFinite(d)).toBe(true);
+    // An add of two [4] arrays, built, evaluated and waited for, takes over 100 ns here.
+    expect(out.untraced).toBeGreaterThan(100);
+  });
+
+  it('refuses a pair count that is not a number, in one line', () => {
+    const r = spawnSync(process.execPath, [smallEval, 'lots'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['small-eval-process: PAIRS must be a positive number, not lots']);
+  });
+});
