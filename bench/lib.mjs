@@ -16,6 +16,11 @@ export function benchTrace(spans, memory) {
   };
 }
 
+/** The upper median (the middle one of an odd count): what a side's runs or pairs are summarised by. */
+export function median(xs) {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
+}
+
 /**
  * Traced/untraced pairs measured next to each other (order alternating): the 10%-trimmed mean of the
  * differences (a garbage collection that lands in one side of a pair does not decide it) with its own

@@ -4,7 +4,7 @@
 // Prints one JSON line: per pair, the traced run's wall and CPU time less the untraced run's, in ns a
 // primitive, and the untraced runs' median in ns a primitive.
 import { createRequire } from 'node:module';
-import { chainLayer, interleaved } from './lib.mjs';
+import { chainLayer, interleaved, median } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const pairs = Number(process.argv[2]);
@@ -43,7 +43,7 @@ const once = async () => {
 inst.disable();
 for (let i = 0; i < 3; i++) await once();
 const { on, off, onCpu, offCpu } = await interleaved(inst, pairs, once, () => inst.takeTrace());
-const untraced = [...off].sort((a, b) => a - b)[off.length >> 1] / n;
+const untraced = median(off) / n;
 process.stdout.write(JSON.stringify({
   wall: on.map((t, i) => (t - off[i]) / n),
   cpu: onCpu.map((t, i) => (t - offCpu[i]) / n),

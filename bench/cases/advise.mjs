@@ -3,6 +3,7 @@
 // composed ops left unmarked so the pattern rules do their full work. Build first (npx tsup): imports dist/.
 import { loadavg } from 'node:os';
 import * as pkg from '../../dist/index.mjs';
+import { median } from '../lib.mjs';
 
 const SPANS = 100_000;
 
@@ -176,7 +177,6 @@ export default [
         const c = process.cpuUsage(c0);
         cpu.push((c.user + c.system) / 1000);
       }
-      const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
       const scale = 100_000 / trace.spans.length;
       return {
         value: median(cpu.slice(3)) * scale,

@@ -5,11 +5,9 @@
 // programs run one after another.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { lockstep, pairedStats } from '../lib.mjs';
+import { lockstep, median, pairedStats } from '../lib.mjs';
 
 const round = (x, d = 1) => +x.toFixed(d);
-/** The upper median: what a side's runs or pairs are summarised by. */
-const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 const processScript = fileURLToPath(new URL('../decode-process.mjs', import.meta.url));
@@ -40,8 +38,8 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
     value: s.trimmed,
     extra: {
       tokens, warm_tokens: warm, rounds_per_group: rounds,
-      tokens_per_s_untraced: Math.round(tokens / (med(perSide(0)) / 1e9)),
-      tokens_per_s_traced: Math.round(tokens / (med(perSide(1)) / 1e9)),
+      tokens_per_s_untraced: Math.round(tokens / (median(perSide(0)) / 1e9)),
+      tokens_per_s_traced: Math.round(tokens / (median(perSide(1)) / 1e9)),
       trimmed_ci95_pct: round(s.trimmedCi95), mean_pct: round(s.mean), ci95_pct: round(s.ci95), median_pct: round(s.median),
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       aa_pct: round(aa.trimmed), aa_ci95_pct: round(aa.ci95),
@@ -68,13 +66,13 @@ function smallEvalOverhead(processes, pairs) {
   const cpu = runs.map((r) => pairedStats(r.cpu).trimmed);
   const all = pairedStats(runs.flatMap((r) => r.wall));
   return {
-    value: med(wall.map((s) => s.trimmed)),
+    value: median(wall.map((s) => s.trimmed)),
     extra: {
       process_ns: wall.map((s) => Math.round(s.trimmed)),
       process_ci95_ns: wall.map((s) => Math.round(s.trimmedCi95)),
-      untraced_ns_per_primitive: Math.round(med(runs.map((r) => r.untraced))),
+      untraced_ns_per_primitive: Math.round(median(runs.map((r) => r.untraced))),
       pooled_trimmed_ns: Math.round(all.trimmed), mean_ns: Math.round(all.mean), ci95_ns: Math.round(all.ci95),
-      cpu_ns: Math.round(med(cpu)), pairs_per_process: pairs,
+      cpu_ns: Math.round(median(cpu)), pairs_per_process: pairs,
     },
   };
 }

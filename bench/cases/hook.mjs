@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { median } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -27,7 +28,6 @@ function hooks(on) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint());
 
 /**

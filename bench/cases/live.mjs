@@ -10,7 +10,7 @@
 // the page then, not during the untraced arm that follows. The pairs' spread goes beside the figure.
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpuNs, pairedStats } from '../lib.mjs';
+import { cpuNs, median, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -28,7 +28,6 @@ const REFRESH_MS = 1000;
 const PAUSE_MS = REFRESH_MS + 400;
 const WINDOW_S = 10;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const TICK_S = 0.01;
 

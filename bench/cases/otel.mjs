@@ -3,6 +3,7 @@
 // registered, as interleaved pairs in one process. Goal: within 2 % (nothing under it is recorded).
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
+import { median } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const { context } = require('@opentelemetry/api');
@@ -11,7 +12,6 @@ const { AlwaysOffSampler, BasicTracerProvider } = require('@opentelemetry/sdk-tr
 const { core: mx, nn } = require('@frost-beta/mlx');
 const sdk = require('../../dist/index.js');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // The lower quartile of a block: the machine's other load only ever adds time.
 const quartile = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 4)];
 const now = () => Number(process.hrtime.bigint());

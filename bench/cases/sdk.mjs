@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chainLayer, pairedStats } from '../lib.mjs';
+import { chainLayer, median, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -13,7 +13,6 @@ const { createTransformer } = require('../../dist/demo.js');
 // The addon the SDK loaded (the same file, so the same instance): for the size of its tag table.
 const native = require('../../build/Release/mlx_trace.node');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => Number(process.hrtime.bigint());
 
 function forwardTimer(model, tokens) {

@@ -12,7 +12,10 @@ interface Stats {
   pairs: number;
 }
 // bench/ is plain JS outside the typed sources: loaded by path, typed here.
-const { pairedStats } = (await import(join(__dirname, '../../bench/lib.mjs'))) as { pairedStats: (diffs: number[]) => Stats };
+const { pairedStats, median } = (await import(join(__dirname, '../../bench/lib.mjs'))) as {
+  pairedStats: (diffs: number[]) => Stats;
+  median: (xs: number[]) => number;
+};
 
 describe('pairedStats', () => {
   it("gives the trimmed mean Yuen's interval, from the winsorized spread", () => {
@@ -31,5 +34,15 @@ describe('pairedStats', () => {
     expect(stalled.trimmed).toBeCloseTo(calm.trimmed, 0);
     expect(stalled.trimmedCi95).toBeLessThan(2 * calm.trimmedCi95 + 1);
     expect(stalled.ci95).toBeGreaterThan(100 * stalled.trimmedCi95);
+  });
+});
+
+describe('median', () => {
+  it('is the middle value of an odd count and the upper middle of an even one, leaving its input as it was', () => {
+    const xs = [5, 1, 4, 2, 3];
+    expect(median(xs)).toBe(3);
+    expect(xs).toEqual([5, 1, 4, 2, 3]);
+    expect(median([4, 1, 3, 2])).toBe(3);
+    expect(median([10, 9])).toBe(10);
   });
 });
