@@ -13,6 +13,7 @@ import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type Ti
 import { VERSION } from './version';
 import { coreWaits, waitedBetween } from './core-wait';
 import { LayerNames } from './layer-names';
+import { LayerLog, mergeLayers, PendingSpans, type LayerFrame, type MakeLayerSpan } from './layer-log';
 import { objectArray } from './arrays';
 
 /**
@@ -48,8 +49,13 @@ export class Recorder {
   readonly jsThread: number;
   /** coreWaits() when the window began: what MLX's threads waited for a core since goes in the trace. */
   private windowWaits = coreWaits();
-  /** JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order. */
+  /**
+   * JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order, but for the
+   * layers still in `layers` (materializeLayers() merges them in before the spans are read).
+   */
   private spans: LiveSpan[] = objectArray();
+  /** Layer calls begun through beginLayer() since the spans were last read. */
+  private layers = new LayerLog();
   /** The native layer's primitives, in id order. */
   private prims = new PrimitiveLog();
   private memRaw = new MemoryLog();
@@ -112,9 +118,46 @@ export class Recorder {
     s.end = this.now();
   }
 
+  /** Begins a layer span kept as a row of the layer log (the hot path of layer calls); `f` says where. */
+  beginLayer(f: LayerFrame, name: string, parentId: number | null): void {
+    f.id = this.nextId++;
+    f.name = name;
+    this.layerNames.add(f.id, name);
+    if (this.full()) {
+      this.dropped++;
+      f.log = null;
+      return;
+    }
+    f.log = this.layers;
+    f.row = this.layers.add(f.id, parentId, name, this.now());
+  }
+
+  endLayer(f: LayerFrame): void {
+    if (f.log !== null) f.log.end(f.row, this.now());
+  }
+
+  /** Merges the layer log's rows into `spans` as span objects; a fresh log takes the next rows. */
+  private materializeLayers(): void {
+    if (this.layers.length === 0) return;
+    mergeLayers(this.spans, this.layers, this.makeLayerSpan);
+    this.layers = new LayerLog();
+  }
+
+  /** A layer row as the span begin() would have made. */
+  private readonly makeLayerSpan: MakeLayerSpan = (id, parentId, name, start, end) => {
+    const s = new BegunSpan(id, parentId, 'layer', name, start, this.jsThread) as LiveSpan;
+    s.end = end;
+    return s;
+  };
+
+  /** JS-side spans held now, the layer log's included. */
+  private get jsSpans(): number {
+    return this.spans.length + this.layers.length;
+  }
+
   /** Spans held now (JS-side and primitives drained so far), without draining. */
   get held(): number {
-    return this.spans.length + this.prims.length;
+    return this.jsSpans + this.prims.length;
   }
 
   /** Forgets `s`, the span begun last (one its OTel sampler left out): nothing of it is kept. */
@@ -133,7 +176,7 @@ export class Recorder {
 
   /** Whether maxSpans spans are held (JS-side and primitives together). */
   private full(): boolean {
-    return this.spans.length + this.prims.length >= this.opts.maxSpans;
+    return this.held >= this.opts.maxSpans;
   }
 
   private push(s: LiveSpan): void {
@@ -147,6 +190,8 @@ export class Recorder {
   /** Takes over what an earlier recorder holds (re-enable after disable keeps recorded spans). */
   adopt(old: Recorder): void {
     old.drain(null);
+    old.materializeLayers();
+    this.materializeLayers();
     this.spans = old.spans.concat(this.spans);
     const prims = this.prims;
     this.prims = old.prims;
@@ -174,6 +219,7 @@ export class Recorder {
    * previous call), read-only and valid only during the call. Returns the function that removes it.
    */
   onDrain(listener: (rows: DrainedRows) => void): () => void {
+    this.materializeLayers();
     if (this.drainListeners.length === 0) this.listenedSpans = this.spans.length;
     // The list moves to the recorder that adopts this one (re-enable), the remover with it.
     const list = this.drainListeners;
@@ -185,6 +231,7 @@ export class Recorder {
   }
 
   private notifyDrain(primFrom: number, memFrom: number): void {
+    this.materializeLayers();
     const spanFrom = Math.min(this.listenedSpans, this.spans.length);
     this.listenedSpans = this.spans.length;
     const rows: DrainedRows = {
@@ -258,7 +305,7 @@ export class Recorder {
       const from = p.length;
       const memFrom = m.length;
       io[0] = from;
-      io[1] = Math.max(from, this.opts.maxSpans - this.spans.length);
+      io[1] = Math.max(from, this.opts.maxSpans - this.jsSpans);
       io[2] = m.length;
       io[3] = Math.max(m.length, this.opts.maxMemoryEvents);
       io[4] = this.synchronizerClass < 0 ? 0x10000 : this.synchronizerClass;
@@ -316,6 +363,7 @@ export class Recorder {
    */
   flush(write: (source: RowSource) => void, all = false): { spans: number; memory: number; dropped: number } {
     this.drain(null);
+    this.materializeLayers();
     const done: LiveSpan[] = [];
     const open: LiveSpan[] = objectArray();
     for (const s of this.spans) (s.end === 0 && !all ? open : done).push(s);
@@ -373,6 +421,7 @@ export class Recorder {
   /** A point to take from later, leaving what came before for the next full take. */
   mark(): Mark {
     this.drain(null);
+    this.materializeLayers();
     return { spans: this.spans.length, prims: this.prims.length, memory: this.memRaw.length };
   }
 
@@ -385,6 +434,7 @@ export class Recorder {
     const classes = this.opts.hook?.classes ?? [];
     const head = this.traceHead(name, extraMeta);
     if (keep || from) {
+      this.materializeLayers();
       const cols = new TakenColumns(this.spans, this.prims, this.memRaw, this.layerNames, classes, this.origin, from?.spans, from?.prims, from?.memory);
       const trace: Trace = { schema: head.schema, name, meta: head.meta, spans: cols.spans(), memory: cols.memory(), dropped: head.dropped };
       if (keep) return trace;
@@ -399,8 +449,19 @@ export class Recorder {
     // The trace gets a copy of the window's rows and makes its arrays when they are first read; the
     // next window is written into the same columns. New columns would cost a page fault per fresh
     // page as the next window fills them, on the program's thread while it runs; the copy's pages
-    // are faulted here, in the take.
-    const taken = new TakenColumns(this.spans, this.prims.slice(), this.memRaw.slice(), this.layerNames, classes, this.origin);
+    // are faulted here, in the take. Layer rows become span objects only if the trace's spans are
+    // read. They go as a copy and the log keeps its room for the next window, unless a layer is still
+    // open: its frame ends its row in the log it began in, which then goes with the trace.
+    const layers = this.layers;
+    let js: LiveSpan[] | PendingSpans = this.spans;
+    if (layers.length > 0 && layers.openRows === 0) {
+      js = new PendingSpans(this.spans, layers.slice(), this.makeLayerSpan);
+      layers.reset();
+    } else if (layers.length > 0) {
+      js = new PendingSpans(this.spans, layers, this.makeLayerSpan);
+      this.layers = new LayerLog();
+    }
+    const taken = new TakenColumns(js, this.prims.slice(), this.memRaw.slice(), this.layerNames, classes, this.origin);
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.memDropped = 0;
@@ -447,9 +508,9 @@ export interface Mark {
 const NO_TENSORS: Span['inputs'] = [];
 
 /**
- * A span made by begin(): a class rather than a literal, so that no allocation site's tenuring
- * decision, which V8 revisits as spans live and die with each window, throws away the code that makes
- * them (`--trace-deopt`: trace and begin, several times a window).
+ * A span made by begin() (or a layer row made into one): a class rather than a literal, so that its
+ * shape is one and no allocation site's tenuring decision, which V8 revisits as spans live and die
+ * with each window, throws away the code that makes them.
  */
 class BegunSpan {
   declare id: number;

@@ -14,6 +14,7 @@ import type { MemoryEvent, Span, Trace } from '../model/trace';
 import { primitiveRowSpan, type MemoryRows, type PrimitiveNames, type PrimitiveRows, type RowSource } from '../io/binary';
 import { extras, SPAN_KEYS } from '../io/rows';
 import type { LayerNames } from './layer-names';
+import { PendingSpans } from './layer-log';
 
 /** Attrs of a primitive with flags, shared by all spans with the same flags (they are never changed). */
 const attrsByFlags = new Map<number, Readonly<Record<string, string | boolean>>>();
@@ -138,7 +139,7 @@ class TakenMemory implements MemoryRows {
 /** One window of the recorder: its JS-side spans from s0, primitives from p0, memory events from m0. */
 export class TakenColumns implements RowSource {
   constructor(
-    private readonly js: readonly LiveSpan[],
+    private readonly js: readonly LiveSpan[] | PendingSpans,
     private readonly prims: PrimitiveLog,
     private readonly mem: MemoryLog,
     private readonly layerNames: Pick<LayerNames, 'get'>,
@@ -189,7 +190,8 @@ export class TakenColumns implements RowSource {
 
   /** The merge of JS-side spans (as objects) and runs of primitives between them (rows from..to of the log). */
   eachSpan(object: (s: Span) => void, run: (rows: PrimitiveRows, from: number, to: number) => void): void {
-    const { js, prims: log, origin } = this;
+    const { prims: log, origin } = this;
+    const js = this.js instanceof PendingSpans ? this.js.list() : this.js;
     const rows = this.primitiveRows();
     const ids = log.id;
     let i = this.s0;

@@ -4,6 +4,7 @@
  * syncEachOp, as it is built and forced to run.
  */
 import type { LiveSpan, Recorder } from '../../core/record/recorder';
+import type { OpenSpan } from '../../core/record/layer-log';
 import type { Patcher } from './patcher';
 import { OpShapes } from './op-shapes';
 import { arraysIn, jsOpCostName, primitiveOrder, NOT_ARRAY_OPS, NOT_OPS } from './utils';
@@ -15,7 +16,7 @@ export interface OpsHost {
   _on: boolean;
   _recorder: Recorder | null;
   /** Open JS-side spans, innermost last. */
-  _stack: LiveSpan[];
+  _stack: OpenSpan[];
   _untracedNow(): boolean;
 }
 
@@ -43,8 +44,8 @@ export function patchOps(self: OpsHost, patcher: Patcher, core: any, syncEachOp:
           if (syncEachOp) evalFn(...arraysIn(out));
           const end = rec.now();
           const stack = self._stack;
-          let top: LiveSpan | undefined;
-          let layer: LiveSpan | undefined;
+          let top: OpenSpan | undefined;
+          let layer: OpenSpan | undefined;
           if (stack.length > 0) {
             top = stack[stack.length - 1];
             for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') { layer = stack[i]; break; }

@@ -6,6 +6,7 @@
  */
 import type { HookLayer } from '../../core/record/native';
 import type { LiveSpan, Recorder } from '../../core/record/recorder';
+import type { OpenSpan } from '../../core/record/layer-log';
 import { LoadOrder } from './load-order';
 import type { Patcher } from './patcher';
 import { arraysIn, baseModuleExports } from './utils';
@@ -18,16 +19,17 @@ export interface LayersHost {
   _recorder: Recorder | null;
   _hook: HookLayer | null;
   _epoch: number;
-  _stack: LiveSpan[];
+  _stack: OpenSpan[];
   _stackModules: unknown[];
   /** Every class whose forward is wrapped, so a re-enable wraps them again (disable unwraps all). */
   _instrumentedClasses: Set<Function>;
   _untracedNow(): boolean;
   _applyUnsampled(orig: AnyFn, thisArg: unknown, args: unknown[]): unknown;
   _parentId(): number | null;
-  _innermostLayer(): LiveSpan | undefined;
+  _innermostLayer(): OpenSpan | undefined;
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
   _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown;
+  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown;
   instrumentModule(model: unknown): void;
 }
 
@@ -110,9 +112,9 @@ export class Layers {
     // What the arguments' graphs hold was built by the caller, not by this layer (tagged as made
     // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
     if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, host._epoch);
-    const span = rec.begin('layer', this.layerName(module), host._parentId());
     // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
-    if (build) return host._call(span, orig, module, args, module, build);
+    if (build) return host._callLayer(this.layerName(module), orig, module, args, build);
+    const span = rec.begin('layer', this.layerName(module), host._parentId());
     return host._runIn(span, () => orig.apply(module, args), module, (out) => {
       if (hook) hook.binding.tagGraph(arraysIn(out), span.id, host._epoch);
     });

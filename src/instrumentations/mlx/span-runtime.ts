@@ -9,6 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HookLayer } from '../../core/record/native';
 import { loadPeaks } from '../../core/cost/calibrate';
 import { Recorder, type LiveSpan } from '../../core/record/recorder';
+import { LayerFrame, type OpenSpan } from '../../core/record/layer-log';
 import { OtelBridge } from './otel-bridge';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
@@ -47,8 +48,10 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   protected _flight: FlightRing | null = null;
   protected _stream: TraceStream | null = null;
   /** Open JS-side spans (user regions, layers, evals), innermost last, with the module of each layer. */
-  _stack: LiveSpan[] = [];
+  _stack: OpenSpan[] = [];
   _stackModules: unknown[] = [];
+  /** Layer frames whose calls have returned, for the next layer calls (_callLayer). */
+  private _frames: LayerFrame[] = [];
   /** The current eval's epoch: graph tags made from now on belong to it (layers.ts reads it). */
   _epoch = 1;
   private _als = new AsyncLocalStorage<LiveSpan>();
@@ -160,7 +163,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   }
 
   /** The innermost open layer span, if any. */
-  _innermostLayer(): LiveSpan | undefined {
+  _innermostLayer(): OpenSpan | undefined {
     const stack = this._stack;
     for (let i = stack.length - 1; i >= 0; i--) if (stack[i].kind === 'layer') return stack[i];
     return undefined;
@@ -259,8 +262,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
       }, module);
     }
     const rec = this._recorder!;
-    const stack = this._stack;
-    stack.push(span);
+    this._stack.push(span);
     this._stackModules.push(module);
     const outer = build ? build[1] : 0;
     if (build) build[1] = span.id;
@@ -269,21 +271,49 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
     } finally {
       if (build) build[1] = outer;
       rec.end(span);
-      // Its own entry: the top, unless the body left a span open (an async user region).
-      const i = stack[stack.length - 1] === span ? stack.length - 1 : stack.lastIndexOf(span);
-      if (i === stack.length - 1) {
-        stack.pop();
-        this._stackModules.pop();
-      } else if (i >= 0) {
-        stack.splice(i, 1);
-        this._stackModules.splice(i, 1);
-      }
+      this._unstack(span);
       if (span.kind !== 'layer') {
         rec.drain(span);
         this._nextEpoch();
         if (this._flight !== null) this._flight.tick();
         else if (this._stream !== null) this._stream.tick();
       }
+    }
+  }
+
+  /**
+   * A layer call with the wrap hook on: as _call, but without an OTel bridge the layer is a row of the
+   * recorder's layer log (no span object until the spans are read), on the stack as a reused frame.
+   */
+  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown {
+    const rec = this._recorder!;
+    if (this._otel()) return this._call(rec.begin('layer', name, this._parentId()), orig, module, args, module, build);
+    const frame = this._frames.pop() ?? new LayerFrame();
+    rec.beginLayer(frame, name, this._parentId());
+    this._stack.push(frame);
+    this._stackModules.push(module);
+    const outer = build[1];
+    build[1] = frame.id;
+    try {
+      return orig.apply(module, args);
+    } finally {
+      build[1] = outer;
+      rec.endLayer(frame);
+      this._unstack(frame);
+      this._frames.push(frame);
+    }
+  }
+
+  /** Takes `span` off the stack: the top, unless the body left a span open (an async user region). */
+  private _unstack(span: OpenSpan): void {
+    const stack = this._stack;
+    const i = stack[stack.length - 1] === span ? stack.length - 1 : stack.lastIndexOf(span);
+    if (i === stack.length - 1) {
+      stack.pop();
+      this._stackModules.pop();
+    } else if (i >= 0) {
+      stack.splice(i, 1);
+      this._stackModules.splice(i, 1);
     }
   }
 

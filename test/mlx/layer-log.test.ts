@@ -1,6 +1,7 @@
-// Layer spans as a trace gives them: every layer call, in id order among the evals and sync points,
-// nested by parent, with its time, also when the spans are taken while a layer is still open, handed
-// to drain listeners, or capped by maxSpans.
+// Layer calls are kept as rows of the recorder's layer log and become spans only when the spans are
+// read (take, flush, drain listeners). What is read must be what span objects gave: every layer, in
+// id order among the evals and sync points, nested by parent, with its time, even when the spans are
+// read while a layer is still open.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
@@ -45,7 +46,7 @@ let Outer: ReturnType<typeof models>;
 
 const layers = (t: { spans: Span[] }) => t.spans.filter((s) => s.kind === 'layer');
 
-describe('layer spans', () => {
+describe('the layer log', () => {
   it('gives every layer call as a span, in id order with the evals, nested by parent and in time', () => {
     const model = new Outer();
     const x = mx.ones([4]);
@@ -75,6 +76,29 @@ describe('layer spans', () => {
     const muls = t.spans.filter((s) => s.kind === 'primitive' && s.name === 'Multiply');
     expect(muls).toHaveLength(6);
     expect(muls.every((s) => s.layerId != null && byId.get(s.layerId)?.kind === 'layer' && /Inner/.test(s.layer ?? ''))).toBe(true);
+  });
+
+  it('keeps a taken window\'s layers as they were while the next window is recorded into the same log', () => {
+    const model = new Outer();
+    const x = mx.ones([4]);
+    mx.eval(x);
+    inst.takeTrace();
+    for (let i = 0; i < 3; i++) mx.eval(model.forward(x));
+    const first = inst.takeTrace(); // its spans not read yet
+    const second = (() => {
+      mx.eval(model.forward(x));
+      return inst.takeTrace();
+    })();
+    const a = layers(first);
+    const b = layers(second);
+    expect(a).toHaveLength(9);
+    expect(b).toHaveLength(3);
+    // No row of the first window was written over by the second's: ids, names and times stay apart.
+    const lastOfFirst = Math.max(...a.map((s) => s.id));
+    expect(b.every((s) => s.id > lastOfFirst)).toBe(true);
+    expect(a.filter((s) => s.name.includes('Outer'))).toHaveLength(3);
+    for (const s of a) expect(s.end).toBeGreaterThan(s.start);
+    expect(new Set(a.map((s) => s.start)).size).toBe(9);
   });
 
   it('reads a layer that is still open: it is in the trace taken meanwhile and ends when it returns', () => {
