@@ -1,8 +1,9 @@
 /**
- * Layer calls as rows rather than span objects. A decode step runs tens of layer calls, and a span
- * object for each lives until the take: every scavenge copies it and V8 tenures it, a few hundred ns
- * a call on top of making it. Rows cost the push of a few numbers; the spans are made when someone
- * reads them (Recorder.materializeLayers()).
+ * Layer calls as rows rather than span objects. A decode step runs tens of layer calls; made as
+ * objects, their spans live until the take, and in lockstep runs of the d=256 step (docs/design.md,
+ * "Which part of a layer span costs the step") a layer call that made and kept no object took most of
+ * what the layers cost the step. Rows cost the store of a few numbers into columns the log keeps from
+ * window to window; the spans are made when someone reads them (Recorder.materializeLayers()).
  */
 import { objectArray } from './arrays';
 import type { LiveSpan } from './recorder';
