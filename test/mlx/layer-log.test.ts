@@ -46,12 +46,18 @@ let Outer: ReturnType<typeof models>;
 
 const layers = (t: { spans: Span[] }) => t.spans.filter((s) => s.kind === 'layer');
 
+/** A new Outer and an evaluated input, with what came before them taken away. */
+function fresh(during?: () => void) {
+  const model = new Outer(during);
+  const x = mx.ones([4]);
+  mx.eval(x);
+  inst.takeTrace();
+  return { model, x };
+}
+
 describe('the layer log', () => {
   it('gives every layer call as a span, in id order with the evals, nested by parent and in time', () => {
-    const model = new Outer();
-    const x = mx.ones([4]);
-    mx.eval(x);
-    inst.takeTrace();
+    const { model, x } = fresh();
     for (let i = 0; i < 3; i++) mx.eval(model.forward(x));
     const t = inst.takeTrace();
     const ids = t.spans.filter((s) => s.kind !== 'primitive').map((s) => s.id);
@@ -79,10 +85,7 @@ describe('the layer log', () => {
   });
 
   it('keeps a taken window\'s layers as they were while the next window is recorded into the same log', () => {
-    const model = new Outer();
-    const x = mx.ones([4]);
-    mx.eval(x);
-    inst.takeTrace();
+    const { model, x } = fresh();
     for (let i = 0; i < 3; i++) mx.eval(model.forward(x));
     const first = inst.takeTrace(); // its spans not read yet
     const second = (() => {
@@ -103,10 +106,7 @@ describe('the layer log', () => {
 
   it('reads a layer that is still open: it is in the trace taken meanwhile and ends when it returns', () => {
     let midway: ReturnType<MlxInstrumentation['takeTrace']> | null = null;
-    const model = new Outer(() => (midway = inst.takeTrace()));
-    const x = mx.ones([4]);
-    mx.eval(x);
-    inst.takeTrace();
+    const { model, x } = fresh(() => (midway = inst.takeTrace()));
     mx.eval(model.forward(x));
     const after = inst.takeTrace();
     const open = layers(midway!).find((s) => s.name.includes('Outer'))!;
