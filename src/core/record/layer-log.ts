@@ -35,8 +35,6 @@ export class LayerLog {
   private ends: Float64Array;
   private names: string[] = objectArray();
   private n = 0;
-  /** Rows begun and not yet ended. */
-  private open = 0;
   /** Once materialized: the spans made of the rows, which end() then ends. */
   private spans: LiveSpan[] | null = null;
 
@@ -51,9 +49,10 @@ export class LayerLog {
     return this.spans ? 0 : this.n;
   }
 
-  /** Rows begun and not yet ended (their frames end them in this log). */
-  get openRows(): number {
-    return this.open;
+  /** Whether a row is begun and not yet ended (its frame ends it in this log). */
+  hasOpenRow(): boolean {
+    for (let i = 0; i < this.n; i++) if (this.ends[i] === 0) return true;
+    return false;
   }
 
   /** The id of the first row (rows come in id order); Infinity when there is none. */
@@ -70,14 +69,12 @@ export class LayerLog {
     this.starts[i] = start;
     this.ends[i] = 0;
     this.names.push(name);
-    this.open++;
     return i;
   }
 
   end(row: number, t: number): void {
     if (this.spans !== null) this.spans[row].end = t;
     else this.ends[row] = t;
-    this.open--;
   }
 
   /** A copy of the rows (none open), as a log of its own. */
@@ -92,10 +89,14 @@ export class LayerLog {
     return copy;
   }
 
-  /** Forgets the rows (none open), keeping the room: the next window's rows are written over them. */
+  /**
+   * Forgets the rows (none open), and the spans made of them, keeping the room: the next rows are
+   * written over them.
+   */
   reset(): void {
     this.n = 0;
     this.names.length = 0;
+    this.spans = null;
   }
 
   /**

@@ -136,11 +136,18 @@ export class Recorder {
     if (f.log !== null) f.log.end(f.row, this.now());
   }
 
-  /** Merges the layer log's rows into `spans` as span objects; a fresh log takes the next rows. */
+  /**
+   * Merges the layer log's rows into `spans` as span objects. The log keeps its room for the next
+   * rows, unless a layer is still open: its frame ends its span through the log it began in, and a
+   * fresh log takes the next rows.
+   */
   private materializeLayers(): void {
-    if (this.layers.length === 0) return;
-    mergeLayers(this.spans, this.layers, this.makeLayerSpan);
-    this.layers = new LayerLog();
+    const layers = this.layers;
+    if (layers.length === 0) return;
+    const open = layers.hasOpenRow();
+    mergeLayers(this.spans, layers, this.makeLayerSpan);
+    if (open) this.layers = new LayerLog();
+    else layers.reset();
   }
 
   /** A layer row as the span begin() would have made. */
@@ -454,7 +461,7 @@ export class Recorder {
     // open: its frame ends its row in the log it began in, which then goes with the trace.
     const layers = this.layers;
     let js: LiveSpan[] | PendingSpans = this.spans;
-    if (layers.length > 0 && layers.openRows === 0) {
+    if (layers.length > 0 && !layers.hasOpenRow()) {
       js = new PendingSpans(this.spans, layers.slice(), this.makeLayerSpan);
       layers.reset();
     } else if (layers.length > 0) {

@@ -28,7 +28,6 @@ export interface LayersHost {
   _parentId(): number | null;
   _innermostLayer(): OpenSpan | undefined;
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
-  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown;
   _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown;
   instrumentModule(model: unknown): void;
 }

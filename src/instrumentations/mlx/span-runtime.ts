@@ -243,51 +243,47 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   }
 
   /**
-   * Runs orig.apply(thisArg, args) inside `span`, synchronously: evals, sync points and layers, the
-   * hot path of every traced call, so without an OTel bridge it makes no closure (with one, _runIn
-   * does it all). With `build` (the wrap hook's state), arrays made meanwhile are tagged with the
-   * span (a layer). An eval or sync point drains the hook layer as it returns.
+   * Runs orig.apply(thisArg, args) inside `span`, an eval or sync point, synchronously: the hot path
+   * of every traced eval, so without an OTel bridge it makes no closure (with one, _runIn does it
+   * all). It drains the hook layer as it returns.
    */
-  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[], module?: unknown, build?: Uint32Array): unknown {
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[]): unknown {
+    if (this._otel()) return this._runIn(span, () => orig.apply(thisArg, args));
+    const rec = this._recorder!;
+    this._stack.push(span);
+    this._stackModules.push(undefined);
+    try {
+      return orig.apply(thisArg, args);
+    } finally {
+      rec.end(span);
+      this._unstack(span);
+      rec.drain(span);
+      this._nextEpoch();
+      if (this._flight !== null) this._flight.tick();
+      else if (this._stream !== null) this._stream.tick();
+    }
+  }
+
+  /**
+   * A layer call with the wrap hook on: arrays made meanwhile are tagged with it (`build[1]`). Without
+   * an OTel bridge the layer is a row of the recorder's layer log (no span object until the spans are
+   * read), on the stack as a reused frame; with one, a span object run through _runIn, which its
+   * OTel twin needs.
+   */
+  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown {
+    const rec = this._recorder!;
     if (this._otel()) {
-      if (!build) return this._runIn(span, () => orig.apply(thisArg, args), module);
+      const span = rec.begin('layer', name, this._parentId());
       return this._runIn(span, () => {
         const outer = build[1];
         build[1] = span.id;
         try {
-          return orig.apply(thisArg, args);
+          return orig.apply(module, args);
         } finally {
           build[1] = outer;
         }
       }, module);
     }
-    const rec = this._recorder!;
-    this._stack.push(span);
-    this._stackModules.push(module);
-    const outer = build ? build[1] : 0;
-    if (build) build[1] = span.id;
-    try {
-      return orig.apply(thisArg, args);
-    } finally {
-      if (build) build[1] = outer;
-      rec.end(span);
-      this._unstack(span);
-      if (span.kind !== 'layer') {
-        rec.drain(span);
-        this._nextEpoch();
-        if (this._flight !== null) this._flight.tick();
-        else if (this._stream !== null) this._stream.tick();
-      }
-    }
-  }
-
-  /**
-   * A layer call with the wrap hook on: as _call, but without an OTel bridge the layer is a row of the
-   * recorder's layer log (no span object until the spans are read), on the stack as a reused frame.
-   */
-  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown {
-    const rec = this._recorder!;
-    if (this._otel()) return this._call(rec.begin('layer', name, this._parentId()), orig, module, args, module, build);
     const frame = this._frames.pop() ?? new LayerFrame();
     rec.beginLayer(frame, name, this._parentId());
     this._stack.push(frame);
