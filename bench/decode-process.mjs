@@ -7,6 +7,7 @@
 // tokens (the caches the other programs' turns took), then a timed one of TOKENS tokens, then the
 // trace is taken (outside the timing); prints {ns, cpuNs, dropped} of the turn. Ends with stdin.
 import { createRequire } from 'node:module';
+import { setImmediate as tick } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { cpuNs } from './lib.mjs';
 
@@ -29,7 +30,6 @@ const inst = side === 'untraced' ? null : sdk.registerMlxInstrumentation();
 if (side === 'idle') inst.disable();
 const llama = createLlama(mlx, model === 'demo' ? DEMO_LLAMA : TINY_LLAMA);
 const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
-const tick = () => new Promise((r) => setImmediate(r));
 
 process.stdout.write('ready\n');
 for await (const _ of createInterface({ input: process.stdin })) {

@@ -4,6 +4,7 @@
 // Prints one JSON line: per pair, the traced run's wall and CPU time less the untraced run's, in ns a
 // primitive, and the untraced runs' median in ns a primitive.
 import { createRequire } from 'node:module';
+import { setImmediate as tick } from 'node:timers/promises';
 import { chainLayer, interleaved, median } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -17,7 +18,6 @@ const mx = mlx.core;
 const sdk = require('../dist/index.js');
 
 const now = () => Number(process.hrtime.bigint());
-const tick = () => new Promise((r) => setImmediate(r));
 
 // Evals of 300 primitives built in a layer, 10 per side of a pair, yielding to the event loop
 // after each. What the recording adds while an eval is built and run is in the difference: the

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
 import { chainLayer, median, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -118,7 +119,6 @@ export default [
       const inst = sdk.registerMlxInstrumentation({ maxSpans: 3_000_000 });
       const { layer, x } = chainLayer(mlx);
       const perEval = 5000, pairs = 200;
-      const tick = () => new Promise((r) => setImmediate(r));
       const one = async () => {
         const t0 = now();
         mx.eval(layer.forward(x, perEval));
