@@ -66,17 +66,36 @@ describe('slice() and nextWindow()', () => {
     expect([memTaken.length, memTaken.t.length, memTaken.t[0], memTaken.live[1999]]).toEqual([2000, 2000, 0, 1999]);
   });
 
-  it('gives the room back when a window used much less of it', () => {
+  it('gives the room back after eight windows in a row used much less of it, not after one', () => {
     const log = new PrimitiveLog();
     fill(log, 100_000, 0);
-    const small = log.nextWindow();
-    expect(small.id.length).toBe(log.id.length);
-    fill(small, 10, 0);
-    expect(small.nextWindow().id.length).toBe(1024);
+    const room = log.id.length;
+    // Short and long windows taken in turn (a warm-up, then a generation): the room stays.
+    let next = log.nextWindow();
+    for (let w = 0; w < 20; w++) {
+      fill(next, w % 2 ? 100_000 : 10, 0);
+      next = next.nextWindow();
+      expect(next.id.length).toBe(room);
+    }
+    expect(next).toBe(log);
+    // Seven small windows keep it; the eighth gives it back, sized to that window.
+    for (let w = 0; w < 7; w++) {
+      fill(next, 10, 0);
+      next = next.nextWindow();
+      expect(next.id.length).toBe(room);
+    }
+    fill(next, 10, 0);
+    expect(next.nextWindow().id.length).toBe(1024);
+
     const mem = new MemoryLog();
     for (let i = 0; i < 50_000; i++) mem.push(i, 1, i, -1);
     expect(mem.nextWindow().t.length).toBe(65536);
-    const one = new MemoryLog(65536);
+    let one: MemoryLog = new MemoryLog(65536);
+    for (let w = 0; w < 7; w++) {
+      one.push(7, 16, 16, 2);
+      one = one.nextWindow();
+      expect(one.t.length).toBe(65536);
+    }
     one.push(7, 16, 16, 2);
     expect(one.nextWindow().t.length).toBe(1024);
   });

@@ -41,13 +41,28 @@ function grown<T extends Column>(a: T, n: number): T {
 const MIN_CAPACITY = 1024;
 
 /**
- * The capacity of the log that follows one which held `used` entries: a program that takes a
- * trace every N primitives then records the next N without growing (growing by doubling allocates,
- * zero-fills and copies); a much smaller window
- * gives the memory back.
+ * Windows in a row that must each use under a quarter of a log's room before the log gives the room
+ * back. One small window is no sign: a program that alternates short and long windows (a warm-up and
+ * a generation, each taken) would otherwise shrink after every short one and grow again inside every
+ * long one, allocating, zero-filling and copying its columns while it runs, and leaving megabytes of
+ * dropped columns a window for the collector (docs/design.md, "Columns that shrink and grow").
  */
-function keptCapacity(capacity: number, used: number): number {
-  return used * 4 < capacity ? Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(Math.max(1, used) * 2))) : capacity;
+const SHRINK_AFTER = 8;
+
+/**
+ * The capacity of the log that follows one which held `used` entries, after `smallBefore` windows in
+ * a row that used under a quarter of it: a program that takes a trace every N primitives records the
+ * next N without growing (growing by doubling allocates, zero-fills and copies); a program whose
+ * windows stay much smaller gets the memory back.
+ */
+function keptCapacity(capacity: number, used: number, smallBefore: number): number {
+  if (used * 4 >= capacity || smallBefore + 1 < SHRINK_AFTER) return capacity;
+  return Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(Math.max(1, used) * 2)));
+}
+
+/** How many small windows in a row a log has had, counting the one that ends now. */
+function smallRun(capacity: number, used: number, smallBefore: number): number {
+  return used * 4 < capacity ? smallBefore + 1 : 0;
 }
 
 export class PrimitiveLog {
@@ -62,6 +77,8 @@ export class PrimitiveLog {
   /** registerSignature() numbers; sigAt(i) gives the Signature. */
   sigId: Uint32Array;
   length = 0;
+  /** Windows in a row that used under a quarter of the room (keptCapacity). */
+  private smallWindows = 0;
 
   constructor(capacity = MIN_CAPACITY) {
     this.id = new Float64Array(capacity);
@@ -81,8 +98,10 @@ export class PrimitiveLog {
 
   /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
   nextWindow(): PrimitiveLog {
-    const n = keptCapacity(this.id.length, this.length);
-    return n === this.id.length ? this.reset() : new PrimitiveLog(n);
+    const n = keptCapacity(this.id.length, this.length, this.smallWindows);
+    if (n !== this.id.length) return new PrimitiveLog(n);
+    this.smallWindows = smallRun(this.id.length, this.length, this.smallWindows);
+    return this.reset();
   }
 
   /** Empties this log for reuse (its columns keep their room: fresh pages cost a fault each). */
@@ -155,6 +174,8 @@ export class MemoryLog {
   live: Float64Array;
   cls: Int16Array;
   length = 0;
+  /** Windows in a row that used under a quarter of the room (keptCapacity). */
+  private smallWindows = 0;
 
   constructor(capacity = MIN_CAPACITY) {
     this.t = new Float64Array(capacity);
@@ -165,8 +186,10 @@ export class MemoryLog {
 
   /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
   nextWindow(): MemoryLog {
-    const n = keptCapacity(this.t.length, this.length);
-    return n === this.t.length ? this.reset() : new MemoryLog(n);
+    const n = keptCapacity(this.t.length, this.length, this.smallWindows);
+    if (n !== this.t.length) return new MemoryLog(n);
+    this.smallWindows = smallRun(this.t.length, this.length, this.smallWindows);
+    return this.reset();
   }
 
   /** Empties this log for reuse. */
