@@ -327,6 +327,15 @@ Napi::Value CheckTagTable(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Now(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(now_ns())); }
+
+// This thread's clock cell, which nowInto() fills with CLOCK_MONOTONIC ns: a double returned through
+// N-API is a new heap number per call, and a decode loop reads the clock twice per layer call.
+thread_local double t_now_cell = 0;
+Napi::Value NowCell(const Napi::CallbackInfo& info) { return Napi::ArrayBuffer::New(info.Env(), &t_now_cell, sizeof(t_now_cell)); }
+Napi::Value NowInto(const Napi::CallbackInfo& info) {
+  t_now_cell = double(now_ns());
+  return info.Env().Undefined();
+}
 Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(syscall(SYS_gettid))); }
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -401,6 +410,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchHook", Napi::Function::New(env, BenchHook));
   exports.Set("checkTagTable", Napi::Function::New(env, CheckTagTable));
   exports.Set("now", Napi::Function::New(env, Now));
+  exports.Set("nowCell", Napi::Function::New(env, NowCell));
+  exports.Set("nowInto", Napi::Function::New(env, NowInto));
   exports.Set("tid", Napi::Function::New(env, Tid));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("getLayout", Napi::Function::New(env, GetLayout));

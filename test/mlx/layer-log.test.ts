@@ -102,6 +102,10 @@ describe('the layer log', () => {
     expect(a.filter((s) => s.name.includes('Outer'))).toHaveLength(3);
     for (const s of a) expect(s.end).toBeGreaterThan(s.start);
     expect(new Set(a.map((s) => s.start)).size).toBe(9);
+    // Nor were the first window's layer names: its primitives still name the Inner layers that built them.
+    const muls = first.spans.filter((s) => s.kind === 'primitive' && s.name === 'Multiply');
+    expect(muls).toHaveLength(6);
+    expect(muls.every((s) => /Inner/.test(s.layer ?? ''))).toBe(true);
   });
 
   it('reads a layer that is still open: it is in the trace taken meanwhile and ends when it returns', () => {

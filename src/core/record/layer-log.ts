@@ -68,7 +68,10 @@ export class LayerLog {
     this.parents[i] = parentId ?? -1;
     this.starts[i] = start;
     this.ends[i] = 0;
-    this.names.push(name);
+    // Written over the last window's names, not pushed: emptying the array at reset would drop its
+    // room and grow it again, copying, as the window fills.
+    if (i < this.names.length) this.names[i] = name;
+    else this.names.push(name);
     return i;
   }
 
@@ -95,7 +98,6 @@ export class LayerLog {
    */
   reset(): void {
     this.n = 0;
-    this.names.length = 0;
     this.spans = null;
   }
 

@@ -51,6 +51,9 @@ export interface NativeBinding {
   learnArrayWrap(makeArray: () => unknown): boolean;
   peekDesc(arr: unknown, words: number): number[];
   now(): number;
+  /** This thread's clock cell (one float64), which nowInto() fills with what now() would return. */
+  nowCell(): ArrayBuffer;
+  nowInto(): void;
   tid(): number;
   /** Checks the tag table's copy of its recent answers against the table (native/selftest.h check_tag_table). */
   checkTagTable(seed: number): { checks: number; wrong: number; evicted: number };

@@ -43,6 +43,15 @@ export interface RecorderOptions {
 const perfOffsetNs = Number(process.hrtime.bigint()) - performance.now() * 1e6;
 const hrNow = () => performance.now() * 1e6 + perfOffsetNs;
 
+/** The native clock, read through its cell (HookLayer nowInto): no heap number is made per reading. */
+function nativeNow(b: HookLayer['binding']): () => number {
+  const cell = new Float64Array(b.nowCell());
+  return () => {
+    b.nowInto();
+    return cell[0];
+  };
+}
+
 export class Recorder {
   readonly timing: TimingMode;
   readonly now: () => number;
@@ -91,7 +100,7 @@ export class Recorder {
     this.synchronizerClass = opts.hook ? opts.hook.classes.indexOf('Synchronizer') : -1;
     this.timing = opts.hook ? 'native' : 'js';
     const b = opts.hook?.binding;
-    this.now = b ? () => b.now() : hrNow;
+    this.now = b ? nativeNow(b) : hrNow;
     this.jsThread = opts.hook?.jsThread ?? process.pid;
     this.origin = this.now();
     this.originEpochNs = epochNsNow();
@@ -468,7 +477,7 @@ export class Recorder {
       js = new PendingSpans(this.spans, layers, this.makeLayerSpan);
       this.layers = new LayerLog();
     }
-    const taken = new TakenColumns(js, this.prims.slice(), this.memRaw.slice(), this.layerNames, classes, this.origin);
+    const taken = new TakenColumns(js, this.prims.slice(), this.memRaw.slice(), this.layerNames.copy(), classes, this.origin);
     const trace = lazyTrace(head, taken);
     this.dropped = 0;
     this.memDropped = 0;
@@ -476,7 +485,7 @@ export class Recorder {
     this.listenedSpans = 0;
     this.prims = this.prims.nextWindow();
     this.memRaw = this.memRaw.nextWindow();
-    this.layerNames = new LayerNames();
+    this.layerNames.reset();
     this.layerFloor = this.nextId;
     this.launched = objectArray();
     this.launchedHead = 0;

@@ -14,7 +14,7 @@ import type { Trace } from '../../core/model/trace';
 import { Patcher } from './patcher';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION, SUPPORTED_MLX } from './version';
-import { arraysIn, errorMessage, mlxModuleFromCache, mlxVersion, sayNativeUnavailable } from './utils';
+import { argsOf, ArraySlots, callWith, errorMessage, mlxModuleFromCache, mlxVersion, sayNativeUnavailable } from './utils';
 import { setMlxClasses } from './op-shapes';
 import { patchOps } from './js-ops';
 import { Layers } from './layers';
@@ -24,16 +24,12 @@ import { checkStream, TraceStream } from './stream';
 import { saveTrace } from '../../core/io/persist';
 import { describeRecording, liveRecordingBound, startLive, type LiveHandle, type LiveOptions } from './live';
 import { DEFAULT_CONFIG, SpanRuntime } from './span-runtime';
-import { objectArray } from '../../core/record/arrays';
 
 type AnyFn = (...args: any[]) => any;
 
-/**
- * The arrays an mx.fast call hands tagGraph, gathered into these two lists rather than new ones per
- * call: the native side reads them during the call and keeps none, and they are emptied after it.
- */
-const tagRoots = objectArray<unknown>();
-const tagStops = objectArray<unknown>();
+/** The arrays an mx.fast call hands tagGraph (the native side reads them during the call and keeps none). */
+const tagRoots = new ArraySlots();
+const tagStops = new ArraySlots();
 
 export class MlxInstrumentation extends SpanRuntime {
   /** Every patch this instrumentation made, undone by disable(). */
@@ -323,35 +319,31 @@ export class MlxInstrumentation extends SpanRuntime {
       build[0] = cfg.layers !== false ? 1 : 0;
     }
 
+    // Evals, and sync points (each forces the graph behind one array to run). Up to three arguments
+    // are passed on as they are (callWith), more through an array.
     const self = this;
-    const wrapEval = (name: string) =>
-      this._patcher.wrap<AnyFn>(core, name, (orig) =>
-        function (this: unknown, ...args: unknown[]) {
-          if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
-          if (!self._on) return orig.apply(this, args);
-          if (self._untracedNow()) return self._untraced(orig, this, args);
-          const span = rec.begin('eval', name, self._parentId());
+    const wrapCall = (target: any, name: string, kind: 'eval' | 'sync') =>
+      this._patcher.wrap<AnyFn>(target, name, (orig) => {
+        const call = (thisArg: unknown, n: number, a?: unknown, b?: unknown, c?: unknown): unknown => {
+          if (self._untracedNow()) return self._untraced(orig, thisArg, argsOf(n, a, b, c));
+          const span = rec.begin(kind, name, self._parentId());
           if (name === 'asyncEval') rec.markAsync(span);
-          return self._call(span, orig, this, args);
-        },
-      );
-    wrapEval('eval');
-    wrapEval('asyncEval');
-
-    // Sync points: each forces the graph behind one array to run.
-    const proto = core.array?.prototype;
-    for (const name of ['item', 'tolist', 'toString']) {
-      if (!proto) break;
-      this._patcher.wrap<AnyFn>(proto, name, (orig) =>
-        function (this: unknown, ...args: unknown[]) {
+          return self._call(span, orig, thisArg, n, a, b, c);
+        };
+        const withArray = function (this: unknown, ...args: unknown[]) {
+          return call(this, -1, args);
+        };
+        return function (this: unknown, a?: unknown, b?: unknown, c?: unknown) {
           if (self._pendingSignal !== null && self._pendingSignal[0] !== 0) self._takePendingSignal();
-          if (!self._on) return orig.apply(this, args);
-          if (self._untracedNow()) return self._untraced(orig, this, args);
-          const span = rec.begin('sync', name, self._parentId());
-          return self._call(span, orig, this, args);
-        },
-      );
-    }
+          if (!self._on) return orig.apply(this, arguments as never);
+          const n = arguments.length;
+          return n > 3 ? withArray.apply(this, arguments as never) : call(this, n, a, b, c);
+        };
+      });
+    wrapCall(core, 'eval', 'eval');
+    wrapCall(core, 'asyncEval', 'eval');
+    const proto = core.array?.prototype;
+    if (proto) for (const name of ['item', 'tolist', 'toString']) wrapCall(proto, name, 'sync');
 
     if (this._hook && core.fast) this._patchFast(core.fast);
     if (cfg.layers !== false && mlx.nn) {
@@ -361,48 +353,59 @@ export class MlxInstrumentation extends SpanRuntime {
     if (!this._hook) patchOps(this, this._patcher, core, cfg.syncEachOp === true);
   }
 
-  /** Marks the graph each mx.fast call builds, so fallback primitives are known for what they are. */
+  /**
+   * Marks the graph each mx.fast call builds, so fallback primitives are known for what they are.
+   * Up to six arguments are passed on as they are (callWith), more through an array.
+   */
   private _patchFast(fast: any): void {
     const self = this;
     FAST_FUNCTIONS.forEach((name, marker) => {
       if (!marker || typeof fast[name] !== 'function') return;
-      this._patcher.wrap<AnyFn>(fast, name, (orig) =>
-        function (this: unknown, ...args: unknown[]) {
-          const hook = self._hook;
-          if (!self._on || !hook) return orig.apply(this, args);
-          const build = hook.buildState;
-          const asMade = build !== null && build[0] !== 0;
-          const layer = asMade ? build[1] : self._innermostLayer()?.id ?? 0;
-          // The inputs' graphs are the caller's: tagged for this eval first, every node tagged for it
-          // from here on is the fast call's (a lazy input left from an earlier eval would not be).
-          const roots = arraysIn(args, tagRoots);
-          try {
-            hook.binding.tagGraph(roots, layer, self._epoch);
-          } finally {
-            roots.length = 0;
-          }
-          if (asMade) {
-            // Arrays are tagged as node-mlx makes them: the nodes made meanwhile get the mark then.
-            const outer = build[4];
-            build[4] = marker;
-            try {
-              return orig.apply(this, args);
-            } finally {
-              build[4] = outer;
-            }
-          }
-          const out = orig.apply(this, args);
-          const made = arraysIn(out, tagRoots);
-          const stops = arraysIn(args, tagStops);
-          try {
-            hook.binding.tagGraph(made, layer, self._epoch, stops, marker);
-          } finally {
-            made.length = stops.length = 0;
-          }
-          return out;
-        },
-      );
+      this._patcher.wrap<AnyFn>(fast, name, (orig) => {
+        const withArray = function (this: unknown, ...args: unknown[]) {
+          return self._fastCall(orig, marker, this, -1, args);
+        };
+        return function (this: unknown, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown) {
+          if (!self._on || !self._hook) return orig.apply(this, arguments as never);
+          const n = arguments.length;
+          if (n > 6) return withArray.apply(this, arguments as never);
+          return self._fastCall(orig, marker, this, n, a, b, c, d, e, f);
+        };
+      });
     });
+  }
+
+  /** An mx.fast call (function `marker` of FAST_FUNCTIONS) with n arguments a..f as callWith takes them. */
+  private _fastCall(orig: AnyFn, marker: number, thisArg: unknown, n: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): unknown {
+    const hook = this._hook!;
+    const build = hook.buildState;
+    const asMade = build !== null && build[0] !== 0;
+    const layer = asMade ? build[1] : this._innermostLayer()?.id ?? 0;
+    // The inputs' graphs are the caller's: tagged for this eval first, every node tagged for it
+    // from here on is the fast call's (a lazy input left from an earlier eval would not be).
+    try {
+      hook.binding.tagGraph(tagRoots.fillArgs(n, a, b, c, d, e, f), layer, this._epoch);
+    } finally {
+      tagRoots.clear();
+    }
+    if (asMade) {
+      // Arrays are tagged as node-mlx makes them: the nodes made meanwhile get the mark then.
+      const outer = build[4];
+      build[4] = marker;
+      try {
+        return callWith(orig, thisArg, n, a, b, c, d, e, f);
+      } finally {
+        build[4] = outer;
+      }
+    }
+    const out = callWith(orig, thisArg, n, a, b, c, d, e, f);
+    try {
+      hook.binding.tagGraph(tagRoots.fill(out), layer, this._epoch, tagStops.fillArgs(n, a, b, c, d, e, f), marker);
+    } finally {
+      tagRoots.clear();
+      tagStops.clear();
+    }
+    return out;
   }
 
   private _unpatch(): void {

@@ -9,7 +9,7 @@ import type { LiveSpan, Recorder } from '../../core/record/recorder';
 import type { OpenSpan } from '../../core/record/layer-log';
 import { LoadOrder } from './load-order';
 import type { Patcher } from './patcher';
-import { arraysIn, baseModuleExports } from './utils';
+import { argsOf, arraysIn, baseModuleExports, callWith } from './utils';
 
 type AnyFn = (...args: any[]) => any;
 
@@ -28,7 +28,7 @@ export interface LayersHost {
   _parentId(): number | null;
   _innermostLayer(): OpenSpan | undefined;
   _runIn<T>(span: LiveSpan, fn: () => T, module?: unknown, after?: (out: T) => void): T;
-  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown;
+  _callLayer(name: string, orig: AnyFn, module: unknown, build: Uint32Array, n: number, a?: unknown, b?: unknown, c?: unknown): unknown;
   instrumentModule(model: unknown): void;
 }
 
@@ -83,24 +83,37 @@ export class Layers {
     this.names = new WeakMap();
   }
 
+  /**
+   * A layer's forward takes up to three arguments in the loops people profile (x, mask, cache), and
+   * they are passed on as they are rather than gathered into an array per call: a decode loop makes
+   * ~30 layer calls a token, and recording should add no garbage of its own to each (docs/design.md,
+   * "Garbage a token"). More arguments go through an array.
+   */
   private wrapForward(proto: object): void {
     const host = this.host;
     const layers = this;
-    this.patcher.wrap<AnyFn>(proto, 'forward', (orig) =>
-      function (this: any, ...args: unknown[]) {
-        if (!host._on || !host._recorder) return orig.apply(this, args);
+    this.patcher.wrap<AnyFn>(proto, 'forward', (orig) => {
+      const withArray = function (this: any, ...args: unknown[]) {
         if (host._untracedNow()) return host._applyUnsampled(orig, this, args);
-        return layers.trace(orig, this, args);
-      },
-    );
+        return layers.trace(orig, this, -1, args);
+      };
+      return function (this: any, a?: unknown, b?: unknown, c?: unknown) {
+        if (!host._on || !host._recorder) return orig.apply(this, arguments as never);
+        const n = arguments.length;
+        if (n > 3) return withArray.apply(this, arguments as never);
+        if (host._untracedNow()) return host._applyUnsampled(orig, this, argsOf(n, a, b, c));
+        return layers.trace(orig, this, n, a, b, c);
+      };
+    });
   }
 
-  private trace(orig: AnyFn, module: any, args: unknown[]): unknown {
+  /** A layer call with n arguments a, b, c (n = -1: the arguments are the array a). */
+  private trace(orig: AnyFn, module: any, n: number, a?: unknown, b?: unknown, c?: unknown): unknown {
     const host = this.host;
     const rec = host._recorder!;
     const depth = host._stack.length;
     // super.forward() from an overriding class: one layer, not two.
-    if (depth && host._stackModules[depth - 1] === module) return orig.apply(module, args);
+    if (depth && host._stackModules[depth - 1] === module) return callWith(orig, module, n, a, b, c);
     const parentLayer = host._innermostLayer();
     if (!parentLayer) {
       this.ensurePaths(module);
@@ -108,11 +121,12 @@ export class Layers {
     }
     const hook = host._hook;
     const build = hook?.buildState;
-    // What the arguments' graphs hold was built by the caller, not by this layer (tagged as made
-    // when the wrap hook is on; the walk at forward's return must not reach them otherwise).
-    if (hook && !build) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, host._epoch);
     // Arrays are tagged with this layer as node-mlx makes them (native wrap hook).
-    if (build) return host._callLayer(this.layerName(module), orig, module, args, build);
+    if (build) return host._callLayer(this.layerName(module), orig, module, build, n, a, b, c);
+    const args = argsOf(n, a, b, c);
+    // What the arguments' graphs hold was built by the caller, not by this layer (the walk at
+    // forward's return must not reach them).
+    if (hook) hook.binding.tagGraph(arraysIn(args), parentLayer ? parentLayer.id : 0, host._epoch);
     const span = rec.begin('layer', this.layerName(module), host._parentId());
     return host._runIn(span, () => orig.apply(module, args), module, (out) => {
       if (hook) hook.binding.tagGraph(arraysIn(out), span.id, host._epoch);

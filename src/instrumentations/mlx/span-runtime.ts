@@ -13,7 +13,7 @@ import { LayerFrame, type OpenSpan } from '../../core/record/layer-log';
 import { OtelBridge } from './otel-bridge';
 import type { MlxInstrumentationConfig } from './types';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
-import { errorMessage, globalProvider, mlxVersion, sampled } from './utils';
+import { callWith, errorMessage, globalProvider, mlxVersion, sampled } from './utils';
 import type { FlightRing } from './flight';
 import type { TraceStream } from './stream';
 
@@ -243,17 +243,17 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   }
 
   /**
-   * Runs orig.apply(thisArg, args) inside `span`, an eval or sync point, synchronously: the hot path
-   * of every traced eval, so without an OTel bridge it makes no closure (with one, _runIn does it
-   * all). It drains the hook layer as it returns.
+   * Runs orig on thisArg (n arguments a, b, c, as callWith takes them) inside `span`, an eval or sync
+   * point, synchronously: the hot path of every traced eval, so without an OTel bridge it makes no
+   * closure (with one, _runIn does it all). It drains the hook layer as it returns.
    */
-  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, args: unknown[]): unknown {
-    if (this._otel()) return this._runIn(span, () => orig.apply(thisArg, args));
+  _call(span: LiveSpan, orig: AnyFn, thisArg: unknown, n: number, a?: unknown, b?: unknown, c?: unknown): unknown {
+    if (this._otel()) return this._runIn(span, () => callWith(orig, thisArg, n, a, b, c));
     const rec = this._recorder!;
     this._stack.push(span);
     this._stackModules.push(undefined);
     try {
-      return orig.apply(thisArg, args);
+      return callWith(orig, thisArg, n, a, b, c);
     } finally {
       rec.end(span);
       this._unstack(span);
@@ -265,12 +265,12 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
   }
 
   /**
-   * A layer call with the wrap hook on: arrays made meanwhile are tagged with it (`build[1]`). Without
-   * an OTel bridge the layer is a row of the recorder's layer log (no span object until the spans are
-   * read), on the stack as a reused frame; with one, a span object run through _runIn, which its
-   * OTel twin needs.
+   * A layer call (n arguments a, b, c, as callWith takes them) with the wrap hook on: arrays made
+   * meanwhile are tagged with it (`build[1]`). Without an OTel bridge the layer is a row of the
+   * recorder's layer log (no span object until the spans are read), on the stack as a reused frame;
+   * with one, a span object run through _runIn, which its OTel twin needs.
    */
-  _callLayer(name: string, orig: AnyFn, module: unknown, args: unknown[], build: Uint32Array): unknown {
+  _callLayer(name: string, orig: AnyFn, module: unknown, build: Uint32Array, n: number, a?: unknown, b?: unknown, c?: unknown): unknown {
     const rec = this._recorder!;
     if (this._otel()) {
       const span = rec.begin('layer', name, this._parentId());
@@ -278,7 +278,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
         const outer = build[1];
         build[1] = span.id;
         try {
-          return orig.apply(module, args);
+          return callWith(orig, module, n, a, b, c);
         } finally {
           build[1] = outer;
         }
@@ -291,7 +291,7 @@ export abstract class SpanRuntime extends InstrumentationBase<MlxInstrumentation
     const outer = build[1];
     build[1] = frame.id;
     try {
-      return orig.apply(module, args);
+      return callWith(orig, module, n, a, b, c);
     } finally {
       build[1] = outer;
       rec.endLayer(frame);

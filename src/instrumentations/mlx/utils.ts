@@ -2,6 +2,7 @@ import { trace as otelTrace, TraceFlags, type Context, type TracerProvider } fro
 import { createRequire } from 'node:module';
 import type { TensorInfo } from '../../core/model/trace';
 import { isMlxArray, setMlxClasses } from './op-shapes';
+import { objectArray } from '../../core/record/arrays';
 
 /** core functions that are not ops: evaluation, devices, streams, transforms, I/O. */
 export const NOT_OPS = new Set([
@@ -31,17 +32,93 @@ export function jsOpCostName(name: string): string {
   return COST_NAMES[name] ?? name.charAt(0).toUpperCase() + name.slice(1);
 }
 
-/** The MLX arrays among a call's arguments or results (one level into arrays and plain objects). */
-export function arraysIn(v: unknown, out: unknown[] = [], depth = 0): unknown[] {
-  if (v == null || typeof v !== 'object') return out;
+/** Calls `visit` with each MLX array among a call's arguments or results (one level into arrays and plain objects). */
+function eachArrayIn(v: unknown, visit: (a: unknown) => void, depth: number): void {
+  if (v == null || typeof v !== 'object') return;
   if (isMlxArray(v)) {
-    out.push(v);
-    return out;
+    visit(v);
+    return;
   }
-  if (depth > 2) return out;
-  if (Array.isArray(v)) for (const x of v) arraysIn(x, out, depth + 1);
-  else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) arraysIn((v as any)[k], out, depth + 1);
+  if (depth > 2) return;
+  if (Array.isArray(v)) for (const x of v) eachArrayIn(x, visit, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) eachArrayIn((v as any)[k], visit, depth + 1);
+}
+
+/** The MLX arrays among a call's arguments or results, as a new array. */
+export function arraysIn(v: unknown): unknown[] {
+  const out: unknown[] = [];
+  eachArrayIn(v, (a) => out.push(a), 0);
   return out;
+}
+
+/**
+ * The MLX arrays of a call, gathered into one array kept from call to call for a native call that
+ * reads them and keeps none. Its slots past the arrays hold null, which the native side skips:
+ * emptying the array instead (length = 0) would drop its room, and every call would grow it anew.
+ */
+export class ArraySlots {
+  readonly slots: unknown[] = objectArray();
+  private n = 0;
+  private readonly put = (a: unknown): void => {
+    if (this.n < this.slots.length) this.slots[this.n] = a;
+    else this.slots.push(a);
+    this.n++;
+  };
+
+  /** The arrays in `v`, in slots (null past them) until clear(). */
+  fill(v: unknown): unknown[] {
+    eachArrayIn(v, this.put, 0);
+    return this.slots;
+  }
+
+  /** The arrays among n arguments a..f as callWith() takes them, in slots until clear(). */
+  fillArgs(n: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): unknown[] {
+    if (n < 0) return this.fill(a);
+    if (n > 0) eachArrayIn(a, this.put, 1);
+    if (n > 1) eachArrayIn(b, this.put, 1);
+    if (n > 2) eachArrayIn(c, this.put, 1);
+    if (n > 3) eachArrayIn(d, this.put, 1);
+    if (n > 4) eachArrayIn(e, this.put, 1);
+    if (n > 5) eachArrayIn(f, this.put, 1);
+    return this.slots;
+  }
+
+  /** Lets go of the arrays (the slots stay). */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) this.slots[i] = null;
+    this.n = 0;
+  }
+}
+
+/**
+ * Calls `f` on `self` with n (0-6) arguments a..f; with n = -1, with the arguments in the array a.
+ * Wrappers on hot paths pass a call's arguments on this way rather than gathering them into an array
+ * per call (docs/design.md, "Garbage a token").
+ */
+export function callWith(fn: (...args: any[]) => unknown, self: unknown, n: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): unknown {
+  switch (n) {
+    case 0:
+      return fn.call(self);
+    case 1:
+      return fn.call(self, a);
+    case 2:
+      return fn.call(self, a, b);
+    case 3:
+      return fn.call(self, a, b, c);
+    case 4:
+      return fn.call(self, a, b, c, d);
+    case 5:
+      return fn.call(self, a, b, c, d, e);
+    case 6:
+      return fn.call(self, a, b, c, d, e, f);
+    default:
+      return fn.apply(self, a as unknown[]);
+  }
+}
+
+/** The arguments callWith() would pass, as an array. */
+export function argsOf(n: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): unknown[] {
+  return n < 0 ? (a as unknown[]) : [a, b, c, d, e, f].slice(0, n);
 }
 
 /**
