@@ -34,6 +34,7 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
   const tracedPct = groupPct(1);
   const s = pairedStats(tracedPct), cpu = pct(1, 'cpuNs'), aa = pct(2), idle = pct(3);
   const perSide = (j) => got.flatMap((g) => g[j].map((a) => a.ns));
+  const gcPerToken = (j) => sum(got.flatMap((g) => g[j].map((a) => a.gcNs))) / (got.flatMap((g) => g[j]).length * tokens) / 1e3;
   return {
     value: s.trimmed,
     extra: {
@@ -44,6 +45,10 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
       cpu_pct: round(cpu.trimmed), cpu_ci95_pct: round(cpu.ci95),
       aa_pct: round(aa.trimmed), aa_ci95_pct: round(aa.ci95),
       idle_pct: round(idle.trimmed), idle_ci95_pct: round(idle.ci95),
+      // Garbage collections begun inside the timed generations, µs a token (decode-process.mjs):
+      // young collections run node-mlx's finalizers and take tens of ms each, and where they fall
+      // (inside a generation or between turns) moves the figure (docs/design.md, "Garbage a token").
+      gc_us_per_token_untraced: round(gcPerToken(0), 2), gc_us_per_token_traced: round(gcPerToken(1), 2),
       group_pct: tracedPct.map((x) => round(x)),
       groups: s.pairs, dropped: sum(got.flatMap((g) => g[1].map((a) => a.dropped))),
     },

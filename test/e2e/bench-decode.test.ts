@@ -13,6 +13,7 @@ const lib = join(ROOT, 'bench', 'lib.mjs');
 interface Answer {
   ns: number;
   cpuNs: number;
+  gcNs: number;
   dropped: number;
 }
 
@@ -29,6 +30,8 @@ describe('lockstep programs', () => {
         for (const a of answers) {
           expect(a.ns).toBeGreaterThan(0);
           expect(a.cpuNs).toBeGreaterThan(0);
+          expect(a.gcNs).toBeGreaterThanOrEqual(0);
+          expect(a.gcNs).toBeLessThan(a.ns);
           expect(a.dropped).toBe(0);
         }
       }
