@@ -1,18 +1,15 @@
 // Cost of the SDK around the hook layer: JS wrapping, a traced forward, the whole pipeline per primitive.
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setImmediate as tick } from 'node:timers/promises';
-import { chainLayer, median, pairedStats } from '../lib.mjs';
+import { fileURLToPath } from 'node:url';
+import { median, pairedStats } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
 const mx = mlx.core;
 const sdk = require('../../dist/index.js');
 const { createTransformer } = require('../../dist/demo.js');
-// The addon the SDK loaded (the same file, so the same instance): for the size of its tag table.
-const native = require('../../build/Release/mlx_trace.node');
+const pipelineScript = fileURLToPath(new URL('../pipeline-process.mjs', import.meta.url));
 
 const now = () => Number(process.hrtime.bigint());
 
@@ -21,6 +18,45 @@ function forwardTimer(model, tokens) {
     const t0 = now();
     mx.eval(model.forward(tokens, model.newCache()));
     return now() - t0;
+  };
+}
+
+/**
+ * Recording, take and save per primitive: `programs` runs of bench/pipeline-process.mjs one after
+ * another, each with its own figure; returns the median figure, with each program's and the parts.
+ */
+function pipelineOverhead(programs) {
+  const runs = [];
+  for (let p = 0; p < programs; p++) {
+    const out = spawnSync(process.execPath, [pipelineScript], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (out.status !== 0) throw new Error(`pipeline-process ended (${out.signal ?? `exit ${out.status}`}): ${out.stderr.trim().split('\n').pop() ?? ''}`);
+    const r = JSON.parse(out.stdout.trim().split('\n').pop());
+    const part = (k) => median(r.rounds.map((x) => x[k]));
+    const s = pairedStats(r.diffs);
+    runs.push({ ...r, record: s.trimmed, mean: s.mean, ci95: s.ci95, recordMedian: s.median, take: part('take'), save: part('save'), read: part('read'), saveJson: part('saveJson') });
+  }
+  const totals = runs.map((r) => r.record + r.take + r.save);
+  const mid = (k) => Math.round(median(runs.map((r) => r[k])));
+  const last = runs[runs.length - 1].last;
+  return {
+    value: median(totals),
+    extra: {
+      program_ns: totals.map((t) => Math.round(t)),
+      primitives: last.prims,
+      memory_events: last.memory,
+      attributed_to_layer: last.attributed,
+      dropped: last.dropped,
+      record_ns: mid('record'),
+      record_mean_ns: mid('mean'),
+      record_mean_ci95_ns: mid('ci95'),
+      record_median_ns: mid('recordMedian'),
+      take_ns: mid('take'),
+      save_ns: mid('save'),
+      first_read_ns: mid('read'),
+      save_json_ns: mid('saveJson'),
+      pairs_per_program: runs[0].diffs.length,
+      tag_table_kb: runs[0].tagTableKb,
+    },
   };
 }
 
@@ -110,107 +146,11 @@ export default [
     unit: 'ns',
     goal: 500,
     better: 'lower',
-    async run() {
-      // 1M executed primitives built inside a layer: recording, takeTrace (layer attribution + cost
-      // model) and saveTrace (to .mlxtrace), minus the same evals untraced. The loop yields to the event loop after
-      // each eval, as an app does: node-mlx frees arrays from finalizers that run there, so the
-      // allocator's frees are recorded too. Five rounds of 1M; take and save are their medians.
-      const dir = mkdtempSync(join(tmpdir(), 'mlx-trace-bench-'));
-      const inst = sdk.registerMlxInstrumentation({ maxSpans: 3_000_000 });
-      const { layer, x } = chainLayer(mlx);
-      const perEval = 5000, pairs = 200;
-      const one = async () => {
-        const t0 = now();
-        mx.eval(layer.forward(x, perEval));
-        const ns = now() - t0;
-        await tick();
-        return ns;
-      };
-      inst.disable();
-      for (let i = 0; i < 20; i++) await one(); // warm-up
-      // Recording's cost: each traced eval is paired with an untraced one next to it (in turn first
-      // and second), and the differences are averaged with the 10% tails at each end left out. Here
-      // one eval of 5000 primitives varies by ±3 µs per primitive (sd, measured) with the app's
-      // garbage collections, and the machine drifts over seconds: pairs cancel the drift, and the
-      // trimmed mean keeps a collection that lands in one eval of a pair from deciding the figure.
-      // enable() and disable() run between evals, outside the timing (~2 ms a pair; measured).
-      const diffs = [];
-      const rounds = [];
-      let last = null;
-      try {
-        for (let r = 0; r < 5; r++) {
-          inst.enable();
-          inst.takeTrace();
-          for (let k = 0; k < pairs; k++) {
-            let traced, untraced;
-            if (k & 1) {
-              inst.enable();
-              traced = await one();
-              inst.disable();
-              untraced = await one();
-            } else {
-              inst.disable();
-              untraced = await one();
-              inst.enable();
-              traced = await one();
-            }
-            diffs.push((traced - untraced) / perEval);
-          }
-          inst.enable();
-          const t1 = now();
-          const trace = inst.takeTrace('pipeline');
-          const t2 = now();
-          // The binary layout, the one to use for traces this big. takeTrace made no span object: its
-          // arrays are made when first read, and the save wrote the recorder's columns. What reading
-          // them costs, and the JSON layout's save, are shown beside (not in the total).
-          sdk.saveTrace(trace, join(dir, 'trace.mlxtrace'));
-          const t3 = now();
-          void (trace.spans.length + trace.memory.length);
-          const t4 = now();
-          sdk.saveTrace(trace, join(dir, 'trace.json'));
-          const t5 = now();
-          // Counted here: a trace kept across rounds would slow the next round's garbage collections.
-          let prims = 0, attributed = 0;
-          for (const s of trace.spans) if (s.kind === 'primitive') { prims++; if (s.layer) attributed++; }
-          rounds.push({ take: (t2 - t1) / prims, save: (t3 - t2) / prims, read: (t4 - t3) / prims, saveJson: (t5 - t4) / prims });
-          if (r === 0) {
-            // The file written from the columns holds what the arrays hold.
-            const back = sdk.loadTrace(join(dir, 'trace.mlxtrace'));
-            if (back.spans.length !== trace.spans.length || back.memory.length !== trace.memory.length || back.spans.at(-1).end !== trace.spans.at(-1).end) {
-              throw new Error('the .mlxtrace file does not hold the trace');
-            }
-          }
-          last = { prims, attributed, memory: trace.memory.length, dropped: trace.dropped };
-        }
-      } finally {
-        inst.disable();
-        rmSync(dir, { recursive: true, force: true });
-      }
-      const { trimmed: record, mean, ci95, median: recordMedian } = pairedStats(diffs);
-      const take = median(rounds.map((r) => r.take));
-      const save = median(rounds.map((r) => r.save));
-      const saveJson = median(rounds.map((r) => r.saveJson));
-      const read = median(rounds.map((r) => r.read));
-      const total = record + take + save;
-      return {
-        value: total,
-        extra: {
-          primitives: last.prims,
-          memory_events: last.memory,
-          attributed_to_layer: last.attributed,
-          dropped: last.dropped,
-          record_ns: Math.round(record),
-          record_mean_ns: Math.round(mean),
-          record_mean_ci95_ns: Math.round(ci95),
-          record_median_ns: Math.round(recordMedian),
-          take_ns: Math.round(take),
-          save_ns: Math.round(save),
-          first_read_ns: Math.round(read),
-          save_json_ns: Math.round(saveJson),
-          pairs: diffs.length,
-          tag_table_kb: native.stats().tagTableBytes / 1024,
-        },
-      };
-    },
+    // Each program (bench/pipeline-process.mjs) records 1M primitives per round, five rounds, and
+    // times take and save at each; its figure is the trimmed mean of its pairs plus the medians of
+    // its take and save. The value is the median of three programs': programs differ by more than
+    // one's pairs say (on one evening, runs of one build read 423-640 ns; docs/design.md,
+    // "Garbage a token"), as the small-eval figure's did.
+    run: () => pipelineOverhead(3),
   },
 ];
