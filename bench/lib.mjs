@@ -1,6 +1,7 @@
 // Shared by benchmark cases: the envelope of a generated trace, paired traced/untraced timing.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** A Trace around generated spans and memory events, with fixed metadata so runs compare. */
@@ -14,6 +15,17 @@ export function benchTrace(spans, memory) {
       peaks: { flops: 1e11, bandwidth: 2e10, source: 'default' },
     },
   };
+}
+
+/**
+ * Runs `node script ...args` to its end and returns the JSON line it printed last; a program that
+ * fails throws with its name, how it ended and its last line on stderr.
+ */
+export function runProgram(script, args = []) {
+  const out = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const name = basename(script, '.mjs');
+  if (out.status !== 0) throw new Error(`${name} ended (${out.signal ?? `exit ${out.status}`}): ${out.stderr.trim().split('\n').pop() ?? ''}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop());
 }
 
 /** The upper median (the middle one of an odd count): what a side's runs or pairs are summarised by. */

@@ -3,9 +3,8 @@
 // The generation figures compare traced with untraced programs run in lockstep (bench/lib.mjs
 // `lockstep`); the small-eval figure, traced with untraced runs interleaved in each of several
 // programs run one after another.
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { lockstep, median, pairedStats } from '../lib.mjs';
+import { lockstep, median, pairedStats, runProgram } from '../lib.mjs';
 
 const round = (x, d = 1) => +x.toFixed(d);
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
@@ -63,9 +62,7 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
 function smallEvalOverhead(processes, pairs) {
   const runs = [];
   for (let p = 0; p < processes; p++) {
-    const out = spawnSync(process.execPath, [smallEvalScript, String(pairs)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (out.status !== 0) throw new Error(`small-eval-process ended (${out.signal ?? `exit ${out.status}`}): ${out.stderr.trim().split('\n').pop() ?? ''}`);
-    runs.push(JSON.parse(out.stdout.trim().split('\n').pop()));
+    runs.push(runProgram(smallEvalScript, [String(pairs)]));
   }
   const wall = runs.map((r) => pairedStats(r.wall));
   const cpu = runs.map((r) => pairedStats(r.cpu).trimmed);

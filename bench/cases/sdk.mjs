@@ -1,8 +1,7 @@
 // Cost of the SDK around the hook layer: JS wrapping, a traced forward, the whole pipeline per primitive.
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { median, pairedStats } from '../lib.mjs';
+import { median, pairedStats, runProgram } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 const mlx = require('@frost-beta/mlx');
@@ -28,9 +27,7 @@ function forwardTimer(model, tokens) {
 function pipelineOverhead(programs) {
   const runs = [];
   for (let p = 0; p < programs; p++) {
-    const out = spawnSync(process.execPath, [pipelineScript], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (out.status !== 0) throw new Error(`pipeline-process ended (${out.signal ?? `exit ${out.status}`}): ${out.stderr.trim().split('\n').pop() ?? ''}`);
-    const r = JSON.parse(out.stdout.trim().split('\n').pop());
+    const r = runProgram(pipelineScript);
     const part = (k) => median(r.rounds.map((x) => x[k]));
     const s = pairedStats(r.diffs);
     runs.push({ ...r, record: s.trimmed, mean: s.mean, ci95: s.ci95, recordMedian: s.median, take: part('take'), save: part('save'), read: part('read'), saveJson: part('saveJson') });

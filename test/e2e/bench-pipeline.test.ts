@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli';
 
 const script = join(ROOT, 'bench', 'pipeline-process.mjs');
+const lib = join(ROOT, 'bench', 'lib.mjs');
 
 describe('pipeline program', () => {
   it('answers with each pair\'s difference and each round\'s take and save, of a trace that held every primitive', () => {
@@ -28,5 +29,13 @@ describe('pipeline program', () => {
     expect(out.status).toBe(2);
     expect(out.stderr.trim()).toBe('pipeline-process: ROUNDS PAIRS PER_EVAL must be positive whole numbers, not 2 many');
     expect(out.stdout).toBe('');
+  });
+
+  it('is run by the benchmark to its end, and a program that fails is named with its one line', async () => {
+    const { runProgram } = await import(lib);
+    expect(runProgram(script, ['1', '2', '100']).last).toMatchObject({ prims: 200, attributed: 200 });
+    expect(() => runProgram(script, ['0'])).toThrow(
+      'pipeline-process ended (exit 2): pipeline-process: ROUNDS PAIRS PER_EVAL must be positive whole numbers, not 0',
+    );
   });
 });

@@ -50,19 +50,20 @@ const MIN_CAPACITY = 1024;
 const SHRINK_AFTER = 8;
 
 /**
- * The capacity of the log that follows one which held `used` entries, after `smallBefore` windows in
- * a row that used under a quarter of it: a program that takes a trace every N primitives records the
- * next N without growing (growing by doubling allocates, zero-fills and copies); a program whose
- * windows stay much smaller gets the memory back.
+ * How much room a log keeps from window to window: a program that takes a trace every N primitives
+ * records the next N without growing (growing by doubling allocates, zero-fills and copies); a
+ * program whose windows stay much smaller gets the memory back.
  */
-function keptCapacity(capacity: number, used: number, smallBefore: number): number {
-  if (used * 4 >= capacity || smallBefore + 1 < SHRINK_AFTER) return capacity;
-  return Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(Math.max(1, used) * 2)));
-}
+class Room {
+  /** Windows in a row that used under a quarter of the room. */
+  private small = 0;
 
-/** How many small windows in a row a log has had, counting the one that ends now. */
-function smallRun(capacity: number, used: number, smallBefore: number): number {
-  return used * 4 < capacity ? smallBefore + 1 : 0;
+  /** The capacity for the next window, after one that held `used` entries of `capacity`. */
+  next(capacity: number, used: number): number {
+    this.small = used * 4 < capacity ? this.small + 1 : 0;
+    if (this.small < SHRINK_AFTER) return capacity;
+    return Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(Math.max(1, used) * 2)));
+  }
 }
 
 export class PrimitiveLog {
@@ -77,8 +78,7 @@ export class PrimitiveLog {
   /** registerSignature() numbers; sigAt(i) gives the Signature. */
   sigId: Uint32Array;
   length = 0;
-  /** Windows in a row that used under a quarter of the room (keptCapacity). */
-  private smallWindows = 0;
+  private readonly room = new Room();
 
   constructor(capacity = MIN_CAPACITY) {
     this.id = new Float64Array(capacity);
@@ -96,12 +96,10 @@ export class PrimitiveLog {
     return signatures[this.sigId[i]];
   }
 
-  /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
+  /** Empties this log for the next window: the same columns, or smaller new ones if its Room says so. */
   nextWindow(): PrimitiveLog {
-    const n = keptCapacity(this.id.length, this.length, this.smallWindows);
-    if (n !== this.id.length) return new PrimitiveLog(n);
-    this.smallWindows = smallRun(this.id.length, this.length, this.smallWindows);
-    return this.reset();
+    const n = this.room.next(this.id.length, this.length);
+    return n === this.id.length ? this.reset() : new PrimitiveLog(n);
   }
 
   /** Empties this log for reuse (its columns keep their room: fresh pages cost a fault each). */
@@ -174,8 +172,7 @@ export class MemoryLog {
   live: Float64Array;
   cls: Int16Array;
   length = 0;
-  /** Windows in a row that used under a quarter of the room (keptCapacity). */
-  private smallWindows = 0;
+  private readonly room = new Room();
 
   constructor(capacity = MIN_CAPACITY) {
     this.t = new Float64Array(capacity);
@@ -184,12 +181,10 @@ export class MemoryLog {
     this.cls = new Int16Array(capacity);
   }
 
-  /** Empties this log for the next window: the same columns, or smaller new ones if keptCapacity says so. */
+  /** Empties this log for the next window: the same columns, or smaller new ones if its Room says so. */
   nextWindow(): MemoryLog {
-    const n = keptCapacity(this.t.length, this.length, this.smallWindows);
-    if (n !== this.t.length) return new MemoryLog(n);
-    this.smallWindows = smallRun(this.t.length, this.length, this.smallWindows);
-    return this.reset();
+    const n = this.room.next(this.t.length, this.length);
+    return n === this.t.length ? this.reset() : new MemoryLog(n);
   }
 
   /** Empties this log for reuse. */
