@@ -55,26 +55,38 @@ async function generationOverhead(model, tokens, warm, groups, rounds) {
 }
 
 /**
- * Recording's cost per primitive in small evals: `processes` programs one after another
- * (bench/small-eval-process.mjs), each timing `pairs` traced/untraced pairs interleaved in itself.
- * Returns the median of the programs' trimmed means, in ns a primitive, with each program's.
+ * Recording's cost per primitive in small evals: `processes` programs (bench/small-eval-process.mjs),
+ * each timing `pairs` traced/untraced pairs interleaved in itself. Returns the median of the programs'
+ * trimmed means, in ns a primitive, with each program's. The first `splits` programs are each followed
+ * by one without the allocator hooks (memory: false) and one without layer tagging (layers: false),
+ * in turn, so that drift over the run falls on all three alike: each part's share is the defaults'
+ * median less the median without it (a part's cost is what turning it off saves).
  */
-function smallEvalOverhead(processes, pairs) {
-  const runs = [];
+function smallEvalOverhead(processes, pairs, splits) {
+  const runs = [], noMemory = [], noLayers = [];
   for (let p = 0; p < processes; p++) {
     runs.push(runProgram(smallEvalScript, [String(pairs)]));
+    if (p < splits) {
+      noMemory.push(runProgram(smallEvalScript, [String(pairs), '{"memory":false}']));
+      noLayers.push(runProgram(smallEvalScript, [String(pairs), '{"layers":false}']));
+    }
   }
+  const trimmedOf = (rs) => rs.map((r) => pairedStats(r.wall).trimmed);
   const wall = runs.map((r) => pairedStats(r.wall));
   const cpu = runs.map((r) => pairedStats(r.cpu).trimmed);
   const all = pairedStats(runs.flatMap((r) => r.wall));
+  const value = median(wall.map((s) => s.trimmed));
+  const share = (rs) => (rs.length ? Math.round(value - median(trimmedOf(rs))) : null);
   return {
-    value: median(wall.map((s) => s.trimmed)),
+    value,
     extra: {
       process_ns: wall.map((s) => Math.round(s.trimmed)),
       process_ci95_ns: wall.map((s) => Math.round(s.trimmedCi95)),
       untraced_ns_per_primitive: Math.round(median(runs.map((r) => r.untraced))),
       pooled_trimmed_ns: Math.round(all.trimmed), mean_ns: Math.round(all.mean), ci95_ns: Math.round(all.ci95),
       cpu_ns: Math.round(median(cpu)), pairs_per_process: pairs,
+      memory_hooks_ns: share(noMemory), layer_tagging_ns: share(noLayers),
+      no_memory_process_ns: trimmedOf(noMemory).map(Math.round), no_layers_process_ns: trimmedOf(noLayers).map(Math.round),
     },
   };
 }
@@ -105,7 +117,8 @@ export default [
     // Each process's figure is the trimmed mean of its pairs (bench/small-eval-process.mjs); the
     // value is the median of five processes'. Processes differ by more than one's interval says:
     // four back to back on a quiet machine read 184-235 ns, each good to ±14-26
-    // (docs/design.md, "The small-eval figure").
-    run: () => smallEvalOverhead(5, 200),
+    // (docs/design.md, "The small-eval figure"). Three of them are followed by programs without the
+    // allocator hooks and without layer tagging, for those parts' shares.
+    run: () => smallEvalOverhead(5, 200, 3),
   },
 ];

@@ -75,6 +75,27 @@ describe('small-eval program', () => {
     for (const d of [...out.wall, ...out.cpu]) expect(Number.isFinite(d)).toBe(true);
     // An add of two [4] arrays, built, evaluated and waited for, takes over 100 ns here.
     expect(out.untraced).toBeGreaterThan(100);
+    // One eval of 300 adds built in a layer, each add's output allocated.
+    expect(out.recorded).toEqual({ primitives: 300, withLayer: 300, memory: expect.any(Number) });
+    expect(out.recorded.memory).toBeGreaterThanOrEqual(300);
+  });
+
+  it('records without the part its options turn off: the allocator hooks, or layer tagging', () => {
+    const run = (options: string) => {
+      const r = spawnSync(process.execPath, [smallEval, '1', options], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!).recorded;
+    };
+    expect(run('{"memory":false}')).toEqual({ primitives: 300, withLayer: 300, memory: 0 });
+    const noLayers = run('{"layers":false}');
+    expect(noLayers.withLayer).toBe(0);
+    expect(noLayers.memory).toBeGreaterThanOrEqual(300);
+  });
+
+  it('refuses options that are not a JSON object, in one line', () => {
+    const r = spawnSync(process.execPath, [smallEval, '1', '[1]'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['small-eval-process: OPTIONS must be a JSON object, not [1]']);
   });
 
   it('refuses a pair count that is not a number, in one line', () => {
