@@ -4,11 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMlxInstrumentation } from '../../src/instrumentations/mlx/api';
 import type { MlxInstrumentation } from '../../src/instrumentations/mlx/instrumentation';
 import { createLlama, generate, TINY_LLAMA } from '../../src/demo/llama';
-import { coreWaits, waitedBetween } from '../../src/core/record/core-wait';
+import { CoreWaitReader, coreWaits, waitedBetween } from '../../src/core/record/core-wait';
 import { formatReport, summarizeReport } from '../../src/exporters/terminal/report';
 import { stripAnsi } from '../../src/exporters/terminal/format';
 import { useHtmlSession } from '../helpers/html-browser';
@@ -34,6 +35,30 @@ describe('coreWaits', () => {
     const after = new Map([[1, 150], [2, 30]]);
     expect(waitedBetween(before, after, [1, 2])).toBe(80);
     expect(waitedBetween(before, after, [3])).toBeNull();
+  });
+
+  it('knows nothing of a thread missing from a reading of only some threads', () => {
+    const before = new Map([[1, 100]]);
+    const after = new Map([[1, 150], [2, 30]]);
+    expect(waitedBetween(before, after, [1, 2], false)).toBe(50);
+    expect(waitedBetween(before, after, [2], false)).toBeNull();
+  });
+
+  it('reads the threads it is asked for through one descriptor each, and leaves out one that is not there', () => {
+    const reader = new CoreWaitReader();
+    const all = coreWaits();
+    const first = reader.read([process.pid, 0x7ffffff0]);
+    expect([...first.keys()]).toEqual([process.pid]);
+    expect(first.get(process.pid)).toBeGreaterThanOrEqual(all.get(process.pid)!);
+    const fds = readdirSync('/proc/self/fd').length;
+    let last = first.get(process.pid)!;
+    for (let i = 0; i < 200; i++) {
+      const w = reader.read([process.pid]).get(process.pid)!;
+      expect(w).toBeGreaterThanOrEqual(last); // the kernel's count only grows
+      last = w;
+    }
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
+    expect(coreWaits().get(process.pid)).toBeGreaterThanOrEqual(last);
   });
 });
 

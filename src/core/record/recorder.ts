@@ -11,7 +11,7 @@ import type { HookLayer } from './native';
 import type { RowSource } from '../io/binary';
 import { TRACE_SCHEMA, type Peaks, type Span, type SpanKind, type Trace, type TimingMode } from '../model/trace';
 import { VERSION } from './version';
-import { coreWaits, waitedBetween } from './core-wait';
+import { CoreWaitReader, coreWaits, waitedBetween } from './core-wait';
 import { LayerNames } from './layer-names';
 import { LayerLog, mergeLayers, PendingSpans, type LayerFrame, type MakeLayerSpan } from './layer-log';
 import { objectArray } from './arrays';
@@ -56,8 +56,14 @@ export class Recorder {
   readonly timing: TimingMode;
   readonly now: () => number;
   readonly jsThread: number;
-  /** coreWaits() when the window began: what MLX's threads waited for a core since goes in the trace. */
+  /**
+   * The core waits when the window began: what the threads that run primitives waited for a core
+   * since goes in the trace. The first window reads every thread; later ones, the threads that ran
+   * primitives in windows taken so far (`waitThreads`), each through a descriptor kept open.
+   */
   private windowWaits = coreWaits();
+  private windowWaitsReadAll = true;
+  private readonly waitThreads = new Set<number>();
   /**
    * JS-side spans (evals, layers, sync points, user regions, JS-level ops), in id order, but for the
    * layers still in `layers` (materializeLayers() merges them in before the spans are read).
@@ -430,7 +436,8 @@ export class Recorder {
     const threads = new Set<number>();
     const col = this.prims.thread;
     for (let i = 0, n = this.prims.length, last = -1; i < n; i++) if (col[i] !== last) threads.add((last = col[i]));
-    const ns = threads.size ? waitedBetween(this.windowWaits, coreWaits(), threads) : null;
+    for (const tid of threads) this.waitThreads.add(tid);
+    const ns = threads.size ? waitedBetween(this.windowWaits, waitReader.read(threads), threads, this.windowWaitsReadAll) : null;
     return ns === null ? {} : { coreWaitNs: ns };
   }
 
@@ -491,7 +498,8 @@ export class Recorder {
     this.launchedHead = 0;
     this.lastAsync = null;
     this.origin = this.now();
-    this.windowWaits = coreWaits();
+    this.windowWaits = waitReader.read(this.waitThreads);
+    this.windowWaitsReadAll = false;
     this.originEpochNs = epochNsNow();
     return trace;
   }
@@ -562,6 +570,8 @@ const MAX_LAUNCHED = 1024;
  * in and out slots (native/addon.cc DrainColumns); syncs: completion markers, [row, t0, t1] each.
  */
 const drainIo = new Float64Array(12);
+/** Core waits of the threads that run primitives, for every recorder of this JS thread. */
+const waitReader = new CoreWaitReader();
 const drainSyncs = new Float64Array(3 * 1024);
 /** The columns bound in the native layer for this thread's drains (bindColumns), as last bound. */
 const bound: { primT0: Float64Array | null; memT: Float64Array | null } = { primT0: null, memT: null };
