@@ -16,6 +16,12 @@ export function currentThreadId(): number | null {
   }
 }
 
+/** The wait for a core in a thread's schedstat text (its second field, ns), or null when it has none. */
+function waitedIn(schedstat: string): number | null {
+  const waited = Number(schedstat.split(' ')[1]);
+  return Number.isFinite(waited) ? waited : null;
+}
+
 export function coreWaits(): Map<number, number> {
   const out = new Map<number, number>();
   let tids: string[];
@@ -26,8 +32,8 @@ export function coreWaits(): Map<number, number> {
   }
   for (const tid of tids) {
     try {
-      const waited = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-      if (Number.isFinite(waited)) out.set(Number(tid), waited);
+      const waited = waitedIn(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8'));
+      if (waited !== null) out.set(Number(tid), waited);
     } catch {
       // the thread ended
     }
@@ -86,8 +92,7 @@ export class CoreWaitReader {
         this.fds.set(tid, fd);
       }
       const n = readSync(fd, this.buf, 0, this.buf.length, 0);
-      const waited = Number(this.decoder.decode(this.buf.subarray(0, n)).split(' ')[1]);
-      return Number.isFinite(waited) ? waited : null;
+      return waitedIn(this.decoder.decode(this.buf.subarray(0, n)));
     } catch {
       // No such thread (it ended, or there is no /proc): its descriptor, if any, goes.
       if (fd !== undefined) {

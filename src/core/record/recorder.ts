@@ -570,11 +570,11 @@ const MAX_LAUNCHED = 1024;
  * in and out slots (native/addon.cc DrainColumns); syncs: completion markers, [row, t0, t1] each.
  */
 const drainIo = new Float64Array(12);
-/** Core waits of the threads that run primitives, for every recorder of this JS thread. */
-const waitReader = new CoreWaitReader();
 const drainSyncs = new Float64Array(3 * 1024);
 /** The columns bound in the native layer for this thread's drains (bindColumns), as last bound. */
 const bound: { primT0: Float64Array | null; memT: Float64Array | null } = { primT0: null, memT: null };
+/** Core waits of the threads that run primitives, for every recorder of this JS thread. */
+const waitReader = new CoreWaitReader();
 function epochNsNow(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
 }
